@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../backend/src/config/config.ts";
+
+describe("loadConfig", () => {
+  it("runs with no environment at all, on local defaults", () => {
+    const config = loadConfig({});
+    expect(config.http.port).toBe(3001);
+    expect(config.database.url).toBe("postgresql://postgres@127.0.0.1:5432/spywatcher");
+    expect(config.redis.url).toBe("redis://127.0.0.1:6379/0");
+    expect(config.redis.protocol).toBe(2);
+    expect(config.redis.clusterNodes).toBeUndefined();
+  });
+
+  it("names the variable when PORT is not a number", () => {
+    expect(() => loadConfig({ PORT: "abc" })).toThrowError(/PORT/);
+  });
+
+  it("names the variable when DATABASE_URL is malformed", () => {
+    expect(() => loadConfig({ DATABASE_URL: "mysql//nope" })).toThrowError(/DATABASE_URL: must be a postgresql/);
+  });
+
+  it("reports every bad variable at once", () => {
+    try {
+      loadConfig({ PORT: "99999", REDIS_URL: "http://x", LOG_LEVEL: "loud", REDIS_CLUSTER_NODES: "a:1,b" });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const variables = (error as ConfigError).issues.map((issue) => issue.variable).sort();
+      expect(variables).toEqual(["LOG_LEVEL", "PORT", "REDIS_CLUSTER_NODES", "REDIS_URL"]);
+    }
+  });
+
+  it("parses a cluster node list and treats empty strings as unset", () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: "127.0.0.1:7000, 127.0.0.1:7001", PORT: "" });
+    expect(config.redis.clusterNodes).toEqual(["127.0.0.1:7000", "127.0.0.1:7001"]);
+    expect(config.http.port).toBe(3001);
+  });
+});

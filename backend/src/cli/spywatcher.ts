@@ -1,0 +1,37 @@
+import { Command } from "commander";
+import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
+import { runMigrations } from "../db/migrator.ts";
+import { createLogger } from "../logging/logger.ts";
+
+/** Loads the configuration or exits with status 2 naming every bad variable. */
+export function configOrExit(): AppConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+const program = new Command()
+  .name("spywatcher")
+  .description("Operate the SpyWatcher backend: migrations, cache, API keys")
+  .showHelpAfterError();
+
+program
+  .command("migrate")
+  .description("create the database if missing and apply pending SQL migrations")
+  .action(async () => {
+    const config = configOrExit();
+    const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
+    const result = await runMigrations({ databaseUrl: config.database.url, logger });
+    process.stdout.write(
+      `${result.databaseCreated ? "database created; " : ""}` +
+        `${result.applied.length} applied, ${result.alreadyApplied.length} already applied\n`,
+    );
+  });
+
+await program.parseAsync(process.argv);

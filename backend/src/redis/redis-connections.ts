@@ -1,0 +1,147 @@
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
+import type { Logger } from "../logging/logger.ts";
+import { redactUrl } from "../logging/logger.ts";
+
+/** A command connection: a single node or a cluster. Everything in this project accepts either. */
+export type RedisClient = Redis | Cluster;
+
+/** How to reach Redis. */
+export interface RedisConnectionOptions {
+  /** Single-node URL, e.g. redis://127.0.0.1:6379/0 (ignored when `clusterNodes` is set). */
+  url: string;
+  /** Cluster seed nodes as "host:port"; when set, cluster mode is used. */
+  clusterNodes?: string[] | undefined;
+  /** RESP version (default 2: ioredis drops client-tracking pushes under RESP3, see docs/cache.md). */
+  protocol?: 2 | 3;
+  /** TCP connect timeout in ms (default 2,000). */
+  connectTimeoutMs?: number;
+  /** Per-command timeout in ms (default 250): a slow Redis fails fast instead of hanging a request. */
+  commandTimeoutMs?: number;
+  /** A name shown in CLIENT LIST (default "spywatcher"). */
+  connectionName?: string;
+}
+
+/** The connections the service uses: one for commands, one dedicated to pub/sub. */
+export interface RedisConnections {
+  mode: "single" | "cluster";
+  /** Command connection. Fails fast while disconnected (no offline queue), reconnects by itself. */
+  client: RedisClient;
+  /** Subscriber connection. Keeps its subscriptions across reconnects. */
+  subscriber: RedisClient;
+  /** Opens another command connection with the same settings (the caller closes it). */
+  duplicate(name: string): RedisClient;
+  /** Quits every connection this factory opened (bounded by a timeout, then disconnects). */
+  close(): Promise<void>;
+}
+
+/** Reconnect delay: 50 ms doubling to a 2 s ceiling, forever; the circuit breaker decides what callers see. */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 10), 2_000);
+}
+
+/** Builds the command and subscriber connections for a single node or a Redis Cluster. */
+export function createRedisConnections(options: RedisConnectionOptions, logger: Logger): RedisConnections {
+  const opened: RedisClient[] = [];
+  const mode = options.clusterNodes?.length ? "cluster" : "single";
+
+  const open = (name: string, role: "command" | "subscriber"): RedisClient => {
+    const connection = mode === "cluster" ? openCluster(options, name, role) : openSingle(options, name, role);
+    watchConnection(connection, name, logger);
+    opened.push(connection);
+    return connection;
+  };
+
+  logger.info(
+    mode === "cluster"
+      ? { mode, nodes: options.clusterNodes }
+      : { mode, url: redactUrl(options.url), protocol: options.protocol ?? 2 },
+    "connecting to redis",
+  );
+  const base = options.connectionName ?? "spywatcher";
+  return {
+    mode,
+    client: open(`${base}:command`, "command"),
+    subscriber: open(`${base}:subscriber`, "subscriber"),
+    duplicate: (name) => open(`${base}:${name}`, "command"),
+    close: () => closeAll(opened),
+  };
+}
+
+function baseOptions(options: RedisConnectionOptions, name: string, role: "command" | "subscriber"): RedisOptions {
+  return {
+    protocol: options.protocol ?? 2,
+    connectionName: name,
+    connectTimeout: options.connectTimeoutMs ?? 2_000,
+    // Subscribers block on reads by design; a command timeout would only break them.
+    ...(role === "command" ? { commandTimeout: options.commandTimeoutMs ?? 250 } : {}),
+    maxRetriesPerRequest: role === "command" ? 1 : null,
+  };
+}
+
+function openSingle(options: RedisConnectionOptions, name: string, role: "command" | "subscriber"): Redis {
+  return new Redis(options.url, {
+    ...baseOptions(options, name, role),
+    retryStrategy: reconnectDelayMs,
+    // Without an offline queue, commands sent while Redis is down fail at once instead of waiting.
+    enableOfflineQueue: role === "subscriber",
+  });
+}
+
+function openCluster(options: RedisConnectionOptions, name: string, role: "command" | "subscriber"): Cluster {
+  const nodes: ClusterNode[] = (options.clusterNodes ?? []).map((node) => {
+    const [host, port] = node.split(":");
+    return { host: host ?? "127.0.0.1", port: Number(port) };
+  });
+  return new Cluster(nodes, {
+    redisOptions: baseOptions(options, name, role),
+    clusterRetryStrategy: reconnectDelayMs,
+    enableOfflineQueue: true,
+    slotsRefreshTimeout: options.connectTimeoutMs ?? 2_000,
+    maxRedirections: 16,
+  });
+}
+
+function watchConnection(connection: RedisClient, name: string, logger: Logger): void {
+  let lastErrorLog = 0;
+  connection.on("error", (error: Error) => {
+    // ioredis emits an error on every failed reconnect; log at most one per 5 s so an outage does not flood logs.
+    const now = Date.now();
+    if (now - lastErrorLog < 5_000) return;
+    lastErrorLog = now;
+    logger.warn({ connection: name, err: error.message }, "redis connection error");
+  });
+  connection.on("ready", () => logger.debug({ connection: name }, "redis ready"));
+}
+
+async function closeAll(connections: RedisClient[]): Promise<void> {
+  await Promise.all(
+    connections.map(async (connection) => {
+      if (connection.status === "end") return;
+      let timer: NodeJS.Timeout | undefined;
+      const forced = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          connection.disconnect();
+          resolve();
+        }, 1_000);
+      });
+      await Promise.race([connection.quit().then(() => undefined, () => connection.disconnect()), forced]);
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** Resolves when the connection is ready, or rejects after `timeoutMs`. */
+export function waitForRedisReady(connection: RedisClient, timeoutMs: number): Promise<void> {
+  if (connection.status === "ready") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      connection.off("ready", onReady);
+      reject(new Error(`redis not ready within ${timeoutMs} ms (status ${connection.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    connection.once("ready", onReady);
+  });
+}

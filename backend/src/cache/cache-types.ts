@@ -1,0 +1,83 @@
+import type { z } from "zod";
+
+/**
+ * The public contract of the SpyWatcher cache layer. Other parts of the service (analytics routes, invalidation,
+ * CLI) depend only on this file; the engine behind it may grow, but these signatures stay compatible.
+ *
+ * Durations are milliseconds (numbers) or strings such as "500ms", "30s", "5m", "1h", "1d".
+ */
+export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}`;
+
+/** Where a value came from. */
+export type CacheStatus =
+  | "hit" // fresh value from L1 or Redis
+  | "miss" // computed by the loader now
+  | "stale" // served past its fresh TTL (grace): stale-while-revalidate or stale-if-error
+  | "bypass"; // Redis unavailable (breaker open or error): the loader ran directly and nothing was cached
+
+/** Options of one `set`. */
+export interface SetOptions {
+  /** Fresh time to live. */
+  ttl?: Duration;
+  /** Tags this entry belongs to; `invalidateByTag(tag)` makes it unreadable everywhere. */
+  tags?: string[];
+  /** Extra time past `ttl` during which the entry may still be served stale (default: the cache's grace). */
+  grace?: Duration;
+}
+
+/** Options of one `remember`. */
+export interface RememberOptions<T> extends SetOptions {
+  /** Validates a cached value; a value that no longer fits is treated as a miss, never a crash. */
+  schema?: z.ZodType<T>;
+  /** After this long the loader is abandoned in favour of a stale value, if one exists (it keeps running and still fills the cache). */
+  softTimeout?: Duration;
+  /** After this long the call fails with E_FACTORY_HARD_TIMEOUT (unless stale-if-error serves a stale value). */
+  hardTimeout?: Duration;
+  /** Refresh in the background once this fraction of the TTL has elapsed (default 0.8; 0 or 1 disables). */
+  refreshAheadAt?: number;
+}
+
+/** A value and how it was obtained. */
+export interface CacheResult<T> {
+  value: T;
+  status: CacheStatus;
+  /** Milliseconds since the value was computed (0 for a miss or bypass). */
+  ageMs: number;
+  /** Epoch ms when the value was computed. */
+  storedAt: number;
+  /** True when served stale because the loader failed or timed out (stale-if-error). */
+  staleBecauseOfError?: boolean;
+}
+
+/** The cache layer. */
+export interface Cache {
+  get<T>(key: string, options?: { schema?: z.ZodType<T> }): Promise<T | undefined>;
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  exists(key: string): Promise<boolean>;
+  mget<T>(keys: string[]): Promise<(T | undefined)[]>;
+  mset<T>(entries: { key: string; value: T; options?: SetOptions }[]): Promise<void>;
+  increment(key: string, by?: number, options?: { ttl?: Duration }): Promise<number>;
+  decrement(key: string, by?: number, options?: { ttl?: Duration }): Promise<number>;
+
+  /** Cache-aside: the cached value, or the loader's result (stored). Stampede-protected. */
+  remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
+  /** Same as `remember`. */
+  getOrSet<T>(key: string, ttl: Duration, loader: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
+  /** Like `remember`, also saying whether it was a hit, miss, stale or bypass, and the value's age. */
+  rememberWithMeta<T>(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<T>,
+    options?: RememberOptions<T>,
+  ): Promise<CacheResult<T>>;
+
+  /** Invalidates every entry carrying `tag`, in every process, before resolving. Cost independent of entry count. */
+  invalidateByTag(tag: string): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+  invalidateByTags(tags: string[]): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+
+  /** Deletes this app's keys matching a glob over the logical key (SCAN on every master, never KEYS). */
+  deleteByPattern(pattern: string): Promise<number>;
+  /** Deletes every key of this app's prefix (never FLUSHALL/FLUSHDB). */
+  clear(): Promise<number>;
+}

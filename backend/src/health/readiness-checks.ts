@@ -21,6 +21,8 @@ export function redisReadinessCheck(client: RedisClient): ReadinessCheck {
   return {
     name: "redis",
     async check() {
+      // Without an offline queue a PING on a closed connection fails with ioredis's internal wording; say it plainly.
+      if (client.status !== "ready") throw new Error(`not connected (connection status: ${client.status})`);
       const reply = await client.ping();
       if (reply !== "PONG") throw new Error(`unexpected PING reply ${String(reply)}`);
     },

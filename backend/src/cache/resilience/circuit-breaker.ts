@@ -1,0 +1,201 @@
+import { CircuitOpenError } from "./resilience-errors.ts";
+
+/** The three states of a circuit breaker. */
+export type CircuitState = "closed" | "open" | "half-open";
+
+/** Options of a `CircuitBreaker`; the names follow the source documents' CACHE_CB_* variables. */
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open a closed breaker (CACHE_CB_FAILURE_THRESHOLD, default 5). */
+  failureThreshold?: number;
+  /** Time an open breaker waits before letting trial calls through, in ms (CACHE_CB_RECOVERY_TIMEOUT, default 10,000). */
+  recoveryTimeoutMs?: number;
+  /** Trial calls let through while half-open; all must succeed to close (CACHE_CB_HALF_OPEN_MAX_CALLS, default 3). */
+  halfOpenMaxCalls?: number;
+  /** Called synchronously on every state change (logging, metrics). Exceptions it throws are swallowed. */
+  onStateChange?: (from: CircuitState, to: CircuitState) => void;
+  /** Which errors count as failures of the dependency (default: all). E.g. a validation error should not. */
+  isFailure?: (error: unknown) => boolean;
+  /** The clock, epoch ms (default `Date.now`); tests inject their own so they need no sleeps. */
+  now?: () => number;
+}
+
+/** Counters of one breaker, for stats and health output. */
+export interface CircuitBreakerStats {
+  state: CircuitState;
+  consecutiveFailures: number;
+  /** Epoch ms of the last transition to open, or null if it never opened. */
+  openedAt: number | null;
+  /** How many times the breaker has opened. */
+  opens: number;
+  /** Calls refused because the breaker was open or its trial budget was used. */
+  rejected: number;
+}
+
+/** Defaults of `CircuitBreakerOptions`. */
+export const circuitBreakerDefaults = {
+  failureThreshold: 5,
+  recoveryTimeoutMs: 10_000,
+  halfOpenMaxCalls: 3,
+} as const;
+
+/**
+ * A closed / open / half-open circuit breaker with no timers: time-based transitions are evaluated lazily with
+ * the injected clock whenever the state is read or a request asks to pass.
+ *
+ * Closed: every call passes; `failureThreshold` consecutive failures open it. Open: calls are refused at once for
+ * `recoveryTimeoutMs`, then it turns half-open. Half-open: at most `halfOpenMaxCalls` trial calls pass; when that
+ * many have succeeded it closes, and any failure re-opens it for another `recoveryTimeoutMs`.
+ */
+export class CircuitBreaker {
+  private readonly failureThreshold: number;
+  private readonly recoveryTimeoutMs: number;
+  private readonly halfOpenMaxCalls: number;
+  private readonly onStateChange: ((from: CircuitState, to: CircuitState) => void) | undefined;
+  private readonly isFailure: (error: unknown) => boolean;
+  private readonly now: () => number;
+
+  private current: CircuitState = "closed";
+  private consecutiveFailures = 0;
+  private openedAt: number | null = null;
+  private opens = 0;
+  private rejected = 0;
+  private trialsAdmitted = 0;
+  private trialSuccesses = 0;
+  private lastTrialAt = 0;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    this.failureThreshold = positiveInteger("failureThreshold", options.failureThreshold, 5);
+    this.recoveryTimeoutMs = nonNegative("recoveryTimeoutMs", options.recoveryTimeoutMs, 10_000);
+    this.halfOpenMaxCalls = positiveInteger("halfOpenMaxCalls", options.halfOpenMaxCalls, 3);
+    this.onStateChange = options.onStateChange;
+    this.isFailure = options.isFailure ?? (() => true);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The state now (an open breaker whose recovery time has passed reads as half-open). */
+  get state(): CircuitState {
+    this.advanceClock();
+    return this.current;
+  }
+
+  /** Asks to make one call: true if it may go ahead. In half-open, a true answer uses one trial slot. */
+  allowRequest(): boolean {
+    this.advanceClock();
+    if (this.current === "closed") return true;
+    if (this.current === "half-open") {
+      const now = this.now();
+      // A trial whose outcome was never recorded (the caller gave up) must not block recovery forever:
+      // after another recovery period with no verdict, its slot is handed out again.
+      if (this.trialsAdmitted >= this.halfOpenMaxCalls && now - this.lastTrialAt >= this.recoveryTimeoutMs) {
+        this.trialsAdmitted = this.trialSuccesses;
+      }
+      if (this.trialsAdmitted < this.halfOpenMaxCalls) {
+        this.trialsAdmitted += 1;
+        this.lastTrialAt = now;
+        return true;
+      }
+    }
+    this.rejected += 1;
+    return false;
+  }
+
+  /** Records a successful call. */
+  recordSuccess(): void {
+    this.advanceClock();
+    if (this.current === "closed") {
+      this.consecutiveFailures = 0;
+    } else if (this.current === "half-open") {
+      this.trialSuccesses += 1;
+      if (this.trialSuccesses >= this.halfOpenMaxCalls) this.transition("closed");
+    }
+    // Open: a late success of a call let through before the breaker opened says nothing about now; ignore it.
+  }
+
+  /** Records a failed call. An error that `isFailure` rejects counts as a success: the dependency did answer. */
+  recordFailure(error?: unknown): void {
+    if (error !== undefined && !this.isFailure(error)) {
+      this.recordSuccess();
+      return;
+    }
+    this.advanceClock();
+    if (this.current === "closed") {
+      this.consecutiveFailures += 1;
+      if (this.consecutiveFailures >= this.failureThreshold) this.transition("open");
+    } else if (this.current === "half-open") {
+      this.transition("open");
+    }
+    // Open: late failures of calls let through earlier must not push the recovery time further out.
+  }
+
+  /** Runs `fn` if allowed, recording its outcome; throws `CircuitOpenError` (E_CIRCUIT_OPEN) without calling it otherwise. */
+  async execute<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.allowRequest()) throw new CircuitOpenError(this.retryAt());
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      this.recordFailure(error);
+      throw error;
+    }
+    this.recordSuccess();
+    return result;
+  }
+
+  /** Epoch ms at which an open breaker lets trial calls through (now, if it is not open). */
+  retryAt(): number {
+    if (this.current === "open" && this.openedAt !== null) return this.openedAt + this.recoveryTimeoutMs;
+    return this.now();
+  }
+
+  /** Counters for stats and health output. */
+  stats(): CircuitBreakerStats {
+    return {
+      state: this.state,
+      consecutiveFailures: this.consecutiveFailures,
+      openedAt: this.openedAt,
+      opens: this.opens,
+      rejected: this.rejected,
+    };
+  }
+
+  /** Forces the breaker closed with clean counters (operator action). */
+  reset(): void {
+    this.transition("closed");
+  }
+
+  private advanceClock(): void {
+    if (this.current === "open" && this.openedAt !== null && this.now() - this.openedAt >= this.recoveryTimeoutMs) {
+      this.transition("half-open");
+    }
+  }
+
+  private transition(to: CircuitState): void {
+    const from = this.current;
+    this.current = to;
+    this.consecutiveFailures = 0;
+    this.trialsAdmitted = 0;
+    this.trialSuccesses = 0;
+    if (to === "open") {
+      this.openedAt = this.now();
+      this.opens += 1;
+    }
+    if (from === to) return;
+    try {
+      this.onStateChange?.(from, to);
+    } catch {
+      // A faulty listener (e.g. a logger) must never break the calls the breaker guards.
+    }
+  }
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isInteger(result) || result < 1) throw new RangeError(`${name} must be an integer >= 1, got ${result}`);
+  return result;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isFinite(result) || result < 0) throw new RangeError(`${name} must be a number >= 0, got ${result}`);
+  return result;
+}

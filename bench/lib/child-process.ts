@@ -1,0 +1,40 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+
+/** A TypeScript child process run by tsx whose last stdout line is a JSON result. */
+export interface BenchChild<T> {
+  /** Resolves with the parsed last stdout line once the child exits 0; rejects otherwise. */
+  result: Promise<T>;
+  /** Kills the child if it is still running (safe to call at any time). */
+  kill(): Promise<void>;
+}
+
+/** Starts `script` under tsx with `args`; it is killed if it runs past `timeoutMs`. */
+export function startBenchChild<T>(script: string, args: string[], timeoutMs: number): BenchChild<T> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: process.env,
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const result = (async (): Promise<T> => {
+    const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+    clearTimeout(timer);
+    if (code !== 0) {
+      throw new Error(`${script} exited with ${signal ?? code}: ${stderr.trim().slice(-2_000)}`);
+    }
+    const lastLine = stdout.trim().split("\n").at(-1) ?? "";
+    return JSON.parse(lastLine) as T;
+  })();
+  return { result, kill: () => killChild(child) };
+}
+
+async function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGKILL");
+  await exited;
+}

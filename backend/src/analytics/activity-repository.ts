@@ -1,0 +1,115 @@
+import type { PrismaClient } from "../db/prisma-client.ts";
+import { toPage, type AnalyticsPage } from "./analytics-page.ts";
+import { TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
+import type { AnalyticsQuery, BehaviorShiftItem, GhostItem } from "./analytics-types.ts";
+
+/** One (channel, hour of day) cell of the heatmap, for the `limit` busiest channels. */
+export interface HeatmapCellRow {
+  channelId: string;
+  hour: number;
+  messageCount: number;
+  typingCount: number;
+}
+
+/**
+ * Data access for analytics built on messages and typing (ghosts, heatmap, shifts). Every query is a
+ * parameterised tagged template over the (guild_id, time) and (guild_id, user_id, time) indexes; windows are
+ * half-open [since, until).
+ */
+export class ActivityRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Users who typed in the window, with their message counts, highest ghost score first. */
+  async ghosts(q: AnalyticsQuery): Promise<AnalyticsPage<GhostItem>> {
+    const rows = await this.prisma.$queryRaw<(GhostItem & { total: number })[]>`
+      WITH typing AS (
+        SELECT user_id, count(*)::int AS typing_count
+          FROM typing_events
+         WHERE guild_id = ${q.guildId} AND started_at >= ${q.since}::timestamptz AND started_at < ${q.until}::timestamptz
+         GROUP BY user_id
+      ), messages AS (
+        SELECT user_id, count(*)::int AS message_count
+          FROM message_events
+         WHERE guild_id = ${q.guildId} AND created_at >= ${q.since}::timestamptz AND created_at < ${q.until}::timestamptz
+           AND user_id IN (SELECT user_id FROM typing)
+         GROUP BY user_id
+      ), scored AS (
+        SELECT t.user_id, t.typing_count, coalesce(m.message_count, 0) AS message_count,
+               t.typing_count::float8 / (coalesce(m.message_count, 0) + 1) AS ghost_score
+          FROM typing t LEFT JOIN messages m USING (user_id)
+      )
+      SELECT user_id AS "userId", typing_count AS "typingCount", message_count AS "messageCount",
+             ghost_score AS "ghostScore", (count(*) OVER ())::int AS "total"
+        FROM scored
+       ORDER BY ghost_score DESC, typing_count DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    return toPage(rows);
+  }
+
+  /** Message and typing counts per channel and UTC hour of day, for the `limit` busiest channels. */
+  async heatmapCells(q: AnalyticsQuery): Promise<AnalyticsPage<HeatmapCellRow>> {
+    const rows = await this.prisma.$queryRaw<(HeatmapCellRow & { total: number })[]>`
+      WITH cells AS (
+        SELECT channel_id, extract(hour FROM created_at AT TIME ZONE 'UTC')::int AS hour,
+               count(*)::int AS messages, 0 AS typing
+          FROM message_events
+         WHERE guild_id = ${q.guildId} AND created_at >= ${q.since}::timestamptz AND created_at < ${q.until}::timestamptz
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT channel_id, extract(hour FROM started_at AT TIME ZONE 'UTC')::int AS hour,
+               0 AS messages, count(*)::int AS typing
+          FROM typing_events
+         WHERE guild_id = ${q.guildId} AND started_at >= ${q.since}::timestamptz AND started_at < ${q.until}::timestamptz
+         GROUP BY 1, 2
+      ), per_cell AS (
+        SELECT channel_id, hour, sum(messages)::int AS messages, sum(typing)::int AS typing FROM cells GROUP BY 1, 2
+      ), busiest AS (
+        SELECT channel_id, sum(messages + typing) AS activity, (count(*) OVER ())::int AS total
+          FROM per_cell GROUP BY channel_id
+         ORDER BY activity DESC, channel_id ASC
+         LIMIT ${q.limit}
+      )
+      SELECT c.channel_id AS "channelId", c.hour, c.messages AS "messageCount", c.typing AS "typingCount", b.total
+        FROM per_cell c JOIN busiest b USING (channel_id)
+       ORDER BY b.activity DESC, c.channel_id ASC, c.hour ASC`;
+    return toPage(rows);
+  }
+
+  /** Per user, messages and typing now and in the window before, with the shift flags; highest score first. */
+  async shifts(q: AnalyticsQuery, previousSince: Date): Promise<AnalyticsPage<BehaviorShiftItem>> {
+    const rows = await this.prisma.$queryRaw<(BehaviorShiftItem & { total: number; flaggedTotal: number })[]>`
+      WITH m AS (
+        SELECT user_id,
+               (count(*) FILTER (WHERE created_at >= ${q.since}::timestamptz))::int AS now_count,
+               (count(*) FILTER (WHERE created_at < ${q.since}::timestamptz))::int AS before_count
+          FROM message_events
+         WHERE guild_id = ${q.guildId} AND created_at >= ${previousSince}::timestamptz AND created_at < ${q.until}::timestamptz
+         GROUP BY user_id
+      ), t AS (
+        SELECT user_id,
+               (count(*) FILTER (WHERE started_at >= ${q.since}::timestamptz))::int AS now_count,
+               (count(*) FILTER (WHERE started_at < ${q.since}::timestamptz))::int AS before_count
+          FROM typing_events
+         WHERE guild_id = ${q.guildId} AND started_at >= ${previousSince}::timestamptz AND started_at < ${q.until}::timestamptz
+         GROUP BY user_id
+      ), joined AS (
+        SELECT user_id, coalesce(m.now_count, 0) AS mc, coalesce(m.before_count, 0) AS mp,
+               coalesce(t.now_count, 0) AS tc, coalesce(t.before_count, 0) AS tp
+          FROM m FULL JOIN t USING (user_id)
+      ), flagged AS (
+        SELECT *, (mp > 0 AND mc = 0) AS message_drop,
+               (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
+          FROM joined
+      )
+      SELECT user_id AS "userId", mc AS "messageCount", mp AS "previousMessageCount",
+             tc AS "typingCount", tp AS "previousTypingCount",
+             message_drop AS "messageDrop", typing_spike AS "typingSpike",
+             (message_drop::int + typing_spike::int) AS "score",
+             (count(*) OVER ())::int AS "total",
+             (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
+        FROM flagged
+       ORDER BY "score" DESC, mp DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    return toPage(rows);
+  }
+}

@@ -1,0 +1,278 @@
+import type { Logger } from "../logging/logger.ts";
+import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "./event-records.ts";
+import type { IngestRepository } from "./ingest-repository.ts";
+import { isPermanentWriteError, retryDelayMs } from "./write-errors.ts";
+
+/** Options of the ingestion writer; every field but `repository` and `logger` has a default. */
+export interface IngestionWriterOptions {
+  /** Where batches go (the Prisma repository in the service). */
+  repository: IngestRepository;
+  logger: Logger;
+  /** Called once per guild of each durable batch, with the kinds and number of events that batch held for that guild. */
+  onDurable?: (guildId: string, kinds: IngestEventKind[], events: number) => void;
+  /** Rows per insert statement; a table is written as soon as it has this many rows (default 500). */
+  batchSize?: number;
+  /** Longest time a row waits in the buffer before its table is written (default 200 ms). */
+  flushIntervalMs?: number;
+  /** Most rows held in memory (queued plus being retried); beyond it new rows are dropped and counted (default 50,000). */
+  maxBufferedRows?: number;
+  /** First retry delay after a failed write; doubles per attempt (default 100 ms). */
+  retryBaseMs?: number;
+  /** Ceiling of the retry delay (default 5,000 ms). */
+  retryMaxMs?: number;
+  /** How long `close()` keeps retrying to drain the buffer before giving the rest up, counted and logged (default 10,000 ms). */
+  closeTimeoutMs?: number;
+}
+
+/** Counters of the writer since it started. */
+export interface IngestStats {
+  /** Rows accepted into the buffer. */
+  accepted: number;
+  /** Rows durably written. */
+  written: number;
+  /** Successful insert statements. */
+  batches: number;
+  /** Insert statements that failed (each is retried, or split when the data is bad). */
+  failedAttempts: number;
+  /** Retries scheduled after a failure. */
+  retried: number;
+  /** Rows refused because the buffer was full (or the writer closed). */
+  dropped: number;
+  /** Rows PostgreSQL refused as invalid, isolated one by one and logged. */
+  rejected: number;
+  /** Rows still buffered when `close()` ran out of time (database down at shutdown). */
+  abandonedOnClose: number;
+  /** Rows held right now (queued plus in flight). */
+  buffered: number;
+}
+
+const LOG_EVERY_MS = 5_000;
+
+/**
+ * Batches event records per table and writes them through the repository: a table is written when it holds
+ * `batchSize` rows or its oldest row is `flushIntervalMs` old; failed writes are retried with exponential backoff
+ * while rows keep arriving in a bounded buffer. Overflow is counted and logged, never silent.
+ */
+export class IngestionWriter {
+  private readonly repository: IngestRepository;
+  private readonly logger: Logger;
+  private readonly onDurable: IngestionWriterOptions["onDurable"];
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxBufferedRows: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly closeTimeoutMs: number;
+
+  private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
+  private readonly draining = new Map<IngestEventKind, Promise<void>>();
+  private readonly sleepers = new Set<() => void>();
+  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0 };
+  private buffered = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  private givingUp = false;
+  private failingSince: number | undefined;
+  private lastFailureLog = 0;
+  private lastOverflowLog = 0;
+  private droppedSinceLog = 0;
+
+  constructor(options: IngestionWriterOptions) {
+    this.repository = options.repository;
+    this.logger = options.logger;
+    this.onDurable = options.onDurable;
+    this.batchSize = options.batchSize ?? 500;
+    this.flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.maxBufferedRows = options.maxBufferedRows ?? 50_000;
+    this.retryBaseMs = options.retryBaseMs ?? 100;
+    this.retryMaxMs = options.retryMaxMs ?? 5_000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+  }
+
+  /** Buffers one record; false when it was dropped (buffer full or writer closed), which is counted and logged. */
+  write(event: IngestEvent): boolean {
+    if (this.closing || this.buffered >= this.maxBufferedRows) {
+      this.recordDrop();
+      return false;
+    }
+    const queue = this.queues.get(event.kind)!;
+    queue.push(event);
+    this.buffered += 1;
+    this.counters.accepted += 1;
+    if (queue.length >= this.batchSize) void this.drain(event.kind);
+    else this.armTimer();
+    return true;
+  }
+
+  /** Writes every buffered row (retrying through failures) and resolves when they are durable or rejected. */
+  async flush(): Promise<void> {
+    await Promise.all(INGEST_EVENT_KINDS.map((kind) => this.drain(kind)));
+  }
+
+  /** Stops accepting rows and drains the buffer, for at most `closeTimeoutMs`; rows left then are counted and logged. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      const deadline = setTimeout(() => {
+        this.givingUp = true;
+        for (const wake of [...this.sleepers]) wake();
+      }, this.closeTimeoutMs);
+      try {
+        await this.flush();
+      } finally {
+        clearTimeout(deadline);
+      }
+      if (this.counters.abandonedOnClose > 0) {
+        this.logger.error({ abandoned: this.counters.abandonedOnClose }, "ingestion closed with rows it could not write");
+      }
+    })();
+    return this.closing;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): IngestStats {
+    return { ...this.counters, buffered: this.buffered };
+  }
+
+  private recordDrop(): void {
+    this.counters.dropped += 1;
+    this.droppedSinceLog += 1;
+    const now = Date.now();
+    // Overflow happens row by row during an outage: one log line per interval with the count, not one per row.
+    if (now - this.lastOverflowLog >= LOG_EVERY_MS) {
+      this.logger.error(
+        { dropped: this.droppedSinceLog, totalDropped: this.counters.dropped, buffered: this.buffered, maxBufferedRows: this.maxBufferedRows, closing: Boolean(this.closing) },
+        "ingestion buffer full: dropping events",
+      );
+      this.lastOverflowLog = now;
+      this.droppedSinceLog = 0;
+    }
+  }
+
+  private armTimer(): void {
+    if (this.timer || this.closing) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      for (const kind of INGEST_EVENT_KINDS) if (this.queues.get(kind)!.length > 0) void this.drain(kind);
+    }, this.flushIntervalMs);
+  }
+
+  /** Runs (or joins) the one write loop of a table: batches are written one after another until the queue is empty. */
+  private drain(kind: IngestEventKind): Promise<void> {
+    const running = this.draining.get(kind);
+    if (running) return running;
+    const queue = this.queues.get(kind)!;
+    if (queue.length === 0) return Promise.resolve();
+    const loop = (async () => {
+      try {
+        // Rows that arrive while a batch is in flight form the next batch (group commit), so batches grow with load.
+        while (queue.length > 0) {
+          if (this.givingUp) {
+            // close() ran out of time with the database still failing: count what is left instead of trying each batch.
+            this.counters.abandonedOnClose += queue.length;
+            this.settle(queue.splice(0).length);
+            break;
+          }
+          const batch = queue.splice(0, this.batchSize);
+          await this.writeWithRetry(kind, batch);
+        }
+      } finally {
+        this.draining.delete(kind);
+      }
+    })();
+    this.draining.set(kind, loop);
+    return loop;
+  }
+
+  private async writeWithRetry(kind: IngestEventKind, batch: IngestEvent[]): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.repository.insertBatch(kind, batch as never);
+        this.settle(batch.length);
+        this.counters.written += batch.length;
+        this.counters.batches += 1;
+        this.noteRecovery(attempt);
+        this.reportDurable(kind, batch);
+        return;
+      } catch (error) {
+        this.counters.failedAttempts += 1;
+        if (isPermanentWriteError(error)) {
+          await this.isolateBadRows(kind, batch, error);
+          return;
+        }
+        if (this.givingUp) {
+          this.counters.abandonedOnClose += batch.length;
+          this.settle(batch.length);
+          return;
+        }
+        this.noteFailure(kind, attempt, error);
+        this.counters.retried += 1;
+        await this.sleep(retryDelayMs(attempt, this.retryBaseMs, this.retryMaxMs));
+      }
+    }
+  }
+
+  /** Bad data fails the whole statement: split the batch until the bad rows stand alone, write the rest. */
+  private async isolateBadRows(kind: IngestEventKind, batch: IngestEvent[], error: unknown): Promise<void> {
+    if (batch.length === 1) {
+      this.counters.rejected += 1;
+      this.settle(1);
+      this.logger.error({ kind, guildId: batch[0]!.guildId, err: error }, "ingestion: PostgreSQL rejected a row; it is not retried");
+      return;
+    }
+    const middle = Math.ceil(batch.length / 2);
+    await this.writeWithRetry(kind, batch.slice(0, middle));
+    await this.writeWithRetry(kind, batch.slice(middle));
+  }
+
+  private settle(rows: number): void {
+    this.buffered -= rows;
+  }
+
+  private reportDurable(kind: IngestEventKind, batch: IngestEvent[]): void {
+    if (!this.onDurable) return;
+    const perGuild = new Map<string, number>();
+    for (const event of batch) perGuild.set(event.guildId, (perGuild.get(event.guildId) ?? 0) + 1);
+    for (const [guildId, events] of perGuild) {
+      try {
+        this.onDurable(guildId, [kind], events);
+      } catch (error) {
+        this.logger.error({ err: error, guildId, kind }, "ingestion: durable-batch callback failed");
+      }
+    }
+  }
+
+  private noteFailure(kind: IngestEventKind, attempt: number, error: unknown): void {
+    const now = Date.now();
+    this.failingSince ??= now;
+    if (now - this.lastFailureLog >= LOG_EVERY_MS) {
+      this.lastFailureLog = now;
+      this.logger.warn(
+        { kind, attempt, buffered: this.buffered, err: error instanceof Error ? error.message : String(error) },
+        "ingestion write failed: retrying with backoff",
+      );
+    }
+  }
+
+  private noteRecovery(attempt: number): void {
+    if (attempt === 1 || this.failingSince === undefined) return;
+    this.logger.info({ outageMs: Date.now() - this.failingSince, buffered: this.buffered }, "ingestion writes recovered");
+    this.failingSince = undefined;
+    this.lastFailureLog = 0;
+  }
+
+  /** A backoff delay that `close()` can cut short when its time is up. */
+  private sleep(ms: number): Promise<void> {
+    if (this.givingUp) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+}

@@ -1,0 +1,111 @@
+import { Command, Option } from "commander";
+import { pino } from "pino";
+import { ApiKeyService, type ApiKeySummary } from "../auth/api-key-service.ts";
+import type { AppConfig } from "../config/config.ts";
+import { createPrismaClient } from "../db/prisma-client.ts";
+import { AppError } from "../errors.ts";
+import { REDACTED_PATHS } from "../logging/logger.ts";
+
+/** An API key service opened for one CLI command, and how to close what it opened. */
+export interface OpenedApiKeys {
+  keys: Pick<ApiKeyService, "createKey" | "listKeys" | "revokeKey">;
+  close(): Promise<void>;
+}
+
+/** What the `keys` commands need: a way to open the key service (called only when a command runs). */
+export interface ApiKeysCommandDependencies {
+  open: () => Promise<OpenedApiKeys>;
+  /** Where results are written (default stdout). */
+  write?: (text: string) => void;
+}
+
+/** Opens the key service on the configured PostgreSQL; logs (warnings only) go to stderr, never with secrets. */
+export async function openApiKeyService(config: AppConfig): Promise<OpenedApiKeys> {
+  const prisma = createPrismaClient({ url: config.database.url, poolMax: 1 });
+  const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
+  return { keys: new ApiKeyService({ prisma, logger }), close: () => prisma.$disconnect() };
+}
+
+/**
+ * Registers `keys create --name <n> (--admin | --guild <id...>)`, `keys list` and `keys revoke <id>` on a
+ * commander program. The secret is printed once, by `create`; `list` shows only the display prefix.
+ */
+export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDependencies): Command {
+  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const keys = program.command("keys").description("create, list and revoke API keys");
+
+  const run = async (command: Command, work: (opened: OpenedApiKeys) => Promise<void>) => {
+    const opened = await deps.open();
+    try {
+      await work(opened);
+    } catch (error) {
+      // Expected failures (bad input, unknown id) become a one-line message and exit status 1, not a stack trace.
+      if (error instanceof AppError) command.error(`error: ${error.message}`, { exitCode: 1, code: error.code });
+      throw error;
+    } finally {
+      await opened.close();
+    }
+  };
+
+  keys
+    .command("create")
+    .description("create a key; it is printed once and cannot be shown again")
+    .requiredOption("--name <name>", "what the key is for (1-100 characters)")
+    .addOption(new Option("--admin", "full access to every guild and admin routes").conflicts("guild"))
+    .option("--guild <id...>", "guild ids the key may read (repeatable)")
+    .option("--json", "print JSON")
+    .action(async (options: { name: string; admin?: boolean; guild?: string[]; json?: boolean }, command: Command) => {
+      if (!options.admin && !options.guild?.length) command.error("error: give --admin or at least one --guild <id>", { exitCode: 1 });
+      await run(command, async ({ keys: service }) => {
+        const { record, secret } = await service.createKey({ name: options.name, admin: options.admin, guildIds: options.guild });
+        if (options.json) {
+          write(`${JSON.stringify({ id: record.id, name: record.name, scope: record.scope, guildIds: record.guildIds, keyPrefix: record.keyPrefix, key: secret })}\n`);
+          return;
+        }
+        write(
+          `Created API key ${record.id} "${record.name}" (${describeScope(record)})\n` +
+            `Key: ${secret}\n` +
+            "Store it now: it is shown only once. Send it as 'Authorization: Bearer <key>'.\n",
+        );
+      });
+    });
+
+  keys
+    .command("list")
+    .description("list keys (never their secrets)")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await run(command, async ({ keys: service }) => {
+        const list = await service.listKeys();
+        if (options.json) {
+          write(`${JSON.stringify(list)}\n`);
+          return;
+        }
+        if (!list.length) {
+          write("No API keys.\n");
+          return;
+        }
+        write(`${["id", "prefix", "name", "scope", "created", "last used", "revoked"].join("\t")}\n`);
+        for (const key of list) {
+          const cells = [key.id, `${key.keyPrefix}…`, key.name, describeScope(key), key.createdAt.toISOString()];
+          cells.push(key.lastUsedAt?.toISOString() ?? "never", key.revokedAt?.toISOString() ?? "-");
+          write(`${cells.join("\t")}\n`);
+        }
+      });
+    });
+
+  keys
+    .command("revoke <id>")
+    .description("revoke a key by id; running API instances reject it within 10 s")
+    .action(async (id: string, _options: unknown, command: Command) => {
+      await run(command, async ({ keys: service }) => {
+        const key = await service.revokeKey(id);
+        write(`Revoked API key ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}\n`);
+      });
+    });
+  return keys;
+}
+
+function describeScope(key: Pick<ApiKeySummary, "scope" | "guildIds">): string {
+  return key.scope === "admin" ? "admin" : `guilds ${key.guildIds.join(",")}`;
+}

@@ -1,0 +1,110 @@
+import type { RequestHandler } from "express";
+import { ipKeyGenerator, rateLimit, type Options, type Store } from "express-rate-limit";
+import { RedisStore } from "rate-limit-redis";
+import type { Logger } from "../../logging/logger.ts";
+import type { RedisClient } from "../../redis/redis-connections.ts";
+import { TooManyRequestsError } from "./too-many-requests-error.ts";
+import { principalOf } from "./require-api-key.ts";
+
+/** Options of the per-key rate limiter. */
+export interface ApiKeyRateLimitOptions {
+  redis: RedisClient;
+  logger: Logger;
+  /** Requests per window per API key (RATE_LIMIT_PER_MINUTE, default 600); 0 disables the limiter. */
+  limit: number;
+  /** Window length in ms (default 60,000). */
+  windowMs?: number;
+  /** Redis key prefix, e.g. "spywatcher:ratelimit:" (default "ratelimit:"). */
+  prefix?: string;
+}
+
+/**
+ * Per-API-key rate limit counted in Redis (shared by every instance), after `requireApiKey`. Answers 429 JSON with
+ * RateLimit headers. Fails open: while Redis is down, requests pass and the store reconnects its scripts later.
+ */
+export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): RequestHandler {
+  if (options.limit <= 0) return (_req, _res, next) => next();
+  return rateLimit({
+    windowMs: options.windowMs ?? 60_000,
+    limit: options.limit,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    passOnStoreError: true,
+    // Store errors are logged (throttled) by ResilientStore; validation warnings go to the service log.
+    logger: { error: () => undefined, warn: (error: unknown) => options.logger.warn({ err: String(error) }, "rate limiter") },
+    store: new ResilientStore(
+      new RedisStore({
+        prefix: options.prefix ?? "ratelimit:",
+        sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as never,
+      }),
+      options.logger,
+    ),
+    // Keys are counted by key id (never by the secret); without a principal, by client address.
+    keyGenerator: (req, res) => principalOf(res)?.keyId ?? ipKeyGenerator(req.ip ?? "unknown"),
+    handler: (_req, _res, next, used: Options) => {
+      next(new TooManyRequestsError(`Rate limit of ${used.limit} requests per ${used.windowMs / 1000} s exceeded`));
+    },
+  });
+}
+
+/**
+ * Wraps RedisStore so an outage never sticks: RedisStore loads its Lua scripts once in `init`; if Redis was down
+ * then, every later call would fail on the rejected script load. After any error the scripts are loaded again.
+ */
+class ResilientStore implements Store {
+  private options: Options | undefined;
+  private lastErrorLog = 0;
+  private reloading = false;
+  readonly localKeys = false;
+  readonly prefix: string;
+
+  constructor(
+    private readonly inner: RedisStore,
+    private readonly logger: Logger,
+  ) {
+    this.prefix = inner.prefix;
+  }
+
+  async init(options: Options): Promise<void> {
+    this.options = options;
+    await this.reload();
+  }
+
+  async increment(key: string) {
+    try {
+      return await this.inner.increment(key);
+    } catch (error) {
+      this.failed(error);
+      throw error;
+    }
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.inner.decrement(key).catch((error: unknown) => this.failed(error));
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.inner.resetKey(key).catch((error: unknown) => this.failed(error));
+  }
+
+  private failed(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog > 5_000) {
+      this.lastErrorLog = now;
+      this.logger.warn({ err: (error as Error).message }, "rate limit store unavailable: failing open");
+    }
+    void this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    // One reload at a time: during an outage every request fails, and each must not start another.
+    if (!this.options || this.reloading) return;
+    this.reloading = true;
+    const loading = this.inner.init(this.options);
+    // The store awaits these promises on each call; keep their rejection from being reported as unhandled.
+    this.inner.incrementScriptSha.catch(() => undefined);
+    this.inner.getScriptSha.catch(() => undefined);
+    await loading.catch(() => undefined);
+    this.reloading = false;
+  }
+}

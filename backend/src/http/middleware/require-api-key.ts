@@ -1,0 +1,49 @@
+import type { RequestHandler, Response } from "express";
+import type { ApiKeyService } from "../../auth/api-key-service.ts";
+import { canAccessGuild, type Principal } from "../../auth/principal.ts";
+import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The principal `requireApiKey` attached to this response, or undefined before it ran. */
+export function principalOf(res: Response): Principal | undefined {
+  return res.locals.principal as Principal | undefined;
+}
+
+/**
+ * Requires `Authorization: Bearer <api key>`: 401 JSON without a key or with an unknown or revoked one.
+ * The key itself is never logged or echoed; the principal is kept in `res.locals.principal`.
+ */
+export function requireApiKey(auth: Pick<ApiKeyService, "authenticate">): RequestHandler {
+  return async (req, res, next) => {
+    const match = BEARER.exec(req.headers.authorization ?? "");
+    if (!match?.[1]) {
+      next(new UnauthorizedError());
+      return;
+    }
+    const principal = await auth.authenticate(match[1]);
+    if (!principal) {
+      next(new UnauthorizedError("The API key is unknown or revoked"));
+      return;
+    }
+    res.locals.principal = principal;
+    next();
+  };
+}
+
+/** Requires an admin key (after `requireApiKey`): 403 for a guild-scoped key. */
+export const requireAdmin: RequestHandler = (_req, res, next) => {
+  const principal = principalOf(res);
+  if (!principal) {
+    next(new UnauthorizedError());
+    return;
+  }
+  next(principal.scope === "admin" ? undefined : new ForbiddenError("This route needs an admin API key"));
+};
+
+/** Throws 403 unless the request's key may read `guildId` (call after validating the guild id). */
+export function assertGuildAccess(res: Response, guildId: string): void {
+  const principal = principalOf(res);
+  if (!principal) throw new UnauthorizedError();
+  if (!canAccessGuild(principal, guildId)) throw new ForbiddenError(`This API key is not scoped to guild ${guildId}`);
+}

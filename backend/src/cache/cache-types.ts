@@ -35,6 +35,8 @@ export interface RememberOptions<T> extends SetOptions {
   hardTimeout?: Duration;
   /** Refresh in the background once this fraction of the TTL has elapsed (default 0.8; 0 or 1 disables). */
   refreshAheadAt?: number;
+  /** In grace: serve stale at once and refresh in the background (default true); false waits for the loader. */
+  staleWhileRevalidate?: boolean;
 }
 
 /** A value and how it was obtained. */

@@ -1,0 +1,96 @@
+import type { CacheContext } from "./cache-context.ts";
+import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope, type TagVersions } from "./cache-envelope.ts";
+
+/** The outcome of reading one entry. */
+export interface EntryRead {
+  /** The entry if it exists, is within its grace, and every tag version it carries is current. */
+  envelope: CacheEnvelope | undefined;
+  /** Where it came from. */
+  tier: "l1" | "l2" | undefined;
+}
+
+/**
+ * Reads and validates entries. When the local tag map is trusted, a hit costs one GET (or nothing, from L1);
+ * otherwise the requested tags' versions are fetched from Redis alongside the entry, in the same round trip.
+ */
+export class EntryReader {
+  constructor(private readonly ctx: CacheContext) {}
+
+  /** Reads `fullKey`; `hintTags` are the tags the caller expects the entry to carry. Redis errors reject. */
+  async read(fullKey: string, hintTags: readonly string[] = []): Promise<EntryRead> {
+    const { tags, l1, gateway } = this.ctx;
+    const now = Date.now();
+    if (l1 && tags.isTrusted()) {
+      const held = l1.get(fullKey);
+      if (held && now < held.graceUntil && this.validLocally(held.tags)) return { envelope: held, tier: "l1" };
+    }
+    const trusted = tags.isTrusted();
+    const [raw, fetched] = await Promise.all([
+      gateway.call((c) => c.get(fullKey)),
+      !trusted && hintTags.length > 0 ? tags.fetch(hintTags) : undefined,
+    ]);
+    const envelope = decodeEnvelope(raw);
+    if (!envelope || Date.now() >= envelope.graceUntil) return { envelope: undefined, tier: undefined };
+    if (!(await this.valid(envelope.tags, fetched))) return { envelope: undefined, tier: undefined };
+    // Plain values (counters) change without announcements, so only envelopes go to L1.
+    if (l1 && raw && envelope.createdAt > 0) l1.set(fullKey, envelope, raw.length);
+    return { envelope, tier: "l2" };
+  }
+
+  /** Reads many keys with one MGET (single node) or parallel GETs (cluster); entries that fail validation are undefined. */
+  async readMany(fullKeys: readonly string[]): Promise<(CacheEnvelope | undefined)[]> {
+    const { gateway } = this.ctx;
+    if (fullKeys.length === 0) return [];
+    const raws = gateway.isCluster
+      ? await Promise.all(fullKeys.map((key) => gateway.call((c) => c.get(key))))
+      : await gateway.call((c) => c.mget(...fullKeys));
+    const now = Date.now();
+    const envelopes = raws.map((raw) => {
+      const envelope = decodeEnvelope(raw);
+      return envelope && now < envelope.graceUntil ? envelope : undefined;
+    });
+    const allTags = new Set<string>();
+    for (const envelope of envelopes) if (envelope) for (const tag in envelope.tags) allTags.add(tag);
+    const current = await this.ctx.tags.current([...allTags]);
+    return envelopes.map((envelope) => (envelope && tagsMatch(envelope.tags, current) ? envelope : undefined));
+  }
+
+  /** True when every tag version of an entry is current (asking Redis only for what the trusted map lacks). */
+  async valid(entryTags: TagVersions, fetched?: Map<string, number>): Promise<boolean> {
+    const names = Object.keys(entryTags);
+    if (names.length === 0) return true;
+    if (fetched && names.every((tag) => fetched.has(tag))) return tagsMatch(entryTags, fetched);
+    const local = this.ctx.tags.localVersions(names);
+    // A trusted map that says "older" than the entry only lags a message in flight: ask Redis then.
+    if (local && tagsMatch(entryTags, local)) return true;
+    if (local && names.some((tag) => entryTags[tag]! < local.get(tag)!)) return false;
+    return tagsMatch(entryTags, await this.ctx.tags.fetch(names));
+  }
+
+  /** Writes an entry (and notes it under its tags); never throws: a failed write only costs a future miss. */
+  async write(fullKey: string, envelope: CacheEnvelope): Promise<boolean> {
+    const { gateway, tags, l1, options } = this.ctx;
+    const ttlMs = Math.ceil(envelope.graceUntil - Date.now());
+    if (!(ttlMs > 0)) return false;
+    const json = encodeEnvelope(envelope, options.compressAboveBytes);
+    const tagNames = Object.keys(envelope.tags);
+    try {
+      await Promise.all([
+        gateway.call((c) => c.set(fullKey, json, "PX", ttlMs)),
+        tagNames.length > 0 ? tags.noteKeys(fullKey, tagNames, ttlMs).catch(() => undefined) : undefined,
+      ]);
+    } catch (error) {
+      this.ctx.logger?.debug({ err: error, key: fullKey }, "cache write failed");
+      return false;
+    }
+    if (l1) l1.set(fullKey, envelope, json.length);
+    return true;
+  }
+
+  private validLocally(entryTags: TagVersions): boolean {
+    for (const tag in entryTags) {
+      if (this.ctx.tags.knownVersion(tag) !== entryTags[tag]) return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,87 @@
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import type { Cluster, Redis } from "ioredis";
+import type { RedisClient } from "../redis/redis-connections.ts";
+import type { CacheContext } from "./cache-context.ts";
+import { resolveCacheOptions, type CreateCacheOptions } from "./cache-options.ts";
+import { InvalidationBus } from "./invalidation-bus.ts";
+import { KeyBuilder } from "./key-builder.ts";
+import { L1Store } from "./l1-store.ts";
+import { DistributedLock } from "./lock/distributed-lock.ts";
+import { RedisGateway } from "./redis-gateway.ts";
+import { CircuitBreaker } from "./resilience/circuit-breaker.ts";
+import { SpyCache } from "./spy-cache.ts";
+import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
+import { TagVersionStore } from "./tag-version-store.ts";
+
+export type { Cache, CacheResult, CacheStatus, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
+export type { CreateCacheOptions } from "./cache-options.ts";
+export type { InvalidationResult } from "./spy-cache.ts";
+export type { SpyCacheStats } from "./cache-stats-report.ts";
+export type { WarmEntry, WarmReport } from "./batch-operations.ts";
+export * from "./cache-errors.ts";
+export { parseDuration, TTL_PRESETS, type TtlPreset } from "./duration.ts";
+export { KeyBuilder } from "./key-builder.ts";
+export { SpyCache } from "./spy-cache.ts";
+
+/**
+ * Builds a cache on an ioredis connection (single `Redis` or `Cluster`), usable on its own:
+ * `const cache = createCache({ redis }); await cache.remember("k", "5m", load, { tags: ["guild:1"] })`.
+ * Call `close()` when done (the connection you passed is yours to close).
+ */
+export function createCache(options: CreateCacheOptions): SpyCache {
+  const resolved = resolveCacheOptions(options);
+  const keys = new KeyBuilder({ prefix: resolved.prefix, version: resolved.version, maxKeyLength: resolved.maxKeyLength });
+  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const stats = options.stats ?? new CacheStatsRecorder({ redis: options.redis, prefix: resolved.prefix, instanceId });
+  const breaker =
+    options.breaker instanceof CircuitBreaker ? options.breaker : new CircuitBreaker({ isFailure: isRedisFailure, ...options.breaker });
+  const gateway = new RedisGateway(options.redis, breaker, stats, resolved.fallbackCommandTimeoutMs);
+  const tags = new TagVersionStore(gateway, keys, resolved.tagTtlMs);
+  const ownedSubscriber = options.subscriber ? undefined : openSubscriber(options.redis);
+  const bus = new InvalidationBus({
+    gateway,
+    subscriber: options.subscriber ?? ownedSubscriber!,
+    keys,
+    tagStore: tags,
+    instanceId,
+    windowMs: resolved.invalidationWindowMs,
+    liveWindowMs: resolved.liveWindowMs,
+  });
+  const ctx: CacheContext = {
+    options: resolved,
+    gateway,
+    keys,
+    tags,
+    bus,
+    l1: resolved.l1 ? new L1Store(resolved.l1) : undefined,
+    stats,
+    lock: resolved.lock ? (options.lockService ?? new DistributedLock(options.redis, { prefix: keys.lockPrefix() })) : undefined,
+    events: new EventEmitter(),
+    logger: options.logger,
+  };
+  const cache = new SpyCache(ctx, ownedSubscriber);
+  // The cache itself is the emitter users listen on.
+  ctx.events = cache;
+  bus.start();
+  return cache;
+}
+
+/** Reply errors mean Redis answered (wrong type, bad script): not an outage, except these cluster/loading states. */
+function isRedisFailure(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== "ReplyError") return true;
+  return /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)/.test(error.message);
+}
+
+/** A subscriber with an offline queue and no command timeout, so its subscriptions survive reconnects. */
+function openSubscriber(redis: RedisClient): RedisClient {
+  const subscriber = (redis as Cluster).isCluster
+    ? (redis as Cluster).duplicate(undefined, {
+        enableOfflineQueue: true,
+        redisOptions: { ...(redis as Cluster).options.redisOptions, commandTimeout: undefined, connectionName: "spywatcher:cache-bus" },
+      })
+    : (redis as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, connectionName: "spywatcher:cache-bus" });
+  subscriber.on("error", () => undefined);
+  return subscriber;
+}

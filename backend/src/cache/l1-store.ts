@@ -1,0 +1,54 @@
+import { LRUCache } from "lru-cache";
+import type { CacheEnvelope } from "./cache-envelope.ts";
+
+/** Options of the in-process tier. */
+export interface L1Options {
+  /** Most entries held (default 10,000). */
+  maxEntries?: number;
+  /** Most bytes held, counted as the stored JSON length (default 64 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * The optional in-process tier (lru-cache, bounded by entries and bytes). It holds decoded envelopes, so a hit
+ * costs no parsing; the caller checks freshness and tag versions on every read, and drops keys announced on the
+ * bus. It returns the stored object itself: callers must not mutate cached values.
+ */
+export class L1Store {
+  private readonly lru: LRUCache<string, CacheEnvelope>;
+
+  constructor(options: L1Options = {}) {
+    this.lru = new LRUCache<string, CacheEnvelope>({
+      max: options.maxEntries ?? 10_000,
+      maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+      sizeCalculation: (_value, key) => key.length + 64,
+    });
+  }
+
+  /** The envelope held for a full key, if any. */
+  get(fullKey: string): CacheEnvelope | undefined {
+    return this.lru.get(fullKey);
+  }
+
+  /** Holds an envelope; `bytes` is the size of its stored JSON. */
+  set(fullKey: string, envelope: CacheEnvelope, bytes: number): void {
+    const ttl = envelope.graceUntil - Date.now();
+    if (!(ttl > 0)) return;
+    this.lru.set(fullKey, envelope, { size: Math.max(1, bytes + fullKey.length), ttl: Number.isFinite(ttl) ? ttl : 0 });
+  }
+
+  /** Drops one key. */
+  delete(fullKey: string): void {
+    this.lru.delete(fullKey);
+  }
+
+  /** Drops everything (after lost bus messages, or `clear()`). */
+  clear(): void {
+    this.lru.clear();
+  }
+
+  /** Entries and bytes held. */
+  get usage(): { entries: number; bytes: number } {
+    return { entries: this.lru.size, bytes: this.lru.calculatedSize };
+  }
+}

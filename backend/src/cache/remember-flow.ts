@@ -1,0 +1,281 @@
+import type { z } from "zod";
+import type { CacheContext } from "./cache-context.ts";
+import type { CacheEnvelope } from "./cache-envelope.ts";
+import { FactoryHardTimeoutError } from "./cache-errors.ts";
+import type { CacheResult } from "./cache-types.ts";
+import type { EntryRead, EntryReader } from "./entry-reader.ts";
+import { raceTimeouts } from "./loader-timeouts.ts";
+import { PeerWaiters } from "./peer-waiters.ts";
+import { TimeoutError } from "../lib/with-timeout.ts";
+
+/** One remember call, with every option resolved. */
+export interface RememberPlan<T> {
+  key: string;
+  fullKey: string;
+  ttlMs: number;
+  graceMs: number;
+  tags: string[];
+  schema: z.ZodType<T> | undefined;
+  softTimeoutMs: number | undefined;
+  hardTimeoutMs: number | undefined;
+  refreshAheadAt: number;
+  staleWhileRevalidate: boolean;
+}
+
+interface LoadOutcome {
+  envelope: CacheEnvelope;
+  /** False when another process (or an earlier writer) filled the entry and this one only read it. */
+  computedHere: boolean;
+}
+
+/**
+ * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read
+ * (while the tag map is trusted and no invalidation arrived since it started) and one loader run (while the tag
+ * versions they would store are the same). Across processes, a lock lets one compute while others wait for its
+ * result. Stale values are served while one background refresh runs, or when the loader fails or times out.
+ */
+export class RememberFlow {
+  private readonly reads = new Map<string, { generation: number; promise: Promise<EntryRead> }>();
+  private readonly loads = new Map<string, { signature: string; promise: Promise<LoadOutcome | undefined> }>();
+  private readonly refreshing = new Set<string>();
+  private readonly peers: PeerWaiters;
+
+  constructor(
+    private readonly ctx: CacheContext,
+    private readonly reader: EntryReader,
+  ) {
+    this.peers = new PeerWaiters(ctx, reader);
+  }
+
+  /** Runs one remember call. */
+  async run<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
+    const { stats } = this.ctx;
+    // Breaker open: not even a read is attempted; the loader runs directly.
+    if (this.ctx.gateway.breaker.state === "open") return this.bypass(plan, loader);
+    let read: EntryRead;
+    try {
+      read = await this.sharedRead(plan);
+    } catch {
+      return this.bypass(plan, loader);
+    }
+    let envelope = read.envelope;
+    let value: T | undefined;
+    if (envelope) {
+      const checked = this.checkSchema(plan, envelope.value);
+      if (checked.ok) value = checked.value;
+      else envelope = undefined; // a cached value that no longer fits the schema is a miss
+    }
+    const now = Date.now();
+    if (envelope && now < envelope.freshUntil) {
+      stats.recordHit(read.tier ?? "l2");
+      this.maybeRefreshAhead(plan, loader, envelope, now);
+      return { value: value as T, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+    }
+    if (envelope && plan.staleWhileRevalidate) {
+      stats.recordStale();
+      this.refreshInBackground(plan, loader, "stale", envelope.createdAt);
+      return { value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+    }
+    return this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined);
+  }
+
+  private async load<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    stale: { envelope: CacheEnvelope; value: T } | undefined,
+  ): Promise<CacheResult<T>> {
+    let versions: Map<string, number>;
+    try {
+      versions = await this.ctx.tags.current(plan.tags);
+    } catch {
+      return stale ? this.serveStale(stale, true) : this.bypass(plan, loader);
+    }
+    const flight = this.loadFlight(plan, loader, versions, { waitForPeer: true, newerThan: -1 });
+    const outcome = await raceTimeouts(flight, stale ? plan.softTimeoutMs : undefined, plan.hardTimeoutMs);
+    switch (outcome.kind) {
+      case "value": {
+        const envelope = outcome.value!.envelope;
+        // Values read from a peer passed the schema; the loader's own value is trusted as is.
+        if (outcome.value!.computedHere) this.ctx.stats.recordMiss();
+        else this.ctx.stats.recordHit("l2");
+        return {
+          value: envelope.value as T,
+          status: outcome.value!.computedHere ? "miss" : "hit",
+          ageMs: outcome.value!.computedHere ? 0 : Math.max(0, Date.now() - envelope.createdAt),
+          storedAt: envelope.createdAt,
+        };
+      }
+      case "soft":
+        return this.serveStale(stale!, true);
+      case "hard":
+        if (stale) return this.serveStale(stale, true);
+        throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+      case "error":
+        if (stale) return this.serveStale(stale, true);
+        throw outcome.error;
+    }
+  }
+
+  /** Joins or starts the loader run for a key and a set of tag versions. Undefined: skipped (lock busy). */
+  private loadFlight<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    versions: Map<string, number>,
+    mode: { waitForPeer: boolean; newerThan: number },
+  ): Promise<LoadOutcome | undefined> {
+    const signature = [...versions].map(([tag, version]) => `${tag}=${version}`).join(",");
+    const existing = this.loads.get(plan.fullKey);
+    // Joining a run that stores other tag versions would hand out data read before an invalidation.
+    if (existing && existing.signature === signature) return existing.promise;
+    const promise = this.compute(plan, loader, versions, mode);
+    this.loads.set(plan.fullKey, { signature, promise });
+    promise.then(
+      () => this.forgetLoad(plan.fullKey, promise),
+      () => this.forgetLoad(plan.fullKey, promise),
+    );
+    return promise;
+  }
+
+  private forgetLoad(fullKey: string, promise: Promise<unknown>): void {
+    if (this.loads.get(fullKey)?.promise === promise) this.loads.delete(fullKey);
+  }
+
+  private async compute<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    versions: Map<string, number>,
+    mode: { waitForPeer: boolean; newerThan: number },
+  ): Promise<LoadOutcome | undefined> {
+    const { lock, options, gateway } = this.ctx;
+    let handle: Awaited<ReturnType<NonNullable<typeof lock>["acquire"]>> = null;
+    if (lock && options.lock) {
+      let busy = false;
+      try {
+        handle = await gateway.call(() => lock.acquire(plan.key, options.lockTtlMs, { retries: 0 }));
+        busy = handle === null;
+      } catch {
+        // Redis failed under the lock: compute without it rather than fail.
+      }
+      if (busy) {
+        if (!mode.waitForPeer) return undefined;
+        const filled = await this.peers.waitFor(plan.fullKey, plan.tags, versions, mode.newerThan, (value) => this.checkSchema(plan, value).ok);
+        if (filled) return { envelope: filled, computedHere: false };
+        // The holder did not deliver in time: compute here (bounded wait, then progress).
+      } else if (handle) {
+        // Someone may have filled the entry between our read and taking the lock.
+        const again = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
+        const found = again?.envelope;
+        if (
+          found &&
+          found.createdAt > mode.newerThan &&
+          Date.now() < found.freshUntil &&
+          sameTags(found, versions) &&
+          this.checkSchema(plan, found.value).ok
+        ) {
+          handle.release().catch(() => undefined);
+          return { envelope: found, computedHere: false };
+        }
+      }
+    }
+    try {
+      const started = performance.now();
+      const value = await loader();
+      this.ctx.stats.observeLoaderLatency(performance.now() - started);
+      const createdAt = Date.now();
+      const envelope: CacheEnvelope = {
+        value,
+        createdAt,
+        freshUntil: createdAt + plan.ttlMs,
+        graceUntil: createdAt + plan.ttlMs + plan.graceMs,
+        tags: Object.fromEntries(versions),
+      };
+      await this.reader.write(plan.fullKey, envelope);
+      if (handle) void this.ctx.bus.announceFilled(plan.fullKey);
+      return { envelope, computedHere: true };
+    } finally {
+      handle?.release().catch(() => undefined);
+    }
+  }
+
+  /** Starts one background refresh of a key (per process; across processes the lock skips duplicates). */
+  refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead", createdAt: number): void {
+    if (this.refreshing.has(plan.fullKey)) return;
+    this.refreshing.add(plan.fullKey);
+    const { events } = this.ctx;
+    const run = async () => {
+      const versions = await this.ctx.tags.current(plan.tags);
+      const flight = this.loadFlight(plan, loader, versions, { waitForPeer: false, newerThan: createdAt });
+      const outcome = await raceTimeouts(flight, undefined, plan.hardTimeoutMs);
+      if (outcome.kind === "error") throw outcome.error;
+      if (outcome.kind !== "value") throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs ?? 0);
+      if (outcome.value === undefined) events.emit("refresh:skipped", { key: plan.key, reason });
+      else events.emit("refresh:done", { key: plan.key, reason, computedHere: outcome.value.computedHere });
+    };
+    run()
+      .catch((error: unknown) => {
+        this.ctx.logger?.warn({ err: error, key: plan.key }, "background cache refresh failed");
+        events.emit("refresh:error", { key: plan.key, reason, error });
+      })
+      .finally(() => this.refreshing.delete(plan.fullKey));
+  }
+
+  private maybeRefreshAhead<T>(plan: RememberPlan<T>, loader: () => Promise<T>, envelope: CacheEnvelope, now: number): void {
+    const at = plan.refreshAheadAt;
+    if (!(at > 0 && at < 1) || !Number.isFinite(envelope.freshUntil)) return;
+    if (now >= envelope.createdAt + at * (envelope.freshUntil - envelope.createdAt)) {
+      this.refreshInBackground(plan, loader, "ahead", envelope.createdAt);
+    }
+  }
+
+  private sharedRead<T>(plan: RememberPlan<T>): Promise<EntryRead> {
+    const { tags } = this.ctx;
+    // Untrusted: this caller's own read is the only proof that it sees invalidations that resolved before it came.
+    if (!tags.isTrusted()) return this.reader.read(plan.fullKey, plan.tags);
+    const generation = tags.generation;
+    const existing = this.reads.get(plan.fullKey);
+    if (existing && existing.generation === generation) return existing.promise;
+    const promise = this.reader.read(plan.fullKey, plan.tags);
+    this.reads.set(plan.fullKey, { generation, promise });
+    const forget = () => {
+      if (this.reads.get(plan.fullKey)?.promise === promise) this.reads.delete(plan.fullKey);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
+    this.ctx.stats.recordBypass();
+    this.ctx.events.emit("bypass", { key: plan.key });
+    const started = performance.now();
+    const outcome = await raceTimeouts(loader(), undefined, plan.hardTimeoutMs);
+    this.ctx.stats.observeLoaderLatency(performance.now() - started);
+    if (outcome.kind === "error") throw outcome.error;
+    if (outcome.kind !== "value") {
+      throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+    }
+    return { value: outcome.value, status: "bypass", ageMs: 0, storedAt: Date.now() };
+  }
+
+  private serveStale<T>(stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean): CacheResult<T> {
+    this.ctx.stats.recordStale();
+    const now = Date.now();
+    return {
+      value: stale.value,
+      status: "stale",
+      ageMs: now - stale.envelope.createdAt,
+      storedAt: stale.envelope.createdAt,
+      ...(becauseOfError ? { staleBecauseOfError: true } : {}),
+    };
+  }
+
+  private checkSchema<T>(plan: RememberPlan<T>, value: unknown): { ok: true; value: T } | { ok: false } {
+    if (!plan.schema) return { ok: true, value: value as T };
+    const parsed = plan.schema.safeParse(value);
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false };
+  }
+}
+
+function sameTags(envelope: CacheEnvelope, versions: Map<string, number>): boolean {
+  for (const [tag, version] of versions) if (envelope.tags[tag] !== version) return false;
+  return true;
+}

@@ -1,0 +1,325 @@
+import { EventEmitter } from "node:events";
+import type { z } from "zod";
+import type { RedisClient } from "../redis/redis-connections.ts";
+import type { CacheContext } from "./cache-context.ts";
+import type { CacheEnvelope } from "./cache-envelope.ts";
+import { CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
+import type { Cache, CacheResult, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
+import { parseDuration, parseOptionalDuration } from "./duration.ts";
+import { EntryReader } from "./entry-reader.ts";
+import { validatePart } from "./key-builder.ts";
+import { KeyScanner } from "./key-scanner.ts";
+import { INCREMENT_COUNTER } from "./lua-script.ts";
+import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
+import { collectStats, type SpyCacheStats } from "./cache-stats-report.ts";
+import { rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
+
+/** Result of a tag invalidation. */
+export interface InvalidationResult {
+  tags: string[];
+  /** Distinct keys written under these tags since their last invalidation (HyperLogLog, about ±1%). */
+  entries: number;
+  approximate: boolean;
+}
+
+/**
+ * The SpyWatcher cache: the `Cache` contract plus batch remember, warm, hard delete by tag, stats and close.
+ * Every read fails open (Redis down: a miss, or the loader runs directly); operations that promise an effect
+ * on Redis (invalidate, purge, clear, counters) reject with E_CACHE_UNAVAILABLE instead.
+ * Events: "refresh:done", "refresh:error", "refresh:skipped" ({key, reason}), "bypass" ({key}).
+ */
+export class SpyCache extends EventEmitter implements Cache {
+  private readonly reader: EntryReader;
+  private readonly flow: RememberFlow;
+  private readonly scanner: KeyScanner;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: CacheContext,
+    private readonly ownedSubscriber: RedisClient | undefined,
+  ) {
+    super();
+    this.reader = new EntryReader(ctx);
+    this.flow = new RememberFlow(ctx, this.reader);
+    this.scanner = new KeyScanner(ctx);
+    ctx.bus.on("reset", () => ctx.l1?.clear());
+    ctx.bus.on("keys", (keys: string[]) => {
+      if (keys.includes("*")) ctx.l1?.clear();
+      else for (const key of keys) ctx.l1?.delete(key);
+    });
+  }
+
+  /** This instance's id on the invalidation bus. */
+  get instanceId(): string {
+    return this.ctx.bus.instanceId;
+  }
+
+  /** True while the in-process tag map is trusted (hits then cost no tag round trip). */
+  get trusted(): boolean {
+    return this.ctx.tags.isTrusted();
+  }
+
+  /**
+   * Resolves once the in-process tag map is trusted (the bus works), so hits need one round trip; rejects after
+   * `timeoutMs` (default 5,000). The cache is usable before: it then reads tag versions from Redis.
+   */
+  ready(timeoutMs = 5_000): Promise<void> {
+    if (this.ctx.tags.isTrusted()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.ctx.bus.off("trusted", onTrusted);
+        reject(new CacheUnavailableError("ready (no bus ping came back)"));
+      }, timeoutMs);
+      const onTrusted = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.ctx.bus.once("trusted", onTrusted);
+    });
+  }
+
+  /** The fresh value of `key`, or undefined (missing, stale, invalidated, not matching `schema`, or Redis down). */
+  async get<T>(key: string, options: { schema?: z.ZodType<T> } = {}): Promise<T | undefined> {
+    const fullKey = this.ctx.keys.entry(key);
+    try {
+      const { envelope, tier } = await this.reader.read(fullKey);
+      if (!envelope || Date.now() >= envelope.freshUntil) return undefined;
+      if (!options.schema) return envelope.value as T;
+      const parsed = options.schema.safeParse(envelope.value);
+      if (parsed.success) this.ctx.stats.recordHit(tier ?? "l2");
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores a value with the current versions of its tags. Fails open: a failed write is only logged. */
+  async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    const fullKey = this.ctx.keys.entry(key);
+    const tags = this.validTags(options.tags);
+    try {
+      const versions = await this.ctx.tags.current(tags);
+      await this.reader.write(fullKey, this.envelope(value, options.ttl, options.grace, versions));
+      this.announce([fullKey]);
+    } catch (error) {
+      this.ctx.logger?.debug({ err: error, key }, "cache set failed");
+    }
+  }
+
+  /** Deletes one key everywhere (Redis, this L1, other instances' L1). False if absent or Redis is down. */
+  async delete(key: string): Promise<boolean> {
+    const fullKey = this.ctx.keys.entry(key);
+    this.ctx.l1?.delete(fullKey);
+    try {
+      const removed = await this.ctx.gateway.call((c) => c.unlink(fullKey));
+      this.announce([fullKey]);
+      return removed > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** True when `key` holds a fresh, valid value. */
+  async exists(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  /** Fresh values of many keys (undefined where missing, stale or invalidated). One MGET on a single node. */
+  async mget<T>(keys: string[]): Promise<(T | undefined)[]> {
+    const fullKeys = keys.map((key) => this.ctx.keys.entry(key));
+    try {
+      const now = Date.now();
+      const envelopes = await this.reader.readMany(fullKeys);
+      return envelopes.map((envelope) => (envelope && now < envelope.freshUntil ? (envelope.value as T) : undefined));
+    } catch {
+      return keys.map(() => undefined);
+    }
+  }
+
+  /** Stores many values. */
+  async mset<T>(entries: { key: string; value: T; options?: SetOptions }[]): Promise<void> {
+    await Promise.all(entries.map((entry) => this.set(entry.key, entry.value, entry.options)));
+  }
+
+  /** Adds `by` (default 1) to an integer counter, creating it at 0; `ttl` is set when the counter has none. */
+  async increment(key: string, by = 1, options: { ttl?: Duration } = {}): Promise<number> {
+    const fullKey = this.ctx.keys.entry(key);
+    const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
+    try {
+      return Number(await this.ctx.gateway.call((c) => INCREMENT_COUNTER.run(c, [fullKey], [Math.trunc(by), ttlMs])));
+    } catch (error) {
+      if (error instanceof Error && /not an integer|out of range/.test(error.message)) throw new NotACounterError(key, error);
+      throw new CacheUnavailableError("increment", error);
+    }
+  }
+
+  /** Subtracts `by` (default 1) from an integer counter. */
+  decrement(key: string, by = 1, options: { ttl?: Duration } = {}): Promise<number> {
+    return this.increment(key, -by, options);
+  }
+
+  /** Cache-aside; see `rememberWithMeta`. */
+  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options?: RememberOptions<T>): Promise<T> {
+    return (await this.rememberWithMeta(key, ttl, loader, options)).value;
+  }
+
+  /** Same as `remember`. */
+  getOrSet<T>(key: string, ttl: Duration, loader: () => Promise<T>, options?: RememberOptions<T>): Promise<T> {
+    return this.remember(key, ttl, loader, options);
+  }
+
+  /** Cache-aside with stampede protection, grace, timeouts and fail-open; says how the value was obtained. */
+  rememberWithMeta<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = {}): Promise<CacheResult<T>> {
+    return this.flow.run(this.plan(key, ttl, options), loader);
+  }
+
+  /**
+   * Batch cache-aside: reads every key at once and calls `loader` ONCE with the logical keys that missed; it
+   * returns their values (a Map or a record by key). Values the loader does not return come back undefined.
+   */
+  rememberMany<T>(
+    keys: string[],
+    ttl: Duration,
+    loader: (missingKeys: string[]) => Promise<Map<string, T> | Record<string, T>>,
+    options: SetOptions & { schema?: z.ZodType<T> } = {},
+  ): Promise<(T | undefined)[]> {
+    return rememberMany(this.ctx, this.reader, this.validTags(options.tags), keys, ttl, loader, options, (value, versions) =>
+      this.envelope(value, ttl, options.grace, versions),
+    );
+  }
+
+  /** Fills entries ahead of demand (missing ones only, or all with `force`), a few at a time. */
+  warm(entries: WarmEntry[], options: { force?: boolean; concurrency?: number } = {}): Promise<WarmReport> {
+    return warm(entries, options, async (entry) => {
+      if (options.force) return this.refreshNow(entry);
+      const result = await this.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+      // A bypass computed the value but could not store it: not warmed.
+      if (result.status === "bypass") throw new CacheUnavailableError("warm");
+    });
+  }
+
+  /** Invalidates every entry carrying `tag` in every process before resolving. */
+  invalidateByTag(tag: string): Promise<InvalidationResult> {
+    return this.invalidateByTags([tag]);
+  }
+
+  /**
+   * Makes every entry carrying any of `tags` unreadable in every process before resolving: one version bump per
+   * tag (O(tags), cluster-safe), then waits until every live instance acknowledged, or W.
+   */
+  async invalidateByTags(tags: string[]): Promise<InvalidationResult> {
+    const unique = [...new Set(this.validTags(tags))];
+    if (unique.length === 0) return { tags: [], entries: 0, approximate: true };
+    let bumped: { versions: Record<string, number>; entries: number };
+    try {
+      bumped = await this.ctx.tags.bump(unique);
+    } catch (error) {
+      throw new CacheUnavailableError("invalidateByTags", error);
+    }
+    this.ctx.tags.apply(bumped.versions);
+    try {
+      await this.ctx.bus.announceInvalidation(bumped.versions);
+    } catch (error) {
+      // The versions changed in Redis, but instances trusting their map may not know yet: say so.
+      throw new CacheUnavailableError("invalidateByTags (announce)", error);
+    }
+    return { tags: unique, entries: bumped.entries, approximate: true };
+  }
+
+  /** Hard delete for data-deletion requests: invalidates `tag`, then deletes the bytes of every entry carrying it. */
+  async purgeTag(tag: string): Promise<{ invalidated: InvalidationResult; scanned: number; deleted: number }> {
+    const invalidated = await this.invalidateByTag(tag);
+    try {
+      return { invalidated, ...(await this.scanner.deleteTagged(tag)) };
+    } catch (error) {
+      throw new CacheUnavailableError("purgeTag", error);
+    }
+  }
+
+  /** Deletes this cache's entries whose logical key matches a Redis glob (SCAN on every master). */
+  async deleteByPattern(pattern: string): Promise<number> {
+    const match = this.ctx.keys.entryPattern(pattern);
+    try {
+      const deleted = await this.scanner.deleteMatching(match);
+      this.ctx.l1?.clear();
+      this.announce(["*"]);
+      return deleted;
+    } catch (error) {
+      throw new CacheUnavailableError("deleteByPattern", error);
+    }
+  }
+
+  /** Deletes every entry of this cache's prefix and version (never FLUSHALL/FLUSHDB). */
+  async clear(): Promise<number> {
+    try {
+      const deleted = await this.scanner.deleteMatching(this.ctx.keys.allEntriesPattern());
+      this.ctx.l1?.clear();
+      this.announce(["*"]);
+      return deleted;
+    } catch (error) {
+      throw new CacheUnavailableError("clear", error);
+    }
+  }
+
+  /** This application's statistics: this instance, the fleet (when Redis answers), keys and memory of the prefix. */
+  getStats(options: { includeKeyspace?: boolean } = {}): Promise<SpyCacheStats> {
+    return collectStats(this.ctx, this.scanner, options);
+  }
+
+  /** Stops the bus and the stats flush; closes the subscriber if the cache opened it. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.ctx.bus.close();
+      await this.ctx.stats.close();
+      if (this.ownedSubscriber) this.ownedSubscriber.disconnect();
+      this.removeAllListeners();
+    })();
+    return this.closing;
+  }
+
+  private async refreshNow(entry: WarmEntry): Promise<void> {
+    const tags = this.validTags(entry.options?.tags);
+    const versions = await this.ctx.tags.current(tags);
+    const value = await entry.loader();
+    const written = await this.reader.write(this.ctx.keys.entry(entry.key), this.envelope(value, entry.ttl, entry.options?.grace, versions));
+    if (!written) throw new CacheUnavailableError("warm");
+  }
+
+  private plan<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {
+    const defaults = this.ctx.options;
+    return {
+      key,
+      fullKey: this.ctx.keys.entry(key),
+      ttlMs: parseDuration(ttl),
+      graceMs: parseOptionalDuration(options.grace, defaults.graceMs),
+      tags: this.validTags(options.tags),
+      schema: options.schema,
+      softTimeoutMs: options.softTimeout === undefined ? defaults.softTimeoutMs : parseDuration(options.softTimeout),
+      hardTimeoutMs: options.hardTimeout === undefined ? defaults.hardTimeoutMs : parseDuration(options.hardTimeout),
+      refreshAheadAt: options.refreshAheadAt ?? defaults.refreshAheadAt,
+      staleWhileRevalidate: options.staleWhileRevalidate ?? defaults.staleWhileRevalidate,
+    };
+  }
+
+  private envelope(value: unknown, ttl: Duration | undefined, grace: Duration | undefined, versions: Map<string, number>): CacheEnvelope {
+    const createdAt = Date.now();
+    const ttlMs = parseOptionalDuration(ttl, this.ctx.options.defaultTtlMs);
+    return {
+      value,
+      createdAt,
+      freshUntil: createdAt + ttlMs,
+      graceUntil: createdAt + ttlMs + parseOptionalDuration(grace, this.ctx.options.graceMs),
+      tags: Object.fromEntries(versions),
+    };
+  }
+
+  private validTags(tags: string[] | undefined): string[] {
+    if (!tags) return [];
+    for (const tag of tags) validatePart(tag, "tag");
+    return tags;
+  }
+
+  private announce(fullKeys: string[]): void {
+    if (this.ctx.options.announceWrites) void this.ctx.bus.announceKeys(fullKeys);
+  }
+}

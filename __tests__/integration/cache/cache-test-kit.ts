@@ -77,3 +77,14 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   });
   return { promise, resolve, reject };
 }
+
+/** Rewrites a stored entry as if it had been created `ageMs` ago with `freshMs` of fresh TTL (same grace length). */
+export async function ageEntry(redis: RedisClient, fullKey: string, ageMs: number, freshMs: number): Promise<void> {
+  const stored = JSON.parse((await redis.get(fullKey))!);
+  const createdAt = Date.now() - ageMs;
+  const graceMs = stored.graceUntil - stored.freshUntil;
+  stored.createdAt = createdAt;
+  stored.freshUntil = createdAt + freshMs;
+  stored.graceUntil = stored.freshUntil + graceMs;
+  await redis.set(fullKey, JSON.stringify(stored), "KEEPTTL");
+}

@@ -48,13 +48,15 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): RequestHandler
 }
 
 /**
- * Wraps RedisStore so an outage never sticks: RedisStore loads its Lua scripts once in `init`; if Redis was down
- * then, every later call would fail on the rejected script load. After any error the scripts are loaded again.
+ * Wraps RedisStore so an outage never sticks: RedisStore loads its Lua scripts once in `init`, and if Redis was
+ * down (or not yet connected) then, every later call would fail on the rejected load. Here the scripts are
+ * (re)loaded before the first call after any failure; while Redis is down that fails fast and the request passes.
  */
 class ResilientStore implements Store {
   private options: Options | undefined;
+  private loading: Promise<boolean> | undefined;
+  private loaded = false;
   private lastErrorLog = 0;
-  private reloading = false;
   readonly localKeys = false;
   readonly prefix: string;
 
@@ -67,10 +69,11 @@ class ResilientStore implements Store {
 
   async init(options: Options): Promise<void> {
     this.options = options;
-    await this.reload();
+    await this.load();
   }
 
   async increment(key: string) {
+    if (!this.loaded && !(await this.load())) throw new Error("rate limit scripts are not loaded (redis unavailable)");
     try {
       return await this.inner.increment(key);
     } catch (error) {
@@ -88,23 +91,33 @@ class ResilientStore implements Store {
   }
 
   private failed(error: unknown): void {
+    this.loaded = false;
     const now = Date.now();
     if (now - this.lastErrorLog > 5_000) {
       this.lastErrorLog = now;
       this.logger.warn({ err: (error as Error).message }, "rate limit store unavailable: failing open");
     }
-    void this.reload();
   }
 
-  private async reload(): Promise<void> {
-    // One reload at a time: during an outage every request fails, and each must not start another.
-    if (!this.options || this.reloading) return;
-    this.reloading = true;
-    const loading = this.inner.init(this.options);
-    // The store awaits these promises on each call; keep their rejection from being reported as unhandled.
-    this.inner.incrementScriptSha.catch(() => undefined);
-    this.inner.getScriptSha.catch(() => undefined);
-    await loading.catch(() => undefined);
-    this.reloading = false;
+  /** Loads the scripts; concurrent callers share one attempt. Resolves true when they are loaded. */
+  private load(): Promise<boolean> {
+    const options = this.options;
+    if (!options) return Promise.resolve(false);
+    this.loading ??= (async () => {
+      try {
+        const init = this.inner.init(options);
+        // The store keeps these promises and awaits them on each call: never let their rejection go unhandled.
+        this.inner.incrementScriptSha.catch(() => undefined);
+        this.inner.getScriptSha.catch(() => undefined);
+        await init;
+        this.loaded = true;
+      } catch (error) {
+        this.failed(error);
+      } finally {
+        this.loading = undefined;
+      }
+      return this.loaded;
+    })();
+    return this.loading;
   }
 }

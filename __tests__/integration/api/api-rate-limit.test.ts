@@ -1,0 +1,59 @@
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
+import { waitForRedisReady } from "../../../backend/src/redis/redis-connections.ts";
+import { ThrowawayRedis } from "../../helpers/redis-server.ts";
+import { randomSnowflake, TEST_DATABASE_URL } from "../../helpers/test-env.ts";
+import { buildApi, type ApiHarness } from "./analytics-api-harness.ts";
+
+describe("per-key rate limit and Redis outages, on a Redis this test can kill", () => {
+  let prisma: PrismaClient;
+  let redis: ThrowawayRedis;
+  let api: ApiHarness;
+  let keyA: string;
+  let keyB: string;
+  const guildId = randomSnowflake();
+  const path = `/api/analytics/roles?guildId=${guildId}&since=1h`;
+  const call = (key: string) => request(api.app).get(path).set("authorization", `Bearer ${key}`);
+
+  beforeAll(async () => {
+    prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
+    redis = await ThrowawayRedis.start();
+    api = buildApi({ prisma, redisUrl: redis.url, rateLimitPerMinute: 3 });
+    await waitForRedisReady(api.redis.client, 5_000);
+    keyA = (await api.keys.createKey({ name: "a", guildIds: [guildId] })).secret;
+    keyB = (await api.keys.createKey({ name: "b", guildIds: [guildId] })).secret;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await redis?.kill();
+    await prisma?.$disconnect();
+  });
+
+  it("allows the limit per key, then answers 429 JSON with RateLimit headers; other keys are unaffected", async () => {
+    for (let i = 0; i < 3; i++) {
+      const ok = await call(keyA).expect(200);
+      expect(ok.headers.ratelimit).toBe(`limit=3, remaining=${2 - i}, reset=60`);
+    }
+    const limited = await call(keyA).expect(429);
+    expect(limited.body.error.code).toBe("E_RATE_LIMITED");
+    expect(limited.headers["ratelimit-policy"]).toContain("3");
+    await call(keyB).expect(200);
+  });
+
+  it("fails open while Redis is down (X-Cache BYPASS), and limits again once Redis is back", async () => {
+    await redis.kill();
+    for (let i = 0; i < 5; i++) {
+      const res = await call(keyB).expect(200);
+      expect(res.headers["x-cache"]).toBe("BYPASS");
+      expect(res.headers).not.toHaveProperty("ratelimit");
+    }
+    // A fresh server has no counters and no scripts: the limiter must reload its scripts by itself.
+    await redis.resume();
+    await waitForRedisReady(api.redis.client, 10_000);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await call(keyB)).status);
+    // The restarted server lost every counter: 3 pass again, then 429.
+    expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
+  });
+});

@@ -1,0 +1,131 @@
+import { createHash } from "node:crypto";
+import { Router, type RequestHandler, type Response } from "express";
+import { z } from "zod";
+import {
+  ANALYTICS_TTL_MS,
+  ANALYTICS_TYPES,
+  analyticsCacheKey,
+  analyticsTags,
+  isAnalyticsType,
+  type AnalyticsType,
+} from "../analytics/analytics-catalog.ts";
+import type { AnalyticsService } from "../analytics/analytics-service.ts";
+import { DEFAULT_LIMIT, MAX_LIMIT, type AnalyticsQuery } from "../analytics/analytics-types.ts";
+import { floorToMinute, parseSince } from "../analytics/analytics-window.ts";
+import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Cache, CacheResult } from "../cache/cache-types.ts";
+import { DependencyUnavailableError, NotFoundError } from "../errors.ts";
+import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
+
+/** What the analytics router is built from. */
+export interface AnalyticsRouterDependencies {
+  /** The cache layer (only `rememberWithMeta` is used). */
+  cache: Pick<Cache, "rememberWithMeta">;
+  /** Computes analytics from PostgreSQL on a miss. */
+  analytics: AnalyticsService;
+  /** Checks API keys. */
+  auth: Pick<ApiKeyService, "authenticate">;
+  /** Middleware run after authentication, before validation (e.g. `apiKeyRateLimit`). */
+  afterAuth?: RequestHandler[];
+  /** Clock (default `new Date()`), injectable for tests. */
+  now?: () => Date;
+}
+
+/** Query string of every analytics route; `since` is parsed against the request's time. */
+function querySchema(now: Date) {
+  return z.object({
+    guildId: z
+      .string({ error: "is required" })
+      .regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
+    since: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        const parsed = parseSince(value, now);
+        if (!parsed.ok) {
+          ctx.addIssue({ code: "custom", message: parsed.message });
+          return z.NEVER;
+        }
+        return parsed.since;
+      }),
+    limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT),
+  });
+}
+
+/**
+ * `GET /analytics/{ghosts,lurkers,heatmap,roles,clients,shifts}?guildId=&since=&limit=` (mount at `/api`).
+ * API key -> validation -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
+ */
+export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
+  const router = Router();
+  const now = deps.now ?? (() => new Date());
+  const serializer = new ResponseSerializer();
+  router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
+
+  router.get("/analytics/:type", async (req, res) => {
+    const type = req.params.type;
+    if (!isAnalyticsType(type)) {
+      throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
+    }
+    const requestTime = now();
+    const input = querySchema(requestTime).parse(req.query);
+    assertGuildAccess(res, input.guildId);
+    // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
+    const query: AnalyticsQuery = {
+      guildId: input.guildId,
+      since: floorToMinute(input.since),
+      until: requestTime,
+      limit: input.limit,
+    };
+    const result = await deps.cache.rememberWithMeta(
+      analyticsCacheKey(type, query.guildId, query.since, query.limit === DEFAULT_LIMIT ? undefined : `limit=${query.limit}`),
+      ANALYTICS_TTL_MS[type],
+      () => compute(deps.analytics, type, query),
+      { tags: analyticsTags(type, query.guildId) },
+    );
+    const { body, etag } = serializer.serialize(result.value);
+    setCacheHeaders(res, result, etag);
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+    res.type("application/json").send(body);
+  });
+  return router;
+}
+
+async function compute(analytics: AnalyticsService, type: AnalyticsType, query: AnalyticsQuery): Promise<unknown> {
+  try {
+    return await analytics.compute(type, query);
+  } catch (error) {
+    throw new DependencyUnavailableError("postgres", `The ${type} analytic could not be computed`, error);
+  }
+}
+
+function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: string): void {
+  res.set({
+    "X-Cache": result.status.toUpperCase(),
+    Age: String(Math.floor(result.ageMs / 1000)),
+    "X-Cache-Age-Ms": String(Math.round(result.ageMs)),
+    "Cache-Control": "private, no-cache",
+    ETag: etag,
+  });
+}
+
+/**
+ * JSON text and ETag of a result, remembered per value object: an in-process cache hit returns the same object,
+ * so the hot path skips JSON.stringify and hashing. Results are never mutated after they are computed.
+ */
+class ResponseSerializer {
+  private readonly memo = new WeakMap<object, { body: string; etag: string }>();
+
+  serialize(value: unknown): { body: string; etag: string } {
+    const key = typeof value === "object" && value !== null ? value : undefined;
+    const known = key && this.memo.get(key);
+    if (known) return known;
+    const body = JSON.stringify(value);
+    const etag = `"${createHash("sha1").update(body).digest("base64url")}"`;
+    if (key) this.memo.set(key, { body, etag });
+    return { body, etag };
+  }
+}

@@ -140,6 +140,8 @@ async function startNode(nodeTimeoutMs: number): Promise<ClusterNodeProcess> {
         "--cluster-node-timeout", String(nodeTimeoutMs),
         "--save", "",
         "--appendonly", "no",
+        // Replicas sync at once: the default waits 5 s for more replicas before a diskless full sync.
+        "--repl-diskless-sync-delay", "0",
         "--dir", dir,
         "--loglevel", "warning",
       ],

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import type { z } from "zod";
+import type { LockHandlePort } from "./cache-ports.ts";
 import type { CacheContext } from "./cache-context.ts";
 import type { CacheEnvelope } from "./cache-envelope.ts";
 import { FactoryHardTimeoutError } from "./cache-errors.ts";
@@ -44,7 +46,7 @@ export class RememberFlow {
     private readonly ctx: CacheContext,
     private readonly reader: EntryReader,
   ) {
-    this.peers = new PeerWaiters(ctx, reader);
+    this.peers = new PeerWaiters(ctx);
   }
 
   /** Runs one remember call. */
@@ -123,7 +125,7 @@ export class RememberFlow {
     versions: Map<string, number>,
     mode: { waitForPeer: boolean; newerThan: number },
   ): Promise<LoadOutcome | undefined> {
-    const signature = [...versions].map(([tag, version]) => `${tag}=${version}`).join(",");
+    const signature = signatureOf(versions);
     const existing = this.loads.get(plan.fullKey);
     // Joining a run that stores other tag versions would hand out data read before an invalidation.
     if (existing && existing.signature === signature) return existing.promise;
@@ -146,37 +148,10 @@ export class RememberFlow {
     versions: Map<string, number>,
     mode: { waitForPeer: boolean; newerThan: number },
   ): Promise<LoadOutcome | undefined> {
-    const { lock, options, gateway } = this.ctx;
-    let handle: Awaited<ReturnType<NonNullable<typeof lock>["acquire"]>> = null;
-    if (lock && options.lock) {
-      let busy = false;
-      try {
-        handle = await gateway.call(() => lock.acquire(plan.key, options.lockTtlMs, { retries: 0 }));
-        busy = handle === null;
-      } catch {
-        // Redis failed under the lock: compute without it rather than fail.
-      }
-      if (busy) {
-        if (!mode.waitForPeer) return undefined;
-        const filled = await this.peers.waitFor(plan.fullKey, plan.tags, versions, mode.newerThan, (value) => this.checkSchema(plan, value).ok);
-        if (filled) return { envelope: filled, computedHere: false };
-        // The holder did not deliver in time: compute here (bounded wait, then progress).
-      } else if (handle) {
-        // Someone may have filled the entry between our read and taking the lock.
-        const again = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
-        const found = again?.envelope;
-        if (
-          found &&
-          found.createdAt > mode.newerThan &&
-          Date.now() < found.freshUntil &&
-          sameTags(found, versions) &&
-          this.checkSchema(plan, found.value).ok
-        ) {
-          handle.release().catch(() => undefined);
-          return { envelope: found, computedHere: false };
-        }
-      }
-    }
+    const turn = await this.takeTurn(plan, versions, mode);
+    if (turn.kind === "skip") return undefined;
+    if (turn.kind === "filled") return { envelope: turn.envelope, computedHere: false };
+    const handle = turn.kind === "lock" ? turn.handle : null;
     try {
       const started = performance.now();
       const value = await loader();
@@ -194,6 +169,51 @@ export class RememberFlow {
       return { envelope, computedHere: true };
     } finally {
       handle?.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Decides who computes: this process if it takes the key's lock (after re-checking that nobody filled the entry
+   * meanwhile), or another that holds it, whose result this one waits for (woken by its "filled" message, polling
+   * as a fallback, retrying the lock in case the holder gave up) for at most `lockWaitMs`. The lock name carries
+   * the tag versions, so a run building on older versions never blocks one building on newer ones.
+   */
+  private async takeTurn<T>(
+    plan: RememberPlan<T>,
+    versions: Map<string, number>,
+    mode: { waitForPeer: boolean; newerThan: number },
+  ): Promise<{ kind: "lock"; handle: LockHandlePort } | { kind: "filled"; envelope: CacheEnvelope } | { kind: "alone" } | { kind: "skip" }> {
+    const { lock, options, gateway } = this.ctx;
+    if (!lock || !options.lock) return { kind: "alone" };
+    const name = versions.size === 0 ? plan.key : `${plan.key}#${shortHash(signatureOf(versions))}`;
+    const accept = (found: CacheEnvelope | undefined): found is CacheEnvelope =>
+      found !== undefined &&
+      found.createdAt > mode.newerThan &&
+      Date.now() < found.freshUntil &&
+      sameTags(found, versions) &&
+      this.checkSchema(plan, found.value).ok;
+    const deadline = Date.now() + options.lockWaitMs;
+    for (;;) {
+      let handle: LockHandlePort | null;
+      try {
+        handle = await gateway.call(() => lock.acquire(name, options.lockTtlMs, { retries: 0 }));
+      } catch {
+        return { kind: "alone" }; // Redis failed under the lock: compute without it rather than fail.
+      }
+      if (handle) {
+        const again = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
+        if (accept(again?.envelope)) {
+          handle.release().catch(() => undefined);
+          return { kind: "filled", envelope: again!.envelope! };
+        }
+        return { kind: "lock", handle };
+      }
+      if (!mode.waitForPeer) return { kind: "skip" };
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return { kind: "alone" }; // the holder did not deliver in time: make progress here
+      await this.peers.nextSignal(plan.fullKey, Math.min(options.lockPollMs, remaining));
+      const read = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
+      if (accept(read?.envelope)) return { kind: "filled", envelope: read!.envelope! };
     }
   }
 
@@ -273,6 +293,14 @@ export class RememberFlow {
     const parsed = plan.schema.safeParse(value);
     return parsed.success ? { ok: true, value: parsed.data } : { ok: false };
   }
+}
+
+function signatureOf(versions: Map<string, number>): string {
+  return [...versions].map(([tag, version]) => `${tag}=${version}`).join(",");
+}
+
+function shortHash(text: string): string {
+  return createHash("sha1").update(text).digest("base64url").slice(0, 12);
 }
 
 function sameTags(envelope: CacheEnvelope, versions: Map<string, number>): boolean {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { withTimeout } from "../lib/with-timeout.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { KeyBuilder } from "./key-builder.ts";
 import { PUBLISH_SEQUENCED } from "./lua-script.ts";
@@ -130,9 +131,10 @@ export class InvalidationBus extends EventEmitter {
     clearInterval(this.heartbeatTimer);
     this.options.tagStore.trustedUntil = 0;
     this.options.subscriber.off("message", this.onMessage);
+    // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
       this.options.gateway.call((c) => c.zrem(this.options.keys.instances(), this.options.instanceId)),
-      this.options.subscriber.unsubscribe(this.channel, this.ackChannel),
+      withTimeout(this.options.subscriber.unsubscribe(this.channel, this.ackChannel), 1_000, "unsubscribe"),
     ]);
   }
 

@@ -1,0 +1,84 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { SpyCache } from "../../../backend/src/cache/index.ts";
+import { freePort } from "../../helpers/redis-server.ts";
+import { randomSnowflake } from "../../helpers/test-env.ts";
+import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+
+describe("invalidation protocol details on a single node", () => {
+  let kit: CacheKit;
+  let raw: Redis;
+  let a: SpyCache;
+
+  const connected = async () => {
+    const connection = kit.track(testRedis());
+    await ready(connection);
+    return connection;
+  };
+
+  beforeAll(async () => {
+    kit = new CacheKit("protocol");
+    raw = await connected();
+    a = kit.cache({ redis: await connected() });
+    await a.ready();
+  });
+  afterAll(async () => kit?.close());
+
+  it("an instance whose subscriber never connects is never trusted, still never reads invalidated data, and invalidations wait at most W for it", async () => {
+    const deadSubscriber = kit.track(new Redis({ port: await freePort(), host: "127.0.0.1", retryStrategy: () => 1_000 }));
+    deadSubscriber.on("error", () => undefined);
+    const b = kit.cache({ redis: await connected(), subscriber: deadSubscriber, invalidationWindowMs: 500 });
+    const tag = `guild:${randomSnowflake()}`;
+    const key = `untrusted:${randomSnowflake()}`;
+    await b.set(key, "old", { tags: [tag] });
+    expect(await b.get(key)).toBe("old");
+    // b heartbeats (so it is live) but never hears its pings, so it never acknowledges: a waits for W.
+    await vi.waitFor(async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(), { interval: 10 });
+    const started = performance.now();
+    await a.invalidateByTag(tag);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(490);
+    expect(waited).toBeLessThan(900);
+    expect(b.trusted).toBe(false);
+    expect(await b.get(key)).toBeUndefined();
+    expect(await b.remember(key, "1m", async () => "new", { tags: [tag] })).toBe("new");
+    await b.close();
+  });
+
+  it("with every live instance acknowledging, an invalidation resolves well before W", async () => {
+    const b = kit.cache({ redis: await connected() });
+    await b.ready();
+    await vi.waitFor(async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(), { interval: 10 });
+    const started = performance.now();
+    await a.invalidateByTag(`guild:${randomSnowflake()}`);
+    expect(performance.now() - started).toBeLessThan(250);
+    await b.close();
+    expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).toBeNull();
+  });
+
+  it("a lost bus message (sequence gap) makes the instance forget its tag map, and it keeps working", async () => {
+    const tag = `guild:${randomSnowflake()}`;
+    await a.set(`gap:${tag}`, "v", { tags: [tag] });
+    expect((await a.getStats({ includeKeyspace: false })).invalidation.knownTags).toBeGreaterThan(0);
+    // Skip a sequence number, as if a message had been published and lost.
+    await raw.incr(`${kit.prefix}:_sys:v1:bus:seq`);
+    await vi.waitFor(async () => expect((await a.getStats({ includeKeyspace: false })).invalidation.knownTags).toBe(0), {
+      interval: 10,
+      timeout: 2_000,
+    });
+    expect(await a.get(`gap:${tag}`)).toBe("v");
+    await a.invalidateByTag(tag);
+    expect(await a.get(`gap:${tag}`)).toBeUndefined();
+  });
+
+  it("compresses large values in Redis and reads them back", async () => {
+    const c = kit.cache({ redis: await connected(), compressAboveBytes: 256 });
+    const key = `zip:${randomSnowflake()}`;
+    const value = { rows: Array.from({ length: 100 }, (_, i) => ({ user: `u${i}`, score: i })) };
+    await c.set(key, value);
+    const stored = JSON.parse((await raw.get(`${kit.prefix}:v1:${key}`))!);
+    expect(stored.encoding).toBe("gzip+base64");
+    expect(await c.get(key)).toEqual(value);
+    expect(await a.get(key)).toEqual(value);
+  });
+});

@@ -30,11 +30,15 @@ export class L1Store {
     return this.lru.get(fullKey);
   }
 
+  /** Drops a copy found past its grace (the LRU keeps no timers or clocks of its own: readers check times). */
+  expire(fullKey: string): void {
+    this.lru.delete(fullKey);
+  }
+
   /** Holds an envelope; `bytes` is the size of its stored JSON. */
   set(fullKey: string, envelope: CacheEnvelope, bytes: number): void {
-    const ttl = envelope.graceUntil - Date.now();
-    if (!(ttl > 0)) return;
-    this.lru.set(fullKey, envelope, { size: Math.max(1, bytes + fullKey.length), ttl: Number.isFinite(ttl) ? ttl : 0 });
+    if (!(envelope.graceUntil > Date.now())) return;
+    this.lru.set(fullKey, envelope, { size: Math.max(1, bytes + fullKey.length) });
   }
 
   /** Drops one key. */

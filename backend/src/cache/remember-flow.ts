@@ -24,6 +24,12 @@ export interface RememberPlan<T> {
   staleWhileRevalidate: boolean;
 }
 
+/** A shared read: joined only by callers arriving in the same invalidation generation. */
+interface ReadFlight {
+  generation: number;
+  promise: Promise<EntryRead>;
+}
+
 interface LoadOutcome {
   envelope: CacheEnvelope;
   /** False when another process (or an earlier writer) filled the entry and this one only read it. */
@@ -37,7 +43,7 @@ interface LoadOutcome {
  * result. Stale values are served while one background refresh runs, or when the loader fails or times out.
  */
 export class RememberFlow {
-  private readonly reads = new Map<string, { generation: number; promise: Promise<EntryRead> }>();
+  private readonly reads = new Map<string, ReadFlight>();
   private readonly loads = new Map<string, { signature: string; promise: Promise<LoadOutcome | undefined> }>();
   private readonly refreshing = new Set<string>();
   private readonly peers: PeerWaiters;
@@ -54,9 +60,9 @@ export class RememberFlow {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
     if (this.ctx.gateway.breaker.state === "open") return this.bypass(plan, loader);
-    let read: EntryRead;
+    let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     try {
-      read = await this.sharedRead(plan);
+      read ??= await this.sharedRead(plan);
     } catch {
       return this.bypass(plan, loader);
     }
@@ -251,16 +257,21 @@ export class RememberFlow {
     const { tags } = this.ctx;
     // Untrusted: this caller's own read is the only proof that it sees invalidations that resolved before it came.
     if (!tags.isTrusted()) return this.reader.read(plan.fullKey, plan.tags);
-    const generation = tags.generation;
     const existing = this.reads.get(plan.fullKey);
-    if (existing && existing.generation === generation) return existing.promise;
-    const promise = this.reader.read(plan.fullKey, plan.tags);
-    this.reads.set(plan.fullKey, { generation, promise });
-    const forget = () => {
-      if (this.reads.get(plan.fullKey)?.promise === promise) this.reads.delete(plan.fullKey);
-    };
-    promise.then(forget, forget);
-    return promise;
+    if (existing && existing.generation === tags.generation) return existing.promise;
+    // No closures on this path: it runs on every hit.
+    const flight: ReadFlight = { generation: tags.generation, promise: undefined as unknown as Promise<EntryRead> };
+    flight.promise = this.readThenForget(plan, flight);
+    this.reads.set(plan.fullKey, flight);
+    return flight.promise;
+  }
+
+  private async readThenForget<T>(plan: RememberPlan<T>, flight: ReadFlight): Promise<EntryRead> {
+    try {
+      return await this.reader.read(plan.fullKey, plan.tags);
+    } finally {
+      if (this.reads.get(plan.fullKey) === flight) this.reads.delete(plan.fullKey);
+    }
   }
 
   private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {

@@ -33,6 +33,7 @@ export class SpyCache extends EventEmitter implements Cache {
   private readonly flow: RememberFlow;
   private readonly scanner: KeyScanner;
   private closing: Promise<void> | undefined;
+  private readonly checkedTags = new Set<string>();
 
   constructor(
     private readonly ctx: CacheContext,
@@ -159,8 +160,8 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside; see `rememberWithMeta`. */
-  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options?: RememberOptions<T>): Promise<T> {
-    return (await this.rememberWithMeta(key, ttl, loader, options)).value;
+  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = {}): Promise<T> {
+    return (await this.flow.run(this.plan(key, ttl, options), loader)).value;
   }
 
   /** Same as `remember`. */
@@ -315,7 +316,13 @@ export class SpyCache extends EventEmitter implements Cache {
 
   private validTags(tags: string[] | undefined): string[] {
     if (!tags) return [];
-    for (const tag of tags) validatePart(tag, "tag");
+    for (const tag of tags) {
+      if (this.checkedTags.has(tag)) continue;
+      validatePart(tag, "tag");
+      // Bounded memo of validated tags: the same few tags arrive on every call.
+      if (this.checkedTags.size >= 10_000) this.checkedTags.clear();
+      this.checkedTags.add(tag);
+    }
     return tags;
   }
 

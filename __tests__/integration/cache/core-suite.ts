@@ -202,6 +202,15 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
       expect(await cache.get(`purge:c:${tag}`)).toBe("public");
     });
 
+    it("calls after close() fail with E_CACHE_CLOSED", async () => {
+      const connection = kit.track(connect());
+      await ready(connection);
+      const closed = kit.cache({ redis: connection });
+      await closed.close();
+      await expect(closed.remember("k", "1m", async () => 1)).rejects.toMatchObject({ code: "E_CACHE_CLOSED" });
+      await expect(closed.get("k")).rejects.toMatchObject({ code: "E_CACHE_CLOSED" });
+    });
+
     it("getStats reports this cache's hits, misses and keys", async () => {
       const stats = await cache.getStats();
       expect(stats.instance.hits.total).toBeGreaterThan(0);

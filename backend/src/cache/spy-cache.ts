@@ -3,7 +3,7 @@ import type { z } from "zod";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
 import type { CacheEnvelope } from "./cache-envelope.ts";
-import { CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
+import { CacheClosedError, CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
 import type { Cache, CacheResult, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
 import { parseDuration, parseOptionalDuration } from "./duration.ts";
 import { EntryReader } from "./entry-reader.ts";
@@ -81,6 +81,7 @@ export class SpyCache extends EventEmitter implements Cache {
 
   /** The fresh value of `key`, or undefined (missing, stale, invalidated, not matching `schema`, or Redis down). */
   async get<T>(key: string, options: { schema?: z.ZodType<T> } = {}): Promise<T | undefined> {
+    this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
     try {
       const { envelope, tier } = await this.reader.read(fullKey);
@@ -96,6 +97,7 @@ export class SpyCache extends EventEmitter implements Cache {
 
   /** Stores a value with the current versions of its tags. Fails open: a failed write is only logged. */
   async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
     const tags = this.validTags(options.tags);
     try {
@@ -109,6 +111,7 @@ export class SpyCache extends EventEmitter implements Cache {
 
   /** Deletes one key everywhere (Redis, this L1, other instances' L1). False if absent or Redis is down. */
   async delete(key: string): Promise<boolean> {
+    this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
     this.ctx.l1?.delete(fullKey);
     try {
@@ -209,6 +212,7 @@ export class SpyCache extends EventEmitter implements Cache {
    * tag (O(tags), cluster-safe), then waits until every live instance acknowledged, or W.
    */
   async invalidateByTags(tags: string[]): Promise<InvalidationResult> {
+    this.assertOpen();
     const unique = [...new Set(this.validTags(tags))];
     if (unique.length === 0) return { tags: [], entries: 0, approximate: true };
     let bumped: { versions: Record<string, number>; entries: number };
@@ -287,6 +291,7 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   private plan<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {
+    this.assertOpen();
     const defaults = this.ctx.options;
     return {
       key,
@@ -324,6 +329,11 @@ export class SpyCache extends EventEmitter implements Cache {
       this.checkedTags.add(tag);
     }
     return tags;
+  }
+
+  /** Using the cache after close() is a bug in the caller: say so instead of quietly bypassing. */
+  private assertOpen(): void {
+    if (this.closing) throw new CacheClosedError();
   }
 
   private announce(fullKeys: string[]): void {

@@ -38,7 +38,8 @@ describe("invalidation protocol details on a single node", () => {
     await a.invalidateByTag(tag);
     const waited = performance.now() - started;
     expect(waited).toBeGreaterThanOrEqual(490);
-    expect(waited).toBeLessThan(900);
+    // W plus a few round trips; generous for a loaded 2-core machine.
+    expect(waited).toBeLessThan(1_500);
     expect(b.trusted).toBe(false);
     expect(await b.get(key)).toBeUndefined();
     expect(await b.remember(key, "1m", async () => "new", { tags: [tag] })).toBe("new");
@@ -46,12 +47,28 @@ describe("invalidation protocol details on a single node", () => {
   });
 
   it("with every live instance acknowledging, an invalidation resolves well before W", async () => {
+    // A long W (4 s) makes "resolved by acknowledgements" unmistakable even on a loaded machine.
+    const prefixKit = new CacheKit("protocol-acks");
+    try {
+      const options = { invalidationWindowMs: 4_000 };
+      const first = prefixKit.cache({ redis: prefixKit.track(testRedis()), ...options });
+      const b = prefixKit.cache({ redis: prefixKit.track(testRedis()), ...options });
+      await Promise.all([first.ready(), b.ready()]);
+      await vi.waitFor(async () => expect(await raw.zcard(`${prefixKit.prefix}:_sys:v1:instances`)).toBe(2), { interval: 10 });
+      const started = performance.now();
+      await first.invalidateByTag(`guild:${randomSnowflake()}`);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await b.close();
+      expect(await raw.zscore(`${prefixKit.prefix}:_sys:v1:instances`, b.instanceId)).toBeNull();
+    } finally {
+      await prefixKit.close();
+    }
+  });
+
+  it("a closed instance leaves the registry", async () => {
     const b = kit.cache({ redis: await connected() });
     await b.ready();
     await vi.waitFor(async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(), { interval: 10 });
-    const started = performance.now();
-    await a.invalidateByTag(`guild:${randomSnowflake()}`);
-    expect(performance.now() - started).toBeLessThan(250);
     await b.close();
     expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).toBeNull();
   });

@@ -67,6 +67,13 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
     expect(res.body.error.message).toContain(field);
   });
 
+  it("400 lists every bad field at once, since included", async () => {
+    const res = await get("/api/analytics/ghosts?guildId=12&since=never&limit=0", adminKey).expect(400);
+    expect(res.body.error.details.map((detail: { field: string }) => detail.field).sort()).toEqual(["guildId", "limit", "since"]);
+    const repeated = await get(`/api/analytics/ghosts?guildId=${guilds.main}&since=1h&since=2h`, adminKey).expect(400);
+    expect(repeated.body.error.details).toEqual([{ field: "since", message: "must be a single value" }]);
+  });
+
   it("404 for an unknown analytic", async () => {
     const res = await get(`/api/analytics/spies?guildId=${guilds.main}`, adminKey).expect(404);
     expect(res.body.error.code).toBe("E_NOT_FOUND");

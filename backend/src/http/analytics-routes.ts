@@ -14,7 +14,7 @@ import { DEFAULT_LIMIT, MAX_LIMIT, type AnalyticsQuery } from "../analytics/anal
 import { floorToMinute, parseSince } from "../analytics/analytics-window.ts";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
-import { DependencyUnavailableError, NotFoundError } from "../errors.ts";
+import { DependencyUnavailableError, NotFoundError, ValidationError } from "../errors.ts";
 import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the analytics router is built from. */
@@ -31,25 +31,26 @@ export interface AnalyticsRouterDependencies {
   now?: () => Date;
 }
 
-/** Query string of every analytics route; `since` is parsed against the request's time. */
-function querySchema(now: Date) {
-  return z.object({
-    guildId: z
-      .string({ error: "is required" })
-      .regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
-    since: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        const parsed = parseSince(value, now);
-        if (!parsed.ok) {
-          ctx.addIssue({ code: "custom", message: parsed.message });
-          return z.NEVER;
-        }
-        return parsed.since;
-      }),
-    limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT),
-  });
+/** Query string of every analytics route. Built once: building a zod object per request costs ~0.3 ms. */
+const querySchema = z.object({
+  guildId: z.string({ error: "is required" }).regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
+  since: z.string({ error: "must be a single value" }).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT),
+});
+
+/** Validates the query string against the request's time; a 400 lists every bad field, `since` included. */
+function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string; since: Date; limit: number } {
+  const parsed = querySchema.safeParse(raw);
+  const issues = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => ({ field: issue.path.join(".") || "query", message: issue.message }));
+  // A repeated `since` (an array) is already among the zod issues; a single one is parsed against `now`.
+  const since = typeof raw.since === "string" || raw.since === undefined ? parseSince(raw.since, now) : undefined;
+  if (since && !since.ok) issues.push({ field: "since", message: since.message });
+  if (!parsed.success || !since?.ok) {
+    throw new ValidationError(issues.map((issue) => `${issue.field}: ${issue.message}`).join("; "), issues);
+  }
+  return { guildId: parsed.data.guildId, since: since.since, limit: parsed.data.limit };
 }
 
 /**
@@ -68,7 +69,7 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
       throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
     }
     const requestTime = now();
-    const input = querySchema(requestTime).parse(req.query);
+    const input = parseQuery(req.query as Record<string, unknown>, requestTime);
     assertGuildAccess(res, input.guildId);
     // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
     const query: AnalyticsQuery = {

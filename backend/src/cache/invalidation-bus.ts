@@ -153,6 +153,8 @@ export class InvalidationBus extends EventEmitter {
       }
       const n = ++this.pingNumber;
       this.pingsInFlight.set(n, sentAt);
+      // Pings that never come back (subscriber down) must not pile up: only recent ones can grant trust anyway.
+      if (this.pingsInFlight.size > 32) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value!);
       await this.publish({ t: "p", from: this.options.instanceId, n });
     } catch {
       // Redis down: no ping arrives, so the local map stops being trusted by itself.

@@ -1,13 +1,11 @@
-import { createHash } from "node:crypto";
 import type { z } from "zod";
-import type { LockHandlePort } from "./cache-ports.ts";
 import type { CacheContext } from "./cache-context.ts";
 import type { CacheEnvelope } from "./cache-envelope.ts";
 import { FactoryHardTimeoutError } from "./cache-errors.ts";
 import type { CacheResult } from "./cache-types.ts";
 import type { EntryRead, EntryReader } from "./entry-reader.ts";
 import { raceTimeouts } from "./loader-timeouts.ts";
-import { PeerWaiters } from "./peer-waiters.ts";
+import { LoaderRuns } from "./loader-runs.ts";
 import { TimeoutError } from "../lib/with-timeout.ts";
 
 /** One remember call, with every option resolved. */
@@ -30,12 +28,6 @@ interface ReadFlight {
   promise: Promise<EntryRead>;
 }
 
-interface LoadOutcome {
-  envelope: CacheEnvelope;
-  /** False when another process (or an earlier writer) filled the entry and this one only read it. */
-  computedHere: boolean;
-}
-
 /**
  * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read
  * (while the tag map is trusted and no invalidation arrived since it started) and one loader run (while the tag
@@ -44,15 +36,14 @@ interface LoadOutcome {
  */
 export class RememberFlow {
   private readonly reads = new Map<string, ReadFlight>();
-  private readonly loads = new Map<string, { signature: string; promise: Promise<LoadOutcome | undefined> }>();
   private readonly refreshing = new Set<string>();
-  private readonly peers: PeerWaiters;
+  private readonly runs: LoaderRuns;
 
   constructor(
     private readonly ctx: CacheContext,
     private readonly reader: EntryReader,
   ) {
-    this.peers = new PeerWaiters(ctx);
+    this.runs = new LoaderRuns(ctx, reader);
   }
 
   /** Runs one remember call. */
@@ -98,7 +89,8 @@ export class RememberFlow {
     } catch {
       return stale ? this.serveStale(stale, true) : this.bypass(plan, loader);
     }
-    const flight = this.loadFlight(plan, loader, versions, { waitForPeer: true, newerThan: -1 });
+    const accept = (value: unknown) => this.checkSchema(plan, value).ok;
+    const flight = this.runs.start(plan, loader, versions, { waitForPeer: true, newerThan: -1, accept });
     const outcome = await raceTimeouts(flight, stale ? plan.softTimeoutMs : undefined, plan.hardTimeoutMs);
     switch (outcome.kind) {
       case "value": {
@@ -124,105 +116,6 @@ export class RememberFlow {
     }
   }
 
-  /** Joins or starts the loader run for a key and a set of tag versions. Undefined: skipped (lock busy). */
-  private loadFlight<T>(
-    plan: RememberPlan<T>,
-    loader: () => Promise<T>,
-    versions: Map<string, number>,
-    mode: { waitForPeer: boolean; newerThan: number },
-  ): Promise<LoadOutcome | undefined> {
-    const signature = signatureOf(versions);
-    const existing = this.loads.get(plan.fullKey);
-    // Joining a run that stores other tag versions would hand out data read before an invalidation.
-    if (existing && existing.signature === signature) return existing.promise;
-    const promise = this.compute(plan, loader, versions, mode);
-    this.loads.set(plan.fullKey, { signature, promise });
-    promise.then(
-      () => this.forgetLoad(plan.fullKey, promise),
-      () => this.forgetLoad(plan.fullKey, promise),
-    );
-    return promise;
-  }
-
-  private forgetLoad(fullKey: string, promise: Promise<unknown>): void {
-    if (this.loads.get(fullKey)?.promise === promise) this.loads.delete(fullKey);
-  }
-
-  private async compute<T>(
-    plan: RememberPlan<T>,
-    loader: () => Promise<T>,
-    versions: Map<string, number>,
-    mode: { waitForPeer: boolean; newerThan: number },
-  ): Promise<LoadOutcome | undefined> {
-    const turn = await this.takeTurn(plan, versions, mode);
-    if (turn.kind === "skip") return undefined;
-    if (turn.kind === "filled") return { envelope: turn.envelope, computedHere: false };
-    const handle = turn.kind === "lock" ? turn.handle : null;
-    try {
-      const started = performance.now();
-      const value = await loader();
-      this.ctx.stats.observeLoaderLatency(performance.now() - started);
-      const createdAt = Date.now();
-      const envelope: CacheEnvelope = {
-        value,
-        createdAt,
-        freshUntil: createdAt + plan.ttlMs,
-        graceUntil: createdAt + plan.ttlMs + plan.graceMs,
-        tags: Object.fromEntries(versions),
-      };
-      await this.reader.write(plan.fullKey, envelope);
-      if (handle) void this.ctx.bus.announceFilled(plan.fullKey);
-      return { envelope, computedHere: true };
-    } finally {
-      handle?.release().catch(() => undefined);
-    }
-  }
-
-  /**
-   * Decides who computes: this process if it takes the key's lock (after re-checking that nobody filled the entry
-   * meanwhile), or another that holds it, whose result this one waits for (woken by its "filled" message, polling
-   * as a fallback, retrying the lock in case the holder gave up) for at most `lockWaitMs`. The lock name carries
-   * the tag versions, so a run building on older versions never blocks one building on newer ones.
-   */
-  private async takeTurn<T>(
-    plan: RememberPlan<T>,
-    versions: Map<string, number>,
-    mode: { waitForPeer: boolean; newerThan: number },
-  ): Promise<{ kind: "lock"; handle: LockHandlePort } | { kind: "filled"; envelope: CacheEnvelope } | { kind: "alone" } | { kind: "skip" }> {
-    const { lock, options, gateway } = this.ctx;
-    if (!lock || !options.lock) return { kind: "alone" };
-    const name = versions.size === 0 ? plan.key : `${plan.key}#${shortHash(signatureOf(versions))}`;
-    const accept = (found: CacheEnvelope | undefined): found is CacheEnvelope =>
-      found !== undefined &&
-      found.createdAt > mode.newerThan &&
-      Date.now() < found.freshUntil &&
-      sameTags(found, versions) &&
-      this.checkSchema(plan, found.value).ok;
-    const deadline = Date.now() + options.lockWaitMs;
-    for (;;) {
-      let handle: LockHandlePort | null;
-      try {
-        handle = await gateway.call(() => lock.acquire(name, options.lockTtlMs, { retries: 0 }));
-      } catch {
-        return { kind: "alone" }; // Redis failed under the lock: compute without it rather than fail.
-      }
-      if (handle) {
-        const again = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
-        if (accept(again?.envelope)) {
-          handle.release().catch(() => undefined);
-          return { kind: "filled", envelope: again!.envelope! };
-        }
-        return { kind: "lock", handle };
-      }
-      if (!mode.waitForPeer) return { kind: "skip" };
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return { kind: "alone" }; // the holder did not deliver in time: make progress here
-      await this.peers.nextSignal(plan.fullKey, Math.min(options.lockPollMs, remaining));
-      const read = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
-      if (accept(read?.envelope)) return { kind: "filled", envelope: read!.envelope! };
-    }
-  }
-
   /** Starts one background refresh of a key (per process; across processes the lock skips duplicates). */
   refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead", createdAt: number): void {
     if (this.refreshing.has(plan.fullKey)) return;
@@ -230,7 +123,8 @@ export class RememberFlow {
     const { events } = this.ctx;
     const run = async () => {
       const versions = await this.ctx.tags.current(plan.tags);
-      const flight = this.loadFlight(plan, loader, versions, { waitForPeer: false, newerThan: createdAt });
+      const accept = (value: unknown) => this.checkSchema(plan, value).ok;
+      const flight = this.runs.start(plan, loader, versions, { waitForPeer: false, newerThan: createdAt, accept });
       const outcome = await raceTimeouts(flight, undefined, plan.hardTimeoutMs);
       if (outcome.kind === "error") throw outcome.error;
       if (outcome.kind !== "value") throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs ?? 0);
@@ -304,17 +198,4 @@ export class RememberFlow {
     const parsed = plan.schema.safeParse(value);
     return parsed.success ? { ok: true, value: parsed.data } : { ok: false };
   }
-}
-
-function signatureOf(versions: Map<string, number>): string {
-  return [...versions].map(([tag, version]) => `${tag}=${version}`).join(",");
-}
-
-function shortHash(text: string): string {
-  return createHash("sha1").update(text).digest("base64url").slice(0, 12);
-}
-
-function sameTags(envelope: CacheEnvelope, versions: Map<string, number>): boolean {
-  for (const [tag, version] of versions) if (envelope.tags[tag] !== version) return false;
-  return true;
 }

@@ -2,12 +2,11 @@ import { EventEmitter } from "node:events";
 import type { z } from "zod";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
-import type { CacheEnvelope } from "./cache-envelope.ts";
 import { CacheClosedError, CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
 import type { Cache, CacheResult, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
-import { parseDuration, parseOptionalDuration } from "./duration.ts";
+import { parseDuration } from "./duration.ts";
 import { EntryReader } from "./entry-reader.ts";
-import { validatePart } from "./key-builder.ts";
+import { CallPlanner } from "./call-planner.ts";
 import { KeyScanner } from "./key-scanner.ts";
 import { INCREMENT_COUNTER } from "./lua-script.ts";
 import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
@@ -33,7 +32,7 @@ export class SpyCache extends EventEmitter implements Cache {
   private readonly flow: RememberFlow;
   private readonly scanner: KeyScanner;
   private closing: Promise<void> | undefined;
-  private readonly checkedTags = new Set<string>();
+  private readonly planner: CallPlanner;
 
   constructor(
     private readonly ctx: CacheContext,
@@ -43,6 +42,7 @@ export class SpyCache extends EventEmitter implements Cache {
     this.reader = new EntryReader(ctx);
     this.flow = new RememberFlow(ctx, this.reader);
     this.scanner = new KeyScanner(ctx);
+    this.planner = new CallPlanner(ctx);
     ctx.bus.on("reset", () => ctx.l1?.clear());
     ctx.bus.on("keys", (keys: string[]) => {
       if (keys.includes("*")) ctx.l1?.clear();
@@ -99,10 +99,10 @@ export class SpyCache extends EventEmitter implements Cache {
   async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
-    const tags = this.validTags(options.tags);
+    const tags = this.planner.validTags(options.tags);
     try {
       const versions = await this.ctx.tags.current(tags);
-      await this.reader.write(fullKey, this.envelope(value, options.ttl, options.grace, versions));
+      await this.reader.write(fullKey, this.planner.envelope(value, options.ttl, options.grace, versions));
       this.announce([fullKey]);
     } catch (error) {
       this.ctx.logger?.debug({ err: error, key }, "cache set failed");
@@ -187,8 +187,8 @@ export class SpyCache extends EventEmitter implements Cache {
     loader: (missingKeys: string[]) => Promise<Map<string, T> | Record<string, T>>,
     options: SetOptions & { schema?: z.ZodType<T> } = {},
   ): Promise<(T | undefined)[]> {
-    return rememberMany(this.ctx, this.reader, this.validTags(options.tags), keys, ttl, loader, options, (value, versions) =>
-      this.envelope(value, ttl, options.grace, versions),
+    return rememberMany(this.ctx, this.reader, this.planner.validTags(options.tags), keys, ttl, loader, options, (value, versions) =>
+      this.planner.envelope(value, ttl, options.grace, versions),
     );
   }
 
@@ -213,7 +213,7 @@ export class SpyCache extends EventEmitter implements Cache {
    */
   async invalidateByTags(tags: string[]): Promise<InvalidationResult> {
     this.assertOpen();
-    const unique = [...new Set(this.validTags(tags))];
+    const unique = [...new Set(this.planner.validTags(tags))];
     if (unique.length === 0) return { tags: [], entries: 0, approximate: true };
     let bumped: { versions: Record<string, number>; entries: number };
     try {
@@ -283,52 +283,16 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   private async refreshNow(entry: WarmEntry): Promise<void> {
-    const tags = this.validTags(entry.options?.tags);
+    const tags = this.planner.validTags(entry.options?.tags);
     const versions = await this.ctx.tags.current(tags);
     const value = await entry.loader();
-    const written = await this.reader.write(this.ctx.keys.entry(entry.key), this.envelope(value, entry.ttl, entry.options?.grace, versions));
+    const written = await this.reader.write(this.ctx.keys.entry(entry.key), this.planner.envelope(value, entry.ttl, entry.options?.grace, versions));
     if (!written) throw new CacheUnavailableError("warm");
   }
 
   private plan<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {
     this.assertOpen();
-    const defaults = this.ctx.options;
-    return {
-      key,
-      fullKey: this.ctx.keys.entry(key),
-      ttlMs: parseDuration(ttl),
-      graceMs: parseOptionalDuration(options.grace, defaults.graceMs),
-      tags: this.validTags(options.tags),
-      schema: options.schema,
-      softTimeoutMs: options.softTimeout === undefined ? defaults.softTimeoutMs : parseDuration(options.softTimeout),
-      hardTimeoutMs: options.hardTimeout === undefined ? defaults.hardTimeoutMs : parseDuration(options.hardTimeout),
-      refreshAheadAt: options.refreshAheadAt ?? defaults.refreshAheadAt,
-      staleWhileRevalidate: options.staleWhileRevalidate ?? defaults.staleWhileRevalidate,
-    };
-  }
-
-  private envelope(value: unknown, ttl: Duration | undefined, grace: Duration | undefined, versions: Map<string, number>): CacheEnvelope {
-    const createdAt = Date.now();
-    const ttlMs = parseOptionalDuration(ttl, this.ctx.options.defaultTtlMs);
-    return {
-      value,
-      createdAt,
-      freshUntil: createdAt + ttlMs,
-      graceUntil: createdAt + ttlMs + parseOptionalDuration(grace, this.ctx.options.graceMs),
-      tags: Object.fromEntries(versions),
-    };
-  }
-
-  private validTags(tags: string[] | undefined): string[] {
-    if (!tags) return [];
-    for (const tag of tags) {
-      if (this.checkedTags.has(tag)) continue;
-      validatePart(tag, "tag");
-      // Bounded memo of validated tags: the same few tags arrive on every call.
-      if (this.checkedTags.size >= 10_000) this.checkedTags.clear();
-      this.checkedTags.add(tag);
-    }
-    return tags;
+    return this.planner.plan(key, ttl, options);
   }
 
   /** Using the cache after close() is a bug in the caller: say so instead of quietly bypassing. */

@@ -11,7 +11,8 @@ export interface BenchChild<T> {
 
 /** Starts `script` under tsx with `args`; it is killed if it runs past `timeoutMs`. */
 export function startBenchChild<T>(script: string, args: string[], timeoutMs: number): BenchChild<T> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+  // tsx resolved from this file, so the bench also works when started from another directory.
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: process.env,
   });

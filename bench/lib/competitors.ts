@@ -5,7 +5,7 @@ import { redisDriver } from "bentocache/drivers/redis";
 import { createCache } from "cache-manager";
 import { Keyv } from "keyv";
 import { BENCH_REDIS_URL, openBenchRedis } from "./bench-redis.ts";
-import type { CacheSubject } from "./cache-subject.ts";
+import { missLoader, type CacheSubject } from "./cache-subject.ts";
 
 /** Options of one competitor subject. */
 export interface CompetitorOptions {
@@ -35,7 +35,7 @@ export function bentocacheSubject(options: CompetitorOptions): CacheSubject {
     seed: async (keys, value) => {
       for (const key of keys) await bento.set({ key, value, ttl: "10m" });
     },
-    get: (key) => bento.get({ key }),
+    read: (key) => bento.getOrSet({ key, ttl: "10m", factory: missLoader }),
     close: async () => {
       await bento.disconnect();
       if (redis.status !== "end") redis.disconnect();
@@ -56,7 +56,7 @@ export function cacheManagerSubject(options: CompetitorOptions): CacheSubject {
     seed: async (keys, value) => {
       await cache.mset(keys.map((key) => ({ key, value, ttl: 600_000 })));
     },
-    get: (key) => cache.get(key),
+    read: (key) => cache.wrap(key, missLoader, 600_000),
     close: async () => {
       await cache.disconnect();
     },

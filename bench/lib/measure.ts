@@ -2,11 +2,11 @@
 export interface ThroughputOptions {
   /** Calls kept in flight at once (1 = awaited one by one). */
   inFlight: number;
-  /** Length of one round in ms (default 400). */
+  /** Length of one round in ms (default 150). */
   roundMs?: number;
-  /** Measured rounds; the median is reported (default 5). */
+  /** Measured rounds; the median is reported (default 15). */
   rounds?: number;
-  /** Unreported rounds run first so the JIT, connections and caches are warm (default 1). */
+  /** Unreported rounds run first so the JIT, connections and caches are warm (default 2). */
   warmupRounds?: number;
 }
 
@@ -59,7 +59,7 @@ export async function measureInterleaved(
   contenders: Contender[],
   options: ThroughputOptions,
 ): Promise<Map<string, Throughput>> {
-  const { inFlight, roundMs = 400, rounds = 5, warmupRounds = 1 } = options;
+  const { inFlight, roundMs = 150, rounds = 15, warmupRounds = 2 } = options;
   for (let round = 0; round < warmupRounds; round++) {
     for (const contender of contenders) await runRound(contender.call, inFlight, roundMs);
   }
@@ -70,6 +70,15 @@ export async function measureInterleaved(
     }
   }
   return new Map([...measured].map(([name, values]) => [name, { median: median(values), rounds: values }]));
+}
+
+/**
+ * Ratio of two contenders measured in the same interleaved rounds: the median of the per-round ratios. Each pair
+ * ran back to back, so a slow spell of the machine divides out; this is steadier than a ratio of two medians.
+ */
+export function pairedRatio(numerator: Throughput, denominator: Throughput): number {
+  const ratios = numerator.rounds.map((value, round) => value / denominator.rounds[round]!);
+  return median(ratios);
 }
 
 /** Median of a non-empty list. */

@@ -1,0 +1,12 @@
+import pg from "pg";
+import { runMigrations } from "../../backend/src/db/migrator.ts";
+import { generateGuild, DEFAULT_GUILD_SIZE } from "../../bench/analytics/generate-guild.ts";
+const url = "postgresql://postgres@127.0.0.1:5432/spywatcher_bench_d2";
+await runMigrations({ databaseUrl: url });
+const c = new pg.Client({ connectionString: url }); await c.connect();
+const t = performance.now();
+await generateGuild(c, "900000000000000001", DEFAULT_GUILD_SIZE, new Date());
+await generateGuild(c, "900000000000000002", { ...DEFAULT_GUILD_SIZE, messages: 200_000, typing: 50_000 }, new Date());
+await c.query("VACUUM ANALYZE");
+console.log("gen ms", performance.now() - t);
+await c.end();

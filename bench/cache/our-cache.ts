@@ -1,0 +1,42 @@
+import { createCache } from "../../backend/src/cache/index.ts";
+import { createLogger } from "../../backend/src/logging/logger.ts";
+import { createRedisConnections } from "../../backend/src/redis/redis-connections.ts";
+import { assertLoopback } from "../lib/bench-redis.ts";
+import type { OurCacheHandle, OurCacheOptions } from "./bench-context.ts";
+
+/**
+ * Our cache as the service builds it: the service's Redis connection factory (RESP2, per-command timeout, no
+ * offline queue, its own subscriber) and `createCache`, L1 on or off. Resolves once the cache's tag map is trusted
+ * (its invalidation bus answered), which is the steady state a running service is in.
+ */
+export async function makeOurCache(options: OurCacheOptions): Promise<OurCacheHandle> {
+  assertLoopback(options.url);
+  const connections = createRedisConnections(
+    { url: options.url, commandTimeoutMs: options.commandTimeoutMs ?? 250, connectionName: "bench" },
+    createLogger({ level: "silent" }),
+  );
+  const cache = createCache({
+    redis: connections.client,
+    subscriber: connections.subscriber,
+    prefix: options.prefix,
+    l1: options.l1 ? {} : false,
+    breaker: {
+      ...(options.breakerFailureThreshold === undefined ? {} : { failureThreshold: options.breakerFailureThreshold }),
+      ...(options.breakerRecoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: options.breakerRecoveryTimeoutMs }),
+    },
+  });
+  try {
+    await cache.ready();
+  } catch (error) {
+    await cache.close();
+    await connections.close();
+    throw error;
+  }
+  return {
+    cache,
+    close: async () => {
+      await cache.close();
+      await connections.close();
+    },
+  };
+}

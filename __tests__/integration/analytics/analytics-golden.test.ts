@@ -3,21 +3,26 @@ import { createAnalyticsService, type AnalyticsService } from "../../../backend/
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
+import { ensureRollups } from "./rollup-schema.ts";
 import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "./analytics-fixture.ts";
 
 const hours = (cells: Record<number, number>) => Array.from({ length: 24 }, (_, hour) => cells[hour] ?? 0);
 const window = { since: SINCE.toISOString(), until: UNTIL.toISOString() };
 const previousWindow = { since: PREVIOUS_SINCE.toISOString(), until: SINCE.toISOString() };
 
-describe("analytics golden results on a hand-made guild (real PostgreSQL)", () => {
+describe.each([
+  ["raw events", false],
+  ["rollups + raw edges", true],
+])("analytics golden results on a hand-made guild, from %s (real PostgreSQL)", (_mode, rollups) => {
   let prisma: PrismaClient;
   let analytics: AnalyticsService;
   let guilds: FixtureGuilds;
   let query: AnalyticsQuery;
 
   beforeAll(async () => {
+    if (rollups) await ensureRollups(TEST_DATABASE_URL);
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
-    analytics = createAnalyticsService({ prisma });
+    analytics = createAnalyticsService({ prisma, rollups });
     guilds = await insertFixture(prisma);
     query = { guildId: guilds.main, since: SINCE, until: UNTIL, limit: 100 };
   });
@@ -183,6 +188,10 @@ describe("analytics golden results on a hand-made guild (real PostgreSQL)", () =
       { userId: U.T, messageCount: 1, previousMessageCount: 1, typingCount: 10, previousTypingCount: 5, messageDrop: false, typingSpike: false, score: 0 },
       { userId: U.X, messageCount: 0, previousMessageCount: 0, typingCount: 20, previousTypingCount: 4, messageDrop: false, typingSpike: false, score: 0 },
     ]);
+  });
+
+  it("uses the data source it was asked for", async () => {
+    expect(await analytics.usesRollups()).toBe(rollups);
   });
 
   it("a guild with no rows answers empty results, never another guild's", async () => {

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
+  DAY_MS,
   floorToMinute,
+  HOUR_MS,
   MAX_WINDOW_MS,
   parseSince,
   previousWindow,
+  splitWindow,
 } from "../../../backend/src/analytics/analytics-window.ts";
 
 const now = new Date("2026-03-10T12:34:56.789Z");
@@ -55,5 +58,32 @@ describe("windows", () => {
 
   it("floorToMinute drops seconds and milliseconds", () => {
     expect(floorToMinute(now)).toEqual(new Date("2026-03-10T12:34:00.000Z"));
+  });
+});
+
+describe("splitWindow", () => {
+  const d = (iso: string) => new Date(iso);
+  it("cuts partial days off both ends", () => {
+    expect(splitWindow({ since: d("2026-03-01T13:37:00Z"), until: d("2026-03-08T05:00:00Z") }, DAY_MS)).toEqual({
+      head: { since: d("2026-03-01T13:37:00Z"), until: d("2026-03-02T00:00:00Z") },
+      whole: { since: d("2026-03-02T00:00:00Z"), until: d("2026-03-08T00:00:00Z") },
+      tail: { since: d("2026-03-08T00:00:00Z"), until: d("2026-03-08T05:00:00Z") },
+    });
+  });
+
+  it("aligned windows have empty edges", () => {
+    const window = { since: d("2026-03-01T00:00:00Z"), until: d("2026-03-03T00:00:00Z") };
+    const split = splitWindow(window, DAY_MS);
+    expect(split.whole).toEqual(window);
+    expect(split.head.since).toEqual(split.head.until);
+    expect(split.tail.since).toEqual(split.tail.until);
+  });
+
+  it("a window without a whole unit is all head", () => {
+    const window = { since: d("2026-03-03T04:05:00Z"), until: d("2026-03-03T04:55:00Z") };
+    const split = splitWindow(window, HOUR_MS);
+    expect(split.head).toEqual(window);
+    expect(split.whole).toEqual({ since: window.until, until: window.until });
+    expect(split.tail).toEqual({ since: window.until, until: window.until });
   });
 });

@@ -2,6 +2,7 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
 import { TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, GhostItem } from "./analytics-types.ts";
+import { previousWindow } from "./analytics-window.ts";
 
 /** One (channel, hour of day) cell of the heatmap, for the `limit` busiest channels. */
 export interface HeatmapCellRow {
@@ -76,7 +77,8 @@ export class ActivityRepository {
   }
 
   /** Per user, messages and typing now and in the window before, with the shift flags; highest score first. */
-  async shifts(q: AnalyticsQuery, previousSince: Date): Promise<AnalyticsPage<BehaviorShiftItem>> {
+  async shifts(q: AnalyticsQuery): Promise<AnalyticsPage<BehaviorShiftItem>> {
+    const previousSince = previousWindow(q).since;
     const rows = await this.prisma.$queryRaw<(BehaviorShiftItem & { total: number; flaggedTotal: number })[]>`
       WITH m AS (
         SELECT user_id,

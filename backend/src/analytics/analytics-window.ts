@@ -68,3 +68,34 @@ export function previousWindow(window: TimeWindow): TimeWindow {
 export function floorToMinute(time: Date): Date {
   return new Date(Math.floor(time.getTime() / 60_000) * 60_000);
 }
+
+/** A window cut at whole units: raw edges before and after, whole units in between (each may be empty). */
+export interface WindowSplit {
+  head: TimeWindow;
+  whole: TimeWindow;
+  tail: TimeWindow;
+}
+
+/** One UTC day in ms (UTC has no daylight saving, so days are fixed length). */
+export const DAY_MS = 24 * 60 * 60_000;
+/** One hour in ms. */
+export const HOUR_MS = 60 * 60_000;
+
+/**
+ * Splits [since, until) into the partial unit at its start (head), the whole units (whole) and the partial unit
+ * at its end (tail), for reading whole units from a rollup and the edges from raw events. When no whole unit
+ * fits, head is the entire window and whole and tail are empty.
+ */
+export function splitWindow(window: TimeWindow, unitMs: number): WindowSplit {
+  const since = window.since.getTime();
+  const until = window.until.getTime();
+  const wholeStart = Math.ceil(since / unitMs) * unitMs;
+  const wholeEnd = Math.floor(until / unitMs) * unitMs;
+  const empty = { since: window.until, until: window.until };
+  if (wholeStart >= wholeEnd) return { head: window, whole: empty, tail: empty };
+  return {
+    head: { since: window.since, until: new Date(wholeStart) },
+    whole: { since: new Date(wholeStart), until: new Date(wholeEnd) },
+    tail: { since: new Date(wholeEnd), until: window.until },
+  };
+}

@@ -3,7 +3,7 @@ import { toEnvelope } from "./analytics-page.ts";
 import type { AnalyticsQuery, HeatmapItem, HeatmapResult } from "./analytics-types.ts";
 
 /** Channel heatmap: per channel, messages and typing by UTC hour of day; the `limit` busiest channels first. */
-export async function heatmapAnalytic(repository: ActivityRepository, query: AnalyticsQuery): Promise<HeatmapResult> {
+export async function heatmapAnalytic(repository: Pick<ActivityRepository, "heatmapCells">, query: AnalyticsQuery): Promise<HeatmapResult> {
   const page = await repository.heatmapCells(query);
   return toEnvelope("heatmap", query, { ...page, rows: foldCells(page.rows) });
 }

@@ -2,6 +2,7 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
 import { CLIENT_PLATFORMS, LURKER_FLAG_MIN_PRESENCE } from "./analytics-rules.ts";
 import type { AnalyticsQuery, ClientDriftItem } from "./analytics-types.ts";
+import { previousWindow } from "./analytics-window.ts";
 
 /** A lurker as read from the database (lastSeenAt still a Date). */
 export interface LurkerRow {
@@ -46,7 +47,8 @@ export class PresenceRepository {
    * Per user seen in the window: the platforms of the window and of the window before, and the new ones.
    * A user seen only before the window is not listed; one seen now but only offline has no platforms.
    */
-  async clientDrift(q: AnalyticsQuery, previousSince: Date): Promise<AnalyticsPage<ClientDriftItem>> {
+  async clientDrift(q: AnalyticsQuery): Promise<AnalyticsPage<ClientDriftItem>> {
+    const previousSince = previousWindow(q).since;
     const platforms = [...CLIENT_PLATFORMS];
     const rows = await this.prisma.$queryRaw<(ClientDriftItem & { total: number; flaggedTotal: number })[]>`
       WITH seen AS (

@@ -4,7 +4,6 @@ import type { AnalyticsQuery, ShiftsResult } from "./analytics-types.ts";
 import { previousWindow } from "./analytics-window.ts";
 
 /** Behaviour shifts: messages and typing now vs the window before; messageDrop + typingSpike = score 0..2. */
-export async function shiftsAnalytic(repository: ActivityRepository, query: AnalyticsQuery): Promise<ShiftsResult> {
-  const previous = previousWindow(query);
-  return toEnvelope("shifts", query, await repository.shifts(query, previous.since), previous);
+export async function shiftsAnalytic(repository: Pick<ActivityRepository, "shifts">, query: AnalyticsQuery): Promise<ShiftsResult> {
+  return toEnvelope("shifts", query, await repository.shifts(query), previousWindow(query));
 }

@@ -1,0 +1,159 @@
+import type { PrismaClient } from "../db/prisma-client.ts";
+import { Prisma } from "../generated/prisma/client.ts";
+import type { HeatmapCellRow } from "./activity-repository.ts";
+import { toPage, type AnalyticsPage } from "./analytics-page.ts";
+import { CLIENT_PLATFORMS, TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
+import type { AnalyticsQuery, BehaviorShiftItem, ClientDriftItem, GhostItem } from "./analytics-types.ts";
+import { DAY_MS, HOUR_MS, previousWindow, splitWindow, type TimeWindow } from "./analytics-window.ts";
+
+/** A UTC calendar date as `YYYY-MM-DD`, for comparing with the rollups' `day` column. */
+const isoDay = (time: Date) => time.toISOString().slice(0, 10);
+
+/** Raw rows of `table` in the two edge ranges of a split window (time column `column`). */
+function edgeFilter(column: "created_at" | "started_at", split: ReturnType<typeof splitWindow>): Prisma.Sql {
+  const col = Prisma.raw(column); // a fixed column name chosen in this file, never input
+  return Prisma.sql`((${col} >= ${split.head.since}::timestamptz AND ${col} < ${split.head.until}::timestamptz)
+    OR (${col} >= ${split.tail.since}::timestamptz AND ${col} < ${split.tail.until}::timestamptz))`;
+}
+
+/** (user_id, messages, typing) rows whose sums are a window's per-user counts: rollup days plus raw edges. */
+function activityRows(guildId: string, window: TimeWindow): Prisma.Sql {
+  const split = splitWindow(window, DAY_MS);
+  return Prisma.sql`
+    SELECT user_id, messages, typing FROM user_activity_daily
+     WHERE guild_id = ${guildId} AND day >= ${isoDay(split.whole.since)}::date AND day < ${isoDay(split.whole.until)}::date
+    UNION ALL
+    SELECT user_id, 1, 0 FROM message_events WHERE guild_id = ${guildId} AND ${edgeFilter("created_at", split)}
+    UNION ALL
+    SELECT user_id, 0, 1 FROM typing_events WHERE guild_id = ${guildId} AND ${edgeFilter("started_at", split)}`;
+}
+
+/** (user_id, mask) presence rows of a window: rollup days plus raw edges; mask bits 1 desktop, 2 mobile, 4 web. */
+function presenceRows(guildId: string, window: TimeWindow): Prisma.Sql {
+  const split = splitWindow(window, DAY_MS);
+  return Prisma.sql`
+    SELECT user_id, platform_mask AS mask FROM user_presence_daily
+     WHERE guild_id = ${guildId} AND day >= ${isoDay(split.whole.since)}::date AND day < ${isoDay(split.whole.until)}::date
+    UNION ALL
+    SELECT user_id, analytics_platform_mask(platforms) FROM presence_events
+     WHERE guild_id = ${guildId} AND ${edgeFilter("created_at", split)}`;
+}
+
+/** The platforms of a mask, alphabetically (the bit order is already alphabetical). */
+function platformsOf(mask: number): string[] {
+  return CLIENT_PLATFORMS.filter((_, bit) => (mask & (1 << bit)) !== 0);
+}
+
+/**
+ * The analytics that read many events (ghosts, heatmap, shifts, clients), computed from the rollup tables of
+ * `analytics-rollups.sql` (whole UTC days or hours) plus the raw events at the window's edges. Same results as
+ * the raw repositories, in a fraction of the rows.
+ */
+export class RollupRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Same contract as ActivityRepository.ghosts. */
+  async ghosts(q: AnalyticsQuery): Promise<AnalyticsPage<GhostItem>> {
+    const rows = await this.prisma.$queryRaw<(GhostItem & { total: number })[]>`
+      WITH per_user AS (
+        SELECT user_id, sum(messages)::int AS message_count, sum(typing)::int AS typing_count
+          FROM (${activityRows(q.guildId, q)}) AS a GROUP BY user_id
+      ), scored AS (
+        SELECT *, typing_count::float8 / (message_count + 1) AS ghost_score FROM per_user WHERE typing_count > 0
+      )
+      SELECT user_id AS "userId", typing_count AS "typingCount", message_count AS "messageCount",
+             ghost_score AS "ghostScore", (count(*) OVER ())::int AS "total"
+        FROM scored
+       ORDER BY ghost_score DESC, typing_count DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    return toPage(rows);
+  }
+
+  /** Same contract as ActivityRepository.heatmapCells (whole hours from the hourly channel rollup). */
+  async heatmapCells(q: AnalyticsQuery): Promise<AnalyticsPage<HeatmapCellRow>> {
+    const split = splitWindow(q, HOUR_MS);
+    const rows = await this.prisma.$queryRaw<(HeatmapCellRow & { total: number })[]>`
+      WITH cells AS (
+        SELECT channel_id, extract(hour FROM hour AT TIME ZONE 'UTC')::int AS hour, messages, typing
+          FROM channel_activity_hourly
+         WHERE guild_id = ${q.guildId} AND hour >= ${split.whole.since}::timestamptz AND hour < ${split.whole.until}::timestamptz
+        UNION ALL
+        SELECT channel_id, extract(hour FROM created_at AT TIME ZONE 'UTC')::int, 1, 0
+          FROM message_events WHERE guild_id = ${q.guildId} AND ${edgeFilter("created_at", split)}
+        UNION ALL
+        SELECT channel_id, extract(hour FROM started_at AT TIME ZONE 'UTC')::int, 0, 1
+          FROM typing_events WHERE guild_id = ${q.guildId} AND ${edgeFilter("started_at", split)}
+      ), per_cell AS (
+        SELECT channel_id, hour, sum(messages)::int AS messages, sum(typing)::int AS typing
+          FROM cells GROUP BY 1, 2 HAVING sum(messages) + sum(typing) > 0
+      ), busiest AS (
+        SELECT channel_id, sum(messages + typing) AS activity, (count(*) OVER ())::int AS total
+          FROM per_cell GROUP BY channel_id
+         ORDER BY activity DESC, channel_id ASC
+         LIMIT ${q.limit}
+      )
+      SELECT c.channel_id AS "channelId", c.hour, c.messages AS "messageCount", c.typing AS "typingCount", b.total
+        FROM per_cell c JOIN busiest b USING (channel_id)
+       ORDER BY b.activity DESC, c.channel_id ASC, c.hour ASC`;
+    return toPage(rows);
+  }
+
+  /** Same contract as ActivityRepository.shifts. */
+  async shifts(q: AnalyticsQuery): Promise<AnalyticsPage<BehaviorShiftItem>> {
+    const rows = await this.prisma.$queryRaw<(BehaviorShiftItem & { total: number; flaggedTotal: number })[]>`
+      WITH now_counts AS (
+        SELECT user_id, sum(messages)::int AS m, sum(typing)::int AS t FROM (${activityRows(q.guildId, q)}) AS a GROUP BY user_id
+      ), before_counts AS (
+        SELECT user_id, sum(messages)::int AS m, sum(typing)::int AS t
+          FROM (${activityRows(q.guildId, previousWindow(q))}) AS a GROUP BY user_id
+      ), joined AS (
+        SELECT user_id, coalesce(n.m, 0) AS mc, coalesce(b.m, 0) AS mp, coalesce(n.t, 0) AS tc, coalesce(b.t, 0) AS tp
+          FROM now_counts n FULL JOIN before_counts b USING (user_id)
+      ), flagged AS (
+        SELECT *, (mp > 0 AND mc = 0) AS message_drop,
+               (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
+          FROM joined
+         WHERE mc + mp + tc + tp > 0
+      )
+      SELECT user_id AS "userId", mc AS "messageCount", mp AS "previousMessageCount",
+             tc AS "typingCount", tp AS "previousTypingCount",
+             message_drop AS "messageDrop", typing_spike AS "typingSpike",
+             (message_drop::int + typing_spike::int) AS "score",
+             (count(*) OVER ())::int AS "total",
+             (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
+        FROM flagged
+       ORDER BY "score" DESC, mp DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    return toPage(rows);
+  }
+
+  /** Same contract as PresenceRepository.clientDrift, on platform bit masks. */
+  async clientDrift(q: AnalyticsQuery): Promise<AnalyticsPage<ClientDriftItem>> {
+    const rows = await this.prisma.$queryRaw<{ userId: string; nowMask: number; beforeMask: number; total: number; flaggedTotal: number }[]>`
+      WITH now_masks AS (
+        SELECT user_id, bit_or(mask) AS mask FROM (${presenceRows(q.guildId, q)}) AS p GROUP BY user_id
+      ), before_masks AS (
+        SELECT user_id, bit_or(mask) AS mask FROM (${presenceRows(q.guildId, previousWindow(q))}) AS p GROUP BY user_id
+      ), drift AS (
+        SELECT n.user_id, n.mask AS now_mask, coalesce(b.mask, 0) AS before_mask, n.mask & ~coalesce(b.mask, 0) AS new_mask
+          FROM now_masks n LEFT JOIN before_masks b USING (user_id)
+      )
+      SELECT user_id AS "userId", now_mask AS "nowMask", before_mask AS "beforeMask",
+             (count(*) OVER ())::int AS "total",
+             (count(*) FILTER (WHERE new_mask <> 0) OVER ())::int AS "flaggedTotal"
+        FROM drift
+       ORDER BY (new_mask & 1) + (new_mask >> 1 & 1) + (new_mask >> 2 & 1) DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    const page = toPage(rows);
+    return {
+      ...page,
+      rows: page.rows.map(({ userId, nowMask, beforeMask }) => ({
+        userId,
+        platforms: platformsOf(nowMask),
+        previousPlatforms: platformsOf(beforeMask),
+        newPlatforms: platformsOf(nowMask & ~beforeMask),
+        flagged: (nowMask & ~beforeMask) !== 0,
+      })),
+    };
+  }
+}

@@ -1,9 +1,14 @@
+import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
+import { hostname } from "node:os";
+import { createCache, type SpyCache } from "./cache/index.ts";
+import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
 import { postgresReadinessCheck, redisReadinessCheck } from "./health/readiness-checks.ts";
 import { createApp } from "./http/app.ts";
+import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
@@ -14,6 +19,7 @@ export interface RunningService {
   port: number;
   prisma: PrismaClient;
   redis: RedisConnections;
+  cache: SpyCache;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -32,7 +38,18 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     poolMax: config.database.poolMax,
     statementTimeoutMs: config.database.statementTimeoutMs,
   });
+  // Open the pool's first connection now, so the first request does not pay for it; a database that is down is
+  // reported by /health/ready, not fatal here.
+  await withTimeout(prisma.$queryRaw`SELECT 1`, config.health.checkTimeoutMs * 2, "postgres warm-up").catch(
+    (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
+  );
   const redis = createRedisConnections(config.redis, logger);
+  const cache = createServiceCache(config, redis, logger);
+  // Start serving with a working cache when Redis is there; when it is not, start anyway (the cache fails open
+  // and /health/ready says so) after at most the connect timeout.
+  await cache.ready(config.redis.connectTimeoutMs).catch(() =>
+    logger.warn({ waitedMs: config.redis.connectTimeoutMs }, "redis not ready at start-up: serving without cache until it is"),
+  );
 
   const app = createApp({
     logger,
@@ -48,11 +65,45 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const stop = () => {
     stopping ??= (async () => {
       await closeServer(server, config.shutdownTimeoutMs);
+      await cache.close();
       await redis.close();
       await prisma.$disconnect();
       logger.info("service stopped");
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, stop };
+  return { server, port, prisma, redis, cache, stop };
+}
+
+/** The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*. */
+function createServiceCache(config: AppConfig, redis: RedisConnections, logger: Logger): SpyCache {
+  const prefix = `${config.redis.keyPrefix}:cache`;
+  const { cache: options } = config;
+  const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  return createCache({
+    instanceId,
+    redis: redis.client,
+    subscriber: redis.subscriber,
+    prefix,
+    logger,
+    version: options.version,
+    defaultTtl: options.defaultTtlMs,
+    grace: options.graceMs,
+    staleWhileRevalidate: options.staleWhileRevalidate,
+    refreshAheadAt: options.refreshAheadAt,
+    softTimeout: options.softTimeoutMs,
+    hardTimeout: options.hardTimeoutMs,
+    compressAboveBytes: options.compressAboveBytes,
+    l1: options.l1,
+    invalidationWindowMs: options.invalidationWindowMs,
+    lockWaitMs: options.lockWaitMs,
+    lockTtlMs: options.lockTtlMs,
+    breaker: options.breaker,
+    stats: new CacheStatsRecorder({
+      redis: redis.client,
+      prefix,
+      instanceId,
+      ...options.stats,
+    }),
+  });
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseDuration } from "../cache/duration.ts";
 
 /** Parses "true"/"false"/"1"/"0" environment strings into booleans. */
 const booleanFromEnv = z
@@ -7,6 +8,16 @@ const booleanFromEnv = z
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+/** A duration: milliseconds ("1500") or with a unit ("500ms", "30s", "5m", "1h", "1d"); parsed to ms. */
+const duration = z.string().transform((value, context) => {
+  try {
+    return parseDuration(/^\d+$/.test(value) ? Number(value) : (value as `${number}s`));
+  } catch {
+    context.addIssue({ code: "custom", message: 'must be a duration such as "1500", "500ms", "30s", "5m", "1h"' });
+    return z.NEVER;
+  }
+});
 
 const postgresUrl = z
   .string()
@@ -63,6 +74,27 @@ export const environmentSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")
     .default("spywatcher"),
 
+  CACHE_VERSION: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, "must be 1-16 letters, digits, '_' or '-'").default("v1"),
+  CACHE_DEFAULT_TTL: duration.default(5 * 60_000),
+  CACHE_GRACE: duration.default(60_000),
+  CACHE_STALE_WHILE_REVALIDATE: booleanFromEnv.default(true),
+  CACHE_REFRESH_AHEAD_AT: z.coerce.number().min(0).max(1).default(0.8),
+  CACHE_SOFT_TIMEOUT: duration.optional(),
+  CACHE_HARD_TIMEOUT: duration.optional(),
+  CACHE_COMPRESS_ABOVE_BYTES: positiveInt.optional(),
+  CACHE_L1_ENABLED: booleanFromEnv.default(true),
+  CACHE_L1_MAX_ENTRIES: positiveInt.default(10_000),
+  CACHE_L1_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
+  CACHE_INVALIDATION_WINDOW_MS: positiveInt.default(500),
+  CACHE_LOCK_WAIT_MS: positiveInt.default(5_000),
+  CACHE_LOCK_TTL_MS: positiveInt.default(10_000),
+  CACHE_CB_FAILURE_THRESHOLD: positiveInt.default(5),
+  CACHE_CB_RECOVERY_TIMEOUT: positiveInt.default(10_000),
+  CACHE_CB_HALF_OPEN_MAX_CALLS: positiveInt.default(3),
+  CACHE_STATS_FLUSH_INTERVAL_MS: positiveInt.default(5_000),
+  CACHE_STATS_WINDOW_MS: positiveInt.default(60_000),
+  CACHE_STATS_RETENTION_MS: positiveInt.default(86_400_000),
+
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
@@ -85,6 +117,22 @@ export interface AppConfig {
     connectTimeoutMs: number;
     commandTimeoutMs: number;
     keyPrefix: string;
+  };
+  cache: {
+    version: string;
+    defaultTtlMs: number;
+    graceMs: number;
+    staleWhileRevalidate: boolean;
+    refreshAheadAt: number;
+    softTimeoutMs: number | undefined;
+    hardTimeoutMs: number | undefined;
+    compressAboveBytes: number | undefined;
+    l1: false | { maxEntries: number; maxBytes: number };
+    invalidationWindowMs: number;
+    lockWaitMs: number;
+    lockTtlMs: number;
+    breaker: { failureThreshold: number; recoveryTimeoutMs: number; halfOpenMaxCalls: number };
+    stats: { flushIntervalMs: number; windowMs: number; retentionMs: number };
   };
   health: { checkTimeoutMs: number };
   shutdownTimeoutMs: number;
@@ -132,6 +180,30 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       keyPrefix: e.REDIS_KEY_PREFIX,
+    },
+    cache: {
+      version: e.CACHE_VERSION,
+      defaultTtlMs: e.CACHE_DEFAULT_TTL,
+      graceMs: e.CACHE_GRACE,
+      staleWhileRevalidate: e.CACHE_STALE_WHILE_REVALIDATE,
+      refreshAheadAt: e.CACHE_REFRESH_AHEAD_AT,
+      softTimeoutMs: e.CACHE_SOFT_TIMEOUT,
+      hardTimeoutMs: e.CACHE_HARD_TIMEOUT,
+      compressAboveBytes: e.CACHE_COMPRESS_ABOVE_BYTES,
+      l1: e.CACHE_L1_ENABLED ? { maxEntries: e.CACHE_L1_MAX_ENTRIES, maxBytes: e.CACHE_L1_MAX_BYTES } : false,
+      invalidationWindowMs: e.CACHE_INVALIDATION_WINDOW_MS,
+      lockWaitMs: e.CACHE_LOCK_WAIT_MS,
+      lockTtlMs: e.CACHE_LOCK_TTL_MS,
+      breaker: {
+        failureThreshold: e.CACHE_CB_FAILURE_THRESHOLD,
+        recoveryTimeoutMs: e.CACHE_CB_RECOVERY_TIMEOUT,
+        halfOpenMaxCalls: e.CACHE_CB_HALF_OPEN_MAX_CALLS,
+      },
+      stats: {
+        flushIntervalMs: e.CACHE_STATS_FLUSH_INTERVAL_MS,
+        windowMs: e.CACHE_STATS_WINDOW_MS,
+        retentionMs: e.CACHE_STATS_RETENTION_MS,
+      },
     },
     health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

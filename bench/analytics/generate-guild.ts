@@ -33,7 +33,8 @@ export const DEFAULT_GUILD_SIZE: GeneratedGuildSize = {
  * Fills one guild with synthetic activity using INSERT ... SELECT generate_series (no row crosses the wire).
  * Ids are numeric snowflakes like Discord's: users 800000000000000000 + n (shared between generated guilds, as
  * people are in several guilds), channels the guild id + 1000 + n (a guild's own).
- * Users are skewed (user i is active with a weight falling with i) so rankings are not all ties.
+ * Users are skewed (user i is active with a weight falling with i) so rankings are not all ties. Rows are inserted
+ * in time order, as a live bot writes them, so one day's events sit together on disk as they would in production.
  */
 export async function generateGuild(
   client: pg.Client,
@@ -50,13 +51,13 @@ export async function generateGuild(
   const at = `($4::timestamptz - random() * ($3 || ' days')::interval)`;
   await client.query(
     `INSERT INTO message_events (message_id, guild_id, channel_id, user_id, content_length, created_at)
-     SELECT $1 || '-m' || g, $1, ${channel}, ${skewedUser}, (random() * 200)::int, ${at}
-       FROM generate_series(1, $6::int) AS g`,
+     SELECT $1 || '-m' || g, $1, ${channel}, ${skewedUser}, (random() * 200)::int, ${at} AS at
+       FROM generate_series(1, $6::int) AS g ORDER BY at`,
     [...base, size.channels, size.messages],
   );
   await client.query(
     `INSERT INTO typing_events (guild_id, channel_id, user_id, started_at)
-     SELECT $1, ${channel}, ${skewedUser}, ${at} FROM generate_series(1, $6::int) AS g`,
+     SELECT $1, ${channel}, ${skewedUser}, ${at} AS at FROM generate_series(1, $6::int) AS g ORDER BY at`,
     [...base, size.channels, size.typing],
   );
   await client.query(
@@ -64,15 +65,15 @@ export async function generateGuild(
      SELECT $1, ${anyUser}, 'online',
             CASE floor(random() * 4)::int WHEN 0 THEN ARRAY['desktop'] WHEN 1 THEN ARRAY['mobile']
                  WHEN 2 THEN ARRAY['web'] ELSE ARRAY['desktop', 'mobile'] END,
-            ${at}
-       FROM generate_series(1, $5::int) AS g`,
+            ${at} AS at
+       FROM generate_series(1, $5::int) AS g ORDER BY at`,
     [...base, size.presences],
   );
   await client.query(
     `INSERT INTO role_change_events (guild_id, user_id, role_id, role_name, action, created_at)
      SELECT $1, ${anyUser}, 'r' || (g % 20), 'role ' || (g % 20),
-            CASE WHEN random() < 0.5 THEN 'added' ELSE 'removed' END, ${at}
-       FROM generate_series(1, $5::int) AS g`,
+            CASE WHEN random() < 0.5 THEN 'added' ELSE 'removed' END, ${at} AS at
+       FROM generate_series(1, $5::int) AS g ORDER BY at`,
     [...base, size.roleChanges],
   );
 }

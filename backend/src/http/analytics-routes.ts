@@ -61,7 +61,8 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
   const now = deps.now ?? (() => new Date());
   const serializer = new ResponseSerializer();
-  router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
+  // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
+  router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
 
   router.get("/analytics/:type", async (req, res) => {
     const type = req.params.type;

@@ -28,15 +28,32 @@ function activityRows(guildId: string, window: TimeWindow): Prisma.Sql {
     SELECT user_id, 0, 1 FROM typing_events WHERE guild_id = ${guildId} AND ${edgeFilter("started_at", split)}`;
 }
 
-/** (user_id, mask) presence rows of a window: rollup days plus raw edges; mask bits 1 desktop, 2 mobile, 4 web. */
-function presenceRows(guildId: string, window: TimeWindow): Prisma.Sql {
-  const split = splitWindow(window, DAY_MS);
-  return Prisma.sql`
-    SELECT user_id, platform_mask AS mask FROM user_presence_daily
-     WHERE guild_id = ${guildId} AND day >= ${isoDay(split.whole.since)}::date AND day < ${isoDay(split.whole.until)}::date
-    UNION ALL
-    SELECT user_id, analytics_platform_mask(platforms) FROM presence_events
-     WHERE guild_id = ${guildId} AND ${edgeFilter("created_at", split)}`;
+/**
+ * Rollup and raw rows of a window and the equally long window before it, read in one pass, with `is_now` saying
+ * which window a row belongs to (half the work of reading the two windows apart). `columns` picks the rollup's
+ * value columns and the raw rows' constants, e.g. `messages, typing` and `1, 0`.
+ */
+function twoWindowRows(
+  guildId: string,
+  window: TimeWindow,
+  source: { rollup: "user_activity_daily" | "user_presence_daily"; rollupColumns: Prisma.Sql; raw: { table: "message_events" | "typing_events" | "presence_events"; column: "created_at" | "started_at"; values: Prisma.Sql }[] },
+): Prisma.Sql {
+  const now = splitWindow(window, DAY_MS);
+  const before = splitWindow(previousWindow(window), DAY_MS);
+  const nowFrom = isoDay(now.whole.since);
+  const rollup = Prisma.raw(source.rollup); // fixed table names chosen in this file, never input
+  const parts = [
+    Prisma.sql`SELECT user_id, day >= ${nowFrom}::date AS is_now, ${source.rollupColumns} FROM ${rollup}
+      WHERE guild_id = ${guildId}
+        AND ((day >= ${isoDay(before.whole.since)}::date AND day < ${isoDay(before.whole.until)}::date)
+          OR (day >= ${nowFrom}::date AND day < ${isoDay(now.whole.until)}::date))`,
+    ...source.raw.map(({ table, column, values }) => {
+      const col = Prisma.raw(column);
+      return Prisma.sql`SELECT user_id, ${col} >= ${window.since}::timestamptz AS is_now, ${values} FROM ${Prisma.raw(table)}
+        WHERE guild_id = ${guildId} AND (${edgeFilter(column, before)} OR ${edgeFilter(column, now)})`;
+    }),
+  ];
+  return Prisma.join(parts, " UNION ALL ");
 }
 
 /** The platforms of a mask, alphabetically (the bit order is already alphabetical). */
@@ -101,14 +118,21 @@ export class RollupRepository {
   /** Same contract as ActivityRepository.shifts. */
   async shifts(q: AnalyticsQuery): Promise<AnalyticsPage<BehaviorShiftItem>> {
     const rows = await this.prisma.$queryRaw<(BehaviorShiftItem & { total: number; flaggedTotal: number })[]>`
-      WITH now_counts AS (
-        SELECT user_id, sum(messages)::int AS m, sum(typing)::int AS t FROM (${activityRows(q.guildId, q)}) AS a GROUP BY user_id
-      ), before_counts AS (
-        SELECT user_id, sum(messages)::int AS m, sum(typing)::int AS t
-          FROM (${activityRows(q.guildId, previousWindow(q))}) AS a GROUP BY user_id
-      ), joined AS (
-        SELECT user_id, coalesce(n.m, 0) AS mc, coalesce(b.m, 0) AS mp, coalesce(n.t, 0) AS tc, coalesce(b.t, 0) AS tp
-          FROM now_counts n FULL JOIN before_counts b USING (user_id)
+      WITH joined AS (
+        SELECT user_id,
+               coalesce(sum(messages) FILTER (WHERE is_now), 0)::int AS mc,
+               coalesce(sum(messages) FILTER (WHERE NOT is_now), 0)::int AS mp,
+               coalesce(sum(typing) FILTER (WHERE is_now), 0)::int AS tc,
+               coalesce(sum(typing) FILTER (WHERE NOT is_now), 0)::int AS tp
+          FROM (${twoWindowRows(q.guildId, q, {
+            rollup: "user_activity_daily",
+            rollupColumns: Prisma.sql`messages, typing`,
+            raw: [
+              { table: "message_events", column: "created_at", values: Prisma.sql`1, 0` },
+              { table: "typing_events", column: "started_at", values: Prisma.sql`0, 1` },
+            ],
+          })}) AS a
+         GROUP BY user_id
       ), flagged AS (
         SELECT *, (mp > 0 AND mc = 0) AS message_drop,
                (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
@@ -130,13 +154,19 @@ export class RollupRepository {
   /** Same contract as PresenceRepository.clientDrift, on platform bit masks. */
   async clientDrift(q: AnalyticsQuery): Promise<AnalyticsPage<ClientDriftItem>> {
     const rows = await this.prisma.$queryRaw<{ userId: string; nowMask: number; beforeMask: number; total: number; flaggedTotal: number }[]>`
-      WITH now_masks AS (
-        SELECT user_id, bit_or(mask) AS mask FROM (${presenceRows(q.guildId, q)}) AS p GROUP BY user_id
-      ), before_masks AS (
-        SELECT user_id, bit_or(mask) AS mask FROM (${presenceRows(q.guildId, previousWindow(q))}) AS p GROUP BY user_id
+      WITH masks AS (
+        SELECT user_id,
+               coalesce(bit_or(mask) FILTER (WHERE is_now), 0) AS now_mask,
+               coalesce(bit_or(mask) FILTER (WHERE NOT is_now), 0) AS before_mask
+          FROM (${twoWindowRows(q.guildId, q, {
+            rollup: "user_presence_daily",
+            rollupColumns: Prisma.sql`platform_mask AS mask`,
+            raw: [{ table: "presence_events", column: "created_at", values: Prisma.sql`analytics_platform_mask(platforms)` }],
+          })}) AS p
+         GROUP BY user_id
+        HAVING bool_or(is_now)
       ), drift AS (
-        SELECT n.user_id, n.mask AS now_mask, coalesce(b.mask, 0) AS before_mask, n.mask & ~coalesce(b.mask, 0) AS new_mask
-          FROM now_masks n LEFT JOIN before_masks b USING (user_id)
+        SELECT *, now_mask & ~before_mask AS new_mask FROM masks
       )
       SELECT user_id AS "userId", now_mask AS "nowMask", before_mask AS "beforeMask",
              (count(*) OVER ())::int AS "total",

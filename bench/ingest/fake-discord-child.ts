@@ -12,10 +12,12 @@ import { buildSimulatedGuild } from "../../backend/src/simulation/simulated-guil
  */
 const simulated = buildSimulatedGuild(Number(process.argv[2] ?? 7));
 const { guild } = simulated;
+// No initial presences: the first update of each user is then a change too.
+guild.presences = [];
 const fake = await startFakeDiscord({ guilds: [guild] });
 const ids = new SnowflakeGenerator();
 const humans = simulated.users.map((user) => user.user);
-let presenceFlip = 0;
+const onMobile = new Map<string, boolean>();
 
 function event(index: number, mix: string): [string, Record<string, unknown>] {
   const author = humans[index % humans.length]!;
@@ -26,8 +28,9 @@ function event(index: number, mix: string): [string, Record<string, unknown>] {
   }
   if (roll < 9) return ["TYPING_START", typingStartData({ channelId, guildId: guild.id, user: author })];
   // Alternate each user's platform so every update is a change (discord.js emits only changes).
-  presenceFlip += 1;
-  const clientStatus = Math.floor(presenceFlip / humans.length) % 2 === 0 ? { desktop: "online" as const } : { mobile: "online" as const };
+  const mobile = !onMobile.get(author.id);
+  onMobile.set(author.id, mobile);
+  const clientStatus = mobile ? { mobile: "online" as const } : { desktop: "online" as const };
   return ["PRESENCE_UPDATE", presenceUpdateData({ guildId: guild.id, userId: author.id, status: "online", clientStatus })];
 }
 

@@ -18,12 +18,12 @@ import { SnowflakeGenerator } from "../../backend/src/simulation/fake-discord/sn
  *
  *   BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/spywatcher_bench npx tsx bench/ingest/ingest-throughput.ts
  *
- * Options (env): BENCH_EVENTS (default 50000 per round), BENCH_ROUNDS (3), INGEST_BATCH_SIZE (500).
+ * Options (env): BENCH_EVENTS (default 50000 per round), BENCH_ROUNDS (3), INGEST_BATCH_SIZE (2000, the writer's default).
  */
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/spywatcher_bench";
 const events = Number(process.env.BENCH_EVENTS ?? 50_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const batchSize = Number(process.env.INGEST_BATCH_SIZE ?? 500);
+const batchSize = Number(process.env.INGEST_BATCH_SIZE ?? 2_000);
 const logger = createLogger({ level: "warn" });
 
 await runMigrations({ databaseUrl });
@@ -39,7 +39,7 @@ const ask = async (command?: string): Promise<Record<string, unknown>> => {
   if (done) throw new Error("fake discord child exited");
   return JSON.parse(value as string);
 };
-console.error("asking"); const { apiUrl } = (await ask()) as { apiUrl: string }; console.error("got", apiUrl);
+const { apiUrl } = (await ask()) as { apiUrl: string };
 
 /** Counts what the listeners hand over, and forwards to the writer when there is one. */
 let handed = 0;
@@ -50,15 +50,19 @@ const readyReply = ask("wait");
 await bot.start();
 await readyReply;
 
-const until = async (condition: () => boolean) => {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1));
+const until = async (condition: () => boolean, describe: () => string) => {
+  const deadline = performance.now() + 120_000;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`benchmark stalled: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 };
 
 async function gatewayToRows(mix: string): Promise<number> {
   writer = new IngestionWriter({ repository: createIngestRepository(prisma), logger, batchSize, maxBufferedRows: events * 2 });
   const started = performance.now();
   await ask(`send ${events} ${mix}`);
-  await until(() => writer!.stats().accepted + writer!.stats().dropped >= events);
+  await until(() => writer!.stats().accepted + writer!.stats().dropped >= events, () => JSON.stringify(writer!.stats()));
   await writer.flush();
   const elapsed = performance.now() - started;
   const stats = writer.stats();
@@ -72,7 +76,7 @@ async function discordJsOnly(mix: string): Promise<number> {
   const before = handed;
   const started = performance.now();
   await ask(`send ${events} ${mix}`);
-  await until(() => handed - before >= events);
+  await until(() => handed - before >= events, () => `${handed - before} of ${events} handed over`);
   return events / ((performance.now() - started) / 1000);
 }
 

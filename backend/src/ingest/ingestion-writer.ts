@@ -10,7 +10,7 @@ export interface IngestionWriterOptions {
   logger: Logger;
   /** Called once per guild of each durable batch, with the kinds and number of events that batch held for that guild. */
   onDurable?: (guildId: string, kinds: IngestEventKind[], events: number) => void;
-  /** Rows per insert statement; a table is written as soon as it has this many rows (default 500). */
+  /** Rows per insert statement; a table is written as soon as it has this many rows (default 2,000). */
   batchSize?: number;
   /** Longest time a row waits in the buffer before its table is written (default 200 ms). */
   flushIntervalMs?: number;
@@ -81,7 +81,7 @@ export class IngestionWriter {
     this.repository = options.repository;
     this.logger = options.logger;
     this.onDurable = options.onDurable;
-    this.batchSize = options.batchSize ?? 500;
+    this.batchSize = options.batchSize ?? 2_000;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxBufferedRows = options.maxBufferedRows ?? 50_000;
     this.retryBaseMs = options.retryBaseMs ?? 100;

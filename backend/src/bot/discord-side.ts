@@ -1,0 +1,130 @@
+import type { PrismaClient } from "../db/prisma-client.ts";
+import { createIngestRepository } from "../ingest/ingest-repository.ts";
+import { IngestionWriter, type IngestStats } from "../ingest/ingestion-writer.ts";
+import { CacheInvalidationService, type InvalidationStats, type TagInvalidator } from "../invalidation/cache-invalidation-service.ts";
+import type { Logger } from "../logging/logger.ts";
+import { analyticsUpdateChannel } from "../pubsub/analytics-update.ts";
+import type { Publisher } from "../pubsub/pubsub.ts";
+import { startSimulatedDiscord, type SimulatedDiscord } from "../simulation/start-simulated-discord.ts";
+import type { ListenerStats } from "./bot-listener.ts";
+import { createDiscordBot } from "./discord-bot.ts";
+
+/** Configuration of the Discord side (env var in brackets; every field has a default). */
+export interface DiscordSideConfig {
+  /** Bot token (DISCORD_TOKEN); unset: simulated mode against a local fake Discord. */
+  token?: string | undefined;
+  /** Discord REST base without version (DISCORD_API_URL, default https://discord.com/api). */
+  apiUrl?: string;
+  /** Request the privileged MessageContent intent (DISCORD_READ_MESSAGE_CONTENT, default false). */
+  readMessageContent?: boolean;
+  /** Simulated events per second (SIMULATION_EVENTS_PER_SECOND, default 20). */
+  simulationEventsPerSecond?: number;
+  /** Rows per insert (INGEST_BATCH_SIZE, default 2,000). */
+  ingestBatchSize?: number;
+  /** Longest wait of a buffered row (INGEST_FLUSH_INTERVAL_MS, default 200). */
+  ingestFlushIntervalMs?: number;
+  /** Buffer bound; overflow is counted and logged (INGEST_MAX_BUFFERED_ROWS, default 50,000). */
+  ingestMaxBufferedRows?: number;
+  /** First retry delay of a failed write, doubling (INGEST_RETRY_BASE_MS, default 100). */
+  ingestRetryBaseMs?: number;
+  /** Ceiling of the retry delay (INGEST_RETRY_MAX_MS, default 5,000). */
+  ingestRetryMaxMs?: number;
+  /** Time `stop()` keeps draining the buffer (INGEST_CLOSE_TIMEOUT_MS, default 10,000). */
+  ingestCloseTimeoutMs?: number;
+  /** Per-guild invalidation coalescing window (INVALIDATION_COALESCE_MS, default 1,000). */
+  invalidationCoalesceMs?: number;
+  /** Key prefix naming the analytics update channel `<prefix>:analytics:update` (REDIS_KEY_PREFIX, default "spywatcher"). */
+  keyPrefix?: string;
+}
+
+/** What `startDiscordSide` needs. */
+export interface DiscordSideDependencies {
+  config: DiscordSideConfig;
+  logger: Logger;
+  prisma: PrismaClient;
+  /** The cache layer (only `invalidateByTags` is used). */
+  cache: TagInvalidator;
+  /** Publishes analytics updates (omit to invalidate without publishing). */
+  publisher?: Publisher;
+}
+
+/** Counters of the whole Discord side. */
+export interface DiscordSideStats {
+  simulated: boolean;
+  listeners: ListenerStats;
+  ingest: IngestStats;
+  invalidation: InvalidationStats;
+}
+
+/** The running Discord side. */
+export interface DiscordSide {
+  /** True when running against the built-in simulated guild. */
+  simulated: boolean;
+  /** Guild ids of the simulated Discord (empty with a real token). */
+  simulatedGuildIds: string[];
+  stats(): DiscordSideStats;
+  /** Disconnects the bot, stops the simulation, drains ingestion, flushes pending invalidations. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the Discord half of the service: bot -> ingestion writer -> (after durable) cache invalidation -> pub/sub.
+ * Without a token it first starts the simulated Discord and runs the same bot against it.
+ */
+export async function startDiscordSide(deps: DiscordSideDependencies): Promise<DiscordSide> {
+  const { config, logger } = deps;
+  const invalidation = new CacheInvalidationService({
+    cache: deps.cache,
+    logger,
+    ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(config.keyPrefix ?? "spywatcher") } : {}),
+    coalesceMs: config.invalidationCoalesceMs ?? 1_000,
+  });
+  const writer = new IngestionWriter({
+    repository: createIngestRepository(deps.prisma),
+    logger,
+    onDurable: (guildId, kinds, events) => invalidation.notify(guildId, kinds, events),
+    batchSize: config.ingestBatchSize ?? 2_000,
+    flushIntervalMs: config.ingestFlushIntervalMs ?? 200,
+    maxBufferedRows: config.ingestMaxBufferedRows ?? 50_000,
+    retryBaseMs: config.ingestRetryBaseMs ?? 100,
+    retryMaxMs: config.ingestRetryMaxMs ?? 5_000,
+    closeTimeoutMs: config.ingestCloseTimeoutMs ?? 10_000,
+  });
+
+  let simulation: SimulatedDiscord | undefined;
+  if (!config.token) {
+    simulation = await startSimulatedDiscord({ rate: config.simulationEventsPerSecond ?? 20, logger });
+  }
+  const bot = createDiscordBot({
+    token: simulation?.token ?? config.token!,
+    apiUrl: simulation?.apiUrl ?? config.apiUrl ?? "https://discord.com/api",
+    logger,
+    ingest: writer,
+    readMessageContent: config.readMessageContent ?? false,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await bot.stop();
+      await simulation?.stop();
+      await writer.close();
+      await invalidation.close();
+      logger.info({ ingest: writer.stats(), invalidation: invalidation.stats() }, "discord side stopped");
+    })();
+    return stopping;
+  };
+
+  try {
+    await bot.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    simulated: Boolean(simulation),
+    simulatedGuildIds: simulation?.guildIds ?? [],
+    stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
+    stop,
+  };
+}

@@ -1,6 +1,6 @@
 /**
  * The cache benchmark: one command, one process run, bounded in time, traffic to 127.0.0.1 only.
- *   npx tsx bench/cache/run.ts [--only l2,l1,stampede,tags,outage] [--rounds 15] [--round-ms 150]
+ *   npx tsx bench/cache/run.ts [--only l2,l1,stampede,tags,outage] [--rounds 12] [--round-ms 150]
  * It measures the limit (raw ioredis GET + JSON.parse of the same ~1 KB value on the same Redis) in every hit
  * shape, prints every figure as a ratio of it with PASS/FAIL per target, and exits 1 if any target failed.
  */
@@ -31,7 +31,7 @@ const RUN_LIMIT_MS = 280_000;
 const program = new Command("cache-bench")
   .description("SpyWatcher cache benchmarks: ratios against raw ioredis GET + JSON.parse")
   .option("--only <sections>", `comma-separated subset of ${Object.keys(SECTIONS).join(",")}`, parseSections)
-  .option("--rounds <n>", "measured rounds per figure (median reported)", positiveInteger, 15)
+  .option("--rounds <n>", "measured rounds per figure (median reported)", positiveInteger, 12)
   .option("--round-ms <ms>", "length of one throughput round", positiveInteger, 150)
   .parse();
 const options = program.opts<{ only?: SectionName[]; rounds: number; roundMs: number }>();

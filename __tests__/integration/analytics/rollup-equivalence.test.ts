@@ -24,6 +24,8 @@ const WINDOWS: [string, string, string][] = [
   ["within one hour", "2026-03-03T04:05:00Z", "2026-03-03T04:55:00Z"],
   ["whole days", "2026-03-02T00:00:00Z", "2026-03-05T00:00:00Z"],
   ["a long window", "2026-02-12T07:00:00Z", "2026-03-10T00:00:00Z"],
+  ["across midnight, no whole day, short edges", "2026-03-03T20:00:00Z", "2026-03-04T09:30:00Z"],
+  ["across midnight, no whole day, long edges", "2026-03-03T02:00:00Z", "2026-03-04T23:00:00Z"],
 ];
 
 describe("rollups + raw edges give exactly the raw-event results", () => {

@@ -5,6 +5,7 @@ import { toPage, type AnalyticsPage } from "./analytics-page.ts";
 import { CLIENT_PLATFORMS, TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, ClientDriftItem, GhostItem } from "./analytics-types.ts";
 import { DAY_MS, HOUR_MS, previousWindow, splitWindow, type TimeWindow } from "./analytics-window.ts";
+import { planAdditiveWindow, planTwoWindows, type RollupPlan } from "./rollup-plan.ts";
 
 /** A UTC calendar date as `YYYY-MM-DD`, for comparing with the rollups' `day` column. */
 const isoDay = (time: Date) => time.toISOString().slice(0, 10);
@@ -16,16 +17,33 @@ function edgeFilter(column: "created_at" | "started_at", split: ReturnType<typeo
     OR (${col} >= ${split.tail.since}::timestamptz AND ${col} < ${split.tail.until}::timestamptz))`;
 }
 
-/** (user_id, messages, typing) rows whose sums are a window's per-user counts: rollup days plus raw edges. */
-function activityRows(guildId: string, window: TimeWindow): Prisma.Sql {
-  const split = splitWindow(window, DAY_MS);
+/**
+ * (user_id, is_now, messages, typing) rows whose sums per user are exact counts: the plan's rollup days, plus or
+ * minus the raw events of its pieces (each piece one index range scan).
+ */
+function activityContributions(guildId: string, plan: RollupPlan): Prisma.Sql {
+  const days = plan.days.map((piece) => piece.day);
+  const dayIsNow = plan.days.map((piece) => (piece.isNow ? 1 : 0));
+  const froms = plan.raw.map((piece) => piece.since.toISOString());
+  const tos = plan.raw.map((piece) => piece.until.toISOString());
+  const signs = plan.raw.map((piece) => piece.sign);
+  const rawIsNow = plan.raw.map((piece) => (piece.isNow ? 1 : 0));
+  const pieces = Prisma.sql`unnest(${froms}::timestamptz[], ${tos}::timestamptz[], ${signs}::int[], ${rawIsNow}::int[])
+    AS p(from_at, to_at, sign, is_now)`;
   return Prisma.sql`
-    SELECT user_id, messages, typing FROM user_activity_daily
-     WHERE guild_id = ${guildId} AND day >= ${isoDay(split.whole.since)}::date AND day < ${isoDay(split.whole.until)}::date
+    SELECT r.user_id, d.is_now = 1 AS is_now, r.messages, r.typing
+      FROM unnest(${days}::date[], ${dayIsNow}::int[]) AS d(day, is_now)
+      JOIN user_activity_daily r ON r.guild_id = ${guildId} AND r.day = d.day
     UNION ALL
-    SELECT user_id, 1, 0 FROM message_events WHERE guild_id = ${guildId} AND ${edgeFilter("created_at", split)}
+    SELECT e.user_id, p.is_now = 1, p.sign, 0
+      FROM ${pieces}
+      CROSS JOIN LATERAL (SELECT user_id FROM message_events
+                           WHERE guild_id = ${guildId} AND created_at >= p.from_at AND created_at < p.to_at) AS e
     UNION ALL
-    SELECT user_id, 0, 1 FROM typing_events WHERE guild_id = ${guildId} AND ${edgeFilter("started_at", split)}`;
+    SELECT e.user_id, p.is_now = 1, 0, p.sign
+      FROM ${pieces}
+      CROSS JOIN LATERAL (SELECT user_id FROM typing_events
+                           WHERE guild_id = ${guildId} AND started_at >= p.from_at AND started_at < p.to_at) AS e`;
 }
 
 /**
@@ -36,7 +54,7 @@ function activityRows(guildId: string, window: TimeWindow): Prisma.Sql {
 function twoWindowRows(
   guildId: string,
   window: TimeWindow,
-  source: { rollup: "user_activity_daily" | "user_presence_daily"; rollupColumns: Prisma.Sql; raw: { table: "message_events" | "typing_events" | "presence_events"; column: "created_at" | "started_at"; values: Prisma.Sql }[] },
+  source: { rollup: "user_presence_daily"; rollupColumns: Prisma.Sql; raw: { table: "presence_events"; column: "created_at"; values: Prisma.Sql }[] },
 ): Prisma.Sql {
   const now = splitWindow(window, DAY_MS);
   const before = splitWindow(previousWindow(window), DAY_MS);
@@ -74,7 +92,7 @@ export class RollupRepository {
     const rows = await this.prisma.$queryRaw<(GhostItem & { total: number })[]>`
       WITH per_user AS (
         SELECT user_id, sum(messages)::int AS message_count, sum(typing)::int AS typing_count
-          FROM (${activityRows(q.guildId, q)}) AS a GROUP BY user_id
+          FROM (${activityContributions(q.guildId, planAdditiveWindow(q, true))}) AS a GROUP BY user_id
       ), scored AS (
         SELECT *, typing_count::float8 / (message_count + 1) AS ghost_score FROM per_user WHERE typing_count > 0
       )
@@ -124,14 +142,7 @@ export class RollupRepository {
                coalesce(sum(messages) FILTER (WHERE NOT is_now), 0)::int AS mp,
                coalesce(sum(typing) FILTER (WHERE is_now), 0)::int AS tc,
                coalesce(sum(typing) FILTER (WHERE NOT is_now), 0)::int AS tp
-          FROM (${twoWindowRows(q.guildId, q, {
-            rollup: "user_activity_daily",
-            rollupColumns: Prisma.sql`messages, typing`,
-            raw: [
-              { table: "message_events", column: "created_at", values: Prisma.sql`1, 0` },
-              { table: "typing_events", column: "started_at", values: Prisma.sql`0, 1` },
-            ],
-          })}) AS a
+          FROM (${activityContributions(q.guildId, planTwoWindows(q, previousWindow(q)))}) AS a
          GROUP BY user_id
       ), flagged AS (
         SELECT *, (mp > 0 AND mc = 0) AS message_drop,

@@ -19,31 +19,25 @@ function edgeFilter(column: "created_at" | "started_at", split: ReturnType<typeo
 
 /**
  * (user_id, is_now, messages, typing) rows whose sums per user are exact counts: the plan's rollup days, plus or
- * minus the raw events of its pieces (each piece one index range scan).
+ * minus the raw events of its pieces. Each piece is its own SELECT with constant bounds, so each is one index
+ * range scan (a join against an array of pieces made the planner scan the whole table).
  */
 function activityContributions(guildId: string, plan: RollupPlan): Prisma.Sql {
-  const days = plan.days.map((piece) => piece.day);
-  const dayIsNow = plan.days.map((piece) => (piece.isNow ? 1 : 0));
-  const froms = plan.raw.map((piece) => piece.since.toISOString());
-  const tos = plan.raw.map((piece) => piece.until.toISOString());
-  const signs = plan.raw.map((piece) => piece.sign);
-  const rawIsNow = plan.raw.map((piece) => (piece.isNow ? 1 : 0));
-  const pieces = Prisma.sql`unnest(${froms}::timestamptz[], ${tos}::timestamptz[], ${signs}::int[], ${rawIsNow}::int[])
-    AS p(from_at, to_at, sign, is_now)`;
-  return Prisma.sql`
-    SELECT r.user_id, d.is_now = 1 AS is_now, r.messages, r.typing
-      FROM unnest(${days}::date[], ${dayIsNow}::int[]) AS d(day, is_now)
-      JOIN user_activity_daily r ON r.guild_id = ${guildId} AND r.day = d.day
-    UNION ALL
-    SELECT e.user_id, p.is_now = 1, p.sign, 0
-      FROM ${pieces}
-      CROSS JOIN LATERAL (SELECT user_id FROM message_events
-                           WHERE guild_id = ${guildId} AND created_at >= p.from_at AND created_at < p.to_at) AS e
-    UNION ALL
-    SELECT e.user_id, p.is_now = 1, 0, p.sign
-      FROM ${pieces}
-      CROSS JOIN LATERAL (SELECT user_id FROM typing_events
-                           WHERE guild_id = ${guildId} AND started_at >= p.from_at AND started_at < p.to_at) AS e`;
+  const nowDays = plan.days.filter((piece) => piece.isNow).map((piece) => piece.day);
+  const beforeDays = plan.days.filter((piece) => !piece.isNow).map((piece) => piece.day);
+  const parts = [
+    Prisma.sql`SELECT user_id, day = ANY(${nowDays}::date[]) AS is_now, messages, typing FROM user_activity_daily
+      WHERE guild_id = ${guildId} AND (day = ANY(${nowDays}::date[]) OR day = ANY(${beforeDays}::date[]))`,
+  ];
+  for (const piece of plan.raw) {
+    parts.push(
+      Prisma.sql`SELECT user_id, ${piece.isNow}::boolean, ${piece.sign}::int, 0 FROM message_events
+        WHERE guild_id = ${guildId} AND created_at >= ${piece.since}::timestamptz AND created_at < ${piece.until}::timestamptz`,
+      Prisma.sql`SELECT user_id, ${piece.isNow}::boolean, 0, ${piece.sign}::int FROM typing_events
+        WHERE guild_id = ${guildId} AND started_at >= ${piece.since}::timestamptz AND started_at < ${piece.until}::timestamptz`,
+    );
+  }
+  return Prisma.join(parts, " UNION ALL ");
 }
 
 /**

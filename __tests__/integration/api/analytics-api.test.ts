@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { waitForRedisReady } from "../../../backend/src/redis/redis-connections.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger } from "../../helpers/test-env.ts";
 import { CH1, insertFixture, SINCE, U, UNTIL, type FixtureGuilds } from "../analytics/analytics-fixture.ts";
+import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
+import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
+import { createApp } from "../../../backend/src/http/app.ts";
 import { buildApi, type ApiHarness } from "./analytics-api-harness.ts";
 
 describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
@@ -137,5 +140,25 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
     expect(res.body.window).toEqual({ since: "2026-03-07T00:00:00.000Z", until: UNTIL.toISOString() });
     const defaulted = await get(`/api/analytics/roles?guildId=${randomSnowflake()}`, adminKey).expect(200);
     expect(defaulted.body.window.since).toBe("2026-03-01T00:00:00.000Z");
+  });
+
+  it("503 E_DEPENDENCY_UNAVAILABLE when PostgreSQL cannot be reached and nothing is cached", async () => {
+    const unreachable = createPrismaClient({ url: "postgresql://postgres@127.0.0.1:1/nowhere", connectionTimeoutMs: 500 });
+    try {
+      const router = analyticsRouter({
+        cache: api.cache,
+        analytics: createAnalyticsService({ prisma: unreachable, rollups: false }),
+        auth: api.keys,
+        now: () => UNTIL,
+      });
+      const app = createApp({ logger: testLogger(), readinessChecks: [], routers: [{ path: "/api", router }] });
+      const res = await request(app)
+        .get(`/api/analytics/lurkers?guildId=${randomSnowflake()}&since=${since}`)
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(503);
+      expect(res.body.error).toMatchObject({ code: "E_DEPENDENCY_UNAVAILABLE", details: { dependency: "postgres" } });
+    } finally {
+      await unreachable.$disconnect();
+    }
   });
 });

@@ -4,6 +4,7 @@
  * It measures the limit (raw ioredis GET + JSON.parse of the same ~1 KB value on the same Redis) in every hit
  * shape, prints every figure as a ratio of it with PASS/FAIL per target, and exits 1 if any target failed.
  */
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { BENCH_REDIS_URL, benchPrefix, deleteByPrefix, openBenchRedis } from "../lib/bench-redis.ts";
@@ -62,6 +63,7 @@ try {
   context.print(`## Cache benchmark, ${new Date().toISOString()}`);
   context.print();
   context.print(`command: npx tsx bench/cache/run.ts ${process.argv.slice(2).join(" ")}`.trimEnd());
+  context.print(`code: commit ${gitCommit()}`);
   context.print(
     `machine: ${os.cpus().length} x ${os.cpus()[0]?.model.trim() ?? "cpu"}, node ${process.version}, ` +
       `redis ${redisVersion} at ${BENCH_REDIS_URL}; load average ${os.loadavg()[0]!.toFixed(2)}`,
@@ -91,6 +93,18 @@ try {
   await deleteByPrefix(redis, prefix);
   redis.disconnect();
   clearTimeout(watchdog);
+}
+
+/** The checked-out commit (and whether the cache's source differs from it), to trace a result to its code. */
+function gitCommit(): string {
+  const git = (...args: string[]): string =>
+    execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  try {
+    const dirty = git("status", "--porcelain", "--", "backend/src/cache", "bench/cache", "bench/lib") !== "";
+    return `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes in backend/src/cache or the bench" : ""}`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
 }
 
 function parseSections(value: string): SectionName[] {

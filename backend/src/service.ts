@@ -3,11 +3,15 @@ import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { createCache, type SpyCache } from "./cache/index.ts";
 import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
+import { createAnalyticsService } from "./analytics/analytics-service.ts";
+import { ApiKeyService } from "./auth/api-key-service.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
 import { postgresReadinessCheck, redisReadinessCheck } from "./health/readiness-checks.ts";
+import { analyticsRouter } from "./http/analytics-routes.ts";
 import { createApp } from "./http/app.ts";
+import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
@@ -20,6 +24,7 @@ export interface RunningService {
   prisma: PrismaClient;
   redis: RedisConnections;
   cache: SpyCache;
+  apiKeys: ApiKeyService;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -51,8 +56,18 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger.warn({ waitedMs: config.redis.connectTimeoutMs }, "redis not ready at start-up: serving without cache until it is"),
   );
 
+  const apiKeys = new ApiKeyService({ prisma, logger, adminApiKey: config.adminApiKey });
+  const rateLimit = apiKeyRateLimit({
+    redis: redis.client,
+    logger,
+    limit: config.http.rateLimitPerMinute,
+    prefix: `${config.redis.keyPrefix}:ratelimit:`,
+  });
+  const analytics = createAnalyticsService({ prisma });
+
   const app = createApp({
     logger,
+    routers: [{ path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) }],
     readinessChecks: [redisReadinessCheck(redis.client), postgresReadinessCheck(prisma)],
     healthCheckTimeoutMs: config.health.checkTimeoutMs,
     trustProxy: config.http.trustProxy,
@@ -65,6 +80,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const stop = () => {
     stopping ??= (async () => {
       await closeServer(server, config.shutdownTimeoutMs);
+      await apiKeys.whenIdle();
       await cache.close();
       await redis.close();
       await prisma.$disconnect();
@@ -72,7 +88,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, stop };
+  return { server, port, prisma, redis, cache, apiKeys, stop };
 }
 
 /** The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*. */

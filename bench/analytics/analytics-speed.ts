@@ -7,9 +7,7 @@
  * Run: npx tsx bench/analytics/analytics-speed.ts   (env: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_ROUND_S,
  * BENCH_CONNECTIONS; --regenerate drops and refills the bench guild). Results go to docs/benchmarks.md by hand.
  */
-import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import autocannon from "autocannon";
 import { Router } from "express";
 import pg from "pg";
@@ -34,7 +32,6 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@12
 const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const GUILD = "900000000000000001";
-const ROLLUP_SQL = path.resolve(import.meta.dirname, "../../backend/src/analytics/analytics-rollups.sql");
 // A second, smaller guild shares the tables so the queries must use the guild index, as in production.
 const NOISE_GUILD = "900000000000000002";
 
@@ -43,13 +40,6 @@ async function ensureDataset(): Promise<void> {
   const client = new pg.Client({ connectionString: DATABASE_URL });
   await client.connect();
   try {
-    // The rollups are proposed as a migration; until it lands, the bench applies their SQL itself (idempotent).
-    const { rows: present } = await client.query<{ ok: boolean }>("SELECT to_regclass('user_presence_daily') IS NOT NULL AS ok");
-    if (!present[0]?.ok) {
-      console.log("applying analytics-rollups.sql (backfill)...");
-      await client.query(await readFile(ROLLUP_SQL, "utf8"));
-      await client.query("VACUUM ANALYZE user_activity_daily, channel_activity_hourly, user_presence_daily");
-    }
     const regenerate = process.argv.includes("--regenerate");
     // The role changes are generated last: their count says the previous generation finished.
     const { rows } = await client.query<{ messages: number; roles: number }>(

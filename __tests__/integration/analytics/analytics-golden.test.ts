@@ -3,7 +3,6 @@ import { createAnalyticsService, type AnalyticsService } from "../../../backend/
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { ensureRollups } from "./rollup-schema.ts";
 import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "./analytics-fixture.ts";
 
 const hours = (cells: Record<number, number>) => Array.from({ length: 24 }, (_, hour) => cells[hour] ?? 0);
@@ -20,7 +19,6 @@ describe.each([
   let query: AnalyticsQuery;
 
   beforeAll(async () => {
-    if (rollups) await ensureRollups(TEST_DATABASE_URL);
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
     analytics = createAnalyticsService({ prisma, rollups });
     guilds = await insertFixture(prisma);

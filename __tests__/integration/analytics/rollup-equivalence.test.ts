@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnalyticsService, type AnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { randomSnowflake, TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { ensureRollups } from "./rollup-schema.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -72,7 +71,6 @@ describe("rollups + raw edges give exactly the raw-event results", () => {
   }
 
   beforeAll(async () => {
-    await ensureRollups(TEST_DATABASE_URL);
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
     raw = createAnalyticsService({ prisma, rollups: false });
     rolled = createAnalyticsService({ prisma, rollups: true });

@@ -23,7 +23,7 @@ export interface AnalyticsService {
 export interface AnalyticsServiceOptions {
   prisma: PrismaClient;
   /**
-   * Read ghosts, heatmap, shifts and clients from the rollup tables of analytics-rollups.sql (true), from raw
+   * Read ghosts, heatmap, shifts and clients from the rollup tables of migration 20261122020000_analytics_rollups (true), from raw
    * events only (false), or from rollups when those tables exist (default "auto", checked once).
    */
   rollups?: boolean | "auto";

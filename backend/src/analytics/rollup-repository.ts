@@ -75,7 +75,7 @@ function platformsOf(mask: number): string[] {
 
 /**
  * The analytics that read many events (ghosts, heatmap, shifts, clients), computed from the rollup tables of
- * `analytics-rollups.sql` (whole UTC days or hours) plus the raw events at the window's edges. Same results as
+ * the rollup tables (migration `20261122020000_analytics_rollups`) (whole UTC days or hours) plus the raw events at the window's edges. Same results as
  * the raw repositories, in a fraction of the rows.
  */
 export class RollupRepository {

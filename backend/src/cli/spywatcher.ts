@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
 import { runMigrations } from "../db/migrator.ts";
+import { openApiKeyService, registerApiKeysCommand } from "./api-keys-command.ts";
 import { createLogger } from "../logging/logger.ts";
 
 /** Loads the configuration or exits with status 2 naming every bad variable. */
@@ -33,5 +34,7 @@ program
         `${result.applied.length} applied, ${result.alreadyApplied.length} already applied\n`,
     );
   });
+
+registerApiKeysCommand(program, { open: () => openApiKeyService(configOrExit()) });
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,6 @@
 -- Analytics rollups: per-day and per-hour counts kept in step with the event tables by statement-level triggers,
 -- so the analytics read a few thousand rollup rows plus the raw events of the partial days/hours at the edges of
--- a window, instead of every event in it. Idempotent (safe to run twice). Proposed as the migration
--- prisma/migrations/<timestamp>_analytics_rollups/migration.sql; see docs/analytics.md "Speed".
+-- a window, instead of every event in it. Idempotent (safe to run twice); see docs/analytics.md "Speed".
 
 CREATE TABLE IF NOT EXISTS "user_activity_daily" (
     "guild_id" TEXT NOT NULL,

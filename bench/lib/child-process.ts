@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 
 /** A TypeScript child process run by tsx whose last stdout line is a JSON result. */
@@ -38,4 +38,41 @@ async function killChild(child: ChildProcess): Promise<void> {
   const exited = once(child, "exit");
   child.kill("SIGKILL");
   await exited;
+}
+
+/** A long-lived TypeScript child process that answers requests over the IPC channel, one at a time. */
+export interface BenchWorker<Request, Reply> {
+  /** Sends one request and resolves with the worker's reply; rejects if it exits or errs first. */
+  ask(request: Request): Promise<Reply>;
+  /** Disconnects the channel (the worker then closes and exits) and waits for the exit; kills it after 10 s. */
+  close(): Promise<void>;
+}
+
+/**
+ * Forks `script` under tsx with an IPC channel. The worker answers each message with one message: its reply, or
+ * `{ error: string }`. Used where bulk work must happen outside the process that takes the measurement.
+ */
+export function forkBenchWorker<Request, Reply>(script: string, args: string[]): BenchWorker<Request, Reply> {
+  const child = fork(script, args, { execArgv: ["--import", import.meta.resolve("tsx")], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exited = once(child, "exit");
+  return {
+    ask: (request) =>
+      new Promise<Reply>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`${script} exited with ${code} before replying`));
+        child.once("exit", onExit);
+        child.once("message", (message: Reply | { error: string }) => {
+          child.off("exit", onExit);
+          if (message && typeof message === "object" && "error" in message) reject(new Error(message.error));
+          else resolve(message as Reply);
+        });
+        child.send(request as object);
+      }),
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (child.connected) child.disconnect();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

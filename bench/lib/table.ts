@@ -13,8 +13,9 @@ export function formatRate(perSecond: number): string {
   return `${Math.round(perSecond).toLocaleString("en-US")}/s`;
 }
 
-/** A ratio with two significant decimals: "5.31x". */
+/** A ratio: "0.897x" below 2 (three decimals, so 0.897 never reads as a passing 0.90), "5.31x", "123x". */
 export function formatRatio(ratio: number): string {
+  if (ratio < 2) return `${ratio.toFixed(3)}x`;
   return `${ratio >= 100 ? ratio.toFixed(0) : ratio.toFixed(2)}x`;
 }
 

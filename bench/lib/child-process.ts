@@ -16,6 +16,7 @@ export function startBenchChild<T>(script: string, args: string[], timeoutMs: nu
     stdio: ["ignore", "pipe", "pipe"],
     env: process.env,
   });
+  killOnExit(child);
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -31,6 +32,16 @@ export function startBenchChild<T>(script: string, args: string[], timeoutMs: nu
     return JSON.parse(lastLine) as T;
   })();
   return { result, kill: () => killChild(child) };
+}
+
+/**
+ * Makes sure `child` does not outlive this process, even when it ends through `process.exit` (the run's
+ * watchdog): an "exit" listener SIGKILLs it, and is removed once the child has exited on its own.
+ */
+export function killOnExit(child: ChildProcess): void {
+  const kill = (): void => void child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.off("exit", kill));
 }
 
 async function killChild(child: ChildProcess): Promise<void> {
@@ -54,6 +65,7 @@ export interface BenchWorker<Request, Reply> {
  */
 export function forkBenchWorker<Request, Reply>(script: string, args: string[]): BenchWorker<Request, Reply> {
   const child = fork(script, args, { execArgv: ["--import", import.meta.resolve("tsx")], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  killOnExit(child);
   const exited = once(child, "exit");
   return {
     ask: (request) =>

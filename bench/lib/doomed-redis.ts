@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { freePort } from "../../__tests__/helpers/redis-server.ts";
+import { killOnExit } from "./child-process.ts";
 
 /**
  * A redis-server child process on a free loopback port that a bench can make unreachable in two ways: `kill()`
@@ -22,6 +23,7 @@ export class DoomedRedis {
       ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice"],
       { stdio: ["ignore", "pipe", "ignore"] },
     );
+    killOnExit(child);
     // The line listener stays attached for the life of the process, which also keeps its log pipe drained.
     const lines = createInterface({ input: child.stdout! });
     const ready = new Promise<void>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createDiscordBot } from "../../backend/src/bot/discord-bot.ts";
@@ -118,7 +119,10 @@ for (const [name, values] of Object.entries(results)) {
 const mixed = median(results["gateway -> rows (mixed)"]!);
 console.log(`\ntarget >= 10,000 events/s gateway -> durable rows (mixed): ${mixed >= 10_000 ? "MET" : "NOT MET"} (${Math.round(mixed)}/s)`);
 
-await ask("quit").catch(() => undefined);
+child.stdin!.end("quit\n");
 await bot.stop();
 await prisma.$disconnect();
+if (child.exitCode === null) await once(child, "exit");
 console.log(JSON.stringify(Object.fromEntries(Object.entries(results).map(([name, values]) => [name, Math.round(median(values))]))));
+// Everything this script opened is closed above; exit explicitly in case a library keeps a handle open.
+process.exit(0);

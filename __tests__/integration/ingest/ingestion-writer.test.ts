@@ -46,13 +46,20 @@ describe("IngestionWriter against real PostgreSQL", () => {
   });
   afterAll(() => prisma.$disconnect());
 
-  it("writes a table as soon as it holds batchSize rows, in as few statements as the limit allows", async () => {
+  it("starts writing a table the moment it holds batchSize rows, never more than batchSize per statement", async () => {
     const guildId = randomSnowflake();
-    const writer = track(new IngestionWriter({ repository: createIngestRepository(prisma), logger: testLogger(), batchSize: 500, flushIntervalMs: 60_000 }));
-    for (const record of messages(guildId, 1_200)) writer.write(record);
-    // 1,000 rows reached the size limit; the last 200 wait for the time limit (a minute here) or a flush.
-    await vi.waitFor(() => expect(writer.stats().written).toBe(1_000), { timeout: 10_000, interval: 20 });
-    expect(writer.stats()).toMatchObject({ batches: 2, buffered: 200 });
+    const repository = new SwitchableRepository(createIngestRepository(prisma));
+    const writer = track(new IngestionWriter({ repository, logger: testLogger(), batchSize: 500, flushIntervalMs: 60_000 }));
+    const rows = messages(guildId, 1_200);
+    for (const record of rows.slice(0, 499)) writer.write(record);
+    // The size limit starts a write synchronously inside write(): below it nothing has been sent.
+    expect(repository.calls).toBe(0);
+    writer.write(rows[499]!);
+    expect(repository.calls).toBe(1);
+    // Without flush() and long before the one-minute time limit, the first batch becomes durable.
+    await vi.waitFor(() => expect(writer.stats().written).toBeGreaterThanOrEqual(500), { timeout: 10_000, interval: 10 });
+
+    for (const record of rows.slice(500)) writer.write(record);
     await writer.flush();
     expect(writer.stats()).toMatchObject({ written: 1_200, batches: 3, buffered: 0, accepted: 1_200 });
     expect((await countRows(guildId)).messages).toBe(1_200);

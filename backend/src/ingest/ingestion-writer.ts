@@ -16,6 +16,8 @@ export interface IngestionWriterOptions {
   flushIntervalMs?: number;
   /** Most rows held in memory (queued plus being retried); beyond it new rows are dropped and counted (default 50,000). */
   maxBufferedRows?: number;
+  /** Batches of one table written at the same time while rows keep coming (default 2: one in flight, one being built is not enough under load). */
+  concurrentBatchesPerTable?: number;
   /** First retry delay after a failed write; doubles per attempt (default 100 ms). */
   retryBaseMs?: number;
   /** Ceiling of the retry delay (default 5,000 ms). */
@@ -63,9 +65,10 @@ export class IngestionWriter {
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly concurrentBatchesPerTable: number;
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
-  private readonly draining = new Map<IngestEventKind, Promise<void>>();
+  private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
   private readonly sleepers = new Set<() => void>();
   private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0 };
   private buffered = 0;
@@ -87,6 +90,7 @@ export class IngestionWriter {
     this.retryBaseMs = options.retryBaseMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.concurrentBatchesPerTable = options.concurrentBatchesPerTable ?? 2;
   }
 
   /** Buffers one record; false when it was dropped (buffer full or writer closed), which is counted and logged. */
@@ -158,31 +162,33 @@ export class IngestionWriter {
     }, this.flushIntervalMs);
   }
 
-  /** Runs (or joins) the one write loop of a table: batches are written one after another until the queue is empty. */
+  /**
+   * Starts write loops for a table, up to `concurrentBatchesPerTable`, and resolves when every loop of the table has
+   * emptied its queue. Each loop writes one batch at a time until the queue is empty.
+   */
   private drain(kind: IngestEventKind): Promise<void> {
-    const running = this.draining.get(kind);
-    if (running) return running;
+    const loops = this.loops.get(kind)!;
     const queue = this.queues.get(kind)!;
-    if (queue.length === 0) return Promise.resolve();
-    const loop = (async () => {
-      try {
-        // Rows that arrive while a batch is in flight form the next batch (group commit), so batches grow with load.
-        while (queue.length > 0) {
-          if (this.givingUp) {
-            // close() ran out of time with the database still failing: count what is left instead of trying each batch.
-            this.counters.abandonedOnClose += queue.length;
-            this.settle(queue.splice(0).length);
-            break;
-          }
-          const batch = queue.splice(0, this.batchSize);
-          await this.writeWithRetry(kind, batch);
-        }
-      } finally {
-        this.draining.delete(kind);
+    while (loops.size < this.concurrentBatchesPerTable && queue.length > 0) {
+      const loop = this.writeLoop(kind, queue);
+      loops.add(loop);
+      const remove = () => void loops.delete(loop);
+      loop.then(remove, remove);
+    }
+    return Promise.all(loops).then(() => undefined);
+  }
+
+  private async writeLoop(kind: IngestEventKind, queue: IngestEvent[]): Promise<void> {
+    // Rows that arrive while a batch is in flight form the next batch (group commit), so batches grow with load.
+    while (queue.length > 0) {
+      if (this.givingUp) {
+        // close() ran out of time with the database still failing: count what is left instead of trying each batch.
+        this.counters.abandonedOnClose += queue.length;
+        this.settle(queue.splice(0).length);
+        return;
       }
-    })();
-    this.draining.set(kind, loop);
-    return loop;
+      await this.writeWithRetry(kind, queue.splice(0, this.batchSize));
+    }
   }
 
   private async writeWithRetry(kind: IngestEventKind, batch: IngestEvent[]): Promise<void> {

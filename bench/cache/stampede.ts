@@ -36,6 +36,8 @@ export async function runStampedeBench(context: BenchContext): Promise<void> {
       children.push(startBenchChild<StampedeChildResult>(CHILD_SCRIPT, [JSON.stringify(args)], 60_000));
     }
     const released = processBarrier.releaseWhenReady(coordinator, args.barrier, PROCESSES);
+    // If a child fails first, the race below settles without it and `released` rejects later on disconnect.
+    released.catch(() => undefined);
     // A child that dies before the barrier would otherwise leave the coordinator blocked until its timeout.
     await Promise.race([released, Promise.all(children.map((child) => child.result)).then(() => released)]);
     results = await Promise.all(children.map((child) => child.result));

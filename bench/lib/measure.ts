@@ -44,12 +44,6 @@ export async function runRound(call: Contender["call"], inFlight: number, roundM
   return (calls * 1000) / (performance.now() - start);
 }
 
-/** Throughput of one contender over warm-up and measured rounds. */
-export async function measureThroughput(call: Contender["call"], options: ThroughputOptions): Promise<Throughput> {
-  const results = await measureInterleaved([{ name: "only", call }], options);
-  return results.get("only")!;
-}
-
 /**
  * Measures several contenders in interleaved rounds (round 1 of each in order, then round 2 of each, ...), so a
  * slow spell of the machine (other processes share its 2 cores) hits every contender alike instead of one of them.

@@ -1,0 +1,48 @@
+import type { Logger } from "../logging/logger.ts";
+import type { IngestEventKind } from "./event-records.ts";
+import type { IngestRepository } from "./ingest-repository.ts";
+
+/** Options of the ingestion writer; every field but `repository` and `logger` has a default. */
+export interface IngestionWriterOptions {
+  /** Where batches go (the Prisma repository in the service). */
+  repository: IngestRepository;
+  logger: Logger;
+  /** Called once per guild of each durable batch, with the kinds and number of events that batch held for that guild. */
+  onDurable?: (guildId: string, kinds: IngestEventKind[], events: number) => void;
+  /** Rows per insert statement; a table is written as soon as it has this many rows (default 2,000). */
+  batchSize?: number;
+  /** Longest time a row waits in the buffer before its table is written (default 200 ms). */
+  flushIntervalMs?: number;
+  /** Most rows held in memory (queued plus being retried); beyond it new rows are dropped and counted (default 50,000). */
+  maxBufferedRows?: number;
+  /** Batches of one table written at the same time while rows keep coming (default 2: one in flight, one being built is not enough under load). */
+  concurrentBatchesPerTable?: number;
+  /** First retry delay after a failed write; doubles per attempt (default 100 ms). */
+  retryBaseMs?: number;
+  /** Ceiling of the retry delay (default 5,000 ms). */
+  retryMaxMs?: number;
+  /** How long `close()` keeps retrying to drain the buffer before giving the rest up, counted and logged (default 10,000 ms). */
+  closeTimeoutMs?: number;
+}
+
+/** Counters of the writer since it started. */
+export interface IngestStats {
+  /** Rows accepted into the buffer. */
+  accepted: number;
+  /** Rows durably written. */
+  written: number;
+  /** Successful insert statements. */
+  batches: number;
+  /** Insert statements that failed (each is retried, or split when the data is bad). */
+  failedAttempts: number;
+  /** Retries scheduled after a failure. */
+  retried: number;
+  /** Rows refused because the buffer was full (or the writer closed). */
+  dropped: number;
+  /** Rows PostgreSQL refused as invalid, isolated one by one and logged. */
+  rejected: number;
+  /** Rows still buffered when `close()` ran out of time (database down at shutdown). */
+  abandonedOnClose: number;
+  /** Rows held right now (queued plus in flight). */
+  buffered: number;
+}

@@ -1,9 +1,27 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from "../helpers/test-env.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, uniquePrefix } from "../helpers/test-env.ts";
+
+/** Messages plus typing events of a guild since `since`, straight from PostgreSQL. */
+async function countActivity(guildId: string, since: string): Promise<number> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT ((SELECT count(*) FROM message_events WHERE guild_id = $1 AND created_at >= $2)
+             + (SELECT count(*) FROM typing_events WHERE guild_id = $1 AND started_at >= $2))::int AS n`,
+      [guildId, since],
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
 
 const root = path.resolve(import.meta.dirname, "../..");
 const children: ChildProcess[] = [];
@@ -57,7 +75,7 @@ describe("the service process", () => {
   it("starts twice in a row on the same database, is ready, and stops cleanly on SIGTERM", async () => {
     for (let run = 0; run < 2; run += 1) {
       const port = await freePort();
-      const { child, output } = startProcess({ PORT: String(port), HOST: "127.0.0.1" });
+      const { child, output } = startProcess({ PORT: String(port), HOST: "127.0.0.1", DISCORD_ENABLED: "false" });
       await waitForOutput(child, output, /http server listening/);
       const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
       expect(res.status).toBe(200);
@@ -68,6 +86,76 @@ describe("the service process", () => {
       const [code] = await once(child, "exit");
       expect(code).toBe(0);
       expect(output()).toMatch(/service stopped/);
+    }
+  });
+});
+
+describe("the run command without a Discord token", () => {
+  it("streams a simulated guild through the real bot and serves live, freshly invalidated analytics", async () => {
+    const port = await freePort();
+    const prefix = uniquePrefix("sim");
+    const adminKey = `sw_e2e_${prefix}_${"x".repeat(24)}`;
+    const updates = new Redis(TEST_REDIS_URL, { protocol: 2 });
+    try {
+      // Invalidations are announced on pub/sub: the test awaits them instead of sleeping.
+      const received: { guildId: string; types: string[] }[] = [];
+      let notify: (() => void) | undefined;
+      updates.on("message", (_channel, message: string) => {
+        received.push(JSON.parse(message));
+        notify?.();
+      });
+      await updates.subscribe(`${prefix}:analytics:update`);
+      const nextUpdate = (guildId: string, type: string) =>
+        new Promise<void>((resolve) => {
+          const start = received.length;
+          notify = () => {
+            if (received.slice(start).some((u) => u.guildId === guildId && u.types.includes(type))) resolve();
+          };
+        });
+
+      const { child, output } = startProcess({
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        REDIS_KEY_PREFIX: prefix,
+        ADMIN_API_KEY: adminKey,
+        SIMULATION_EVENTS_PER_SECOND: "300",
+        INVALIDATION_COALESCE_MS: "200",
+      });
+      await waitForOutput(child, output, /SIMULATED DISCORD/);
+      const guildId = /"guildIds":\["(\d+)"/.exec(output())?.[1];
+      expect(guildId).toMatch(/^\d{17,20}$/);
+      await waitForOutput(child, output, /http server listening/);
+
+      const get = (type: string) =>
+        fetch(`http://127.0.0.1:${port}/api/analytics/${type}?guildId=${guildId}&since=15m`, {
+          headers: { authorization: `Bearer ${adminKey}` },
+        });
+      await nextUpdate(guildId!, "heatmap");
+      const first = await get("heatmap");
+      expect(first.status).toBe(200);
+      const firstBody = (await first.json()) as { items: { messageCount: number; typingCount: number }[] };
+      expect(firstBody.items.length).toBeGreaterThan(0);
+
+      const again = await get("heatmap");
+      expect(again.headers.get("x-cache")).toBe("HIT");
+
+      // New activity arrives, is written, invalidates heatmap for this guild: the next read is recomputed and
+      // reflects at least every row that was durable when the invalidation was announced.
+      const since = ((await again.json()) as { window: { since: string } }).window.since;
+      await nextUpdate(guildId!, "heatmap");
+      const durable = await countActivity(guildId!, since);
+      const fresh = await get("heatmap");
+      expect(fresh.headers.get("x-cache")).toBe("MISS");
+      const freshBody = (await fresh.json()) as typeof firstBody;
+      expect(freshBody.items.reduce((n, i) => n + i.messageCount + i.typingCount, 0)).toBeGreaterThanOrEqual(durable);
+
+      child.kill("SIGTERM");
+      const [code] = await once(child, "exit");
+      expect(code).toBe(0);
+      expect(output()).toMatch(/discord side stopped/);
+      expect(output()).not.toContain(adminKey);
+    } finally {
+      updates.disconnect();
     }
   });
 });

@@ -27,6 +27,7 @@ export function testConfig(overrides: NodeJS.ProcessEnv = {}): AppConfig {
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: uniquePrefix("svc"),
     MIGRATE_ON_START: "false",
+    DISCORD_ENABLED: "false",
     ...overrides,
   });
 }

@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { createCache, type SpyCache } from "./cache/index.ts";
 import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
+import { startDiscordSide, type DiscordSide } from "./bot/discord-side.ts";
 import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
 import type { AppConfig } from "./config/config.ts";
@@ -15,6 +16,7 @@ import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
+import { createPublisher } from "./pubsub/pubsub.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
 
 /** A running SpyWatcher service. */
@@ -25,6 +27,8 @@ export interface RunningService {
   redis: RedisConnections;
   cache: SpyCache;
   apiKeys: ApiKeyService;
+  /** The Discord side (bot, ingestion, invalidation), or undefined when DISCORD_ENABLED=false. */
+  discord: DiscordSide | undefined;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -56,6 +60,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger.warn({ waitedMs: config.redis.connectTimeoutMs }, "redis not ready at start-up: serving without cache until it is"),
   );
 
+  const discord = config.discord.enabled
+    ? await startDiscordSide({
+        config: { ...config.discord, keyPrefix: config.redis.keyPrefix },
+        logger,
+        prisma,
+        cache,
+        publisher: createPublisher(redis.client),
+      })
+    : undefined;
   const apiKeys = new ApiKeyService({ prisma, logger, adminApiKey: config.adminApiKey });
   const rateLimit = apiKeyRateLimit({
     redis: redis.client,
@@ -80,6 +93,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const stop = () => {
     stopping ??= (async () => {
       await closeServer(server, config.shutdownTimeoutMs);
+      await discord?.stop();
       await apiKeys.whenIdle();
       await cache.close();
       await redis.close();
@@ -88,7 +102,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, apiKeys, stop };
+  return { server, port, prisma, redis, cache, apiKeys, discord, stop };
 }
 
 /** The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { DiscordSideConfig } from "../bot/discord-side.ts";
 import { parseDuration } from "../cache/duration.ts";
 
 /** Parses "true"/"false"/"1"/"0" environment strings into booleans. */
@@ -95,6 +96,19 @@ export const environmentSchema = z.object({
   CACHE_STATS_WINDOW_MS: positiveInt.default(60_000),
   CACHE_STATS_RETENTION_MS: positiveInt.default(86_400_000),
 
+  DISCORD_ENABLED: booleanFromEnv.default(true),
+  DISCORD_TOKEN: z.string().min(1).optional(),
+  DISCORD_API_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://discord.com/api"),
+  DISCORD_READ_MESSAGE_CONTENT: booleanFromEnv.default(false),
+  SIMULATION_EVENTS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(20),
+  INGEST_BATCH_SIZE: positiveInt.default(2_000),
+  INGEST_FLUSH_INTERVAL_MS: positiveInt.default(200),
+  INGEST_MAX_BUFFERED_ROWS: positiveInt.default(50_000),
+  INGEST_RETRY_BASE_MS: positiveInt.default(100),
+  INGEST_RETRY_MAX_MS: positiveInt.default(5_000),
+  INGEST_CLOSE_TIMEOUT_MS: positiveInt.default(10_000),
+  INVALIDATION_COALESCE_MS: positiveInt.default(1_000),
+
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
@@ -134,6 +148,8 @@ export interface AppConfig {
     breaker: { failureThreshold: number; recoveryTimeoutMs: number; halfOpenMaxCalls: number };
     stats: { flushIntervalMs: number; windowMs: number; retentionMs: number };
   };
+  /** Discord side; `enabled: false` runs the API only. */
+  discord: { enabled: boolean } & Required<Omit<DiscordSideConfig, "token" | "keyPrefix">> & { token: string | undefined };
   health: { checkTimeoutMs: number };
   shutdownTimeoutMs: number;
   adminApiKey: string | undefined;
@@ -204,6 +220,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
         windowMs: e.CACHE_STATS_WINDOW_MS,
         retentionMs: e.CACHE_STATS_RETENTION_MS,
       },
+    },
+    discord: {
+      enabled: e.DISCORD_ENABLED,
+      token: e.DISCORD_TOKEN,
+      apiUrl: e.DISCORD_API_URL,
+      readMessageContent: e.DISCORD_READ_MESSAGE_CONTENT,
+      simulationEventsPerSecond: e.SIMULATION_EVENTS_PER_SECOND,
+      ingestBatchSize: e.INGEST_BATCH_SIZE,
+      ingestFlushIntervalMs: e.INGEST_FLUSH_INTERVAL_MS,
+      ingestMaxBufferedRows: e.INGEST_MAX_BUFFERED_ROWS,
+      ingestRetryBaseMs: e.INGEST_RETRY_BASE_MS,
+      ingestRetryMaxMs: e.INGEST_RETRY_MAX_MS,
+      ingestCloseTimeoutMs: e.INGEST_CLOSE_TIMEOUT_MS,
+      invalidationCoalesceMs: e.INVALIDATION_COALESCE_MS,
     },
     health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

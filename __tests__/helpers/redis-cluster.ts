@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Cluster, Redis, type ClusterOptions } from "ioredis";
+import { agreedTopology, type ClusterTopology } from "./redis-cluster-topology.ts";
 import { freePort } from "./redis-server.ts";
 
 const execFileAsync = promisify(execFile);
@@ -24,11 +25,14 @@ export interface RedisClusterHandle {
   nodes: string[];
   /** Opens an ioredis Cluster client on the seed nodes (RESP2 unless overridden); `stop()` closes it. */
   client(options?: ClusterOptions): Cluster;
-  /** Ports of the masters right now (asks a live node; killed nodes are never listed). */
+  /** Ports of the masters (ascending) once every live node agrees on them; waits for that up to the ready timeout. */
   masters(): Promise<number[]>;
   /** SIGKILLs a master (the given port, or the first current master) and waits for its process to exit. */
   killMaster(port?: number): Promise<number>;
-  /** Resolves once every live node reports `cluster_state:ok` and every live replica's link to its master is up. */
+  /**
+   * Resolves once every live node reports `cluster_state:ok`, all live nodes agree on who is master and replica
+   * (3 masters serving every slot, killed nodes flagged failed) and every live replica's link to its master is up.
+   */
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
   /** Closes the clients, kills every node and removes the temp dirs. Safe to call twice. */
   stop(): Promise<void>;
@@ -42,6 +46,7 @@ interface ClusterNodeProcess {
 }
 
 const NODE_COUNT = 6;
+const MASTER_COUNT = 3;
 const BUS_PORT_OFFSET = 10_000;
 const START_ATTEMPTS = 20;
 
@@ -55,6 +60,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   const processes: ClusterNodeProcess[] = [];
   const clients: Cluster[] = [];
+  // Bus ports of killed nodes stay held by this process until stop(): see holdBusPort.
+  const heldBusPorts: net.Server[] = [];
   let stopped = false;
   // If the test worker dies without calling stop(), still kill the children rather than leave them orphaned.
   const killOnExit = () => processes.forEach((node) => node.alive && node.child.kill("SIGKILL"));
@@ -66,6 +73,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     process.off("exit", killOnExit);
     for (const client of clients) client.disconnect();
     await Promise.all(processes.map((node) => killNode(node)));
+    await Promise.all(heldBusPorts.map((server) => new Promise((resolve) => server.close(resolve))));
     await Promise.all(processes.map((node) => rm(node.dir, { recursive: true, force: true })));
   };
 
@@ -79,17 +87,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       timeout: readyTimeoutMs,
     });
     const liveNodes = () => processes.filter((node) => node.alive);
-    const waitUntilHealthy = (timeoutMs = readyTimeoutMs) => waitForHealthyCluster(liveNodes(), timeoutMs);
-    await waitUntilHealthy();
-
-    const masters = async (): Promise<number[]> => {
-      const live = liveNodes();
-      const text = await withNode(live[0]!.port, (redis) => redis.call("CLUSTER", "NODES") as Promise<string>);
-      const livePorts = new Set(live.map((node) => node.port));
-      return parseClusterNodes(text)
-        .filter((entry) => entry.master && !entry.failed && livePorts.has(entry.port))
-        .map((entry) => entry.port);
+    const deadPorts = () => new Set(processes.filter((node) => !node.alive).map((node) => node.port));
+    const settled = (timeoutMs: number) => waitForSettledCluster(liveNodes, deadPorts, timeoutMs);
+    const waitUntilHealthy = async (timeoutMs = readyTimeoutMs) => {
+      await settled(timeoutMs);
     };
+    const masters = async (): Promise<number[]> => (await settled(readyTimeoutMs)).masters;
+    await waitUntilHealthy();
 
     return {
       nodes,
@@ -111,6 +115,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           throw new Error(`port ${String(port)} is not a live master (masters: ${current.join(", ")})`);
         }
         await killNode(processes.find((node) => node.port === target)!);
+        const held = await holdBusPort(target + BUS_PORT_OFFSET);
+        if (held) heldBusPorts.push(held);
         return target;
       },
       waitUntilHealthy,
@@ -224,52 +230,66 @@ async function withNode<T>(port: number, fn: (redis: Redis) => Promise<T>): Prom
   }
 }
 
-async function waitForHealthyCluster(nodes: ClusterNodeProcess[], timeoutMs: number): Promise<void> {
+/**
+ * Holds a killed node's bus port so that no node of another cluster (another test file starting one now) can
+ * take that port: our nodes keep pinging it, and a PONG carrying a foreign node id makes them flag the dead node
+ * `noaddr`, which Redis never marks as failing, so its replica would never take over. Connections are closed at
+ * once, which looks like a dead node to our nodes. Resolves undefined if someone took the port in between.
+ */
+async function holdBusPort(port: number): Promise<net.Server | undefined> {
+  const server = net.createServer((socket) => socket.destroy());
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(undefined));
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}
+
+async function waitForSettledCluster(
+  liveNodes: () => ClusterNodeProcess[],
+  deadPorts: () => Set<number>,
+  timeoutMs: number,
+): Promise<ClusterTopology> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = "";
   for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    lastProblem = await clusterProblem(nodes);
-    if (!lastProblem) return;
-    if (Date.now() > deadline) throw new Error(`cluster not healthy within ${timeoutMs} ms: ${lastProblem}`);
+    const result = await clusterState(liveNodes(), deadPorts());
+    if (typeof result !== "string") return result;
+    lastProblem = result;
+    if (Date.now() > deadline) throw new Error(`cluster not settled within ${timeoutMs} ms: ${lastProblem}`);
     // Cluster state converges through gossip, which emits nothing we can await: poll with a short back-off.
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 
-/** "" when every node says cluster_state:ok and every replica is linked to its master; else what is wrong. */
-async function clusterProblem(nodes: ClusterNodeProcess[]): Promise<string> {
-  for (const node of nodes) {
-    try {
-      const [info, replication] = await withNode(node.port, (redis) =>
-        Promise.all([redis.call("CLUSTER", "INFO") as Promise<string>, redis.info("replication")]),
-      );
-      if (!info.includes("cluster_state:ok")) return `node ${node.port} not ok`;
-      // A replica that never synced refuses to fail over ("data too old"), so failover tests need linked replicas.
-      if (replication.includes("role:slave") && !replication.includes("master_link_status:up")) {
-        return `replica ${node.port} not linked to its master`;
+/**
+ * The agreed topology when every live node says cluster_state:ok, every live replica is linked to its master and
+ * all live nodes' CLUSTER NODES agree (see agreedTopology); else what is wrong.
+ */
+async function clusterState(nodes: ClusterNodeProcess[], deadPorts: Set<number>): Promise<ClusterTopology | string> {
+  const views = new Map<number, string>();
+  const problems = await Promise.all(
+    nodes.map(async (node) => {
+      try {
+        const [info, replication, clusterNodes] = await withNode(node.port, (redis) =>
+          Promise.all([
+            redis.call("CLUSTER", "INFO") as Promise<string>,
+            redis.info("replication"),
+            redis.call("CLUSTER", "NODES") as Promise<string>,
+          ]),
+        );
+        views.set(node.port, clusterNodes);
+        if (!info.includes("cluster_state:ok")) return `node ${node.port} not ok`;
+        // A replica that never synced refuses to fail over ("data too old"), so failover tests need linked replicas.
+        if (replication.includes("role:slave") && !replication.includes("master_link_status:up")) {
+          return `replica ${node.port} not linked to its master`;
+        }
+        return "";
+      } catch (error) {
+        return `node ${node.port}: ${(error as Error).message}`;
       }
-    } catch (error) {
-      return `node ${node.port}: ${(error as Error).message}`;
-    }
-  }
-  return "";
-}
-
-interface ClusterNodeEntry {
-  port: number;
-  master: boolean;
-  failed: boolean;
-}
-
-/** Parses CLUSTER NODES lines: `<id> <ip:port@bus> <flags> ...`. */
-function parseClusterNodes(text: string): ClusterNodeEntry[] {
-  return text
-    .split("\n")
-    .filter((line) => line.trim())
-    .map((line) => {
-      const [, address = "", flags = ""] = line.split(" ");
-      const port = Number(address.split("@")[0]?.split(":").pop());
-      const flagList = flags.split(",");
-      return { port, master: flagList.includes("master"), failed: flagList.some((flag) => flag.startsWith("fail")) };
-    });
+    }),
+  );
+  const problem = problems.find(Boolean);
+  if (problem) return problem;
+  return agreedTopology({ views, deadPorts, expectedMasters: MASTER_COUNT });
 }

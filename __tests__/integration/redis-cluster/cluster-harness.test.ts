@@ -1,4 +1,5 @@
-import type { Cluster } from "ioredis";
+import net from "node:net";
+import { Redis, type Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
 import { uniquePrefix } from "../../helpers/test-env.ts";
@@ -10,6 +11,28 @@ async function masterPortOf(client: Cluster, key: string): Promise<number> {
   const range = ranges.find(([from, to]) => slot >= from && slot <= to);
   if (!range) throw new Error(`no master serves slot ${slot}`);
   return range[2][1];
+}
+
+/** Role counts in the CLUSTER NODES of the node on `port`, read straight from Redis (not through the harness). */
+async function rolesSeenBy(port: number): Promise<{ masters: number; replicas: number }> {
+  const redis = new Redis({ port, host: "127.0.0.1", protocol: 2, lazyConnect: true, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    const lines = ((await redis.call("CLUSTER", "NODES")) as string).trim().split("\n");
+    const flags = lines.map((line) => line.split(" ")[2]!.split(","));
+    return { masters: flags.filter((f) => f.includes("master")).length, replicas: flags.filter((f) => f.includes("slave")).length };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Whether this process can listen on `port` right now. */
+async function canListen(port: number): Promise<boolean> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 /** Retries `fn` until it resolves or `timeoutMs` passes; returns how many attempts failed first. */
@@ -47,6 +70,9 @@ describe("redis cluster harness", () => {
     expect(new Set(cluster.nodes).size).toBe(6);
     const masters = await cluster.masters();
     expect(masters).toHaveLength(3);
+    // Right after start-up every node, not just one, already knows the final roles (gossip has converged).
+    const ports = cluster.nodes.map((node) => Number(node.split(":")[1]));
+    for (const port of ports) expect(await rolesSeenBy(port)).toEqual({ masters: 3, replicas: 3 });
     expect(await client.set("hello", "world")).toBe("OK");
     expect(await client.get("hello")).toBe("world");
   });
@@ -91,6 +117,8 @@ describe("redis cluster harness", () => {
 
     expect(await cluster.killMaster(victim)).toBe(victim);
     const killedAt = Date.now();
+    // Nobody else (e.g. a node of another test's cluster) may take the dead node's bus port while ours ping it.
+    expect(await canListen(victim + 10_000)).toBe(false);
     const failedWrites = await retryUntilSuccess(() => client.set(key, "after"), 30_000);
     const recoveredMs = Date.now() - killedAt;
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import type { IngestEvent, MessageRecord, RoleChangeRecord, TypingRecord } from "../../../backend/src/ingest/event-records.ts";
@@ -87,13 +88,13 @@ describe("IngestionWriter against real PostgreSQL", () => {
     expect(reported.sort()).toEqual([[a, ["message"], 3], [a, ["typing"], 4], [b, ["message"], 2]].sort());
   });
 
-  it("a retried message batch never counts a message twice (skipDuplicates on message_id)", async () => {
+  it("a message sent again in another batch is stored once (ON CONFLICT on message_id)", async () => {
     const guildId = randomSnowflake();
     const batch = messages(guildId, 50);
     const repository = createIngestRepository(prisma);
-    expect(await repository.insertBatch("message", batch)).toBe(50);
-    expect(await repository.insertBatch("message", batch)).toBe(0);
-    expect((await countRows(guildId)).messages).toBe(50);
+    expect(await repository.insertBatch("message", batch, randomUUID())).toEqual({ inserted: 50, replayed: false });
+    expect(await repository.insertBatch("message", [...batch, ...messages(guildId, 5)], randomUUID())).toEqual({ inserted: 5, replayed: false });
+    expect((await countRows(guildId)).messages).toBe(55);
   });
 
   it("retries through a real PostgreSQL outage (connections cut) and loses nothing", async () => {

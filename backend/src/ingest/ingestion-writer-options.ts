@@ -23,6 +23,10 @@ export interface IngestionWriterOptions {
   retryMaxMs?: number;
   /** How long `close()` keeps retrying to drain the buffer before giving the rest up, counted and logged (default 10,000 ms). */
   closeTimeoutMs?: number;
+  /** Least age of a batch marker (ingest_batches row) before it is pruned; kept longer while an older batch of this writer is still retried (default 3,600,000 ms = 1 h). */
+  batchMarkerRetentionMs?: number;
+  /** Least time between two prunes of old batch markers, each run after a successful write (default 60,000 ms). */
+  batchMarkerPruneIntervalMs?: number;
 }
 
 /** Counters of the writer since it started. */
@@ -43,6 +47,10 @@ export interface IngestStats {
   rejected: number;
   /** Rows still buffered when `close()` ran out of time (database down at shutdown). */
   abandonedOnClose: number;
+  /** Retried batches found already stored (an earlier attempt committed, its reply was lost): nothing was written twice. */
+  replayedBatches: number;
+  /** Batch markers deleted by pruning. */
+  prunedMarkers: number;
   /** Rows held right now (queued plus in flight). */
   buffered: number;
 }

@@ -1,17 +1,28 @@
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../logging/logger.ts";
+import { BatchMarkerPruner } from "./batch-marker-pruner.ts";
 import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "./event-records.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
+import { InterruptibleSleeps } from "./interruptible-sleeps.ts";
 import { isPermanentWriteError, retryDelayMs } from "./write-errors.ts";
+import { WriteOutageLog } from "./write-outage-log.ts";
 
 export type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
 
 const LOG_EVERY_MS = 5_000;
 
+/** One insert statement's worth of rows, with the id every attempt of it carries (see ingest-repository.ts). */
+interface PendingBatch {
+  id: string;
+  rows: IngestEvent[];
+}
+
 /**
  * Batches event records per table and writes them through the repository: a table is written when it holds
  * `batchSize` rows or its oldest row is `flushIntervalMs` old; failed writes are retried with exponential backoff
- * while rows keep arriving in a bounded buffer. Overflow is counted and logged, never silent.
+ * while rows keep arriving in a bounded buffer. Overflow is counted and logged, never silent. A batch is retried as
+ * the same unit with the same id, so a retry after a lost reply (the batch had committed) stores nothing twice.
  */
 export class IngestionWriter {
   private readonly repository: IngestRepository;
@@ -24,17 +35,17 @@ export class IngestionWriter {
   private readonly retryMaxMs: number;
   private readonly closeTimeoutMs: number;
   private readonly concurrentBatchesPerTable: number;
+  private readonly markers: BatchMarkerPruner;
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
   private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
-  private readonly sleepers = new Set<() => void>();
-  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0 };
+  private readonly backoff = new InterruptibleSleeps();
+  private readonly outage: WriteOutageLog;
+  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, replayedBatches: 0 };
   private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private givingUp = false;
-  private failingSince: number | undefined;
-  private lastFailureLog = 0;
   private lastOverflowLog = 0;
   private droppedSinceLog = 0;
 
@@ -49,6 +60,13 @@ export class IngestionWriter {
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.concurrentBatchesPerTable = options.concurrentBatchesPerTable ?? 2;
+    this.outage = new WriteOutageLog(options.logger, LOG_EVERY_MS);
+    this.markers = new BatchMarkerPruner({
+      repository: options.repository,
+      logger: options.logger,
+      retentionMs: options.batchMarkerRetentionMs,
+      intervalMs: options.batchMarkerPruneIntervalMs,
+    });
   }
 
   /** Buffers one record; false when it was dropped (buffer full or writer closed), which is counted and logged. */
@@ -69,6 +87,7 @@ export class IngestionWriter {
   /** Writes every buffered row (retrying through failures) and resolves when they are durable or rejected. */
   async flush(): Promise<void> {
     await Promise.all(INGEST_EVENT_KINDS.map((kind) => this.drain(kind)));
+    await this.markers.idle();
   }
 
   /** Stops accepting rows and drains the buffer, for at most `closeTimeoutMs`; rows left then are counted and logged. Idempotent. */
@@ -78,7 +97,7 @@ export class IngestionWriter {
       this.timer = undefined;
       const deadline = setTimeout(() => {
         this.givingUp = true;
-        for (const wake of [...this.sleepers]) wake();
+        this.backoff.interruptAll();
       }, this.closeTimeoutMs);
       try {
         await this.flush();
@@ -94,7 +113,7 @@ export class IngestionWriter {
 
   /** A snapshot of the counters. */
   stats(): IngestStats {
-    return { ...this.counters, buffered: this.buffered };
+    return { ...this.counters, prunedMarkers: this.markers.prunedMarkers(), buffered: this.buffered };
   }
 
   private recordDrop(): void {
@@ -145,39 +164,54 @@ export class IngestionWriter {
         this.settle(queue.splice(0).length);
         return;
       }
-      await this.writeWithRetry(kind, queue.splice(0, this.batchSize));
+      await this.writeWithRetry(kind, this.formBatch(queue.splice(0, this.batchSize)));
     }
   }
 
-  private async writeWithRetry(kind: IngestEventKind, batch: IngestEvent[]): Promise<void> {
+  private formBatch(rows: IngestEvent[]): PendingBatch {
+    const batch = { id: randomUUID(), rows };
+    this.markers.formed(batch.id);
+    return batch;
+  }
+
+  /** Sends one batch until it is durable, rejected or abandoned; every attempt carries the batch's id and rows. */
+  private async writeWithRetry(kind: IngestEventKind, batch: PendingBatch): Promise<void> {
+    const { rows } = batch;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.repository.insertBatch(kind, batch as never);
-        this.settle(batch.length);
-        this.counters.written += batch.length;
+        const result = await this.repository.insertBatch(kind, rows as never, batch.id);
+        // A replay means an earlier attempt committed and only its reply was lost: the rows are durable, once.
+        if (result.replayed) this.counters.replayedBatches += 1;
+        this.settle(rows.length, batch);
+        this.counters.written += rows.length;
         this.counters.batches += 1;
-        this.noteRecovery(attempt);
-        this.reportDurable(kind, batch);
+        this.outage.succeeded(attempt, this.buffered);
+        this.reportDurable(kind, rows);
+        this.markers.maybePrune();
         return;
       } catch (error) {
         this.counters.failedAttempts += 1;
         if (isPermanentWriteError(error)) {
-          await this.isolateBadRows(kind, batch, error);
+          this.settle(0, batch);
+          await this.isolateBadRows(kind, rows, error);
           return;
         }
         if (this.givingUp) {
-          this.counters.abandonedOnClose += batch.length;
-          this.settle(batch.length);
+          this.counters.abandonedOnClose += rows.length;
+          this.settle(rows.length, batch);
           return;
         }
-        this.noteFailure(kind, attempt, error);
+        this.outage.failed(kind, attempt, this.buffered, error);
         this.counters.retried += 1;
-        await this.sleep(retryDelayMs(attempt, this.retryBaseMs, this.retryMaxMs));
+        await this.backoff.sleep(retryDelayMs(attempt, this.retryBaseMs, this.retryMaxMs));
       }
     }
   }
 
-  /** Bad data fails the whole statement: split the batch until the bad rows stand alone, write the rest. */
+  /**
+   * Bad data fails the whole statement, marker included, so nothing of the batch was stored: split it until the bad
+   * rows stand alone and write the rest, each part a new batch with its own id.
+   */
   private async isolateBadRows(kind: IngestEventKind, batch: IngestEvent[], error: unknown): Promise<void> {
     if (batch.length === 1) {
       this.counters.rejected += 1;
@@ -186,12 +220,14 @@ export class IngestionWriter {
       return;
     }
     const middle = Math.ceil(batch.length / 2);
-    await this.writeWithRetry(kind, batch.slice(0, middle));
-    await this.writeWithRetry(kind, batch.slice(middle));
+    await this.writeWithRetry(kind, this.formBatch(batch.slice(0, middle)));
+    await this.writeWithRetry(kind, this.formBatch(batch.slice(middle)));
   }
 
-  private settle(rows: number): void {
+  /** `rows` leave the buffer; a settled batch will never be sent again, so its marker may be pruned. */
+  private settle(rows: number, batch?: PendingBatch): void {
     this.buffered -= rows;
+    if (batch) this.markers.settled(batch.id);
   }
 
   private reportDurable(kind: IngestEventKind, batch: IngestEvent[]): void {
@@ -205,38 +241,5 @@ export class IngestionWriter {
         this.logger.error({ err: error, guildId, kind }, "ingestion: durable-batch callback failed");
       }
     }
-  }
-
-  private noteFailure(kind: IngestEventKind, attempt: number, error: unknown): void {
-    const now = Date.now();
-    this.failingSince ??= now;
-    if (now - this.lastFailureLog >= LOG_EVERY_MS) {
-      this.lastFailureLog = now;
-      this.logger.warn(
-        { kind, attempt, buffered: this.buffered, err: error instanceof Error ? error.message : String(error) },
-        "ingestion write failed: retrying with backoff",
-      );
-    }
-  }
-
-  private noteRecovery(attempt: number): void {
-    if (attempt === 1 || this.failingSince === undefined) return;
-    this.logger.info({ outageMs: Date.now() - this.failingSince, buffered: this.buffered }, "ingestion writes recovered");
-    this.failingSince = undefined;
-    this.lastFailureLog = 0;
-  }
-
-  /** A backoff delay that `close()` can cut short when its time is up. */
-  private sleep(ms: number): Promise<void> {
-    if (this.givingUp) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
   }
 }

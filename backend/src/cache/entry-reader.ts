@@ -1,6 +1,8 @@
 import type { CacheContext } from "./cache-context.ts";
 import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope, type TagVersions } from "./cache-envelope.ts";
 
+const NO_TAGS: readonly string[] = [];
+
 /** The outcome of reading one entry. */
 export interface EntryRead {
   /** The entry if it exists, is within its grace, and every tag version it carries is current. */
@@ -8,6 +10,9 @@ export interface EntryRead {
   /** Where it came from. */
   tier: "l1" | "l2" | undefined;
 }
+
+/** The read of an absent, expired or invalidated entry (shared: reads are never mutated). */
+export const NOTHING: EntryRead = Object.freeze({ envelope: undefined, tier: undefined });
 
 /**
  * Reads and validates entries. When the local tag map is trusted, a hit costs one GET (or nothing, from L1);
@@ -26,28 +31,34 @@ export class EntryReader {
       l1.expire(fullKey);
       return undefined;
     }
-    return this.validLocally(held.tags) ? { envelope: held, tier: "l1" } : undefined;
+    return this.validLocally(held.tags, false) === true ? { envelope: held, tier: "l1" } : undefined;
   }
 
   /** Reads `fullKey`; `hintTags` are the tags the caller expects the entry to carry. Redis errors reject. */
-  async read(fullKey: string, hintTags: readonly string[] = []): Promise<EntryRead> {
-    const { tags, l1, gateway } = this.ctx;
+  read(fullKey: string, hintTags: readonly string[] = NO_TAGS): Promise<EntryRead> {
+    const { tags, gateway } = this.ctx;
     const fromL1 = this.readL1(fullKey);
-    if (fromL1) return fromL1;
-    let raw: string | null;
-    let fetched: Map<string, number> | undefined;
+    if (fromL1) return Promise.resolve(fromL1);
     if (tags.isTrusted() || hintTags.length === 0) {
-      raw = await gateway.call((c) => c.get(fullKey));
-    } else {
-      // Untrusted: the tag versions come from Redis in the same round trip as the entry.
-      [raw, fetched] = await Promise.all([gateway.call((c) => c.get(fullKey)), tags.fetch(hintTags)]);
+      return gateway.call((c) => c.get(fullKey)).then((raw) => this.accept(fullKey, raw, undefined));
     }
+    // Untrusted: the tag versions come from Redis in the same round trip as the entry.
+    return Promise.all([gateway.call((c) => c.get(fullKey)), tags.fetch(hintTags)]).then(([raw, fetched]) =>
+      this.accept(fullKey, raw, fetched),
+    );
+  }
+
+  /**
+   * Decodes and validates the stored string of `fullKey` (null: absent). Synchronous when the trusted tag map
+   * decides, which is every hit of a running instance; a promise only when versions must be read from Redis.
+   */
+  accept(fullKey: string, raw: string | null, fetched: Map<string, number> | undefined): EntryRead | Promise<EntryRead> {
     const envelope = decodeEnvelope(raw);
-    if (!envelope || Date.now() >= envelope.graceUntil) return { envelope: undefined, tier: undefined };
-    if (!(await this.valid(envelope.tags, fetched))) return { envelope: undefined, tier: undefined };
-    // Plain values (counters) change without announcements, so only envelopes go to L1.
-    if (l1 && raw && envelope.createdAt > 0) l1.set(fullKey, envelope, raw.length);
-    return { envelope, tier: "l2" };
+    if (!envelope || Date.now() >= envelope.graceUntil) return NOTHING;
+    const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
+    if (known === true) return this.found(fullKey, envelope, raw!);
+    if (known === false) return NOTHING;
+    return this.valid(envelope.tags, fetched).then((ok) => (ok ? this.found(fullKey, envelope, raw!) : NOTHING));
   }
 
   /** Reads many keys with one MGET (single node) or parallel GETs (cluster); entries that fail validation are undefined. */
@@ -113,9 +124,27 @@ export class EntryReader {
     return true;
   }
 
-  private validLocally(entryTags: TagVersions): boolean {
+  private found(fullKey: string, envelope: CacheEnvelope, raw: string): EntryRead {
+    const { l1 } = this.ctx;
+    // Plain values (counters) change without announcements, so only envelopes go to L1.
+    if (l1 && envelope.createdAt > 0) l1.set(fullKey, envelope, raw.length);
+    return { envelope, tier: "l2" };
+  }
+
+  /**
+   * The trusted map's verdict on an entry's tag versions, with no allocation: true (all current), false (one is
+   * older than known: invalidated), or undefined (untrusted, an unknown tag, or the entry is newer than the map,
+   * which only means an announcement is still in flight) when Redis must be asked. `lenient` false (L1 copies) treats
+   * every mismatch as false.
+   */
+  private validLocally(entryTags: TagVersions, lenient: boolean): boolean | undefined {
+    const { tags } = this.ctx;
+    if (!tags.isTrusted()) return undefined;
     for (const tag in entryTags) {
-      if (this.ctx.tags.knownVersion(tag) !== entryTags[tag]) return false;
+      const version = tags.knownVersion(tag);
+      if (version === entryTags[tag]) continue;
+      if (!lenient || (version !== undefined && version > entryTags[tag]!)) return false;
+      return undefined;
     }
     return true;
   }

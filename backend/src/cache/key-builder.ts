@@ -9,6 +9,8 @@ const PREFIX_FORMAT = /^[A-Za-z0-9_-]+(?::[A-Za-z0-9_-]+)*$/;
 const VERSION_FORMAT = /^[A-Za-z0-9_-]{1,16}$/;
 /** Logical keys may not start with the internal namespace. */
 const SYSTEM_SEGMENT = "_sys";
+/** Most logical keys whose full key is remembered (the memo is emptied when full, so it never grows past this). */
+const ENTRY_MEMO_SIZE = 10_000;
 
 /** Options of a KeyBuilder. */
 export interface KeyBuilderOptions {
@@ -31,6 +33,8 @@ export class KeyBuilder {
   readonly maxKeyLength: number;
   private readonly entryBase: string;
   private readonly systemBase: string;
+  /** Logical key -> full key, for keys already validated: the same keys are read over and over. */
+  private readonly entryMemo = new Map<string, string>();
 
   constructor(options: KeyBuilderOptions) {
     if (!PREFIX_FORMAT.test(options.prefix)) throw new InvalidKeyError(options.prefix, "prefix must be word characters separated by ':'");
@@ -47,15 +51,13 @@ export class KeyBuilder {
 
   /** Full Redis key of an entry; throws InvalidKeyError for a bad logical key. */
   entry(logicalKey: string): string {
-    validatePart(logicalKey, "key");
-    if (logicalKey === SYSTEM_SEGMENT || logicalKey.startsWith(`${SYSTEM_SEGMENT}:`)) {
-      throw new InvalidKeyError(logicalKey, `keys may not start with "${SYSTEM_SEGMENT}"`);
-    }
-    const full = this.entryBase + logicalKey;
-    if (full.length <= this.maxKeyLength) return full;
-    // Too long: keep a readable head and make it unique with a hash of the whole logical key.
-    const hash = createHash("sha256").update(logicalKey).digest("hex").slice(0, 40);
-    return `${full.slice(0, this.maxKeyLength - hash.length - 1)}~${hash}`;
+    const known = this.entryMemo.get(logicalKey);
+    if (known !== undefined) return known;
+    const full = this.buildEntry(logicalKey);
+    // Only valid keys get here (buildEntry throws otherwise), so the memo never vouches for a bad one.
+    if (this.entryMemo.size >= ENTRY_MEMO_SIZE) this.entryMemo.clear();
+    this.entryMemo.set(logicalKey, full);
+    return full;
   }
 
   /** The logical key of a full entry key (shortened keys give their shortened form). */
@@ -116,6 +118,18 @@ export class KeyBuilder {
   /** Prefix handed to the distributed lock for stampede locks (it appends `:lock:<name>`). */
   lockPrefix(): string {
     return this.systemBase.slice(0, -1);
+  }
+
+  private buildEntry(logicalKey: string): string {
+    validatePart(logicalKey, "key");
+    if (logicalKey === SYSTEM_SEGMENT || logicalKey.startsWith(`${SYSTEM_SEGMENT}:`)) {
+      throw new InvalidKeyError(logicalKey, `keys may not start with "${SYSTEM_SEGMENT}"`);
+    }
+    const full = this.entryBase + logicalKey;
+    if (full.length <= this.maxKeyLength) return full;
+    // Too long: keep a readable head and make it unique with a hash of the whole logical key.
+    const hash = createHash("sha256").update(logicalKey).digest("hex").slice(0, 40);
+    return `${full.slice(0, this.maxKeyLength - hash.length - 1)}~${hash}`;
   }
 }
 

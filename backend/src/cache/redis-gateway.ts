@@ -4,14 +4,18 @@ import type { CircuitBreaker } from "./resilience/circuit-breaker.ts";
 import { CircuitOpenError } from "./resilience/resilience-errors.ts";
 import type { StatsPort } from "./cache-ports.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
+import { WriteCoalescer } from "./write-coalescer.ts";
 
 /**
  * The one door to Redis for the cache engine: every call passes the circuit breaker (refused at once while it is
  * open), is bounded by a timeout, and has its latency recorded. Callers decide how to fail open.
+ * `call` serves every command; `sendGet` + `succeeded`/`failed` are the hit path's split form of the same thing, so a read
+ * needs no wrapper promise of its own (see shared-reads.ts).
  */
 export class RedisGateway {
   /** Extra per-call timeout, only when the connection itself has no command timeout. */
   private readonly timeoutMs: number | undefined;
+  private readonly coalescer: WriteCoalescer;
 
   constructor(
     readonly client: RedisClient,
@@ -20,6 +24,7 @@ export class RedisGateway {
     fallbackTimeoutMs: number,
   ) {
     this.timeoutMs = connectionCommandTimeout(client) === undefined ? fallbackTimeoutMs : undefined;
+    this.coalescer = new WriteCoalescer(client);
   }
 
   /** True for a Redis Cluster connection. */
@@ -27,27 +32,60 @@ export class RedisGateway {
     return (this.client as Cluster).isCluster === true;
   }
 
-  /** Runs one Redis call through the breaker; throws CircuitOpenError without calling Redis while open. */
-  async call<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
-    if (!this.breaker.allowRequest()) throw new CircuitOpenError(this.breaker.retryAt());
+  /** Runs one Redis call through the breaker; rejects with CircuitOpenError without calling Redis while open. */
+  call<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (!this.breaker.allowRequest()) return Promise.reject(new CircuitOpenError(this.breaker.retryAt()));
     const started = performance.now();
+    let pending: Promise<T>;
     try {
-      const pending = fn(this.client);
-      const result = await (this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs, "redis command"));
-      this.breaker.recordSuccess();
-      return result;
+      this.coalescer.beforeCommand();
+      pending = this.bounded(fn(this.client));
     } catch (error) {
-      this.breaker.recordFailure(error);
-      this.stats.recordError();
-      throw error;
-    } finally {
-      this.stats.observeRedisLatency(performance.now() - started);
+      this.failed(started, error);
+      return Promise.reject(error);
     }
+    return pending.then(
+      (result) => {
+        this.succeeded(started);
+        return result;
+      },
+      (error: unknown) => {
+        this.failed(started, error);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Sends `GET key` and returns its reply promise; the caller must report the outcome to `succeeded` or `failed` with the
+   * `performance.now()` it read just before. Throws CircuitOpenError synchronously (nothing sent, nothing to report).
+   */
+  sendGet(key: string): Promise<string | null> {
+    if (!this.breaker.allowRequest()) throw new CircuitOpenError(this.breaker.retryAt());
+    this.coalescer.beforeCommand();
+    return this.bounded(this.client.get(key));
+  }
+
+  /** Records a call that answered, started at `started` (performance.now()). */
+  succeeded(started: number): void {
+    this.breaker.recordSuccess();
+    this.stats.observeRedisLatency(performance.now() - started);
+  }
+
+  /** Records a call that failed, started at `started` (performance.now()). */
+  failed(started: number, error: unknown): void {
+    this.breaker.recordFailure(error);
+    this.stats.recordError();
+    this.stats.observeRedisLatency(performance.now() - started);
   }
 
   /** The master nodes to SCAN: every master of a cluster, or the single node. */
   masters(): Redis[] {
     return this.isCluster ? (this.client as Cluster).nodes("master") : [this.client as Redis];
+  }
+
+  private bounded<T>(pending: Promise<T>): Promise<T> {
+    return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs, "redis command");
   }
 }
 

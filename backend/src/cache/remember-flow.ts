@@ -6,6 +6,7 @@ import type { CacheResult } from "./cache-types.ts";
 import type { EntryRead, EntryReader } from "./entry-reader.ts";
 import { raceTimeouts } from "./loader-timeouts.ts";
 import { LoaderRuns } from "./loader-runs.ts";
+import { SharedReads } from "./shared-reads.ts";
 import { TimeoutError } from "../lib/with-timeout.ts";
 
 /** One remember call, with every option resolved. */
@@ -22,12 +23,6 @@ export interface RememberPlan<T> {
   staleWhileRevalidate: boolean;
 }
 
-/** A shared read: joined only by callers arriving in the same invalidation generation. */
-interface ReadFlight {
-  generation: number;
-  promise: Promise<EntryRead>;
-}
-
 /**
  * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read
  * (while the tag map is trusted and no invalidation arrived since it started) and one loader run (while the tag
@@ -35,7 +30,7 @@ interface ReadFlight {
  * result. Stale values are served while one background refresh runs, or when the loader fails or times out.
  */
 export class RememberFlow {
-  private readonly reads = new Map<string, ReadFlight>();
+  private readonly reads: SharedReads;
   private readonly refreshing = new Set<string>();
   private readonly runs: LoaderRuns;
 
@@ -44,6 +39,7 @@ export class RememberFlow {
     private readonly reader: EntryReader,
   ) {
     this.runs = new LoaderRuns(ctx, reader);
+    this.reads = new SharedReads(ctx, reader);
   }
 
   /** Runs one remember call. */
@@ -53,13 +49,14 @@ export class RememberFlow {
     if (this.ctx.gateway.breaker.state === "open") return this.bypass(plan, loader);
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     try {
-      read ??= await this.sharedRead(plan);
+      read ??= await this.reads.read(plan.fullKey, plan.tags);
     } catch {
       return this.bypass(plan, loader);
     }
     let envelope = read.envelope;
     let value: T | undefined;
-    if (envelope) {
+    if (envelope && plan.schema === undefined) value = envelope.value as T;
+    else if (envelope) {
       const checked = this.checkSchema(plan, envelope.value);
       if (checked.ok) value = checked.value;
       else envelope = undefined; // a cached value that no longer fits the schema is a miss
@@ -144,27 +141,6 @@ export class RememberFlow {
     if (!(at > 0 && at < 1) || !Number.isFinite(envelope.freshUntil)) return;
     if (now >= envelope.createdAt + at * (envelope.freshUntil - envelope.createdAt)) {
       this.refreshInBackground(plan, loader, "ahead", envelope.createdAt);
-    }
-  }
-
-  private sharedRead<T>(plan: RememberPlan<T>): Promise<EntryRead> {
-    const { tags } = this.ctx;
-    // Untrusted: this caller's own read is the only proof that it sees invalidations that resolved before it came.
-    if (!tags.isTrusted()) return this.reader.read(plan.fullKey, plan.tags);
-    const existing = this.reads.get(plan.fullKey);
-    if (existing && existing.generation === tags.generation) return existing.promise;
-    // No closures on this path: it runs on every hit.
-    const flight: ReadFlight = { generation: tags.generation, promise: undefined as unknown as Promise<EntryRead> };
-    flight.promise = this.readThenForget(plan, flight);
-    this.reads.set(plan.fullKey, flight);
-    return flight.promise;
-  }
-
-  private async readThenForget<T>(plan: RememberPlan<T>, flight: ReadFlight): Promise<EntryRead> {
-    try {
-      return await this.reader.read(plan.fullKey, plan.tags);
-    } finally {
-      if (this.reads.get(plan.fullKey) === flight) this.reads.delete(plan.fullKey);
     }
   }
 

@@ -13,6 +13,9 @@ import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
 import { collectStats, type SpyCacheStats } from "./cache-stats-report.ts";
 import { rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
 
+/** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
+const NO_OPTIONS: RememberOptions<never> = Object.freeze({});
+
 /** Result of a tag invalidation. */
 export interface InvalidationResult {
   tags: string[];
@@ -80,7 +83,7 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** The fresh value of `key`, or undefined (missing, stale, invalidated, not matching `schema`, or Redis down). */
-  async get<T>(key: string, options: { schema?: z.ZodType<T> } = {}): Promise<T | undefined> {
+  async get<T>(key: string, options: { schema?: z.ZodType<T> } = NO_OPTIONS): Promise<T | undefined> {
     this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
     try {
@@ -163,7 +166,7 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside; see `rememberWithMeta`. */
-  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = {}): Promise<T> {
+  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<T> {
     return (await this.flow.run(this.plan(key, ttl, options), loader)).value;
   }
 
@@ -173,7 +176,7 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside with stampede protection, grace, timeouts and fail-open; says how the value was obtained. */
-  rememberWithMeta<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = {}): Promise<CacheResult<T>> {
+  rememberWithMeta<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<CacheResult<T>> {
     return this.flow.run(this.plan(key, ttl, options), loader);
   }
 

@@ -5,17 +5,23 @@ import { CircuitOpenError } from "./resilience/resilience-errors.ts";
 import type { StatsPort } from "./cache-ports.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
 import { WriteCoalescer } from "./write-coalescer.ts";
+import { DeadlineWatch, WatchedCommand } from "./deadline-watch.ts";
+
+/** Options of every hit-path GET: replies as UTF-8 strings, like `client.get`. */
+const GET_OPTIONS = { replyEncoding: "utf8" } as const;
 
 /**
  * The one door to Redis for the cache engine: every call passes the circuit breaker (refused at once while it is
  * open), is bounded by a timeout, and has its latency recorded. Callers decide how to fail open.
- * `call` serves every command; `sendGet` + `succeeded`/`failed` are the hit path's split form of the same thing, so a read
- * needs no wrapper promise of its own (see shared-reads.ts).
+ * `call` serves every command; `sendGet` + `succeeded`/`failed` are the hit path's split form of the same thing,
+ * so a read needs no wrapper promise of its own (see shared-reads.ts).
  */
 export class RedisGateway {
   /** Extra per-call timeout, only when the connection itself has no command timeout. */
   private readonly timeoutMs: number | undefined;
   private readonly coalescer: WriteCoalescer;
+  /** Times out hit-path GETs on a plain single-node connection (undefined: they go through `client.get`). */
+  private readonly watch: DeadlineWatch | undefined;
 
   constructor(
     readonly client: RedisClient,
@@ -23,8 +29,10 @@ export class RedisGateway {
     private readonly stats: StatsPort,
     fallbackTimeoutMs: number,
   ) {
-    this.timeoutMs = connectionCommandTimeout(client) === undefined ? fallbackTimeoutMs : undefined;
+    const commandTimeout = connectionCommandTimeout(client);
+    this.timeoutMs = commandTimeout === undefined ? fallbackTimeoutMs : undefined;
     this.coalescer = new WriteCoalescer(client);
+    this.watch = sendsPlainCommands(client) ? new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs) : undefined;
   }
 
   /** True for a Redis Cluster connection. */
@@ -57,13 +65,19 @@ export class RedisGateway {
   }
 
   /**
-   * Sends `GET key` and returns its reply promise; the caller must report the outcome to `succeeded` or `failed` with the
-   * `performance.now()` it read just before. Throws CircuitOpenError synchronously (nothing sent, nothing to report).
+   * Sends `GET key` and returns its reply promise; the caller must report the outcome to `succeeded` or `failed`
+   * with `started`, the `performance.now()` it read just before. Throws CircuitOpenError synchronously (nothing
+   * sent, nothing to report).
    */
-  sendGet(key: string): Promise<string | null> {
+  sendGet(key: string, started: number): Promise<string | null> {
     if (!this.breaker.allowRequest()) throw new CircuitOpenError(this.breaker.retryAt());
     this.coalescer.beforeCommand();
-    return this.bounded(this.client.get(key));
+    if (this.watch === undefined) return this.bounded(this.client.get(key));
+    // The same command `client.get` would build, minus its per-command timer: the watch bounds it instead.
+    const command = new WatchedCommand("get", [key], GET_OPTIONS);
+    (this.client as Redis).sendCommand(command);
+    this.watch.track(command, started);
+    return command.promise as Promise<string | null>;
   }
 
   /** Records a call that answered, started at `started` (performance.now()). */
@@ -87,6 +101,16 @@ export class RedisGateway {
   private bounded<T>(pending: Promise<T>): Promise<T> {
     return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs, "redis command");
   }
+}
+
+/**
+ * True for a single-node connection whose commands `client.get` builds with nothing but a reply encoding: no key
+ * prefix, no captured stacks, no auto-pipelining. Only then may the gateway build its GETs itself.
+ */
+function sendsPlainCommands(client: RedisClient): boolean {
+  if ((client as Cluster).isCluster === true) return false;
+  const { keyPrefix, showFriendlyErrorStack, enableAutoPipelining } = (client as Redis).options;
+  return !keyPrefix && !showFriendlyErrorStack && !enableAutoPipelining;
 }
 
 function connectionCommandTimeout(client: RedisClient): number | undefined {

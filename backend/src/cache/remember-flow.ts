@@ -42,16 +42,21 @@ export class RememberFlow {
     this.reads = new SharedReads(ctx, reader);
   }
 
-  /** Runs one remember call. */
-  async run<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
+  /**
+   * Runs one remember call and returns `pick(result)`: `remember` picks the value, `rememberWithMeta` the whole
+   * result, so neither needs an async layer of its own on the hit path.
+   */
+  async run<T, R>(plan: RememberPlan<T>, loader: () => Promise<T>, pick: (result: CacheResult<T>) => R): Promise<R> {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
-    if (this.ctx.gateway.breaker.state === "open") return this.bypass(plan, loader);
+    if (this.ctx.gateway.breaker.state === "open") return pick(await this.bypass(plan, loader));
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
-    try {
-      read ??= await this.reads.read(plan.fullKey, plan.tags);
-    } catch {
-      return this.bypass(plan, loader);
+    if (read === undefined) {
+      try {
+        read = await this.reads.read(plan.fullKey, plan.tags);
+      } catch {
+        return pick(await this.bypass(plan, loader));
+      }
     }
     let envelope = read.envelope;
     let value: T | undefined;
@@ -65,14 +70,14 @@ export class RememberFlow {
     if (envelope && now < envelope.freshUntil) {
       stats.recordHit(read.tier ?? "l2");
       this.maybeRefreshAhead(plan, loader, envelope, now);
-      return { value: value as T, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+      return pick({ value: value as T, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
     }
     if (envelope && plan.staleWhileRevalidate) {
       stats.recordStale();
       this.refreshInBackground(plan, loader, "stale", envelope.createdAt);
-      return { value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+      return pick({ value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
     }
-    return this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined);
+    return pick(await this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined));
   }
 
   private async load<T>(

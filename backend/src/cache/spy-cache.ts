@@ -16,6 +16,16 @@ import { rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-ope
 /** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
 const NO_OPTIONS: RememberOptions<never> = Object.freeze({});
 
+/** What `remember` returns of a result. */
+function valueOf<T>(result: CacheResult<T>): T {
+  return result.value;
+}
+
+/** What `rememberWithMeta` returns of a result. */
+function wholeResult<T>(result: CacheResult<T>): CacheResult<T> {
+  return result;
+}
+
 /** Result of a tag invalidation. */
 export interface InvalidationResult {
   tags: string[];
@@ -166,8 +176,14 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside; see `rememberWithMeta`. */
-  async remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<T> {
-    return (await this.flow.run(this.plan(key, ttl, options), loader)).value;
+  remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<T> {
+    let plan: RememberPlan<T>;
+    try {
+      plan = this.plan(key, ttl, options);
+    } catch (error) {
+      return Promise.reject(error); // bad key, tag or duration, or closed: a rejection, like every other failure
+    }
+    return this.flow.run(plan, loader, valueOf);
   }
 
   /** Same as `remember`. */
@@ -177,7 +193,13 @@ export class SpyCache extends EventEmitter implements Cache {
 
   /** Cache-aside with stampede protection, grace, timeouts and fail-open; says how the value was obtained. */
   rememberWithMeta<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<CacheResult<T>> {
-    return this.flow.run(this.plan(key, ttl, options), loader);
+    let plan: RememberPlan<T>;
+    try {
+      plan = this.plan(key, ttl, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.flow.run(plan, loader, wholeResult);
   }
 
   /**

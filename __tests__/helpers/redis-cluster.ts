@@ -84,6 +84,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await execFileAsync("redis-cli", ["--cluster", "create", ...nodes, "--cluster-replicas", "1", "--cluster-yes"], {
       timeout: readyTimeoutMs,
     });
+    await announceReplicas(processes);
     const liveNodes = () => processes.filter((node) => node.alive);
     const deadPorts = () => new Set(processes.filter((node) => !node.alive).map((node) => node.port));
     const settled = (timeoutMs: number) => waitForSettledCluster(liveNodes, deadPorts, timeoutMs);
@@ -126,6 +127,31 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await stop();
     throw error;
   }
+}
+
+/**
+ * Makes every replica tell every other node at once that it is a replica. redis-cli returns once it has sent
+ * CLUSTER REPLICATE, and the other nodes would learn the new role only from the replica's next ping (up to
+ * node-timeout / 2 later). A CLUSTER MEET from the replica to a node it already knows sends that node a MEET
+ * whose header carries the replica's role, which the node applies; the replica then drops the duplicate
+ * handshake. Best effort: settling is still checked by waitForSettledCluster, gossip covers any MEET refused here.
+ */
+async function announceReplicas(nodes: ClusterNodeProcess[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (replica) => {
+      try {
+        await withClusterNode(replica.port, async (redis) => {
+          if (!(await redis.info("replication")).includes("role:slave")) return;
+          for (const other of nodes) {
+            if (other === replica) continue;
+            await redis.call("CLUSTER", "MEET", "127.0.0.1", String(other.port), String(other.port + BUS_PORT_OFFSET));
+          }
+        });
+      } catch {
+        // Only a speed-up: an unreachable node or a refused MEET leaves the roles to ordinary gossip.
+      }
+    }),
+  );
 }
 
 async function waitForSettledCluster(

@@ -120,6 +120,7 @@ describe("the run command without a Discord token", () => {
         ADMIN_API_KEY: adminKey,
         SIMULATION_EVENTS_PER_SECOND: "300",
         INVALIDATION_COALESCE_MS: "200",
+        REDIS_COMMAND_TIMEOUT_MS: "1500",
       });
       await waitForOutput(child, output, /SIMULATED DISCORD/);
       const guildId = /"guildIds":\["(\d+)"/.exec(output())?.[1];

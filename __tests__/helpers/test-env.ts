@@ -7,6 +7,13 @@ export const TEST_DATABASE_URL = process.env.DATABASE_URL!;
 /** The test Redis URL (set by vitest.config.ts): its own logical database. */
 export const TEST_REDIS_URL = process.env.REDIS_URL!;
 
+/**
+ * Redis command timeout for tests that assert cache hits: the production default (250 ms) is about failing fast,
+ * and with every test file running in parallel on 2 cores a write can occasionally take longer, which would turn
+ * an expected HIT into a (correct, fail-open) MISS. Tests about outages keep the production timeout.
+ */
+export const TEST_COMMAND_TIMEOUT_MS = 1_500;
+
 /** A key prefix no other test file uses, so files can run in parallel on one Redis. */
 export function uniquePrefix(label: string): string {
   return `t-${label}-${randomBytes(4).toString("hex")}`;
@@ -28,6 +35,7 @@ export function testConfig(overrides: NodeJS.ProcessEnv = {}): AppConfig {
     REDIS_KEY_PREFIX: uniquePrefix("svc"),
     MIGRATE_ON_START: "false",
     DISCORD_ENABLED: "false",
+    REDIS_COMMAND_TIMEOUT_MS: String(TEST_COMMAND_TIMEOUT_MS),
     ...overrides,
   });
 }

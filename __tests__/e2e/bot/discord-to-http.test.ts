@@ -20,7 +20,7 @@ import {
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import type { AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
 
 const ADMIN_KEY = `sw_e2e_${uniquePrefix("admin-key-for-d1-e2e")}`;
 
@@ -45,7 +45,10 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
   beforeAll(async () => {
     t = testGuild();
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
-    redis = createRedisConnections({ url: TEST_REDIS_URL, connectionName: prefix }, testLogger());
+    redis = createRedisConnections(
+      { url: TEST_REDIS_URL, connectionName: prefix, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS },
+      testLogger(),
+    );
     await waitForRedisReady(redis.client, 5_000);
     cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: `${prefix}:cache`, logger: testLogger() });
     await cache.ready(5_000);

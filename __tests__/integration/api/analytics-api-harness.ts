@@ -7,7 +7,7 @@ import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import { apiKeyRateLimit } from "../../../backend/src/http/middleware/api-key-rate-limit.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_COMMAND_TIMEOUT_MS, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
 
 /** One in-process API (analytics routes behind auth and rate limit) on real Redis and PostgreSQL. */
 export interface ApiHarness {
@@ -26,7 +26,7 @@ export function buildApi(options: {
   rateLimitPerMinute?: number;
 }): ApiHarness {
   const logger = testLogger();
-  const redis = createRedisConnections({ url: options.redisUrl, commandTimeoutMs: 250, connectTimeoutMs: 500 }, logger);
+  const redis = createRedisConnections({ url: options.redisUrl, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
   const prefix = uniquePrefix("api");
   const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix, logger });
   const keys = new ApiKeyService({ prisma: options.prisma, logger });

@@ -6,7 +6,7 @@ import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } f
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { buildSimulatedGuild } from "../../../backend/src/simulation/simulated-guild.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
 import { capturingLogger } from "../ingest/capturing-logger.ts";
 
 describe("startDiscordSide without a token: the same bot against the simulated guild, real PostgreSQL and Redis", () => {
@@ -24,7 +24,10 @@ describe("startDiscordSide without a token: the same bot against the simulated g
 
   beforeAll(async () => {
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
-    redis = createRedisConnections({ url: TEST_REDIS_URL, connectionName: prefix }, testLogger());
+    redis = createRedisConnections(
+      { url: TEST_REDIS_URL, connectionName: prefix, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS },
+      testLogger(),
+    );
     await waitForRedisReady(redis.client, 5_000);
     subscriber = createSubscriber(redis.subscriber, testLogger());
     await subscriber.subscribe(analyticsUpdateChannel(prefix), (update) => updates.push(update), analyticsUpdateSchema);

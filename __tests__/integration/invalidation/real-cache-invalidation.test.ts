@@ -87,10 +87,14 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     expect(invalidation.stats().invalidations).toBeLessThanOrEqual(Math.ceil(elapsed / COALESCE_MS) + 1);
     expect(invalidation.stats().errors).toBe(0);
 
-    expect((await read("ghosts", busy.guild.id)).status).toBe("miss");
-    expect((await read("heatmap", busy.guild.id)).status).toBe("miss");
+    // Event-driven invalidation is soft: within the cache's bound the old value may be served once ("stale")
+    // while the loader runs in the background; past it the read is a miss. Either way the loader runs.
+    expect(["miss", "stale"]).toContain((await read("ghosts", busy.guild.id)).status);
+    expect(["miss", "stale"]).toContain((await read("heatmap", busy.guild.id)).status);
     expect((await read("roles", busy.guild.id)).status).toBe("hit");
     expect((await read("ghosts", quiet.guild.id)).status).toBe("hit");
+    await vi.waitFor(() => expect(loads.length).toBe(2), { timeout: 5_000, interval: 10 });
     expect(loads.sort()).toEqual([`ghosts:${busy.guild.id}`, `heatmap:${busy.guild.id}`].sort());
+    expect((await read("ghosts", busy.guild.id)).status).toBe("hit");
   });
 });

@@ -38,6 +38,11 @@ export interface CreateCacheOptions {
   invalidationWindowMs?: number;
   /** Instances whose heartbeat is older than this are not waited for (default 5,000 ms). */
   liveWindowMs?: number;
+  /**
+   * S: how long after this process learned of a SOFT invalidation an entry it made stale may still be served
+   * (status "stale", one background refresh); past it the entry is a miss (default 250 ms, about one recompute).
+   */
+  softInvalidationStaleMs?: number;
   /** TTL of tag version keys; an expired one is re-created safely (default "30d"). */
   tagTtl?: Duration;
   /** Tell other instances about `set`/`delete` so their L1 drops the key (default true). */
@@ -79,6 +84,7 @@ export interface ResolvedCacheOptions {
   l1: false | L1Options;
   invalidationWindowMs: number;
   liveWindowMs: number;
+  softInvalidationStaleMs: number;
   tagTtlMs: number;
   announceWrites: boolean;
   lock: boolean;
@@ -104,6 +110,7 @@ export function resolveCacheOptions(options: CreateCacheOptions): ResolvedCacheO
     l1: options.l1 ?? false,
     invalidationWindowMs: options.invalidationWindowMs ?? 500,
     liveWindowMs: options.liveWindowMs ?? 5_000,
+    softInvalidationStaleMs: options.softInvalidationStaleMs ?? 250,
     tagTtlMs: parseDuration(options.tagTtl ?? "30d"),
     announceWrites: options.announceWrites ?? true,
     lock: options.lock ?? true,

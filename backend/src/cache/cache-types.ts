@@ -12,7 +12,7 @@ export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}`;
 export type CacheStatus =
   | "hit" // fresh value from L1 or Redis
   | "miss" // computed by the loader now
-  | "stale" // served past its fresh TTL (grace): stale-while-revalidate or stale-if-error
+  | "stale" // served past its fresh TTL (grace), or softly invalidated less than S ago: stale-while-revalidate or stale-if-error
   | "bypass"; // Redis unavailable (breaker open or error): the loader ran directly and nothing was cached
 
 /** Options of one `set`. */
@@ -37,6 +37,16 @@ export interface RememberOptions<T> extends SetOptions {
   refreshAheadAt?: number;
   /** In grace: serve stale at once and refresh in the background (default true); false waits for the loader. */
   staleWhileRevalidate?: boolean;
+}
+
+/** Options of one tag invalidation. */
+export interface InvalidateOptions {
+  /**
+   * "hard" (default): matching entries are gone for every reader once the call resolves. "soft": they become
+   * stale; a reader that learned of it less than `softInvalidationStaleMs` ago serves the old value once and
+   * refreshes it in the background, later (or unsure) readers miss. A hard invalidation always wins over a soft one.
+   */
+  mode?: "hard" | "soft";
 }
 
 /** A value and how it was obtained. */
@@ -75,8 +85,9 @@ export interface Cache {
   ): Promise<CacheResult<T>>;
 
   /** Invalidates every entry carrying `tag`, in every process, before resolving. Cost independent of entry count. */
-  invalidateByTag(tag: string): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
-  invalidateByTags(tags: string[]): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+  invalidateByTag(tag: string, options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+  /** Invalidates every entry carrying any of `tags` (hard by default; see `InvalidateOptions`). */
+  invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
 
   /** Deletes this app's keys matching a glob over the logical key (SCAN on every master, never KEYS). */
   deleteByPattern(pattern: string): Promise<number>;

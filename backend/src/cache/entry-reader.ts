@@ -9,6 +9,8 @@ export interface EntryRead {
   envelope: CacheEnvelope | undefined;
   /** Where it came from. */
   tier: "l1" | "l2" | undefined;
+  /** True when the entry was softly invalidated less than S ago: it may be served stale while one refresh runs. */
+  softInvalidated?: boolean;
 }
 
 /** The read of an absent, expired or invalidated entry (shared: reads are never mutated). */
@@ -31,7 +33,9 @@ export class EntryReader {
       l1.expire(fullKey);
       return undefined;
     }
-    return this.validLocally(held.tags, false) === true ? { envelope: held, tier: "l1" } : undefined;
+    const verdict = this.validLocally(held.tags, false);
+    if (verdict === true) return { envelope: held, tier: "l1" };
+    return verdict === "soft" ? { envelope: held, tier: "l1", softInvalidated: true } : undefined;
   }
 
   /** Reads `fullKey`; `hintTags` are the tags the caller expects the entry to carry. Redis errors reject. */
@@ -58,6 +62,7 @@ export class EntryReader {
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
     if (known === true) return this.found(fullKey, envelope, raw!);
     if (known === false) return NOTHING;
+    if (known === "soft") return { envelope, tier: "l2", softInvalidated: true };
     return this.valid(envelope.tags, fetched).then((ok) => (ok ? this.found(fullKey, envelope, raw!) : NOTHING));
   }
 
@@ -133,19 +138,27 @@ export class EntryReader {
 
   /**
    * The trusted map's verdict on an entry's tag versions, with no allocation: true (all current), false (one is
-   * older than known: invalidated), or undefined (untrusted, an unknown tag, or the entry is newer than the map,
-   * which only means an announcement is still in flight) when Redis must be asked. `lenient` false (L1 copies) treats
-   * every mismatch as false.
+   * older than known: invalidated), "soft" (every older one missed only a soft bump learned of less than S ago),
+   * or undefined (untrusted, an unknown tag, or the entry is newer than the map, which only means an announcement
+   * is still in flight) when Redis must be asked. `lenient` false (L1 copies) treats those cases as false too.
    */
-  private validLocally(entryTags: TagVersions, lenient: boolean): boolean | undefined {
+  private validLocally(entryTags: TagVersions, lenient: boolean): boolean | "soft" | undefined {
     const { tags } = this.ctx;
     if (!tags.isTrusted()) return undefined;
+    let soft = false;
     for (const tag in entryTags) {
       const version = tags.knownVersion(tag);
-      if (version === entryTags[tag]) continue;
-      if (!lenient || (version !== undefined && version > entryTags[tag]!)) return false;
+      const built = entryTags[tag]!;
+      if (version === built) continue;
+      if (version !== undefined && version > built) {
+        // Hard wins: one tag invalidated hard (or too long ago to tell) makes the whole entry invalid.
+        if (!tags.softlyInvalidated(tag, built, this.ctx.options.softInvalidationStaleMs)) return false;
+        soft = true;
+        continue;
+      }
+      if (!lenient) return false;
       return undefined;
     }
-    return true;
+    return soft ? "soft" : true;
   }
 }

@@ -15,7 +15,7 @@ import { SpyCache } from "./spy-cache.ts";
 import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
 import { TagVersionStore } from "./tag-version-store.ts";
 
-export type { Cache, CacheResult, CacheStatus, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
+export type { Cache, CacheResult, CacheStatus, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
 export type { CreateCacheOptions } from "./cache-options.ts";
 export type { InvalidationResult } from "./spy-cache.ts";
 export type { SpyCacheStats } from "./cache-stats-report.ts";

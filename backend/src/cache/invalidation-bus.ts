@@ -9,7 +9,7 @@ import type { TagVersionStore } from "./tag-version-store.ts";
 
 /** A message on the bus. */
 type BusMessage =
-  | { t: "i"; from: string; id: string; v: Record<string, number> } // tag invalidation with the new versions
+  | { t: "i"; from: string; id: string; v: Record<string, number>; s?: Record<string, number> } // tag invalidation with the new versions (s: soft, each tag's version before it)
   | { t: "p"; from: string; n: number } // ping: proves the sender has seen everything published before it
   | { t: "k"; from: string; keys: string[] } // these entry keys were overwritten or deleted (L1 coherence)
   | { t: "f"; from: string; key: string }; // this key was just filled by a lock holder (wakes waiters)
@@ -74,8 +74,8 @@ export class InvalidationBus extends EventEmitter {
     void this.heartbeat();
   }
 
-  /** Publishes the new versions and resolves when every live instance applied them, or after W. */
-  async announceInvalidation(versions: Record<string, number>): Promise<{ acked: number; waitedForAll: boolean }> {
+  /** Publishes the new versions (of a soft bump from `softFrom` if given) and resolves when every live instance applied them, or after W. */
+  async announceInvalidation(versions: Record<string, number>, softFrom?: Record<string, number>): Promise<{ acked: number; waitedForAll: boolean }> {
     const id = randomBytes(8).toString("hex");
     const acked = new Set<string>();
     let wake: (() => void) | undefined;
@@ -86,7 +86,7 @@ export class InvalidationBus extends EventEmitter {
       if (allIn()) wake?.();
     });
     try {
-      await this.publish({ t: "i", from: this.options.instanceId, id, v: versions });
+      await this.publish(softFrom ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom } : { t: "i", from: this.options.instanceId, id, v: versions });
       const deadline = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.windowMs);
         timer.unref();
@@ -194,7 +194,7 @@ export class InvalidationBus extends EventEmitter {
     const self = message.from === this.options.instanceId;
     switch (message.t) {
       case "i":
-        this.options.tagStore.apply(message.v);
+        this.options.tagStore.apply(message.v, message.s);
         this.emit("invalidated", Object.keys(message.v));
         if (!self) {
           this.options.gateway

@@ -54,7 +54,9 @@ local s = string.format('%d', nextv)
 redis.call('SET', KEYS[1], s, 'PX', ARGV[1])
 local n = redis.call('PFCOUNT', KEYS[2])
 redis.call('DEL', KEYS[2])
-return {s, n}
+local prev = ''
+if cur then prev = string.format('%d', cur) end
+return {s, n, prev}
 `);
 
 /** Notes a key written under a tag (for the approximate count `invalidateByTag` reports); its TTL only grows. KEYS: counter. ARGV: key, TTL ms. */

@@ -67,6 +67,7 @@ export class RememberFlow {
       else envelope = undefined; // a cached value that no longer fits the schema is a miss
     }
     const now = Date.now();
+    if (envelope && read.softInvalidated) return pick(await this.serveSoftlyInvalidated(plan, loader, envelope, value as T, now));
     if (envelope && now < envelope.freshUntil) {
       stats.recordHit(read.tier ?? "l2");
       this.maybeRefreshAhead(plan, loader, envelope, now);
@@ -118,8 +119,26 @@ export class RememberFlow {
     }
   }
 
+  /**
+   * An entry softly invalidated less than S ago: served stale at once while one background refresh runs (the
+   * reader's check already bounded how old the invalidation is); without stale-while-revalidate, the caller waits
+   * for the loader and the old value is only a fallback, as in grace.
+   */
+  private async serveSoftlyInvalidated<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    envelope: CacheEnvelope,
+    value: T,
+    now: number,
+  ): Promise<CacheResult<T>> {
+    if (!plan.staleWhileRevalidate) return this.load(plan, loader, { envelope, value });
+    this.ctx.stats.recordStale();
+    this.refreshInBackground(plan, loader, "soft", envelope.createdAt);
+    return { value, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+  }
+
   /** Starts one background refresh of a key (per process; across processes the lock skips duplicates). */
-  refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead", createdAt: number): void {
+  refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead" | "soft", createdAt: number): void {
     if (this.refreshing.has(plan.fullKey)) return;
     this.refreshing.add(plan.fullKey);
     const { events } = this.ctx;

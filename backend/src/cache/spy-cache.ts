@@ -3,7 +3,7 @@ import type { z } from "zod";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
 import { CacheClosedError, CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
-import type { Cache, CacheResult, Duration, RememberOptions, SetOptions } from "./cache-types.ts";
+import type { Cache, CacheResult, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
 import { parseDuration } from "./duration.ts";
 import { EntryReader } from "./entry-reader.ts";
 import { CallPlanner } from "./call-planner.ts";
@@ -227,28 +227,30 @@ export class SpyCache extends EventEmitter implements Cache {
     });
   }
 
-  /** Invalidates every entry carrying `tag` in every process before resolving. */
-  invalidateByTag(tag: string): Promise<InvalidationResult> {
-    return this.invalidateByTags([tag]);
+  /** Invalidates every entry carrying `tag` in every process before resolving (hard unless `{ mode: "soft" }`). */
+  invalidateByTag(tag: string, options?: InvalidateOptions): Promise<InvalidationResult> {
+    return this.invalidateByTags([tag], options);
   }
 
   /**
    * Makes every entry carrying any of `tags` unreadable in every process before resolving: one version bump per
-   * tag (O(tags), cluster-safe), then waits until every live instance acknowledged, or W.
+   * tag (O(tags), cluster-safe), then waits until every live instance acknowledged, or W. `{ mode: "soft" }`
+   * makes them stale instead, for at most `softInvalidationStaleMs` after each instance learns of it (docs/cache.md).
    */
-  async invalidateByTags(tags: string[]): Promise<InvalidationResult> {
+  async invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<InvalidationResult> {
     this.assertOpen();
     const unique = [...new Set(this.planner.validTags(tags))];
     if (unique.length === 0) return { tags: [], entries: 0, approximate: true };
-    let bumped: { versions: Record<string, number>; entries: number };
+    let bumped: { versions: Record<string, number>; previous: Record<string, number>; entries: number };
     try {
       bumped = await this.ctx.tags.bump(unique);
     } catch (error) {
       throw new CacheUnavailableError("invalidateByTags", error);
     }
-    this.ctx.tags.apply(bumped.versions);
+    const softFrom = options?.mode === "soft" ? bumped.previous : undefined;
+    this.ctx.tags.apply(bumped.versions, softFrom);
     try {
-      await this.ctx.bus.announceInvalidation(bumped.versions);
+      await this.ctx.bus.announceInvalidation(bumped.versions, softFrom);
     } catch (error) {
       // The versions changed in Redis, but instances trusting their map may not know yet: say so.
       throw new CacheUnavailableError("invalidateByTags (announce)", error);

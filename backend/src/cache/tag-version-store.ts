@@ -6,9 +6,16 @@ import type { RedisGateway } from "./redis-gateway.ts";
  * Tag versions, held in process and in Redis. The local map is only trusted while the invalidation bus says so
  * (`trustedUntil`, see invalidation-bus.ts); otherwise versions are read from Redis. Versions only grow, so
  * merging is `max`. A fetch that was in flight across a `reset()` (messages may have been lost) is not merged.
+ *
+ * Soft invalidations bump the same version as hard ones; the store also remembers, per tag, which version a soft
+ * bump produced and when this process learned of it (its own monotonic clock). Only an entry exactly one version
+ * behind, where that one bump was soft and learned of less than S ago, counts as softly invalidated: a later
+ * hard bump, a version learned by a fetch, or a reset all leave no such record, so the entry is simply invalid.
  */
 export class TagVersionStore {
   private readonly local = new Map<string, number>();
+  /** Tag -> its latest known soft bump (from one version to the next, atomically in Redis) and performance.now() when this process learned of it. */
+  private readonly softBumps = new Map<string, { from: number; version: number; at: number }>();
   /** Bumped by `reset()`: fetches started in an older epoch are not merged into the map. */
   private epoch = 0;
   /** Bumped by every applied invalidation or reset: in-flight reads of an older generation are not joined. */
@@ -73,22 +80,49 @@ export class TagVersionStore {
     return result;
   }
 
-  /** Applies versions announced on the bus or returned by a bump (max-merge); starts a new generation. */
-  apply(versions: Record<string, number>): void {
-    for (const tag in versions) this.mergeOne(tag, versions[tag]!);
+  /**
+   * Applies versions announced on the bus or returned by a bump (max-merge); starts a new generation. `softFrom`:
+   * they come from a soft bump, and this is each tag's version just before it (absent: unknown), learned of now
+   * (the first report of a bump keeps its time: own bump, then the bus echo).
+   */
+  apply(versions: Record<string, number>, softFrom?: Record<string, number>): void {
+    const now = softFrom ? performance.now() : 0;
+    for (const tag in versions) {
+      const version = versions[tag]!;
+      this.mergeOne(tag, version);
+      const from = softFrom?.[tag];
+      // Only the newest version can make an entry soft-stale; a late message for an older one is not recorded.
+      if (from !== undefined && this.local.get(tag) === version && this.softBumps.get(tag)?.version !== version) {
+        this.softBumps.set(tag, { from, version, at: now });
+      }
+    }
     this.generation += 1;
+  }
+
+  /**
+   * True when an entry built with `entryVersion` of `tag` missed exactly one bump, that bump was soft, and this
+   * process learned of it less than `boundMs` ago. Callers check `isTrusted()` first.
+   */
+  softlyInvalidated(tag: string, entryVersion: number, boundMs: number): boolean {
+    const record = this.softBumps.get(tag);
+    // The bump went from exactly the entry's version: the entry missed this soft bump and nothing before it.
+    if (record === undefined || record.from !== entryVersion) return false;
+    // A later hard bump (or a fetch past it) moved the known version on: the record no longer speaks for it.
+    if (this.local.get(tag) !== record.version) return false;
+    return performance.now() - record.at < boundMs;
   }
 
   /** Forgets every local version (messages may have been lost) and distrusts the map until the next own ping. */
   reset(): void {
     this.local.clear();
+    this.softBumps.clear();
     this.epoch += 1;
     this.generation += 1;
     this.trustedUntil = 0;
   }
 
-  /** Bumps each tag's version in Redis; returns the new versions and the approximate entry count under them. */
-  async bump(tags: readonly string[]): Promise<{ versions: Record<string, number>; entries: number }> {
+  /** Bumps each tag's version in Redis; returns the new versions, the ones just before (when there was one) and the approximate entry count. */
+  async bump(tags: readonly string[]): Promise<{ versions: Record<string, number>; previous: Record<string, number>; entries: number }> {
     const unique = [...new Set(tags)];
     const results = await Promise.all(
       unique.map((tag) =>
@@ -96,13 +130,15 @@ export class TagVersionStore {
       ),
     );
     const versions: Record<string, number> = {};
+    const previous: Record<string, number> = {};
     let entries = 0;
     unique.forEach((tag, i) => {
-      const [version, count] = results[i] as [string, number];
+      const [version, count, before] = results[i] as [string, number, string | undefined];
       versions[tag] = Number(version);
+      if (before) previous[tag] = Number(before);
       entries += Number(count);
     });
-    return { versions, entries };
+    return { versions, previous, entries };
   }
 
   /** Notes `fullKey` as written under each tag (for the approximate count); errors are the caller's to ignore. */

@@ -7,7 +7,7 @@ import { analyticsAffectedBy } from "./invalidation-table.ts";
 
 /** The one cache operation invalidation needs (satisfied by the cache layer's `Cache`). */
 export interface TagInvalidator {
-  invalidateByTags(tags: string[]): Promise<unknown>;
+  invalidateByTags(tags: string[], options?: { mode?: "hard" | "soft" }): Promise<unknown>;
 }
 
 /** Options of the invalidation service. */
@@ -20,6 +20,12 @@ export interface CacheInvalidationOptions {
   channel?: string;
   /** Coalescing window per guild: the first event opens it, its end triggers one invalidation (default 1,000 ms). */
   coalesceMs?: number;
+  /**
+   * How event-driven invalidations are made (default "soft"): soft lets a reader serve the previous value once while
+   * one refresh runs, for at most the cache's `softInvalidationStaleMs` after the invalidation; "hard" makes the
+   * next read of each analytic a miss. Deletions of data (admin paths) do not come through here and stay hard.
+   */
+  mode?: "hard" | "soft";
 }
 
 /** Counters of the invalidation service since it started. */
@@ -56,6 +62,7 @@ export class CacheInvalidationService {
   private readonly publisher: Publisher | undefined;
   private readonly channel: string | undefined;
   private readonly coalesceMs: number;
+  private readonly invalidateOptions: { mode: "hard" | "soft" };
   private readonly windows = new Map<string, OpenWindow>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly counters = { events: 0, eventsWithoutEffect: 0, invalidations: 0, coalescedEvents: 0, published: 0, errors: 0 };
@@ -68,6 +75,7 @@ export class CacheInvalidationService {
     this.publisher = options.publisher;
     this.channel = options.channel;
     this.coalesceMs = options.coalesceMs ?? 1_000;
+    this.invalidateOptions = { mode: options.mode ?? "soft" };
   }
 
   /** Reports `events` durable events of `kinds` in `guildId`; their analytics are invalidated when the guild's window ends. */
@@ -131,7 +139,10 @@ export class CacheInvalidationService {
 
   private async invalidate(guildId: string, types: AnalyticsType[]): Promise<void> {
     try {
-      await this.cache.invalidateByTags(types.map((type) => guildAnalyticsTag(type, guildId)));
+      await this.cache.invalidateByTags(
+        types.map((type) => guildAnalyticsTag(type, guildId)),
+        this.invalidateOptions,
+      );
       this.counters.invalidations += 1;
     } catch (error) {
       this.counters.errors += 1;

@@ -40,4 +40,17 @@ describe("KeyBuilder", () => {
     expect(() => new KeyBuilder({ prefix: "ok", version: "_sys" })).toThrow(InvalidKeyError);
     expect(() => new KeyBuilder({ prefix: "ok", version: "v1", maxKeyLength: 10 })).toThrow(InvalidKeyError);
   });
+
+  it("remembers only valid keys: a bad key throws on every call, a good one keeps its full key past the memo's bound", () => {
+    const keys = new KeyBuilder({ prefix: "p", version: "v1" });
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      expect(() => keys.entry("bad key")).toThrow(InvalidKeyError);
+      expect(() => keys.entry("_sys:x")).toThrow(InvalidKeyError);
+    }
+    const first = keys.entry("analytics:ghosts:1");
+    // More distinct keys than the memo holds (10,000): it is emptied, never wrong.
+    for (let i = 0; i < 10_050; i += 1) expect(keys.entry(`k:${i}`)).toBe(`p:v1:k:${i}`);
+    expect(keys.entry("analytics:ghosts:1")).toBe(first);
+    expect(() => keys.entry("bad key")).toThrow(InvalidKeyError);
+  });
 });

@@ -51,6 +51,11 @@ export class DeadlineWatch {
     return this.queue.length - this.head;
   }
 
+  /** True while the interval runs (it stops once nothing is in flight). */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
   private readonly tick = (): void => {
     const failBefore = performance.now() - this.failAfterMs;
     const { queue } = this;

@@ -1,0 +1,189 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { SpyCache } from "../../../backend/src/cache/index.ts";
+import { freePort } from "../../helpers/redis-server.ts";
+import { randomSnowflake } from "../../helpers/test-env.ts";
+import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+
+/** Counts the socket writes of a real connection by wrapping its stream's write methods (nothing else changes). */
+function countWrites(connection: Redis): { readonly count: number; restore(): void } {
+  const stream = connection.stream as unknown as { _write: (...args: unknown[]) => void; _writev?: (...args: unknown[]) => void };
+  const { _write: write, _writev: writev } = stream;
+  const counter = { count: 0 };
+  stream._write = function (this: unknown, ...args: unknown[]) {
+    counter.count += 1;
+    return write.apply(this, args);
+  };
+  if (writev) {
+    stream._writev = function (this: unknown, ...args: unknown[]) {
+      counter.count += 1;
+      return writev.apply(this, args);
+    };
+  }
+  return {
+    get count() {
+      return counter.count;
+    },
+    restore() {
+      stream._write = write;
+      if (writev) stream._writev = writev;
+    },
+  };
+}
+
+describe("the L2 hit path: batched socket writes, one GET per key in flight", () => {
+  let kit: CacheKit;
+  let connection: Redis;
+  let cache: SpyCache;
+
+  beforeAll(async () => {
+    kit = new CacheKit("hit-path");
+    connection = kit.track(testRedis());
+    await ready(connection);
+    cache = kit.cache({ redis: connection });
+    await cache.ready();
+  });
+  afterAll(async () => kit?.close());
+
+  it("a lone hit's GET is written at once; the 50 GETs of one burst leave in at most two writes", async () => {
+    const guild = randomSnowflake();
+    const keys = Array.from({ length: 50 }, (_, i) => `burst:${guild}:${i}`);
+    for (const [i, key] of keys.entries()) await cache.set(key, { i }, { ttl: "1m", tags: [`guild:${guild}`] });
+    const loader = vi.fn(async () => ({ i: -1 }));
+    const writes = countWrites(connection);
+    try {
+      // Start from a fresh tick: `set` announces its key on the bus after resolving, in the tick this test resumes in.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const lone = cache.remember(keys[0]!, "1m", loader, { tags: [`guild:${guild}`] });
+      expect(writes.count).toBe(1); // written synchronously, before this tick ends
+      expect(await lone).toEqual({ i: 0 });
+      const before = writes.count;
+      const burst = keys.map((key) => cache.remember(key, "1m", loader, { tags: [`guild:${guild}`] }));
+      // The tick ends here: the coalescer's own end-of-tick callback was queued first, so the batch is out.
+      // (Counting later could also count the bus's heartbeat, which shares the connection.)
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+      expect(writes.count - before).toBe(2);
+      const results = await Promise.all(burst);
+      expect(results).toEqual(keys.map((_, i) => ({ i })));
+      expect(loader).not.toHaveBeenCalled();
+    } finally {
+      writes.restore();
+    }
+  });
+
+  it("a read that has answered is not joined: sequential callers each read Redis, and see a value set in between", async () => {
+    const key = `seq:${randomSnowflake()}`;
+    await cache.set(key, "first", { ttl: "1m" });
+    expect(await cache.remember(key, "1m", async () => "loader")).toBe("first");
+    await cache.set(key, "second", { ttl: "1m" });
+    expect(await cache.remember(key, "1m", async () => "loader")).toBe("second");
+  });
+});
+
+/** A redis-server child this file owns, so it can be frozen with SIGSTOP (connections stay open, nothing answers). */
+class FreezableRedis {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<FreezableRedis> {
+    const port = await freePort();
+    const child = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+      { stdio: "ignore" },
+    );
+    const server = new FreezableRedis(child, port);
+    const probe = new Redis({ port, host: "127.0.0.1", retryStrategy: (attempt) => (attempt > 200 ? null : 25), maxRetriesPerRequest: null });
+    probe.on("error", () => undefined);
+    try {
+      await probe.ping();
+    } finally {
+      probe.disconnect();
+    }
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  freeze(): void {
+    this.child.kill("SIGSTOP");
+  }
+
+  thaw(): void {
+    this.child.kill("SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, "exit");
+    this.child.kill("SIGCONT");
+    this.child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)", () => {
+  const FALLBACK_TIMEOUT_MS = 300;
+  let server: FreezableRedis;
+  let kit: CacheKit;
+  let cache: SpyCache;
+
+  beforeAll(async () => {
+    server = await FreezableRedis.start();
+    kit = new CacheKit("hit-frozen");
+    // No commandTimeout on the connection: ioredis arms no timer at all, so only the cache's own deadline watch
+    // (with fallbackCommandTimeoutMs) can end a hit's GET.
+    const connection = kit.track(
+      new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 }),
+    );
+    connection.on("error", () => undefined);
+    await ready(connection);
+    cache = kit.cache({
+      redis: connection,
+      fallbackCommandTimeoutMs: FALLBACK_TIMEOUT_MS,
+      breaker: { failureThreshold: 1_000, recoveryTimeoutMs: 100 },
+    });
+    await cache.ready();
+  });
+  afterAll(async () => {
+    server?.thaw();
+    await kit?.close();
+    await server?.stop();
+  });
+
+  it("every hit falls back to its loader within the timeout, then hits again once Redis answers", async () => {
+    const guild = randomSnowflake();
+    const keys = Array.from({ length: 20 }, (_, i) => `frozen:${guild}:${i}`);
+    for (const key of keys) await cache.set(key, "cached", { ttl: "1m" });
+    expect(await cache.rememberWithMeta(keys[0]!, "1m", async () => "loaded")).toMatchObject({ status: "hit", value: "cached" });
+
+    server.freeze();
+    try {
+      const started = performance.now();
+      const results = await Promise.all(
+        keys.map(async (key) => {
+          const result = await cache.rememberWithMeta(key, "1m", async () => "loaded");
+          return { ...result, ms: performance.now() - started };
+        }),
+      );
+      for (const result of results) {
+        expect(result).toMatchObject({ status: "bypass", value: "loaded" });
+        // They did wait for the deadline (no earlier than timeout - tick), and not past it (plus scheduling slack).
+        expect(result.ms).toBeGreaterThanOrEqual(FALLBACK_TIMEOUT_MS - 30 - 1);
+        expect(result.ms).toBeLessThan(FALLBACK_TIMEOUT_MS + 150);
+      }
+    } finally {
+      server.thaw();
+    }
+    await vi.waitFor(
+      async () => expect((await cache.rememberWithMeta(keys[1]!, "1m", async () => "loaded")).status).toBe("hit"),
+      { timeout: 10_000, interval: 50 },
+    );
+  });
+});

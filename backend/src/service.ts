@@ -126,6 +126,7 @@ function createServiceCache(config: AppConfig, redis: RedisConnections, logger: 
     compressAboveBytes: options.compressAboveBytes,
     l1: options.l1,
     invalidationWindowMs: options.invalidationWindowMs,
+    softInvalidationStaleMs: options.softInvalidationStaleMs,
     lockWaitMs: options.lockWaitMs,
     lockTtlMs: options.lockTtlMs,
     breaker: options.breaker,

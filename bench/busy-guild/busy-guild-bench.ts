@@ -45,6 +45,8 @@ export interface BusyGuildRun {
   /** Body sizes of the static bodies, bytes. */
   bodyBytes: Map<AnalyticsType, number>;
   keysDeleted: number;
+  /** p99 of the cache's loader runs (analytics recomputations) in this service, ms; null if none ran. */
+  loaderP99Ms: number | null;
 }
 
 const WARM_UP_MESSAGES = 200;
@@ -129,6 +131,7 @@ export async function runBusyGuildBench(options: BusyGuildOptions): Promise<Busy
       }),
     ]);
     const after = discord.stats();
+    const loaderP99Ms = (await service.cache.getStats()).instance.loaderLatencyMs.p99Ms;
 
     // Let the last events land (a loss shows up as a timeout here and as a FAIL in the report).
     const dispatched = guild.dispatched();
@@ -150,6 +153,7 @@ export async function runBusyGuildBench(options: BusyGuildOptions): Promise<Busy
       ledgerResolution: { ...ledger.resolution(), failedPolls: ledger.failedPolls },
       bodyBytes: new Map([...bodies].map(([type, body]) => [type, Buffer.byteLength(body)])),
       keysDeleted,
+      loaderP99Ms,
     };
   } finally {
     await closeAll(closers);

@@ -33,6 +33,8 @@ export interface DiscordSideConfig {
   ingestCloseTimeoutMs?: number;
   /** Per-guild invalidation coalescing window (INVALIDATION_COALESCE_MS, default 1,000). */
   invalidationCoalesceMs?: number;
+  /** Soft (stale served for at most one recompute) or hard event-driven invalidation (INVALIDATION_MODE, default soft). */
+  invalidationMode?: "soft" | "hard";
   /** Key prefix naming the analytics update channel `<prefix>:analytics:update` (REDIS_KEY_PREFIX, default "spywatcher"). */
   keyPrefix?: string;
 }
@@ -78,6 +80,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     logger,
     ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(config.keyPrefix ?? "spywatcher") } : {}),
     coalesceMs: config.invalidationCoalesceMs ?? 1_000,
+    mode: config.invalidationMode ?? "soft",
   });
   const writer = new IngestionWriter({
     repository: createIngestRepository(deps.prisma),

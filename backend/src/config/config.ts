@@ -87,6 +87,7 @@ export const environmentSchema = z.object({
   CACHE_L1_MAX_ENTRIES: positiveInt.default(10_000),
   CACHE_L1_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
   CACHE_INVALIDATION_WINDOW_MS: positiveInt.default(500),
+  CACHE_SOFT_INVALIDATION_STALE_MS: positiveInt.default(250),
   CACHE_LOCK_WAIT_MS: positiveInt.default(5_000),
   CACHE_LOCK_TTL_MS: positiveInt.default(10_000),
   CACHE_CB_FAILURE_THRESHOLD: positiveInt.default(5),
@@ -108,6 +109,7 @@ export const environmentSchema = z.object({
   INGEST_RETRY_MAX_MS: positiveInt.default(5_000),
   INGEST_CLOSE_TIMEOUT_MS: positiveInt.default(10_000),
   INVALIDATION_COALESCE_MS: positiveInt.default(1_000),
+  INVALIDATION_MODE: z.enum(["soft", "hard"]).default("soft"),
 
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
@@ -143,6 +145,7 @@ export interface AppConfig {
     compressAboveBytes: number | undefined;
     l1: false | { maxEntries: number; maxBytes: number };
     invalidationWindowMs: number;
+    softInvalidationStaleMs: number;
     lockWaitMs: number;
     lockTtlMs: number;
     breaker: { failureThreshold: number; recoveryTimeoutMs: number; halfOpenMaxCalls: number };
@@ -208,6 +211,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       compressAboveBytes: e.CACHE_COMPRESS_ABOVE_BYTES,
       l1: e.CACHE_L1_ENABLED ? { maxEntries: e.CACHE_L1_MAX_ENTRIES, maxBytes: e.CACHE_L1_MAX_BYTES } : false,
       invalidationWindowMs: e.CACHE_INVALIDATION_WINDOW_MS,
+      softInvalidationStaleMs: e.CACHE_SOFT_INVALIDATION_STALE_MS,
       lockWaitMs: e.CACHE_LOCK_WAIT_MS,
       lockTtlMs: e.CACHE_LOCK_TTL_MS,
       breaker: {
@@ -234,6 +238,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       ingestRetryMaxMs: e.INGEST_RETRY_MAX_MS,
       ingestCloseTimeoutMs: e.INGEST_CLOSE_TIMEOUT_MS,
       invalidationCoalesceMs: e.INVALIDATION_COALESCE_MS,
+      invalidationMode: e.INVALIDATION_MODE,
     },
     health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -92,8 +92,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       await settled(timeoutMs);
     };
     const masters = async (): Promise<number[]> => (await settled(readyTimeoutMs)).masters;
-    // redis-cli returns once it has sent CLUSTER REPLICATE; the other nodes learn of each new replica only by
-    // gossip (up to node-timeout / 2 later), so until every node agrees, one may still call a replica a master.
+    // redis-cli returns once it has sent CLUSTER REPLICATE; until every node has heard of each new replica (see
+    // announceReplicas), one of them may still call a replica a master, so "ready" means all views agree.
     await waitUntilHealthy();
 
     return {

@@ -52,7 +52,7 @@ describe.each([
 
   it("within S: the old value is served stale at once, exactly one loader runs in the background, then fresh", async () => {
     kit = new CacheKit("soft-within");
-    const cache = kit.cache({ l1, softInvalidationStaleMs: 5_000 });
+    const cache = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 5_000 });
     await cache.ready();
     const { state, load } = countingLoader();
     const read = () => cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
@@ -76,7 +76,7 @@ describe.each([
 
   it("past S: the softly invalidated entry is a miss and the loader runs in the call", async () => {
     kit = new CacheKit("soft-past");
-    const cache = kit.cache({ l1, softInvalidationStaleMs: 150 });
+    const cache = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 150 });
     await cache.ready();
     const { state, load } = countingLoader();
     const read = () => cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
@@ -90,7 +90,7 @@ describe.each([
 
   it("hard wins: a hard invalidation after (or before) a soft one makes the entry a miss even within S", async () => {
     kit = new CacheKit("soft-hard");
-    const cache = kit.cache({ l1, softInvalidationStaleMs: 60_000 });
+    const cache = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 60_000 });
     await cache.ready();
     const { state, load } = countingLoader();
     const read = () => cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1", "guild:1:roles"] });
@@ -113,8 +113,8 @@ describe.each([
 
   it("a soft invalidation made by another instance is applied through the bus with the same rule", async () => {
     kit = new CacheKit("soft-bus");
-    const a = kit.cache({ l1, softInvalidationStaleMs: 5_000 });
-    const b = kit.cache({ l1, softInvalidationStaleMs: 5_000 });
+    const a = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 5_000 });
+    const b = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 5_000 });
     await Promise.all([a.ready(), b.ready()]);
     const { state, load } = countingLoader();
     const readB = () => b.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
@@ -135,10 +135,10 @@ describe.each([
 
   it("an instance whose tag map is no longer trusted treats a soft invalidation it received as a miss", async () => {
     kit = new CacheKit("soft-untrusted");
-    const a = kit.cache({ l1, softInvalidationStaleMs: 60_000 });
+    const a = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 60_000 });
     const subscriber = kit.track(new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }));
     subscriber.on("error", () => undefined);
-    const b = kit.cache({ l1, softInvalidationStaleMs: 60_000, subscriber, invalidationWindowMs: 200 });
+    const b = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 60_000, subscriber, invalidationWindowMs: 200 });
     await Promise.all([a.ready(), b.ready()]);
     const { state, load } = countingLoader();
     const readB = () => b.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
@@ -161,7 +161,7 @@ describe("soft tag invalidation of an L1 copy", () => {
   it("the L1 copy alone is served stale within S (the Redis bytes are gone) and a miss past S", async () => {
     kit = new CacheKit("soft-l1");
     const raw = kit.track(testRedis());
-    const cache = kit.cache({ l1: { maxEntries: 100 }, softInvalidationStaleMs: 300 });
+    const cache = kit.cache({ refreshOnSoftInvalidation: false, l1: { maxEntries: 100 }, softInvalidationStaleMs: 300 });
     await cache.ready();
     let calls = 0;
     const load = async () => ({ n: ++calls });

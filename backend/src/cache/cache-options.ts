@@ -5,6 +5,7 @@ import type { L1Options } from "./l1-store.ts";
 import type { LockPort, StatsPort } from "./cache-ports.ts";
 import type { CircuitBreaker, CircuitBreakerOptions } from "./resilience/circuit-breaker.ts";
 import { parseDuration } from "./duration.ts";
+import type { RecentReadsOptions } from "./recent-reads.ts";
 
 /** Options of `createCache`. Every field but `redis` is optional; the default is in each line. */
 export interface CreateCacheOptions {
@@ -43,6 +44,13 @@ export interface CreateCacheOptions {
    * (status "stale", one background refresh); past it the entry is a miss (default 250 ms, about one recompute).
    */
   softInvalidationStaleMs?: number;
+  /**
+   * On a soft invalidation applied in this process (own or from the bus), refresh at once, in the background, every
+   * key this process served by remember/rememberWithMeta lately and carrying a bumped tag, instead of waiting for
+   * its next reader (default true = { maxKeys: 1_000, idleMs: 60_000 }: at most 1,000 keys, each forgotten after
+   * 60 s without a read; false disables).
+   */
+  refreshOnSoftInvalidation?: boolean | Partial<RecentReadsOptions>;
   /** TTL of tag version keys; an expired one is re-created safely (default "30d"). */
   tagTtl?: Duration;
   /** Tell other instances about `set`/`delete` so their L1 drops the key (default true). */
@@ -85,6 +93,7 @@ export interface ResolvedCacheOptions {
   invalidationWindowMs: number;
   liveWindowMs: number;
   softInvalidationStaleMs: number;
+  refreshOnSoftInvalidation: false | RecentReadsOptions;
   tagTtlMs: number;
   announceWrites: boolean;
   lock: boolean;
@@ -111,6 +120,7 @@ export function resolveCacheOptions(options: CreateCacheOptions): ResolvedCacheO
     invalidationWindowMs: options.invalidationWindowMs ?? 500,
     liveWindowMs: options.liveWindowMs ?? 5_000,
     softInvalidationStaleMs: options.softInvalidationStaleMs ?? 250,
+    refreshOnSoftInvalidation: resolveRecentReads(options.refreshOnSoftInvalidation),
     tagTtlMs: parseDuration(options.tagTtl ?? "30d"),
     announceWrites: options.announceWrites ?? true,
     lock: options.lock ?? true,
@@ -119,4 +129,11 @@ export function resolveCacheOptions(options: CreateCacheOptions): ResolvedCacheO
     lockPollMs: options.lockPollMs ?? 50,
     fallbackCommandTimeoutMs: options.fallbackCommandTimeoutMs ?? 250,
   };
+}
+
+/** `refreshOnSoftInvalidation` with its defaults: true or absent is 1,000 keys idle after 60 s; false is off. */
+function resolveRecentReads(option: boolean | Partial<RecentReadsOptions> | undefined): false | RecentReadsOptions {
+  if (option === false) return false;
+  const given = option === true || option === undefined ? {} : option;
+  return { maxKeys: given.maxKeys ?? 1_000, idleMs: given.idleMs ?? 60_000 };
 }

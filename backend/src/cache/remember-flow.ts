@@ -6,6 +6,7 @@ import type { CacheResult } from "./cache-types.ts";
 import type { EntryRead, EntryReader } from "./entry-reader.ts";
 import { raceTimeouts } from "./loader-timeouts.ts";
 import { LoaderRuns } from "./loader-runs.ts";
+import { RecentReads } from "./recent-reads.ts";
 import { SharedReads } from "./shared-reads.ts";
 import { TimeoutError } from "../lib/with-timeout.ts";
 
@@ -33,6 +34,8 @@ export class RememberFlow {
   private readonly reads: SharedReads;
   private readonly refreshing = new Set<string>();
   private readonly runs: LoaderRuns;
+  /** Keys served lately, refreshed at once by a soft invalidation (undefined: `refreshOnSoftInvalidation: false`). */
+  readonly recent: RecentReads | undefined;
 
   constructor(
     private readonly ctx: CacheContext,
@@ -40,6 +43,25 @@ export class RememberFlow {
   ) {
     this.runs = new LoaderRuns(ctx, reader);
     this.reads = new SharedReads(ctx, reader);
+    const recent = ctx.options.refreshOnSoftInvalidation;
+    this.recent = recent ? new RecentReads(recent) : undefined;
+  }
+
+  /**
+   * A soft bump of `tags` was applied in this process: starts the same background refresh a stale read would start
+   * for every recently served key carrying one of them (one per key in process; across processes the per-version
+   * lock lets one compute and the others find its entry). Never throws: it runs inside the bus handler.
+   */
+  refreshSoftlyInvalidated(tags: string[]): void {
+    try {
+      // Breaker open: the refresh could not store anything; the next reader bypasses as usual.
+      if (this.recent === undefined || this.ctx.gateway.breaker.state === "open") return;
+      // -1: the entry's own creation time is unknown here; the lock's re-read accepts only an entry built on the
+      // versions this refresh would store, so a peer's result still counts and an old entry does not.
+      for (const read of this.recent.tagged(tags)) this.refreshInBackground(read.plan, read.loader, "soft", -1);
+    } catch (error) {
+      this.ctx.logger?.warn({ err: error }, "refresh after soft invalidation failed to start");
+    }
   }
 
   /**
@@ -50,6 +72,7 @@ export class RememberFlow {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
     if (this.ctx.gateway.breaker.state === "open") return pick(await this.bypass(plan, loader));
+    this.recent?.touch(plan, loader);
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     if (read === undefined) {
       try {
@@ -149,8 +172,12 @@ export class RememberFlow {
       const outcome = await raceTimeouts(flight, undefined, plan.hardTimeoutMs);
       if (outcome.kind === "error") throw outcome.error;
       if (outcome.kind !== "value") throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs ?? 0);
-      if (outcome.value === undefined) events.emit("refresh:skipped", { key: plan.key, reason });
-      else events.emit("refresh:done", { key: plan.key, reason, computedHere: outcome.value.computedHere });
+      if (outcome.value === undefined) {
+        // Softly invalidated and another process holds the lock, so it computes the new value: drop this process's
+        // L1 copy, or it would keep serving the old one for up to S instead of reading the peer's entry from L2.
+        if (reason === "soft") this.ctx.l1?.delete(plan.fullKey);
+        events.emit("refresh:skipped", { key: plan.key, reason });
+      } else events.emit("refresh:done", { key: plan.key, reason, computedHere: outcome.value.computedHere });
     };
     run()
       .catch((error: unknown) => {

@@ -56,6 +56,7 @@ export class SpyCache extends EventEmitter implements Cache {
     this.flow = new RememberFlow(ctx, this.reader);
     this.scanner = new KeyScanner(ctx);
     this.planner = new CallPlanner(ctx);
+    ctx.tags.onSoftBump = (tags) => this.flow.refreshSoftlyInvalidated(tags);
     ctx.bus.on("reset", () => ctx.l1?.clear());
     ctx.bus.on("keys", (keys: string[]) => {
       if (keys.includes("*")) ctx.l1?.clear();
@@ -301,6 +302,8 @@ export class SpyCache extends EventEmitter implements Cache {
   /** Stops the bus and the stats flush; closes the subscriber if the cache opened it. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.ctx.tags.onSoftBump = undefined;
+      this.flow.recent?.clear();
       await this.ctx.bus.close();
       await this.ctx.stats.close();
       if (this.ownedSubscriber) this.ownedSubscriber.disconnect();

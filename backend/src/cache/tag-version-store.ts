@@ -22,6 +22,8 @@ export class TagVersionStore {
   generation = 0;
   /** performance.now() deadline until which the local map is complete (set by the bus). */
   trustedUntil = 0;
+  /** Called with the tags of each soft bump once, when first recorded (own bump or bus); must not throw. */
+  onSoftBump: ((tags: string[]) => void) | undefined;
 
   constructor(
     private readonly redis: RedisGateway,
@@ -87,6 +89,7 @@ export class TagVersionStore {
    */
   apply(versions: Record<string, number>, softFrom?: Record<string, number>): void {
     const now = softFrom ? performance.now() : 0;
+    let recorded: string[] | undefined;
     for (const tag in versions) {
       const version = versions[tag]!;
       this.mergeOne(tag, version);
@@ -94,9 +97,12 @@ export class TagVersionStore {
       // Only the newest version can make an entry soft-stale; a late message for an older one is not recorded.
       if (from !== undefined && this.local.get(tag) === version && this.softBumps.get(tag)?.version !== version) {
         this.softBumps.set(tag, { from, version, at: now });
+        (recorded ??= []).push(tag);
       }
     }
     this.generation += 1;
+    // After the map holds the new versions, so what the listener starts builds on them.
+    if (recorded) this.onSoftBump?.(recorded);
   }
 
   /**

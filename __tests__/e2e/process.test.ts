@@ -3,7 +3,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { freePort } from "../helpers/redis-server.ts";
 import { TEST_DATABASE_URL, TEST_REDIS_URL, uniquePrefix } from "../helpers/test-env.ts";
 
@@ -140,15 +140,23 @@ describe("the run command without a Discord token", () => {
       const again = await get("heatmap");
       expect(again.headers.get("x-cache")).toBe("HIT");
 
-      // New activity arrives, is written, invalidates heatmap for this guild: the next read is recomputed and
-      // reflects at least every row that was durable when the invalidation was announced.
+      // New activity arrives, is written, and softly invalidates heatmap for this guild (the default mode): within a
+      // bounded time reads reflect at least every row that was durable when the invalidation was announced (the
+      // cache recomputes at the bump; meanwhile a read is STALE, or a MISS past the soft bound on a slow machine).
       const since = ((await again.json()) as { window: { since: string } }).window.since;
       await nextUpdate(guildId!, "heatmap");
       const durable = await countActivity(guildId!, since);
-      const fresh = await get("heatmap");
-      expect(fresh.headers.get("x-cache")).toBe("MISS");
-      const freshBody = (await fresh.json()) as typeof firstBody;
-      expect(freshBody.items.reduce((n, i) => n + i.messageCount + i.typingCount, 0)).toBeGreaterThanOrEqual(durable);
+      const total = (body: typeof firstBody) => body.items.reduce((n, i) => n + i.messageCount + i.typingCount, 0);
+      const seen: string[] = [];
+      await vi.waitFor(
+        async () => {
+          const response = await get("heatmap");
+          seen.push(String(response.headers.get("x-cache")));
+          expect(total((await response.json()) as typeof firstBody)).toBeGreaterThanOrEqual(durable);
+        },
+        { timeout: 3_000, interval: 20 },
+      );
+      expect(seen).not.toContain("BYPASS");
 
       child.kill("SIGTERM");
       const [code] = await once(child, "exit");

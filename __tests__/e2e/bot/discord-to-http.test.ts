@@ -72,7 +72,16 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     });
     fake = await startFakeDiscord({ guilds: [t.guild] });
     side = await startDiscordSide({
-      config: { token: "e2e-token", apiUrl: fake.apiUrl, ingestFlushIntervalMs: 20, invalidationCoalesceMs: 100, keyPrefix: prefix },
+      // Hard mode: this test checks exactly which analytics each event invalidates, so every invalidated read
+      // must recompute (soft mode, the default, is covered end to end in __tests__/e2e/process.test.ts).
+      config: {
+        token: "e2e-token",
+        apiUrl: fake.apiUrl,
+        ingestFlushIntervalMs: 20,
+        invalidationCoalesceMs: 100,
+        invalidationMode: "hard",
+        keyPrefix: prefix,
+      },
       logger: testLogger(),
       prisma,
       cache,

@@ -72,14 +72,18 @@ export class RememberFlow {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
     if (this.ctx.gateway.breaker.state === "open") return pick(await this.bypass(plan, loader));
-    this.recent?.touch(plan, loader);
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     if (read === undefined) {
+      // The GET leaves first: bookkeeping that needs no answer runs while Redis works, not before it.
+      const reading = this.reads.read(plan.fullKey, plan.tags);
+      this.recent?.touch(plan, loader);
       try {
-        read = await this.reads.read(plan.fullKey, plan.tags);
+        read = await reading;
       } catch {
         return pick(await this.bypass(plan, loader));
       }
+    } else {
+      this.recent?.touch(plan, loader);
     }
     let envelope = read.envelope;
     let value: T | undefined;

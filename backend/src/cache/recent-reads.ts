@@ -36,6 +36,12 @@ export class RecentReads {
 
   /** Notes a remember call: on the hit path an LRU touch and two field writes when the key and its tags are known. */
   touch<T>(plan: RememberPlan<T>, loader: () => Promise<T>): void {
+    // An untagged key cannot be invalidated by tag, so a soft invalidation never concerns it: skip the LRU's
+    // recency bookkeeping on this hot path, only forgetting a record left from when the key had tags.
+    if (plan.tags.length === 0) {
+      if (this.lru.size !== 0) this.lru.delete(plan.fullKey);
+      return;
+    }
     const known = this.lru.get(plan.fullKey);
     if (known !== undefined && sameTags(known.plan.tags, plan.tags)) {
       known.plan = plan as RememberPlan<unknown>;
@@ -44,8 +50,6 @@ export class RecentReads {
     }
     // New key, or its tags changed: replace the record (dispose unindexes the old tags first).
     if (known !== undefined) this.lru.delete(plan.fullKey);
-    // An untagged key cannot be invalidated by tag, so a soft invalidation never concerns it.
-    if (plan.tags.length === 0) return;
     this.lru.set(plan.fullKey, { plan: plan as RememberPlan<unknown>, loader });
     for (const tag of plan.tags) {
       let keys = this.byTag.get(tag);

@@ -1,17 +1,10 @@
+import { CacheError } from "../cache-errors.ts";
+
 /**
  * Errors of the cache layer's resilience, locking and statistics parts. Each has a stable `code` and keeps the
  * original error as `cause`. They do not depend on the HTTP layer, so the cache layer stays usable on its own.
  */
-export class ResilienceError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class ResilienceError extends CacheError {}
 
 /** The circuit breaker is open (or half-open with its trial calls used up): the call was not attempted. */
 export class CircuitOpenError extends ResilienceError {

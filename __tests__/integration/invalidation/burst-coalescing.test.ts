@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { createDiscordBot, type DiscordBot } from "../../../backend/src/bot/discord-bot.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
-import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
-import { CacheInvalidationService, type TagInvalidator } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
+import type { CacheInvalidationService, TagInvalidator } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
+import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
 import { messageCreateData, presenceUpdateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
@@ -21,8 +20,8 @@ class TimedRecorder implements TagInvalidator {
 
 describe("a burst of 10,000 messages in one guild: gateway -> bot -> PostgreSQL -> coalesced invalidation", () => {
   const COALESCE_MS = 250;
+  let pipeline: BotPipeline;
   let fake: FakeDiscord;
-  let bot: DiscordBot;
   let prisma: PrismaClient;
   let writer: IngestionWriter;
   let invalidation: CacheInvalidationService;
@@ -35,22 +34,11 @@ describe("a burst of 10,000 messages in one guild: gateway -> bot -> PostgreSQL 
     quiet = testGuild();
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
     recorder = new TimedRecorder();
-    invalidation = new CacheInvalidationService({ cache: recorder, logger: testLogger(), coalesceMs: COALESCE_MS });
-    writer = new IngestionWriter({
-      repository: createIngestRepository(prisma),
-      logger: testLogger(),
-      onDurable: (guildId, kinds, events) => invalidation.notify(guildId, kinds, events),
-      flushIntervalMs: 50,
-    });
-    fake = await startFakeDiscord({ guilds: [busy.guild, quiet.guild] });
-    bot = createDiscordBot({ token: "burst", apiUrl: fake.apiUrl, logger: testLogger(), ingest: writer });
-    await bot.start();
+    pipeline = await startBotPipeline({ prisma, cache: recorder, guilds: [busy, quiet], token: "burst", coalesceMs: COALESCE_MS });
+    ({ fake, writer, invalidation } = pipeline);
   });
   afterAll(async () => {
-    await bot?.stop();
-    await fake?.close();
-    await writer?.close();
-    await invalidation?.close();
+    await pipeline?.close();
     await prisma?.$disconnect();
   });
 

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { analyticsCacheKey, analyticsTags, ANALYTICS_TTL_MS, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { createDiscordBot, type DiscordBot } from "../../../backend/src/bot/discord-bot.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
-import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
-import { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
+import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
+import type { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
 import { messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
@@ -21,8 +20,8 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
   let prisma: PrismaClient;
   let writer: IngestionWriter;
   let invalidation: CacheInvalidationService;
+  let pipeline: BotPipeline;
   let fake: FakeDiscord;
-  let bot: DiscordBot;
   let busy: TestGuild;
   let quiet: TestGuild;
   const loads: string[] = [];
@@ -44,22 +43,11 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("d1-cache"), logger: testLogger() });
     await cache.ready(5_000);
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
-    invalidation = new CacheInvalidationService({ cache, logger: testLogger(), coalesceMs: COALESCE_MS });
-    writer = new IngestionWriter({
-      repository: createIngestRepository(prisma),
-      logger: testLogger(),
-      onDurable: (guildId, kinds, events) => invalidation.notify(guildId, kinds, events),
-      flushIntervalMs: 50,
-    });
-    fake = await startFakeDiscord({ guilds: [busy.guild, quiet.guild] });
-    bot = createDiscordBot({ token: "cache", apiUrl: fake.apiUrl, logger: testLogger(), ingest: writer });
-    await bot.start();
+    pipeline = await startBotPipeline({ prisma, cache, guilds: [busy, quiet], token: "cache", coalesceMs: COALESCE_MS });
+    ({ fake, writer, invalidation } = pipeline);
   });
   afterAll(async () => {
-    await bot?.stop();
-    await fake?.close();
-    await writer?.close();
-    await invalidation?.close();
+    await pipeline?.close();
     await cache?.close();
     await redis?.close();
     await prisma?.$disconnect();

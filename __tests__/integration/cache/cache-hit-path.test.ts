@@ -33,6 +33,22 @@ function countWrites(connection: Redis): { readonly count: number; restore(): vo
   };
 }
 
+/** Records the name and key count of every command sent on a real connection (wrapping `sendCommand`). */
+function recordCommands(connection: Redis): { readonly sent: string[]; restore(): void } {
+  const send = connection.sendCommand;
+  const sent: string[] = [];
+  connection.sendCommand = function (this: Redis, command, stream) {
+    sent.push(`${command.name} ${command.args.length}`);
+    return send.call(this, command, stream);
+  };
+  return {
+    sent,
+    restore() {
+      connection.sendCommand = send;
+    },
+  };
+}
+
 describe("the L2 hit path: batched socket writes, one GET per key in flight", () => {
   let kit: CacheKit;
   let connection: Redis;
@@ -47,12 +63,13 @@ describe("the L2 hit path: batched socket writes, one GET per key in flight", ()
   });
   afterAll(async () => kit?.close());
 
-  it("a lone hit's GET is written at once; the 50 GETs of one burst leave in at most two writes", async () => {
+  it("a lone hit's GET is written at once; the 50 reads of one burst are a GET and one MGET, in two writes", async () => {
     const guild = randomSnowflake();
     const keys = Array.from({ length: 50 }, (_, i) => `burst:${guild}:${i}`);
     for (const [i, key] of keys.entries()) await cache.set(key, { i }, { ttl: "1m", tags: [`guild:${guild}`] });
     const loader = vi.fn(async () => ({ i: -1 }));
     const writes = countWrites(connection);
+    const commands = recordCommands(connection);
     try {
       // Start from a fresh tick: `set` announces its key on the bus after resolving, in the tick this test resumes in.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -68,8 +85,28 @@ describe("the L2 hit path: batched socket writes, one GET per key in flight", ()
       const results = await Promise.all(burst);
       expect(results).toEqual(keys.map((_, i) => ({ i })));
       expect(loader).not.toHaveBeenCalled();
+      // The lone hit was a GET; the burst was its first GET at once, then the 49 others in one MGET.
+      expect(commands.sent.filter((c) => /^(get|mget) /.test(c))).toEqual(["get 1", "get 1", "mget 49"]);
     } finally {
+      commands.restore();
       writes.restore();
+    }
+  });
+
+  it("a burst longer than one MGET's limit is split into MGETs of at most 256 keys, every caller answered", async () => {
+    const guild = randomSnowflake();
+    const keys = Array.from({ length: 600 }, (_, i) => `long-burst:${guild}:${i}`);
+    await cache.mset(keys.map((key, i) => ({ key, value: { i }, ttl: "1m" })));
+    const loader = vi.fn(async () => ({ i: -1 }));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const commands = recordCommands(connection);
+    try {
+      const results = await Promise.all(keys.map((key) => cache.remember(key, "1m", loader)));
+      expect(results).toEqual(keys.map((_, i) => ({ i })));
+      expect(loader).not.toHaveBeenCalled();
+      expect(commands.sent.filter((c) => /^(get|mget) /.test(c))).toEqual(["get 1", "mget 256", "mget 256", "mget 87"]);
+    } finally {
+      commands.restore();
     }
   });
 

@@ -5,10 +5,8 @@ import { CircuitOpenError } from "./resilience/resilience-errors.ts";
 import type { StatsPort } from "./cache-ports.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
 import { WriteCoalescer } from "./write-coalescer.ts";
-import { DeadlineWatch, WatchedCommand } from "./deadline-watch.ts";
-
-/** Options of every hit-path GET: replies as UTF-8 strings, like `client.get`. */
-const GET_OPTIONS = { replyEncoding: "utf8" } as const;
+import { DeadlineWatch } from "./deadline-watch.ts";
+import { GetBatcher } from "./get-batcher.ts";
 
 /**
  * The one door to Redis for the cache engine: every call passes the circuit breaker (refused at once while it is
@@ -20,8 +18,8 @@ export class RedisGateway {
   /** Extra per-call timeout, only when the connection itself has no command timeout. */
   private readonly timeoutMs: number | undefined;
   private readonly coalescer: WriteCoalescer;
-  /** Times out hit-path GETs on a plain single-node connection (undefined: they go through `client.get`). */
-  private readonly watch: DeadlineWatch | undefined;
+  /** Sends hit-path GETs on a plain single-node connection (undefined: they go through `client.get`). */
+  private readonly batcher: GetBatcher | undefined;
 
   constructor(
     readonly client: RedisClient,
@@ -32,7 +30,9 @@ export class RedisGateway {
     const commandTimeout = connectionCommandTimeout(client);
     this.timeoutMs = commandTimeout === undefined ? fallbackTimeoutMs : undefined;
     this.coalescer = new WriteCoalescer(client);
-    this.watch = sendsPlainCommands(client) ? new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs) : undefined;
+    this.batcher = sendsPlainCommands(client)
+      ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs))
+      : undefined;
   }
 
   /** True for a Redis Cluster connection. */
@@ -72,12 +72,8 @@ export class RedisGateway {
   sendGet(key: string, started: number): Promise<string | null> {
     if (!this.breaker.allowRequest()) throw new CircuitOpenError(this.breaker.retryAt());
     this.coalescer.beforeCommand();
-    if (this.watch === undefined) return this.bounded(this.client.get(key));
-    // The same command `client.get` would build, minus its per-command timer: the watch bounds it instead.
-    const command = new WatchedCommand("get", [key], GET_OPTIONS);
-    (this.client as Redis).sendCommand(command);
-    this.watch.track(command, started);
-    return command.promise as Promise<string | null>;
+    if (this.batcher === undefined) return this.bounded(this.client.get(key));
+    return this.batcher.get(key, started);
   }
 
   /** Records a call that answered, started at `started` (performance.now()). */

@@ -8,6 +8,7 @@ import type { Publisher } from "../pubsub/pubsub.ts";
 import { startSimulatedDiscord, type SimulatedDiscord } from "../simulation/start-simulated-discord.ts";
 import type { ListenerStats } from "./bot-listener.ts";
 import { createDiscordBot } from "./discord-bot.ts";
+import type { GuildMemberLoaderStats } from "./guild-member-loader.ts";
 
 /** Configuration of the Discord side (env var in brackets; every field has a default). */
 export interface DiscordSideConfig {
@@ -54,6 +55,8 @@ export interface DiscordSideDependencies {
 export interface DiscordSideStats {
   simulated: boolean;
   listeners: ListenerStats;
+  /** Guild member list fetches (op 8) that make role changes of members missing from GUILD_CREATE recordable. */
+  memberFetch: GuildMemberLoaderStats;
   ingest: IngestStats;
   invalidation: InvalidationStats;
 }
@@ -127,7 +130,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
   return {
     simulated: Boolean(simulation),
     simulatedGuildIds: simulation?.guildIds ?? [],
-    stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
+    stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), memberFetch: bot.memberFetchStats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
     stop,
   };
 }

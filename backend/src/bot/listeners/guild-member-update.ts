@@ -7,6 +7,8 @@ export const guildMemberUpdateListener = defineListener({
   run({ ingest, logger }, oldMember, member) {
     if (member.user.bot) return;
     // An uncached member arrives as a partial whose old roles are unknown: a diff would report every role as added.
+    // The bot fetches every guild's member list at start (GuildMemberLoader), so this is only the fallback for a
+    // member whose fetch failed or has not finished yet.
     if (oldMember.partial) {
       logger.debug({ guildId: member.guild.id, userId: member.id }, "guildMemberUpdate: previous roles unknown, not recorded");
       return;

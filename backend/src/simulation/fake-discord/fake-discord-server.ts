@@ -2,8 +2,9 @@ import { EventEmitter, once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import type { FakeGuild, FakeUser } from "./fake-discord-types.ts";
+import type { FakeGuild, FakeMemberRequest, FakeUser } from "./fake-discord-types.ts";
 import { guildCreatePayload, readyPayload } from "./gateway-payloads.ts";
+import { guildMembersChunks, memberRequestRateLimitedData, parseMemberRequest } from "./member-requests.ts";
 
 /** Options of a fake Discord. */
 export interface FakeDiscordOptions {
@@ -17,6 +18,12 @@ export interface FakeDiscordOptions {
   port?: number;
   /** Heartbeat interval announced in HELLO (default 41,250 ms, Discord's). */
   heartbeatIntervalMs?: number;
+  /** Answer op 8 REQUEST_GUILD_MEMBERS with GUILD_MEMBERS_CHUNK dispatches (default true); false never answers. */
+  answerMemberRequests?: boolean;
+  /** The first N op 8 requests get a RATE_LIMITED dispatch instead of chunks, as Discord sends (default 0). */
+  rateLimitedMemberRequests?: number;
+  /** `retry_after` in seconds of those RATE_LIMITED dispatches (default 0.05). */
+  memberRequestRetryAfterSeconds?: number;
 }
 
 /** A running fake Discord: REST (`GET /api/v10/gateway/bot`) and a WebSocket gateway on one port. */
@@ -26,12 +33,16 @@ export interface FakeDiscord {
   readonly port: number;
   /** Tokens clients identified with, in order. */
   readonly identifyTokens: readonly string[];
+  /** Op 8 REQUEST_GUILD_MEMBERS payloads received from ready clients, in order (answered or not). */
+  readonly memberRequests: readonly FakeMemberRequest[];
   /** Clients that identified and received their guilds. */
   readyClientCount(): number;
   /** Resolves once a client has identified and received every GUILD_CREATE (at once if one already has). */
   waitForClient(timeoutMs?: number): Promise<void>;
   /** Sends a dispatch (op 0) of type `type` to every ready client; returns how many received it. */
   dispatch(type: string, data: unknown): number;
+  /** Adds a guild (the bot joined it): GUILD_CREATE to every ready client, served to later clients too; returns receivers. */
+  addGuild(guild: FakeGuild): number;
   /** Closes every gateway connection and the server. Idempotent. */
   close(): Promise<void>;
 }
@@ -42,7 +53,16 @@ interface Session {
   ready: boolean;
 }
 
-const GATEWAY = { HELLO: 10, IDENTIFY: 2, HEARTBEAT: 1, HEARTBEAT_ACK: 11, DISPATCH: 0, RESUME: 6, INVALID_SESSION: 9 } as const;
+const GATEWAY = {
+  HELLO: 10,
+  IDENTIFY: 2,
+  HEARTBEAT: 1,
+  HEARTBEAT_ACK: 11,
+  DISPATCH: 0,
+  RESUME: 6,
+  REQUEST_GUILD_MEMBERS: 8,
+  INVALID_SESSION: 9,
+} as const;
 
 /** Starts a fake Discord that a real discord.js client can log in to and receive guild events from. */
 export async function startFakeDiscord(options: FakeDiscordOptions): Promise<FakeDiscord> {
@@ -50,6 +70,9 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 41_250;
   const sessions = new Set<Session>();
   const identifyTokens: string[] = [];
+  const guilds = [...options.guilds];
+  const memberRequests: FakeMemberRequest[] = [];
+  let rateLimitsLeft = options.rateLimitedMemberRequests ?? 0;
   const events = new EventEmitter();
   let sessionCounter = 0;
 
@@ -85,6 +108,21 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
     send(session, { op: GATEWAY.DISPATCH, t: type, s: session.sequence, d: data });
   }
 
+  function answerMemberRequest(session: Session, data: unknown): void {
+    const request = parseMemberRequest(data);
+    // Discord only serves member requests on an identified session, for a guild the bot is in.
+    if (!session.ready || !request) return;
+    memberRequests.push(request);
+    const guild = guilds.find((candidate) => candidate.id === request.guildId);
+    if (!guild || options.answerMemberRequests === false) return;
+    if (rateLimitsLeft > 0) {
+      rateLimitsLeft -= 1;
+      sendDispatch(session, "RATE_LIMITED", memberRequestRateLimitedData(request, options.memberRequestRetryAfterSeconds ?? 0.05));
+      return;
+    }
+    for (const chunk of guildMembersChunks(guild, request)) sendDispatch(session, "GUILD_MEMBERS_CHUNK", chunk);
+  }
+
   gateway.on("connection", (socket) => {
     const session: Session = { socket, sequence: 0, ready: false };
     sessions.add(session);
@@ -92,7 +130,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
     socket.on("error", () => socket.terminate());
     send(session, { op: GATEWAY.HELLO, d: { heartbeat_interval: heartbeatIntervalMs } });
     socket.on("message", (raw) => {
-      let message: { op?: number; d?: { token?: string } };
+      let message: { op?: number; d?: { token?: string } & Record<string, unknown> };
       try {
         message = JSON.parse(String(raw));
       } catch {
@@ -100,6 +138,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
       }
       if (message.op === GATEWAY.HEARTBEAT) send(session, { op: GATEWAY.HEARTBEAT_ACK });
       else if (message.op === GATEWAY.RESUME) send(session, { op: GATEWAY.INVALID_SESSION, d: false });
+      else if (message.op === GATEWAY.REQUEST_GUILD_MEMBERS) answerMemberRequest(session, message.d);
       else if (message.op === GATEWAY.IDENTIFY) {
         identifyTokens.push(String(message.d?.token ?? ""));
         sessionCounter += 1;
@@ -109,36 +148,43 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
           readyPayload({
             botUser,
             applicationId: botUser.id,
-            guildIds: options.guilds.map((guild) => guild.id),
+            guildIds: guilds.map((guild) => guild.id),
             sessionId: `fake-session-${sessionCounter}`,
             resumeUrl: gatewayUrl,
           }),
         );
-        for (const guild of options.guilds) sendDispatch(session, "GUILD_CREATE", guildCreatePayload(guild));
+        for (const guild of guilds) sendDispatch(session, "GUILD_CREATE", guildCreatePayload(guild));
         session.ready = true;
         events.emit("client-ready");
       }
     });
   });
 
+  function dispatch(type: string, data: unknown): number {
+    let receivers = 0;
+    for (const session of sessions) {
+      if (!session.ready) continue;
+      sendDispatch(session, type, data);
+      receivers += 1;
+    }
+    return receivers;
+  }
+
   let closing: Promise<void> | undefined;
   return {
     apiUrl: `http://${host}:${port}/api`,
     port,
     identifyTokens,
+    memberRequests,
     readyClientCount: () => [...sessions].filter((session) => session.ready).length,
     async waitForClient(timeoutMs = 10_000) {
       if ([...sessions].some((session) => session.ready)) return;
       await once(events, "client-ready", { signal: AbortSignal.timeout(timeoutMs) });
     },
-    dispatch(type, data) {
-      let receivers = 0;
-      for (const session of sessions) {
-        if (!session.ready) continue;
-        sendDispatch(session, type, data);
-        receivers += 1;
-      }
-      return receivers;
+    dispatch,
+    addGuild(guild) {
+      guilds.push(guild);
+      return dispatch("GUILD_CREATE", guildCreatePayload(guild));
     },
     close() {
       closing ??= (async () => {

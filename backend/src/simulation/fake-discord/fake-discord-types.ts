@@ -44,6 +44,28 @@ export interface FakeGuild {
   name: string;
   channels: FakeChannel[];
   roles: FakeRole[];
+  /** Members sent in GUILD_CREATE. */
   members: FakeMember[];
+  /**
+   * Members left out of GUILD_CREATE, as Discord does for a large guild (it sends only some members): counted in
+   * `member_count` (and the guild is marked `large`), returned only on request (gateway op 8 REQUEST_GUILD_MEMBERS,
+   * answered with GUILD_MEMBERS_CHUNK dispatches). Default none.
+   */
+  requestOnlyMembers?: FakeMember[];
   presences?: FakePresence[];
+}
+
+/** One gateway op 8 REQUEST_GUILD_MEMBERS a client sent, as the fake Discord received it. */
+export interface FakeMemberRequest {
+  guildId: string;
+  /** Username prefix; "" with `limit` 0 asks for every member. */
+  query: string | undefined;
+  /** Most members to return; 0 = no limit. */
+  limit: number;
+  /** Specific users asked for (instead of `query`). */
+  userIds: string[] | undefined;
+  /** Whether presences of the returned members were asked for. */
+  presences: boolean;
+  /** Echoed in every chunk of the answer so the client can match it. */
+  nonce: string | undefined;
 }

@@ -35,7 +35,7 @@ export function readyPayload(options: { botUser: FakeUser; applicationId: string
   };
 }
 
-/** The GUILD_CREATE dispatch of a guild with its channels, roles, members and presences. */
+/** The GUILD_CREATE dispatch of a guild with its channels, roles, listed members (not `requestOnlyMembers`) and presences. */
 export function guildCreatePayload(guild: FakeGuild, now = new Date()): Record<string, unknown> {
   return {
     id: guild.id,
@@ -44,8 +44,9 @@ export function guildCreatePayload(guild: FakeGuild, now = new Date()): Record<s
     owner_id: guild.members[0]?.user.id ?? guild.id,
     features: [],
     unavailable: false,
-    large: false,
-    member_count: guild.members.length,
+    // Like Discord: a guild whose GUILD_CREATE leaves members out is "large", and member_count counts everyone.
+    large: (guild.requestOnlyMembers?.length ?? 0) > 0,
+    member_count: guild.members.length + (guild.requestOnlyMembers?.length ?? 0),
     joined_at: now.toISOString(),
     channels: guild.channels.map((channel, position) => ({
       id: channel.id,

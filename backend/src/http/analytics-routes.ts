@@ -82,7 +82,9 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     const result = await deps.cache.rememberWithMeta(
       analyticsCacheKey(type, query.guildId, query.since, query.limit === DEFAULT_LIMIT ? undefined : `limit=${query.limit}`),
       ANALYTICS_TTL_MS[type],
-      () => compute(deps.analytics, type, query),
+      // The window ends when the loader runs, not when this request came: the cache may rerun this loader later
+      // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
+      () => compute(deps.analytics, type, { ...query, until: now() }),
       { tags: analyticsTags(type, query.guildId) },
     );
     const { body, etag } = serializer.serialize(result.value);

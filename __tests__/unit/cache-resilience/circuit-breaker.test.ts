@@ -18,18 +18,50 @@ const boom = () => Promise.reject(new Error("redis down"));
 const ok = () => Promise.resolve("ok");
 
 describe("CircuitBreaker", () => {
-  it("uses the documented defaults: 5 failures, 10 s recovery, 3 half-open calls", () => {
+  it("uses the documented defaults: 5 failures, recovery wait 1 s doubling up to 10 s, 3 half-open calls", () => {
     const { breaker, clock } = breakerOnFakeClock();
     for (let i = 0; i < 4; i += 1) breaker.recordFailure();
     expect(breaker.state).toBe("closed");
     breaker.recordFailure();
     expect(breaker.state).toBe("open");
-    clock.now += 9_999;
+    clock.now += 999;
     expect(breaker.state).toBe("open");
     clock.now += 1;
     expect(breaker.state).toBe("half-open");
     expect([breaker.allowRequest(), breaker.allowRequest(), breaker.allowRequest()]).toEqual([true, true, true]);
     expect(breaker.allowRequest()).toBe(false);
+    // Failed trials double the wait: 2 s, 4 s, 8 s, then 10 s (the maximum) from then on.
+    for (const wait of [2_000, 4_000, 8_000, 10_000, 10_000]) {
+      breaker.recordFailure();
+      expect(breaker.stats()).toMatchObject({ state: "open", recoveryWaitMs: wait });
+      clock.now += wait - 1;
+      expect(breaker.state).toBe("open");
+      clock.now += 1;
+      expect(breaker.state).toBe("half-open");
+    }
+  });
+
+  it("after recovering, waits the minimum again only once it has stayed closed for the maximum wait", () => {
+    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 1, minRecoveryTimeoutMs: 100, recoveryTimeoutMs: 1_000, halfOpenMaxCalls: 1 });
+    breaker.recordFailure();
+    clock.now += 100;
+    expect(breaker.allowRequest()).toBe(true);
+    breaker.recordFailure(); // trial failed: 200
+    clock.now += 200;
+    expect(breaker.allowRequest()).toBe(true);
+    breaker.recordSuccess();
+    expect(breaker.state).toBe("closed");
+    // Fails again soon after recovering (a flapping dependency): the doubled wait is kept.
+    clock.now += 500;
+    breaker.recordFailure();
+    expect(breaker.stats()).toMatchObject({ state: "open", recoveryWaitMs: 200 });
+    clock.now += 200;
+    expect(breaker.allowRequest()).toBe(true);
+    breaker.recordSuccess();
+    // Closed for the maximum wait: the next outage starts from the minimum again.
+    clock.now += 1_000;
+    breaker.recordFailure();
+    expect(breaker.stats()).toMatchObject({ state: "open", recoveryWaitMs: 100 });
   });
 
   it("opens only after consecutive failures: a success in between resets the count", () => {
@@ -45,7 +77,7 @@ describe("CircuitBreaker", () => {
   });
 
   it("refuses calls while open without running them, with code E_CIRCUIT_OPEN and the retry time", async () => {
-    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 2, recoveryTimeoutMs: 5_000 });
+    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 2, minRecoveryTimeoutMs: 5_000, recoveryTimeoutMs: 5_000 });
     await expect(breaker.execute(boom)).rejects.toThrow("redis down");
     await expect(breaker.execute(boom)).rejects.toThrow("redis down");
     const openedAt = clock.now;

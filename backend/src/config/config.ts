@@ -92,6 +92,7 @@ export const environmentSchema = z.object({
   CACHE_LOCK_TTL_MS: positiveInt.default(10_000),
   CACHE_CB_FAILURE_THRESHOLD: positiveInt.default(5),
   CACHE_CB_RECOVERY_TIMEOUT: positiveInt.default(10_000),
+  CACHE_CB_MIN_RECOVERY_TIMEOUT: positiveInt.default(1_000),
   CACHE_CB_HALF_OPEN_MAX_CALLS: positiveInt.default(3),
   CACHE_STATS_FLUSH_INTERVAL_MS: positiveInt.default(5_000),
   CACHE_STATS_WINDOW_MS: positiveInt.default(60_000),
@@ -148,7 +149,7 @@ export interface AppConfig {
     softInvalidationStaleMs: number;
     lockWaitMs: number;
     lockTtlMs: number;
-    breaker: { failureThreshold: number; recoveryTimeoutMs: number; halfOpenMaxCalls: number };
+    breaker: { failureThreshold: number; recoveryTimeoutMs: number; minRecoveryTimeoutMs: number; halfOpenMaxCalls: number };
     stats: { flushIntervalMs: number; windowMs: number; retentionMs: number };
   };
   /** Discord side; `enabled: false` runs the API only. */
@@ -217,6 +218,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       breaker: {
         failureThreshold: e.CACHE_CB_FAILURE_THRESHOLD,
         recoveryTimeoutMs: e.CACHE_CB_RECOVERY_TIMEOUT,
+        minRecoveryTimeoutMs: e.CACHE_CB_MIN_RECOVERY_TIMEOUT,
         halfOpenMaxCalls: e.CACHE_CB_HALF_OPEN_MAX_CALLS,
       },
       stats: {

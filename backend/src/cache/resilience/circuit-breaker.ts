@@ -7,8 +7,16 @@ export type CircuitState = "closed" | "open" | "half-open";
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open a closed breaker (CACHE_CB_FAILURE_THRESHOLD, default 5). */
   failureThreshold?: number;
-  /** Time an open breaker waits before letting trial calls through, in ms (CACHE_CB_RECOVERY_TIMEOUT, default 10,000). */
+  /**
+   * Longest time an open breaker waits before letting trial calls through, in ms (CACHE_CB_RECOVERY_TIMEOUT,
+   * default 10,000). The wait starts at `minRecoveryTimeoutMs` and doubles each time the trial calls fail.
+   */
   recoveryTimeoutMs?: number;
+  /**
+   * First wait of an open breaker, in ms (CACHE_CB_MIN_RECOVERY_TIMEOUT, default 1,000, at most
+   * `recoveryTimeoutMs`). Short outages (a cluster failover, a restart) then cost about their own length.
+   */
+  minRecoveryTimeoutMs?: number;
   /** Trial calls let through while half-open; all must succeed to close (CACHE_CB_HALF_OPEN_MAX_CALLS, default 3). */
   halfOpenMaxCalls?: number;
   /** Called synchronously on every state change (logging, metrics). Exceptions it throws are swallowed. */
@@ -25,6 +33,8 @@ export interface CircuitBreakerStats {
   consecutiveFailures: number;
   /** Epoch ms of the last transition to open, or null if it never opened. */
   openedAt: number | null;
+  /** How long the breaker waits (or waited, last time it opened) before trial calls, in ms. */
+  recoveryWaitMs: number;
   /** How many times the breaker has opened. */
   opens: number;
   /** Calls refused because the breaker was open or its trial budget was used. */
@@ -35,6 +45,7 @@ export interface CircuitBreakerStats {
 export const circuitBreakerDefaults = {
   failureThreshold: 5,
   recoveryTimeoutMs: 10_000,
+  minRecoveryTimeoutMs: 1_000,
   halfOpenMaxCalls: 3,
 } as const;
 
@@ -43,12 +54,15 @@ export const circuitBreakerDefaults = {
  * the injected clock whenever the state is read or a request asks to pass.
  *
  * Closed: every call passes; `failureThreshold` consecutive failures open it. Open: calls are refused at once for
- * `recoveryTimeoutMs`, then it turns half-open. Half-open: at most `halfOpenMaxCalls` trial calls pass; when that
- * many have succeeded it closes, and any failure re-opens it for another `recoveryTimeoutMs`.
+ * the recovery wait, then it turns half-open. Half-open: at most `halfOpenMaxCalls` trial calls pass; when that
+ * many have succeeded it closes, and any failure re-opens it with the wait doubled (capped at `recoveryTimeoutMs`).
+ * The wait starts at `minRecoveryTimeoutMs`; it goes back to that only once the breaker has stayed closed for
+ * `recoveryTimeoutMs`, so a dependency that keeps failing right after recovering is not hammered every second.
  */
 export class CircuitBreaker {
   private readonly failureThreshold: number;
   private readonly recoveryTimeoutMs: number;
+  private readonly minRecoveryTimeoutMs: number;
   private readonly halfOpenMaxCalls: number;
   private readonly onStateChange: ((from: CircuitState, to: CircuitState) => void) | undefined;
   private readonly isFailure: (error: unknown) => boolean;
@@ -62,10 +76,19 @@ export class CircuitBreaker {
   private trialsAdmitted = 0;
   private trialSuccesses = 0;
   private lastTrialAt = 0;
+  /** The current recovery wait (doubles on failed trials, back to the minimum after a long enough closed spell). */
+  private recoveryWaitMs: number;
+  /** Epoch ms of the last transition to closed (null: never re-closed). */
+  private closedAt: number | null = null;
 
   constructor(options: CircuitBreakerOptions = {}) {
     this.failureThreshold = positiveInteger("failureThreshold", options.failureThreshold, 5);
     this.recoveryTimeoutMs = nonNegative("recoveryTimeoutMs", options.recoveryTimeoutMs, 10_000);
+    this.minRecoveryTimeoutMs = Math.min(
+      nonNegative("minRecoveryTimeoutMs", options.minRecoveryTimeoutMs, circuitBreakerDefaults.minRecoveryTimeoutMs),
+      this.recoveryTimeoutMs,
+    );
+    this.recoveryWaitMs = this.minRecoveryTimeoutMs;
     this.halfOpenMaxCalls = positiveInteger("halfOpenMaxCalls", options.halfOpenMaxCalls, 3);
     this.onStateChange = options.onStateChange;
     this.isFailure = options.isFailure ?? (() => true);
@@ -86,7 +109,7 @@ export class CircuitBreaker {
       const now = this.now();
       // A trial whose outcome was never recorded (the caller gave up) must not block recovery forever:
       // after another recovery period with no verdict, its slot is handed out again.
-      if (this.trialsAdmitted >= this.halfOpenMaxCalls && now - this.lastTrialAt >= this.recoveryTimeoutMs) {
+      if (this.trialsAdmitted >= this.halfOpenMaxCalls && now - this.lastTrialAt >= this.recoveryWaitMs) {
         this.trialsAdmitted = this.trialSuccesses;
       }
       if (this.trialsAdmitted < this.halfOpenMaxCalls) {
@@ -143,7 +166,7 @@ export class CircuitBreaker {
 
   /** Epoch ms at which an open breaker lets trial calls through (now, if it is not open). */
   retryAt(): number {
-    if (this.current === "open" && this.openedAt !== null) return this.openedAt + this.recoveryTimeoutMs;
+    if (this.current === "open" && this.openedAt !== null) return this.openedAt + this.recoveryWaitMs;
     return this.now();
   }
 
@@ -153,6 +176,7 @@ export class CircuitBreaker {
       state: this.state,
       consecutiveFailures: this.consecutiveFailures,
       openedAt: this.openedAt,
+      recoveryWaitMs: this.recoveryWaitMs,
       opens: this.opens,
       rejected: this.rejected,
     };
@@ -161,10 +185,11 @@ export class CircuitBreaker {
   /** Forces the breaker closed with clean counters (operator action). */
   reset(): void {
     this.transition("closed");
+    this.recoveryWaitMs = this.minRecoveryTimeoutMs;
   }
 
   private advanceClock(): void {
-    if (this.current === "open" && this.openedAt !== null && this.now() - this.openedAt >= this.recoveryTimeoutMs) {
+    if (this.current === "open" && this.openedAt !== null && this.now() - this.openedAt >= this.recoveryWaitMs) {
       this.transition("half-open");
     }
   }
@@ -176,8 +201,17 @@ export class CircuitBreaker {
     this.trialsAdmitted = 0;
     this.trialSuccesses = 0;
     if (to === "open") {
-      this.openedAt = this.now();
+      const now = this.now();
+      if (from === "half-open") {
+        // The trial calls failed: the dependency is still out, wait twice as long before the next ones.
+        this.recoveryWaitMs = Math.min(this.recoveryTimeoutMs, Math.max(1, this.recoveryWaitMs * 2));
+      } else if (this.closedAt === null || now - this.closedAt >= this.recoveryTimeoutMs) {
+        this.recoveryWaitMs = this.minRecoveryTimeoutMs;
+      }
+      this.openedAt = now;
       this.opens += 1;
+    } else if (to === "closed" && from !== "closed") {
+      this.closedAt = this.now();
     }
     if (from === to) return;
     try {

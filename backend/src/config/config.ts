@@ -115,6 +115,8 @@ export const environmentSchema = z.object({
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
+  AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
+  AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
 });
@@ -157,6 +159,8 @@ export interface AppConfig {
   health: { checkTimeoutMs: number };
   shutdownTimeoutMs: number;
   adminApiKey: string | undefined;
+  /** API key checks: lookup timeout and stale-if-error grace (0 disables), in ms. */
+  auth: { lookupTimeoutMs: number; staleIfErrorMs: number };
 }
 
 /** Raised when the environment does not validate; its message names every bad variable. */
@@ -245,5 +249,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     adminApiKey: e.ADMIN_API_KEY,
+    auth: { lookupTimeoutMs: e.AUTH_LOOKUP_TIMEOUT_MS, staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS },
   };
 }

@@ -1,20 +1,14 @@
 import { createHash } from "node:crypto";
 import { Router, type RequestHandler, type Response } from "express";
 import { z } from "zod";
-import {
-  ANALYTICS_TTL_MS,
-  ANALYTICS_TYPES,
-  analyticsCacheKey,
-  analyticsTags,
-  isAnalyticsType,
-  type AnalyticsType,
-} from "../analytics/analytics-catalog.ts";
+import { ANALYTICS_TYPES, isAnalyticsType } from "../analytics/analytics-catalog.ts";
 import type { AnalyticsService } from "../analytics/analytics-service.ts";
-import { DEFAULT_LIMIT, MAX_LIMIT, type AnalyticsQuery } from "../analytics/analytics-types.ts";
-import { floorToMinute, parseSince } from "../analytics/analytics-window.ts";
+import { DEFAULT_LIMIT, MAX_LIMIT } from "../analytics/analytics-types.ts";
+import { parseSince } from "../analytics/analytics-window.ts";
+import { rememberAnalytics } from "../analytics/cached-analytics.ts";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
-import { DependencyUnavailableError, NotFoundError, ValidationError } from "../errors.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
 import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the analytics router is built from. */
@@ -69,24 +63,9 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     if (!isAnalyticsType(type)) {
       throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
     }
-    const requestTime = now();
-    const input = parseQuery(req.query as Record<string, unknown>, requestTime);
+    const input = parseQuery(req.query as Record<string, unknown>, now());
     assertGuildAccess(res, input.guildId);
-    // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
-    const query: AnalyticsQuery = {
-      guildId: input.guildId,
-      since: floorToMinute(input.since),
-      until: requestTime,
-      limit: input.limit,
-    };
-    const result = await deps.cache.rememberWithMeta(
-      analyticsCacheKey(type, query.guildId, query.since, query.limit === DEFAULT_LIMIT ? undefined : `limit=${query.limit}`),
-      ANALYTICS_TTL_MS[type],
-      // The window ends when the loader runs, not when this request came: the cache may rerun this loader later
-      // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
-      () => compute(deps.analytics, type, { ...query, until: now() }),
-      { tags: analyticsTags(type, query.guildId) },
-    );
+    const result = await rememberAnalytics({ cache: deps.cache, analytics: deps.analytics, now }, type, input);
     const { body, etag } = serializer.serialize(result.value);
     setCacheHeaders(res, result, etag);
     if (req.fresh) {
@@ -96,14 +75,6 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     res.type("application/json").send(body);
   });
   return router;
-}
-
-async function compute(analytics: AnalyticsService, type: AnalyticsType, query: AnalyticsQuery): Promise<unknown> {
-  try {
-    return await analytics.compute(type, query);
-  } catch (error) {
-    throw new DependencyUnavailableError("postgres", `The ${type} analytic could not be computed`, error);
-  }
 }
 
 function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: string): void {

@@ -1,0 +1,55 @@
+import type { Cache, CacheResult } from "../cache/cache-types.ts";
+import { DependencyUnavailableError } from "../errors.ts";
+import { ANALYTICS_TTL_MS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
+import type { AnalyticsService } from "./analytics-service.ts";
+import { DEFAULT_LIMIT } from "./analytics-types.ts";
+import { floorToMinute } from "./analytics-window.ts";
+
+/** What reading a cached analytic needs. */
+export interface CachedAnalyticsDependencies {
+  /** The cache layer (only `rememberWithMeta` is used). */
+  cache: Pick<Cache, "rememberWithMeta">;
+  /** Computes analytics from PostgreSQL on a miss. */
+  analytics: AnalyticsService;
+  /** Clock (default `new Date()`); the window of a computation ends when its loader runs. */
+  now?: () => Date;
+}
+
+/** One analytic of one guild: window start (rounded down to the minute here) and page size. */
+export interface CachedAnalyticsRequest {
+  guildId: string;
+  since: Date;
+  limit: number;
+}
+
+/**
+ * Reads one analytic through the cache with its key, TTL and tags (analytics-catalog.ts), computing it from
+ * PostgreSQL on a miss. The API and `spywatcher cache warm` both go through here, so they fill the same entries.
+ * A failed computation rejects with DependencyUnavailableError (503).
+ */
+export function rememberAnalytics(
+  deps: CachedAnalyticsDependencies,
+  type: AnalyticsType,
+  request: CachedAnalyticsRequest,
+): Promise<CacheResult<unknown>> {
+  const now = deps.now ?? (() => new Date());
+  // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
+  const since = floorToMinute(request.since);
+  const variant = request.limit === DEFAULT_LIMIT ? undefined : `limit=${request.limit}`;
+  return deps.cache.rememberWithMeta(
+    analyticsCacheKey(type, request.guildId, since, variant),
+    ANALYTICS_TTL_MS[type],
+    // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
+    // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
+    () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
+    { tags: analyticsTags(type, request.guildId) },
+  );
+}
+
+async function compute(analytics: AnalyticsService, type: AnalyticsType, query: Parameters<AnalyticsService["compute"]>[1]): Promise<unknown> {
+  try {
+    return await analytics.compute(type, query);
+  } catch (error) {
+    throw new DependencyUnavailableError("postgres", `The ${type} analytic could not be computed`, error);
+  }
+}

@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { InvalidKeyError, type SpyCache } from "../../../backend/src/cache/index.ts";
+import { UNLINK_IF_UNCHANGED } from "../../../backend/src/cache/lua-script.ts";
 import type { RedisClient } from "../../../backend/src/redis/redis-connections.ts";
 import { randomSnowflake } from "../../helpers/test-env.ts";
 import { CacheKit, ready } from "./cache-test-kit.ts";
@@ -200,6 +202,32 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
       expect(await raw.exists(`${kit.prefix}:v1:purge:a:${tag}`)).toBe(0);
       expect(await raw.exists(`${kit.prefix}:v1:purge:b:${tag}`)).toBe(0);
       expect(await cache.get(`purge:c:${tag}`)).toBe("public");
+    });
+
+    it("sweepInvalidated deletes the bytes of invalidated entries only, and never an entry rewritten since", async () => {
+      const tag = `sweep:${randomSnowflake()}`;
+      const keys = [0, 1, 2].map((i) => `sweep:${i}:${tag}`);
+      for (const key of keys) await cache.set(key, { key }, { ttl: "10m", tags: [tag] });
+      await cache.set(`sweep:kept:${tag}`, "kept", { ttl: "10m", tags: ["other-sweep-tag"] });
+      await cache.invalidateByTag(tag);
+      // Rewritten after the invalidation: built on the new version, so it is valid and must survive.
+      await cache.set(keys[2]!, "rewritten", { ttl: "10m", tags: [tag] });
+      const result = await cache.sweepInvalidated();
+      expect(result.deleted).toBeGreaterThanOrEqual(2);
+      expect(result.bytes).toBeGreaterThan(0);
+      expect(await raw.exists(`${kit.prefix}:v1:${keys[0]}`)).toBe(0);
+      expect(await raw.exists(`${kit.prefix}:v1:${keys[1]}`)).toBe(0);
+      expect(await cache.get(keys[2]!)).toBe("rewritten");
+      expect(await cache.get(`sweep:kept:${tag}`)).toBe("kept");
+      // The sweep's delete is compare-and-delete: a value changed after the sweep read it is not deleted.
+      const probe = `${kit.prefix}:v1:sweep:probe:${tag}`;
+      await raw.set(probe, "read by the sweep");
+      const sha1 = (text: string) => createHash("sha1").update(text).digest("hex");
+      await raw.set(probe, "rewritten meanwhile");
+      expect(await UNLINK_IF_UNCHANGED.run(raw, [probe], [sha1("read by the sweep")])).toBe(0);
+      expect(await raw.get(probe)).toBe("rewritten meanwhile");
+      expect(await UNLINK_IF_UNCHANGED.run(raw, [probe], [sha1("rewritten meanwhile")])).toBe(1);
+      expect(await raw.exists(probe)).toBe(0);
     });
 
     it("calls after close() fail with E_CACHE_CLOSED", async () => {

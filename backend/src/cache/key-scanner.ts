@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { CacheContext } from "./cache-context.ts";
-import { decodeEnvelope } from "./cache-envelope.ts";
+import { decodeEnvelope, type CacheEnvelope } from "./cache-envelope.ts";
+import { UNLINK_IF_UNCHANGED } from "./lua-script.ts";
 
 const SCAN_COUNT = 500;
 
@@ -67,6 +69,42 @@ export class KeyScanner {
     return { scanned, deleted };
   }
 
+  /**
+   * Deletes the entries that can never be served again because a tag they carry was invalidated since they were
+   * built (their version is older than the tag's current one in Redis): invalidation is O(1) and leaves their
+   * bytes to the TTL, this gives them back now. Each key is deleted only if it still holds the value read (an
+   * entry rewritten meanwhile survives). Cost grows with the number of entries: an operator's command.
+   */
+  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number }> {
+    let scanned = 0;
+    let deleted = 0;
+    let bytes = 0;
+    await this.scan(this.ctx.keys.allEntriesPattern(), async (keys, node) => {
+      scanned += keys.length;
+      const raws = await this.readRaw(node, keys);
+      const envelopes = raws.map((raw) => decodeEnvelope(raw));
+      const tags = new Set<string>();
+      for (const envelope of envelopes) if (envelope) for (const tag in envelope.tags) tags.add(tag);
+      if (tags.size === 0) return;
+      const current = await this.ctx.tags.fetch([...tags]);
+      const outcomes = await Promise.all(
+        keys.map((key, i) => {
+          const envelope = envelopes[i];
+          const raw = raws[i];
+          if (!envelope || raw === null || raw === undefined || !invalidatedSince(envelope, current)) return 0;
+          const sha1 = createHash("sha1").update(raw).digest("hex");
+          return this.ctx.gateway.call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1])).then((n) => {
+            if (Number(n) !== 1) return 0;
+            bytes += Buffer.byteLength(raw);
+            return 1;
+          });
+        }),
+      );
+      for (const outcome of outcomes) deleted += outcome;
+    });
+    return { scanned, deleted, bytes };
+  }
+
   private async scan(match: string, onBatch: (keys: string[], node: Redis) => Promise<void> | void): Promise<void> {
     const { gateway } = this.ctx;
     for (const node of gateway.masters()) {
@@ -92,4 +130,13 @@ export class KeyScanner {
     const results = await gateway.call(() => node.pipeline(keys.map((key) => ["get", key])).exec());
     return (results ?? []).map(([error, value]) => (error ? null : (value as string | null)));
   }
+}
+
+/** True when one of the entry's tags has a newer version than the one it was built with. */
+function invalidatedSince(envelope: CacheEnvelope, current: Map<string, number>): boolean {
+  for (const tag in envelope.tags) {
+    const version = current.get(tag);
+    if (version !== undefined && version > envelope.tags[tag]!) return true;
+  }
+  return false;
 }

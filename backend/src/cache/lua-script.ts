@@ -78,6 +78,16 @@ redis.call('PUBLISH', ARGV[1], string.format('%d', s) .. '|' .. ARGV[2])
 return s
 `);
 
+/**
+ * Deletes a key only if it still holds the value that was read (compared by SHA-1), so a sweep never deletes an
+ * entry rewritten since it read it. KEYS: the key. ARGV: SHA-1 hex of the value read. Returns 1 if deleted.
+ */
+export const UNLINK_IF_UNCHANGED = new LuaScript(`
+local v = redis.call('GET', KEYS[1])
+if v and redis.sha1hex(v) == ARGV[1] then return redis.call('UNLINK', KEYS[1]) end
+return 0
+`);
+
 /** INCRBY that gives a new counter a TTL. KEYS: counter. ARGV: by, TTL ms (0: none). */
 export const INCREMENT_COUNTER = new LuaScript(`
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])

@@ -269,6 +269,18 @@ export class SpyCache extends EventEmitter implements Cache {
     }
   }
 
+  /**
+   * Deletes the bytes of entries invalidated by a tag bump (they would expire by TTL anyway; this frees them now).
+   * Scans every entry of this prefix: run it from the CLI (`spywatcher cache cleanup`), not on a request path.
+   */
+  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number }> {
+    try {
+      return await this.scanner.sweepInvalidated();
+    } catch (error) {
+      throw new CacheUnavailableError("sweepInvalidated", error);
+    }
+  }
+
   /** Deletes this cache's entries whose logical key matches a Redis glob (SCAN on every master). */
   async deleteByPattern(pattern: string): Promise<number> {
     const match = this.ctx.keys.entryPattern(pattern);

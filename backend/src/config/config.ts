@@ -119,6 +119,11 @@ export const environmentSchema = z.object({
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
+  WS_MAX_CONNECTIONS: positiveInt.default(1_000),
+  WS_MAX_SUBSCRIPTIONS: positiveInt.default(50),
+  WS_AUTH_TIMEOUT_MS: positiveInt.default(5_000),
+  WS_HEARTBEAT_INTERVAL_MS: positiveInt.default(30_000),
+  WS_MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -161,6 +166,8 @@ export interface AppConfig {
   adminApiKey: string | undefined;
   /** API key checks: lookup timeout and stale-if-error grace (0 disables), in ms. */
   auth: { lookupTimeoutMs: number; staleIfErrorMs: number };
+  /** The `/ws` endpoint's limits (see docs/realtime.md). */
+  realtime: { maxConnections: number; maxSubscriptionsPerSocket: number; authTimeoutMs: number; heartbeatIntervalMs: number; maxBufferedBytes: number };
 }
 
 /** Raised when the environment does not validate; its message names every bad variable. */
@@ -250,5 +257,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     adminApiKey: e.ADMIN_API_KEY,
     auth: { lookupTimeoutMs: e.AUTH_LOOKUP_TIMEOUT_MS, staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS },
+    realtime: {
+      maxConnections: e.WS_MAX_CONNECTIONS,
+      maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS,
+      authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
+      heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    },
   };
 }

@@ -117,6 +117,7 @@ export const environmentSchema = z.object({
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
   AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
   WS_MAX_CONNECTIONS: positiveInt.default(1_000),
@@ -166,6 +167,8 @@ export interface AppConfig {
   adminApiKey: string | undefined;
   /** API key checks: lookup timeout and stale-if-error grace (0 disables), in ms. */
   auth: { lookupTimeoutMs: number; staleIfErrorMs: number };
+  /** Bearer token GET /metrics requires (METRICS_TOKEN); unset: an admin API key is required instead. */
+  metricsToken: string | undefined;
   /** The `/ws` endpoint's limits (see docs/realtime.md). */
   realtime: { maxConnections: number; maxSubscriptionsPerSocket: number; authTimeoutMs: number; heartbeatIntervalMs: number; maxBufferedBytes: number };
 }
@@ -257,6 +260,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     adminApiKey: e.ADMIN_API_KEY,
     auth: { lookupTimeoutMs: e.AUTH_LOOKUP_TIMEOUT_MS, staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS },
+    metricsToken: e.METRICS_TOKEN,
     realtime: {
       maxConnections: e.WS_MAX_CONNECTIONS,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS,

@@ -6,6 +6,8 @@ import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
 import { startDiscordSide, type DiscordSide } from "./bot/discord-side.ts";
 import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
+import { redisRevocationBroadcaster } from "./auth/key-revocation-broadcast.ts";
+import { listenForKeyRevocations } from "./auth/key-revocation-listener.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
@@ -69,7 +71,19 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         publisher: createPublisher(redis.client),
       })
     : undefined;
-  const apiKeys = new ApiKeyService({ prisma, logger, adminApiKey: config.adminApiKey });
+  const apiKeys = new ApiKeyService({
+    prisma,
+    logger,
+    adminApiKey: config.adminApiKey,
+    ...config.auth,
+    revocationBroadcaster: redisRevocationBroadcaster({
+      client: redis.client,
+      keyPrefix: config.redis.keyPrefix,
+      timeoutMs: config.redis.connectTimeoutMs,
+    }),
+  });
+  // Not awaited: with Redis down the subscription is made when it returns (revocations then take the lookup TTL).
+  const revocations = listenForKeyRevocations({ connection: redis.subscriber, keyPrefix: config.redis.keyPrefix, keys: apiKeys, logger });
   const rateLimit = apiKeyRateLimit({
     redis: redis.client,
     logger,
@@ -95,6 +109,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       await closeServer(server, config.shutdownTimeoutMs);
       await discord?.stop();
       await apiKeys.whenIdle();
+      await revocations.close();
       await cache.close();
       await redis.close();
       await prisma.$disconnect();

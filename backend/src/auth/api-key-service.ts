@@ -1,10 +1,14 @@
-import { LRUCache } from "lru-cache";
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { ApiKeyRepository, type ApiKeyRecord } from "./api-key-repository.ts";
-import { generateApiKey, hashApiKey, hashesEqual, looksLikeApiKey } from "./api-key-secret.ts";
-import { BOOTSTRAP_ADMIN_KEY_ID, type Principal } from "./principal.ts";
+import { generateApiKey, hashApiKey } from "./api-key-secret.ts";
+import { ApiKeyVerifier } from "./api-key-verifier.ts";
+import type { KeyRevocationBroadcaster } from "./key-revocation-broadcast.ts";
+import type { Principal } from "./principal.ts";
+
+/** Default of `lookupCacheTtlMs`: without a revocation broadcast, other instances reject a revoked key within this. */
+export const DEFAULT_LOOKUP_CACHE_TTL_MS = 10_000;
 
 /** Options of the API key service; every field has a default. */
 export interface ApiKeyServiceOptions {
@@ -12,10 +16,24 @@ export interface ApiKeyServiceOptions {
   logger: Logger;
   /** Optional bootstrap admin key (ADMIN_API_KEY); only its SHA-256 hash is kept. */
   adminApiKey?: string | undefined;
-  /** How long a looked-up key (or an unknown one) is remembered in process, in ms (default 10,000). */
+  /** How long a looked-up key (or an unknown one) is answered without PostgreSQL, in ms (default 10,000). */
   lookupCacheTtlMs?: number;
-  /** Largest number of remembered lookups (default 10,000). */
+  /** Largest number of remembered lookups of each kind (default 10,000). */
   lookupCacheMax?: number;
+  /** Longest wait for PostgreSQL on a key lookup, in ms; past it the lookup counts as failed (default 1,000). */
+  lookupTimeoutMs?: number;
+  /**
+   * Stale-if-error: while PostgreSQL fails, a key verified at most this many ms ago and not known to be revoked is
+   * still accepted with its last known scope; 0 disables (default 300,000).
+   */
+  staleIfErrorMs?: number;
+  /**
+   * After a failed lookup, keys that stale-if-error can vouch for skip PostgreSQL for this many ms (default 1,000),
+   * so a hung database costs one lookup timeout per interval, not one per request.
+   */
+  failureBackoffMs?: number;
+  /** Tells other instances about revocations (default none: they reject a revoked key within `lookupCacheTtlMs`). */
+  revocationBroadcaster?: KeyRevocationBroadcaster | undefined;
   /** At most one last-used write per key per this many ms (default 60,000). */
   lastUsedThrottleMs?: number;
   /** Clock (default Date.now), injectable for tests. */
@@ -31,26 +49,43 @@ export interface CreatedApiKey {
 /** A key as listed: everything but the hash. */
 export type ApiKeySummary = Omit<ApiKeyRecord, "keyHash">;
 
+/**
+ * How other running instances learn of a revocation: `published` on Redis pub/sub (at once), `failed` (Redis
+ * unreachable) or `disabled` (no broadcaster); in the last two cases they reject the key within the lookup cache TTL.
+ */
+export type RevocationBroadcast = "published" | "failed" | "disabled";
+
+/** What `revokeKey` returns: the revoked key and how other instances were told. */
+export type RevokedApiKey = ApiKeySummary & { broadcast: RevocationBroadcast };
+
 const SNOWFLAKE = /^\d{17,20}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Creates, lists, revokes and checks API keys. Secrets are hashed at once and never logged or stored. */
+/**
+ * Creates, lists, revokes and checks API keys. Secrets are hashed at once and never logged or stored. Lookups are
+ * bounded by a timeout; while PostgreSQL fails, recently verified keys keep working (stale-if-error) and other keys
+ * get 503, never a hang and never a 401 that only means "cannot tell".
+ */
 export class ApiKeyService {
   private readonly repository: ApiKeyRepository;
-  private readonly adminHash: string | undefined;
+  private readonly verifier: ApiKeyVerifier;
   private readonly now: () => number;
-  private readonly lastUsedThrottleMs: number;
-  private readonly lastUsedWrites = new Map<string, number>();
-  private readonly pendingWrites = new Set<Promise<void>>();
-  // hash -> principal, or null for "no such (active) key": a flood of bad keys must not become a flood of queries.
-  private readonly lookups: LRUCache<string, { principal: Principal | null }>;
 
   constructor(private readonly options: ApiKeyServiceOptions) {
     this.repository = new ApiKeyRepository(options.prisma);
-    this.adminHash = options.adminApiKey ? hashApiKey(options.adminApiKey) : undefined;
     this.now = options.now ?? Date.now;
-    this.lastUsedThrottleMs = options.lastUsedThrottleMs ?? 60_000;
-    this.lookups = new LRUCache({ max: options.lookupCacheMax ?? 10_000, ttl: options.lookupCacheTtlMs ?? 10_000 });
+    this.verifier = new ApiKeyVerifier({
+      repository: this.repository,
+      logger: options.logger,
+      adminHash: options.adminApiKey ? hashApiKey(options.adminApiKey) : undefined,
+      lookupCacheTtlMs: options.lookupCacheTtlMs ?? DEFAULT_LOOKUP_CACHE_TTL_MS,
+      lookupCacheMax: options.lookupCacheMax ?? 10_000,
+      lookupTimeoutMs: options.lookupTimeoutMs ?? 1_000,
+      staleIfErrorMs: options.staleIfErrorMs ?? 300_000,
+      failureBackoffMs: options.failureBackoffMs ?? 1_000,
+      lastUsedThrottleMs: options.lastUsedThrottleMs ?? 60_000,
+      now: this.now,
+    });
   }
 
   /** Creates a key scoped to admin or to a list of guild ids; the secret is returned once. */
@@ -79,61 +114,56 @@ export class ApiKeyService {
     return (await this.repository.list()).map(({ keyHash: _hash, ...summary }) => summary);
   }
 
-  /** Revokes a key; it stops working at once in this process and within the lookup cache TTL elsewhere. */
-  async revokeKey(id: string): Promise<ApiKeySummary> {
+  /**
+   * Revokes a key: it stops working at once in this process and, through the broadcaster, on every running
+   * instance; when the broadcast fails the revocation still stands and other instances follow within the lookup TTL.
+   */
+  async revokeKey(id: string): Promise<RevokedApiKey> {
     if (!UUID.test(id)) throw new ValidationError("id: must be a key id (UUID) as shown by `keys list`", [{ field: "id", message: "must be a UUID" }]);
     const record = await this.repository.revoke(id, new Date(this.now()));
     if (!record) throw new NotFoundError(`No API key with id ${id}`);
-    this.lookups.delete(record.keyHash);
-    this.options.logger.info({ keyId: id }, "api key revoked");
+    this.verifier.forgetRevokedKey(record.id, record.keyHash);
+    const broadcast = await this.broadcastRevocation(record.id, record.revokedAt ?? new Date(this.now()));
+    this.options.logger.info({ keyId: id, broadcast }, "api key revoked");
     const { keyHash: _hash, ...summary } = record;
-    return summary;
+    return { ...summary, broadcast };
   }
 
-  /** The principal of a presented key, or undefined when it is unknown, malformed or revoked. */
-  async authenticate(secret: string): Promise<Principal | undefined> {
-    const hash = hashApiKey(secret);
-    if (this.adminHash && hashesEqual(hash, this.adminHash)) {
-      return { keyId: BOOTSTRAP_ADMIN_KEY_ID, name: "bootstrap admin (ADMIN_API_KEY)", scope: "admin" };
+  /** Applies a revocation made elsewhere (a broadcast): the key is refused from now on, even while PostgreSQL is down. */
+  forgetRevokedKey(keyId: string): void {
+    this.verifier.forgetRevokedKey(keyId);
+  }
+
+  /** Makes every cached lookup stale, so the next use of each key asks PostgreSQL (after broadcasts may have been lost). */
+  expireCachedLookups(): void {
+    this.verifier.expireCachedLookups();
+  }
+
+  /**
+   * The principal of a presented key, or undefined when it is unknown, malformed or revoked. Throws
+   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key.
+   */
+  authenticate(secret: string): Promise<Principal | undefined> {
+    return this.verifier.authenticate(secret);
+  }
+
+  private async broadcastRevocation(keyId: string, at: Date): Promise<RevocationBroadcast> {
+    const broadcaster = this.options.revocationBroadcaster;
+    if (!broadcaster) return "disabled";
+    try {
+      await broadcaster.publish({ keyId, at: at.toISOString() });
+      return "published";
+    } catch (error) {
+      this.options.logger.warn(
+        { keyId, err: (error as Error).message },
+        "could not broadcast the api key revocation: other instances reject the key once their lookup cache expires",
+      );
+      return "failed";
     }
-    // Shape check before the database: garbage never costs a query.
-    if (!looksLikeApiKey(secret)) return undefined;
-    const cached = this.lookups.get(hash);
-    const principal = cached ? cached.principal : await this.lookUp(hash);
-    if (principal) this.touch(principal.keyId);
-    return principal ?? undefined;
-  }
-
-  private async lookUp(hash: string): Promise<Principal | null> {
-    const record = await this.repository.findByHash(hash);
-    // The index lookup already matched the hash; compare again in constant time so no code path relies on `=`.
-    const principal: Principal | null =
-      !record || record.revokedAt || !hashesEqual(record.keyHash, hash)
-        ? null
-        : record.scope === "admin"
-          ? { keyId: record.id, name: record.name, scope: "admin" }
-          : { keyId: record.id, name: record.name, scope: "guild", guildIds: record.guildIds };
-    this.lookups.set(hash, { principal });
-    return principal;
-  }
-
-  private touch(keyId: string): void {
-    const now = this.now();
-    const last = this.lastUsedWrites.get(keyId);
-    if (last !== undefined && now - last < this.lastUsedThrottleMs) return;
-    this.lastUsedWrites.set(keyId, now);
-    // Best effort and off the request path: a failed last-used write must not fail the request.
-    const write = this.repository
-      .touchLastUsed(keyId, new Date(now))
-      .catch((error: unknown) => {
-        this.options.logger.warn({ keyId, err: (error as Error).message }, "could not record api key use");
-      })
-      .finally(() => this.pendingWrites.delete(write));
-    this.pendingWrites.add(write);
   }
 
   /** Resolves when every last-used write started so far has finished (for shutdown and tests). */
   async whenIdle(): Promise<void> {
-    await Promise.all([...this.pendingWrites]);
+    await this.verifier.whenIdle();
   }
 }

@@ -1,10 +1,12 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
-import { ApiKeyService, type ApiKeySummary } from "../auth/api-key-service.ts";
+import { ApiKeyService, DEFAULT_LOOKUP_CACHE_TTL_MS, type ApiKeySummary, type RevokedApiKey } from "../auth/api-key-service.ts";
+import { redisRevocationBroadcaster, type KeyRevocationBroadcaster } from "../auth/key-revocation-broadcast.ts";
 import type { AppConfig } from "../config/config.ts";
 import { createPrismaClient } from "../db/prisma-client.ts";
 import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
+import { createRedisConnections, type RedisConnections } from "../redis/redis-connections.ts";
 
 /** An API key service opened for one CLI command, and how to close what it opened. */
 export interface OpenedApiKeys {
@@ -19,11 +21,28 @@ export interface ApiKeysCommandDependencies {
   write?: (text: string) => void;
 }
 
-/** Opens the key service on the configured PostgreSQL; logs (warnings only) go to stderr, never with secrets. */
+/**
+ * Opens the key service on the configured PostgreSQL, with revocations broadcast on the configured Redis (opened
+ * only when a revocation is sent, waiting at most REDIS_CONNECT_TIMEOUT_MS for it); logs (warnings only) go to
+ * stderr, never with secrets.
+ */
 export async function openApiKeyService(config: AppConfig): Promise<OpenedApiKeys> {
   const prisma = createPrismaClient({ url: config.database.url, poolMax: 1 });
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
-  return { keys: new ApiKeyService({ prisma, logger }), close: () => prisma.$disconnect() };
+  let redis: RedisConnections | undefined;
+  const revocationBroadcaster: KeyRevocationBroadcaster = {
+    publish: (revocation) => {
+      redis ??= createRedisConnections({ ...config.redis, connectionName: "spywatcher-cli" }, logger);
+      return redisRevocationBroadcaster({ client: redis.client, keyPrefix: config.redis.keyPrefix, timeoutMs: config.redis.connectTimeoutMs }).publish(revocation);
+    },
+  };
+  return {
+    keys: new ApiKeyService({ prisma, logger, revocationBroadcaster }),
+    close: async () => {
+      await redis?.close();
+      await prisma.$disconnect();
+    },
+  };
 }
 
 /**
@@ -96,14 +115,22 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
 
   keys
     .command("revoke <id>")
-    .description("revoke a key by id; running API instances reject it within 10 s")
+    .description("revoke a key by id; running API instances are told at once through Redis (within 10 s without it)")
     .action(async (id: string, _options: unknown, command: Command) => {
       await run(command, async ({ keys: service }) => {
         const key = await service.revokeKey(id);
-        write(`Revoked API key ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}\n`);
+        write(`Revoked API key ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}\n${describeBroadcast(key)}\n`);
       });
     });
   return keys;
+}
+
+function describeBroadcast(key: RevokedApiKey): string {
+  const bound = `within ${DEFAULT_LOOKUP_CACHE_TTL_MS / 1_000} s`;
+  if (key.broadcast === "published") return "Running API instances were told through Redis pub/sub and reject it at once.";
+  // The revocation is durable in PostgreSQL either way: an unreachable Redis only delays other instances.
+  if (key.broadcast === "failed") return `Redis was unreachable, so running API instances were not told: they reject it ${bound}.`;
+  return `Running API instances reject it ${bound}.`;
 }
 
 function describeScope(key: Pick<ApiKeySummary, "scope" | "guildIds">): string {

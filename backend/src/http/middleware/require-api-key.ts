@@ -11,7 +11,8 @@ export function principalOf(res: Response): Principal | undefined {
 }
 
 /**
- * Requires `Authorization: Bearer <api key>`: 401 JSON without a key or with an unknown or revoked one.
+ * Requires `Authorization: Bearer <api key>`: 401 JSON without a key or with an unknown or revoked one; 503
+ * E_DEPENDENCY_UNAVAILABLE when the key cannot be checked (PostgreSQL down and no recent verification of it).
  * The key itself is never logged or echoed; the principal is kept in `res.locals.principal`.
  */
 export function requireApiKey(auth: Pick<ApiKeyService, "authenticate">): RequestHandler {
@@ -21,7 +22,13 @@ export function requireApiKey(auth: Pick<ApiKeyService, "authenticate">): Reques
       next(new UnauthorizedError());
       return;
     }
-    const principal = await auth.authenticate(match[1]);
+    let principal: Principal | undefined;
+    try {
+      principal = await auth.authenticate(match[1]);
+    } catch (error) {
+      next(error);
+      return;
+    }
     if (!principal) {
       next(new UnauthorizedError("The API key is unknown or revoked"));
       return;

@@ -1,0 +1,159 @@
+import { LRUCache } from "lru-cache";
+import { DependencyUnavailableError } from "../errors.ts";
+import { withTimeout } from "../lib/with-timeout.ts";
+import type { Logger } from "../logging/logger.ts";
+import type { ApiKeyRepository } from "./api-key-repository.ts";
+import { hashApiKey, hashesEqual, looksLikeApiKey } from "./api-key-secret.ts";
+import { KeyLookupCache, type VerifiedKey } from "./key-lookup-cache.ts";
+import { BOOTSTRAP_ADMIN_KEY_ID, type Principal } from "./principal.ts";
+
+/** Settings of the verifier (`ApiKeyServiceOptions` documents each one and its default). */
+export interface ApiKeyVerifierOptions {
+  repository: ApiKeyRepository;
+  logger: Logger;
+  adminHash: string | undefined;
+  lookupCacheTtlMs: number;
+  lookupCacheMax: number;
+  lookupTimeoutMs: number;
+  staleIfErrorMs: number;
+  failureBackoffMs: number;
+  lastUsedThrottleMs: number;
+  now: () => number;
+}
+
+const STALE_WARNING_INTERVAL_MS = 10_000;
+
+/**
+ * Checks presented API keys: in-process lookup cache, one bounded query per key at a time, stale-if-error while
+ * PostgreSQL fails (503 for keys it cannot vouch for, never a hang and never a 401 that only means "cannot tell"),
+ * last-used writes off the request path.
+ */
+export class ApiKeyVerifier {
+  private readonly lastUsedWrites = new Map<string, number>();
+  private readonly pendingWrites = new Set<Promise<void>>();
+  // A flood of bad keys must not become a flood of queries: refused hashes are remembered too.
+  private readonly lookups: KeyLookupCache;
+  // Concurrent requests with the same key share one query.
+  private readonly inFlight = new Map<string, Promise<Principal | undefined>>();
+  private readonly staleWarnings = new LRUCache<string, number>({ max: 1_000 });
+  private readonly now: () => number;
+  private failingUntil = 0;
+
+  constructor(private readonly options: ApiKeyVerifierOptions) {
+    this.now = options.now;
+    this.lookups = new KeyLookupCache({ freshMs: options.lookupCacheTtlMs, max: options.lookupCacheMax, now: options.now });
+  }
+
+  /** Refuses a revoked key from now on, even while PostgreSQL is down (by hash too when the caller knows it). */
+  forgetRevokedKey(keyId: string, keyHash?: string): void {
+    this.lookups.revoke(keyId, keyHash);
+  }
+
+  /** Makes every cached lookup stale, so the next use of each key asks PostgreSQL again. */
+  expireCachedLookups(): void {
+    this.lookups.expireFresh();
+  }
+
+  /**
+   * The principal of a presented key, or undefined when it is unknown, malformed or revoked. Throws
+   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key.
+   */
+  async authenticate(secret: string): Promise<Principal | undefined> {
+    const hash = hashApiKey(secret);
+    if (this.options.adminHash && hashesEqual(hash, this.options.adminHash)) {
+      return { keyId: BOOTSTRAP_ADMIN_KEY_ID, name: "bootstrap admin (ADMIN_API_KEY)", scope: "admin" };
+    }
+    // Shape check before the database: garbage never costs a query.
+    if (!looksLikeApiKey(secret)) return undefined;
+    const known = this.lookups.get(hash);
+    if (known.state === "refused") return undefined;
+    if (known.state === "active") {
+      this.touch(known.principal.keyId);
+      return known.principal;
+    }
+    const stale = this.lookups.lastVerified(hash, this.options.staleIfErrorMs);
+    // Right after a failure, a key stale-if-error can vouch for skips the database (see failureBackoffMs).
+    if (stale && this.now() < this.failingUntil) return this.serveStale(stale, "a lookup failed moments ago");
+    let principal: Principal | undefined;
+    try {
+      principal = await this.lookUpShared(hash);
+    } catch (error) {
+      this.failingUntil = this.now() + this.options.failureBackoffMs;
+      // Asked again, not reused from above: a revocation may have arrived while the lookup was failing.
+      const fallback = this.lookups.lastVerified(hash, this.options.staleIfErrorMs);
+      if (fallback) return this.serveStale(fallback, lastLine(error));
+      throw new DependencyUnavailableError("postgres", "Cannot check the API key right now: the database is unavailable", error);
+    }
+    if (principal) this.touch(principal.keyId);
+    return principal;
+  }
+
+  private lookUpShared(hash: string): Promise<Principal | undefined> {
+    let pending = this.inFlight.get(hash);
+    if (!pending) {
+      pending = this.lookUp(hash).finally(() => this.inFlight.delete(hash));
+      this.inFlight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private async lookUp(hash: string): Promise<Principal | undefined> {
+    const started = this.lookups.startLookup();
+    const record = await withTimeout(this.options.repository.findByHash(hash), this.options.lookupTimeoutMs, "api key lookup");
+    // The index lookup already matched the hash; compare again in constant time so no code path relies on `=`.
+    if (!record || !hashesEqual(record.keyHash, hash)) {
+      this.lookups.rememberRefused(hash, false, started);
+      return undefined;
+    }
+    if (record.revokedAt) {
+      this.lookups.rememberRefused(hash, true, started);
+      return undefined;
+    }
+    const principal: Principal =
+      record.scope === "admin"
+        ? { keyId: record.id, name: record.name, scope: "admin" }
+        : { keyId: record.id, name: record.name, scope: "guild", guildIds: record.guildIds };
+    return this.lookups.rememberActive(hash, principal, started) ? principal : undefined;
+  }
+
+  private serveStale(stale: VerifiedKey, reason: string): Principal {
+    const now = this.now();
+    const { keyId } = stale.principal;
+    const warned = this.staleWarnings.get(keyId);
+    // One warning per key per interval: an outage must not turn every request into a log line.
+    if (warned === undefined || now - warned >= STALE_WARNING_INTERVAL_MS) {
+      this.staleWarnings.set(keyId, now);
+      this.options.logger.warn(
+        { keyId, verifiedAgoMs: now - stale.verifiedAt, staleIfErrorMs: this.options.staleIfErrorMs, err: reason },
+        "postgres unavailable: accepting an api key on its last verification (stale-if-error)",
+      );
+    }
+    return stale.principal;
+  }
+
+  private touch(keyId: string): void {
+    const now = this.now();
+    const last = this.lastUsedWrites.get(keyId);
+    if (last !== undefined && now - last < this.options.lastUsedThrottleMs) return;
+    this.lastUsedWrites.set(keyId, now);
+    // Best effort and off the request path: a failed last-used write must not fail the request.
+    const write = this.options.repository
+      .touchLastUsed(keyId, new Date(now))
+      .catch((error: unknown) => {
+        this.options.logger.warn({ keyId, err: (error as Error).message }, "could not record api key use");
+      })
+      .finally(() => this.pendingWrites.delete(write));
+    this.pendingWrites.add(write);
+  }
+
+  /** Resolves when every last-used write started so far has finished (for shutdown and tests). */
+  async whenIdle(): Promise<void> {
+    await Promise.all([...this.pendingWrites]);
+  }
+}
+
+/** The last line of an error's message: Prisma's messages open with a multi-line excerpt of the calling code. */
+function lastLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.trim().split("\n").at(-1) ?? message;
+}

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
 import { runMigrations } from "../db/migrator.ts";
 import { openApiKeyService, registerApiKeysCommand } from "./api-keys-command.ts";
+import { openServiceCache, registerCacheCommand } from "./cache-command.ts";
 import { createLogger } from "../logging/logger.ts";
 
 /** Loads the configuration or exits with status 2 naming every bad variable. */
@@ -36,5 +37,6 @@ program
   });
 
 registerApiKeysCommand(program, { open: () => openApiKeyService(configOrExit()) });
+registerCacheCommand(program, { open: () => openServiceCache(configOrExit()) });
 
 await program.parseAsync(process.argv);

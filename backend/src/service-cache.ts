@@ -1,0 +1,44 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { createCache, type SpyCache } from "./cache/index.ts";
+import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
+import type { AppConfig } from "./config/config.ts";
+import type { Logger } from "./logging/logger.ts";
+import type { RedisConnections } from "./redis/redis-connections.ts";
+
+/**
+ * The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*.
+ * The service and the CLI's `cache` commands build it here, so they read and write the same entries and stats.
+ */
+export function createServiceCache(config: AppConfig, redis: RedisConnections, logger: Logger): SpyCache {
+  const prefix = `${config.redis.keyPrefix}:cache`;
+  const { cache: options } = config;
+  const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  return createCache({
+    instanceId,
+    redis: redis.client,
+    subscriber: redis.subscriber,
+    prefix,
+    logger,
+    version: options.version,
+    defaultTtl: options.defaultTtlMs,
+    grace: options.graceMs,
+    staleWhileRevalidate: options.staleWhileRevalidate,
+    refreshAheadAt: options.refreshAheadAt,
+    softTimeout: options.softTimeoutMs,
+    hardTimeout: options.hardTimeoutMs,
+    compressAboveBytes: options.compressAboveBytes,
+    l1: options.l1,
+    invalidationWindowMs: options.invalidationWindowMs,
+    softInvalidationStaleMs: options.softInvalidationStaleMs,
+    lockWaitMs: options.lockWaitMs,
+    lockTtlMs: options.lockTtlMs,
+    breaker: options.breaker,
+    stats: new CacheStatsRecorder({
+      redis: redis.client,
+      prefix,
+      instanceId,
+      ...options.stats,
+    }),
+  });
+}

@@ -1,8 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
-import { hostname } from "node:os";
-import { createCache, type SpyCache } from "./cache/index.ts";
-import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
+import type { SpyCache } from "./cache/index.ts";
 import { startDiscordSide, type DiscordSide } from "./bot/discord-side.ts";
 import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
@@ -20,6 +17,7 @@ import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
+import { createServiceCache } from "./service-cache.ts";
 
 /** A running SpyWatcher service. */
 export interface RunningService {
@@ -118,38 +116,4 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     return stopping;
   };
   return { server, port, prisma, redis, cache, apiKeys, discord, stop };
-}
-
-/** The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*. */
-function createServiceCache(config: AppConfig, redis: RedisConnections, logger: Logger): SpyCache {
-  const prefix = `${config.redis.keyPrefix}:cache`;
-  const { cache: options } = config;
-  const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
-  return createCache({
-    instanceId,
-    redis: redis.client,
-    subscriber: redis.subscriber,
-    prefix,
-    logger,
-    version: options.version,
-    defaultTtl: options.defaultTtlMs,
-    grace: options.graceMs,
-    staleWhileRevalidate: options.staleWhileRevalidate,
-    refreshAheadAt: options.refreshAheadAt,
-    softTimeout: options.softTimeoutMs,
-    hardTimeout: options.hardTimeoutMs,
-    compressAboveBytes: options.compressAboveBytes,
-    l1: options.l1,
-    invalidationWindowMs: options.invalidationWindowMs,
-    softInvalidationStaleMs: options.softInvalidationStaleMs,
-    lockWaitMs: options.lockWaitMs,
-    lockTtlMs: options.lockTtlMs,
-    breaker: options.breaker,
-    stats: new CacheStatsRecorder({
-      redis: redis.client,
-      prefix,
-      instanceId,
-      ...options.stats,
-    }),
-  });
 }

@@ -13,6 +13,7 @@ import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
 import { createRedisConnections, waitForRedisReady } from "../redis/redis-connections.ts";
 import { createServiceCache } from "../service-cache.ts";
+import { runWithOpened } from "./run-with-opened.ts";
 import { describeCacheStats } from "./cache-status-text.ts";
 
 /** The cache opened for one CLI command (and, for `warm`, the analytics service), and how to close them. */
@@ -75,24 +76,7 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const cache = program.command("cache").description("inspect, warm, clean up and invalidate the analytics cache");
 
-  const run = async (command: Command, work: (opened: OpenedCache) => Promise<void>) => {
-    let opened: OpenedCache;
-    try {
-      opened = await deps.open();
-    } catch (error) {
-      if (error instanceof AppError) command.error(`error: ${error.message}`, { exitCode: 1, code: error.code });
-      throw error;
-    }
-    try {
-      await work(opened);
-    } catch (error) {
-      // Expected failures (Redis gone mid-way, bad input) become a one-line message and exit status 1.
-      if (error instanceof AppError) command.error(`error: ${error.message}`, { exitCode: 1, code: error.code });
-      throw error;
-    } finally {
-      await opened.close();
-    }
-  };
+  const run = (command: Command, work: (opened: OpenedCache) => Promise<void>) => runWithOpened(command, deps.open, work);
 
   cache
     .command("status")

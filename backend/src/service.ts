@@ -16,6 +16,7 @@ import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
+import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
 import { createServiceCache } from "./service-cache.ts";
 
@@ -29,6 +30,8 @@ export interface RunningService {
   apiKeys: ApiKeyService;
   /** The Discord side (bot, ingestion, invalidation), or undefined when DISCORD_ENABLED=false. */
   discord: DiscordSide | undefined;
+  /** The `/ws` endpoint pushing `analytics:update` to subscribed sockets (docs/realtime.md). */
+  realtime: RealtimeServer;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -100,10 +103,21 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const server = await listen(app, config.http.port, config.http.host);
   const port = boundPort(server);
   logger.info({ host: config.http.host, port }, "http server listening");
+  // Its channel subscription is not awaited: with Redis down the endpoint serves sockets and pushes once Redis is back.
+  const realtime = attachRealtime({
+    server,
+    auth: apiKeys,
+    subscriber: redis.subscriber,
+    keyPrefix: config.redis.keyPrefix,
+    logger,
+    options: config.realtime,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      // WebSockets first: upgraded sockets would hold server.close() open until the drain timeout.
+      await realtime.close();
       await closeServer(server, config.shutdownTimeoutMs);
       await discord?.stop();
       await apiKeys.whenIdle();
@@ -115,5 +129,5 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, apiKeys, discord, stop };
+  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, stop };
 }

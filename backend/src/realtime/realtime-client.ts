@@ -1,0 +1,222 @@
+import { WebSocket, type RawData } from "ws";
+import type { ApiKeyService } from "../auth/api-key-service.ts";
+import { canAccessGuild, type Principal } from "../auth/principal.ts";
+import type { Logger } from "../logging/logger.ts";
+import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
+import type { GuildSubscriptions } from "./guild-subscriptions.ts";
+import type { RealtimeOptions } from "./realtime-options.ts";
+import { CLOSE_CODES, parseClientFrame, type ClientMessage, type RealtimeErrorCode, type ServerMessage } from "./realtime-protocol.ts";
+import type { RealtimeCounters } from "./realtime-stats.ts";
+
+/** What a socket needs from the key service: the same check the analytics routes use. */
+export type KeyAuthenticator = Pick<ApiKeyService, "authenticate">;
+
+/** Frames a socket may send while its `auth` message is being checked; more get an E_LIMIT error frame. */
+const MAX_PENDING_FRAMES = 32;
+
+/** What one socket needs. */
+export interface RealtimeClientDependencies {
+  socket: WebSocket;
+  auth: KeyAuthenticator;
+  subscriptions: GuildSubscriptions<RealtimeClient>;
+  options: RealtimeOptions;
+  counters: RealtimeCounters;
+  logger: Logger;
+  /** The principal and key from the upgrade's Authorization header, when there was one. */
+  authenticated?: { principal: Principal; key: string } | undefined;
+  /** Called once when the socket has closed. */
+  onClosed: (client: RealtimeClient) => void;
+}
+
+/**
+ * One `/ws` socket: authenticates (header at upgrade or first `auth` message), handles subscribe/unsubscribe, and
+ * receives pushes with a bound on unsent bytes. The key is held only to re-check it (revocation), never logged.
+ */
+export class RealtimeClient {
+  private principal: Principal | undefined;
+  private key: string | undefined;
+  private readonly guilds = new Set<string>();
+  private alive = true;
+  private pendingFrames = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private authTimer: NodeJS.Timeout | undefined;
+  private terminateTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: RealtimeClientDependencies) {
+    const { socket } = deps;
+    if (deps.authenticated) {
+      this.principal = deps.authenticated.principal;
+      this.key = deps.authenticated.key;
+    } else {
+      this.authTimer = setTimeout(() => {
+        deps.counters.authTimeouts += 1;
+        this.closeWith(CLOSE_CODES.authTimeout, `no auth message within ${deps.options.authTimeoutMs} ms`);
+      }, deps.options.authTimeoutMs);
+    }
+    socket.on("pong", () => (this.alive = true));
+    socket.on("message", (data, isBinary) => this.receive(data, isBinary));
+    // ws emits "close" after every "error"; the error itself says nothing the client needs.
+    socket.on("error", (error) => deps.logger.debug({ err: error.message }, "websocket error"));
+    socket.once("close", () => this.cleanUp());
+  }
+
+  /** Guilds this socket is subscribed to. */
+  get subscribedGuilds(): ReadonlySet<string> {
+    return this.guilds;
+  }
+
+  /** Calls `listener` once the socket has closed (at once if it already has). */
+  onceClosed(listener: () => void): void {
+    if (this.deps.socket.readyState === WebSocket.CLOSED) listener();
+    else this.deps.socket.once("close", listener);
+  }
+
+  /** Sends an update unless the socket holds more than `maxBufferedBytes` unsent, in which case it is closed. */
+  push(update: AnalyticsUpdate, resync = false): void {
+    const { socket, options, counters } = this.deps;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount > options.maxBufferedBytes) {
+      // A client that does not read would grow this buffer without end; closing it tells it to reconnect and refetch,
+      // where silently skipping pushes would leave its dashboard stale without it knowing.
+      counters.slowConsumerCloses += 1;
+      this.deps.logger.warn({ bufferedBytes: socket.bufferedAmount, keyId: this.principal?.keyId }, "websocket closed as slow consumer");
+      this.closeWith(CLOSE_CODES.slowConsumer, `slow consumer: over ${options.maxBufferedBytes} bytes unsent`);
+      return;
+    }
+    counters.pushed += 1;
+    this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) });
+  }
+
+  /** One heartbeat: terminates the socket if the last ping went unanswered, else pings and re-checks the key. */
+  heartbeat(): void {
+    const { socket, counters } = this.deps;
+    if (socket.readyState !== WebSocket.OPEN) {
+      // A socket stuck in its closing handshake (e.g. a slow consumer that never reads the close frame).
+      if (socket.readyState === WebSocket.CLOSING) socket.terminate();
+      return;
+    }
+    if (!this.alive) {
+      counters.heartbeatTerminations += 1;
+      socket.terminate();
+      return;
+    }
+    this.alive = false;
+    socket.ping();
+    void this.recheckKey();
+  }
+
+  /** Closes the socket with `code` and `reason`; terminates it if the closing handshake has not ended in `closeTimeoutMs`. */
+  closeWith(code: number, reason: string): void {
+    const { socket, options } = this.deps;
+    this.leaveAll();
+    if (socket.readyState === WebSocket.CLOSED) return;
+    socket.close(code, reason);
+    this.terminateTimer ??= setTimeout(() => socket.terminate(), options.closeTimeoutMs);
+    this.terminateTimer.unref();
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    const parsed = parseClientFrame(data, isBinary);
+    if (!parsed.ok) {
+      this.sendError(parsed.error.code, parsed.error.message);
+      return;
+    }
+    if (this.pendingFrames >= MAX_PENDING_FRAMES) {
+      this.sendError("E_LIMIT", `at most ${MAX_PENDING_FRAMES} messages may wait while the key is checked`);
+      return;
+    }
+    // Frames are handled in order: a subscribe sent right after auth waits for the key check.
+    this.pendingFrames += 1;
+    this.queue = this.queue
+      .then(() => this.handle(parsed.message))
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, "websocket message handler failed"))
+      .finally(() => (this.pendingFrames -= 1));
+  }
+
+  private async handle(message: ClientMessage): Promise<void> {
+    // Frames queued behind a key check may run after the socket closed: a late subscribe must not leak an entry.
+    if (this.deps.socket.readyState !== WebSocket.OPEN) return;
+    if (message.type === "auth") return this.authenticate(message.key);
+    const principal = this.principal;
+    if (!principal) {
+      this.sendError("E_UNAUTHORIZED", 'send {"type":"auth","key":"<api key>"} first');
+      return;
+    }
+    const { guildId } = message;
+    if (message.type === "unsubscribe") {
+      this.guilds.delete(guildId);
+      this.deps.subscriptions.remove(guildId, this);
+      this.send({ type: "unsubscribed", guildId });
+      return;
+    }
+    if (!canAccessGuild(principal, guildId)) {
+      this.sendError("E_FORBIDDEN", `this API key is not scoped to guild ${guildId}`);
+      return;
+    }
+    if (!this.guilds.has(guildId) && this.guilds.size >= this.deps.options.maxSubscriptionsPerSocket) {
+      this.sendError("E_LIMIT", `at most ${this.deps.options.maxSubscriptionsPerSocket} subscriptions per socket`);
+      return;
+    }
+    this.guilds.add(guildId);
+    this.deps.subscriptions.add(guildId, this);
+    this.send({ type: "subscribed", guildId });
+  }
+
+  private async authenticate(key: string): Promise<void> {
+    if (this.principal) {
+      this.sendError("E_BAD_MESSAGE", "already authenticated");
+      return;
+    }
+    let principal: Principal | undefined;
+    try {
+      principal = await this.deps.auth.authenticate(key);
+    } catch (error) {
+      this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "websocket auth: key could not be checked");
+      this.closeWith(CLOSE_CODES.tryAgainLater, "the API key cannot be checked now; try again later");
+      return;
+    }
+    if (!principal) {
+      this.deps.counters.authFailures += 1;
+      this.closeWith(CLOSE_CODES.unauthorized, "the API key is unknown or revoked");
+      return;
+    }
+    clearTimeout(this.authTimer);
+    this.principal = principal;
+    this.key = key;
+    this.send(principal.scope === "admin" ? { type: "authenticated", scope: "admin" } : { type: "authenticated", scope: "guild", guildIds: principal.guildIds });
+  }
+
+  private async recheckKey(): Promise<void> {
+    if (!this.key) return;
+    try {
+      if (await this.deps.auth.authenticate(this.key)) return;
+    } catch {
+      // The key service could not tell (PostgreSQL down, no recent verification): keep the socket; the next beat asks again.
+      return;
+    }
+    this.deps.counters.authFailures += 1;
+    this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
+  }
+
+  private sendError(code: RealtimeErrorCode, message: string): void {
+    this.deps.counters.errorFrames += 1;
+    this.send({ type: "error", error: { code, message } });
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.deps.socket.readyState === WebSocket.OPEN) this.deps.socket.send(JSON.stringify(message));
+  }
+
+  private leaveAll(): void {
+    for (const guildId of this.guilds) this.deps.subscriptions.remove(guildId, this);
+    this.guilds.clear();
+  }
+
+  private cleanUp(): void {
+    clearTimeout(this.authTimer);
+    clearTimeout(this.terminateTimer);
+    this.leaveAll();
+    this.key = undefined;
+    this.deps.onClosed(this);
+  }
+}

@@ -1,0 +1,31 @@
+import type { IncomingMessage } from "node:http";
+import type { Principal } from "../auth/principal.ts";
+import type { KeyAuthenticator } from "./realtime-client.ts";
+import type { UpgradeRejection } from "./upgrade-rejection.ts";
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The outcome of checking an upgrade's Authorization header. */
+export type UpgradeAuthentication =
+  | { ok: true; authenticated: { principal: Principal; key: string } | undefined }
+  | { ok: false; rejection: UpgradeRejection };
+
+/**
+ * Checks `Authorization: Bearer <key>` on an upgrade request. Without the header the upgrade goes ahead
+ * unauthenticated (the socket must then send an `auth` message, as browsers cannot set headers); a header that
+ * is malformed or carries an unknown or revoked key is 401; a key that cannot be checked now is 503.
+ */
+export async function authenticateUpgrade(request: IncomingMessage, auth: KeyAuthenticator): Promise<UpgradeAuthentication> {
+  const header = request.headers.authorization;
+  if (header === undefined) return { ok: true, authenticated: undefined };
+  const key = BEARER.exec(header)?.[1];
+  if (!key) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: "the Authorization header must be 'Bearer <api key>'" } };
+  let principal: Principal | undefined;
+  try {
+    principal = await auth.authenticate(key);
+  } catch {
+    return { ok: false, rejection: { status: 503, code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" } };
+  }
+  if (!principal) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } };
+  return { ok: true, authenticated: { principal, key } };
+}

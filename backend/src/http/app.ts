@@ -1,7 +1,8 @@
-import express, { type Express, type Router } from "express";
+import express, { type Express, type RequestHandler, type Router } from "express";
 import { pinoHttp } from "pino-http";
 import type { ReadinessCheck } from "../health/readiness-checks.ts";
 import type { Logger } from "../logging/logger.ts";
+import { noteRouteBase } from "../monitoring/route-template.ts";
 import { errorMiddleware, notFoundHandler } from "./error-middleware.ts";
 import { healthRoutes } from "./health-routes.ts";
 
@@ -15,6 +16,8 @@ export interface AppDependencies {
   routers?: { path: string; router: Router }[];
   /** Passed to Express's "trust proxy" (default false). */
   trustProxy?: boolean;
+  /** Middleware run first on every request, e.g. the HTTP metrics timer (see backend/src/monitoring). */
+  requestMetrics?: RequestHandler;
 }
 
 /** Builds the Express 5 app: request logging, JSON body parsing, health, feature routers, 404 and errors. */
@@ -23,6 +26,7 @@ export function createApp(deps: AppDependencies): Express {
   app.disable("x-powered-by");
   app.set("trust proxy", deps.trustProxy ?? false);
   app.set("etag", "strong");
+  if (deps.requestMetrics) app.use(deps.requestMetrics);
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -31,8 +35,9 @@ export function createApp(deps: AppDependencies): Express {
     }),
   );
   app.use(express.json({ limit: "100kb" }));
-  app.use("/health", healthRoutes({ checks: deps.readinessChecks, timeoutMs: deps.healthCheckTimeoutMs ?? 1_000 }));
-  for (const { path, router } of deps.routers ?? []) app.use(path, router);
+  // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
+  app.use("/health", noteRouteBase, healthRoutes({ checks: deps.readinessChecks, timeoutMs: deps.healthCheckTimeoutMs ?? 1_000 }));
+  for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase, router);
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));
   return app;

@@ -1,0 +1,150 @@
+import { Router, type RequestHandler, type Response } from "express";
+import { z } from "zod";
+import { ANALYTICS_TYPES, guildAnalyticsTag, guildTag } from "../analytics/analytics-catalog.ts";
+import type { ApiKeyService } from "../auth/api-key-service.ts";
+import { CacheUnavailableError, type SpyCache } from "../cache/index.ts";
+import { validatePart } from "../cache/key-builder.ts";
+import { AppError, ValidationError } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import { principalOf, requireAdmin, requireApiKey } from "./middleware/require-api-key.ts";
+
+/** What the admin cache router is built from. */
+export interface AdminCacheRouterDependencies {
+  /** The cache layer: stats, tag invalidation, purge by tag, clear. */
+  cache: Pick<SpyCache, "getStats" | "invalidateByTags" | "purgeTag" | "clear">;
+  /** Checks API keys; only admin-scoped keys pass. */
+  auth: Pick<ApiKeyService, "authenticate">;
+  /** Every admin action is logged here at info, with the key's id and name (never its secret). */
+  logger: Logger;
+  /** Middleware run after authentication, before the admin check (e.g. the same `apiKeyRateLimit` as /api). */
+  afterAuth?: RequestHandler[];
+}
+
+/** Most tags one invalidation accepts. */
+export const MAX_TAGS_PER_INVALIDATION = 100;
+const MAX_TAG_LENGTH = 200;
+
+const tagSchema = z
+  .string({ error: "must be a string" })
+  .min(1, "must not be empty")
+  .max(MAX_TAG_LENGTH, `must be at most ${MAX_TAG_LENGTH} characters`)
+  .superRefine((tag, ctx) => {
+    if (tag.length === 0) return; // already reported by min(1)
+    try {
+      validatePart(tag, "tag");
+    } catch {
+      ctx.addIssue({ code: "custom", message: "may not contain whitespace, control characters or any of * ? [ ] { } \\" });
+    }
+  });
+const modeSchema = z.enum(["hard", "soft"], { error: 'must be "hard" or "soft"' }).default("hard");
+const byTagsSchema = z.strictObject({
+  tags: z
+    .array(tagSchema, { error: "is required: a list of tags (or send guildId instead)" })
+    .min(1, "must list at least one tag")
+    .max(MAX_TAGS_PER_INVALIDATION, `must list at most ${MAX_TAGS_PER_INVALIDATION} tags`),
+  mode: modeSchema,
+});
+const byGuildSchema = z.strictObject({
+  guildId: z.string({ error: "must be a string" }).regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
+  types: z
+    .array(z.enum(ANALYTICS_TYPES, { error: `must be one of ${ANALYTICS_TYPES.join(", ")}` }), { error: "must be a list of analytics types" })
+    .min(1, "must list at least one analytics type (or leave types out for all of them)")
+    .optional(),
+  mode: modeSchema,
+});
+const purgeSchema = z.strictObject({ tag: tagSchema });
+
+/**
+ * Operators' cache routes (mount at `/api/admin`), admin API keys only (401 without or with an unknown key, 403 for
+ * a guild-scoped key): `GET /cache/stats[?keyspace=false]`, `POST /cache/invalidate`, `POST /cache/purge`,
+ * `DELETE /cache?confirm=yes`. While Redis is unavailable the three writes answer 503 E_CACHE_UNAVAILABLE (stats
+ * still answers with what this instance knows). docs/admin.md describes bodies and answers.
+ */
+export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
+  const router = Router();
+  router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []), requireAdmin);
+  const audit = (res: Response, action: string, input: object, outcome: object) => {
+    const principal = principalOf(res);
+    deps.logger.info({ admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome }, "admin action");
+  };
+  // Logs the action whatever its outcome, and turns "Redis is unavailable" into a 503 naming the cache.
+  const act = async <T extends object>(res: Response, action: string, input: object, run: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await run();
+      audit(res, action, input, { outcome: "ok", result });
+      return result;
+    } catch (error) {
+      audit(res, action, input, { outcome: "failed", code: (error as { code?: unknown }).code ?? "E_INTERNAL" });
+      if (error instanceof CacheUnavailableError) {
+        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, 503, { dependency: "redis" }, { cause: error });
+      }
+      throw error;
+    }
+  };
+
+  router.get("/cache/stats", async (req, res) => {
+    const keyspace = req.query.keyspace;
+    if (keyspace !== undefined && keyspace !== "true" && keyspace !== "false") {
+      throw new ValidationError('keyspace: must be "true" or "false"', [{ field: "keyspace", message: 'must be "true" or "false"' }]);
+    }
+    const includeKeyspace = keyspace !== "false";
+    const stats = await deps.cache.getStats({ includeKeyspace });
+    audit(res, "cache.stats", { keyspace: includeKeyspace }, { outcome: "ok" });
+    res.set("Cache-Control", "no-store").json(stats);
+  });
+
+  router.post("/cache/invalidate", async (req, res) => {
+    const input = parseInvalidation(req.body);
+    const result = await act(res, "cache.invalidate", input, () => deps.cache.invalidateByTags(input.tags, { mode: input.mode }));
+    res.json({ ...result, mode: input.mode });
+  });
+
+  router.post("/cache/purge", async (req, res) => {
+    const { tag } = parse(purgeSchema, req.body);
+    const result = await act(res, "cache.purge", { tag }, () => deps.cache.purgeTag(tag));
+    res.json({ tag, deleted: result.deleted, scanned: result.scanned, invalidatedEntries: result.invalidated.entries });
+  });
+
+  router.delete("/cache", async (req, res) => {
+    if (req.query.confirm !== "yes") {
+      const message = 'must be "yes": this deletes every cache entry of this service';
+      throw new ValidationError(`confirm: ${message}`, [{ field: "confirm", message }]);
+    }
+    const deleted = await act(res, "cache.clear", { confirm: "yes" }, async () => ({ deleted: await deps.cache.clear() }));
+    res.json(deleted);
+  });
+  return router;
+}
+
+/** The tags and mode of an invalidation body: `{tags, mode}`, or `{guildId, types?, mode}` mapped to that guild's tags. */
+function parseInvalidation(body: unknown): { tags: string[]; mode: "hard" | "soft"; guildId?: string; types?: string[] } {
+  const fields = isObject(body) ? body : {};
+  if ("tags" in fields && "guildId" in fields) {
+    const message = "send either tags or guildId (with optional types), not both";
+    throw new ValidationError(`tags: ${message}`, [{ field: "tags", message }]);
+  }
+  if (!("guildId" in fields)) return parse(byTagsSchema, body);
+  const { guildId, types, mode } = parse(byGuildSchema, body);
+  // Without types: the guild tag every analytic of the guild carries; with types: exactly those analytics.
+  const tags = types ? [...new Set(types)].map((type) => guildAnalyticsTag(type, guildId)) : [guildTag(guildId)];
+  return { tags, mode, guildId, ...(types ? { types } : {}) };
+}
+
+/** Parses a JSON body, or throws a 400 whose details name each bad field. */
+function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (!isObject(body)) {
+    const message = "must be a JSON object (send Content-Type: application/json)";
+    throw new ValidationError(`body: ${message}`, [{ field: "body", message }]);
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues.map((issue) => ({
+    field: issue.code === "unrecognized_keys" ? issue.keys.join(", ") : issue.path.join(".") || "body",
+    message: issue.code === "unrecognized_keys" ? "is not a known field" : issue.message,
+  }));
+  throw new ValidationError(details.map((detail) => `${detail.field}: ${detail.message}`).join("; "), details);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

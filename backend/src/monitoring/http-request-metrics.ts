@@ -1,0 +1,34 @@
+import type { RequestHandler } from "express";
+import { Histogram, type Registry } from "prom-client";
+import { routeTemplate } from "./route-template.ts";
+
+/** Histogram buckets in seconds: 1 ms (an L1 hit) up to 10 s (a slow loader under a hard timeout). */
+const BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Express middleware timing every request into `<prefix>http_request_duration_seconds{method, route, status}`,
+ * with `route` the matched template (see `routeTemplate`), so the number of series stays bounded. A request whose
+ * client went away before the response finished is counted with `status="aborted"`. Install it first.
+ */
+export function httpRequestMetrics(registry: Registry, namePrefix = "spywatcher_"): RequestHandler {
+  const histogram = new Histogram({
+    name: `${namePrefix}http_request_duration_seconds`,
+    help: "HTTP request duration in seconds, by method, route template and status",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  return (req, res, next) => {
+    const started = performance.now();
+    let recorded = false;
+    const record = (status: string) => {
+      if (recorded) return;
+      recorded = true;
+      histogram.observe({ method: req.method, route: routeTemplate(req, res), status }, (performance.now() - started) / 1000);
+    };
+    // "finish" comes before "close" for a completed response; "close" alone means the client left first.
+    res.once("finish", () => record(String(res.statusCode)));
+    res.once("close", () => record("aborted"));
+    next();
+  };
+}

@@ -1,0 +1,30 @@
+import type { Request, RequestHandler, Response } from "express";
+
+/** Label of requests no mounted router took (unknown paths): one series, however many distinct URLs arrive. */
+export const UNMATCHED_ROUTE = "unmatched";
+
+/**
+ * Notes where the router about to handle this request is mounted (`res.locals.routeBase`). Mount it just before a
+ * router (`app.use(path, noteRouteBase, router)`): once a request leaves a router with an error, Express restores
+ * `req.baseUrl`, so the mount path would otherwise be lost by the time the response is finished.
+ */
+export const noteRouteBase: RequestHandler = (req, res, next) => {
+  res.locals.routeBase = req.baseUrl;
+  next();
+};
+
+/**
+ * The route template a request matched, e.g. `/api/analytics/:type`, never the raw URL (so metric labels stay few).
+ * A request that entered a router but matched none of its routes (a 401 from its auth, a 404) is `<mount>/*`;
+ * one that entered no router is "unmatched".
+ */
+export function routeTemplate(req: Request, res: Response): string {
+  const base = typeof res.locals.routeBase === "string" ? res.locals.routeBase : undefined;
+  const routePath = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof routePath === "string") {
+    const mount = base ?? req.baseUrl;
+    // A router's "/" route under a mount is the mount itself ("/health", not "/health/").
+    return routePath === "/" && mount !== "" ? mount : `${mount}${routePath}`;
+  }
+  return base === undefined ? UNMATCHED_ROUTE : `${base}/*`;
+}

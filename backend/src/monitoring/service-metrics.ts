@@ -1,0 +1,42 @@
+import type { RequestHandler } from "express";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { SpyCache } from "../cache/index.ts";
+import type { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
+import { registerCacheMetrics } from "../cache/stats/prometheus-metrics.ts";
+import { registerCacheStateMetrics } from "./cache-state-metrics.ts";
+import { registerDiscordSideMetrics, type DiscordSideStatsSource } from "./discord-side-metrics.ts";
+import { httpRequestMetrics } from "./http-request-metrics.ts";
+
+/** What one service's metrics are read from. */
+export interface ServiceMetricsSources {
+  /** The cache's stats recorder (the one passed to `createCache`): lookups, errors, latency. */
+  cacheStats: CacheStatsRecorder;
+  /** The cache itself, for breaker, L1 and invalidation state. */
+  cache: Pick<SpyCache, "getStats">;
+  /** The Discord side's `stats()` (bot, ingestion, invalidation); omit when it does not run. */
+  discordStats?: DiscordSideStatsSource | undefined;
+  /** Also export prom-client's default process and Node.js metrics (default true). */
+  processMetrics?: boolean;
+}
+
+/** A service's metrics: its own registry and the HTTP timing middleware that feeds it. */
+export interface ServiceMetrics {
+  registry: Registry;
+  /** Times every request into `spywatcher_http_request_duration_seconds`; install first in the app. */
+  httpMetrics: RequestHandler;
+}
+
+/**
+ * Builds one Prometheus registry for one service (never prom-client's global one, so tests can build several apps
+ * in a process): default process metrics, the cache's counters and state, HTTP request durations and, when the
+ * Discord side runs, its counters. Every value except the HTTP histogram is read from its source at scrape time.
+ * Metric names are listed in docs/monitoring.md.
+ */
+export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMetrics {
+  const registry = new Registry();
+  if (sources.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  registerCacheMetrics(registry, sources.cacheStats);
+  registerCacheStateMetrics(registry, sources.cache);
+  if (sources.discordStats) registerDiscordSideMetrics(registry, sources.discordStats);
+  return { registry, httpMetrics: httpRequestMetrics(registry) };
+}

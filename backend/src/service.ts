@@ -9,12 +9,15 @@ import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
 import { postgresReadinessCheck, redisReadinessCheck } from "./health/readiness-checks.ts";
+import { adminCacheRouter } from "./http/admin-cache-routes.ts";
 import { analyticsRouter } from "./http/analytics-routes.ts";
 import { createApp } from "./http/app.ts";
 import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
+import { metricsRouter } from "./monitoring/metrics-routes.ts";
+import { createServiceMetrics } from "./monitoring/service-metrics.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
 import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
@@ -92,10 +95,16 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
   });
   const analytics = createAnalyticsService({ prisma });
+  const metrics = createServiceMetrics({ cache, discordStats: discord?.stats });
 
   const app = createApp({
     logger,
-    routers: [{ path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) }],
+    requestMetrics: metrics.httpMetrics,
+    routers: [
+      { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
+      { path: "/api/admin", router: adminCacheRouter({ cache, auth: apiKeys, logger, afterAuth: [rateLimit] }) },
+      { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
+    ],
     readinessChecks: [redisReadinessCheck(redis.client), postgresReadinessCheck(prisma)],
     healthCheckTimeoutMs: config.health.checkTimeoutMs,
     trustProxy: config.http.trustProxy,
@@ -116,7 +125,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      // WebSockets first: upgraded sockets would hold server.close() open until the drain timeout.
+      // WebSockets first: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
       await realtime.close();
       await closeServer(server, config.shutdownTimeoutMs);
       await discord?.stop();

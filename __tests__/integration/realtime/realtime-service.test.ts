@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AppConfig } from "../../../backend/src/config/config.ts";
+import { startService, type RunningService } from "../../../backend/src/service.ts";
+import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import { messageCreateData, typingStartData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
+import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
+import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
+import { testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TestSocket } from "./ws-test-client.ts";
+
+const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-service")}`;
+/** Scheduling slack on a loaded 2-core machine on top of ingestion flush + coalescing window. */
+const MARGIN_MS = 1_500;
+
+describe("end to end: the real service (startService) with a fake Discord pushes analytics:update over /ws", () => {
+  const ids = new SnowflakeGenerator();
+  let t: TestGuild;
+  let other: TestGuild;
+  let fake: FakeDiscord;
+  let config: AppConfig;
+  let service: RunningService;
+  let url: string;
+
+  beforeAll(async () => {
+    t = testGuild();
+    other = testGuild();
+    fake = await startFakeDiscord({ guilds: [t.guild, other.guild] });
+    config = testConfig({
+      DISCORD_ENABLED: "true",
+      DISCORD_TOKEN: "realtime-e2e-token",
+      DISCORD_API_URL: fake.apiUrl,
+      ADMIN_API_KEY: ADMIN_KEY,
+    });
+    service = await startService(config, testLogger());
+    await service.realtime.subscribed;
+    url = `ws://127.0.0.1:${service.port}/ws`;
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await fake?.close();
+  });
+
+  it("a Discord message reaches the guild's socket as analytics:update within the coalescing window, and not another guild's", async () => {
+    const socket = await TestSocket.open(url, { key: ADMIN_KEY });
+    const otherSocket = await TestSocket.withAuthMessage(url, ADMIN_KEY);
+    try {
+      await socket.subscribe(t.guild.id);
+      await otherSocket.subscribe(other.guild.id);
+      const [alice, bob] = t.humans;
+      const started = performance.now();
+      fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[0], guildId: t.guild.id, user: alice }));
+      fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[0], guildId: t.guild.id, author: bob, content: "hi" }));
+      const update = await socket.nextUpdate();
+      const elapsedMs = performance.now() - started;
+
+      expect(update).toMatchObject({ type: "analytics:update", guildId: t.guild.id, types: ["ghosts", "lurkers", "heatmap", "shifts"] });
+      expect(Date.parse(update.at)).not.toBeNaN();
+      // Trailing-edge coalescing: the update comes after the window, not before, and not much later.
+      const { invalidationCoalesceMs, ingestFlushIntervalMs } = config.discord;
+      expect(elapsedMs).toBeGreaterThanOrEqual(invalidationCoalesceMs - 50);
+      expect(elapsedMs).toBeLessThan(invalidationCoalesceMs + ingestFlushIntervalMs + MARGIN_MS);
+      // Both events of the window came as one update.
+      expect(service.discord?.stats().invalidation).toMatchObject({ invalidations: 1, published: 1 });
+      // The other guild's socket: its first update is its own guild's (pushes of one process leave in order).
+      const carol = other.humans[2];
+      fake.dispatch("TYPING_START", typingStartData({ channelId: other.channelIds[1], guildId: other.guild.id, user: carol }));
+      expect(await otherSocket.nextUpdate()).toMatchObject({ guildId: other.guild.id });
+      expect(otherSocket.received.filter((message) => message.type === "analytics:update")).toHaveLength(1);
+    } finally {
+      await Promise.all([socket.close(), otherSocket.close()]);
+    }
+  });
+
+  it("stop closes open sockets with 1001 and resolves", async () => {
+    const socket = await TestSocket.open(url, { key: ADMIN_KEY });
+    await socket.subscribe(t.guild.id);
+    await service.stop();
+    expect(await socket.closed).toEqual({ code: 1001, reason: "server shutting down" });
+  });
+});

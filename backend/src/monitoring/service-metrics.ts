@@ -9,8 +9,11 @@ import { httpRequestMetrics } from "./http-request-metrics.ts";
 
 /** What one service's metrics are read from. */
 export interface ServiceMetricsSources {
-  /** The cache's stats recorder (the one passed to `createCache`): lookups, errors, latency. */
-  cacheStats: CacheStatsRecorder;
+  /**
+   * The cache's stats recorder (the one passed to `createCache`): lookups, errors, latency
+   * (`spywatcher_cache_lookups_total` and co.). Omitted: those counters are left out, the cache's state is not.
+   */
+  cacheStats?: CacheStatsRecorder | undefined;
   /** The cache itself, for breaker, L1 and invalidation state. */
   cache: Pick<SpyCache, "getStats">;
   /** The Discord side's `stats()` (bot, ingestion, invalidation); omit when it does not run. */
@@ -35,7 +38,7 @@ export interface ServiceMetrics {
 export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMetrics {
   const registry = new Registry();
   if (sources.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-  registerCacheMetrics(registry, sources.cacheStats);
+  if (sources.cacheStats) registerCacheMetrics(registry, sources.cacheStats);
   registerCacheStateMetrics(registry, sources.cache);
   if (sources.discordStats) registerDiscordSideMetrics(registry, sources.discordStats);
   return { registry, httpMetrics: httpRequestMetrics(registry) };

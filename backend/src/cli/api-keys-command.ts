@@ -4,9 +4,9 @@ import { ApiKeyService, DEFAULT_LOOKUP_CACHE_TTL_MS, type ApiKeySummary, type Re
 import { redisRevocationBroadcaster, type KeyRevocationBroadcaster } from "../auth/key-revocation-broadcast.ts";
 import type { AppConfig } from "../config/config.ts";
 import { createPrismaClient } from "../db/prisma-client.ts";
-import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
 import { createRedisConnections, type RedisConnections } from "../redis/redis-connections.ts";
+import { runWithOpened } from "./run-with-opened.ts";
 
 /** An API key service opened for one CLI command, and how to close what it opened. */
 export interface OpenedApiKeys {
@@ -53,18 +53,7 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const keys = program.command("keys").description("create, list and revoke API keys");
 
-  const run = async (command: Command, work: (opened: OpenedApiKeys) => Promise<void>) => {
-    const opened = await deps.open();
-    try {
-      await work(opened);
-    } catch (error) {
-      // Expected failures (bad input, unknown id) become a one-line message and exit status 1, not a stack trace.
-      if (error instanceof AppError) command.error(`error: ${error.message}`, { exitCode: 1, code: error.code });
-      throw error;
-    } finally {
-      await opened.close();
-    }
-  };
+  const run = (command: Command, work: (opened: OpenedApiKeys) => Promise<void>) => runWithOpened(command, deps.open, work);
 
   keys
     .command("create")

@@ -75,11 +75,12 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     if (closing || clients.size + pendingUpgrades >= options.maxConnections) {
       counters.rejectedUpgrades += 1;
       if (!closing) counters.rejectedAtLimit += 1;
-      rejectUpgrade(socket, {
-        status: 503,
-        code: "E_LIMIT",
-        message: closing ? "the service is stopping" : `at most ${options.maxConnections} WebSocket connections; try again later`,
-      });
+      rejectUpgrade(
+        socket,
+        closing
+          ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" }
+          : { status: 503, code: "E_LIMIT", message: `at most ${options.maxConnections} WebSocket connections; try again later` },
+      );
       return;
     }
     pendingUpgrades += 1;
@@ -87,7 +88,7 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
       pendingUpgrades -= 1;
       if (!result.ok || closing) {
         counters.rejectedUpgrades += 1;
-        rejectUpgrade(socket, result.ok ? { status: 503, code: "E_LIMIT", message: "the service is stopping" } : result.rejection);
+        rejectUpgrade(socket, result.ok ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" } : result.rejection);
         return;
       }
       wss.handleUpgrade(request, socket, head, (socket) => {

@@ -11,10 +11,20 @@ import type { RedisConnections } from "./redis/redis-connections.ts";
  * The service and the CLI's `cache` commands build it here, so they read and write the same entries and stats.
  */
 export function createServiceCache(config: AppConfig, redis: RedisConnections, logger: Logger): SpyCache {
+  return createServiceCacheWithStats(config, redis, logger).cache;
+}
+
+/** `createServiceCache`, also returning the cache's stats recorder (the service exports its counters on /metrics). */
+export function createServiceCacheWithStats(
+  config: AppConfig,
+  redis: RedisConnections,
+  logger: Logger,
+): { cache: SpyCache; stats: CacheStatsRecorder } {
   const prefix = `${config.redis.keyPrefix}:cache`;
   const { cache: options } = config;
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
-  return createCache({
+  const stats = new CacheStatsRecorder({ redis: redis.client, prefix, instanceId, ...options.stats });
+  const cache = createCache({
     instanceId,
     redis: redis.client,
     subscriber: redis.subscriber,
@@ -34,11 +44,7 @@ export function createServiceCache(config: AppConfig, redis: RedisConnections, l
     lockWaitMs: options.lockWaitMs,
     lockTtlMs: options.lockTtlMs,
     breaker: options.breaker,
-    stats: new CacheStatsRecorder({
-      redis: redis.client,
-      prefix,
-      instanceId,
-      ...options.stats,
-    }),
+    stats,
   });
+  return { cache, stats };
 }

@@ -21,7 +21,7 @@ import { createServiceMetrics } from "./monitoring/service-metrics.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
 import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
-import { createServiceCache } from "./service-cache.ts";
+import { createServiceCacheWithStats } from "./service-cache.ts";
 
 /** A running SpyWatcher service. */
 export interface RunningService {
@@ -59,7 +59,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
   );
   const redis = createRedisConnections(config.redis, logger);
-  const cache = createServiceCache(config, redis, logger);
+  const { cache, stats: cacheStats } = createServiceCacheWithStats(config, redis, logger);
   // Start serving with a working cache when Redis is there; when it is not, start anyway (the cache fails open
   // and /health/ready says so) after at most the connect timeout.
   await cache.ready(config.redis.connectTimeoutMs).catch(() =>
@@ -87,7 +87,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     }),
   });
   // Not awaited: with Redis down the subscription is made when it returns (revocations then take the lookup TTL).
-  const revocations = listenForKeyRevocations({ connection: redis.subscriber, keyPrefix: config.redis.keyPrefix, keys: apiKeys, logger });
+  // The WebSocket endpoint attaches once the server listens; a revocation closes that key's sockets at once.
+  let realtime: RealtimeServer | undefined;
+  const revocations = listenForKeyRevocations({
+    connection: redis.subscriber,
+    keyPrefix: config.redis.keyPrefix,
+    keys: apiKeys,
+    logger,
+    onRevoked: (keyId) => realtime?.closeKey(keyId),
+  });
   const rateLimit = apiKeyRateLimit({
     redis: redis.client,
     logger,
@@ -95,7 +103,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
   });
   const analytics = createAnalyticsService({ prisma });
-  const metrics = createServiceMetrics({ cache, discordStats: discord?.stats });
+  const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats() });
 
   const app = createApp({
     logger,
@@ -113,7 +121,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const port = boundPort(server);
   logger.info({ host: config.http.host, port }, "http server listening");
   // Its channel subscription is not awaited: with Redis down the endpoint serves sockets and pushes once Redis is back.
-  const realtime = attachRealtime({
+  realtime = attachRealtime({
     server,
     auth: apiKeys,
     subscriber: redis.subscriber,

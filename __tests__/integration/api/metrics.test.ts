@@ -224,6 +224,10 @@ describe("the service wires /metrics and /api/admin", () => {
     const metrics = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);
     expect(metrics.text).toContain("spywatcher_cache_breaker_state 0");
     expect(metrics.text).toContain("process_resident_memory_bytes");
+    // The cache's own lookup counters (its stats recorder) and the WebSocket endpoint's gauges are wired too.
+    expect(metrics.text).toMatch(/^spywatcher_cache_lookups_total\{outcome="miss"\} \d+$/m);
+    expect(metrics.text).toContain("spywatcher_ws_connections 0");
+    expect(metrics.text).toContain('spywatcher_ws_upgrades_total{outcome="accepted"} 0');
     const stats = await request(service.server).get("/api/admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
     expect(stats.body.instance.scope).toBe("instance");
     const after = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppConfig } from "../../../backend/src/config/config.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
@@ -68,6 +68,26 @@ describe("end to end: the real service (startService) with a fake Discord pushes
       expect(otherSocket.received.filter((message) => message.type === "analytics:update")).toHaveLength(1);
     } finally {
       await Promise.all([socket.close(), otherSocket.close()]);
+    }
+  });
+
+  it("revoking an API key closes its sockets at once (the revocation broadcast, not the next heartbeat), and no other", async () => {
+    const { record, secret } = await service.apiKeys.createKey({ name: "realtime revocation", admin: true });
+    const revoked = await TestSocket.open(url, { key: secret });
+    const kept = await TestSocket.open(url, { key: ADMIN_KEY });
+    try {
+      await revoked.subscribe(t.guild.id);
+      await kept.subscribe(t.guild.id);
+      const started = performance.now();
+      await service.apiKeys.revokeKey(record.id);
+      const closed = await revoked.closed;
+      expect(closed).toEqual({ code: 4401, reason: "the API key was revoked" });
+      // The heartbeat (30 s by default) would re-check much later: this was the broadcast.
+      expect(performance.now() - started).toBeLessThan(config.realtime.heartbeatIntervalMs / 2);
+      await vi.waitFor(() => expect(service.realtime.stats().connections).toBe(1));
+      expect(await kept.subscribe(other.guild.id)).toMatchObject({ type: "subscribed" });
+    } finally {
+      await Promise.all([revoked.close(), kept.close()]);
     }
   });
 

@@ -6,6 +6,7 @@ import { registerCacheMetrics } from "../cache/stats/prometheus-metrics.ts";
 import { registerCacheStateMetrics } from "./cache-state-metrics.ts";
 import { registerDiscordSideMetrics, type DiscordSideStatsSource } from "./discord-side-metrics.ts";
 import { httpRequestMetrics } from "./http-request-metrics.ts";
+import { registerRealtimeMetrics, type RealtimeStatsSource } from "./realtime-metrics.ts";
 
 /** What one service's metrics are read from. */
 export interface ServiceMetricsSources {
@@ -18,6 +19,8 @@ export interface ServiceMetricsSources {
   cache: Pick<SpyCache, "getStats">;
   /** The Discord side's `stats()` (bot, ingestion, invalidation); omit when it does not run. */
   discordStats?: DiscordSideStatsSource | undefined;
+  /** The WebSocket endpoint's `stats()` (it may attach after the registry is built: undefined until then). */
+  realtimeStats?: RealtimeStatsSource | undefined;
   /** Also export prom-client's default process and Node.js metrics (default true). */
   processMetrics?: boolean;
 }
@@ -41,5 +44,6 @@ export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMet
   if (sources.cacheStats) registerCacheMetrics(registry, sources.cacheStats);
   registerCacheStateMetrics(registry, sources.cache);
   if (sources.discordStats) registerDiscordSideMetrics(registry, sources.discordStats);
+  if (sources.realtimeStats) registerRealtimeMetrics(registry, sources.realtimeStats);
   return { registry, httpMetrics: httpRequestMetrics(registry) };
 }

@@ -105,6 +105,14 @@ export class RealtimeClient {
     void this.recheckKey();
   }
 
+  /** Closes the socket (4401) if it authenticated with the API key `keyId`, which was just revoked; true if it did. */
+  closeIfKeyRevoked(keyId: string): boolean {
+    if (this.principal?.keyId !== keyId) return false;
+    this.deps.counters.authFailures += 1;
+    this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
+    return true;
+  }
+
   /** Closes the socket with `code` and `reason`; terminates it if the closing handshake has not ended in `closeTimeoutMs`. */
   closeWith(code: number, reason: string): void {
     const { socket, options } = this.deps;

@@ -44,6 +44,8 @@ export interface RealtimeServer {
   /** Resolves once the update channel is subscribed (not awaited at start-up: Redis may be down; it rejects never). */
   subscribed: Promise<void>;
   stats(): RealtimeStats;
+  /** Closes (4401) every socket authenticated with the API key `keyId`, at once (a revocation); returns how many. */
+  closeKey(keyId: string): number;
   /** Stops accepting upgrades, closes every socket with 1001, unsubscribes the channel. Idempotent. */
   close(): Promise<void>;
 }
@@ -164,6 +166,13 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     return closing;
   };
 
+  const closeKey = (keyId: string): number => {
+    let closed = 0;
+    for (const client of clients) if (client.closeIfKeyRevoked(keyId)) closed += 1;
+    if (closed > 0) logger.info({ keyId, sockets: closed }, "realtime: closed the sockets of a revoked API key");
+    return closed;
+  };
+
   const stats = (): RealtimeStats => ({
     ...counters,
     connections: clients.size,
@@ -171,5 +180,5 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     guilds: subscriptions.guilds().length,
   });
 
-  return { subscribed, stats, close };
+  return { subscribed, stats, closeKey, close };
 }

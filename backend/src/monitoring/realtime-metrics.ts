@@ -1,0 +1,60 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { RealtimeStats } from "../realtime/realtime-server.ts";
+
+/** Where the WebSocket endpoint's numbers are read at scrape time (undefined until it is attached). */
+export type RealtimeStatsSource = () => RealtimeStats | undefined;
+
+/**
+ * Exposes the `/ws` endpoint's counters and gauges, read from `stats()` at scrape time:
+ * - gauges `<prefix>ws_connections`, `<prefix>ws_subscriptions`, `<prefix>ws_guilds`
+ * - `<prefix>ws_pushed_total`, `<prefix>ws_updates_received_total`, `<prefix>ws_resync_pushes_total`
+ * - `<prefix>ws_closed_total{reason="slow_consumer"|"heartbeat"|"auth_failure"|"auth_timeout"}`
+ * - `<prefix>ws_upgrades_total{outcome="accepted"|"rejected"|"rejected_at_limit"}`, `<prefix>ws_error_frames_total`
+ */
+export function registerRealtimeMetrics(registry: Registry, read: RealtimeStatsSource, namePrefix = "spywatcher_"): void {
+  const gauge = (name: string, help: string, value: (stats: RealtimeStats) => number) =>
+    new Gauge({
+      name: `${namePrefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(valueOr0(read(), value));
+      },
+    });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (stats: RealtimeStats, set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+    new Counter({
+      name: `${namePrefix}${name}`,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        // Rebuilt from the endpoint's totals on each scrape.
+        this.reset();
+        const stats = read();
+        if (stats) fill(stats, (labels, value) => this.inc(labels, value));
+      },
+    });
+
+  gauge("ws_connections", "Open WebSocket connections on /ws", (s) => s.connections);
+  gauge("ws_subscriptions", "(guild, socket) subscriptions on /ws", (s) => s.subscriptions);
+  gauge("ws_guilds", "Guilds with at least one subscribed socket in this process", (s) => s.guilds);
+  counter("ws_pushed_total", "analytics:update frames sent", [], (s, set) => set({}, s.pushed));
+  counter("ws_updates_received_total", "Analytics updates received from Redis pub/sub", [], (s, set) => set({}, s.updatesReceived));
+  counter("ws_resync_pushes_total", "Resync pushes after the pub/sub connection came back", [], (s, set) => set({}, s.resyncPushes));
+  counter("ws_error_frames_total", "error frames sent for bad, forbidden or over-limit messages", [], (s, set) => set({}, s.errorFrames));
+  counter("ws_closed_total", "Sockets the server closed, by reason", ["reason"], (s, set) => {
+    set({ reason: "slow_consumer" }, s.slowConsumerCloses);
+    set({ reason: "heartbeat" }, s.heartbeatTerminations);
+    set({ reason: "auth_failure" }, s.authFailures);
+    set({ reason: "auth_timeout" }, s.authTimeouts);
+  });
+  counter("ws_upgrades_total", "WebSocket upgrades, by outcome", ["outcome"], (s, set) => {
+    set({ outcome: "accepted" }, s.accepted);
+    set({ outcome: "rejected" }, s.rejectedUpgrades);
+    set({ outcome: "rejected_at_limit" }, s.rejectedAtLimit);
+  });
+}
+
+function valueOr0(stats: RealtimeStats | undefined, value: (stats: RealtimeStats) => number): number {
+  return stats === undefined ? 0 : value(stats);
+}

@@ -16,6 +16,9 @@ import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import type { Logger } from "./logging/logger.ts";
+import type { AlertMonitor } from "./monitoring/alert-monitor.ts";
+import { alertsRouter } from "./monitoring/alert-routes.ts";
+import { createServiceAlertMonitor } from "./monitoring/alert-service-monitor.ts";
 import { metricsRouter } from "./monitoring/metrics-routes.ts";
 import { createServiceMetrics } from "./monitoring/service-metrics.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
@@ -35,6 +38,8 @@ export interface RunningService {
   discord: DiscordSide | undefined;
   /** The `/ws` endpoint pushing `analytics:update` to subscribed sockets (docs/realtime.md). */
   realtime: RealtimeServer;
+  /** Evaluates the alert rules every ALERT_EVAL_INTERVAL_MS; `GET /api/admin/alerts` shows its report (docs/alerts.md). */
+  alerts: AlertMonitor;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -103,17 +108,25 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
   });
   const analytics = createAnalyticsService({ prisma });
-  const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats() });
+  const readinessChecks = [redisReadinessCheck(redis.client), postgresReadinessCheck(prisma)];
+  const alerts = createServiceAlertMonitor(
+    config,
+    { cache, redis: redis.client, readinessChecks, discordStats: discord?.stats, realtimeStats: () => realtime?.stats() },
+    logger,
+  );
+  const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats(), alerts });
 
   const app = createApp({
     logger,
     requestMetrics: metrics.httpMetrics,
     routers: [
       { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
+      // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
+      { path: "/api/admin", router: alertsRouter({ monitor: alerts, auth: apiKeys, afterAuth: [rateLimit] }) },
       { path: "/api/admin", router: adminCacheRouter({ cache, auth: apiKeys, logger, afterAuth: [rateLimit] }) },
       { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
     ],
-    readinessChecks: [redisReadinessCheck(redis.client), postgresReadinessCheck(prisma)],
+    readinessChecks,
     healthCheckTimeoutMs: config.health.checkTimeoutMs,
     trustProxy: config.http.trustProxy,
   });
@@ -129,11 +142,14 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger,
     options: config.realtime,
   });
+  alerts.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      // WebSockets first: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
+      // Alerts first: no evaluation may read connections that are closing (nor report the shutdown as an outage).
+      await alerts.close();
+      // Then WebSockets: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
       await realtime.close();
       await closeServer(server, config.shutdownTimeoutMs);
       await discord?.stop();
@@ -146,5 +162,5 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, stop };
+  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, stop };
 }

@@ -125,6 +125,16 @@ export const environmentSchema = z.object({
   WS_AUTH_TIMEOUT_MS: positiveInt.default(5_000),
   WS_HEARTBEAT_INTERVAL_MS: positiveInt.default(30_000),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
+
+  ALERT_EVAL_INTERVAL_MS: positiveInt.default(15_000),
+  ALERT_WINDOW_MS: positiveInt.default(300_000),
+  ALERT_CACHE_HIT_RATE_MIN: z.coerce.number().min(0).max(100).default(80),
+  ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(100),
+  ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(90),
+  ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(80),
+  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  ALERT_WEBHOOK_TIMEOUT_MS: positiveInt.default(5_000),
+  ALERT_WEBHOOK_RETRIES: nonNegativeInt.max(10).default(3),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -171,6 +181,17 @@ export interface AppConfig {
   metricsToken: string | undefined;
   /** The `/ws` endpoint's limits (see docs/realtime.md). */
   realtime: { maxConnections: number; maxSubscriptionsPerSocket: number; authTimeoutMs: number; heartbeatIntervalMs: number; maxBufferedBytes: number };
+  /** In-process alert evaluation (docs/alerts.md): interval, window, thresholds, optional webhook. */
+  alerts: {
+    evalIntervalMs: number;
+    windowMs: number;
+    cacheHitRateMinPercent: number;
+    cacheHitRateMinLookups: number;
+    redisMemoryMaxPercent: number;
+    ingestBufferMaxPercent: number;
+    /** Where transitions are POSTed (ALERT_WEBHOOK_URL); undefined: logs only. May carry a token: log its origin only. */
+    webhook: { url: string; timeoutMs: number; retries: number } | undefined;
+  };
 }
 
 /** Raised when the environment does not validate; its message names every bad variable. */
@@ -267,6 +288,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
       heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    },
+    alerts: {
+      evalIntervalMs: e.ALERT_EVAL_INTERVAL_MS,
+      windowMs: e.ALERT_WINDOW_MS,
+      cacheHitRateMinPercent: e.ALERT_CACHE_HIT_RATE_MIN,
+      cacheHitRateMinLookups: e.ALERT_CACHE_HIT_RATE_MIN_LOOKUPS,
+      redisMemoryMaxPercent: e.ALERT_REDIS_MEMORY_MAX_PERCENT,
+      ingestBufferMaxPercent: e.ALERT_INGEST_BUFFER_MAX_PERCENT,
+      webhook: e.ALERT_WEBHOOK_URL
+        ? { url: e.ALERT_WEBHOOK_URL, timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS, retries: e.ALERT_WEBHOOK_RETRIES }
+        : undefined,
     },
   };
 }

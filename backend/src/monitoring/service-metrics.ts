@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { SpyCache } from "../cache/index.ts";
 import type { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
 import { registerCacheMetrics } from "../cache/stats/prometheus-metrics.ts";
+import { registerAlertMetrics } from "./alert-metrics.ts";
+import type { AlertMonitor } from "./alert-monitor.ts";
 import { registerCacheStateMetrics } from "./cache-state-metrics.ts";
 import { registerDiscordSideMetrics, type DiscordSideStatsSource } from "./discord-side-metrics.ts";
 import { httpRequestMetrics } from "./http-request-metrics.ts";
@@ -21,6 +23,8 @@ export interface ServiceMetricsSources {
   discordStats?: DiscordSideStatsSource | undefined;
   /** The WebSocket endpoint's `stats()` (it may attach after the registry is built: undefined until then). */
   realtimeStats?: RealtimeStatsSource | undefined;
+  /** The alert monitor: `spywatcher_alerts_firing` and the readings it takes (readiness, Redis memory; docs/alerts.md). */
+  alerts?: Pick<AlertMonitor, "report" | "lastSample"> | undefined;
   /** Also export prom-client's default process and Node.js metrics (default true). */
   processMetrics?: boolean;
 }
@@ -35,7 +39,7 @@ export interface ServiceMetrics {
 /**
  * Builds one Prometheus registry for one service (never prom-client's global one, so tests can build several apps
  * in a process): default process metrics, the cache's counters and state, HTTP request durations and, when the
- * Discord side runs, its counters. Every value except the HTTP histogram is read from its source at scrape time.
+ * Discord side runs, its counters, and the alert monitor's state. Every value except the HTTP histogram is read from its source at scrape time.
  * Metric names are listed in docs/monitoring.md.
  */
 export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMetrics {
@@ -45,5 +49,6 @@ export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMet
   registerCacheStateMetrics(registry, sources.cache);
   if (sources.discordStats) registerDiscordSideMetrics(registry, sources.discordStats);
   if (sources.realtimeStats) registerRealtimeMetrics(registry, sources.realtimeStats);
+  if (sources.alerts) registerAlertMetrics(registry, sources.alerts);
   return { registry, httpMetrics: httpRequestMetrics(registry) };
 }

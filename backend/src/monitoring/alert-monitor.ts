@@ -1,0 +1,194 @@
+import type { Logger } from "../logging/logger.ts";
+import type { AlertEvaluation, AlertRule, AlertSeverity } from "./alert-rules.ts";
+import type { AlertSample, AlertSampler } from "./alert-sample.ts";
+import { AlertStateTracker, type AlertState, type AlertTransition } from "./alert-state.ts";
+import type { AlertWebhook, AlertWebhookStats } from "./alert-webhook.ts";
+
+/** Options of an `AlertMonitor`. */
+export interface AlertMonitorOptions {
+  rules: AlertRule[];
+  /** Reads the sources once per evaluation. */
+  sample: AlertSampler;
+  logger: Logger;
+  /** Time between evaluations once started, in ms (ALERT_EVAL_INTERVAL_MS, default 15,000). */
+  intervalMs?: number;
+  /** How far back counters are compared (increases, hit rate), in ms (ALERT_WINDOW_MS, default 300,000). */
+  windowMs?: number;
+  /** Where transitions are POSTed; omitted: they are only logged. Closed by `close()`. */
+  webhook?: AlertWebhook | undefined;
+  /** Names this instance in webhook payloads (default "unknown"). */
+  instance?: string;
+  /** The clock, epoch ms (default `Date.now`); tests inject their own and call `evaluate()` themselves. */
+  now?: () => number;
+}
+
+/** One rule in `GET /api/admin/alerts`. */
+export interface AlertReportEntry {
+  id: string;
+  severity: AlertSeverity;
+  state: AlertState;
+  /** ISO time the rule entered its state. */
+  since: string;
+  value: number | null;
+  threshold: number;
+  message: string;
+  description: string;
+}
+
+/** The answer of `GET /api/admin/alerts`. */
+export interface AlertReport {
+  alerts: AlertReportEntry[];
+  /** ISO time of the last evaluation; null before the first. */
+  evaluatedAt: string | null;
+  /** Delivery counters of the webhook; null when none is configured. */
+  webhook: AlertWebhookStats | null;
+}
+
+/** The JSON body POSTed to the webhook after an evaluation that changed something. */
+export interface AlertWebhookPayload {
+  source: "spywatcher";
+  instance: string;
+  sentAt: string;
+  alerts: (Omit<AlertTransition, "since"> & { since: string })[];
+}
+
+/**
+ * Evaluates the alert rules every `intervalMs` on a fresh sample of the service (cache, Redis memory, Discord side,
+ * readiness checks, WebSocket endpoint), keeps each rule's `for` state, logs every transition (warn for warnings,
+ * error for criticals, info when resolved) and hands transitions to the webhook without waiting for it.
+ */
+export class AlertMonitor {
+  private readonly rules: AlertRule[];
+  private readonly sample: AlertSampler;
+  private readonly logger: Logger;
+  private readonly intervalMs: number;
+  private readonly windowMs: number;
+  private readonly webhook: AlertWebhook | undefined;
+  private readonly instance: string;
+  private readonly now: () => number;
+  private readonly tracker: AlertStateTracker;
+  /** Samples within the window, oldest first; the first is the baseline counters are compared with. */
+  private history: AlertSample[] = [];
+  private evaluatedAt: number | null = null;
+  private inFlight: Promise<AlertReport> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: AlertMonitorOptions) {
+    this.rules = options.rules;
+    this.sample = options.sample;
+    this.logger = options.logger;
+    this.intervalMs = options.intervalMs ?? 15_000;
+    this.windowMs = options.windowMs ?? 300_000;
+    this.webhook = options.webhook;
+    this.instance = options.instance ?? "unknown";
+    this.now = options.now ?? Date.now;
+    this.tracker = new AlertStateTracker(this.rules, this.now());
+  }
+
+  /** Evaluates now and then every `intervalMs` (timers unref'd: they never keep the process alive). */
+  start(): void {
+    if (this.closed || this.timer) return;
+    const tick = () => {
+      void this.evaluate().finally(() => {
+        if (this.closed) return;
+        this.timer = setTimeout(tick, this.intervalMs);
+        this.timer.unref();
+      });
+    };
+    this.timer = setTimeout(tick, 0);
+    this.timer.unref();
+  }
+
+  /** Takes a sample and evaluates every rule now; calls made while one runs share it. Never rejects. */
+  evaluate(): Promise<AlertReport> {
+    this.inFlight ??= this.evaluateOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Every rule's state after the last evaluation. */
+  report(): AlertReport {
+    return {
+      alerts: this.tracker.statuses().map((status) => ({
+        id: status.id,
+        severity: status.severity,
+        state: status.state,
+        since: new Date(status.since).toISOString(),
+        value: status.value,
+        threshold: status.threshold,
+        message: status.message,
+        description: status.description,
+      })),
+      evaluatedAt: this.evaluatedAt === null ? null : new Date(this.evaluatedAt).toISOString(),
+      webhook: this.webhook?.stats() ?? null,
+    };
+  }
+
+  /** The newest sample (for the metrics read from it), or undefined before the first evaluation. */
+  lastSample(): AlertSample | undefined {
+    return this.history.at(-1);
+  }
+
+  /** Stops the timer, waits for an evaluation in flight, closes the webhook. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.inFlight;
+    await this.webhook?.close();
+  }
+
+  private async evaluateOnce(): Promise<AlertReport> {
+    const now = this.now();
+    let sample: AlertSample;
+    try {
+      sample = await this.sample(now);
+    } catch (error) {
+      // The sampler bounds and absorbs each source's failure; reaching here is a bug, not an outage.
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, "alert evaluation could not take a sample");
+      return this.report();
+    }
+    this.history = [...this.history.filter((older) => older.at >= now - this.windowMs && older.at < now), sample];
+    const snapshot = { current: sample, baseline: this.history.length > 1 ? this.history[0] : undefined, windowMs: this.windowMs };
+    const transitions: AlertTransition[] = [];
+    for (const rule of this.rules) {
+      const transition = this.tracker.apply(rule, this.judge(rule, snapshot), now);
+      if (transition) transitions.push(transition);
+    }
+    this.evaluatedAt = now;
+    for (const transition of transitions) this.log(transition);
+    if (transitions.length > 0 && this.webhook) this.webhook.send(this.payload(transitions, now));
+    return this.report();
+  }
+
+  private judge(rule: AlertRule, snapshot: Parameters<AlertRule["evaluate"]>[0]): AlertEvaluation {
+    try {
+      return rule.evaluate(snapshot);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.error({ alert: { id: rule.id }, err: message }, "alert rule failed to evaluate");
+      return { firing: false, value: null, message: `rule failed: ${message}` };
+    }
+  }
+
+  private log(transition: AlertTransition): void {
+    const fields = { alert: { id: transition.id, severity: transition.severity, value: transition.value, threshold: transition.threshold } };
+    if (transition.state === "resolved") {
+      this.logger.info(fields, `alert resolved: ${transition.id}: ${transition.message}`);
+    } else if (transition.severity === "critical") {
+      this.logger.error(fields, `alert firing: ${transition.id}: ${transition.message}`);
+    } else {
+      this.logger.warn(fields, `alert firing: ${transition.id}: ${transition.message}`);
+    }
+  }
+
+  private payload(transitions: AlertTransition[], now: number): AlertWebhookPayload {
+    return {
+      source: "spywatcher",
+      instance: this.instance,
+      sentAt: new Date(now).toISOString(),
+      alerts: transitions.map((transition) => ({ ...transition, since: new Date(transition.since).toISOString() })),
+    };
+  }
+}

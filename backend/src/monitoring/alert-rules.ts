@@ -1,0 +1,181 @@
+import { BREAKER_STATE_VALUE } from "./cache-state-metrics.ts";
+import type { AlertSample } from "./alert-sample.ts";
+
+/** How urgent a rule is: warnings are logged at warn, criticals at error. */
+export type AlertSeverity = "warning" | "critical";
+
+/** What a rule sees: the newest sample and the oldest one still inside the window (counters are compared between them). */
+export interface AlertSnapshot {
+  current: AlertSample;
+  /** The oldest sample taken within the last `windowMs`; undefined on the first evaluation. */
+  baseline: AlertSample | undefined;
+  windowMs: number;
+}
+
+/** A rule's verdict on one snapshot; `value` is null when the rule could not judge (no data, source unknown). */
+export interface AlertEvaluation {
+  firing: boolean;
+  value: number | null;
+  message: string;
+}
+
+/** One alert rule: a pure function of a snapshot plus how long its condition must hold before it fires. */
+export interface AlertRule {
+  id: string;
+  severity: AlertSeverity;
+  description: string;
+  /** The number `value` is compared with (its direction is in the description). */
+  threshold: number;
+  /** How long the condition must hold before the alert fires (0: at once). */
+  forMs: number;
+  evaluate(snapshot: AlertSnapshot): AlertEvaluation;
+}
+
+/** The configurable thresholds (ALERT_* variables). */
+export interface AlertThresholds {
+  /** Hit rate (%) under which the cache alert fires (ALERT_CACHE_HIT_RATE_MIN, default 80). */
+  cacheHitRateMinPercent: number;
+  /** Lookups the window must hold before the hit rate is judged (ALERT_CACHE_HIT_RATE_MIN_LOOKUPS, default 100). */
+  cacheHitRateMinLookups: number;
+  /** used_memory as % of maxmemory above which Redis memory fires (ALERT_REDIS_MEMORY_MAX_PERCENT, default 90). */
+  redisMemoryMaxPercent: number;
+  /** Buffered rows as % of INGEST_MAX_BUFFERED_ROWS above which ingestion fires (ALERT_INGEST_BUFFER_MAX_PERCENT, default 80). */
+  ingestBufferMaxPercent: number;
+}
+
+/** Defaults of `AlertThresholds`. */
+export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
+  cacheHitRateMinPercent: 80,
+  cacheHitRateMinLookups: 100,
+  redisMemoryMaxPercent: 90,
+  ingestBufferMaxPercent: 80,
+};
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+
+/** Every rule, with its severity, threshold and `for` duration; docs/alerts.md and ops/prometheus-alerts.yml mirror it. */
+export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): AlertRule[] {
+  const t = thresholds;
+  return [
+    {
+      id: "cache_hit_rate_low",
+      severity: "warning",
+      description: `Cache hit rate (hits + stale over lookups) below ${t.cacheHitRateMinPercent}% in the window, judged only with at least ${t.cacheHitRateMinLookups} lookups`,
+      threshold: t.cacheHitRateMinPercent,
+      forMs: 10 * MINUTE,
+      evaluate: (s) => {
+        const lookups = increase(s, (x) => x.cache?.lookups);
+        const hits = increase(s, (x) => x.cache?.hits);
+        if (lookups === null || hits === null) return unknown("no cache counters over a window yet");
+        const rate = lookups === 0 ? null : round((hits / lookups) * 100);
+        // An idle service has no meaningful hit rate: a handful of cold misses must not page anyone.
+        if (lookups < t.cacheHitRateMinLookups) return { firing: false, value: rate, message: `${lookups} lookups in the window (< ${t.cacheHitRateMinLookups}): not judged` };
+        return { firing: rate! < t.cacheHitRateMinPercent, value: rate, message: `cache hit rate ${rate}% over ${lookups} lookups in the last ${minutes(s)} (minimum ${t.cacheHitRateMinPercent}%)` };
+      },
+    },
+    {
+      id: "cache_breaker_open",
+      severity: "critical",
+      description: "The cache's circuit breaker in front of Redis is open or half-open: requests run their loaders without Redis",
+      threshold: BREAKER_STATE_VALUE["half-open"],
+      forMs: 30 * SECOND,
+      evaluate: (s) => {
+        const state = s.current.cache?.breakerState;
+        if (state === undefined) return unknown("cache stats did not answer");
+        return { firing: state !== "closed", value: BREAKER_STATE_VALUE[state], message: `cache circuit breaker is ${state}` };
+      },
+    },
+    {
+      id: "redis_memory_high",
+      severity: "warning",
+      description: `Redis used_memory above ${t.redisMemoryMaxPercent}% of maxmemory on a master (only when maxmemory is set)`,
+      threshold: t.redisMemoryMaxPercent,
+      forMs: 5 * MINUTE,
+      evaluate: (s) => {
+        const memory = s.current.redisMemory;
+        if ("unknown" in memory) return unknown(`Redis memory unknown: ${memory.unknown}`);
+        const bounded = memory.nodes.filter((node) => node.maxBytes > 0);
+        if (bounded.length === 0) return unknown("maxmemory is not set on any master");
+        const worst = bounded.map((node) => ({ node: node.node, percent: round((node.usedBytes / node.maxBytes) * 100) })).sort((a, b) => b.percent - a.percent)[0]!;
+        return { firing: worst.percent > t.redisMemoryMaxPercent, value: worst.percent, message: `Redis ${worst.node} uses ${worst.percent}% of maxmemory (maximum ${t.redisMemoryMaxPercent}%)` };
+      },
+    },
+    increasingRule("redis_evictions", "warning", "Redis evicted keys in the window (server-wide INFO evicted_keys over every master): memory is too small for the data", (x) => x.cache?.evictedKeys, "keys evicted by Redis"),
+    increasingRule("ingest_rows_lost", "critical", "The ingestion writer dropped (buffer full) or PostgreSQL rejected rows in the window: Discord events were lost", (x) => (x.ingest ? x.ingest.dropped + x.ingest.rejected : undefined), "ingestion rows dropped or rejected"),
+    {
+      id: "ingest_buffer_high",
+      severity: "warning",
+      description: `The ingestion writer holds more than ${t.ingestBufferMaxPercent}% of INGEST_MAX_BUFFERED_ROWS: PostgreSQL is slow or down, rows are dropped when it is full`,
+      threshold: t.ingestBufferMaxPercent,
+      forMs: 1 * MINUTE,
+      evaluate: (s) => {
+        const ingest = s.current.ingest;
+        if (!ingest) return unknown("the Discord side does not run");
+        if (ingest.capacity <= 0) return unknown("the buffer bound is unknown");
+        const percent = round((ingest.buffered / ingest.capacity) * 100);
+        return { firing: percent > t.ingestBufferMaxPercent, value: percent, message: `ingestion buffer at ${percent}% (${ingest.buffered} of ${ingest.capacity} rows; maximum ${t.ingestBufferMaxPercent}%)` };
+      },
+    },
+    increasingRule("invalidation_errors", "warning", "Cache invalidations or analytics-update publishes failed in the window (retried next window; dashboards may lag)", (x) => x.invalidationErrors, "invalidation errors"),
+    readinessRule("postgres_unready", "postgres", "PostgreSQL fails its readiness check (SELECT 1): analytics and API-key lookups fail, ingestion buffers"),
+    readinessRule("redis_unready", "redis", "Redis fails its readiness check (PING): the cache runs loaders directly, pub/sub and WebSocket pushes stop"),
+    increasingRule("ws_slow_consumers", "warning", "WebSocket sockets were closed as slow consumers (code 4429) in the window", (x) => x.wsSlowConsumerCloses, "slow WebSocket consumers closed"),
+  ];
+}
+
+/** A rule that fires while a counter increased within the window. */
+function increasingRule(id: string, severity: AlertSeverity, description: string, read: (sample: AlertSample) => number | null | undefined, what: string): AlertRule {
+  return {
+    id,
+    severity,
+    description,
+    threshold: 0,
+    forMs: 0,
+    evaluate: (s) => {
+      const delta = increase(s, read);
+      if (delta === null) return unknown(`${what}: no counter over a window yet`);
+      return { firing: delta > 0, value: delta, message: `${delta} ${what} in the last ${minutes(s)}` };
+    },
+  };
+}
+
+/** A rule that fires while a readiness check (GET /health/ready) fails; value 1 up, 0 down. */
+function readinessRule(id: string, check: string, description: string): AlertRule {
+  return {
+    id,
+    severity: "critical",
+    description,
+    threshold: 1,
+    forMs: 30 * SECOND,
+    evaluate: (s) => {
+      const outcome = s.current.readiness.find((candidate) => candidate.name === check);
+      if (!outcome) return unknown(`no ${check} readiness check`);
+      return outcome.up
+        ? { firing: false, value: 1, message: `${check} is ready` }
+        : { firing: true, value: 0, message: `${check} readiness check fails: ${outcome.error ?? "down"}` };
+    },
+  };
+}
+
+/** How much a counter grew between baseline and current; a counter that went down was reset (a restarted Redis), so its current value is the growth. */
+function increase(s: AlertSnapshot, read: (sample: AlertSample) => number | null | undefined): number | null {
+  if (!s.baseline) return null;
+  const now = read(s.current);
+  const before = read(s.baseline);
+  if (now === null || now === undefined || before === null || before === undefined) return null;
+  return now >= before ? now - before : now;
+}
+
+function unknown(message: string): AlertEvaluation {
+  return { firing: false, value: null, message };
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+function minutes(s: AlertSnapshot): string {
+  const span = s.baseline ? s.current.at - s.baseline.at : 0;
+  return span >= MINUTE ? `${round(span / MINUTE)} min` : `${Math.round(span / SECOND)} s`;
+}

@@ -140,6 +140,9 @@ export class InvalidationBus extends EventEmitter {
 
   private async heartbeat(): Promise<void> {
     if (this.heartbeatRunning || this.closed) return;
+    // Not connected (yet, or any more): the ZADD could only fail, counting a Redis error and a breaker failure for
+    // every beat (and one at every start, before the connection is up). No ping then, so trust lapses by itself.
+    if (!this.options.gateway.isConnected()) return;
     this.heartbeatRunning = true;
     try {
       // Taken before the heartbeat is written: trust derived from this ping never outlives the registration.

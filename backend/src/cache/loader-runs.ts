@@ -132,12 +132,18 @@ export class LoaderRuns {
       const remaining = deadline - Date.now();
       if (remaining <= 0) return { kind: "alone" }; // the holder did not deliver in time: make progress here
       await this.peers.nextSignal(plan.fullKey, Math.min(options.lockPollMs, remaining));
-      const read = await this.reader.read(plan.fullKey, plan.tags).catch(() => undefined);
-      if (accept(read?.envelope)) return { kind: "filled", envelope: read!.envelope! };
+      const read = await this.reader.read(plan.fullKey, plan.tags).catch((): typeof REDIS_FAILED => REDIS_FAILED);
+      // Redis failing (or the breaker open): the holder's result may never be written or its lock never released
+      // (a cluster master died under it). Waiting out lockWaitMs would stall the caller: compute here instead.
+      if (read === REDIS_FAILED || gateway.breaker.state === "open") return { kind: "alone" };
+      if (accept(read.envelope)) return { kind: "filled", envelope: read.envelope! };
     }
   }
 
 }
+
+/** A read of the entry that failed (Redis error), told apart from an absent entry. */
+const REDIS_FAILED: unique symbol = Symbol("redis failed");
 
 function signatureOf(versions: Map<string, number>): string {
   return [...versions].map(([tag, version]) => `${tag}=${version}`).join(",");

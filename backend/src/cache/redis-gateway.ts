@@ -15,7 +15,7 @@ import { GetBatcher } from "./get-batcher.ts";
  * so a read needs no wrapper promise of its own (see shared-reads.ts).
  */
 export class RedisGateway {
-  /** Extra per-call timeout, only when the connection itself has no command timeout. */
+  /** Extra per-call timeout: when the connection has no command timeout, and always on a cluster. */
   private readonly timeoutMs: number | undefined;
   private readonly coalescer: WriteCoalescer;
   /** Sends hit-path GETs on a plain single-node connection (undefined: they go through `client.get`). */
@@ -28,11 +28,18 @@ export class RedisGateway {
     fallbackTimeoutMs: number,
   ) {
     const commandTimeout = connectionCommandTimeout(client);
-    this.timeoutMs = commandTimeout === undefined ? fallbackTimeoutMs : undefined;
+    // A cluster connection queues commands while it refreshes its slot map (a failover), and the per-node
+    // commandTimeout only starts once a node is sent the command: bound cluster calls here too.
+    this.timeoutMs = commandTimeout === undefined || (client as Cluster).isCluster === true ? (commandTimeout ?? fallbackTimeoutMs) : undefined;
     this.coalescer = new WriteCoalescer(client);
     this.batcher = sendsPlainCommands(client)
       ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs))
       : undefined;
+  }
+
+  /** True while the connection is up and ready for commands (ioredis status "ready"). */
+  isConnected(): boolean {
+    return this.client.status === "ready";
   }
 
   /** True for a Redis Cluster connection. */

@@ -9,13 +9,16 @@ import { registerCacheCommand } from "../../../backend/src/cli/cache-command.ts"
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { createServiceCache } from "../../../backend/src/service-cache.ts";
-import { freePort } from "../../helpers/redis-server.ts";
+import { freePort, ThrowawayRedis } from "../../helpers/redis-server.ts";
 import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
 
 const run = promisify(execFile);
 
 describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and PostgreSQL", () => {
   const keyPrefix = uniquePrefix("cli-cache");
+  // An absolute window: a relative one ("7d") names a new cache key every minute (since is rounded to the minute).
+  const since = new Date(Date.now() - 7 * 86_400_000);
+  const SINCE = since.toISOString();
   const config = testConfig({ REDIS_KEY_PREFIX: keyPrefix });
   let prisma: PrismaClient;
   let redis: RedisConnections;
@@ -57,13 +60,13 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
 
   it("warm computes each analytic once into the entries the API reads; a second warm finds them cached", async () => {
     const guildId = await guildWithTyping();
-    const first = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap", "--json"));
+    const first = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap", "--since", SINCE, "--json"));
     expect(first).toEqual({ total: 2, computed: 2, alreadyCached: 0, failed: [] });
-    const second = await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap");
+    const second = await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap", "--since", SINCE);
     expect(second).toBe("warmed 2 analytics: 0 computed, 2 already cached, 0 failed\n");
-    // What the route would serve for `since=7d` now is a hit on the warmed entry.
+    // What the route serves for the same `since` is a hit on the warmed entry.
     const analytics = createAnalyticsService({ prisma });
-    const served = await rememberAnalytics({ cache, analytics }, "ghosts", { guildId, since: new Date(Date.now() - 7 * 86_400_000), limit: 100 });
+    const served = await rememberAnalytics({ cache, analytics }, "ghosts", { guildId, since, limit: 100 });
     expect(served.status).toBe("hit");
     expect((served.value as { items: unknown[] }).items).toHaveLength(1);
   });
@@ -71,12 +74,12 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
   it("invalidate --guild makes the guild's entries misses; cleanup frees them; warm computes again", async () => {
     const guildId = await guildWithTyping();
     const other = await guildWithTyping();
-    await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts");
+    await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE);
     expect(await cli("cache", "invalidate", "--guild", guildId, "--type", "ghosts")).toContain(`analytics:ghosts:guild:${guildId}`);
     const cleaned = JSON.parse(await cli("cache", "cleanup", "--json"));
     expect(cleaned.deleted).toBeGreaterThanOrEqual(1);
     expect(cleaned.bytes).toBeGreaterThan(0);
-    const again = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--json"));
+    const again = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE, "--json"));
     // The invalidated guild is computed again; the other guild's entry was neither invalidated nor swept.
     expect(again).toMatchObject({ total: 2, computed: 1, alreadyCached: 1 });
   });
@@ -116,6 +119,7 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     [["cache", "warm", "--guild", "123456789012345678", "--type", "bogus"], "--type"],
     [["cache", "invalidate"], "--tag"],
     [["cache", "invalidate", "--guild", "12"], "--guild"],
+    [["cache", "invalidate", "--tag", "bad tag{x}"], "--tag"],
   ])("bad input %j is refused naming %s, before opening anything", async (args, named) => {
     const before = opens;
     const error = await cli(...args).then(
@@ -126,6 +130,36 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     expect((error as CommanderError).exitCode).toBe(1);
     expect((error as CommanderError).message).toContain(named);
     expect(opens).toBe(before);
+  });
+
+  it("a command failing at run time (Redis gone) closes what it opened, then reports one line with exit code 1", async () => {
+    const server = await ThrowawayRedis.start();
+    const downRedis = createRedisConnections(testConfig({ REDIS_URL: server.url }).redis, testLogger());
+    const downCache = createServiceCache(config, downRedis, testLogger());
+    let closed = 0;
+    let errorOutput = "";
+    try {
+      await downCache.ready();
+      await server.kill();
+      const program = new Command().exitOverride().configureOutput({ writeErr: (text) => void (errorOutput += text), writeOut: () => undefined });
+      registerCacheCommand(program, {
+        open: async () => ({ cache: downCache, analytics: () => createAnalyticsService({ prisma }), close: async () => void (closed += 1) }),
+        write: () => undefined,
+      });
+      const error = await program.parseAsync(["node", "spywatcher", "cache", "invalidate", "--guild", randomSnowflake()]).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(CommanderError);
+      expect((error as CommanderError).exitCode).toBe(1);
+      expect(closed).toBe(1);
+      expect(errorOutput).toMatch(/^error: .+\n$/);
+      expect(errorOutput).not.toContain("Usage:");
+    } finally {
+      await downCache.close();
+      await downRedis.close();
+      await server.kill();
+    }
   });
 
   it("the real entry point: status exits 0 on this Redis, and 1 with a clear message when Redis does not answer", async () => {

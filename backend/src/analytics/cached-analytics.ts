@@ -1,3 +1,4 @@
+import type { WarmEntry } from "../cache/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { DependencyUnavailableError } from "../errors.ts";
 import { ANALYTICS_TTL_MS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
@@ -32,18 +33,28 @@ export function rememberAnalytics(
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
 ): Promise<CacheResult<unknown>> {
+  const entry = analyticsEntry(deps, type, request);
+  return deps.cache.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+}
+
+/** The cache entry of one analytic: key, TTL, loader and tags (what `rememberAnalytics` and `cache.warm` use). */
+export function analyticsEntry(
+  deps: Pick<CachedAnalyticsDependencies, "analytics" | "now">,
+  type: AnalyticsType,
+  request: CachedAnalyticsRequest,
+): WarmEntry & { ttl: number; options: { tags: string[] } } {
   const now = deps.now ?? (() => new Date());
   // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
   const since = floorToMinute(request.since);
   const variant = request.limit === DEFAULT_LIMIT ? undefined : `limit=${request.limit}`;
-  return deps.cache.rememberWithMeta(
-    analyticsCacheKey(type, request.guildId, since, variant),
-    ANALYTICS_TTL_MS[type],
+  return {
+    key: analyticsCacheKey(type, request.guildId, since, variant),
+    ttl: ANALYTICS_TTL_MS[type],
     // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
     // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
-    () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
-    { tags: analyticsTags(type, request.guildId) },
-  );
+    loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
+    options: { tags: analyticsTags(type, request.guildId) },
+  };
 }
 
 async function compute(analytics: AnalyticsService, type: AnalyticsType, query: Parameters<AnalyticsService["compute"]>[1]): Promise<unknown> {

@@ -5,13 +5,14 @@ import { ANALYTICS_TYPES, guildAnalyticsTag, type AnalyticsType } from "../analy
 import { createAnalyticsService, type AnalyticsService } from "../analytics/analytics-service.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "../analytics/analytics-types.ts";
 import { parseSince } from "../analytics/analytics-window.ts";
-import { rememberAnalytics } from "../analytics/cached-analytics.ts";
+import { analyticsEntry } from "../analytics/cached-analytics.ts";
 import type { SpyCache } from "../cache/index.ts";
 import type { AppConfig } from "../config/config.ts";
 import { createPrismaClient } from "../db/prisma-client.ts";
 import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
 import { createRedisConnections, waitForRedisReady } from "../redis/redis-connections.ts";
+import { validatePart } from "../cache/key-builder.ts";
 import { createServiceCache } from "../service-cache.ts";
 import { runWithOpened } from "./run-with-opened.ts";
 import { describeCacheStats } from "./cache-status-text.ts";
@@ -44,6 +45,15 @@ const SNOWFLAKE = /^\d{17,20}$/;
 export async function openServiceCache(config: AppConfig): Promise<OpenedCache> {
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
   const redis = createRedisConnections({ ...config.redis, connectionName: "spywatcher-cli" }, logger);
+  const unavailable = (error: unknown) =>
+    new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`, 503);
+  try {
+    // The cache is built only once Redis answers, so a down Redis is not recorded as cache errors in the fleet stats.
+    await waitForRedisReady(redis.client, config.redis.connectTimeoutMs);
+  } catch (error) {
+    await redis.close();
+    throw unavailable(error);
+  }
   const cache = createServiceCache(config, redis, logger);
   let prisma: ReturnType<typeof createPrismaClient> | undefined;
   const close = async () => {
@@ -52,11 +62,10 @@ export async function openServiceCache(config: AppConfig): Promise<OpenedCache> 
     await prisma?.$disconnect();
   };
   try {
-    await waitForRedisReady(redis.client, config.redis.connectTimeoutMs);
     await cache.ready();
   } catch (error) {
     await close();
-    throw new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`, 503);
+    throw unavailable(error);
   }
   return {
     cache,
@@ -142,6 +151,13 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
     .action(async (options: { tag?: string[]; guild?: string; type?: AnalyticsType[]; soft?: boolean }, command: Command) => {
       if (!options.tag?.length === !options.guild) command.error("error: give either --tag <tag...> or --guild <id>", { exitCode: 1 });
       if (options.guild !== undefined && !SNOWFLAKE.test(options.guild)) command.error(`error: --guild "${options.guild}" must be a Discord snowflake (17-20 digits)`, { exitCode: 1 });
+      for (const tag of options.tag ?? []) {
+        try {
+          validatePart(tag, "tag");
+        } catch (error) {
+          command.error(`error: --tag ${(error as Error).message}`, { exitCode: 1 });
+        }
+      }
       const tags = options.tag ?? (options.type ?? [...ANALYTICS_TYPES]).map((type) => guildAnalyticsTag(type, options.guild!));
       await run(command, async ({ cache: spy }) => {
         const result = await spy.invalidateByTags(tags, { mode: options.soft ? "soft" : "hard" });
@@ -186,9 +202,18 @@ async function warm(
     while (next < jobs.length) {
       const job = jobs[next++]!;
       try {
-        const result = await rememberAnalytics({ cache: opened.cache, analytics }, job.type, { guildId: job.guildId, since: plan.since, limit: plan.limit });
-        if (result.status === "miss" || result.status === "bypass") report.computed += 1;
-        else report.alreadyCached += 1;
+        const entry = analyticsEntry({ analytics }, job.type, { guildId: job.guildId, since: plan.since, limit: plan.limit });
+        const result = await opened.cache.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+        if (result.status === "hit") report.alreadyCached += 1;
+        else if (result.status === "miss") report.computed += 1;
+        else if (result.status === "bypass") throw new Error("computed, but Redis did not take it (the cache is bypassing Redis)");
+        else if (result.staleBecauseOfError) throw new Error("PostgreSQL failed; only an older value is cached");
+        else {
+          // Stale within grace: the background refresh it started would be cut short when the CLI exits; refresh now.
+          const refreshed = await opened.cache.warm([entry], { force: true });
+          if (refreshed.failed.length > 0) throw new Error(refreshed.failed[0]!.error);
+          report.computed += 1;
+        }
       } catch (error) {
         report.failed.push({ ...job, error: describeError(error) });
       }

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
 import { runMigrations } from "../db/migrator.ts";
 import { openApiKeyService, registerApiKeysCommand } from "./api-keys-command.ts";
@@ -39,4 +39,10 @@ program
 registerApiKeysCommand(program, { open: () => openApiKeyService(configOrExit()) });
 registerCacheCommand(program, { open: () => openServiceCache(configOrExit()) });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // A command's expected failure was already written as one line (run-with-opened.ts): only the status is left.
+  if (!(error instanceof CommanderError)) throw error;
+  process.exitCode = error.exitCode;
+}

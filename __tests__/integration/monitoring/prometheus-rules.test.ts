@@ -1,0 +1,135 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { parse } from "yaml";
+import { parseDuration } from "../../../backend/src/cache/duration.ts";
+import type { AlertReport } from "../../../backend/src/monitoring/alert-monitor.ts";
+import { buildAlertRules } from "../../../backend/src/monitoring/alert-rules.ts";
+import { startService, type RunningService } from "../../../backend/src/service.ts";
+import { testConfig, testLogger } from "../../helpers/test-env.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../../..");
+const RULES_FILE = path.join(ROOT, "ops/prometheus-alerts.yml");
+const METRICS_TOKEN = "alerts-scrape-token-0123456789";
+const ADMIN_KEY = `alerts-bootstrap-admin-${"k".repeat(24)}`;
+/** Prometheus-only rules: things the in-process monitor cannot report about itself. */
+const PROMETHEUS_ONLY = new Set(["alert_monitor_stale"]);
+
+interface PrometheusRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: { severity: string; rule: string };
+  annotations: { summary: string; runbook: string };
+}
+
+const rulesFile = parse(readFileSync(RULES_FILE, "utf8")) as { groups: { name: string; rules: PrometheusRule[] }[] };
+const prometheusRules = rulesFile.groups.flatMap((group) => group.rules);
+
+/** Metric names an expression reads: identifiers that are not functions, keywords, label names or label values. */
+function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, "")
+    .replace(/\[[^\]]*\]/g, "")
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
+  const keywords = new Set(["and", "or", "unless", "bool", "offset"]);
+  return [...stripped.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(\s*\()?/g)]
+    .filter((match) => match[2] === undefined && !keywords.has(match[1]!))
+    .map((match) => match[1]!);
+}
+
+/** Label matchers of an expression: `name{label="value"}` and `name{label=~"a|b"}`. */
+function matchers(expr: string): { metric: string; label: string; values: string[] }[] {
+  return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)].flatMap((match) =>
+    [...match[2]!.matchAll(/(\w+)\s*(=~|=)\s*"([^"]*)"/g)].map((m) => ({ metric: match[1]!, label: m[1]!, values: m[2] === "=~" ? m[3]!.split("|") : [m[3]!] })),
+  );
+}
+
+function promtoolAvailable(): boolean {
+  try {
+    execFileSync("promtool", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("ops/prometheus-alerts.yml", () => {
+  it("has one Prometheus rule per in-process rule, with the same severity and for, and a runbook section in docs/alerts.md", () => {
+    const docs = readFileSync(path.join(ROOT, "docs/alerts.md"), "utf8");
+    const inProcess = buildAlertRules();
+    expect(prometheusRules.map((rule) => rule.labels.rule).filter((id) => !PROMETHEUS_ONLY.has(id)).sort()).toEqual(inProcess.map((rule) => rule.id).sort());
+    for (const rule of inProcess) {
+      const mirror = prometheusRules.find((candidate) => candidate.labels.rule === rule.id)!;
+      expect(mirror.labels.severity, rule.id).toBe(rule.severity);
+      expect(mirror.for === undefined ? 0 : parseDuration(mirror.for as `${number}s`), rule.id).toBe(rule.forMs);
+    }
+    for (const rule of prometheusRules) {
+      expect(rule.alert).toMatch(/^Spywatcher[A-Za-z]+$/);
+      expect(rule.annotations.runbook).toBe(`docs/alerts.md#${rule.labels.rule}`);
+      expect(docs, rule.labels.rule).toContain(`### ${rule.labels.rule}`);
+    }
+  });
+
+  it("extracts metric names from expressions (self-check of the test's parser)", () => {
+    expect(metricNames('max by (job, node) (a_used / (b_max{x="y"} > 0)) * 100 > 90 and on (job) sum(increase(c_total[5m])) >= 1')).toEqual(["a_used", "b_max", "c_total"]);
+    expect(metricNames("time() - d_seconds > 120")).toEqual(["d_seconds"]);
+  });
+
+  it.skipIf(!promtoolAvailable())("passes promtool check rules and its unit tests (ops/prometheus-alerts.test.yml)", () => {
+    execFileSync("promtool", ["check", "rules", RULES_FILE], { stdio: "pipe" });
+    execFileSync("promtool", ["test", "rules", path.join(ROOT, "ops/prometheus-alerts.test.yml")], { stdio: "pipe" });
+  });
+
+  describe("against a running service's /metrics (Discord side simulated)", () => {
+    let service: RunningService;
+    let exposition: string;
+
+    beforeAll(async () => {
+      service = await startService(
+        testConfig({
+          METRICS_TOKEN,
+          ADMIN_API_KEY: ADMIN_KEY,
+          DISCORD_ENABLED: "true",
+          SIMULATION_EVENTS_PER_SECOND: "50",
+          INGEST_FLUSH_INTERVAL_MS: "50",
+          ALERT_EVAL_INTERVAL_MS: "200",
+        }),
+        testLogger(),
+      );
+      await vi.waitFor(() => expect(service.alerts.lastSample()?.redisMemory).toHaveProperty("nodes"), { timeout: 10_000, interval: 50 });
+      exposition = (await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
+    });
+    afterAll(async () => service?.stop());
+
+    it("exports every metric and label value the rules read", () => {
+      const series = exposition.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+      const names = new Set(series.map((line) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)![0]));
+      const used = new Set(prometheusRules.flatMap((rule) => metricNames(rule.expr)));
+      expect(used.size).toBeGreaterThanOrEqual(12);
+      for (const name of used) expect(names, name).toContain(name);
+      for (const { metric, label, values } of prometheusRules.flatMap((rule) => matchers(rule.expr))) {
+        for (const value of values) expect(series.some((line) => line.startsWith(`${metric}{`) && line.includes(`${label}="${value}"`)), `${metric}{${label}="${value}"}`).toBe(true);
+      }
+    });
+
+    it("exports spywatcher_alerts_firing for every rule and serves GET /api/admin/alerts to admin keys", async () => {
+      for (const rule of buildAlertRules()) expect(exposition).toMatch(new RegExp(`^spywatcher_alerts_firing\\{alert="${rule.id}",severity="${rule.severity}"\\} [01]$`, "m"));
+      await request(service.server).get("/api/admin/alerts").expect(401);
+      const res = await request(service.server).get("/api/admin/alerts").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+      const report = res.body as AlertReport;
+      expect(report.evaluatedAt).not.toBeNull();
+      expect(report.webhook).toBeNull();
+      expect(report.alerts.map((a) => a.id)).toEqual(buildAlertRules().map((rule) => rule.id));
+      for (const id of ["postgres_unready", "redis_unready", "cache_breaker_open", "ingest_rows_lost"]) {
+        expect(report.alerts.find((a) => a.id === id), id).toMatchObject({ state: "ok" });
+      }
+      expect(report.alerts.find((a) => a.id === "ingest_buffer_high")!.value).not.toBeNull();
+      const metrics = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);
+      expect(metrics.text).toContain('spywatcher_http_request_duration_seconds_count{method="GET",route="/api/admin/alerts",status="200"} 1');
+    });
+  });
+});

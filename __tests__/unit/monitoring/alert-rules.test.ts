@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import { buildAlertRules, DEFAULT_ALERT_THRESHOLDS, type AlertRule, type AlertSnapshot } from "../../../backend/src/monitoring/alert-rules.ts";
+import type { AlertSample } from "../../../backend/src/monitoring/alert-sample.ts";
+
+const MINUTE = 60_000;
+
+/** A healthy sample at `at`; `patch` overrides parts. */
+function sample(at: number, patch: Partial<AlertSample> = {}): AlertSample {
+  return {
+    at,
+    cache: { lookups: 0, hits: 0, breakerState: "closed", evictedKeys: 0 },
+    redisMemory: { nodes: [{ node: "127.0.0.1:6379", usedBytes: 1_000, maxBytes: 0 }] },
+    ingest: { dropped: 0, rejected: 0, buffered: 0, capacity: 50_000 },
+    invalidationErrors: 0,
+    readiness: [
+      { name: "redis", up: true },
+      { name: "postgres", up: true },
+    ],
+    wsSlowConsumerCloses: 0,
+    ...patch,
+  };
+}
+
+function snapshot(current: AlertSample, baseline?: AlertSample): AlertSnapshot {
+  return { current, baseline, windowMs: 5 * MINUTE };
+}
+
+function rule(id: string, rules: AlertRule[] = buildAlertRules()): AlertRule {
+  const found = rules.find((candidate) => candidate.id === id);
+  if (!found) throw new Error(`no rule ${id}`);
+  return found;
+}
+
+describe("alert rules", () => {
+  it("lists each rule once with a severity, a description and a for duration", () => {
+    const rules = buildAlertRules();
+    expect(rules.map((r) => r.id)).toEqual([
+      "cache_hit_rate_low",
+      "cache_breaker_open",
+      "redis_memory_high",
+      "redis_evictions",
+      "ingest_rows_lost",
+      "ingest_buffer_high",
+      "invalidation_errors",
+      "postgres_unready",
+      "redis_unready",
+      "ws_slow_consumers",
+    ]);
+    for (const r of rules) {
+      expect(["warning", "critical"]).toContain(r.severity);
+      expect(r.description.length).toBeGreaterThan(20);
+      expect(r.forMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(rules.filter((r) => r.severity === "critical").map((r) => r.id)).toEqual(["cache_breaker_open", "ingest_rows_lost", "postgres_unready", "redis_unready"]);
+  });
+
+  it("healthy samples fire nothing", () => {
+    const before = sample(0, { cache: { lookups: 1_000, hits: 950, breakerState: "closed", evictedKeys: 3 } });
+    const now = sample(5 * MINUTE, { cache: { lookups: 2_000, hits: 1_900, breakerState: "closed", evictedKeys: 3 } });
+    for (const r of buildAlertRules()) expect(r.evaluate(snapshot(now, before)), r.id).toMatchObject({ firing: false });
+  });
+
+  describe("cache_hit_rate_low", () => {
+    const cache = (lookups: number, hits: number) => ({ lookups, hits, breakerState: "closed" as const, evictedKeys: 0 });
+
+    it("uses the counters' increase over the window, not lifetime totals", () => {
+      // Lifetime: 10,000 lookups at 99%; in the window: 200 lookups at 50%.
+      const result = rule("cache_hit_rate_low").evaluate(snapshot(sample(5 * MINUTE, { cache: cache(10_200, 10_000) }), sample(0, { cache: cache(10_000, 9_900) })));
+      expect(result).toMatchObject({ firing: true, value: 50 });
+      expect(result.message).toContain("50% over 200 lookups in the last 5 min");
+    });
+
+    it("does not judge a window with fewer lookups than the floor", () => {
+      const result = rule("cache_hit_rate_low").evaluate(snapshot(sample(MINUTE, { cache: cache(99, 0) }), sample(0, { cache: cache(0, 0) })));
+      expect(result).toMatchObject({ firing: false, value: 0 });
+      expect(result.message).toContain("99 lookups in the window (< 100): not judged");
+    });
+
+    it("takes its threshold and floor from the configuration", () => {
+      const rules = buildAlertRules({ ...DEFAULT_ALERT_THRESHOLDS, cacheHitRateMinPercent: 40, cacheHitRateMinLookups: 10 });
+      const s = snapshot(sample(MINUTE, { cache: cache(20, 10) }), sample(0, { cache: cache(0, 0) }));
+      expect(rule("cache_hit_rate_low", rules).evaluate(s)).toMatchObject({ firing: false, value: 50 });
+      expect(rule("cache_hit_rate_low", rules).threshold).toBe(40);
+    });
+
+    it("is unknown without a baseline or while the cache stats do not answer", () => {
+      expect(rule("cache_hit_rate_low").evaluate(snapshot(sample(0)))).toMatchObject({ firing: false, value: null });
+      expect(rule("cache_hit_rate_low").evaluate(snapshot(sample(MINUTE, { cache: null }), sample(0)))).toMatchObject({ firing: false, value: null });
+    });
+  });
+
+  it("cache_breaker_open fires while the breaker is open or half-open", () => {
+    const state = (breakerState: "closed" | "open" | "half-open") => sample(0, { cache: { lookups: 0, hits: 0, breakerState, evictedKeys: 0 } });
+    expect(rule("cache_breaker_open").evaluate(snapshot(state("open")))).toMatchObject({ firing: true, value: 2, message: "cache circuit breaker is open" });
+    expect(rule("cache_breaker_open").evaluate(snapshot(state("half-open")))).toMatchObject({ firing: true, value: 1 });
+    expect(rule("cache_breaker_open").evaluate(snapshot(state("closed")))).toMatchObject({ firing: false, value: 0 });
+  });
+
+  describe("redis_memory_high", () => {
+    it("fires on the fullest master above the threshold of its maxmemory", () => {
+      const memory = { nodes: [{ node: "a:1", usedBytes: 50, maxBytes: 100 }, { node: "b:2", usedBytes: 91, maxBytes: 100 }, { node: "c:3", usedBytes: 10_000, maxBytes: 0 }] };
+      const result = rule("redis_memory_high").evaluate(snapshot(sample(0, { redisMemory: memory })));
+      expect(result).toMatchObject({ firing: true, value: 91 });
+      expect(result.message).toContain("b:2 uses 91% of maxmemory");
+    });
+
+    it("never fires without maxmemory or when the memory is unknown, and says so", () => {
+      expect(rule("redis_memory_high").evaluate(snapshot(sample(0)))).toEqual({ firing: false, value: null, message: "maxmemory is not set on any master" });
+      const unknown = rule("redis_memory_high").evaluate(snapshot(sample(0, { redisMemory: { unknown: "redis INFO memory did not answer within 1000 ms" } })));
+      expect(unknown).toMatchObject({ firing: false, value: null });
+      expect(unknown.message).toContain("did not answer");
+    });
+  });
+
+  it("counter rules fire on an increase within the window and treat a counter that went down as reset", () => {
+    const evicted = (n: number | null) => ({ lookups: 0, hits: 0, breakerState: "closed" as const, evictedKeys: n });
+    const evictions = rule("redis_evictions");
+    expect(evictions.evaluate(snapshot(sample(MINUTE, { cache: evicted(12) }), sample(0, { cache: evicted(2) })))).toMatchObject({ firing: true, value: 10 });
+    expect(evictions.evaluate(snapshot(sample(MINUTE, { cache: evicted(2) }), sample(0, { cache: evicted(2) })))).toMatchObject({ firing: false, value: 0 });
+    // Redis restarted: its evicted_keys started again from 0.
+    expect(evictions.evaluate(snapshot(sample(MINUTE, { cache: evicted(4) }), sample(0, { cache: evicted(500) })))).toMatchObject({ firing: true, value: 4 });
+    expect(evictions.evaluate(snapshot(sample(MINUTE, { cache: evicted(null) }), sample(0)))).toMatchObject({ firing: false, value: null });
+
+    const ingest = (dropped: number, rejected: number) => ({ dropped, rejected, buffered: 0, capacity: 100 });
+    expect(rule("ingest_rows_lost").evaluate(snapshot(sample(MINUTE, { ingest: ingest(3, 1) }), sample(0)))).toMatchObject({ firing: true, value: 4 });
+    expect(rule("ingest_rows_lost").evaluate(snapshot(sample(MINUTE, { ingest: null }), sample(0, { ingest: null })))).toMatchObject({ firing: false, value: null });
+    expect(rule("invalidation_errors").evaluate(snapshot(sample(MINUTE, { invalidationErrors: 2 }), sample(0)))).toMatchObject({ firing: true, value: 2 });
+    expect(rule("ws_slow_consumers").evaluate(snapshot(sample(MINUTE, { wsSlowConsumerCloses: 1 }), sample(0)))).toMatchObject({ firing: true, value: 1 });
+    expect(rule("ws_slow_consumers").evaluate(snapshot(sample(MINUTE, { wsSlowConsumerCloses: 1 }), sample(0, { wsSlowConsumerCloses: null })))).toMatchObject({ firing: false, value: null });
+  });
+
+  it("ingest_buffer_high compares the buffer with its bound", () => {
+    const buffered = (rows: number) => sample(0, { ingest: { dropped: 0, rejected: 0, buffered: rows, capacity: 1_000 } });
+    expect(rule("ingest_buffer_high").evaluate(snapshot(buffered(801)))).toMatchObject({ firing: true, value: 80.1 });
+    expect(rule("ingest_buffer_high").evaluate(snapshot(buffered(800)))).toMatchObject({ firing: false, value: 80 });
+  });
+
+  it("readiness rules fire on a failing check with its (scrubbed) error", () => {
+    const down = sample(0, { readiness: [{ name: "redis", up: true }, { name: "postgres", up: false, error: "postgres did not answer within 1000 ms" }] });
+    expect(rule("postgres_unready").evaluate(snapshot(down))).toEqual({ firing: true, value: 0, message: "postgres readiness check fails: postgres did not answer within 1000 ms" });
+    expect(rule("redis_unready").evaluate(snapshot(down))).toMatchObject({ firing: false, value: 1 });
+    expect(rule("redis_unready").evaluate(snapshot(sample(0, { readiness: [] })))).toMatchObject({ firing: false, value: null });
+  });
+});

@@ -138,6 +138,26 @@ describe("CircuitBreaker", () => {
     expect(changes.map(([, to]) => to)).toEqual(["open", "half-open", "open", "half-open"]);
   });
 
+  it("with epochs: a slow call let through while closed neither re-opens a half-open breaker nor counts as its trial", () => {
+    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 1, minRecoveryTimeoutMs: 1_000, recoveryTimeoutMs: 8_000, halfOpenMaxCalls: 1 });
+    expect(breaker.allowRequest()).toBe(true);
+    const slowCallEpoch = breaker.epoch;
+    expect(breaker.allowRequest()).toBe(true);
+    breaker.recordFailure(new Error("timeout"), breaker.epoch);
+    expect(breaker.state).toBe("open");
+    clock.now += 1_000;
+    expect(breaker.state).toBe("half-open");
+    // The slow call from before it opened answers now, with a failure and then (another one) with a success.
+    breaker.recordFailure(new Error("late timeout"), slowCallEpoch);
+    expect(breaker.stats()).toMatchObject({ state: "half-open", recoveryWaitMs: 1_000 });
+    breaker.recordSuccess(slowCallEpoch);
+    expect(breaker.state).toBe("half-open");
+    // The real trial decides.
+    expect(breaker.allowRequest()).toBe(true);
+    breaker.recordSuccess(breaker.epoch);
+    expect(breaker.state).toBe("closed");
+  });
+
   it("ignores late outcomes of calls that started before it opened", () => {
     const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 1, recoveryTimeoutMs: 100 });
     breaker.recordFailure();

@@ -50,22 +50,23 @@ export class RedisGateway {
   /** Runs one Redis call through the breaker; rejects with CircuitOpenError without calling Redis while open. */
   call<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
     if (!this.breaker.allowRequest()) return Promise.reject(new CircuitOpenError(this.breaker.retryAt()));
+    const epoch = this.breaker.epoch;
     const started = performance.now();
     let pending: Promise<T>;
     try {
       this.coalescer.beforeCommand();
       pending = this.bounded(fn(this.client));
     } catch (error) {
-      this.failed(started, error);
+      this.failed(started, error, epoch);
       return Promise.reject(error);
     }
     return pending.then(
       (result) => {
-        this.succeeded(started);
+        this.succeeded(started, epoch);
         return result;
       },
       (error: unknown) => {
-        this.failed(started, error);
+        this.failed(started, error, epoch);
         throw error;
       },
     );
@@ -73,8 +74,8 @@ export class RedisGateway {
 
   /**
    * Sends `GET key` and returns its reply promise; the caller must report the outcome to `succeeded` or `failed`
-   * with `started`, the `performance.now()` it read just before. Throws CircuitOpenError synchronously (nothing
-   * sent, nothing to report).
+   * with `started`, the `performance.now()` it read just before, and the breaker's `epoch` read right after this
+   * call. Throws CircuitOpenError synchronously (nothing sent, nothing to report).
    */
   sendGet(key: string, started: number): Promise<string | null> {
     if (!this.breaker.allowRequest()) throw new CircuitOpenError(this.breaker.retryAt());
@@ -83,15 +84,15 @@ export class RedisGateway {
     return this.batcher.get(key, started);
   }
 
-  /** Records a call that answered, started at `started` (performance.now()). */
-  succeeded(started: number): void {
-    this.breaker.recordSuccess();
+  /** Records a call that answered, started at `started` (performance.now()) in breaker epoch `epoch`. */
+  succeeded(started: number, epoch: number): void {
+    this.breaker.recordSuccess(epoch);
     this.stats.observeRedisLatency(performance.now() - started);
   }
 
-  /** Records a call that failed, started at `started` (performance.now()). */
-  failed(started: number, error: unknown): void {
-    this.breaker.recordFailure(error);
+  /** Records a call that failed, started at `started` (performance.now()) in breaker epoch `epoch`. */
+  failed(started: number, error: unknown, epoch: number): void {
+    this.breaker.recordFailure(error, epoch);
     this.stats.recordError();
     this.stats.observeRedisLatency(performance.now() - started);
   }

@@ -64,9 +64,10 @@ export class SharedReads {
     } catch (error) {
       return Promise.reject(error); // the breaker refused: nothing was sent
     }
+    const epoch = gateway.breaker.epoch;
     const promise: Promise<EntryRead> = reply.then(
       (raw) => {
-        gateway.succeeded(started);
+        gateway.succeeded(started, epoch);
         const read = this.reader.accept(fullKey, raw, undefined);
         if (!(read instanceof Promise)) {
           if (slot.promise === promise) slot.promise = undefined;
@@ -78,7 +79,7 @@ export class SharedReads {
         });
       },
       (error: unknown) => {
-        gateway.failed(started, error);
+        gateway.failed(started, error, epoch);
         if (slot.promise === promise) slot.promise = undefined;
         throw error;
       },

@@ -80,6 +80,8 @@ export class CircuitBreaker {
   private recoveryWaitMs: number;
   /** Epoch ms of the last transition to closed (null: never re-closed). */
   private closedAt: number | null = null;
+  /** Bumped by every state change: outcomes are only counted in the state their call was let through in. */
+  private epochValue = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
     this.failureThreshold = positiveInteger("failureThreshold", options.failureThreshold, 5);
@@ -99,6 +101,15 @@ export class CircuitBreaker {
   get state(): CircuitState {
     this.advanceClock();
     return this.current;
+  }
+
+  /**
+   * The breaker's current epoch (it changes with every state change). Read it right after `allowRequest()` and
+   * pass it to `recordSuccess`/`recordFailure`, so a call that was let through in an earlier state (a slow call
+   * from before the breaker opened, answering once it is half-open) neither counts as a trial nor re-opens it.
+   */
+  get epoch(): number {
+    return this.epochValue;
   }
 
   /** Asks to make one call: true if it may go ahead. In half-open, a true answer uses one trial slot. */
@@ -122,9 +133,10 @@ export class CircuitBreaker {
     return false;
   }
 
-  /** Records a successful call. */
-  recordSuccess(): void {
+  /** Records a successful call (`epoch`: the epoch it was let through in; outcomes of another epoch are ignored). */
+  recordSuccess(epoch?: number): void {
     this.advanceClock();
+    if (epoch !== undefined && epoch !== this.epochValue) return;
     if (this.current === "closed") {
       this.consecutiveFailures = 0;
     } else if (this.current === "half-open") {
@@ -135,12 +147,13 @@ export class CircuitBreaker {
   }
 
   /** Records a failed call. An error that `isFailure` rejects counts as a success: the dependency did answer. */
-  recordFailure(error?: unknown): void {
+  recordFailure(error?: unknown, epoch?: number): void {
     if (error !== undefined && !this.isFailure(error)) {
-      this.recordSuccess();
+      this.recordSuccess(epoch);
       return;
     }
     this.advanceClock();
+    if (epoch !== undefined && epoch !== this.epochValue) return;
     if (this.current === "closed") {
       this.consecutiveFailures += 1;
       if (this.consecutiveFailures >= this.failureThreshold) this.transition("open");
@@ -153,14 +166,15 @@ export class CircuitBreaker {
   /** Runs `fn` if allowed, recording its outcome; throws `CircuitOpenError` (E_CIRCUIT_OPEN) without calling it otherwise. */
   async execute<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.allowRequest()) throw new CircuitOpenError(this.retryAt());
+    const epoch = this.epochValue;
     let result: T;
     try {
       result = await fn();
     } catch (error) {
-      this.recordFailure(error);
+      this.recordFailure(error, epoch);
       throw error;
     }
-    this.recordSuccess();
+    this.recordSuccess(epoch);
     return result;
   }
 
@@ -197,6 +211,7 @@ export class CircuitBreaker {
   private transition(to: CircuitState): void {
     const from = this.current;
     this.current = to;
+    this.epochValue += 1;
     this.consecutiveFailures = 0;
     this.trialsAdmitted = 0;
     this.trialSuccesses = 0;

@@ -126,11 +126,11 @@ class FreezableRedis {
     readonly port: number,
   ) {}
 
-  static async start(): Promise<FreezableRedis> {
+  static async start(extraArgs: string[] = []): Promise<FreezableRedis> {
     const port = await freePort();
     const child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", ...extraArgs],
       { stdio: "ignore" },
     );
     const server = new FreezableRedis(child, port);
@@ -222,5 +222,39 @@ describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)"
       async () => expect((await cache.rememberWithMeta(keys[1]!, "1m", async () => "loaded")).status).toBe("hit"),
       { timeout: 10_000, interval: 50 },
     );
+  });
+});
+
+describe("the L2 hit path when the batched MGET itself fails (a server that refuses MGET)", () => {
+  let server: FreezableRedis;
+  let kit: CacheKit;
+  let cache: SpyCache;
+
+  beforeAll(async () => {
+    // Renaming MGET away makes every MGET an error reply, while GET (the first read of a tick) still works.
+    server = await FreezableRedis.start(["--rename-command", "MGET", ""]);
+    kit = new CacheKit("hit-mget-refused");
+    const connection = kit.track(new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 }));
+    connection.on("error", () => undefined);
+    await ready(connection);
+    cache = kit.cache({ redis: connection });
+    await cache.ready();
+  });
+  afterAll(async () => {
+    await kit?.close();
+    await server?.stop();
+  });
+
+  it("every caller of the failed batch is answered by its loader (bypass), none hangs, and the breaker stays closed", async () => {
+    const guild = randomSnowflake();
+    const keys = Array.from({ length: 10 }, (_, i) => `refused:${guild}:${i}`);
+    for (const key of keys) await cache.set(key, "cached", { ttl: "1m" });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const results = await Promise.all(keys.map((key) => cache.rememberWithMeta(key, "1m", async () => "loaded")));
+    // The first read of the tick was a GET (a hit); the other nine were in the refused MGET.
+    expect(results[0]).toMatchObject({ status: "hit", value: "cached" });
+    for (const result of results.slice(1)) expect(result).toMatchObject({ status: "bypass", value: "loaded" });
+    // An error reply is Redis answering, not Redis being down.
+    expect((await cache.getStats({ includeKeyspace: false })).breaker.state).toBe("closed");
   });
 });

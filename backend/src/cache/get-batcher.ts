@@ -66,9 +66,15 @@ export class GetBatcher {
     const command = new WatchedCommand("mget", keys, UTF8_REPLIES);
     this.client.sendCommand(command);
     this.watch.track(command, sentAt);
-    (command.promise as Promise<(string | null)[]>).then(
+    (command.promise as Promise<unknown>).then(
       (raws) => {
-        for (let i = 0; i < batch.length; i += 1) batch[i]!.resolve(raws[i] ?? null);
+        if (!Array.isArray(raws) || raws.length !== batch.length) {
+          // Never seen from Redis; if it happens, every caller must still be answered (a throw here would hang them).
+          const error = new Error(`MGET answered ${Array.isArray(raws) ? `${raws.length} values for ${batch.length} keys` : "a non-array"}`);
+          for (const queued of batch) queued.reject(error);
+          return;
+        }
+        for (let i = 0; i < batch.length; i += 1) batch[i]!.resolve((raws[i] as string | null) ?? null);
       },
       (error: unknown) => {
         for (const queued of batch) queued.reject(error);

@@ -30,6 +30,11 @@ describe("loadConfig", () => {
     }
   });
 
+  it("names CACHE_CB_MIN_RECOVERY_TIMEOUT when it exceeds CACHE_CB_RECOVERY_TIMEOUT", () => {
+    expect(() => loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "20000" })).toThrow(/CACHE_CB_MIN_RECOVERY_TIMEOUT: must be at most CACHE_CB_RECOVERY_TIMEOUT \(10000\)/);
+    expect(loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "2000", CACHE_CB_RECOVERY_TIMEOUT: "4000" }).cache.breaker).toMatchObject({ minRecoveryTimeoutMs: 2_000, recoveryTimeoutMs: 4_000 });
+  });
+
   it("parses a cluster node list and treats empty strings as unset", () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: "127.0.0.1:7000, 127.0.0.1:7001", PORT: "" });
     expect(config.redis.clusterNodes).toEqual(["127.0.0.1:7000", "127.0.0.1:7001"]);

@@ -79,6 +79,7 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     const cleaned = JSON.parse(await cli("cache", "cleanup", "--json"));
     expect(cleaned.deleted).toBeGreaterThanOrEqual(1);
     expect(cleaned.bytes).toBeGreaterThan(0);
+    expect(cleaned.failed).toBe(0);
     const again = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE, "--json"));
     // The invalidated guild is computed again; the other guild's entry was neither invalidated nor swept.
     expect(again).toMatchObject({ total: 2, computed: 1, alreadyCached: 1 });

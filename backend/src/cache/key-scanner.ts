@@ -70,15 +70,19 @@ export class KeyScanner {
   }
 
   /**
-   * Deletes the entries that can never be served again because a tag they carry was invalidated since they were
-   * built (their version is older than the tag's current one in Redis): invalidation is O(1) and leaves their
-   * bytes to the TTL, this gives them back now. Each key is deleted only if it still holds the value read (an
-   * entry rewritten meanwhile survives). Cost grows with the number of entries: an operator's command.
+   * Deletes the entries a tag they carry was invalidated since they were built (their version is older than the
+   * tag's current one in Redis): invalidation is O(1) and leaves their bytes to the TTL, this gives them back now.
+   * An entry softly invalidated less than S ago could still be served once, stale, while it is recomputed: the
+   * sweep deletes it too (its next reader then waits for the recompute, as after a hard invalidation). Each key is
+   * deleted only if it still holds the value read (an entry rewritten meanwhile survives). A delete that fails is
+   * counted in `failed` and the sweep goes on; a failed SCAN or read rejects. Cost grows with the number of
+   * entries: an operator's command.
    */
-  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number }> {
+  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number; failed: number }> {
     let scanned = 0;
     let deleted = 0;
     let bytes = 0;
+    let failed = 0;
     await this.scan(this.ctx.keys.allEntriesPattern(), async (keys, node) => {
       scanned += keys.length;
       const raws = await this.readRaw(node, keys);
@@ -87,7 +91,7 @@ export class KeyScanner {
       for (const envelope of envelopes) if (envelope) for (const tag in envelope.tags) tags.add(tag);
       if (tags.size === 0) return;
       const current = await this.ctx.tags.fetch([...tags]);
-      const outcomes = await Promise.all(
+      const outcomes = await Promise.allSettled(
         keys.map((key, i) => {
           const envelope = envelopes[i];
           const raw = raws[i];
@@ -100,9 +104,12 @@ export class KeyScanner {
           });
         }),
       );
-      for (const outcome of outcomes) deleted += outcome;
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") deleted += outcome.value;
+        else failed += 1;
+      }
     });
-    return { scanned, deleted, bytes };
+    return { scanned, deleted, bytes, failed };
   }
 
   private async scan(match: string, onBatch: (keys: string[], node: Redis) => Promise<void> | void): Promise<void> {

@@ -273,7 +273,7 @@ export class SpyCache extends EventEmitter implements Cache {
    * Deletes the bytes of entries invalidated by a tag bump (they would expire by TTL anyway; this frees them now).
    * Scans every entry of this prefix: run it from the CLI (`spywatcher cache cleanup`), not on a request path.
    */
-  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number }> {
+  async sweepInvalidated(): Promise<{ scanned: number; deleted: number; bytes: number; failed: number }> {
     try {
       return await this.scanner.sweepInvalidated();
     } catch (error) {

@@ -133,10 +133,12 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
     .action(async (options: { json?: boolean }, command: Command) => {
       await run(command, async ({ cache: spy }) => {
         const result = await spy.sweepInvalidated();
+        if (result.failed > 0) process.exitCode = 1;
         write(
           options.json
             ? `${JSON.stringify(result)}\n`
-            : `scanned ${result.scanned} entries, deleted ${result.deleted} invalidated ones (${result.bytes} bytes freed)\n`,
+            : `scanned ${result.scanned} entries, deleted ${result.deleted} invalidated ones (${result.bytes} bytes freed)` +
+                `${result.failed > 0 ? `; ${result.failed} deletes failed (run it again)` : ""}\n`,
         );
       });
     });

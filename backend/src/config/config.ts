@@ -218,6 +218,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   const e = parsed.data;
+  if (e.CACHE_CB_MIN_RECOVERY_TIMEOUT > e.CACHE_CB_RECOVERY_TIMEOUT) {
+    throw new ConfigError([
+      { variable: "CACHE_CB_MIN_RECOVERY_TIMEOUT", message: `must be at most CACHE_CB_RECOVERY_TIMEOUT (${e.CACHE_CB_RECOVERY_TIMEOUT})` },
+    ]);
+  }
   return {
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY, rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE },

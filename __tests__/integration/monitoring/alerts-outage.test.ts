@@ -51,6 +51,7 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
   let keys: ApiKeyService;
   let hook: Awaited<ReturnType<typeof webhookReceiver>>;
   let monitor: AlertMonitor;
+  let webhook: AlertWebhook;
   let app: Express;
   let registry: Registry;
   let adminKey: string;
@@ -75,6 +76,7 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
     adminKey = (await keys.createKey({ name: "alerts admin", admin: true })).secret;
     guildKey = (await keys.createKey({ name: "alerts guild", guildIds: [randomSnowflake()] })).secret;
     hook = await webhookReceiver();
+    webhook = new AlertWebhook({ url: hook.url, timeoutMs: 2_000, retries: 2, backoffMs: 50, logger });
     monitor = new AlertMonitor({
       rules: buildAlertRules(),
       sample: createAlertSampler({
@@ -84,7 +86,7 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
         timeoutMs: 1_000,
       }),
       logger,
-      webhook: new AlertWebhook({ url: hook.url, timeoutMs: 2_000, retries: 2, backoffMs: 50, logger }),
+      webhook,
       instance: "alerts-test",
       now: () => clock,
     });
@@ -134,7 +136,8 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
     expect(alert(firing, "redis_unready").state).toBe("firing");
     expect(alert(firing, "postgres_unready").state).toBe("ok");
 
-    await vi.waitFor(() => expect(hook.bodies).toHaveLength(1), { timeout: 5_000, interval: 20 });
+    await webhook.whenIdle();
+    expect(hook.bodies).toHaveLength(1);
     const posted = hook.bodies[0]!;
     expect(posted).toMatchObject({ source: "spywatcher", instance: "alerts-test", sentAt: new Date(clock).toISOString() });
     expect(posted.alerts.map((a) => [a.id, a.state]).sort()).toEqual([["cache_breaker_open", "firing"], ["redis_unready", "firing"]]);

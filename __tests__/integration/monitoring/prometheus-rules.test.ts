@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import request from "supertest";
@@ -48,15 +47,6 @@ function matchers(expr: string): { metric: string; label: string; values: string
   );
 }
 
-function promtoolAvailable(): boolean {
-  try {
-    execFileSync("promtool", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe("ops/prometheus-alerts.yml", () => {
   it("has one Prometheus rule per in-process rule, with the same severity and for, and a runbook section in docs/alerts.md", () => {
     const docs = readFileSync(path.join(ROOT, "docs/alerts.md"), "utf8");
@@ -77,11 +67,6 @@ describe("ops/prometheus-alerts.yml", () => {
   it("extracts metric names from expressions (self-check of the test's parser)", () => {
     expect(metricNames('max by (job, node) (a_used / (b_max{x="y"} > 0)) * 100 > 90 and on (job) sum(increase(c_total[5m])) >= 1')).toEqual(["a_used", "b_max", "c_total"]);
     expect(metricNames("time() - d_seconds > 120")).toEqual(["d_seconds"]);
-  });
-
-  it.skipIf(!promtoolAvailable())("passes promtool check rules and its unit tests (ops/prometheus-alerts.test.yml)", () => {
-    execFileSync("promtool", ["check", "rules", RULES_FILE], { stdio: "pipe" });
-    execFileSync("promtool", ["test", "rules", path.join(ROOT, "ops/prometheus-alerts.test.yml")], { stdio: "pipe" });
   });
 
   describe("against a running service's /metrics (Discord side simulated)", () => {

@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { DiscordSideStats } from "../bot/discord-side.ts";
+import { totalsMetrics } from "./totals-metrics.ts";
 
 /** Where the Discord side's counters are read at scrape time (the running side's `stats()`). */
 export type DiscordSideStatsSource = () => DiscordSideStats;
@@ -17,27 +18,7 @@ export type DiscordSideStatsSource = () => DiscordSideStats;
  *   `<prefix>invalidation_errors_total`, gauge `<prefix>invalidation_pending_guilds`
  */
 export function registerDiscordSideMetrics(registry: Registry, read: DiscordSideStatsSource, namePrefix = "spywatcher_"): void {
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (stats: DiscordSideStats, set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
-    new Counter({
-      name: `${namePrefix}${name}`,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        // Counters are rebuilt from the source's totals on each scrape: reset, then add the current values.
-        this.reset();
-        fill(read(), (labels, value) => this.inc(labels, value));
-      },
-    });
-  const gauge = (name: string, help: string, value: (stats: DiscordSideStats) => number) =>
-    new Gauge({
-      name: `${namePrefix}${name}`,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value(read()));
-      },
-    });
+  const { counter, gauge } = totalsMetrics(registry, namePrefix, read);
 
   counter("bot_events_total", "Discord events handled or failed, by listener", ["listener", "outcome"], (stats, set) => {
     for (const [listener, counts] of Object.entries(stats.listeners)) {

@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { RealtimeStats } from "../realtime/realtime-server.ts";
+import { totalsMetrics } from "./totals-metrics.ts";
 
 /** Where the WebSocket endpoint's numbers are read at scrape time (undefined until it is attached). */
 export type RealtimeStatsSource = () => RealtimeStats | undefined;
@@ -12,28 +13,7 @@ export type RealtimeStatsSource = () => RealtimeStats | undefined;
  * - `<prefix>ws_upgrades_total{outcome="accepted"|"rejected"|"rejected_at_limit"}`, `<prefix>ws_error_frames_total`
  */
 export function registerRealtimeMetrics(registry: Registry, read: RealtimeStatsSource, namePrefix = "spywatcher_"): void {
-  const gauge = (name: string, help: string, value: (stats: RealtimeStats) => number) =>
-    new Gauge({
-      name: `${namePrefix}${name}`,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(valueOr0(read(), value));
-      },
-    });
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (stats: RealtimeStats, set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
-    new Counter({
-      name: `${namePrefix}${name}`,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        // Rebuilt from the endpoint's totals on each scrape.
-        this.reset();
-        const stats = read();
-        if (stats) fill(stats, (labels, value) => this.inc(labels, value));
-      },
-    });
+  const { counter, gauge } = totalsMetrics(registry, namePrefix, read);
 
   gauge("ws_connections", "Open WebSocket connections on /ws", (s) => s.connections);
   gauge("ws_subscriptions", "(guild, socket) subscriptions on /ws", (s) => s.subscriptions);
@@ -53,8 +33,4 @@ export function registerRealtimeMetrics(registry: Registry, read: RealtimeStatsS
     set({ outcome: "rejected" }, s.rejectedUpgrades);
     set({ outcome: "rejected_at_limit" }, s.rejectedAtLimit);
   });
-}
-
-function valueOr0(stats: RealtimeStats | undefined, value: (stats: RealtimeStats) => number): number {
-  return stats === undefined ? 0 : value(stats);
 }

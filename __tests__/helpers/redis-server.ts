@@ -41,7 +41,17 @@ export class ThrowawayRedis {
     await waitUntilAnswering(this.port, 5_000);
   }
 
-  /** Kills the server (SIGKILL: as abrupt as a crash) and waits for the process to exit. */
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers. `thaw()` or `kill()` ends it. */
+  freeze(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void {
+    this.child?.kill("SIGCONT");
+  }
+
+  /** Kills the server (SIGKILL: as abrupt as a crash; a frozen one too) and waits for the process to exit. */
   async kill(): Promise<void> {
     const child = this.child;
     if (!child) return;
@@ -49,6 +59,7 @@ export class ThrowawayRedis {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, "exit");
     child.kill("SIGKILL");
+    child.kill("SIGCONT");
     await exited;
   }
 }

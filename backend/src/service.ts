@@ -44,6 +44,9 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** Longest wait for one shutdown step that talks to Redis or PostgreSQL (they may be hung). */
+const SHUTDOWN_STEP_MS = 2_000;
+
 /**
  * Wires every part of the service from one configuration: migrations, one Prisma client, one Redis
  * connection set, the HTTP app. The only place that knows how the parts fit together.
@@ -145,19 +148,26 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   alerts.start();
 
   let stopping: Promise<void> | undefined;
+  // A step that depends on a hung Redis or PostgreSQL must not hold up the steps after it (the ingestion flush,
+  // closing connections): each is bounded, and one that overruns is logged and left behind.
+  const step = (name: string, work: Promise<unknown>, ms = SHUTDOWN_STEP_MS) =>
+    withTimeout(work, ms, `shutdown: ${name}`).catch((error: unknown) =>
+      logger.warn({ step: name, err: error instanceof Error ? error.message : String(error) }, "shutdown step did not finish; going on"),
+    );
   const stop = () => {
     stopping ??= (async () => {
       // Alerts first: no evaluation may read connections that are closing (nor report the shutdown as an outage).
-      await alerts.close();
+      await step("alerts", alerts.close());
       // Then WebSockets: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
-      await realtime.close();
+      await step("realtime", realtime.close());
       await closeServer(server, config.shutdownTimeoutMs);
+      // Bounded by INGEST_CLOSE_TIMEOUT_MS itself (it drains the ingestion buffer).
       await discord?.stop();
-      await apiKeys.whenIdle();
-      await revocations.close();
-      await cache.close();
-      await redis.close();
-      await prisma.$disconnect();
+      await step("api key bookkeeping", apiKeys.whenIdle());
+      await step("revocation listener", revocations.close());
+      await step("cache", cache.close());
+      await step("redis", redis.close());
+      await step("postgres", prisma.$disconnect());
       logger.info("service stopped");
     })();
     return stopping;

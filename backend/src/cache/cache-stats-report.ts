@@ -1,3 +1,4 @@
+import { withTimeout } from "../lib/with-timeout.ts";
 import type { CacheContext } from "./cache-context.ts";
 import type { KeyScanner } from "./key-scanner.ts";
 import type { CircuitBreakerStats } from "./resilience/circuit-breaker.ts";
@@ -21,6 +22,11 @@ export interface SpyCacheStats {
 }
 
 const MEMORY_SAMPLE = 200;
+/**
+ * Longest wait for the fleet's numbers: they are flushed and read on the stats connection directly, and a cluster
+ * connection queues commands without a deadline while it has no slot map (a full outage), so bound them here.
+ */
+const FLEET_READ_TIMEOUT_MS = 1_000;
 
 /** Collects the stats; Redis failures leave their parts null instead of failing. */
 export async function collectStats(
@@ -29,7 +35,7 @@ export async function collectStats(
   options: { includeKeyspace?: boolean },
 ): Promise<SpyCacheStats> {
   const [fleet, keyspace, evictedKeys] = await Promise.all([
-    ctx.stats.fleetStats().catch(() => null),
+    withTimeout(ctx.stats.fleetStats(), FLEET_READ_TIMEOUT_MS, "fleet stats").catch(() => null),
     options.includeKeyspace === false
       ? null
       : scanner
@@ -42,9 +48,13 @@ export async function collectStats(
           .catch(() => null),
     evicted(ctx).catch(() => null),
   ]);
+  return { ...localStats(ctx), fleet, keyspace, redis: { evictedKeys } };
+}
+
+/** The parts of the stats this process holds itself: no Redis call, so they answer during any outage. */
+export function localStats(ctx: CacheContext): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> {
   return {
     instance: ctx.stats.snapshot(),
-    fleet,
     breaker: ctx.gateway.breaker.stats(),
     l1: ctx.l1?.usage ?? null,
     invalidation: {
@@ -52,14 +62,14 @@ export async function collectStats(
       knownTags: ctx.tags.size,
       lastPingRoundTripMs: ctx.bus.lastPingRoundTripMs ?? null,
     },
-    keyspace,
-    redis: { evictedKeys },
   };
 }
 
 async function evicted(ctx: CacheContext): Promise<number> {
   let total = 0;
-  for (const node of ctx.gateway.masters()) {
+  const masters = ctx.gateway.masters();
+  if (masters.length === 0) throw new Error("no Redis master is known");
+  for (const node of masters) {
     const info = await ctx.gateway.call(() => node.info("stats"));
     total += Number(/evicted_keys:(\d+)/.exec(info)?.[1] ?? 0);
   }

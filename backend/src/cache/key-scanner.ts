@@ -114,7 +114,10 @@ export class KeyScanner {
 
   private async scan(match: string, onBatch: (keys: string[], node: Redis) => Promise<void> | void): Promise<void> {
     const { gateway } = this.ctx;
-    for (const node of gateway.masters()) {
+    const masters = gateway.masters();
+    // A cluster that lost every node has no masters: scanning nothing would report "0 deleted" as if done.
+    if (masters.length === 0) throw new Error("no Redis master is known (the cluster is unreachable)");
+    for (const node of masters) {
       let cursor = "0";
       do {
         const [next, keys] = await gateway.call(() => node.scan(cursor, "MATCH", match, "COUNT", SCAN_COUNT));

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { withTimeout } from "../lib/with-timeout.ts";
 import type { z } from "zod";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
@@ -10,7 +11,7 @@ import { CallPlanner } from "./call-planner.ts";
 import { KeyScanner } from "./key-scanner.ts";
 import { INCREMENT_COUNTER } from "./lua-script.ts";
 import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
-import { collectStats, type SpyCacheStats } from "./cache-stats-report.ts";
+import { collectStats, localStats, type SpyCacheStats } from "./cache-stats-report.ts";
 import { rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
 
 /** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
@@ -33,6 +34,9 @@ export interface InvalidationResult {
   entries: number;
   approximate: boolean;
 }
+
+/** Longest wait for each step of `close()` that talks to Redis (leaving the bus, the final stats flush). */
+const CLOSE_STEP_MS = 1_000;
 
 /**
  * The SpyWatcher cache: the `Cache` contract plus batch remember, warm, hard delete by tag, stats and close.
@@ -306,6 +310,14 @@ export class SpyCache extends EventEmitter implements Cache {
     }
   }
 
+  /**
+   * This instance's own numbers, breaker, L1 and invalidation state, with no Redis call (for health checks,
+   * metrics and alerts that must answer while Redis is down).
+   */
+  getLocalStats(): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> {
+    return localStats(this.ctx);
+  }
+
   /** This application's statistics: this instance, the fleet (when Redis answers), keys and memory of the prefix. */
   getStats(options: { includeKeyspace?: boolean } = {}): Promise<SpyCacheStats> {
     return collectStats(this.ctx, this.scanner, options);
@@ -316,8 +328,9 @@ export class SpyCache extends EventEmitter implements Cache {
     this.closing ??= (async () => {
       this.ctx.tags.onSoftBump = undefined;
       this.flow.recent?.clear();
-      await this.ctx.bus.close();
-      await this.ctx.stats.close();
+      // Bounded: a cluster with no reachable node queues commands without a deadline, and close() must end.
+      await withTimeout(this.ctx.bus.close(), CLOSE_STEP_MS, "cache close (bus)").catch(() => undefined);
+      await withTimeout(Promise.resolve(this.ctx.stats.close()), CLOSE_STEP_MS, "cache close (final stats flush)").catch(() => undefined);
       if (this.ownedSubscriber) this.ownedSubscriber.disconnect();
       this.removeAllListeners();
     })();

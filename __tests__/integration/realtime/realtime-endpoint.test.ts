@@ -1,3 +1,6 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
@@ -6,6 +9,18 @@ import { startRealtimeInstance, UpdatePublisher, type RealtimeInstance } from ".
 import { TestSocket } from "./ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-endpoint")}`;
+
+/** A key of the shape the service issues (`sw_` + 43 base64url characters) that no row holds: its check reaches PostgreSQL. */
+const wellFormedUnknownKey = (): string => `sw_${randomBytes(32).toString("base64url")}`;
+
+/** A TCP port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another publisher (real Redis, PostgreSQL, ws)", () => {
   const keyPrefix = uniquePrefix("rt-endpoint");
@@ -16,6 +31,10 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
   let guildKey: string;
   let revocableKey: { id: string; secret: string };
   let instance: RealtimeInstance;
+  // An instance whose key service cannot reach PostgreSQL (a closed port) and has no stale-if-error grace.
+  let unreachablePrisma: PrismaClient;
+  let unreachableKeys: ApiKeyService;
+  let noDatabase: RealtimeInstance;
   let publisher: UpdatePublisher;
   const sockets: TestSocket[] = [];
   const track = (socket: TestSocket) => (sockets.push(socket), socket);
@@ -28,10 +47,17 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
     revocableKey = { id: revocable.record.id, secret: revocable.secret };
     instance = await startRealtimeInstance({ keyPrefix, auth: keys, realtime: { authTimeoutMs: 300, heartbeatIntervalMs: 200 } });
     publisher = new UpdatePublisher(keyPrefix);
+    const unreachableUrl = new URL(TEST_DATABASE_URL);
+    unreachableUrl.port = String(await closedPort());
+    unreachablePrisma = createPrismaClient({ url: unreachableUrl.toString(), poolMax: 1, connectionTimeoutMs: 300 });
+    unreachableKeys = new ApiKeyService({ prisma: unreachablePrisma, logger: testLogger(), staleIfErrorMs: 0, lookupTimeoutMs: 500 });
+    noDatabase = await startRealtimeInstance({ keyPrefix, auth: unreachableKeys });
   });
   afterAll(async () => {
     await Promise.all(sockets.map((socket) => socket.close()));
     await instance?.close();
+    await noDatabase?.close();
+    await unreachablePrisma?.$disconnect();
     await publisher?.close();
     await keys?.whenIdle();
     await prisma?.$disconnect();
@@ -48,7 +74,7 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
     expect(await socket.next()).toEqual({ type: "authenticated", scope: "guild", guildIds: [guildA] });
   });
 
-  it("refuses an unknown or malformed key in the header with HTTP 401 and a JSON body", async () => {
+  it("refuses a key of the wrong shape or a malformed header with HTTP 401 and a JSON body (no query needed)", async () => {
     const unknown = await TestSocket.refused(instance.url, "Bearer sw_not_a_real_key_0123456789");
     expect(unknown).toEqual({ status: 401, body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } } });
     const malformed = await TestSocket.refused(instance.url, "Basic abc");
@@ -56,12 +82,29 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
     expect(malformed.body.error.message).toMatch(/Bearer/);
   });
 
+  it("a well-formed key that PostgreSQL does not know: HTTP 401 on upgrade, 4401 on first-message auth", async () => {
+    const refused = await TestSocket.refused(instance.url, `Bearer ${wellFormedUnknownKey()}`);
+    expect(refused).toEqual({ status: 401, body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } } });
+    const socket = track(await TestSocket.open(instance.url));
+    socket.send({ type: "auth", key: wellFormedUnknownKey() });
+    expect(await socket.closed).toEqual({ code: 4401, reason: "the API key is unknown or revoked" });
+  });
+
+  it("a key that cannot be checked (PostgreSQL unreachable, no stale grace): HTTP 503 on upgrade, 1013 on first-message auth", async () => {
+    const refused = await TestSocket.refused(noDatabase.url, `Bearer ${wellFormedUnknownKey()}`);
+    expect(refused).toEqual({ status: 503, body: { error: { code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" } } });
+    const socket = track(await TestSocket.open(noDatabase.url));
+    socket.send({ type: "auth", key: wellFormedUnknownKey() });
+    expect(await socket.closed).toEqual({ code: 1013, reason: "the API key cannot be checked now; try again later" });
+    await vi.waitFor(() => expect(noDatabase.realtime.stats()).toMatchObject({ authFailures: 0, connections: 0 }));
+  });
+
   it("refuses another path with HTTP 404", async () => {
     const refused = await TestSocket.refused(instance.url.replace("/ws", "/other"));
     expect(refused.status).toBe(404);
   });
 
-  it("closes with 4401 when the auth message carries an unknown key, never echoing the key", async () => {
+  it("closes with 4401 when the auth message carries a key of the wrong shape, never echoing the key", async () => {
     const socket = track(await TestSocket.open(instance.url));
     socket.send({ type: "auth", key: "sw_wrong_key_1234567890abcdef" });
     const closed = await socket.closed;

@@ -135,3 +135,31 @@ export function writeClientFrame(socket: net.Socket, message: unknown): void {
   const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
   socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
 }
+
+/**
+ * Sends an upgrade request with the request target `target` as is (no client library would send a malformed one)
+ * on a raw TCP socket, and resolves with the status line and body the server answered before closing.
+ */
+export async function rawUpgradeRequest(port: number, target: string): Promise<{ statusLine: string; body: string }> {
+  const socket = net.connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const ended = once(socket, "close");
+  socket.write(
+    [
+      `GET ${target} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`,
+      "Sec-WebSocket-Version: 13",
+      "",
+      "",
+    ].join("\r\n"),
+  );
+  await ended;
+  const answer = Buffer.concat(chunks).toString("latin1");
+  const [head = "", body = ""] = answer.split("\r\n\r\n", 2);
+  return { statusLine: head.split("\r\n")[0] ?? "", body };
+}

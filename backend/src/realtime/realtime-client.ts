@@ -24,13 +24,16 @@ export interface RealtimeClientDependencies {
   logger: Logger;
   /** The principal and key from the upgrade's Authorization header, when there was one. */
   authenticated?: { principal: Principal; key: string } | undefined;
+  /** Called once when a socket opened without an Authorization header has authenticated with its `auth` message. */
+  onAuthenticated?: (client: RealtimeClient) => void;
   /** Called once when the socket has closed. */
   onClosed: (client: RealtimeClient) => void;
 }
 
 /**
  * One `/ws` socket: authenticates (header at upgrade or first `auth` message), handles subscribe/unsubscribe, and
- * receives pushes with a bound on unsent bytes. The key is held only to re-check it (revocation), never logged.
+ * receives pushes and answers with a bound on unsent bytes; too many bad frames in a row close it. The key is held
+ * only to re-check it (revocation), never logged.
  */
 export class RealtimeClient {
   private principal: Principal | undefined;
@@ -38,6 +41,7 @@ export class RealtimeClient {
   private readonly guilds = new Set<string>();
   private alive = true;
   private pendingFrames = 0;
+  private consecutiveBadFrames = 0;
   private queue: Promise<void> = Promise.resolve();
   private authTimer: NodeJS.Timeout | undefined;
   private terminateTimer: NodeJS.Timeout | undefined;
@@ -73,18 +77,7 @@ export class RealtimeClient {
 
   /** Sends an update unless the socket holds more than `maxBufferedBytes` unsent, in which case it is closed. */
   push(update: AnalyticsUpdate, resync = false): void {
-    const { socket, options, counters } = this.deps;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > options.maxBufferedBytes) {
-      // A client that does not read would grow this buffer without end; closing it tells it to reconnect and refetch,
-      // where silently skipping pushes would leave its dashboard stale without it knowing.
-      counters.slowConsumerCloses += 1;
-      this.deps.logger.warn({ bufferedBytes: socket.bufferedAmount, keyId: this.principal?.keyId }, "websocket closed as slow consumer");
-      this.closeWith(CLOSE_CODES.slowConsumer, `slow consumer: over ${options.maxBufferedBytes} bytes unsent`);
-      return;
-    }
-    counters.pushed += 1;
-    this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) });
+    if (this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) })) this.deps.counters.pushed += 1;
   }
 
   /** One heartbeat: terminates the socket if the last ping went unanswered, else pings and re-checks the key. */
@@ -124,6 +117,8 @@ export class RealtimeClient {
   }
 
   private receive(data: RawData, isBinary: boolean): void {
+    // Frames that arrive after the server started closing get no answer (and cost no parsing).
+    if (this.deps.socket.readyState !== WebSocket.OPEN) return;
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) {
       this.sendError(parsed.error.code, parsed.error.message);
@@ -133,6 +128,9 @@ export class RealtimeClient {
       this.sendError("E_LIMIT", `at most ${MAX_PENDING_FRAMES} messages may wait while the key is checked`);
       return;
     }
+    // The client did authenticate in time; the key check has its own bound (the key service's lookup timeout), so
+    // a slow lookup must not close with 4008 a socket whose auth message came at once.
+    if (parsed.message.type === "auth") clearTimeout(this.authTimer);
     // Frames are handled in order: a subscribe sent right after auth waits for the key check.
     this.pendingFrames += 1;
     this.queue = this.queue
@@ -154,7 +152,7 @@ export class RealtimeClient {
     if (message.type === "unsubscribe") {
       this.guilds.delete(guildId);
       this.deps.subscriptions.remove(guildId, this);
-      this.send({ type: "unsubscribed", guildId });
+      this.reply({ type: "unsubscribed", guildId });
       return;
     }
     if (!canAccessGuild(principal, guildId)) {
@@ -167,7 +165,7 @@ export class RealtimeClient {
     }
     this.guilds.add(guildId);
     this.deps.subscriptions.add(guildId, this);
-    this.send({ type: "subscribed", guildId });
+    this.reply({ type: "subscribed", guildId });
   }
 
   private async authenticate(key: string): Promise<void> {
@@ -191,7 +189,8 @@ export class RealtimeClient {
     clearTimeout(this.authTimer);
     this.principal = principal;
     this.key = key;
-    this.send(principal.scope === "admin" ? { type: "authenticated", scope: "admin" } : { type: "authenticated", scope: "guild", guildIds: principal.guildIds });
+    this.deps.onAuthenticated?.(this);
+    this.reply(principal.scope === "admin" ? { type: "authenticated", scope: "admin" } : { type: "authenticated", scope: "guild", guildIds: principal.guildIds });
   }
 
   private async recheckKey(): Promise<void> {
@@ -206,13 +205,43 @@ export class RealtimeClient {
     this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
   }
 
-  private sendError(code: RealtimeErrorCode, message: string): void {
-    this.deps.counters.errorFrames += 1;
-    this.send({ type: "error", error: { code, message } });
+  /** Answers a frame that was handled: the run of bad frames is over. */
+  private reply(message: ServerMessage): void {
+    this.consecutiveBadFrames = 0;
+    this.send(message);
   }
 
-  private send(message: ServerMessage): void {
-    if (this.deps.socket.readyState === WebSocket.OPEN) this.deps.socket.send(JSON.stringify(message));
+  /** Answers a bad frame with an error frame; `maxConsecutiveBadFrames` in a row close the socket with 1008 instead. */
+  private sendError(code: RealtimeErrorCode, message: string): void {
+    const { counters, options } = this.deps;
+    this.consecutiveBadFrames += 1;
+    if (this.consecutiveBadFrames >= options.maxConsecutiveBadFrames) {
+      // A client that only sends frames the server refuses is broken or hostile: answering each would let it make
+      // the server write (and buffer) many bytes for every byte it sends.
+      counters.badFrameCloses += 1;
+      this.closeWith(CLOSE_CODES.policyViolation, `${options.maxConsecutiveBadFrames} bad frames in a row`);
+      return;
+    }
+    if (this.send({ type: "error", error: { code, message } })) counters.errorFrames += 1;
+  }
+
+  /**
+   * Sends a frame unless the socket holds more than `maxBufferedBytes` unsent, in which case it is closed with 4429
+   * (answers count as well as pushes: a client that never reads must not grow the buffer by sending); true if sent.
+   */
+  private send(message: ServerMessage): boolean {
+    const { socket, options, counters } = this.deps;
+    if (socket.readyState !== WebSocket.OPEN) return false;
+    if (socket.bufferedAmount > options.maxBufferedBytes) {
+      // A client that does not read would grow this buffer without end; closing it tells it to reconnect and refetch,
+      // where silently skipping pushes would leave its dashboard stale without it knowing.
+      counters.slowConsumerCloses += 1;
+      this.deps.logger.warn({ bufferedBytes: socket.bufferedAmount, keyId: this.principal?.keyId }, "websocket closed as slow consumer");
+      this.closeWith(CLOSE_CODES.slowConsumer, `slow consumer: over ${options.maxBufferedBytes} bytes unsent`);
+      return false;
+    }
+    socket.send(JSON.stringify(message));
+    return true;
   }
 
   private leaveAll(): void {

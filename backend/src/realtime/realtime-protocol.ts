@@ -37,6 +37,8 @@ export type ServerMessage =
 export const CLOSE_CODES = {
   /** The service is stopping. */
   goingAway: 1001,
+  /** Too many bad frames in a row (`maxConsecutiveBadFrames`). */
+  policyViolation: 1008,
   /** The auth service could not check the key (PostgreSQL down): try again later. */
   tryAgainLater: 1013,
   /** No `auth` message within the auth timeout. */

@@ -2,17 +2,18 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { ANALYTICS_TYPES } from "../analytics/analytics-catalog.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 import { createSubscriber } from "../pubsub/pubsub.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import { GuildSubscriptions } from "./guild-subscriptions.ts";
 import { RealtimeClient, type KeyAuthenticator } from "./realtime-client.ts";
-import { DEFAULT_REALTIME_OPTIONS, type RealtimeOptions } from "./realtime-options.ts";
+import { resolveRealtimeOptions, type RealtimeOptions } from "./realtime-options.ts";
 import { CLOSE_CODES } from "./realtime-protocol.ts";
 import { createRealtimeCounters, type RealtimeCounters } from "./realtime-stats.ts";
 import { authenticateUpgrade } from "./upgrade-authentication.ts";
-import { rejectUpgrade } from "./upgrade-rejection.ts";
+import { rejectUpgrade, type UpgradeRejection } from "./upgrade-rejection.ts";
 
 /** What the `/ws` endpoint needs. */
 export interface RealtimeServerDependencies {
@@ -25,7 +26,7 @@ export interface RealtimeServerDependencies {
   /** REDIS_KEY_PREFIX: updates arrive on `<keyPrefix>:analytics:update`. */
   keyPrefix: string;
   logger: Logger;
-  /** Limits and timings; each missing one takes its default (see `DEFAULT_REALTIME_OPTIONS`). */
+  /** Limits and timings; each missing (or undefined) one takes its default (see `resolveRealtimeOptions`). */
   options?: Partial<RealtimeOptions>;
 }
 
@@ -33,6 +34,8 @@ export interface RealtimeServerDependencies {
 export interface RealtimeStats extends RealtimeCounters {
   /** Open sockets. */
   connections: number;
+  /** Open sockets that have not authenticated yet (opened without an Authorization header, no `auth` accepted yet). */
+  unauthenticated: number;
   /** (guild, socket) subscription pairs. */
   subscriptions: number;
   /** Guilds with at least one subscribed socket in this process. */
@@ -56,7 +59,7 @@ export interface RealtimeServer {
  * the channel once and fans each update out to its own sockets of that guild.
  */
 export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer {
-  const options: RealtimeOptions = { ...DEFAULT_REALTIME_OPTIONS, ...deps.options };
+  const options: RealtimeOptions = resolveRealtimeOptions(deps.options);
   const { server, auth, logger } = deps;
   const counters = createRealtimeCounters();
   const subscriptions = new GuildSubscriptions<RealtimeClient>();
@@ -65,49 +68,96 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
   let pendingUpgrades = 0;
   let closing: Promise<void> | undefined;
 
+  // Sockets opened without an Authorization header that have not authenticated yet, and such upgrades in flight:
+  // they are bounded apart from the connection bound, so idle unauthenticated sockets cannot use up all of it.
+  const unauthenticated = new Set<RealtimeClient>();
+  let pendingUnauthenticated = 0;
+
+  const refusal = (request: IncomingMessage): UpgradeRejection | undefined => {
+    // The path is taken without URL parsing: Node's parser accepts request targets (`//[/ws`, `http://[`) that
+    // `new URL` throws on, and a throw here would escape the "upgrade" listener and end the process.
+    const path = (request.url ?? "/").split("?", 1)[0]!;
+    if (path !== options.path) return { status: 404, code: "E_NOT_FOUND", message: `no WebSocket endpoint at ${path.slice(0, 200)}; use ${options.path}` };
+    if (closing) return { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" };
+    if (clients.size + pendingUpgrades >= options.maxConnections) {
+      counters.rejectedAtLimit += 1;
+      return { status: 503, code: "E_LIMIT", message: `at most ${options.maxConnections} WebSocket connections; try again later` };
+    }
+    if (request.headers.authorization === undefined && unauthenticated.size + pendingUnauthenticated >= options.maxUnauthenticatedConnections) {
+      counters.rejectedAtLimit += 1;
+      return {
+        status: 503,
+        code: "E_LIMIT",
+        message: `at most ${options.maxUnauthenticatedConnections} WebSocket connections may wait for their auth message; try again later, or authenticate with the Authorization header`,
+      };
+    }
+    return undefined;
+  };
+
+  const accept = (request: IncomingMessage, socket: Duplex, head: Buffer, authenticated: { principal: Principal; key: string } | undefined) => {
+    wss.handleUpgrade(request, socket, head, (socket) => {
+      counters.accepted += 1;
+      const client = new RealtimeClient({
+        socket,
+        auth,
+        subscriptions,
+        options,
+        counters,
+        logger,
+        authenticated,
+        onAuthenticated: (done) => unauthenticated.delete(done),
+        onClosed: (closed) => {
+          clients.delete(closed);
+          unauthenticated.delete(closed);
+        },
+      });
+      clients.add(client);
+      if (!authenticated) unauthenticated.add(client);
+    });
+  };
+
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node removed its own error listener from an upgraded socket: without one, a reset during the key check would crash.
     socket.on("error", () => socket.destroy());
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
-    if (path !== options.path) {
-      counters.rejectedUpgrades += 1;
-      rejectUpgrade(socket, { status: 404, code: "E_NOT_FOUND", message: `no WebSocket endpoint at ${path}; use ${options.path}` });
-      return;
-    }
-    if (closing || clients.size + pendingUpgrades >= options.maxConnections) {
-      counters.rejectedUpgrades += 1;
-      if (!closing) counters.rejectedAtLimit += 1;
-      rejectUpgrade(
-        socket,
-        closing
-          ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" }
-          : { status: 503, code: "E_LIMIT", message: `at most ${options.maxConnections} WebSocket connections; try again later` },
-      );
-      return;
-    }
-    pendingUpgrades += 1;
-    void authenticateUpgrade(request, auth).then((result) => {
-      pendingUpgrades -= 1;
-      if (!result.ok || closing) {
+    // Nothing an upgrade request carries may throw out of this listener: an exception here would end the process.
+    try {
+      const rejection = refusal(request);
+      if (rejection) {
         counters.rejectedUpgrades += 1;
-        rejectUpgrade(socket, result.ok ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" } : result.rejection);
+        rejectUpgrade(socket, rejection);
         return;
       }
-      wss.handleUpgrade(request, socket, head, (socket) => {
-        counters.accepted += 1;
-        const client = new RealtimeClient({
-          socket,
-          auth,
-          subscriptions,
-          options,
-          counters,
-          logger,
-          authenticated: result.authenticated,
-          onClosed: (closed) => clients.delete(closed),
+      const withoutHeader = request.headers.authorization === undefined;
+      pendingUpgrades += 1;
+      if (withoutHeader) pendingUnauthenticated += 1;
+      void authenticateUpgrade(request, auth)
+        .finally(() => {
+          pendingUpgrades -= 1;
+          if (withoutHeader) pendingUnauthenticated -= 1;
+        })
+        .then((result) => {
+          if (!result.ok || closing) {
+            counters.rejectedUpgrades += 1;
+            rejectUpgrade(socket, result.ok ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" } : result.rejection);
+            return;
+          }
+          accept(request, socket, head, result.authenticated);
+        })
+        .catch((error: unknown) => {
+          // The handshake may already have been answered: the only safe end is to drop the connection.
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, "realtime: upgrade failed");
+          counters.rejectedUpgrades += 1;
+          socket.destroy();
         });
-        clients.add(client);
-      });
-    });
+    } catch (error) {
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: upgrade request could not be handled");
+      counters.rejectedUpgrades += 1;
+      try {
+        rejectUpgrade(socket, { status: 400, code: "E_BAD_REQUEST", message: "the upgrade request could not be handled" });
+      } catch {
+        socket.destroy();
+      }
+    }
   };
   server.on("upgrade", onUpgrade);
 
@@ -176,6 +226,7 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
   const stats = (): RealtimeStats => ({
     ...counters,
     connections: clients.size,
+    unauthenticated: unauthenticated.size,
     subscriptions: subscriptions.size(),
     guilds: subscriptions.guilds().length,
   });

@@ -4,7 +4,7 @@ export interface RealtimeCounters {
   accepted: number;
   /** Upgrades refused: bad or missing path, bad key in the header (401), auth unavailable or at the connection bound (503). */
   rejectedUpgrades: number;
-  /** Upgrades refused because `maxConnections` sockets were open. */
+  /** Upgrades refused with E_LIMIT: `maxConnections` sockets open, or (without an Authorization header) `maxUnauthenticatedConnections` waiting for auth. */
   rejectedAtLimit: number;
   /** Sockets closed because their `auth` message carried an unknown key, or their key was revoked while connected. */
   authFailures: number;
@@ -14,8 +14,10 @@ export interface RealtimeCounters {
   pushed: number;
   /** Updates received from pub/sub (each fanned out to the guild's local sockets). */
   updatesReceived: number;
-  /** Sockets closed because their unsent bytes passed `maxBufferedBytes` (the update that found them so was skipped). */
+  /** Sockets closed because their unsent bytes passed `maxBufferedBytes` (the push or answer that found them so was skipped). */
   slowConsumerCloses: number;
+  /** Sockets closed with 1008 after `maxConsecutiveBadFrames` frames in a row were answered with an error frame. */
+  badFrameCloses: number;
   /** Sockets terminated because they did not answer a ping within one heartbeat interval. */
   heartbeatTerminations: number;
   /** `error` frames sent in answer to bad, forbidden or over-limit messages. */
@@ -35,6 +37,7 @@ export function createRealtimeCounters(): RealtimeCounters {
     pushed: 0,
     updatesReceived: 0,
     slowConsumerCloses: 0,
+    badFrameCloses: 0,
     heartbeatTerminations: 0,
     errorFrames: 0,
     resyncPushes: 0,

@@ -4,8 +4,8 @@ import type { RealtimeErrorCode } from "./realtime-protocol.ts";
 
 /** Why an upgrade was refused: the HTTP status and the `{error: {code, message}}` body the client gets. */
 export interface UpgradeRejection {
-  status: 401 | 404 | 503;
-  code: RealtimeErrorCode | "E_NOT_FOUND" | "E_SHUTTING_DOWN";
+  status: 400 | 401 | 404 | 503;
+  code: RealtimeErrorCode | "E_BAD_REQUEST" | "E_NOT_FOUND" | "E_SHUTTING_DOWN";
   message: string;
 }
 

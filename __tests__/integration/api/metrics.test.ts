@@ -127,20 +127,47 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       await request(api.app).get(`/api/analytics/ghosts?guildId=${guildId}`).expect(401);
       await request(api.app).get("/api/admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
       await request(api.app).get(`/nowhere/${randomSnowflake()}`).expect(404);
+      // Ids in the path of requests that end inside a router (404 there, 401 from its auth) never reach a label.
+      await request(api.app).get(`/api/admin/guilds/${guildId}/nothing`).set("authorization", `Bearer ${adminKey}`).expect(404);
+      await request(api.app).get(`/api/analytics/ghosts/${guildId}`).expect(401);
       const text = await scrape();
       const count = (labels: string) => sample(text, `spywatcher_http_request_duration_seconds_count{${labels}}`);
       expect(count('method="GET",route="/api/analytics/:type",status="200"')).toBeGreaterThanOrEqual(1);
       expect(count('method="GET",route="/api/analytics/:type",status="400"')).toBeGreaterThanOrEqual(1);
       expect(count('method="GET",route="/api/*",status="401"')).toBeGreaterThanOrEqual(1);
+      expect(count('method="GET",route="/api/admin/*",status="404"')).toBe(1);
       expect(count('method="GET",route="/api/admin/cache/stats",status="200"')).toBe(1);
       expect(count('method="GET",route="unmatched",status="404"')).toBeGreaterThanOrEqual(1);
       expect(count('method="GET",route="/metrics",status="200"')).toBeGreaterThanOrEqual(1);
       expect(text).toContain('spywatcher_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/analytics/:type",status="200"}');
       const httpLines = text.split("\n").filter((line) => line.startsWith("spywatcher_http_request_duration_seconds"));
+      expect(httpLines.length).toBeGreaterThan(0);
       for (const line of httpLines) {
         expect(line).not.toContain(guildId);
         expect(line).not.toContain("nowhere");
       }
+    });
+
+    it("labels mixed-case URLs with the configured templates only (Express matches paths case-insensitively)", async () => {
+      await request(api.app).get("/API/ADMIN/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+      await request(api.app).get("/Api/Admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+      await request(api.app).get("/Api/Admin/whatever").set("authorization", `Bearer ${adminKey}`).expect(404);
+      await request(api.app).get("/API/ADMIN/x").expect(401);
+      await request(api.app).get(`/API/Analytics/ghosts?guildId=${guildId}`).expect(401);
+      await request(api.app).get("/METRICS").set("authorization", `Bearer ${adminKey}`).expect(200);
+      const text = await scrape();
+      const routes = new Set(
+        text
+          .split("\n")
+          .filter((line) => line.startsWith("spywatcher_http_request_duration_seconds_count"))
+          .map((line) => /route="([^"]*)"/.exec(line)![1]!),
+      );
+      expect(routes.size).toBeGreaterThan(0);
+      for (const route of routes) expect(route, route).toBe(route.toLowerCase());
+      const count = (labels: string) => sample(text, `spywatcher_http_request_duration_seconds_count{${labels}}`);
+      expect(count('method="GET",route="/api/admin/cache/stats",status="200"')).toBeGreaterThanOrEqual(3);
+      expect(count('method="GET",route="/api/admin/*",status="404"')).toBeGreaterThanOrEqual(1);
+      expect(count('method="GET",route="/api/admin/*",status="401"')).toBeGreaterThanOrEqual(1);
     });
   });
 
@@ -196,15 +223,20 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
         },
         { timeout: 15_000, interval: 100 },
       );
+      // The source is read before and after the scrape: a value read at scrape time lies between the two.
+      const before = discord.stats().ingest.written;
+      await vi.waitFor(() => expect(discord.stats().ingest.written).toBeGreaterThan(before), { timeout: 10_000, interval: 20 });
+      const moved = discord.stats().ingest.written;
       const text = await scrape();
-      const stats = discord.stats();
+      const after = discord.stats().ingest.written;
+      const exported = sample(text, 'spywatcher_ingest_rows_total{outcome="written"}')!;
+      expect(exported).toBeGreaterThanOrEqual(moved);
+      expect(exported).toBeLessThanOrEqual(after);
       expect(sample(text, 'spywatcher_ingest_rows_total{outcome="dropped"}')).toBe(0);
       expect(sample(text, 'spywatcher_ingest_batches_total{outcome="written"}')).toBeGreaterThan(0);
       expect(sample(text, "spywatcher_ingest_buffered_rows")).toBeGreaterThanOrEqual(0);
       expect(text).toMatch(/^spywatcher_bot_events_total\{listener="[a-zA-Z]+",outcome="handled"\} [1-9]/m);
       expect(text).toContain("# TYPE spywatcher_invalidation_pending_guilds gauge");
-      // Read at scrape time: the exported totals never run ahead of the source.
-      expect(sample(text, 'spywatcher_ingest_rows_total{outcome="written"}')).toBeLessThanOrEqual(stats.ingest.written);
     });
   });
 });

@@ -4,6 +4,9 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { AlertMonitor, type AlertWebhookPayload } from "../../../backend/src/monitoring/alert-monitor.ts";
+import { buildAlertRules } from "../../../backend/src/monitoring/alert-rules.ts";
+import type { AlertSample } from "../../../backend/src/monitoring/alert-sample.ts";
 import { AlertWebhook } from "../../../backend/src/monitoring/alert-webhook.ts";
 
 /** A local receiver: answers each POST with the next status of `statuses` (the last one repeats; 0: never answers). */
@@ -110,11 +113,11 @@ describe("AlertWebhook against a local HTTP receiver", () => {
     expect(webhook.stats()).toMatchObject({ delivered: 5, failedAttempts: 1, dropped: 1 });
   });
 
-  it("close() ends a delivery waiting for its retry at once and drops what is queued", async () => {
+  it("close() without a grace period ends a delivery waiting for its retry at once and drops what is queued", async () => {
     const hook = await receiver([500]);
     cleanups.push(hook.close);
     const { logger } = capturingLogger();
-    const webhook = new AlertWebhook({ url: hook.origin, retries: 5, backoffMs: 60_000, logger });
+    const webhook = new AlertWebhook({ url: hook.origin, retries: 5, backoffMs: 60_000, closeGraceMs: 0, logger });
     webhook.send({ n: 1 });
     webhook.send({ n: 2 });
     // The first attempt failed: the payload now waits a minute for its retry.
@@ -125,5 +128,138 @@ describe("AlertWebhook against a local HTTP receiver", () => {
     expect(webhook.stats()).toMatchObject({ delivered: 0, dropped: 2, queued: 0 });
     webhook.send({ n: 3 });
     expect(webhook.stats().queued).toBe(0);
+  });
+
+  it("close() waits (bounded by closeGraceMs) for what is queued: delivered when the receiver answers, dropped when it hangs", async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { logger } = capturingLogger();
+    const webhook = new AlertWebhook({ url: hook.origin, closeGraceMs: 5_000, logger });
+    webhook.send({ n: 1 });
+    webhook.send({ n: 2 });
+    await webhook.close();
+    expect(hook.bodies).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(webhook.stats()).toMatchObject({ delivered: 2, dropped: 0 });
+
+    const hanging = await receiver([0]);
+    cleanups.push(hanging.close);
+    const stuck = new AlertWebhook({ url: hanging.origin, timeoutMs: 60_000, closeGraceMs: 200, logger });
+    stuck.send({ n: 1 });
+    const started = performance.now();
+    await stuck.close();
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(150);
+    expect(waited).toBeLessThan(2_000);
+    expect(stuck.stats()).toMatchObject({ delivered: 0, dropped: 1 });
+  });
+
+  it("counts a 3xx as a failed attempt and does not follow it (a redirect is not a delivery)", async () => {
+    const requests: string[] = [];
+    const server = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      req.resume();
+      if (req.url === "/moved") res.writeHead(302, { location: "/elsewhere" }).end();
+      else res.writeHead(200).end();
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const { logger, text } = capturingLogger();
+    const webhook = new AlertWebhook({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/moved`, retries: 0, logger });
+    cleanups.push(() => webhook.close());
+    webhook.send({ n: 1 });
+    await webhook.whenIdle();
+    expect(requests).toEqual(["POST /moved"]);
+    expect(webhook.stats()).toMatchObject({ delivered: 0, failedAttempts: 1, dropped: 1 });
+    expect(text.join("")).toContain("redirect");
+  });
+
+  it("a full queue drops its oldest payload, counted and logged", async () => {
+    const hook = await receiver([0]);
+    cleanups.push(hook.close);
+    const { logger, text } = capturingLogger();
+    const webhook = new AlertWebhook({ url: hook.origin, timeoutMs: 60_000, retries: 0, maxQueued: 2, closeGraceMs: 0, logger });
+    webhook.send({ n: 1 });
+    // n 1 is in flight (the receiver never answers); n 2 and 3 wait; n 4 pushes n 2 out.
+    await expect.poll(() => hook.bodies.length).toBe(1);
+    webhook.send({ n: 2 });
+    webhook.send({ n: 3 });
+    expect(webhook.stats()).toMatchObject({ queued: 2, dropped: 0 });
+    webhook.send({ n: 4 });
+    expect(webhook.stats()).toMatchObject({ queued: 2, dropped: 1 });
+    expect(text.join("")).toContain("alert webhook queue full: oldest payload dropped");
+    await webhook.close();
+    // At close: the one in flight and the two queued are dropped too.
+    expect(webhook.stats()).toMatchObject({ delivered: 0, queued: 0, dropped: 4 });
+    expect(hook.bodies).toEqual([{ n: 1 }]);
+  });
+});
+
+describe("AlertMonitor with a webhook (injected clock, local receiver)", () => {
+  it("re-sends a still-firing alert every repeatMs, and on close resolves what fires in one last body (stopping: true)", async () => {
+    const hook = await receiver([200]);
+    const { logger } = capturingLogger();
+    const webhook = new AlertWebhook({ url: hook.origin, logger });
+    let clock = Date.parse("2026-11-22T10:00:00.000Z");
+    const start = clock;
+    const healthy: Omit<AlertSample, "at"> = {
+      cache: { lookups: 0, hits: 0 },
+      breakerState: "open",
+      redis: { nodes: [] },
+      ingest: null,
+      invalidationErrors: null,
+      readiness: [],
+      wsSlowConsumerCloses: null,
+    };
+    const monitor = new AlertMonitor({
+      rules: buildAlertRules(),
+      sample: async (at) => ({ ...healthy, at }),
+      logger,
+      webhook,
+      repeatMs: 60_000,
+      instance: "api-test:3001",
+      now: () => clock,
+    });
+    try {
+      const at = async (ms: number) => {
+        clock = start + ms;
+        await monitor.evaluate();
+        await webhook.whenIdle();
+      };
+      await at(0);
+      await at(30_000);
+      const bodies = () => hook.bodies as AlertWebhookPayload[];
+      expect(bodies().map((b) => b.alerts.map((a) => [a.id, a.state]))).toEqual([[["cache_breaker_open", "firing"]]]);
+      await at(45_000);
+      await at(75_000);
+      expect(bodies()).toHaveLength(1);
+      // 60 s after it was sent: sent again, same since (when the condition started).
+      await at(90_000);
+      expect(bodies()).toHaveLength(2);
+      expect(bodies()[1]!.alerts).toEqual([expect.objectContaining({ id: "cache_breaker_open", state: "firing", since: new Date(start).toISOString() })]);
+      await at(120_000);
+      expect(bodies()).toHaveLength(2);
+
+      clock = start + 125_000;
+      await monitor.close();
+      expect(bodies()).toHaveLength(3);
+      const last = bodies()[2]!;
+      expect(last).toMatchObject({ source: "spywatcher", instance: "api-test:3001", stopping: true, sentAt: new Date(start + 125_000).toISOString() });
+      expect(last.alerts).toEqual([
+        expect.objectContaining({
+          id: "cache_breaker_open",
+          state: "resolved",
+          since: new Date(start + 125_000).toISOString(),
+          message: "instance api-test:3001 stopped: no longer evaluated (last: cache circuit breaker is open)",
+        }),
+      ]);
+      expect(webhook.stats()).toMatchObject({ delivered: 3, dropped: 0 });
+    } finally {
+      await monitor.close();
+      await hook.close();
+    }
   });
 });

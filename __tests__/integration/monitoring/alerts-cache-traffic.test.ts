@@ -1,7 +1,9 @@
 import { Redis } from "ioredis";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { redisReadinessCheck } from "../../../backend/src/health/readiness-checks.ts";
+import { registerAlertMetrics } from "../../../backend/src/monitoring/alert-metrics.ts";
 import { AlertMonitor, type AlertReport } from "../../../backend/src/monitoring/alert-monitor.ts";
 import { buildAlertRules, DEFAULT_ALERT_THRESHOLDS } from "../../../backend/src/monitoring/alert-rules.ts";
 import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample.ts";
@@ -27,9 +29,12 @@ async function monitoredCache(redisUrl: string, thresholds = DEFAULT_ALERT_THRES
     windowMs: 30 * MINUTE,
     now: () => clock,
   });
+  const registry = new Registry();
+  registerAlertMetrics(registry, monitor);
   return {
     cache,
     redis,
+    registry,
     evaluateAt: (offsetMs: number) => {
       clock += offsetMs;
       return monitor.evaluate();
@@ -112,6 +117,10 @@ describe("redis_memory_high and redis_evictions on a Redis with maxmemory", () =
     const evictions = alert(full, "redis_evictions");
     expect(evictions.state).toBe("firing");
     expect(evictions.value).toBeGreaterThan(0);
+    // Exported per master, equal to what this Redis itself says (read after the evaluation; nothing evicts since).
+    const evictedNow = Number(/evicted_keys:(\d+)/.exec(await writer.info("stats"))![1]);
+    expect(evictedNow).toBeGreaterThan(0);
+    expect(await kit.registry.metrics()).toContain(`spywatcher_redis_evicted_keys_total{node="127.0.0.1:${server.port}"} ${evictedNow}`);
 
     expect(alert(await kit.evaluateAt(5 * MINUTE), "redis_memory_high").state).toBe("firing");
     // Memory freed and maxmemory lifted: both resolve (evictions once the increase leaves the 30 min window).
@@ -121,5 +130,14 @@ describe("redis_memory_high and redis_evictions on a Redis with maxmemory", () =
     expect(alert(freed, "redis_evictions").state).toBe("firing");
     // 11 min later the window (30 min) starts after the evictions: the baseline is the previous sample.
     expect(alert(await kit.evaluateAt(11 * MINUTE), "redis_evictions")).toMatchObject({ state: "ok", value: 0 });
+
+    // Redis gone: the evictions series disappears (a 0 would read as a counter reset, then an increase on return).
+    writer.disconnect();
+    await server.kill();
+    expect(alert(await kit.evaluateAt(15_000), "redis_evictions")).toMatchObject({ state: "ok", value: null });
+    const blind = await kit.registry.metrics();
+    expect(blind).toContain("# TYPE spywatcher_redis_evicted_keys_total counter");
+    expect(blind).not.toMatch(/^spywatcher_redis_evicted_keys_total/m);
+    expect(blind).not.toMatch(/^spywatcher_ingest_buffer_capacity_rows/m);
   });
 });

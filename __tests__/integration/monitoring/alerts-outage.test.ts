@@ -17,6 +17,7 @@ import { alertsRouter } from "../../../backend/src/monitoring/alert-routes.ts";
 import { buildAlertRules } from "../../../backend/src/monitoring/alert-rules.ts";
 import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample.ts";
 import { AlertWebhook } from "../../../backend/src/monitoring/alert-webhook.ts";
+import { registerCacheStateMetrics } from "../../../backend/src/monitoring/cache-state-metrics.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { ThrowawayRedis } from "../../helpers/redis-server.ts";
 import { randomSnowflake, TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
@@ -177,5 +178,37 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
     expect(resolved).toMatchObject({ value: 0, message: "cache circuit breaker is closed" });
     expect(Date.parse(resolved.since)).toBeGreaterThan(outageEnded);
     expect(await registry.metrics()).toContain('spywatcher_alerts_firing{alert="cache_breaker_open",severity="critical"} 0');
+  });
+
+  it("reads the breaker in process: known to the alert sample and /metrics while the cache's getStats never answers", async () => {
+    await server.kill();
+    // Real traffic against the dead Redis opens the breaker (threshold 3).
+    await vi.waitFor(
+      async () => {
+        await cache.get("probe").catch(() => undefined);
+        expect(cache.getLocalStats().breaker.state).not.toBe("closed");
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    // The same cache, except that its Redis-backed stats hang (as through a frozen cluster).
+    const hung = { getStats: () => new Promise<never>(() => undefined), getLocalStats: () => cache.getLocalStats() };
+    const sample = await createAlertSampler({ cache: hung, redis: redis.client, readinessChecks: [], timeoutMs: 200 })(Date.now());
+    expect(["open", "half-open"]).toContain(sample.breakerState);
+    expect(sample.cache).not.toBeNull();
+    expect(buildAlertRules().find((rule) => rule.id === "cache_breaker_open")!.evaluate({ current: sample, earlier: [], windowMs: 60_000 }).firing).toBe(true);
+
+    const stateRegistry = new Registry();
+    registerCacheStateMetrics(stateRegistry, hung);
+    expect(await stateRegistry.metrics()).toMatch(/^spywatcher_cache_breaker_state [12]$/m);
+
+    // A cache with only getStats: the scrape is bounded by the timeout and leaves the unknown series out.
+    const blindRegistry = new Registry();
+    registerCacheStateMetrics(blindRegistry, { getStats: hung.getStats }, "spywatcher_cache_", 200);
+    const started = performance.now();
+    const text = await blindRegistry.metrics();
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(text).not.toMatch(/^spywatcher_cache_breaker_state /m);
+    expect(text).not.toMatch(/^spywatcher_cache_breaker_opens_total /m);
+    await server.resume();
   });
 });

@@ -82,10 +82,12 @@ describe("ops/prometheus-alerts.yml", () => {
           SIMULATION_EVENTS_PER_SECOND: "50",
           INGEST_FLUSH_INTERVAL_MS: "50",
           ALERT_EVAL_INTERVAL_MS: "200",
+          // A distinctive bound, so the exported capacity is seen to come from it.
+          INGEST_MAX_BUFFERED_ROWS: "12345",
         }),
         testLogger(),
       );
-      await vi.waitFor(() => expect(service.alerts.lastSample()?.redisMemory).toHaveProperty("nodes"), { timeout: 10_000, interval: 50 });
+      await vi.waitFor(() => expect(service.alerts.lastSample()?.redis).toHaveProperty("nodes"), { timeout: 10_000, interval: 50 });
       exposition = (await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
     });
     afterAll(async () => service?.stop());
@@ -99,6 +101,31 @@ describe("ops/prometheus-alerts.yml", () => {
       for (const { metric, label, values } of prometheusRules.flatMap((rule) => matchers(rule.expr))) {
         for (const value of values) expect(series.some((line) => line.startsWith(`${metric}{`) && line.includes(`${label}="${value}"`)), `${metric}{${label}="${value}"}`).toBe(true);
       }
+    });
+
+    it("exports the unlabelled and per-master readings the rules read with their sources' values, not placeholders", async () => {
+      const value = (text: string, nameAndLabels: string) => {
+        const line = text.split("\n").find((candidate) => candidate.startsWith(`${nameAndLabels} `));
+        return line === undefined ? undefined : Number(line.slice(nameAndLabels.length + 1));
+      };
+      // Read the sources before the scrape: values read at scrape time are at least as new.
+      const evaluatedBefore = service.alerts.lastSample()!.at / 1_000;
+      const invalidationErrors = service.discord!.stats().invalidation.errors;
+      const info = await service.redis.client.info("stats");
+      const evictedKeys = Number(/evicted_keys:(\d+)/.exec(info)![1]);
+      const text = (await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
+      expect(value(text, "spywatcher_ingest_buffer_capacity_rows")).toBe(12_345);
+      const buffered = value(text, "spywatcher_ingest_buffered_rows")!;
+      expect(buffered).toBeGreaterThanOrEqual(0);
+      expect(buffered).toBeLessThanOrEqual(12_345);
+      const evaluatedAt = value(text, "spywatcher_alert_last_evaluation_timestamp_seconds")!;
+      expect(evaluatedAt).toBeGreaterThanOrEqual(evaluatedBefore);
+      expect(evaluatedAt).toBeLessThanOrEqual(Date.now() / 1_000);
+      expect(value(text, "spywatcher_invalidation_errors_total")).toBeGreaterThanOrEqual(invalidationErrors);
+      expect(value(text, "spywatcher_cache_breaker_state")).toBe({ closed: 0, "half-open": 1, open: 2 }[service.cache.getLocalStats().breaker.state]);
+      // Evictions are per master (label node): the test Redis's own INFO evicted_keys (the whole server's).
+      const { host, port } = service.redis.client.options as { host: string; port: number };
+      expect(value(text, `spywatcher_redis_evicted_keys_total{node="${host}:${port}"}`)).toBeGreaterThanOrEqual(evictedKeys);
     });
 
     it("exports spywatcher_alerts_firing for every rule and serves GET /api/admin/alerts to admin keys", async () => {

@@ -44,6 +44,29 @@ describe("AlertStateTracker (the for state machine, clock injected)", () => {
     expect(tracker.apply(rule, on(), 50_000)).toMatchObject({ state: "firing", since: 20_000 });
   });
 
+  it("an unknown verdict keeps the state: a firing alert stays firing, a pending one keeps its start", () => {
+    const unknown: AlertEvaluation = { firing: false, value: null, message: "Redis memory unknown: timed out", unknown: true };
+    const rule = testRule(30_000);
+    const tracker = new AlertStateTracker([rule], 0);
+    tracker.apply(rule, on(), 0);
+    expect(tracker.apply(rule, unknown, 15_000)).toBeUndefined();
+    expect(tracker.statuses()[0]).toMatchObject({ state: "pending", since: 0, value: null, message: "Redis memory unknown: timed out" });
+    // The wait started at 0 still counts: firing at 30 s, since 0.
+    expect(tracker.apply(rule, on(), 30_000)).toMatchObject({ state: "firing", since: 0 });
+
+    expect(tracker.apply(rule, unknown, 45_000)).toBeUndefined();
+    expect(tracker.apply(rule, unknown, 60_000)).toBeUndefined();
+    expect(tracker.statuses()[0]).toMatchObject({ state: "firing", since: 30_000 });
+    expect(tracker.firing().map((t) => [t.id, t.state, t.since])).toEqual([["test_rule", "firing", 0]]);
+    // Only a known "does not hold" resolves it.
+    expect(tracker.apply(rule, off, 75_000)).toMatchObject({ state: "resolved", since: 75_000 });
+    expect(tracker.firing()).toEqual([]);
+
+    // From ok, unknown does not start a wait either.
+    expect(tracker.apply(rule, unknown, 90_000)).toBeUndefined();
+    expect(tracker.statuses()[0]!.state).toBe("ok");
+  });
+
   it("fires at once when `for` is 0", () => {
     const rule = testRule(0);
     const tracker = new AlertStateTracker([rule], 0);

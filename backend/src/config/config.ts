@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { z } from "zod";
 import type { DiscordSideConfig } from "../bot/discord-side.ts";
 import { parseDuration } from "../cache/duration.ts";
@@ -117,7 +118,7 @@ export const environmentSchema = z.object({
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
   AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
-  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')").optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
   WS_MAX_CONNECTIONS: positiveInt.default(1_000),
@@ -132,9 +133,17 @@ export const environmentSchema = z.object({
   ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(100),
   ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(90),
   ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(80),
-  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  ALERT_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .refine((value) => {
+      const url = new URL(value);
+      return url.username === "" && url.password === "";
+    }, "must not carry credentials (user:pass@): put a token in its path or query instead")
+    .optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: positiveInt.default(5_000),
   ALERT_WEBHOOK_RETRIES: nonNegativeInt.max(10).default(3),
+  ALERT_WEBHOOK_REPEAT_MS: positiveInt.default(3_600_000),
+  ALERT_INSTANCE: z.string().regex(/^\S{1,200}$/, "must be 1-200 characters without spaces").optional(),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -189,8 +198,10 @@ export interface AppConfig {
     cacheHitRateMinLookups: number;
     redisMemoryMaxPercent: number;
     ingestBufferMaxPercent: number;
+    /** Names this instance in webhook bodies (ALERT_INSTANCE, default `<hostname>:<PORT>`). */
+    instance: string;
     /** Where transitions are POSTed (ALERT_WEBHOOK_URL); undefined: logs only. May carry a token: log its origin only. */
-    webhook: { url: string; timeoutMs: number; retries: number } | undefined;
+    webhook: { url: string; timeoutMs: number; retries: number; repeatMs: number } | undefined;
   };
 }
 
@@ -218,6 +229,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   const e = parsed.data;
+  if (e.ALERT_WINDOW_MS < 2 * e.ALERT_EVAL_INTERVAL_MS) {
+    // With fewer than two evaluations per window a counter rule would never have a baseline to compare with.
+    throw new ConfigError([
+      { variable: "ALERT_WINDOW_MS", message: `must be at least 2 x ALERT_EVAL_INTERVAL_MS (${2 * e.ALERT_EVAL_INTERVAL_MS})` },
+    ]);
+  }
   if (e.CACHE_CB_MIN_RECOVERY_TIMEOUT > e.CACHE_CB_RECOVERY_TIMEOUT) {
     throw new ConfigError([
       { variable: "CACHE_CB_MIN_RECOVERY_TIMEOUT", message: `must be at most CACHE_CB_RECOVERY_TIMEOUT (${e.CACHE_CB_RECOVERY_TIMEOUT})` },
@@ -301,8 +318,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       cacheHitRateMinLookups: e.ALERT_CACHE_HIT_RATE_MIN_LOOKUPS,
       redisMemoryMaxPercent: e.ALERT_REDIS_MEMORY_MAX_PERCENT,
       ingestBufferMaxPercent: e.ALERT_INGEST_BUFFER_MAX_PERCENT,
+      instance: e.ALERT_INSTANCE ?? `${hostname()}:${e.PORT}`,
       webhook: e.ALERT_WEBHOOK_URL
-        ? { url: e.ALERT_WEBHOOK_URL, timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS, retries: e.ALERT_WEBHOOK_RETRIES }
+        ? { url: e.ALERT_WEBHOOK_URL, timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS, retries: e.ALERT_WEBHOOK_RETRIES, repeatMs: e.ALERT_WEBHOOK_REPEAT_MS }
         : undefined,
     },
   };

@@ -36,8 +36,8 @@ export function createApp(deps: AppDependencies): Express {
   );
   app.use(express.json({ limit: "100kb" }));
   // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
-  app.use("/health", noteRouteBase, healthRoutes({ checks: deps.readinessChecks, timeoutMs: deps.healthCheckTimeoutMs ?? 1_000 }));
-  for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase, router);
+  app.use("/health", noteRouteBase("/health"), healthRoutes({ checks: deps.readinessChecks, timeoutMs: deps.healthCheckTimeoutMs ?? 1_000 }));
+  for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase(path), router);
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));
   return app;

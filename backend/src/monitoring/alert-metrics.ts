@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { AlertMonitor } from "./alert-monitor.ts";
+import type { RedisNodeInfo } from "./alert-sample.ts";
 
 /**
  * Exposes the alert monitor's state and the readings only it takes, all read at scrape time from its last
@@ -9,8 +10,10 @@ import type { AlertMonitor } from "./alert-monitor.ts";
  * - `<prefix>alert_webhook_deliveries_total{outcome="delivered"|"failed_attempt"|"dropped"}` (with a webhook)
  * - `<prefix>readiness_check_up{check}`: 1 when the readiness check passed, 0 when it failed
  * - `<prefix>redis_memory_used_bytes{node}`, `<prefix>redis_memory_max_bytes{node}` (0: no maxmemory)
- * - `<prefix>redis_evicted_keys_total` (INFO evicted_keys summed over masters; server-wide)
+ * - `<prefix>redis_evicted_keys_total{node}` (INFO evicted_keys of each master; server-wide)
  * - `<prefix>ingest_buffer_capacity_rows` (INGEST_MAX_BUFFERED_ROWS; only with the Discord side)
+ * A reading that is unknown or absent exports no series at all: never a 0 that a rule would read as a value (or, for
+ * a counter, as a reset followed by an increase).
  */
 export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMonitor, "report" | "lastSample">, namePrefix = "spywatcher_"): void {
   const name = (suffix: string) => `${namePrefix}${suffix}`;
@@ -29,9 +32,10 @@ export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMoni
     help: "Unix time of the alert monitor's last evaluation",
     registers: [registry],
     collect() {
-      this.reset();
       const sample = monitor.lastSample();
+      // reset() would leave an unlabelled 0 (1970), which looks like a stale monitor: no series before the first run.
       if (sample) this.set(sample.at / 1_000);
+      else this.remove();
     },
   });
   new Counter({
@@ -58,30 +62,41 @@ export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMoni
       for (const check of monitor.lastSample()?.readiness ?? []) this.set({ check: check.name }, check.up ? 1 : 0);
     },
   });
-  const memory = (suffix: string, help: string, pick: (node: { usedBytes: number; maxBytes: number }) => number) =>
-    new Gauge({
-      name: name(suffix),
-      help,
-      labelNames: ["node"] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const reading = monitor.lastSample()?.redisMemory;
-        // Unknown memory leaves the series out rather than reporting a fake 0.
-        if (!reading || "unknown" in reading) return;
-        for (const node of reading.nodes) this.set({ node: node.node }, pick(node));
-      },
-    });
-  memory("redis_memory_used_bytes", "Redis used_memory of each master (INFO memory)", (node) => node.usedBytes);
-  memory("redis_memory_max_bytes", "Redis maxmemory of each master (0: not set)", (node) => node.maxBytes);
-  new Counter({
-    name: name("redis_evicted_keys_total"),
-    help: "Keys Redis evicted (INFO evicted_keys summed over masters; server-wide, not only this application's)",
+  const perNode = (metric: Gauge<"node"> | Counter<"node">, pick: (node: RedisNodeInfo) => number) => {
+    metric.reset();
+    const reading = monitor.lastSample()?.redis;
+    // Unknown readings leave the series out rather than reporting a fake 0.
+    if (!reading || "unknown" in reading) return;
+    for (const node of reading.nodes) {
+      if (metric instanceof Counter) metric.inc({ node: node.node }, pick(node));
+      else metric.set({ node: node.node }, pick(node));
+    }
+  };
+  new Gauge({
+    name: name("redis_memory_used_bytes"),
+    help: "Redis used_memory of each master (INFO memory)",
+    labelNames: ["node"] as const,
     registers: [registry],
     collect() {
-      this.reset();
-      const evicted = monitor.lastSample()?.cache?.evictedKeys;
-      if (evicted !== undefined && evicted !== null) this.inc(evicted);
+      perNode(this, (node) => node.usedBytes);
+    },
+  });
+  new Gauge({
+    name: name("redis_memory_max_bytes"),
+    help: "Redis maxmemory of each master (0: not set)",
+    labelNames: ["node"] as const,
+    registers: [registry],
+    collect() {
+      perNode(this, (node) => node.maxBytes);
+    },
+  });
+  new Counter({
+    name: name("redis_evicted_keys_total"),
+    help: "Keys each Redis master evicted (INFO evicted_keys; server-wide, not only this application's)",
+    labelNames: ["node"] as const,
+    registers: [registry],
+    collect() {
+      perNode(this, (node) => node.evictedKeys);
     },
   });
   new Gauge({
@@ -89,9 +104,10 @@ export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMoni
     help: "Rows the ingestion writer may buffer (INGEST_MAX_BUFFERED_ROWS)",
     registers: [registry],
     collect() {
-      this.reset();
       const ingest = monitor.lastSample()?.ingest;
+      // Without the Discord side there is no buffer: no series (reset() would export an unlabelled 0).
       if (ingest) this.set(ingest.capacity);
+      else this.remove();
     },
   });
 }

@@ -16,7 +16,9 @@ export interface AlertMonitorOptions {
   windowMs?: number;
   /** Where transitions are POSTed; omitted: they are only logged. Closed by `close()`. */
   webhook?: AlertWebhook | undefined;
-  /** Names this instance in webhook payloads (default "unknown"). */
+  /** A still-firing alert is POSTed again (state `firing`) this long after it was last sent, in ms (ALERT_WEBHOOK_REPEAT_MS, default 3,600,000). */
+  repeatMs?: number;
+  /** Names this instance in webhook payloads (ALERT_INSTANCE, default "unknown"; the service uses `<hostname>:<PORT>`). */
   instance?: string;
   /** The clock, epoch ms (default `Date.now`); tests inject their own and call `evaluate()` themselves. */
   now?: () => number;
@@ -44,11 +46,13 @@ export interface AlertReport {
   webhook: AlertWebhookStats | null;
 }
 
-/** The JSON body POSTed to the webhook after an evaluation that changed something. */
+/** The JSON body POSTed to the webhook after an evaluation that changed something, a repeat, or the last one at close. */
 export interface AlertWebhookPayload {
   source: "spywatcher";
   instance: string;
   sentAt: string;
+  /** Present (true) only on the body sent by `close()`: the instance stops, its firing alerts are resolved. */
+  stopping?: true;
   alerts: (Omit<AlertTransition, "since"> & { since: string })[];
 }
 
@@ -64,11 +68,14 @@ export class AlertMonitor {
   private readonly intervalMs: number;
   private readonly windowMs: number;
   private readonly webhook: AlertWebhook | undefined;
+  private readonly repeatMs: number;
   private readonly instance: string;
   private readonly now: () => number;
   private readonly tracker: AlertStateTracker;
-  /** Samples within the window, oldest first; the first is the baseline counters are compared with. */
+  /** Samples within the window, oldest first; counter rules compare the newest with the oldest that has their reading. */
   private history: AlertSample[] = [];
+  /** Epoch ms each firing rule was last POSTed (firing or repeat), for the repeat interval. */
+  private readonly lastSent = new Map<string, number>();
   private evaluatedAt: number | null = null;
   private inFlight: Promise<AlertReport> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -81,6 +88,7 @@ export class AlertMonitor {
     this.intervalMs = options.intervalMs ?? 15_000;
     this.windowMs = options.windowMs ?? 300_000;
     this.webhook = options.webhook;
+    this.repeatMs = options.repeatMs ?? 3_600_000;
     this.instance = options.instance ?? "unknown";
     this.now = options.now ?? Date.now;
     this.tracker = new AlertStateTracker(this.rules, this.now());
@@ -131,12 +139,27 @@ export class AlertMonitor {
     return this.history.at(-1);
   }
 
-  /** Stops the timer, waits for an evaluation in flight, closes the webhook. Idempotent. */
+  /**
+   * Stops the timer, waits for an evaluation in flight, then queues one last webhook body (`stopping: true`) that
+   * resolves every firing alert (nothing will evaluate them any more, so a receiver would otherwise keep them open)
+   * and closes the webhook, which waits a bounded time for it to be delivered. Idempotent.
+   */
   async close(): Promise<void> {
+    if (this.closed) return this.webhook?.close();
     this.closed = true;
     clearTimeout(this.timer);
     await this.inFlight;
-    await this.webhook?.close();
+    if (this.webhook) {
+      const now = this.now();
+      const firing = this.tracker.firing().map((alert) => ({
+        ...alert,
+        state: "resolved" as const,
+        since: now,
+        message: `instance ${this.instance} stopped: no longer evaluated (last: ${alert.message})`,
+      }));
+      if (firing.length > 0) this.webhook.send({ ...this.payload(firing, now), stopping: true });
+      await this.webhook.close();
+    }
   }
 
   private async evaluateOnce(): Promise<AlertReport> {
@@ -149,8 +172,9 @@ export class AlertMonitor {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, "alert evaluation could not take a sample");
       return this.report();
     }
-    this.history = [...this.history.filter((older) => older.at >= now - this.windowMs && older.at < now), sample];
-    const snapshot = { current: sample, baseline: this.history.length > 1 ? this.history[0] : undefined, windowMs: this.windowMs };
+    const earlier = this.history.filter((older) => older.at >= now - this.windowMs && older.at < now);
+    this.history = [...earlier, sample];
+    const snapshot = { current: sample, earlier, windowMs: this.windowMs };
     const transitions: AlertTransition[] = [];
     for (const rule of this.rules) {
       const transition = this.tracker.apply(rule, this.judge(rule, snapshot), now);
@@ -158,8 +182,20 @@ export class AlertMonitor {
     }
     this.evaluatedAt = now;
     for (const transition of transitions) this.log(transition);
-    if (transitions.length > 0 && this.webhook) this.webhook.send(this.payload(transitions, now));
+    if (this.webhook) this.notify(transitions, now);
     return this.report();
+  }
+
+  /** POSTs this evaluation's transitions plus a repeat of every alert still firing whose last POST is `repeatMs` old. */
+  private notify(transitions: AlertTransition[], now: number): void {
+    const changed = new Set(transitions.map((transition) => transition.id));
+    const repeats = this.tracker.firing().filter((alert) => !changed.has(alert.id) && now - (this.lastSent.get(alert.id) ?? now) >= this.repeatMs);
+    const outgoing = [...transitions, ...repeats];
+    for (const alert of outgoing) {
+      if (alert.state === "firing") this.lastSent.set(alert.id, now);
+      else this.lastSent.delete(alert.id);
+    }
+    if (outgoing.length > 0) this.webhook!.send(this.payload(outgoing, now));
   }
 
   private judge(rule: AlertRule, snapshot: Parameters<AlertRule["evaluate"]>[0]): AlertEvaluation {
@@ -168,7 +204,8 @@ export class AlertMonitor {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.logger.error({ alert: { id: rule.id }, err: message }, "alert rule failed to evaluate");
-      return { firing: false, value: null, message: `rule failed: ${message}` };
+      // A broken rule knows nothing: the tracker keeps its state rather than resolving a firing alert.
+      return { firing: false, value: null, message: `rule failed: ${message}`, unknown: true };
     }
   }
 

@@ -4,19 +4,27 @@ import type { AlertSample } from "./alert-sample.ts";
 /** How urgent a rule is: warnings are logged at warn, criticals at error. */
 export type AlertSeverity = "warning" | "critical";
 
-/** What a rule sees: the newest sample and the oldest one still inside the window (counters are compared between them). */
+/** What a rule sees: the newest sample and the earlier ones still inside the window (counters are compared with them). */
 export interface AlertSnapshot {
   current: AlertSample;
-  /** The oldest sample taken within the last `windowMs`; undefined on the first evaluation. */
-  baseline: AlertSample | undefined;
+  /**
+   * Earlier samples taken within the last `windowMs`, oldest first (empty on the first evaluation). A counter rule's
+   * baseline is the oldest of them that has a reading for its counter, so one failed read does not blind the window.
+   */
+  earlier: AlertSample[];
   windowMs: number;
 }
 
-/** A rule's verdict on one snapshot; `value` is null when the rule could not judge (no data, source unknown). */
+/** A rule's verdict on one snapshot; `value` is null when there is no number to show. */
 export interface AlertEvaluation {
   firing: boolean;
   value: number | null;
   message: string;
+  /**
+   * True when the rule could not judge (a source did not answer, no baseline yet): the monitor then keeps the rule's
+   * current state (a firing alert stays firing) instead of resolving it on missing data.
+   */
+  unknown?: true;
 }
 
 /** One alert rule: a pure function of a snapshot plus how long its condition must hold before it fires. */
@@ -65,13 +73,15 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
       threshold: t.cacheHitRateMinPercent,
       forMs: 10 * MINUTE,
       evaluate: (s) => {
-        const lookups = increase(s, (x) => x.cache?.lookups);
-        const hits = increase(s, (x) => x.cache?.hits);
-        if (lookups === null || hits === null) return unknown("no cache counters over a window yet");
+        const lookupsGrowth = increase(s, (x) => x.cache?.lookups);
+        const hitsGrowth = increase(s, (x) => x.cache?.hits);
+        if (lookupsGrowth === null || hitsGrowth === null) return unknown("no cache counters over a window yet");
+        const lookups = lookupsGrowth.delta;
+        const hits = hitsGrowth.delta;
         const rate = lookups === 0 ? null : round((hits / lookups) * 100);
         // An idle service has no meaningful hit rate: a handful of cold misses must not page anyone.
         if (lookups < t.cacheHitRateMinLookups) return { firing: false, value: rate, message: `${lookups} lookups in the window (< ${t.cacheHitRateMinLookups}): not judged` };
-        return { firing: rate! < t.cacheHitRateMinPercent, value: rate, message: `cache hit rate ${rate}% over ${lookups} lookups in the last ${minutes(s)} (minimum ${t.cacheHitRateMinPercent}%)` };
+        return { firing: rate! < t.cacheHitRateMinPercent, value: rate, message: `cache hit rate ${rate}% over ${lookups} lookups in the last ${span(lookupsGrowth.spanMs)} (minimum ${t.cacheHitRateMinPercent}%)` };
       },
     },
     {
@@ -81,8 +91,8 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
       threshold: BREAKER_STATE_VALUE["half-open"],
       forMs: 30 * SECOND,
       evaluate: (s) => {
-        const state = s.current.cache?.breakerState;
-        if (state === undefined) return unknown("cache stats did not answer");
+        const state = s.current.breakerState;
+        if (state === null) return unknown("the breaker state is unknown");
         return { firing: state !== "closed", value: BREAKER_STATE_VALUE[state], message: `cache circuit breaker is ${state}` };
       },
     },
@@ -93,15 +103,27 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
       threshold: t.redisMemoryMaxPercent,
       forMs: 5 * MINUTE,
       evaluate: (s) => {
-        const memory = s.current.redisMemory;
-        if ("unknown" in memory) return unknown(`Redis memory unknown: ${memory.unknown}`);
-        const bounded = memory.nodes.filter((node) => node.maxBytes > 0);
-        if (bounded.length === 0) return unknown("maxmemory is not set on any master");
+        const redis = s.current.redis;
+        if ("unknown" in redis) return unknown(`Redis memory unknown: ${redis.unknown}`);
+        const bounded = redis.nodes.filter((node) => node.maxBytes > 0);
+        // Known, not unknown: without maxmemory this rule cannot hold, so a firing alert resolves.
+        if (bounded.length === 0) return { firing: false, value: null, message: "maxmemory is not set on any master" };
         const worst = bounded.map((node) => ({ node: node.node, percent: round((node.usedBytes / node.maxBytes) * 100) })).sort((a, b) => b.percent - a.percent)[0]!;
         return { firing: worst.percent > t.redisMemoryMaxPercent, value: worst.percent, message: `Redis ${worst.node} uses ${worst.percent}% of maxmemory (maximum ${t.redisMemoryMaxPercent}%)` };
       },
     },
-    increasingRule("redis_evictions", "warning", "Redis evicted keys in the window (server-wide INFO evicted_keys over every master): memory is too small for the data", (x) => x.cache?.evictedKeys, "keys evicted by Redis"),
+    {
+      id: "redis_evictions",
+      severity: "warning",
+      description: "Redis evicted keys in the window (server-wide INFO evicted_keys, increase per master, summed): memory is too small for the data",
+      threshold: 0,
+      forMs: 0,
+      evaluate: (s) => {
+        const growth = evictionsIncrease(s);
+        if (growth === null) return unknown("keys evicted by Redis: no reading over a window yet");
+        return { firing: growth.delta > 0, value: growth.delta, message: `${growth.delta} keys evicted by Redis in the last ${span(growth.spanMs)}` };
+      },
+    },
     increasingRule("ingest_rows_lost", "critical", "The ingestion writer dropped (buffer full) or PostgreSQL rejected rows in the window: Discord events were lost", (x) => (x.ingest ? x.ingest.dropped + x.ingest.rejected : undefined), "ingestion rows dropped or rejected"),
     {
       id: "ingest_buffer_high",
@@ -133,9 +155,9 @@ function increasingRule(id: string, severity: AlertSeverity, description: string
     threshold: 0,
     forMs: 0,
     evaluate: (s) => {
-      const delta = increase(s, read);
-      if (delta === null) return unknown(`${what}: no counter over a window yet`);
-      return { firing: delta > 0, value: delta, message: `${delta} ${what} in the last ${minutes(s)}` };
+      const growth = increase(s, read);
+      if (growth === null) return unknown(`${what}: no counter over a window yet`);
+      return { firing: growth.delta > 0, value: growth.delta, message: `${growth.delta} ${what} in the last ${span(growth.spanMs)}` };
     },
   };
 }
@@ -158,24 +180,54 @@ function readinessRule(id: string, check: string, description: string): AlertRul
   };
 }
 
-/** How much a counter grew between baseline and current; a counter that went down was reset (a restarted Redis), so its current value is the growth. */
-function increase(s: AlertSnapshot, read: (sample: AlertSample) => number | null | undefined): number | null {
-  if (!s.baseline) return null;
+/** How much a counter grew over the window, and over how long; null when there is no reading to compare. */
+interface Growth {
+  delta: number;
+  spanMs: number;
+}
+
+/**
+ * A counter's growth from the oldest earlier sample in the window that has a reading for it up to the current one.
+ * A counter that went down was reset (a restarted process), so its current value is the growth.
+ */
+function increase(s: AlertSnapshot, read: (sample: AlertSample) => number | null | undefined): Growth | null {
   const now = read(s.current);
-  const before = read(s.baseline);
-  if (now === null || now === undefined || before === null || before === undefined) return null;
+  if (now === null || now === undefined) return null;
+  for (const older of s.earlier) {
+    const before = read(older);
+    if (before !== null && before !== undefined) return { delta: grown(before, now), spanMs: s.current.at - older.at };
+  }
+  return null;
+}
+
+/**
+ * Evictions grown per master (each against its own oldest reading in the window), summed: a failover or one
+ * master's restart resets only that master's counter, never counting the other masters' lifetime totals as new.
+ * A master first seen in the current sample has no baseline yet and adds nothing.
+ */
+function evictionsIncrease(s: AlertSnapshot): Growth | null {
+  const current = s.current.redis;
+  if ("unknown" in current) return null;
+  const growths = current.nodes.flatMap((node) => {
+    const growth = increase(s, (x) => ("unknown" in x.redis ? undefined : x.redis.nodes.find((n) => n.node === node.node)?.evictedKeys));
+    return growth ? [growth] : [];
+  });
+  if (growths.length === 0) return null;
+  return { delta: growths.reduce((sum, g) => sum + g.delta, 0), spanMs: Math.max(...growths.map((g) => g.spanMs)) };
+}
+
+function grown(before: number, now: number): number {
   return now >= before ? now - before : now;
 }
 
 function unknown(message: string): AlertEvaluation {
-  return { firing: false, value: null, message };
+  return { firing: false, value: null, message, unknown: true };
 }
 
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-function minutes(s: AlertSnapshot): string {
-  const span = s.baseline ? s.current.at - s.baseline.at : 0;
-  return span >= MINUTE ? `${round(span / MINUTE)} min` : `${Math.round(span / SECOND)} s`;
+function span(ms: number): string {
+  return ms >= MINUTE ? `${round(ms / MINUTE)} min` : `${Math.round(ms / SECOND)} s`;
 }

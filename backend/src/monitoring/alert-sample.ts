@@ -1,5 +1,5 @@
 import type { DiscordSideStats } from "../bot/discord-side.ts";
-import type { SpyCache } from "../cache/index.ts";
+import type { SpyCache, SpyCacheStats } from "../cache/index.ts";
 import type { CircuitState } from "../cache/resilience/circuit-breaker.ts";
 import { scanTargets } from "../cache/stats/scan-every-master.ts";
 import { runReadinessChecks, type ReadinessCheck } from "../health/readiness-checks.ts";
@@ -7,11 +7,12 @@ import { withTimeout } from "../lib/with-timeout.ts";
 import type { RealtimeStats } from "../realtime/realtime-server.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 
-/** Memory of one Redis master (INFO memory); `maxBytes` 0 means no maxmemory is set. */
-export interface RedisNodeMemory {
+/** One Redis master's INFO readings: memory (`maxBytes` 0: no maxmemory) and its own `evicted_keys` counter. */
+export interface RedisNodeInfo {
   node: string;
   usedBytes: number;
   maxBytes: number;
+  evictedKeys: number;
 }
 
 /**
@@ -20,10 +21,12 @@ export interface RedisNodeMemory {
  */
 export interface AlertSample {
   at: number;
-  /** This instance's cache counters and breaker state; null when `getStats` failed or timed out. */
-  cache: { lookups: number; hits: number; breakerState: CircuitState; evictedKeys: number | null } | null;
-  /** INFO memory of every master, or why it is unknown. */
-  redisMemory: { nodes: RedisNodeMemory[] } | { unknown: string };
+  /** This instance's cache lookups and hits (hits + stale); null when they could not be read in time. */
+  cache: { lookups: number; hits: number } | null;
+  /** The cache's circuit breaker; null when it could not be read (only without an in-process breaker source). */
+  breakerState: CircuitState | null;
+  /** INFO of every master (memory, evictions), or why it is unknown. */
+  redis: { nodes: RedisNodeInfo[] } | { unknown: string };
   /** Ingestion writer counters and its buffer bound; null when the Discord side does not run. */
   ingest: { dropped: number; rejected: number; buffered: number; capacity: number } | null;
   /** Failed invalidations and publishes (total); null when the Discord side does not run. */
@@ -34,10 +37,17 @@ export interface AlertSample {
   wsSlowConsumerCloses: number | null;
 }
 
+/** What the monitoring reads from the cache: `getLocalStats` (in process) when it has one, else `getStats`. */
+export type CacheStatsSource = Pick<SpyCache, "getStats"> & { getLocalStats?: () => Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> };
+
 /** Where an `AlertSampler` reads from (the running service's parts). */
 export interface AlertSampleSources {
-  cache: Pick<SpyCache, "getStats">;
-  /** The command connection: INFO memory is read on each of its masters. */
+  /**
+   * The cache: asked `getStats()` (bounded by `timeoutMs`; its Redis reads probe the breaker), then its lookups, hits
+   * and breaker state are read in process with `getLocalStats()` when it has it (known even while Redis hangs).
+   */
+  cache: CacheStatsSource;
+  /** The command connection: INFO (memory, evictions) is read on each of its masters. */
   redis: RedisClient;
   readinessChecks: ReadinessCheck[];
   /** The Discord side's `stats()`; omitted when it does not run. */
@@ -56,17 +66,17 @@ export type AlertSampler = (at: number) => Promise<AlertSample>;
 /** Builds the sampler the alert monitor calls once per evaluation. */
 export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
   return async (at) => {
-    const [cache, redisMemory, readiness] = await Promise.all([
+    const [cache, redis, readiness] = await Promise.all([
       readCache(sources),
-      readRedisMemory(sources.redis, sources.timeoutMs),
+      readRedisInfo(sources.redis, sources.timeoutMs),
       runReadinessChecks(sources.readinessChecks, sources.timeoutMs),
     ]);
     const discord = sources.discordStats?.();
     const realtime = sources.realtimeStats?.();
     return {
       at,
-      cache,
-      redisMemory,
+      ...cache,
+      redis,
       ingest: discord
         ? {
             dropped: discord.ingest.dropped,
@@ -82,28 +92,38 @@ export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
   };
 }
 
-async function readCache(sources: AlertSampleSources): Promise<AlertSample["cache"]> {
+/**
+ * Lookups, hits and breaker state. `getStats` is always called (bounded by `timeoutMs`): on an idle instance its Redis
+ * reads, which pass through the breaker, are what open the breaker in an outage and close it afterwards. The numbers
+ * themselves are then read in process with `getLocalStats` when the cache has it, so they are known (and
+ * `cache_breaker_open` can fire) even when `getStats` hangs or fails.
+ */
+async function readCache(sources: AlertSampleSources): Promise<Pick<AlertSample, "cache" | "breakerState">> {
+  const remote = await withTimeout(sources.cache.getStats({ includeKeyspace: false }), sources.timeoutMs, "cache stats").catch(() => undefined);
+  let stats: Pick<SpyCacheStats, "instance" | "breaker"> | undefined;
   try {
-    const stats = await withTimeout(sources.cache.getStats({ includeKeyspace: false }), sources.timeoutMs, "cache stats");
-    const { instance } = stats;
-    return {
-      lookups: instance.lookups,
-      hits: instance.hits.total + instance.stale,
-      breakerState: stats.breaker.state,
-      evictedKeys: stats.redis.evictedKeys,
-    };
+    stats = sources.cache.getLocalStats?.() ?? remote;
   } catch {
-    return null;
+    stats = remote;
   }
+  if (!stats) return { cache: null, breakerState: null };
+  const { instance } = stats;
+  return { cache: { lookups: instance.lookups, hits: instance.hits.total + instance.stale }, breakerState: stats.breaker.state };
 }
 
-/** INFO memory on every master (each bounded by `timeoutMs`); any failure makes the whole reading unknown. */
-export async function readRedisMemory(redis: RedisClient, timeoutMs: number): Promise<AlertSample["redisMemory"]> {
+/** INFO (memory and stats) on every master, each bounded by `timeoutMs`; any failure makes the whole reading unknown. */
+export async function readRedisInfo(redis: RedisClient, timeoutMs: number): Promise<AlertSample["redis"]> {
   try {
     const nodes = await Promise.all(
       scanTargets(redis).map(async (node) => {
-        const info = await withTimeout(node.info("memory"), timeoutMs, "redis INFO memory");
-        return { node: `${node.options.host ?? "?"}:${node.options.port ?? "?"}`, usedBytes: infoField(info, "used_memory"), maxBytes: infoField(info, "maxmemory") };
+        // One INFO (default sections) carries both memory and stats: one round trip per master.
+        const info = await withTimeout(node.info(), timeoutMs, "redis INFO");
+        return {
+          node: `${node.options.host ?? "?"}:${node.options.port ?? "?"}`,
+          usedBytes: infoField(info, "used_memory"),
+          maxBytes: infoField(info, "maxmemory"),
+          evictedKeys: infoField(info, "evicted_keys"),
+        };
       }),
     );
     // A cluster client that has not discovered its masters yet lists none: that is not "no memory pressure".
@@ -115,7 +135,7 @@ export async function readRedisMemory(redis: RedisClient, timeoutMs: number): Pr
 
 function infoField(info: string, field: string): number {
   const match = new RegExp(`^${field}:(\\d+)`, "m").exec(info);
-  if (!match?.[1]) throw new Error(`INFO memory has no ${field}`);
+  if (!match?.[1]) throw new Error(`INFO has no ${field}`);
   return Number(match[1]);
 }
 

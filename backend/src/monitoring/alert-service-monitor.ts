@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import type { AppConfig } from "../config/config.ts";
 import type { Logger } from "../logging/logger.ts";
 import { AlertMonitor } from "./alert-monitor.ts";
@@ -6,7 +5,10 @@ import { buildAlertRules } from "./alert-rules.ts";
 import { createAlertSampler, type AlertSampleSources } from "./alert-sample.ts";
 import { AlertWebhook } from "./alert-webhook.ts";
 
-/** The service's alert monitor from its configuration (ALERT_*, HEALTH_CHECK_TIMEOUT_MS, INGEST_MAX_BUFFERED_ROWS); not started. */
+/**
+ * The service's alert monitor from its configuration (ALERT_*, HEALTH_CHECK_TIMEOUT_MS, INGEST_MAX_BUFFERED_ROWS); not
+ * started.
+ */
 export function createServiceAlertMonitor(
   config: AppConfig,
   sources: Omit<AlertSampleSources, "timeoutMs" | "ingestCapacity">,
@@ -25,6 +27,7 @@ export function createServiceAlertMonitor(
     intervalMs: alerts.evalIntervalMs,
     windowMs: alerts.windowMs,
     webhook,
-    instance: `${hostname()}:${process.pid}`,
+    repeatMs: alerts.webhook?.repeatMs,
+    instance: alerts.instance,
   });
 }

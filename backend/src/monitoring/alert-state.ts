@@ -40,6 +40,8 @@ interface Tracked {
  * The `for` state machine of every rule, with no clock of its own (each call says what time it is):
  * ok -> pending when the condition starts holding (straight to firing when `for` is 0), pending -> firing once it
  * has held for `forMs`, pending -> ok without a word when it stops before that, firing -> ok (resolved) when it stops.
+ * An unknown verdict (`evaluation.unknown`: a source did not answer, the rule threw) changes no state: a firing alert
+ * stays firing and a pending one keeps its start, since missing data says nothing about the condition.
  */
 export class AlertStateTracker {
   private readonly tracked = new Map<string, Tracked>();
@@ -58,6 +60,8 @@ export class AlertStateTracker {
     const entry = this.tracked.get(rule.id);
     if (!entry) throw new Error(`unknown alert rule ${rule.id}`);
     entry.evaluation = evaluation;
+    // Only the shown value and message follow an unknown verdict; "cannot tell" must neither resolve nor advance.
+    if (evaluation.unknown) return undefined;
     if (!evaluation.firing) {
       if (entry.state === "ok") return undefined;
       const wasFiring = entry.state === "firing";
@@ -76,6 +80,14 @@ export class AlertStateTracker {
       return this.transition(rule, entry, "firing", entry.activeSince);
     }
     return undefined;
+  }
+
+  /** A `firing` transition (since: when its condition started holding) for each rule firing now, in rule order. */
+  firing(): AlertTransition[] {
+    return this.rules.flatMap((rule) => {
+      const entry = this.tracked.get(rule.id)!;
+      return entry.state === "firing" ? [this.transition(rule, entry, "firing", entry.activeSince)] : [];
+    });
   }
 
   /** Every rule's state, in rule order. */

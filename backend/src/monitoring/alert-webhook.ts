@@ -12,6 +12,8 @@ export interface AlertWebhookOptions {
   backoffMs?: number;
   /** Payloads waiting at most; older ones are dropped (counted) when more arrive (default 100). */
   maxQueued?: number;
+  /** How long `close()` waits for queued payloads (the monitor's last one) before dropping them, in ms (default 1,000). */
+  closeGraceMs?: number;
   logger: Logger;
 }
 
@@ -20,7 +22,7 @@ export interface AlertWebhookStats {
   /** The webhook's origin (scheme, host, port): never its path or query, which may hold a token. */
   origin: string;
   delivered: number;
-  /** Attempts that failed (timeout, connection error, non-2xx answer). */
+  /** Attempts that failed (timeout, connection error, non-2xx answer, a redirect). */
   failedAttempts: number;
   /** Payloads given up on after every retry, pushed out of a full queue, or left at close. */
   dropped: number;
@@ -39,9 +41,12 @@ export class AlertWebhook {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly maxQueued: number;
+  private readonly closeGraceMs: number;
   private readonly logger: Logger;
   private readonly queue: object[] = [];
   private readonly closing = new AbortController();
+  /** False once `close()` began: later payloads are ignored, queued ones get the grace period. */
+  private accepting = true;
   private worker: Promise<void> | undefined;
   private counts = { delivered: 0, failedAttempts: 0, dropped: 0 };
 
@@ -52,12 +57,13 @@ export class AlertWebhook {
     this.retries = options.retries ?? 3;
     this.backoffMs = options.backoffMs ?? 500;
     this.maxQueued = options.maxQueued ?? 100;
+    this.closeGraceMs = options.closeGraceMs ?? 1_000;
     this.logger = options.logger;
   }
 
-  /** Queues `payload` for delivery; returns at once. Ignored after `close()`. */
+  /** Queues `payload` for delivery; returns at once. Ignored once `close()` was called. */
   send(payload: object): void {
-    if (this.closing.signal.aborted) return;
+    if (!this.accepting) return;
     if (this.queue.length >= this.maxQueued) {
       this.queue.shift();
       this.counts.dropped += 1;
@@ -77,8 +83,20 @@ export class AlertWebhook {
     while (this.worker) await this.worker;
   }
 
-  /** Stops delivering: aborts the attempt in flight and drops what is queued (counted). Idempotent. */
+  /**
+   * Stops taking payloads, waits up to `closeGraceMs` for what is queued to be delivered, then aborts the attempt in
+   * flight and drops the rest (counted). Idempotent.
+   */
   async close(): Promise<void> {
+    this.accepting = false;
+    if (this.worker && !this.closing.signal.aborted && this.closeGraceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.closeGraceMs);
+      });
+      await Promise.race([this.whenIdle(), grace]);
+      clearTimeout(timer);
+    }
     this.closing.abort();
     await this.whenIdle();
   }
@@ -128,6 +146,8 @@ export class AlertWebhook {
         method: "POST",
         headers: { "content-type": "application/json" },
         body,
+        // A 3xx is a misconfigured URL, not a delivery: fetch would otherwise follow it (a POST may become a GET).
+        redirect: "error",
         signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.timeoutMs)]),
       });
       // Read the body so the connection is released for the next attempt.
@@ -142,8 +162,10 @@ export class AlertWebhook {
     if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
       return this.closing.signal.aborted ? "closed" : `no answer within ${this.timeoutMs} ms`;
     }
-    const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
-    const text = typeof cause?.code === "string" ? cause.code : error instanceof Error ? error.message : String(error);
+    const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+    // undici reports "fetch failed" with the reason in its cause: a code (ECONNREFUSED) or a message ("unexpected redirect").
+    const text =
+      typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : error instanceof Error ? error.message : String(error);
     return text.split(this.url).join(this.origin).slice(0, 200);
   }
 

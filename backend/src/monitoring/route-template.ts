@@ -4,14 +4,18 @@ import type { Request, RequestHandler, Response } from "express";
 export const UNMATCHED_ROUTE = "unmatched";
 
 /**
- * Notes where the router about to handle this request is mounted (`res.locals.routeBase`). Mount it just before a
- * router (`app.use(path, noteRouteBase, router)`): once a request leaves a router with an error, Express restores
+ * Notes where the router about to handle this request is mounted (`res.locals.routeBase`): the configured mount
+ * path, never `req.baseUrl`, which keeps the client's letter case (Express matches paths case-insensitively, so
+ * `/API/Admin/x` would otherwise mint new label values). Mount it just before a router
+ * (`app.use(path, noteRouteBase(path), router)`): once a request leaves a router with an error, Express restores
  * `req.baseUrl`, so the mount path would otherwise be lost by the time the response is finished.
  */
-export const noteRouteBase: RequestHandler = (req, res, next) => {
-  res.locals.routeBase = req.baseUrl;
-  next();
-};
+export function noteRouteBase(mountPath: string): RequestHandler {
+  return (_req, res, next) => {
+    res.locals.routeBase = mountPath;
+    next();
+  };
+}
 
 /**
  * The route template a request matched, e.g. `/api/analytics/:type`, never the raw URL (so metric labels stay few).
@@ -22,6 +26,7 @@ export function routeTemplate(req: Request, res: Response): string {
   const base = typeof res.locals.routeBase === "string" ? res.locals.routeBase : undefined;
   const routePath = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof routePath === "string") {
+    // Without a noted base (a router mounted without noteRouteBase) the URL's own spelling is all there is.
     const mount = base ?? req.baseUrl;
     // A router's "/" route under a mount is the mount itself ("/health", not "/health/").
     return routePath === "/" && mount !== "" ? mount : `${mount}${routePath}`;

@@ -1,6 +1,6 @@
 import type { RequestHandler } from "express";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import type { SpyCache } from "../cache/index.ts";
+import type { CacheStatsSource } from "./alert-sample.ts";
 import type { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
 import { registerCacheMetrics } from "../cache/stats/prometheus-metrics.ts";
 import { registerAlertMetrics } from "./alert-metrics.ts";
@@ -17,8 +17,8 @@ export interface ServiceMetricsSources {
    * (`spywatcher_cache_lookups_total` and co.). Omitted: those counters are left out, the cache's state is not.
    */
   cacheStats?: CacheStatsRecorder | undefined;
-  /** The cache itself, for breaker, L1 and invalidation state. */
-  cache: Pick<SpyCache, "getStats">;
+  /** The cache itself, for breaker, L1 and invalidation state (read in process with `getLocalStats()` when it has it). */
+  cache: CacheStatsSource;
   /** The Discord side's `stats()` (bot, ingestion, invalidation); omit when it does not run. */
   discordStats?: DiscordSideStatsSource | undefined;
   /** The WebSocket endpoint's `stats()` (it may attach after the registry is built: undefined until then). */

@@ -157,7 +157,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const stop = () => {
     stopping ??= (async () => {
       // Alerts first: no evaluation may read connections that are closing (nor report the shutdown as an outage).
-      await step("alerts", alerts.close());
+      // Up to about 2 s: an evaluation in flight (bounded by HEALTH_CHECK_TIMEOUT_MS) and the webhook's final sends.
+      await step("alerts", alerts.close(), 2 * SHUTDOWN_STEP_MS);
       // Then WebSockets: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
       await step("realtime", realtime.close());
       await closeServer(server, config.shutdownTimeoutMs);

@@ -2,7 +2,7 @@ import { EventEmitter, once } from "node:events";
 import type { Express } from "express";
 import request from "supertest";
 import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
-import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
+import { ApiKeyService, type ApiKeyServiceOptions } from "../../../backend/src/auth/api-key-service.ts";
 import { redisRevocationBroadcaster } from "../../../backend/src/auth/key-revocation-broadcast.ts";
 import { listenForKeyRevocations, type KeyRevocationListener } from "../../../backend/src/auth/key-revocation-listener.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
@@ -40,6 +40,10 @@ export interface AuthInstanceOptions {
   staleIfErrorMs?: number;
   lookupTimeoutMs?: number;
   logger?: Logger;
+  /** More key service options (flood limits, cache bounds). */
+  service?: Partial<Omit<ApiKeyServiceOptions, "prisma" | "logger">>;
+  /** Express "trust proxy" (TRUST_PROXY), default false. */
+  trustProxy?: boolean;
 }
 
 /** Starts an instance and waits until its Redis is ready and it listens for revocations. */
@@ -55,6 +59,7 @@ export async function startAuthInstance(options: AuthInstanceOptions): Promise<A
     ...(options.staleIfErrorMs !== undefined ? { staleIfErrorMs: options.staleIfErrorMs } : {}),
     ...(options.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: options.lookupTimeoutMs } : {}),
     revocationBroadcaster: redisRevocationBroadcaster({ client: redis.client, keyPrefix: options.keyPrefix, timeoutMs: 2_000 }),
+    ...options.service,
   });
   const applied = new EventEmitter();
   const revocations = listenForKeyRevocations({
@@ -67,7 +72,7 @@ export async function startAuthInstance(options: AuthInstanceOptions): Promise<A
   await waitForRedisReady(redis.client, 5_000);
   await revocations.subscribed;
   const router = analyticsRouter({ cache, analytics: createAnalyticsService({ prisma }), auth: keys, now: () => UNTIL });
-  const app = createApp({ logger, readinessChecks: [], routers: [{ path: "/api", router }] });
+  const app = createApp({ logger, readinessChecks: [], routers: [{ path: "/api", router }], trustProxy: options.trustProxy ?? false });
   return {
     app,
     keys,

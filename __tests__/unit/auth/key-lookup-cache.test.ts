@@ -66,4 +66,27 @@ describe("KeyLookupCache", () => {
     advance(10_000);
     expect(cache.get(unknown)).toEqual({ state: "unknown" });
   });
+
+  it("a flood of unknown hashes never evicts a revoked one: it stays refused for good (401 during an outage)", () => {
+    const { cache, advance } = cacheAt();
+    const revokedHash = "b".repeat(64);
+    cache.rememberRefused(revokedHash, true, cache.startLookup());
+    cache.rememberActive(HASH, principal, cache.startLookup());
+    cache.revoke(principal.keyId);
+    for (let i = 0; i < 1_000; i += 1) cache.rememberRefused(i.toString(16).padStart(64, "0"), false, cache.startLookup());
+    advance(3_600_000);
+    expect(cache.get(revokedHash)).toEqual({ state: "refused", revoked: true });
+    expect(cache.get(HASH)).toEqual({ state: "refused", revoked: true });
+    expect(cache.lastVerified(HASH, Number.MAX_SAFE_INTEGER)).toBeUndefined();
+  });
+
+  it("wasVerified tells keys this process has verified from hashes it never has (or learnt are revoked)", () => {
+    const { cache, advance } = cacheAt();
+    expect(cache.wasVerified(HASH)).toBe(false);
+    cache.rememberActive(HASH, principal, cache.startLookup());
+    advance(3_600_000);
+    expect(cache.wasVerified(HASH)).toBe(true);
+    cache.revoke(principal.keyId);
+    expect(cache.wasVerified(HASH)).toBe(false);
+  });
 });

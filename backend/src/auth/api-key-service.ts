@@ -4,11 +4,14 @@ import type { Logger } from "../logging/logger.ts";
 import { ApiKeyRepository, type ApiKeyRecord } from "./api-key-repository.ts";
 import { generateApiKey, hashApiKey } from "./api-key-secret.ts";
 import { ApiKeyVerifier } from "./api-key-verifier.ts";
+import { AuthRateLimitedError, FailedAuthLimiter } from "./failed-auth-limiter.ts";
 import type { KeyRevocationBroadcaster } from "./key-revocation-broadcast.ts";
 import type { Principal } from "./principal.ts";
 
 /** Default of `lookupCacheTtlMs`: without a revocation broadcast, other instances reject a revoked key within this. */
 export const DEFAULT_LOOKUP_CACHE_TTL_MS = 10_000;
+/** Default of `maxNewKeyLookups`: a quarter of the default PostgreSQL pool (DATABASE_POOL_MAX 10), rounded up. */
+export const DEFAULT_MAX_NEW_KEY_LOOKUPS = 3;
 
 /** Options of the API key service; every field has a default. */
 export interface ApiKeyServiceOptions {
@@ -36,6 +39,18 @@ export interface ApiKeyServiceOptions {
   revocationBroadcaster?: KeyRevocationBroadcaster | undefined;
   /** At most one last-used write per key per this many ms (default 60,000). */
   lastUsedThrottleMs?: number;
+  /**
+   * Failed authentications per client address per minute (AUTH_FAILURES_PER_MINUTE, default 30; 0 disables). Past
+   * it, keys from that address that this process has not verified get 429 before any lookup. Counted per process.
+   */
+  failedAuthPerMinute?: number;
+  /** Client addresses the failed-authentication counter holds at once (default 10,000; least recently failing dropped). */
+  failedAuthMaxClients?: number;
+  /**
+   * Lookups of keys this process has never verified that may wait for PostgreSQL at once (AUTH_MAX_NEW_KEY_LOOKUPS,
+   * default 3); more get 503 at once, so made-up keys from many addresses cannot take the whole pool.
+   */
+  maxNewKeyLookups?: number;
   /** Clock (default Date.now), injectable for tests. */
   now?: () => number;
 }
@@ -50,13 +65,23 @@ export interface CreatedApiKey {
 export type ApiKeySummary = Omit<ApiKeyRecord, "keyHash">;
 
 /**
- * How other running instances learn of a revocation: `published` on Redis pub/sub (at once), `failed` (Redis
- * unreachable) or `disabled` (no broadcaster); in the last two cases they reject the key within the lookup cache TTL.
+ * How other running instances learn of a revocation: `published` on Redis pub/sub (at once, to those subscribed),
+ * `failed` (Redis unreachable) or `disabled` (no broadcaster); in the last two cases they reject the key within the
+ * lookup cache TTL.
  */
 export type RevocationBroadcast = "published" | "failed" | "disabled";
 
-/** What `revokeKey` returns: the revoked key and how other instances were told. */
-export type RevokedApiKey = ApiKeySummary & { broadcast: RevocationBroadcast };
+/**
+ * What `revokeKey` returns: the revoked key, how other instances were told and, when published, to how many
+ * subscribers Redis delivered it (`receivers`; undefined on a Redis Cluster, whose PUBLISH reply counts one node only).
+ */
+export type RevokedApiKey = ApiKeySummary & { broadcast: RevocationBroadcast; receivers?: number | undefined };
+
+/** Where a key was presented from, for the failed-authentication limit. */
+export interface AuthenticationContext {
+  /** The client's address as the HTTP layer sees it (Express `req.ip`, which honours TRUST_PROXY). */
+  clientIp?: string | undefined;
+}
 
 const SNOWFLAKE = /^\d{17,20}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -70,6 +95,8 @@ export class ApiKeyService {
   private readonly repository: ApiKeyRepository;
   private readonly verifier: ApiKeyVerifier;
   private readonly now: () => number;
+  /** Failed authentications per client address; the `/ws` upgrade may also call `check` and `recordFailure`. */
+  readonly failedAuthLimiter: FailedAuthLimiter;
 
   constructor(private readonly options: ApiKeyServiceOptions) {
     this.repository = new ApiKeyRepository(options.prisma);
@@ -84,6 +111,13 @@ export class ApiKeyService {
       staleIfErrorMs: options.staleIfErrorMs ?? 300_000,
       failureBackoffMs: options.failureBackoffMs ?? 1_000,
       lastUsedThrottleMs: options.lastUsedThrottleMs ?? 60_000,
+      maxNewKeyLookups: options.maxNewKeyLookups ?? DEFAULT_MAX_NEW_KEY_LOOKUPS,
+      now: this.now,
+    });
+    this.failedAuthLimiter = new FailedAuthLimiter({
+      limit: options.failedAuthPerMinute ?? 30,
+      windowMs: 60_000,
+      maxClients: options.failedAuthMaxClients ?? 10_000,
       now: this.now,
     });
   }
@@ -123,10 +157,10 @@ export class ApiKeyService {
     const record = await this.repository.revoke(id, new Date(this.now()));
     if (!record) throw new NotFoundError(`No API key with id ${id}`);
     this.verifier.forgetRevokedKey(record.id, record.keyHash);
-    const broadcast = await this.broadcastRevocation(record.id, record.revokedAt ?? new Date(this.now()));
-    this.options.logger.info({ keyId: id, broadcast }, "api key revoked");
+    const { broadcast, receivers } = await this.broadcastRevocation(record.id, record.revokedAt ?? new Date(this.now()));
+    this.options.logger.info({ keyId: id, broadcast, receivers }, "api key revoked");
     const { keyHash: _hash, ...summary } = record;
-    return { ...summary, broadcast };
+    return { ...summary, broadcast, receivers };
   }
 
   /** Applies a revocation made elsewhere (a broadcast): the key is refused from now on, even while PostgreSQL is down. */
@@ -141,24 +175,39 @@ export class ApiKeyService {
 
   /**
    * The principal of a presented key, or undefined when it is unknown, malformed or revoked. Throws
-   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key.
+   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key, or too many
+   * never-verified keys are being looked up. With `context.clientIp`, failures count against that address, and
+   * once it is over `failedAuthPerMinute` a key this process has not verified throws AuthRateLimitedError (429)
+   * before any lookup.
    */
-  authenticate(secret: string): Promise<Principal | undefined> {
-    return this.verifier.authenticate(secret);
+  async authenticate(secret: string, context: AuthenticationContext = {}): Promise<Principal | undefined> {
+    const { clientIp } = context;
+    if (clientIp === undefined) return this.verifier.authenticate(secret);
+    const verdict = this.failedAuthLimiter.check(clientIp);
+    // Keys verified here cost no new lookup: a shared address (NAT, proxy) flooding wrong keys does not lock them out.
+    if (verdict.limited && !this.verifier.isFamiliar(secret)) throw new AuthRateLimitedError(verdict.retryAfterSeconds);
+    const principal = await this.verifier.authenticate(secret);
+    if (!principal) this.failedAuthLimiter.recordFailure(clientIp);
+    return principal;
   }
 
-  private async broadcastRevocation(keyId: string, at: Date): Promise<RevocationBroadcast> {
+  /** Lookups of never-verified keys now waiting for PostgreSQL (bounded by `maxNewKeyLookups`). */
+  newKeyLookupsInFlight(): number {
+    return this.verifier.newKeyLookupsInFlight();
+  }
+
+  private async broadcastRevocation(keyId: string, at: Date): Promise<{ broadcast: RevocationBroadcast; receivers?: number | undefined }> {
     const broadcaster = this.options.revocationBroadcaster;
-    if (!broadcaster) return "disabled";
+    if (!broadcaster) return { broadcast: "disabled" };
     try {
-      await broadcaster.publish({ keyId, at: at.toISOString() });
-      return "published";
+      const receivers = await broadcaster.publish({ keyId, at: at.toISOString() });
+      return { broadcast: "published", receivers };
     } catch (error) {
       this.options.logger.warn(
         { keyId, err: (error as Error).message },
         "could not broadcast the api key revocation: other instances reject the key once their lookup cache expires",
       );
-      return "failed";
+      return { broadcast: "failed" };
     }
   }
 

@@ -18,6 +18,7 @@ export interface ApiKeyVerifierOptions {
   staleIfErrorMs: number;
   failureBackoffMs: number;
   lastUsedThrottleMs: number;
+  maxNewKeyLookups: number;
   now: () => number;
 }
 
@@ -38,6 +39,8 @@ export class ApiKeyVerifier {
   private readonly staleWarnings = new LRUCache<string, number>({ max: 1_000 });
   private readonly now: () => number;
   private failingUntil = 0;
+  // Lookups in flight of hashes never verified here: what a flood of made-up keys produces (see maxNewKeyLookups).
+  private newKeyLookups = 0;
 
   constructor(private readonly options: ApiKeyVerifierOptions) {
     this.now = options.now;
@@ -55,8 +58,23 @@ export class ApiKeyVerifier {
   }
 
   /**
+   * True when the key can be answered without a lookup this process could not afford under a flood: the bootstrap
+   * admin key, or a key it has verified against PostgreSQL and does not know to be revoked.
+   */
+  isFamiliar(secret: string): boolean {
+    const hash = hashApiKey(secret);
+    return (this.options.adminHash !== undefined && hashesEqual(hash, this.options.adminHash)) || this.lookups.wasVerified(hash);
+  }
+
+  /** Lookups of never-verified keys now waiting for PostgreSQL (at most `maxNewKeyLookups`). */
+  newKeyLookupsInFlight(): number {
+    return this.newKeyLookups;
+  }
+
+  /**
    * The principal of a presented key, or undefined when it is unknown, malformed or revoked. Throws
-   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key.
+   * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key, or when
+   * `maxNewKeyLookups` lookups of never-verified keys are already in flight.
    */
   async authenticate(secret: string): Promise<Principal | undefined> {
     const hash = hashApiKey(secret);
@@ -74,9 +92,11 @@ export class ApiKeyVerifier {
     const stale = this.lookups.lastVerified(hash, this.options.staleIfErrorMs);
     // Right after a failure, a key stale-if-error can vouch for skips the database (see failureBackoffMs).
     if (stale && this.now() < this.failingUntil) return this.serveStale(stale, "a lookup failed moments ago");
+    // Outside the try: a lookup refused by the bound is no database failure (no back-off, no stale-if-error).
+    const pending = this.lookUpShared(hash);
     let principal: Principal | undefined;
     try {
-      principal = await this.lookUpShared(hash);
+      principal = await pending;
     } catch (error) {
       this.failingUntil = this.now() + this.options.failureBackoffMs;
       // Asked again, not reused from above: a revocation may have arrived while the lookup was failing.
@@ -88,12 +108,24 @@ export class ApiKeyVerifier {
     return principal;
   }
 
+  /** The lookup of this hash, shared with concurrent callers; throws at once when the bound on new keys is reached. */
   private lookUpShared(hash: string): Promise<Principal | undefined> {
     let pending = this.inFlight.get(hash);
-    if (!pending) {
-      pending = this.lookUp(hash).finally(() => this.inFlight.delete(hash));
-      this.inFlight.set(hash, pending);
+    if (pending) return pending;
+    const isNew = !this.lookups.wasVerified(hash);
+    if (isNew) {
+      // Made-up keys from many addresses must not take the whole pool: past the bound they get 503 at once
+      // (no lookup, no timeout), while keys verified here are still looked up.
+      if (this.newKeyLookups >= this.options.maxNewKeyLookups) {
+        throw new DependencyUnavailableError("postgres", "Too many checks of unfamiliar API keys are in progress: retry shortly");
+      }
+      this.newKeyLookups += 1;
     }
+    pending = this.lookUp(hash).finally(() => {
+      this.inFlight.delete(hash);
+      if (isNew) this.newKeyLookups -= 1;
+    });
+    this.inFlight.set(hash, pending);
     return pending;
   }
 

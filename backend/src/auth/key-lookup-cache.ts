@@ -23,7 +23,7 @@ export interface LookupStart {
 export interface KeyLookupCacheOptions {
   /** How long a lookup answers without PostgreSQL, in ms. */
   freshMs: number;
-  /** Largest number of entries of each kind (verified keys, refused hashes, revoked ids). */
+  /** Largest number of entries of each kind (verified keys, unknown hashes, revoked hashes, revoked ids). */
   max: number;
   /** Clock in ms. */
   now: () => number;
@@ -32,14 +32,18 @@ export interface KeyLookupCacheOptions {
 /**
  * In-process memory of API key lookups, keyed by the key's SHA-256 hash (never the key):
  * - verified keys, fresh for `freshMs`, then kept as the last known scope for stale-if-error;
- * - refused hashes: unknown ones for `freshMs`, revoked ones for good (a revocation is never undone);
+ * - unknown hashes (no such key), refused for `freshMs`;
+ * - revoked hashes, refused for good (a revocation is never undone), even while PostgreSQL is down;
  * - ids of keys known to be revoked (from this process or a broadcast), so a lookup that raced a revocation
  *   cannot bring the key back.
- * Verified and refused entries live in separate LRUs so a flood of bad keys cannot evict the keys that work.
+ * Each kind has its own LRU. Only unknown hashes can be created at will (any well-formed string), so a flood of
+ * bad keys evicts only other unknown hashes: never the keys that work, nor revoked ones (which only keys that
+ * really exist can become, so their LRU is bounded by the number of keys, not by what clients send).
  */
 export class KeyLookupCache {
   private readonly verified: LRUCache<string, VerifiedKey & { generation: number }>;
-  private readonly refused: LRUCache<string, { checkedAt: number; generation: number; revoked: boolean }>;
+  private readonly unknown: LRUCache<string, { checkedAt: number; generation: number }>;
+  private readonly revokedHashes: LRUCache<string, true>;
   private readonly revokedKeyIds: LRUCache<string, true>;
   private readonly hashByKeyId = new Map<string, string>();
   // Bumped when revocations may have been missed: entries of older generations are not fresh.
@@ -52,16 +56,16 @@ export class KeyLookupCache {
         if (this.hashByKeyId.get(value.principal.keyId) === hash) this.hashByKeyId.delete(value.principal.keyId);
       },
     });
-    this.refused = new LRUCache({ max: options.max });
+    this.unknown = new LRUCache({ max: options.max });
+    this.revokedHashes = new LRUCache({ max: options.max });
     this.revokedKeyIds = new LRUCache({ max: options.max });
   }
 
   /** The fresh answer for this hash, if this process has one. */
   get(hash: string): KnownKey {
-    const refused = this.refused.get(hash);
-    if (refused && (refused.revoked || this.isFresh(refused.checkedAt, refused.generation))) {
-      return { state: "refused", revoked: refused.revoked };
-    }
+    if (this.revokedHashes.get(hash)) return { state: "refused", revoked: true };
+    const unknown = this.unknown.get(hash);
+    if (unknown && this.isFresh(unknown.checkedAt, unknown.generation)) return { state: "refused", revoked: false };
     const verified = this.verified.get(hash);
     if (verified && this.isFresh(verified.verifiedAt, verified.generation)) return { state: "active", principal: verified.principal };
     return { state: "unknown" };
@@ -69,7 +73,7 @@ export class KeyLookupCache {
 
   /** The last successful verification of this hash if it is at most `maxAgeMs` old and not known revoked. */
   lastVerified(hash: string, maxAgeMs: number): VerifiedKey | undefined {
-    if (maxAgeMs <= 0 || this.refused.get(hash)?.revoked) return undefined;
+    if (maxAgeMs <= 0 || this.revokedHashes.has(hash)) return undefined;
     const verified = this.verified.get(hash);
     if (!verified || this.options.now() - verified.verifiedAt > maxAgeMs) return undefined;
     return this.revokedKeyIds.has(verified.principal.keyId) ? undefined : { principal: verified.principal, verifiedAt: verified.verifiedAt };
@@ -89,7 +93,7 @@ export class KeyLookupCache {
       this.rememberRefused(hash, true, started);
       return false;
     }
-    this.refused.delete(hash);
+    this.unknown.delete(hash);
     this.verified.set(hash, { principal, verifiedAt: started.at, generation: started.generation });
     this.hashByKeyId.set(principal.keyId, hash);
     return true;
@@ -98,7 +102,18 @@ export class KeyLookupCache {
   /** Records a lookup that found no active key: `revoked` for good, otherwise (unknown) for `freshMs`. */
   rememberRefused(hash: string, revoked: boolean, started: LookupStart): void {
     this.verified.delete(hash);
-    this.refused.set(hash, { checkedAt: started.at, generation: started.generation, revoked });
+    if (revoked) {
+      this.unknown.delete(hash);
+      this.revokedHashes.set(hash, true);
+    } else {
+      this.unknown.set(hash, { checkedAt: started.at, generation: started.generation });
+    }
+  }
+
+  /** True when this process has verified this hash against PostgreSQL (fresh or not) and does not know it revoked. */
+  wasVerified(hash: string): boolean {
+    const verified = this.verified.peek(hash);
+    return verified !== undefined && !this.revokedHashes.has(hash) && !this.revokedKeyIds.has(verified.principal.keyId);
   }
 
   /** Forgets a revoked key at once, by id (and by hash when the caller knows it): it is refused from now on. */

@@ -23,8 +23,8 @@ export interface ApiKeysCommandDependencies {
 
 /**
  * Opens the key service on the configured PostgreSQL, with revocations broadcast on the configured Redis (opened
- * only when a revocation is sent, waiting at most REDIS_CONNECT_TIMEOUT_MS for it); logs (warnings only) go to
- * stderr, never with secrets.
+ * only when a revocation is sent, waiting at most REDIS_CONNECT_TIMEOUT_MS in all for the connection and the
+ * PUBLISH); logs (warnings only) go to stderr, never with secrets.
  */
 export async function openApiKeyService(config: AppConfig): Promise<OpenedApiKeys> {
   const prisma = createPrismaClient({ url: config.database.url, poolMax: 1 });
@@ -104,7 +104,7 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
 
   keys
     .command("revoke <id>")
-    .description("revoke a key by id; running API instances are told at once through Redis (within 10 s without it)")
+    .description("revoke a key by id; running API instances listening on Redis are told at once (others within 10 s)")
     .action(async (id: string, _options: unknown, command: Command) => {
       await run(command, async ({ keys: service }) => {
         const key = await service.revokeKey(id);
@@ -116,7 +116,17 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
 
 function describeBroadcast(key: RevokedApiKey): string {
   const bound = `within ${DEFAULT_LOOKUP_CACHE_TTL_MS / 1_000} s`;
-  if (key.broadcast === "published") return "Running API instances were told through Redis pub/sub and reject it at once.";
+  if (key.broadcast === "published") {
+    // PUBLISH's reply is the number of subscribers that got it: 0 means no instance heard it (none running, or
+    // none connected to this Redis or prefix), so "at once" would be a promise nobody kept.
+    if (key.receivers === 0) {
+      return `Published on Redis, but no running API instance was listening: any that runs rejects it ${bound}.`;
+    }
+    if (key.receivers === undefined) {
+      return `Published on Redis pub/sub (a cluster does not report receivers): instances that got it reject it at once, others ${bound}.`;
+    }
+    return `Running API instances were told through Redis pub/sub (${key.receivers} listening) and reject it at once.`;
+  }
   // The revocation is durable in PostgreSQL either way: an unreachable Redis only delays other instances.
   if (key.broadcast === "failed") return `Redis was unreachable, so running API instances were not told: they reject it ${bound}.`;
   return `Running API instances reject it ${bound}.`;

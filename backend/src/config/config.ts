@@ -118,6 +118,8 @@ export const environmentSchema = z.object({
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
   AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
+  AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(30),
+  AUTH_MAX_NEW_KEY_LOOKUPS: positiveInt.optional(),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')").optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
@@ -184,8 +186,11 @@ export interface AppConfig {
   health: { checkTimeoutMs: number };
   shutdownTimeoutMs: number;
   adminApiKey: string | undefined;
-  /** API key checks: lookup timeout and stale-if-error grace (0 disables), in ms. */
-  auth: { lookupTimeoutMs: number; staleIfErrorMs: number };
+  /**
+   * API key checks: lookup timeout and stale-if-error grace (0 disables), in ms; failed checks per client address
+   * per minute before 429 (0 disables); lookups of never-verified keys in flight at once (default a quarter of the pool).
+   */
+  auth: { lookupTimeoutMs: number; staleIfErrorMs: number; failedAuthPerMinute: number; maxNewKeyLookups: number };
   /** Bearer token GET /metrics requires (METRICS_TOKEN); unset: an admin API key is required instead. */
   metricsToken: string | undefined;
   /** The `/ws` endpoint's limits (see docs/realtime.md). */
@@ -302,7 +307,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     adminApiKey: e.ADMIN_API_KEY,
-    auth: { lookupTimeoutMs: e.AUTH_LOOKUP_TIMEOUT_MS, staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS },
+    auth: {
+      lookupTimeoutMs: e.AUTH_LOOKUP_TIMEOUT_MS,
+      staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS,
+      failedAuthPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+      maxNewKeyLookups: e.AUTH_MAX_NEW_KEY_LOOKUPS ?? Math.ceil(e.DATABASE_POOL_MAX / 4),
+    },
     metricsToken: e.METRICS_TOKEN,
     realtime: {
       maxConnections: e.WS_MAX_CONNECTIONS,

@@ -1,5 +1,6 @@
 import type { RequestHandler, Response } from "express";
 import type { ApiKeyService } from "../../auth/api-key-service.ts";
+import { AuthRateLimitedError } from "../../auth/failed-auth-limiter.ts";
 import { canAccessGuild, type Principal } from "../../auth/principal.ts";
 import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
 
@@ -12,7 +13,9 @@ export function principalOf(res: Response): Principal | undefined {
 
 /**
  * Requires `Authorization: Bearer <api key>`: 401 JSON without a key or with an unknown or revoked one; 503
- * E_DEPENDENCY_UNAVAILABLE when the key cannot be checked (PostgreSQL down and no recent verification of it).
+ * E_DEPENDENCY_UNAVAILABLE when the key cannot be checked (PostgreSQL down and no recent verification of it, or too
+ * many unfamiliar keys being checked); 429 E_RATE_LIMITED with Retry-After when the client address
+ * (`req.ip`, which honours TRUST_PROXY) failed too often and the key would need a lookup.
  * The key itself is never logged or echoed; the principal is kept in `res.locals.principal`.
  */
 export function requireApiKey(auth: Pick<ApiKeyService, "authenticate">): RequestHandler {
@@ -24,8 +27,9 @@ export function requireApiKey(auth: Pick<ApiKeyService, "authenticate">): Reques
     }
     let principal: Principal | undefined;
     try {
-      principal = await auth.authenticate(match[1]);
+      principal = await auth.authenticate(match[1], { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown" });
     } catch (error) {
+      if (error instanceof AuthRateLimitedError) res.set("Retry-After", String(error.retryAfterSeconds));
       next(error);
       return;
     }

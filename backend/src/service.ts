@@ -144,6 +144,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     keyPrefix: config.redis.keyPrefix,
     logger,
     options: config.realtime,
+    trustProxy: config.http.trustProxy,
   });
   alerts.start();
 

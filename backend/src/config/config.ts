@@ -128,6 +128,7 @@ export const environmentSchema = z.object({
   WS_AUTH_TIMEOUT_MS: positiveInt.default(5_000),
   WS_HEARTBEAT_INTERVAL_MS: positiveInt.default(30_000),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
+  WS_MAX_UNAUTHENTICATED_CONNECTIONS: positiveInt.optional(),
 
   ALERT_EVAL_INTERVAL_MS: positiveInt.default(15_000),
   ALERT_WINDOW_MS: positiveInt.default(300_000),
@@ -194,7 +195,15 @@ export interface AppConfig {
   /** Bearer token GET /metrics requires (METRICS_TOKEN); unset: an admin API key is required instead. */
   metricsToken: string | undefined;
   /** The `/ws` endpoint's limits (see docs/realtime.md). */
-  realtime: { maxConnections: number; maxSubscriptionsPerSocket: number; authTimeoutMs: number; heartbeatIntervalMs: number; maxBufferedBytes: number };
+  realtime: {
+    maxConnections: number;
+    maxSubscriptionsPerSocket: number;
+    authTimeoutMs: number;
+    heartbeatIntervalMs: number;
+    maxBufferedBytes: number;
+    /** Undefined: 10% of maxConnections, at least 10 (resolveRealtimeOptions). */
+    maxUnauthenticatedConnections: number | undefined;
+  };
   /** In-process alert evaluation (docs/alerts.md): interval, window, thresholds, optional webhook. */
   alerts: {
     evalIntervalMs: number;
@@ -320,6 +329,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
       heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      maxUnauthenticatedConnections: e.WS_MAX_UNAUTHENTICATED_CONNECTIONS,
     },
     alerts: {
       evalIntervalMs: e.ALERT_EVAL_INTERVAL_MS,

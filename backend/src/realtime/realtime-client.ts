@@ -1,5 +1,6 @@
 import { WebSocket, type RawData } from "ws";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
+import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
 import { canAccessGuild, type Principal } from "../auth/principal.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
@@ -22,6 +23,8 @@ export interface RealtimeClientDependencies {
   options: RealtimeOptions;
   counters: RealtimeCounters;
   logger: Logger;
+  /** The client's address, for the failed-key limit of first-message auth. */
+  clientIp?: string | undefined;
   /** The principal and key from the upgrade's Authorization header, when there was one. */
   authenticated?: { principal: Principal; key: string } | undefined;
   /** Called once when a socket opened without an Authorization header has authenticated with its `auth` message. */
@@ -175,8 +178,12 @@ export class RealtimeClient {
     }
     let principal: Principal | undefined;
     try {
-      principal = await this.deps.auth.authenticate(key);
+      principal = await this.deps.auth.authenticate(key, { clientIp: this.deps.clientIp });
     } catch (error) {
+      if (error instanceof AuthRateLimitedError) {
+        this.closeWith(CLOSE_CODES.tryAgainLater, `too many failed API keys from this address; retry in ${error.retryAfterSeconds} s`);
+        return;
+      }
       this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "websocket auth: key could not be checked");
       this.closeWith(CLOSE_CODES.tryAgainLater, "the API key cannot be checked now; try again later");
       return;

@@ -28,6 +28,8 @@ export interface RealtimeServerDependencies {
   logger: Logger;
   /** Limits and timings; each missing (or undefined) one takes its default (see `resolveRealtimeOptions`). */
   options?: Partial<RealtimeOptions>;
+  /** Take the client's address from X-Forwarded-For (TRUST_PROXY, as the HTTP app does); default false. */
+  trustProxy?: boolean;
 }
 
 /** Counters plus live gauges of the endpoint. */
@@ -100,6 +102,7 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
       const client = new RealtimeClient({
         socket,
         auth,
+        clientIp: upgradeClientIp(request, deps.trustProxy ?? false),
         subscriptions,
         options,
         counters,
@@ -130,7 +133,8 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
       const withoutHeader = request.headers.authorization === undefined;
       pendingUpgrades += 1;
       if (withoutHeader) pendingUnauthenticated += 1;
-      void authenticateUpgrade(request, auth)
+      const clientIp = upgradeClientIp(request, deps.trustProxy ?? false);
+      void authenticateUpgrade(request, auth, clientIp)
         .finally(() => {
           pendingUpgrades -= 1;
           if (withoutHeader) pendingUnauthenticated -= 1;
@@ -232,4 +236,11 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
   });
 
   return { subscribed, stats, closeKey, close };
+}
+
+/** The client's address as Express would give it: the left-most X-Forwarded-For entry behind a trusted proxy. */
+function upgradeClientIp(request: IncomingMessage, trustProxy: boolean): string | undefined {
+  const forwarded = request.headers["x-forwarded-for"];
+  if (trustProxy && typeof forwarded === "string" && forwarded.trim() !== "") return forwarded.split(",", 1)[0]!.trim();
+  return request.socket.remoteAddress;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { KeyAuthenticator } from "./realtime-client.ts";
 import type { UpgradeRejection } from "./upgrade-rejection.ts";
@@ -13,17 +14,21 @@ export type UpgradeAuthentication =
 /**
  * Checks `Authorization: Bearer <key>` on an upgrade request. Without the header the upgrade goes ahead
  * unauthenticated (the socket must then send an `auth` message, as browsers cannot set headers); a header that
- * is malformed or carries an unknown or revoked key is 401; a key that cannot be checked now is 503.
+ * is malformed or carries an unknown or revoked key is 401; a key that cannot be checked now is 503; an address
+ * past its failed-key limit (AUTH_FAILURES_PER_MINUTE, counted as for the HTTP API) is 429 with Retry-After.
  */
-export async function authenticateUpgrade(request: IncomingMessage, auth: KeyAuthenticator): Promise<UpgradeAuthentication> {
+export async function authenticateUpgrade(request: IncomingMessage, auth: KeyAuthenticator, clientIp?: string): Promise<UpgradeAuthentication> {
   const header = request.headers.authorization;
   if (header === undefined) return { ok: true, authenticated: undefined };
   const key = BEARER.exec(header)?.[1];
   if (!key) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: "the Authorization header must be 'Bearer <api key>'" } };
   let principal: Principal | undefined;
   try {
-    principal = await auth.authenticate(key);
-  } catch {
+    principal = await auth.authenticate(key, { clientIp });
+  } catch (error) {
+    if (error instanceof AuthRateLimitedError) {
+      return { ok: false, rejection: { status: 429, code: "E_RATE_LIMITED", message: error.message, retryAfterSeconds: error.retryAfterSeconds } };
+    }
     return { ok: false, rejection: { status: 503, code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" } };
   }
   if (!principal) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } };

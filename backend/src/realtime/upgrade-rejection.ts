@@ -4,9 +4,11 @@ import type { RealtimeErrorCode } from "./realtime-protocol.ts";
 
 /** Why an upgrade was refused: the HTTP status and the `{error: {code, message}}` body the client gets. */
 export interface UpgradeRejection {
-  status: 400 | 401 | 404 | 503;
-  code: RealtimeErrorCode | "E_BAD_REQUEST" | "E_NOT_FOUND" | "E_SHUTTING_DOWN";
+  status: 400 | 401 | 404 | 429 | 503;
+  code: RealtimeErrorCode | "E_BAD_REQUEST" | "E_NOT_FOUND" | "E_SHUTTING_DOWN" | "E_RATE_LIMITED";
   message: string;
+  /** With 429: seconds before the client may try again (sent as Retry-After). */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -25,6 +27,7 @@ export function rejectUpgrade(socket: Duplex, rejection: UpgradeRejection): void
     "Content-Type: application/json; charset=utf-8",
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...(rejection.status === 401 ? ['WWW-Authenticate: Bearer realm="spywatcher"'] : []),
+    ...(rejection.retryAfterSeconds !== undefined ? [`Retry-After: ${rejection.retryAfterSeconds}`] : []),
   ];
   socket.once("finish", () => socket.destroy());
   socket.end(`${headers.join("\r\n")}\r\n\r\n${body}`);

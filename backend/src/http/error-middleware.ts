@@ -18,9 +18,20 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
  * become 400/413, zod errors 400 with each field, anything else 500 without internals.
  */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
+  // A dependency being down (503) is an expected state that can hit every request: log it as a warning, at most
+  // once a second per error code, with how many were left out. Anything else at 500+ is a bug: every one logged.
+  const unavailable = new Map<string, { loggedAt: number; suppressed: number }>();
   return (error, req, res, _next) => {
     const { status, body } = toResponse(error);
-    if (status >= 500) logger.error({ err: error, path: req.path }, "request failed");
+    if (status === 503) {
+      const now = Date.now();
+      const seen = unavailable.get(body.error.code);
+      if (seen && now - seen.loggedAt < 1_000) seen.suppressed += 1;
+      else {
+        logger.warn({ err: error, path: req.path, similarSinceLastLog: seen?.suppressed ?? 0 }, "request failed: a dependency is unavailable");
+        unavailable.set(body.error.code, { loggedAt: now, suppressed: 0 });
+      }
+    } else if (status >= 500) logger.error({ err: error, path: req.path }, "request failed");
     if (res.headersSent) {
       res.destroy();
       return;

@@ -1,32 +1,14 @@
-import { once } from "node:events";
-import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
 import { TcpProxy } from "../ingest/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
+import { blackHole } from "../../helpers/black-hole-server.ts";
 
 const LOOKUP_TIMEOUT_MS = 600;
 
 /** A well-formed key nobody issued: what a flood sends. */
 const randomKey = () => `sw_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url")}`;
-
-/** A server on `port` that accepts connections and never answers: a hung PostgreSQL. */
-async function blackHole(port: number): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => undefined).on("close", () => sockets.delete(socket));
-  });
-  server.listen(port, "127.0.0.1");
-  await once(server, "listening");
-  return {
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe("API keys under a flood of wrong keys (real PostgreSQL behind a TCP proxy, real Redis)", () => {
   const keyPrefix = uniquePrefix("auth-flood");

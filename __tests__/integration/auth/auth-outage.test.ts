@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -8,29 +6,13 @@ import { REDACTED_PATHS } from "../../../backend/src/logging/logger.ts";
 import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
 import { TcpProxy } from "../ingest/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
+import { blackHole } from "../../helpers/black-hole-server.ts";
 
 const LOOKUP_TIMEOUT_MS = 400;
 const LOOKUP_CACHE_TTL_MS = 10_000;
 const GRACE_MS = 5 * 60_000;
 // What "within a bound" means on a shared 2-core machine: the lookup timeout plus generous scheduling slack.
 const BOUND_MS = LOOKUP_TIMEOUT_MS + 1_000;
-
-/** A server on `port` that accepts connections and never answers: a hung PostgreSQL. */
-async function blackHole(port: number): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => undefined).on("close", () => sockets.delete(socket));
-  });
-  server.listen(port, "127.0.0.1");
-  await once(server, "listening");
-  return {
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** A logger configured as the service's (same redaction) whose JSON lines are kept, to assert what was logged. */
 function capturingLogger() {

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../backend/src/config/config.ts";
+import { ConfigError, environmentSchema, loadConfig } from "../../backend/src/config/config.ts";
 
 describe("loadConfig", () => {
   it("runs with no environment at all, on local defaults", () => {
@@ -39,5 +40,14 @@ describe("loadConfig", () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: "127.0.0.1:7000, 127.0.0.1:7001", PORT: "" });
     expect(config.redis.clusterNodes).toEqual(["127.0.0.1:7000", "127.0.0.1:7001"]);
     expect(config.http.port).toBe(3001);
+  });
+
+  it("documents every variable it reads in README.md's configuration table and in .env.example", () => {
+    const names = Object.keys(environmentSchema.shape);
+    expect(names.length).toBeGreaterThan(50);
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+    expect(names.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+    expect(names.filter((name) => !new RegExp(`^#? ?${name}=`, "m").test(example))).toEqual([]);
   });
 });

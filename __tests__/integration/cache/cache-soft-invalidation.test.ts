@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Redis } from "ioredis";
 import { KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { TEST_REDIS_URL } from "../../helpers/test-env.ts";
-import { CacheKit, deferred, testRedis } from "./cache-test-kit.ts";
+import { CacheKit, countingLoader, deferred, testRedis } from "./cache-test-kit.ts";
 
 /** Resolves with the next "refresh:done" or "refresh:error" of `cache` for `key`. */
 function nextRefresh(cache: SpyCache, key: string): Promise<string> {
@@ -37,18 +37,6 @@ describe.each([
   afterEach(async () => {
     await kit.close();
   });
-
-  /** A loader whose calls are counted and whose value is the call number. */
-  function countingLoader() {
-    const state = { calls: 0, gate: undefined as Promise<void> | undefined };
-    const load = async () => {
-      state.calls += 1;
-      const n = state.calls;
-      if (state.gate) await state.gate;
-      return { n };
-    };
-    return { state, load };
-  }
 
   it("within S: the old value is served stale at once, exactly one loader runs in the background, then fresh", async () => {
     kit = new CacheKit("soft-within");

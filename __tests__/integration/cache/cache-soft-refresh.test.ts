@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { CacheKit, deferred } from "./cache-test-kit.ts";
+import { CacheKit, countingLoader, deferred } from "./cache-test-kit.ts";
 
 type RefreshEvent = { kind: "done" | "skipped" | "error"; key: string; reason: string; computedHere?: boolean };
 
@@ -32,18 +32,6 @@ function recordRefreshes(cache: SpyCache): string[] {
   const keys: string[] = [];
   for (const kind of ["done", "skipped", "error"]) cache.on(`refresh:${kind}`, (event: { key: string }) => keys.push(event.key));
   return keys;
-}
-
-/** A loader whose calls are counted, whose value is the call number, and which can be held at a gate. */
-function countingLoader() {
-  const state = { calls: 0, gate: undefined as Promise<void> | undefined };
-  const load = async () => {
-    state.calls += 1;
-    const n = state.calls;
-    if (state.gate) await state.gate;
-    return { n };
-  };
-  return { state, load };
 }
 
 describe.each([

@@ -88,3 +88,15 @@ export async function ageEntry(redis: RedisClient, fullKey: string, ageMs: numbe
   stored.graceUntil = stored.freshUntil + graceMs;
   await redis.set(fullKey, JSON.stringify(stored), "KEEPTTL");
 }
+
+/** A loader whose calls are counted, whose value is the call number, and which can be held at a gate. */
+export function countingLoader() {
+  const state = { calls: 0, gate: undefined as Promise<void> | undefined };
+  const load = async () => {
+    state.calls += 1;
+    const n = state.calls;
+    if (state.gate) await state.gate;
+    return { n };
+  };
+  return { state, load };
+}

@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import net from "node:net";
+import { pointAtLoopbackPort } from "./tcp-proxy.ts";
 
 /**
  * A TCP proxy in front of PostgreSQL that loses ONE reply after the server has committed: once armed, the first
@@ -29,10 +30,7 @@ export class LostReplyProxy {
 
   /** `url` with its host and port replaced by the proxy's. */
   rewrite(url: string): string {
-    const rewritten = new URL(url);
-    rewritten.hostname = "127.0.0.1";
-    rewritten.port = String(this.port);
-    return rewritten.toString();
+    return pointAtLoopbackPort(url, this.port);
   }
 
   /** Loses the reply of the next statement whose text contains `pattern`. */

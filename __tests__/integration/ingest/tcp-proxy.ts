@@ -24,10 +24,7 @@ export class TcpProxy {
 
   /** `url` with its host and port replaced by the proxy's. */
   rewrite(url: string): string {
-    const rewritten = new URL(url);
-    rewritten.hostname = "127.0.0.1";
-    rewritten.port = String(this.port);
-    return rewritten.toString();
+    return pointAtLoopbackPort(url, this.port);
   }
 
   /** Listens (again) on the proxy's port. */
@@ -63,4 +60,12 @@ export class TcpProxy {
     this.sockets.clear();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** `url` (a database or Redis URL) with its host and port replaced by 127.0.0.1:`port` (a proxy in front of it). */
+export function pointAtLoopbackPort(url: string, port: number): string {
+  const rewritten = new URL(url);
+  rewritten.hostname = "127.0.0.1";
+  rewritten.port = String(port);
+  return rewritten.toString();
 }

@@ -28,7 +28,7 @@ export interface LoadMode {
  * the same versions) and across processes (a Redis lock; the others wait for the holder's result).
  */
 export class LoaderRuns {
-  private readonly loads = new Map<string, { signature: string; promise: Promise<LoadOutcome | undefined> }>();
+  private readonly loads = new Map<string, { signature: string; waitsForPeer: boolean; promise: Promise<LoadOutcome | undefined> }>();
   private readonly peers: PeerWaiters;
 
   constructor(
@@ -48,9 +48,14 @@ export class LoaderRuns {
     const signature = signatureOf(versions);
     const existing = this.loads.get(plan.fullKey);
     // Joining a run that stores other tag versions would hand out data read before an invalidation.
-    if (existing && existing.signature === signature) return existing.promise;
+    if (existing && existing.signature === signature) {
+      if (existing.waitsForPeer || !mode.waitForPeer) return existing.promise;
+      // A caller joining a background refresh: the refresh gives up (undefined) when another process holds the
+      // lock, but the caller needs a value, so it then waits for that process's result (or computes) itself.
+      return existing.promise.then((outcome) => outcome ?? this.start(plan, loader, versions, mode));
+    }
     const promise = this.compute(plan, loader, versions, mode);
-    this.loads.set(plan.fullKey, { signature, promise });
+    this.loads.set(plan.fullKey, { signature, waitsForPeer: mode.waitForPeer, promise });
     promise.then(
       () => this.forgetLoad(plan.fullKey, promise),
       () => this.forgetLoad(plan.fullKey, promise),

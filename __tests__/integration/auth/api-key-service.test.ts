@@ -43,12 +43,12 @@ describe("API keys against real PostgreSQL", () => {
     expect(row.keyHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(row)).not.toContain(secret);
     expect(row.guildIds).toEqual([guildA, guildB]);
-    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, name: "dashboard", scope: "guild", guildIds: [guildA, guildB] });
+    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, userId: `key:${record.id}`, name: "dashboard", scope: "guild", guildIds: [guildA, guildB] });
   });
 
   it("admin keys carry the admin scope; unknown and malformed keys are refused", async () => {
     const { record, secret } = await service.createKey({ name: "ops", admin: true });
-    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, name: "ops", scope: "admin" });
+    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, userId: `key:${record.id}`, name: "ops", scope: "admin" });
     expect(await service.authenticate(`${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`)).toBeUndefined();
     expect(await service.authenticate("not-a-key")).toBeUndefined();
     expect(await service.authenticate("")).toBeUndefined();

@@ -33,8 +33,8 @@ describe("API key secrets", () => {
   });
 
   it("admins read every guild; guild keys only theirs", () => {
-    expect(canAccessGuild({ keyId: "a", name: "a", scope: "admin" }, "1")).toBe(true);
-    const scoped = { keyId: "g", name: "g", scope: "guild" as const, guildIds: ["1", "2"] };
+    expect(canAccessGuild({ keyId: "a", userId: "key:a", name: "a", scope: "admin" }, "1")).toBe(true);
+    const scoped = { keyId: "g", userId: "key:g", name: "g", scope: "guild" as const, guildIds: ["1", "2"] };
     expect(canAccessGuild(scoped, "2")).toBe(true);
     expect(canAccessGuild(scoped, "3")).toBe(false);
   });

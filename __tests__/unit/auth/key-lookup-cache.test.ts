@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { KeyLookupCache } from "../../../backend/src/auth/key-lookup-cache.ts";
-import type { Principal } from "../../../backend/src/auth/principal.ts";
+import type { ApiKeyPrincipal } from "../../../backend/src/auth/principal.ts";
 
-const principal: Principal = { keyId: "6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11", name: "dash", scope: "guild", guildIds: ["1180000000000000001"] };
+const principal: ApiKeyPrincipal = { keyId: "6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11", userId: "key:6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11", name: "dash", scope: "guild", guildIds: ["1180000000000000001"] };
 const HASH = "a".repeat(64);
 
 function cacheAt(start = 1_000_000) {

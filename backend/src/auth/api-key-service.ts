@@ -6,7 +6,7 @@ import { generateApiKey, hashApiKey } from "./api-key-secret.ts";
 import { ApiKeyVerifier } from "./api-key-verifier.ts";
 import { AuthRateLimitedError, FailedAuthLimiter } from "./failed-auth-limiter.ts";
 import type { KeyRevocationBroadcaster } from "./key-revocation-broadcast.ts";
-import type { Principal } from "./principal.ts";
+import type { ApiKeyPrincipal } from "./principal.ts";
 
 /** Default of `lookupCacheTtlMs`: without a revocation broadcast, other instances reject a revoked key within this. */
 export const DEFAULT_LOOKUP_CACHE_TTL_MS = 10_000;
@@ -180,7 +180,7 @@ export class ApiKeyService {
    * once it is over `failedAuthPerMinute` a key this process has not verified throws AuthRateLimitedError (429)
    * before any lookup.
    */
-  async authenticate(secret: string, context: AuthenticationContext = {}): Promise<Principal | undefined> {
+  async authenticate(secret: string, context: AuthenticationContext = {}): Promise<ApiKeyPrincipal | undefined> {
     const { clientIp } = context;
     if (clientIp === undefined) return this.verifier.authenticate(secret);
     const verdict = this.failedAuthLimiter.check(clientIp);

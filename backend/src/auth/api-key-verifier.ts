@@ -5,7 +5,7 @@ import type { Logger } from "../logging/logger.ts";
 import type { ApiKeyRepository } from "./api-key-repository.ts";
 import { hashApiKey, hashesEqual, looksLikeApiKey } from "./api-key-secret.ts";
 import { KeyLookupCache, type VerifiedKey } from "./key-lookup-cache.ts";
-import { BOOTSTRAP_ADMIN_KEY_ID, type Principal } from "./principal.ts";
+import { apiKeyUserId, BOOTSTRAP_ADMIN_KEY_ID, type ApiKeyPrincipal } from "./principal.ts";
 
 /** Settings of the verifier (`ApiKeyServiceOptions` documents each one and its default). */
 export interface ApiKeyVerifierOptions {
@@ -35,7 +35,7 @@ export class ApiKeyVerifier {
   // A flood of bad keys must not become a flood of queries: refused hashes are remembered too.
   private readonly lookups: KeyLookupCache;
   // Concurrent requests with the same key share one query.
-  private readonly inFlight = new Map<string, Promise<Principal | undefined>>();
+  private readonly inFlight = new Map<string, Promise<ApiKeyPrincipal | undefined>>();
   private readonly staleWarnings = new LRUCache<string, number>({ max: 1_000 });
   private readonly now: () => number;
   private failingUntil = 0;
@@ -76,10 +76,10 @@ export class ApiKeyVerifier {
    * DependencyUnavailableError (503) when PostgreSQL fails and stale-if-error cannot vouch for the key, or when
    * `maxNewKeyLookups` lookups of never-verified keys are already in flight.
    */
-  async authenticate(secret: string): Promise<Principal | undefined> {
+  async authenticate(secret: string): Promise<ApiKeyPrincipal | undefined> {
     const hash = hashApiKey(secret);
     if (this.options.adminHash && hashesEqual(hash, this.options.adminHash)) {
-      return { keyId: BOOTSTRAP_ADMIN_KEY_ID, name: "bootstrap admin (ADMIN_API_KEY)", scope: "admin" };
+      return { keyId: BOOTSTRAP_ADMIN_KEY_ID, userId: apiKeyUserId(BOOTSTRAP_ADMIN_KEY_ID), name: "bootstrap admin (ADMIN_API_KEY)", scope: "admin" };
     }
     // Shape check before the database: garbage never costs a query.
     if (!looksLikeApiKey(secret)) return undefined;
@@ -94,7 +94,7 @@ export class ApiKeyVerifier {
     if (stale && this.now() < this.failingUntil) return this.serveStale(stale, "a lookup failed moments ago");
     // Outside the try: a lookup refused by the bound is no database failure (no back-off, no stale-if-error).
     const pending = this.lookUpShared(hash);
-    let principal: Principal | undefined;
+    let principal: ApiKeyPrincipal | undefined;
     try {
       principal = await pending;
     } catch (error) {
@@ -109,7 +109,7 @@ export class ApiKeyVerifier {
   }
 
   /** The lookup of this hash, shared with concurrent callers; throws at once when the bound on new keys is reached. */
-  private lookUpShared(hash: string): Promise<Principal | undefined> {
+  private lookUpShared(hash: string): Promise<ApiKeyPrincipal | undefined> {
     let pending = this.inFlight.get(hash);
     if (pending) return pending;
     const isNew = !this.lookups.wasVerified(hash);
@@ -129,7 +129,7 @@ export class ApiKeyVerifier {
     return pending;
   }
 
-  private async lookUp(hash: string): Promise<Principal | undefined> {
+  private async lookUp(hash: string): Promise<ApiKeyPrincipal | undefined> {
     const started = this.lookups.startLookup();
     const record = await withTimeout(this.options.repository.findByHash(hash), this.options.lookupTimeoutMs, "api key lookup");
     // The index lookup already matched the hash; compare again in constant time so no code path relies on `=`.
@@ -141,14 +141,14 @@ export class ApiKeyVerifier {
       this.lookups.rememberRefused(hash, true, started);
       return undefined;
     }
-    const principal: Principal =
+    const principal: ApiKeyPrincipal =
       record.scope === "admin"
-        ? { keyId: record.id, name: record.name, scope: "admin" }
-        : { keyId: record.id, name: record.name, scope: "guild", guildIds: record.guildIds };
+        ? { keyId: record.id, userId: apiKeyUserId(record.id), name: record.name, scope: "admin" }
+        : { keyId: record.id, userId: apiKeyUserId(record.id), name: record.name, scope: "guild", guildIds: record.guildIds };
     return this.lookups.rememberActive(hash, principal, started) ? principal : undefined;
   }
 
-  private serveStale(stale: VerifiedKey, reason: string): Principal {
+  private serveStale(stale: VerifiedKey, reason: string): ApiKeyPrincipal {
     const now = this.now();
     const { keyId } = stale.principal;
     const warned = this.staleWarnings.get(keyId);

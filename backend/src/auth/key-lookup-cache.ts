@@ -1,15 +1,15 @@
 import { LRUCache } from "lru-cache";
-import type { Principal } from "./principal.ts";
+import type { ApiKeyPrincipal } from "./principal.ts";
 
 /** What this process knows about a presented key (by its hash) without asking PostgreSQL. */
 export type KnownKey =
-  | { state: "active"; principal: Principal }
+  | { state: "active"; principal: ApiKeyPrincipal }
   | { state: "refused"; revoked: boolean }
   | { state: "unknown" };
 
 /** A key as last verified against PostgreSQL, and when (for stale-if-error). */
 export interface VerifiedKey {
-  principal: Principal;
+  principal: ApiKeyPrincipal;
   verifiedAt: number;
 }
 
@@ -88,7 +88,7 @@ export class KeyLookupCache {
    * Records a successful lookup (freshness counts from when PostgreSQL was asked, not from its answer); returns
    * false, and records a revocation, when the key became known revoked meanwhile.
    */
-  rememberActive(hash: string, principal: Principal, started: LookupStart): boolean {
+  rememberActive(hash: string, principal: ApiKeyPrincipal, started: LookupStart): boolean {
     if (this.revokedKeyIds.has(principal.keyId)) {
       this.rememberRefused(hash, true, started);
       return false;

@@ -1,12 +1,36 @@
-/** Who is calling, as established from an API key. Never holds the key itself. */
-export type Principal =
-  | { keyId: string; name: string; scope: "admin" }
-  | { keyId: string; name: string; scope: "guild"; guildIds: string[] };
+/** What a principal may read: every guild (admin) or a list of guild ids. */
+export type PrincipalScope = { scope: "admin" } | { scope: "guild"; guildIds: string[] };
+
+/**
+ * Who is calling, as established from an API key or a session (docs/auth.md). Never holds the key or the session
+ * id itself.
+ */
+export type Principal = PrincipalScope & {
+  /**
+   * A plain string naming the person or client behind the request: the Discord user id for a "Log in with Discord"
+   * session, `key:<keyId>` for an API key and for a session made from one.
+   */
+  userId: string;
+  /** Display name: the key's name, or the Discord username. */
+  name: string;
+  /** The API key behind the request (directly, or through a session made from it); undefined for Discord sign-ins. */
+  keyId?: string | undefined;
+  /** Set when the request authenticated with a session: the session's public id (never the secret token). */
+  sessionId?: string | undefined;
+};
 
 /** True when the principal may read this guild's data: admins read every guild. */
 export function canAccessGuild(principal: Principal, guildId: string): boolean {
   return principal.scope === "admin" || principal.guildIds.includes(guildId);
 }
 
+/** The `userId` of principals established from the API key `keyId` (and of sessions made from that key). */
+export function apiKeyUserId(keyId: string): string {
+  return `key:${keyId}`;
+}
+
 /** The key id of the optional bootstrap admin key from ADMIN_API_KEY (it has no database row). */
 export const BOOTSTRAP_ADMIN_KEY_ID = "bootstrap-admin";
+
+/** A principal established from an API key: it always names its key. */
+export type ApiKeyPrincipal = Principal & { keyId: string };

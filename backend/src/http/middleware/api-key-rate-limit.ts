@@ -39,8 +39,8 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): RequestHandler
       }),
       options.logger,
     ),
-    // Keys are counted by key id (never by the secret); without a principal, by client address.
-    keyGenerator: (req, res) => principalOf(res)?.keyId ?? ipKeyGenerator(req.ip ?? "unknown"),
+    // Counted per principal user (an API key as `key:<id>`, a signed-in person by user id; never by a secret); without one, by client address.
+    keyGenerator: (req, res) => principalOf(res)?.userId ?? ipKeyGenerator(req.ip ?? "unknown"),
     handler: (_req, _res, next, used: Options) => {
       next(new TooManyRequestsError(`Rate limit of ${used.limit} requests per ${used.windowMs / 1000} s exceeded`));
     },

@@ -8,9 +8,10 @@ import { listenForKeyRevocations } from "./auth/key-revocation-listener.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
-import { postgresReadinessCheck, redisReadinessCheck } from "./health/readiness-checks.ts";
+import { createServiceHealth } from "./health/service-health.ts";
 import { adminCacheRouter } from "./http/admin-cache-routes.ts";
 import { analyticsRouter } from "./http/analytics-routes.ts";
+import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
 import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
@@ -111,7 +112,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
   });
   const analytics = createAnalyticsService({ prisma });
-  const readinessChecks = [redisReadinessCheck(redis.client), postgresReadinessCheck(prisma)];
+  const health = createServiceHealth(config, {
+    redis: redis.client,
+    prisma,
+    breakerState: () => cache.getLocalStats().breaker.state,
+    ingestBuffer: discord ? () => ({ buffered: discord.stats().ingest.buffered, capacity: config.discord.ingestMaxBufferedRows }) : undefined,
+  });
+  const { readinessChecks } = health;
   const alerts = createServiceAlertMonitor(
     config,
     { cache, redis: redis.client, readinessChecks, discordStats: discord?.stats, realtimeStats: () => realtime?.stats() },
@@ -123,6 +130,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger,
     requestMetrics: metrics.httpMetrics,
     routers: [
+      { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: apiKeys, afterAuth: [rateLimit] }) },
       { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
       { path: "/api/admin", router: alertsRouter({ monitor: alerts, auth: apiKeys, afterAuth: [rateLimit] }) },
@@ -130,7 +138,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
     ],
     readinessChecks,
-    healthCheckTimeoutMs: config.health.checkTimeoutMs,
+    health: health.registry,
     trustProxy: config.http.trustProxy,
   });
   const server = await listen(app, config.http.port, config.http.host);
@@ -170,6 +178,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       await step("cache", cache.close());
       await step("redis", redis.close());
       await step("postgres", prisma.$disconnect());
+      health.close();
       logger.info("service stopped");
     })();
     return stopping;

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import type { DiscordSideConfig } from "../bot/discord-side.ts";
 import { parseDuration } from "../cache/duration.ts";
+import { defaultHealthDiskDir, SERVICE_CHECK_NAMES } from "../health/service-health.ts";
 
 /** Parses "true"/"false"/"1"/"0" environment strings into booleans. */
 const booleanFromEnv = z
@@ -114,6 +115,19 @@ export const environmentSchema = z.object({
   INVALIDATION_MODE: z.enum(["soft", "hard"]).default("soft"),
 
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
+  HEALTH_CACHE_TTL_MS: nonNegativeInt.default(1_000),
+  HEALTH_CHECK_ATTEMPTS: positiveInt.max(10).default(2),
+  HEALTH_RETRY_INITIAL_DELAY_MS: nonNegativeInt.default(50),
+  HEALTH_RETRY_MAX_DELAY_MS: nonNegativeInt.default(500),
+  HEALTH_CRITICAL_CHECKS: z
+    .string()
+    .transform((value) => value.split(",").map((name) => name.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(SERVICE_CHECK_NAMES, { error: `each must be one of ${SERVICE_CHECK_NAMES.join(", ")}` })))
+    .default(["redis", "postgres"]),
+  HEALTH_MEMORY_RSS_MAX_MB: positiveInt.default(2_048),
+  HEALTH_MEMORY_HEAP_MAX_PERCENT: z.coerce.number().positive().max(100).default(90),
+  HEALTH_DISK_DIR: z.string().min(1).optional(),
+  HEALTH_EVENT_LOOP_DELAY_MAX_MS: positiveInt.default(200),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
   AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
@@ -184,7 +198,17 @@ export interface AppConfig {
   };
   /** Discord side; `enabled: false` runs the API only. */
   discord: { enabled: boolean } & Required<Omit<DiscordSideConfig, "token" | "keyPrefix">> & { token: string | undefined };
-  health: { checkTimeoutMs: number };
+  /** The health registry (docs/operations.md): timeouts, retries, result cache, critical checks, thresholds. */
+  health: {
+    checkTimeoutMs: number;
+    cacheTtlMs: number;
+    retry: { attempts: number; initialDelayMs: number; maxDelayMs: number };
+    criticalChecks: string[];
+    rssMaxBytes: number;
+    heapMaxPercent: number;
+    diskDir: string;
+    eventLoopDelayMaxMs: number;
+  };
   shutdownTimeoutMs: number;
   adminApiKey: string | undefined;
   /**
@@ -313,7 +337,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       invalidationCoalesceMs: e.INVALIDATION_COALESCE_MS,
       invalidationMode: e.INVALIDATION_MODE,
     },
-    health: { checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
+    health: {
+      checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
+      cacheTtlMs: e.HEALTH_CACHE_TTL_MS,
+      retry: { attempts: e.HEALTH_CHECK_ATTEMPTS, initialDelayMs: e.HEALTH_RETRY_INITIAL_DELAY_MS, maxDelayMs: e.HEALTH_RETRY_MAX_DELAY_MS },
+      criticalChecks: e.HEALTH_CRITICAL_CHECKS,
+      rssMaxBytes: e.HEALTH_MEMORY_RSS_MAX_MB * 1_048_576,
+      heapMaxPercent: e.HEALTH_MEMORY_HEAP_MAX_PERCENT,
+      diskDir: e.HEALTH_DISK_DIR ?? defaultHealthDiskDir(),
+      eventLoopDelayMaxMs: e.HEALTH_EVENT_LOOP_DELAY_MAX_MS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     adminApiKey: e.ADMIN_API_KEY,
     auth: {

@@ -1,6 +1,8 @@
 import express, { type Express, type RequestHandler, type Router } from "express";
 import { pinoHttp } from "pino-http";
+import type { HealthRegistry } from "../health/health-registry.ts";
 import type { ReadinessCheck } from "../health/readiness-checks.ts";
+import { registryOfReadinessChecks } from "../health/service-health.ts";
 import type { Logger } from "../logging/logger.ts";
 import { noteRouteBase } from "../monitoring/route-template.ts";
 import { errorMiddleware, notFoundHandler } from "./error-middleware.ts";
@@ -9,8 +11,11 @@ import { healthRoutes } from "./health-routes.ts";
 /** What the HTTP app is built from; tests build their own. */
 export interface AppDependencies {
   logger: Logger;
+  /** Checks of GET /health/ready when no `health` registry is given (each critical, uncached). */
   readinessChecks: ReadinessCheck[];
-  /** Per-check timeout for GET /health/ready in ms (default 1,000). */
+  /** The health registry behind GET /health/ready (the service's: backend/src/health/service-health.ts). */
+  health?: HealthRegistry;
+  /** Per-check timeout for GET /health/ready in ms (default 1,000), with `readinessChecks`. */
   healthCheckTimeoutMs?: number;
   /** Routers mounted at a path after health and before the 404 handler (e.g. "/api"). */
   routers?: { path: string; router: Router }[];
@@ -36,7 +41,7 @@ export function createApp(deps: AppDependencies): Express {
   );
   app.use(express.json({ limit: "100kb" }));
   // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
-  app.use("/health", noteRouteBase("/health"), healthRoutes({ checks: deps.readinessChecks, timeoutMs: deps.healthCheckTimeoutMs ?? 1_000 }));
+  app.use("/health", noteRouteBase("/health"), healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) }));
   for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase(path), router);
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));

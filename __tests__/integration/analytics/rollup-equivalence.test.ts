@@ -55,7 +55,7 @@ describe("rollups + raw edges give exactly the raw-event results", () => {
 
   async function expectSameResults(): Promise<void> {
     for (const [, since, until] of WINDOWS) {
-      for (const type of ["ghosts", "heatmap", "shifts", "clients"] as const) {
+      for (const type of ["ghosts", "lurkers", "heatmap", "shifts", "clients"] as const) {
         for (const limit of [500, 7]) {
           const query = { guildId, since: new Date(since), until: new Date(until), limit };
           expect({ type, since, until, limit, result: await rolled.compute(type, query) }).toEqual({

@@ -23,7 +23,7 @@ export interface AnalyticsService {
 export interface AnalyticsServiceOptions {
   prisma: PrismaClient;
   /**
-   * Read ghosts, heatmap, shifts and clients from the rollup tables of migration 20261122020000_analytics_rollups (true), from raw
+   * Read ghosts, lurkers, heatmap, shifts and clients from the rollup tables of migration 20261122020000_analytics_rollups (true), from raw
    * events only (false), or from rollups when those tables exist (default "auto", checked once).
    */
   rollups?: boolean | "auto";
@@ -48,7 +48,7 @@ export function createAnalyticsService(options: AnalyticsServiceOptions): Analyt
   };
   const run: { [T in AnalyticsType]: (query: AnalyticsQuery, fast: boolean) => Promise<AnalyticsResultMap[T]> } = {
     ghosts: (query, fast) => ghostsAnalytic(fast ? rollup : activity, query),
-    lurkers: (query) => lurkersAnalytic(presence, query),
+    lurkers: (query, fast) => lurkersAnalytic(fast ? rollup : presence, query),
     heatmap: (query, fast) => heatmapAnalytic(fast ? rollup : activity, query),
     roles: (query) => rolesAnalytic(roles, query),
     clients: (query, fast) => clientsAnalytic(fast ? rollup : presence, query),
@@ -64,6 +64,7 @@ async function rollupTablesExist(prisma: PrismaClient): Promise<boolean> {
   const [row] = await prisma.$queryRaw<{ present: boolean }[]>`
     SELECT to_regclass('user_activity_daily') IS NOT NULL
        AND to_regclass('channel_activity_hourly') IS NOT NULL
-       AND to_regclass('user_presence_daily') IS NOT NULL AS present`;
+       AND to_regclass('user_presence_daily') IS NOT NULL
+       AND to_regclass('user_presence_hourly') IS NOT NULL AS present`;
   return row?.present ?? false;
 }

@@ -4,7 +4,7 @@ import type { AnalyticsQuery, LurkersResult } from "./analytics-types.ts";
 import type { PresenceRepository } from "./presence-repository.ts";
 
 /** Lurkers: present in the guild in the window, no message and no typing in it; flagged from 5 presence events. */
-export async function lurkersAnalytic(repository: PresenceRepository, query: AnalyticsQuery): Promise<LurkersResult> {
+export async function lurkersAnalytic(repository: Pick<PresenceRepository, "lurkers">, query: AnalyticsQuery): Promise<LurkersResult> {
   const page = await repository.lurkers(query);
   return toEnvelope("lurkers", query, {
     ...page,

@@ -12,6 +12,12 @@ describe("loadConfig", () => {
     expect(config.redis.clusterNodes).toBeUndefined();
   });
 
+  it("reads cache durations as seconds when plain numbers, or with their unit", () => {
+    const cache = loadConfig({ CACHE_DEFAULT_TTL: "300", CACHE_GRACE: "500ms", CACHE_SOFT_TIMEOUT: "1.5", CACHE_HARD_TIMEOUT: "2m" }).cache;
+    expect(cache).toMatchObject({ defaultTtlMs: 300_000, graceMs: 500, softTimeoutMs: 1_500, hardTimeoutMs: 120_000 });
+    expect(() => loadConfig({ CACHE_DEFAULT_TTL: "5 minutes" })).toThrowError(/CACHE_DEFAULT_TTL: must be seconds/);
+  });
+
   it("names the variable when PORT is not a number", () => {
     expect(() => loadConfig({ PORT: "abc" })).toThrowError(/PORT/);
   });

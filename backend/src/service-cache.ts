@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { createCache, type SpyCache } from "./cache/index.ts";
+import { milliseconds } from "./cache/duration.ts";
 import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
 import type { AppConfig } from "./config/config.ts";
 import type { Logger } from "./logging/logger.ts";
@@ -31,12 +32,12 @@ export function createServiceCacheWithStats(
     prefix,
     logger,
     version: options.version,
-    defaultTtl: options.defaultTtlMs,
-    grace: options.graceMs,
+    defaultTtl: milliseconds(options.defaultTtlMs),
+    grace: milliseconds(options.graceMs),
     staleWhileRevalidate: options.staleWhileRevalidate,
     refreshAheadAt: options.refreshAheadAt,
-    softTimeout: options.softTimeoutMs,
-    hardTimeout: options.hardTimeoutMs,
+    softTimeout: options.softTimeoutMs === undefined ? undefined : milliseconds(options.softTimeoutMs),
+    hardTimeout: options.hardTimeoutMs === undefined ? undefined : milliseconds(options.hardTimeoutMs),
     compressAboveBytes: options.compressAboveBytes,
     l1: options.l1,
     invalidationWindowMs: options.invalidationWindowMs,

@@ -78,7 +78,7 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
     const key = await staleEntry();
     const gate = deferred<string>();
     const started = performance.now();
-    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, softTimeout: 30 });
+    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, softTimeout: "30ms" });
     expect(result).toMatchObject({ value: "old", status: "stale", staleBecauseOfError: true });
     expect(performance.now() - started).toBeGreaterThanOrEqual(25);
     gate.resolve("late but fine");
@@ -87,7 +87,7 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
 
   it("hard timeout without a stale value fails with E_FACTORY_HARD_TIMEOUT and a cause", async () => {
     const gate = deferred<string>();
-    const error = await cache.remember(`grace:${randomSnowflake()}`, "1m", () => gate.promise, { hardTimeout: 40 }).catch((e: unknown) => e);
+    const error = await cache.remember(`grace:${randomSnowflake()}`, "1m", () => gate.promise, { hardTimeout: "40ms" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FactoryHardTimeoutError);
     expect(error).toMatchObject({ code: "E_FACTORY_HARD_TIMEOUT", timeoutMs: 40 });
     expect((error as Error).cause).toBeInstanceOf(Error);
@@ -97,7 +97,7 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
   it("hard timeout with a stale value serves it (stale-if-error)", async () => {
     const key = await staleEntry();
     const gate = deferred<string>();
-    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, hardTimeout: 40 });
+    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, hardTimeout: "40ms" });
     expect(result).toMatchObject({ value: "old", status: "stale", staleBecauseOfError: true });
     gate.resolve("x");
   });

@@ -40,6 +40,23 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
       expect(ttl).toBeGreaterThan(60_000);
     });
 
+    it("a numeric TTL is seconds, as document 001 and Redis EX: { ttl: 300 } lives 300 s plus grace in Redis", async () => {
+      const key = `seconds:${randomSnowflake()}`;
+      await cache.set(key, "five minutes", { ttl: 300 });
+      const pttl = await raw.pttl(`${kit.prefix}:v1:${key}`);
+      // Default grace is 1 min: Redis keeps the entry until the end of grace.
+      expect(pttl).toBeGreaterThan(300_000);
+      expect(pttl).toBeLessThanOrEqual(360_000);
+      const stored = JSON.parse((await raw.get(`${kit.prefix}:v1:${key}`))!);
+      expect(stored.freshUntil - stored.createdAt).toBe(300_000);
+      expect(await cache.remember(`seconds:r:${randomSnowflake()}`, 300, async () => "kept")).toBe("kept");
+      const counter = `seconds:c:${randomSnowflake()}`;
+      expect(await cache.increment(counter, 1, { ttl: 300 })).toBe(1);
+      const counterTtl = await raw.pttl(`${kit.prefix}:v1:${counter}`);
+      expect(counterTtl).toBeGreaterThan(290_000);
+      expect(counterTtl).toBeLessThanOrEqual(300_000);
+    });
+
     it("get of a missing key is undefined; delete and exists agree", async () => {
       const key = `k:${randomSnowflake()}`;
       expect(await cache.get(key)).toBeUndefined();

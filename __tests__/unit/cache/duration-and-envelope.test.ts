@@ -6,7 +6,9 @@ import { raceTimeouts } from "../../../backend/src/cache/loader-timeouts.ts";
 
 describe("parseDuration and TTL presets", () => {
   it.each([
-    [1500, 1500],
+    [300, 300_000],
+    [1.5, 1_500],
+    [0, 0],
     ["500ms", 500],
     ["30s", 30_000],
     ["5m", 300_000],
@@ -17,8 +19,8 @@ describe("parseDuration and TTL presets", () => {
     expect(parseDuration(input as never)).toBe(ms);
   });
 
-  it("has the source documents' presets", () => {
-    expect(TTL_PRESETS).toEqual({ realtime: 60_000, short: 300_000, medium: 900_000, long: 3_600_000, daily: 86_400_000 });
+  it("has the source documents' presets, in seconds", () => {
+    expect(TTL_PRESETS).toEqual({ realtime: 60, short: 300, medium: 900, long: 3_600, daily: 86_400 });
   });
 
   it.each(["", "5", "5 m", "-1s", "1w", "abc"])("refuses %j", (input) => {

@@ -7,14 +7,14 @@ export const ANALYTICS_TYPES = ["ghosts", "lurkers", "heatmap", "roles", "client
 /** One of the six analytics. */
 export type AnalyticsType = (typeof ANALYTICS_TYPES)[number];
 
-/** Fresh TTL per analytic in ms, from the source documents. */
-export const ANALYTICS_TTL_MS: Record<AnalyticsType, number> = {
-  ghosts: 5 * 60_000,
-  lurkers: 5 * 60_000,
-  heatmap: 15 * 60_000,
-  roles: 10 * 60_000,
-  clients: 2 * 60_000,
-  shifts: 5 * 60_000,
+/** Fresh TTL per analytic in seconds (the cache API's unit for numbers), from document 001's table. */
+export const ANALYTICS_TTL_SECONDS: Record<AnalyticsType, number> = {
+  ghosts: 5 * 60,
+  lurkers: 5 * 60,
+  heatmap: 15 * 60,
+  roles: 10 * 60,
+  clients: 2 * 60,
+  shifts: 5 * 60,
 };
 
 /** True when `value` names one of the six analytics. */

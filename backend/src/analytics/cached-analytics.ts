@@ -1,7 +1,7 @@
 import type { WarmEntry } from "../cache/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { DependencyUnavailableError } from "../errors.ts";
-import { ANALYTICS_TTL_MS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
+import { ANALYTICS_TTL_SECONDS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
 import type { AnalyticsService } from "./analytics-service.ts";
 import { DEFAULT_LIMIT } from "./analytics-types.ts";
 import { floorToMinute } from "./analytics-window.ts";
@@ -49,7 +49,7 @@ export function analyticsEntry(
   const variant = request.limit === DEFAULT_LIMIT ? undefined : `limit=${request.limit}`;
   return {
     key: analyticsCacheKey(type, request.guildId, since, variant),
-    ttl: ANALYTICS_TTL_MS[type],
+    ttl: ANALYTICS_TTL_SECONDS[type],
     // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
     // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
     loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),

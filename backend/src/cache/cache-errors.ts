@@ -40,7 +40,7 @@ export class InvalidKeyError extends CacheError {
 export class InvalidDurationError extends CacheError {
   static readonly code = "E_INVALID_DURATION";
   constructor(readonly input: unknown) {
-    super(InvalidDurationError.code, `invalid duration ${JSON.stringify(input)}: use ms or "500ms", "30s", "5m", "1h", "1d"`);
+    super(InvalidDurationError.code, `invalid duration ${JSON.stringify(input)}: use seconds (a number, as Redis EX) or "500ms", "30s", "5m", "1h", "1d"`);
   }
 }
 

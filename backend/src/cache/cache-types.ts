@@ -4,7 +4,9 @@ import type { z } from "zod";
  * The public contract of the SpyWatcher cache layer. Other parts of the service (analytics routes, invalidation,
  * CLI) depend only on this file; the engine behind it may grow, but these signatures stay compatible.
  *
- * Durations are milliseconds (numbers) or strings such as "500ms", "30s", "5m", "1h", "1d".
+ * Durations (TTLs, grace, loader timeouts) are SECONDS when given as numbers (`{ ttl: 300 }` is five minutes, as in
+ * document 001 and Redis `EX`), or strings with a unit: "500ms", "30s", "5m", "1h", "1d". Options whose name ends
+ * in `Ms` are plain milliseconds.
  */
 export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}`;
 

@@ -12,12 +12,12 @@ const booleanFromEnv = z
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
-/** A duration: milliseconds ("1500") or with a unit ("500ms", "30s", "5m", "1h", "1d"); parsed to ms. */
+/** A cache duration: seconds ("300", as the cache API and Redis EX) or with a unit ("500ms", "30s", "5m", "1h", "1d"); parsed to ms. */
 const duration = z.string().transform((value, context) => {
   try {
-    return parseDuration(/^\d+$/.test(value) ? Number(value) : (value as `${number}s`));
+    return parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : (value as `${number}s`));
   } catch {
-    context.addIssue({ code: "custom", message: 'must be a duration such as "1500", "500ms", "30s", "5m", "1h"' });
+    context.addIssue({ code: "custom", message: 'must be seconds ("300") or a duration such as "500ms", "30s", "5m", "1h"' });
     return z.NEVER;
   }
 });

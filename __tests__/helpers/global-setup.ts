@@ -6,6 +6,9 @@ import { runMigrations } from "../../backend/src/db/migrator.ts";
  * so each run also proves the migrations apply to a new database.
  */
 export default async function setup(): Promise<void> {
+  // Both vitest projects (suite, faults) list this setup; the database is recreated once per run, before either.
+  if (process.env.SPYWATCHER_TEST_DATABASE_READY === "1") return;
+  process.env.SPYWATCHER_TEST_DATABASE_READY = "1";
   const databaseUrl = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/spywatcher_test";
   const target = new URL(databaseUrl);
   const name = decodeURIComponent(target.pathname.slice(1));

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
-import { TcpProxy } from "../ingest/tcp-proxy.ts";
+import { TcpProxy } from "../../helpers/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
 import { blackHole } from "../../helpers/black-hole-server.ts";
 

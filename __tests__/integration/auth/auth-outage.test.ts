@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { REDACTED_PATHS } from "../../../backend/src/logging/logger.ts";
 import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
-import { TcpProxy } from "../ingest/tcp-proxy.ts";
+import { TcpProxy } from "../../helpers/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
 import { blackHole } from "../../helpers/black-hole-server.ts";
 

@@ -8,7 +8,7 @@ import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord
 import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
 import { capturingLogger } from "./capturing-logger.ts";
 import { SwitchableRepository } from "./repository-wrappers.ts";
-import { TcpProxy } from "./tcp-proxy.ts";
+import { TcpProxy } from "../../helpers/tcp-proxy.ts";
 
 const ids = new SnowflakeGenerator();
 

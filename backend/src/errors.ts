@@ -49,3 +49,10 @@ export class DependencyUnavailableError extends AppError {
     super("E_DEPENDENCY_UNAVAILABLE", message, 503, { dependency }, { cause });
   }
 }
+
+/** Another instance is running the scheduled cache cleanup right now (409): retry after it finishes. */
+export class CleanupRunningError extends AppError {
+  constructor() {
+    super("E_CLEANUP_RUNNING", "another instance is running the cache cleanup right now: retry in a moment", 409);
+  }
+}

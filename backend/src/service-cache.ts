@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { createCache, type SpyCache } from "./cache/index.ts";
+import { createCache, KeyBuilder, type SpyCache } from "./cache/index.ts";
 import { milliseconds } from "./cache/duration.ts";
+import { DistributedLock } from "./cache/lock/distributed-lock.ts";
 import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
 import type { AppConfig } from "./config/config.ts";
 import type { Logger } from "./logging/logger.ts";
+import { countingLock, type LockCounters } from "./ops/counting-lock.ts";
 import type { RedisConnections } from "./redis/redis-connections.ts";
 
 /**
@@ -15,16 +17,22 @@ export function createServiceCache(config: AppConfig, redis: RedisConnections, l
   return createServiceCacheWithStats(config, redis, logger).cache;
 }
 
-/** `createServiceCache`, also returning the cache's stats recorder (the service exports its counters on /metrics). */
+/**
+ * `createServiceCache`, also returning the cache's stats recorder (the service exports its counters on /metrics) and
+ * its stampede lock counters (the lock failure rate alert).
+ */
 export function createServiceCacheWithStats(
   config: AppConfig,
   redis: RedisConnections,
   logger: Logger,
-): { cache: SpyCache; stats: CacheStatsRecorder } {
+): { cache: SpyCache; stats: CacheStatsRecorder; lockCounters: () => LockCounters } {
   const prefix = `${config.redis.keyPrefix}:cache`;
   const { cache: options } = config;
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   const stats = new CacheStatsRecorder({ redis: redis.client, prefix, instanceId, ...options.stats });
+  // The same lock the cache would build itself, counted.
+  const lockPrefix = new KeyBuilder({ prefix, version: options.version }).lockPrefix();
+  const locks = countingLock(new DistributedLock(redis.client, { prefix: lockPrefix }));
   const cache = createCache({
     instanceId,
     redis: redis.client,
@@ -46,6 +54,7 @@ export function createServiceCacheWithStats(
     lockTtlMs: options.lockTtlMs,
     breaker: options.breaker,
     stats,
+    lockService: locks.lock,
   });
-  return { cache, stats };
+  return { cache, stats, lockCounters: locks.counters };
 }

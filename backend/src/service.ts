@@ -10,6 +10,7 @@ import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
 import { createServiceHealth } from "./health/service-health.ts";
 import { adminCacheRouter } from "./http/admin-cache-routes.ts";
+import { adminOpsRouter } from "./http/admin-ops-routes.ts";
 import { analyticsRouter } from "./http/analytics-routes.ts";
 import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
@@ -22,6 +23,9 @@ import { alertsRouter } from "./monitoring/alert-routes.ts";
 import { createServiceAlertMonitor } from "./monitoring/alert-service-monitor.ts";
 import { metricsRouter } from "./monitoring/metrics-routes.ts";
 import { createServiceMetrics } from "./monitoring/service-metrics.ts";
+import { loggedEventInvalidator } from "./ops/logged-invalidations.ts";
+import { registerOpsMetrics } from "./ops/ops-metrics.ts";
+import { createServiceOps, type ServiceOps } from "./ops/service-ops.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
 import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
@@ -41,6 +45,8 @@ export interface RunningService {
   realtime: RealtimeServer;
   /** Evaluates the alert rules every ALERT_EVAL_INTERVAL_MS; `GET /api/admin/alerts` shows its report (docs/alerts.md). */
   alerts: AlertMonitor;
+  /** Invalidation log, alert history, health score, scheduled cleanup (docs/operations.md). */
+  ops: ServiceOps;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -68,7 +74,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
   );
   const redis = createRedisConnections(config.redis, logger);
-  const { cache, stats: cacheStats } = createServiceCacheWithStats(config, redis, logger);
+  const { cache, stats: cacheStats, lockCounters } = createServiceCacheWithStats(config, redis, logger);
+  const ops = createServiceOps(config, { redis: redis.client, recorder: cacheStats, lockCounters }, logger);
   // Start serving with a working cache when Redis is there; when it is not, start anyway (the cache fails open
   // and /health/ready says so) after at most the connect timeout.
   await cache.ready(config.redis.connectTimeoutMs).catch(() =>
@@ -80,7 +87,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         config: { ...config.discord, keyPrefix: config.redis.keyPrefix },
         logger,
         prisma,
-        cache,
+        // Each coalesced invalidation (one per guild per window) is written to the invalidation log.
+        cache: loggedEventInvalidator(cache, ops.invalidationLog, config.discord.invalidationCoalesceMs),
         publisher: createPublisher(redis.client),
       })
     : undefined;
@@ -121,10 +129,23 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const { readinessChecks } = health;
   const alerts = createServiceAlertMonitor(
     config,
-    { cache, redis: redis.client, readinessChecks, discordStats: discord?.stats, realtimeStats: () => realtime?.stats() },
+    {
+      cache,
+      redis: redis.client,
+      readinessChecks,
+      discordStats: discord?.stats,
+      realtimeStats: () => realtime?.stats(),
+      cacheP99Ms: async () => {
+        const latency = (await cacheStats.fleetStats({ lastMs: config.alerts.windowMs })).redisLatencyMs;
+        return latency.count > 0 ? latency.p99Ms : null;
+      },
+      lockCounters,
+    },
     logger,
+    (transitions) => ops.alertHistory.record(transitions),
   );
   const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats(), alerts });
+  registerOpsMetrics(metrics.registry, { scorer: ops.scorer, lockCounters, lastSample: () => alerts.lastSample() });
 
   const app = createApp({
     logger,
@@ -133,8 +154,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: apiKeys, afterAuth: [rateLimit] }) },
       { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
-      { path: "/api/admin", router: alertsRouter({ monitor: alerts, auth: apiKeys, afterAuth: [rateLimit] }) },
-      { path: "/api/admin", router: adminCacheRouter({ cache, auth: apiKeys, logger, afterAuth: [rateLimit] }) },
+      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: apiKeys, afterAuth: [rateLimit] }) },
+      // Also before the admin cache router, and guarded per route like the alerts router.
+      {
+        path: "/api/admin",
+        router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: apiKeys, logger, afterAuth: [rateLimit] }),
+      },
+      { path: "/api/admin", router: adminCacheRouter({ cache, auth: apiKeys, logger, afterAuth: [rateLimit], healthScore: () => ops.scorer.score() }) },
       { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
     ],
     readinessChecks,
@@ -155,6 +181,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     trustProxy: config.http.trustProxy,
   });
   alerts.start();
+  ops.scheduledCleanup.start();
 
   let stopping: Promise<void> | undefined;
   // A step that depends on a hung Redis or PostgreSQL must not hold up the steps after it (the ingestion flush,
@@ -175,6 +202,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       await discord?.stop();
       await step("api key bookkeeping", apiKeys.whenIdle());
       await step("revocation listener", revocations.close());
+      await step("scheduled cleanup", ops.close());
       await step("cache", cache.close());
       await step("redis", redis.close());
       await step("postgres", prisma.$disconnect());
@@ -183,5 +211,5 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, stop };
+  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, ops, stop };
 }

@@ -6,9 +6,11 @@ import { createAnalyticsService } from "../../../backend/src/analytics/analytics
 import { rememberAnalytics } from "../../../backend/src/analytics/cached-analytics.ts";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
 import { registerCacheCommand } from "../../../backend/src/cli/cache-command.ts";
+import { exitCodeOf } from "../../../backend/src/cli/cli-usage.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { createServiceCache } from "../../../backend/src/service-cache.ts";
+import { cacheKeys, createServiceOps, type ServiceOps } from "../../../backend/src/ops/service-ops.ts";
+import { createServiceCache, createServiceCacheWithStats } from "../../../backend/src/service-cache.ts";
 import { freePort, ThrowawayRedis } from "../../helpers/redis-server.ts";
 import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
 
@@ -23,12 +25,15 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
   let prisma: PrismaClient;
   let redis: RedisConnections;
   let cache: SpyCache;
+  let ops: ServiceOps;
   let opens = 0;
 
   beforeAll(async () => {
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
     redis = createRedisConnections(config.redis, testLogger());
-    cache = createServiceCache(config, redis, testLogger());
+    const built = createServiceCacheWithStats(config, redis, testLogger());
+    cache = built.cache;
+    ops = createServiceOps(config, { redis: redis.client, recorder: built.stats, lockCounters: built.lockCounters }, testLogger());
     await cache.ready();
   });
   afterAll(async () => {
@@ -44,7 +49,7 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     registerCacheCommand(program, {
       open: async () => {
         opens += 1;
-        return { cache, analytics: () => createAnalyticsService({ prisma }), close: async () => undefined };
+        return { cache, ops, redis: redis.client, cacheKeys: cacheKeys(config), analytics: () => createAnalyticsService({ prisma }), close: async () => undefined };
       },
       write: (text) => void (output += text),
     });
@@ -102,7 +107,7 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     try {
       await otherCache.set("survivor", "still here", { ttl: "1m" });
       await cache.set("doomed", "gone soon", { ttl: "1m" });
-      await expect(cli("cache", "clear")).rejects.toMatchObject({ exitCode: 1, message: expect.stringContaining("--yes") });
+      await expect(cli("cache", "clear")).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining("--yes") });
       expect(await cache.get("doomed")).toBe("gone soon");
       expect(await cli("cache", "clear", "--yes")).toMatch(/^deleted [1-9]\d* entries\n$/);
       expect(await cache.get("doomed")).toBeUndefined();
@@ -128,7 +133,8 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
       (caught: unknown) => caught,
     );
     expect(error).toBeInstanceOf(CommanderError);
-    expect((error as CommanderError).exitCode).toBe(1);
+    // The entry point's exit status: 2 for a bad command line (commander's own errors included).
+    expect(exitCodeOf(error as CommanderError)).toBe(2);
     expect((error as CommanderError).message).toContain(named);
     expect(opens).toBe(before);
   });
@@ -144,7 +150,7 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
       await server.kill();
       const program = new Command().exitOverride().configureOutput({ writeErr: (text) => void (errorOutput += text), writeOut: () => undefined });
       registerCacheCommand(program, {
-        open: async () => ({ cache: downCache, analytics: () => createAnalyticsService({ prisma }), close: async () => void (closed += 1) }),
+        open: async () => ({ cache: downCache, ops, redis: downRedis.client, cacheKeys: cacheKeys(config), analytics: () => createAnalyticsService({ prisma }), close: async () => void (closed += 1) }),
         write: () => undefined,
       });
       const error = await program.parseAsync(["node", "spywatcher", "cache", "invalidate", "--guild", randomSnowflake()]).then(

@@ -65,13 +65,13 @@ describe("cache_hit_rate_low with real cache traffic", () => {
 
     for (let i = 10; i < 30; i += 1) await read(`cold:${i}`);
     const cold = alert(await kit.evaluateAt(15_000), "cache_hit_rate_low");
-    expect(cold).toMatchObject({ state: "pending", value: 0, threshold: 80 });
-    expect(cold.message).toBe("cache hit rate 0% over 30 lookups in the last 30 s (minimum 80%)");
+    expect(cold).toMatchObject({ state: "pending", value: 0, threshold: 90 });
+    expect(cold.message).toBe("cache hit rate 0% over 30 lookups in the last 30 s (minimum 90%)");
 
-    // 30 hits on the same keys: 50% over the window, still under 80% for longer than the rule's 10 min.
+    // 30 hits on the same keys: 50% over the window, still under 90% for longer than the rule's 10 min.
     for (let i = 0; i < 30; i += 1) await read(`cold:${i}`);
     expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({ state: "pending", value: 50 });
-    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({ state: "firing", value: 50, severity: "warning" });
+    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({ state: "firing", value: 50, severity: "medium" });
 
     // 270 more hits: 300 of 330 lookups in the window hit (90.91%).
     for (let round = 0; round < 9; round += 1) for (let i = 0; i < 30; i += 1) await read(`cold:${i}`);
@@ -113,7 +113,7 @@ describe("redis_memory_high and redis_evictions on a Redis with maxmemory", () =
     const memory = alert(full, "redis_memory_high");
     expect(memory.state).toBe("pending");
     expect(memory.value).toBeGreaterThan(90);
-    expect(memory.message).toMatch(new RegExp(`^Redis 127\\.0\\.0\\.1:${server.port} uses [\\d.]+% of maxmemory \\(maximum 90%\\)$`));
+    expect(memory.message).toMatch(new RegExp(`^Redis 127\\.0\\.0\\.1:${server.port} uses [\\d.]+% of maxmemory \\(maximum 80%\\)$`));
     const evictions = alert(full, "redis_evictions");
     expect(evictions.state).toBe("firing");
     expect(evictions.value).toBeGreaterThan(0);

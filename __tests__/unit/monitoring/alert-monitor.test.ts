@@ -83,18 +83,18 @@ describe("AlertMonitor (injected clock and samples)", () => {
     expect(transitions[0]!.alert).toEqual({ id: "cache_breaker_open", severity: "critical", value: 2, threshold: 1 });
   });
 
-  it("logs a warning rule at warn", async () => {
+  it("logs a low rule at info", async () => {
     const { at, lines } = scriptedMonitor({ read: (t) => ({ wsSlowConsumerCloses: t > 0 ? 3 : 0 }) });
     await at(0);
     await at(15_000);
-    expect(lines.find((line) => line.msg === "alert firing: ws_slow_consumers: 3 slow WebSocket consumers closed in the last 15 s")?.level).toBe(40);
+    expect(lines.find((line) => line.msg === "alert firing: ws_slow_consumers: 3 slow WebSocket consumers closed in the last 15 s")?.level).toBe(30);
   });
 
   it("a rule that throws is reported with its error, keeps its state (a firing alert stays firing), and the others still run", async () => {
     let throws = false;
     const flaky: AlertRule = {
       id: "flaky",
-      severity: "warning",
+      severity: "medium",
       description: "fires, then throws",
       threshold: 0,
       forMs: 0,

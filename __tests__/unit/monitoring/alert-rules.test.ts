@@ -46,10 +46,13 @@ describe("alert rules", () => {
       "invalidation_errors",
       "postgres_unready",
       "redis_unready",
+      "cache_p99_high",
+      "cache_error_rate_high",
+      "lock_failure_rate_high",
       "ws_slow_consumers",
     ]);
     for (const r of rules) {
-      expect(["warning", "critical"]).toContain(r.severity);
+      expect(["low", "medium", "high", "critical"]).toContain(r.severity);
       expect(r.description.length).toBeGreaterThan(20);
       expect(r.forMs).toBeGreaterThanOrEqual(0);
     }
@@ -179,5 +182,29 @@ describe("alert rules", () => {
     expect(rule("postgres_unready").evaluate(snapshot(down))).toEqual({ firing: true, value: 0, message: "postgres readiness check fails: postgres did not answer within 1000 ms" });
     expect(rule("redis_unready").evaluate(snapshot(down))).toMatchObject({ firing: false, value: 1 });
     expect(rule("redis_unready").evaluate(snapshot(sample(0, { readiness: [] })))).toMatchObject({ firing: false, value: null, unknown: true });
+  });
+});
+
+describe("rate rules and the p99 rule", () => {
+  const at = (t: number, cache: { lookups: number; hits: number; errors?: number }, locks?: { attempts: number; failures: number }) => sample(t, { cache, locks: locks ?? null });
+
+  it("cache_error_rate_high fires above 1% of lookups in the window, judged from 100 lookups", () => {
+    const fire = rule("cache_error_rate_high").evaluate(snapshot(at(MINUTE, { lookups: 1_200, hits: 1_000, errors: 15 }), at(0, { lookups: 200, hits: 100, errors: 0 })));
+    expect(fire).toMatchObject({ firing: true, value: 1.5 });
+    const floor = rule("cache_error_rate_high").evaluate(snapshot(at(MINUTE, { lookups: 50, hits: 0, errors: 50 }), at(0, { lookups: 0, hits: 0, errors: 0 })));
+    expect(floor).toMatchObject({ firing: false });
+    expect(rule("cache_error_rate_high").severity).toBe("high");
+  });
+
+  it("lock_failure_rate_high fires above 5% failed acquisitions, unknown without lock counters", () => {
+    const fire = rule("lock_failure_rate_high").evaluate(snapshot(at(MINUTE, { lookups: 0, hits: 0 }, { attempts: 100, failures: 10 }), at(0, { lookups: 0, hits: 0 }, { attempts: 0, failures: 0 })));
+    expect(fire).toMatchObject({ firing: true, value: 10 });
+    expect(rule("lock_failure_rate_high").evaluate(snapshot(at(MINUTE, { lookups: 0, hits: 0 }), at(0, { lookups: 0, hits: 0 })))).toMatchObject({ unknown: true });
+  });
+
+  it("cache_p99_high compares the fleet window p99 with 500 ms", () => {
+    expect(rule("cache_p99_high").evaluate(snapshot(sample(0, { cacheP99Ms: 750 })))).toMatchObject({ firing: true, value: 750 });
+    expect(rule("cache_p99_high").evaluate(snapshot(sample(0, { cacheP99Ms: 120 })))).toMatchObject({ firing: false });
+    expect(rule("cache_p99_high").evaluate(snapshot(sample(0, { cacheP99Ms: null })))).toMatchObject({ unknown: true });
   });
 });

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
 import { runMigrations } from "../db/migrator.ts";
 import { openApiKeyService, registerApiKeysCommand } from "./api-keys-command.ts";
 import { openServiceCache, registerCacheCommand } from "./cache-command.ts";
+import { exitCodeOf, strictParsing, USAGE_EXIT_CODE } from "./cli-usage.ts";
 import { createLogger } from "../logging/logger.ts";
 
 /** Loads the configuration or exits with status 2 naming every bad variable. */
@@ -12,16 +13,14 @@ export function configOrExit(): AppConfig {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
-      process.exit(2);
+      process.exit(USAGE_EXIT_CODE);
     }
     throw error;
   }
 }
 
-const program = new Command()
-  .name("spywatcher")
-  .description("Operate the SpyWatcher backend: migrations, cache, API keys")
-  .showHelpAfterError();
+// Strict parsing: an unknown option or a bad value is one `error: ...` line and exit status 2 (docs/cli.md).
+const program = strictParsing(new Command().name("spywatcher").description("Operate the SpyWatcher backend: migrations, cache, API keys"));
 
 program
   .command("migrate")
@@ -44,5 +43,5 @@ try {
 } catch (error) {
   // A command's expected failure was already written as one line (run-with-opened.ts): only the status is left.
   if (!(error instanceof CommanderError)) throw error;
-  process.exitCode = error.exitCode;
+  process.exitCode = exitCodeOf(error);
 }

@@ -150,6 +150,17 @@ export const environmentSchema = z.object({
   ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(100),
   ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(90),
   ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(80),
+  ALERT_CACHE_P99_MAX_MS: positiveInt.default(500),
+  ALERT_ERROR_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(1),
+  ALERT_ERROR_RATE_MIN_LOOKUPS: positiveInt.default(100),
+  ALERT_LOCK_FAILURE_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(5),
+  ALERT_LOCK_MIN_ATTEMPTS: positiveInt.default(20),
+  ALERT_HISTORY_MAX_ENTRIES: positiveInt.default(1_000),
+  INVALIDATION_LOG_MAX_ENTRIES: positiveInt.default(10_000),
+  CLEANUP_INTERVAL_MS: nonNegativeInt.default(300_000),
+  CLEANUP_MAX_KEYS_PER_RUN: positiveInt.default(5_000),
+  HEALTH_SCORE_WINDOW_MS: positiveInt.default(300_000),
+  HEALTH_SCORE_TARGET_RESPONSE_MS: positiveInt.default(200),
   ALERT_WEBHOOK_URL: z
     .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
     .refine((value) => {
@@ -236,10 +247,24 @@ export interface AppConfig {
     cacheHitRateMinLookups: number;
     redisMemoryMaxPercent: number;
     ingestBufferMaxPercent: number;
+    cacheP99MaxMs: number;
+    errorRateMaxPercent: number;
+    errorRateMinLookups: number;
+    lockFailureRateMaxPercent: number;
+    lockMinAttempts: number;
     /** Names this instance in webhook bodies (ALERT_INSTANCE, default `<hostname>:<PORT>`). */
     instance: string;
     /** Where transitions are POSTed (ALERT_WEBHOOK_URL); undefined: logs only. May carry a token: log its origin only. */
     webhook: { url: string; timeoutMs: number; retries: number; repeatMs: number } | undefined;
+  };
+  /** Operators' tools (docs/operations.md): invalidation log and alert history caps, scheduled cleanup, health score. */
+  ops: {
+    invalidationLogMaxEntries: number;
+    alertHistoryMaxEntries: number;
+    cleanupIntervalMs: number;
+    cleanupMaxKeysPerRun: number;
+    scoreWindowMs: number;
+    scoreTargetResponseMs: number;
   };
 }
 
@@ -371,10 +396,23 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       cacheHitRateMinLookups: e.ALERT_CACHE_HIT_RATE_MIN_LOOKUPS,
       redisMemoryMaxPercent: e.ALERT_REDIS_MEMORY_MAX_PERCENT,
       ingestBufferMaxPercent: e.ALERT_INGEST_BUFFER_MAX_PERCENT,
+      cacheP99MaxMs: e.ALERT_CACHE_P99_MAX_MS,
+      errorRateMaxPercent: e.ALERT_ERROR_RATE_MAX_PERCENT,
+      errorRateMinLookups: e.ALERT_ERROR_RATE_MIN_LOOKUPS,
+      lockFailureRateMaxPercent: e.ALERT_LOCK_FAILURE_RATE_MAX_PERCENT,
+      lockMinAttempts: e.ALERT_LOCK_MIN_ATTEMPTS,
       instance: e.ALERT_INSTANCE ?? `${hostname()}:${e.PORT}`,
       webhook: e.ALERT_WEBHOOK_URL
         ? { url: e.ALERT_WEBHOOK_URL, timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS, retries: e.ALERT_WEBHOOK_RETRIES, repeatMs: e.ALERT_WEBHOOK_REPEAT_MS }
         : undefined,
+    },
+    ops: {
+      invalidationLogMaxEntries: e.INVALIDATION_LOG_MAX_ENTRIES,
+      alertHistoryMaxEntries: e.ALERT_HISTORY_MAX_ENTRIES,
+      cleanupIntervalMs: e.CLEANUP_INTERVAL_MS,
+      cleanupMaxKeysPerRun: e.CLEANUP_MAX_KEYS_PER_RUN,
+      scoreWindowMs: e.HEALTH_SCORE_WINDOW_MS,
+      scoreTargetResponseMs: e.HEALTH_SCORE_TARGET_RESPONSE_MS,
     },
   };
 }

@@ -18,6 +18,8 @@ export interface AdminCacheRouterDependencies {
   logger: Logger;
   /** Middleware run after authentication, before the admin check (e.g. the same `apiKeyRateLimit` as /api). */
   afterAuth?: RequestHandler[];
+  /** The cache health score shown in the stats answer as `healthScore` (backend/src/ops/cache-health-scorer.ts). */
+  healthScore?: () => Promise<object>;
 }
 
 /** Most tags one invalidation accepts. */
@@ -88,9 +90,9 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
       throw new ValidationError('keyspace: must be "true" or "false"', [{ field: "keyspace", message: 'must be "true" or "false"' }]);
     }
     const includeKeyspace = keyspace !== "false";
-    const stats = await deps.cache.getStats({ includeKeyspace });
+    const [stats, healthScore] = await Promise.all([deps.cache.getStats({ includeKeyspace }), deps.healthScore?.()]);
     audit(res, "cache.stats", { keyspace: includeKeyspace }, { outcome: "ok" });
-    res.set("Cache-Control", "no-store").json(stats);
+    res.set("Cache-Control", "no-store").json(healthScore ? { ...stats, healthScore } : stats);
   });
 
   router.post("/cache/invalidate", async (req, res) => {

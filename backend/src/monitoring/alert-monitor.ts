@@ -20,6 +20,8 @@ export interface AlertMonitorOptions {
   repeatMs?: number;
   /** Names this instance in webhook payloads (ALERT_INSTANCE, default "unknown"; the service uses `<hostname>:<PORT>`). */
   instance?: string;
+  /** Called with every evaluation's transitions (and the resolutions at close), e.g. the shared alert history; not awaited. */
+  onTransitions?: ((transitions: AlertTransition[]) => Promise<void> | void) | undefined;
   /** The clock, epoch ms (default `Date.now`); tests inject their own and call `evaluate()` themselves. */
   now?: () => number;
 }
@@ -71,6 +73,7 @@ export class AlertMonitor {
   private readonly repeatMs: number;
   private readonly instance: string;
   private readonly now: () => number;
+  private readonly onTransitions: AlertMonitorOptions["onTransitions"];
   private readonly tracker: AlertStateTracker;
   /** Samples within the window, oldest first; counter rules compare the newest with the oldest that has their reading. */
   private history: AlertSample[] = [];
@@ -91,6 +94,7 @@ export class AlertMonitor {
     this.repeatMs = options.repeatMs ?? 3_600_000;
     this.instance = options.instance ?? "unknown";
     this.now = options.now ?? Date.now;
+    this.onTransitions = options.onTransitions;
     this.tracker = new AlertStateTracker(this.rules, this.now());
   }
 
@@ -149,6 +153,9 @@ export class AlertMonitor {
     this.closed = true;
     clearTimeout(this.timer);
     await this.inFlight;
+    const stoppedAt = this.now();
+    const stopped = this.tracker.firing().map((alert) => ({ ...alert, state: "resolved" as const, since: stoppedAt, message: `instance ${this.instance} stopped: no longer evaluated (last: ${alert.message})` }));
+    if (stopped.length > 0) await this.notifyTransitions(stopped);
     if (this.webhook) {
       const now = this.now();
       const firing = this.tracker.firing().map((alert) => ({
@@ -182,6 +189,7 @@ export class AlertMonitor {
     }
     this.evaluatedAt = now;
     for (const transition of transitions) this.log(transition);
+    if (transitions.length > 0) void this.notifyTransitions(transitions);
     if (this.webhook) this.notify(transitions, now);
     return this.report();
   }
@@ -196,6 +204,14 @@ export class AlertMonitor {
       else this.lastSent.delete(alert.id);
     }
     if (outgoing.length > 0) this.webhook!.send(this.payload(outgoing, now));
+  }
+
+  private async notifyTransitions(transitions: AlertTransition[]): Promise<void> {
+    try {
+      await this.onTransitions?.(transitions);
+    } catch (error) {
+      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "alert transitions hook failed");
+    }
   }
 
   private judge(rule: AlertRule, snapshot: Parameters<AlertRule["evaluate"]>[0]): AlertEvaluation {
@@ -215,6 +231,8 @@ export class AlertMonitor {
       this.logger.info(fields, `alert resolved: ${transition.id}: ${transition.message}`);
     } else if (transition.severity === "critical") {
       this.logger.error(fields, `alert firing: ${transition.id}: ${transition.message}`);
+    } else if (transition.severity === "low") {
+      this.logger.info(fields, `alert firing: ${transition.id}: ${transition.message}`);
     } else {
       this.logger.warn(fields, `alert firing: ${transition.id}: ${transition.message}`);
     }

@@ -1,8 +1,11 @@
 import { BREAKER_STATE_VALUE } from "./cache-state-metrics.ts";
 import type { AlertSample } from "./alert-sample.ts";
 
-/** How urgent a rule is: warnings are logged at warn, criticals at error. */
-export type AlertSeverity = "warning" | "critical";
+/** How urgent a rule is (the monitoring design's four levels): low is logged at info, medium and high at warn, critical at error. */
+export type AlertSeverity = "low" | "medium" | "high" | "critical";
+
+/** Every severity, least urgent first. */
+export const ALERT_SEVERITIES: readonly AlertSeverity[] = ["low", "medium", "high", "critical"];
 
 /** What a rule sees: the newest sample and the earlier ones still inside the window (counters are compared with them). */
 export interface AlertSnapshot {
@@ -41,22 +44,37 @@ export interface AlertRule {
 
 /** The configurable thresholds (ALERT_* variables). */
 export interface AlertThresholds {
-  /** Hit rate (%) under which the cache alert fires (ALERT_CACHE_HIT_RATE_MIN, default 80). */
+  /** Hit rate (%) under which the cache alert fires (ALERT_CACHE_HIT_RATE_MIN, default 90). */
   cacheHitRateMinPercent: number;
   /** Lookups the window must hold before the hit rate is judged (ALERT_CACHE_HIT_RATE_MIN_LOOKUPS, default 100). */
   cacheHitRateMinLookups: number;
-  /** used_memory as % of maxmemory above which Redis memory fires (ALERT_REDIS_MEMORY_MAX_PERCENT, default 90). */
+  /** used_memory as % of maxmemory above which Redis memory fires (ALERT_REDIS_MEMORY_MAX_PERCENT, default 80). */
   redisMemoryMaxPercent: number;
   /** Buffered rows as % of INGEST_MAX_BUFFERED_ROWS above which ingestion fires (ALERT_INGEST_BUFFER_MAX_PERCENT, default 80). */
   ingestBufferMaxPercent: number;
+  /** Fleet p99 of the cache's Redis calls over the window above which `cache_p99_high` fires, in ms (ALERT_CACHE_P99_MAX_MS, default 500). */
+  cacheP99MaxMs: number;
+  /** Cache Redis errors per lookup (%) above which `cache_error_rate_high` fires (ALERT_ERROR_RATE_MAX_PERCENT, default 1). */
+  errorRateMaxPercent: number;
+  /** Lookups the window must hold before the error rate is judged (ALERT_ERROR_RATE_MIN_LOOKUPS, default 100). */
+  errorRateMinLookups: number;
+  /** Failed stampede lock acquisitions (%) above which `lock_failure_rate_high` fires (ALERT_LOCK_FAILURE_RATE_MAX_PERCENT, default 5). */
+  lockFailureRateMaxPercent: number;
+  /** Lock acquisitions the window must hold before the lock failure rate is judged (ALERT_LOCK_MIN_ATTEMPTS, default 20). */
+  lockMinAttempts: number;
 }
 
 /** Defaults of `AlertThresholds`. */
 export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
-  cacheHitRateMinPercent: 80,
+  cacheHitRateMinPercent: 90,
   cacheHitRateMinLookups: 100,
-  redisMemoryMaxPercent: 90,
+  redisMemoryMaxPercent: 80,
   ingestBufferMaxPercent: 80,
+  cacheP99MaxMs: 500,
+  errorRateMaxPercent: 1,
+  errorRateMinLookups: 100,
+  lockFailureRateMaxPercent: 5,
+  lockMinAttempts: 20,
 };
 
 const SECOND = 1_000;
@@ -68,7 +86,7 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
   return [
     {
       id: "cache_hit_rate_low",
-      severity: "warning",
+      severity: "medium",
       description: `Cache hit rate (hits + stale over lookups) below ${t.cacheHitRateMinPercent}% in the window, judged only with at least ${t.cacheHitRateMinLookups} lookups`,
       threshold: t.cacheHitRateMinPercent,
       forMs: 10 * MINUTE,
@@ -98,7 +116,7 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
     },
     {
       id: "redis_memory_high",
-      severity: "warning",
+      severity: "high",
       description: `Redis used_memory above ${t.redisMemoryMaxPercent}% of maxmemory on a master (only when maxmemory is set)`,
       threshold: t.redisMemoryMaxPercent,
       forMs: 5 * MINUTE,
@@ -114,7 +132,7 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
     },
     {
       id: "redis_evictions",
-      severity: "warning",
+      severity: "medium",
       description: "Redis evicted keys in the window (server-wide INFO evicted_keys, increase per master, summed): memory is too small for the data",
       threshold: 0,
       forMs: 0,
@@ -127,7 +145,7 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
     increasingRule("ingest_rows_lost", "critical", "The ingestion writer dropped (buffer full) or PostgreSQL rejected rows in the window: Discord events were lost", (x) => (x.ingest ? x.ingest.dropped + x.ingest.rejected : undefined), "ingestion rows dropped or rejected"),
     {
       id: "ingest_buffer_high",
-      severity: "warning",
+      severity: "high",
       description: `The ingestion writer holds more than ${t.ingestBufferMaxPercent}% of INGEST_MAX_BUFFERED_ROWS: PostgreSQL is slow or down, rows are dropped when it is full`,
       threshold: t.ingestBufferMaxPercent,
       forMs: 1 * MINUTE,
@@ -139,10 +157,24 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
         return { firing: percent > t.ingestBufferMaxPercent, value: percent, message: `ingestion buffer at ${percent}% (${ingest.buffered} of ${ingest.capacity} rows; maximum ${t.ingestBufferMaxPercent}%)` };
       },
     },
-    increasingRule("invalidation_errors", "warning", "Cache invalidations or analytics-update publishes failed in the window (retried next window; dashboards may lag)", (x) => x.invalidationErrors, "invalidation errors"),
+    increasingRule("invalidation_errors", "medium", "Cache invalidations or analytics-update publishes failed in the window (retried next window; dashboards may lag)", (x) => x.invalidationErrors, "invalidation errors"),
     readinessRule("postgres_unready", "postgres", "PostgreSQL fails its readiness check (SELECT 1): analytics and API-key lookups fail, ingestion buffers"),
     readinessRule("redis_unready", "redis", "Redis fails its readiness check (PING): the cache runs loaders directly, pub/sub and WebSocket pushes stop"),
-    increasingRule("ws_slow_consumers", "warning", "WebSocket sockets were closed as slow consumers (code 4429) in the window", (x) => x.wsSlowConsumerCloses, "slow WebSocket consumers closed"),
+    {
+      id: "cache_p99_high",
+      severity: "medium",
+      description: `Fleet p99 of the cache's Redis calls over the window above ${t.cacheP99MaxMs} ms`,
+      threshold: t.cacheP99MaxMs,
+      forMs: 5 * MINUTE,
+      evaluate: (s) => {
+        const p99 = s.current.cacheP99Ms;
+        if (p99 === null || p99 === undefined) return unknown("no cache latency over a window yet");
+        return { firing: p99 > t.cacheP99MaxMs, value: p99, message: `cache Redis p99 ${p99} ms over the window (maximum ${t.cacheP99MaxMs} ms)` };
+      },
+    },
+    rateRule("cache_error_rate_high", "high", `Cache Redis errors per lookup above ${t.errorRateMaxPercent}% in the window, judged with at least ${t.errorRateMinLookups} lookups`, t.errorRateMaxPercent, t.errorRateMinLookups, (x) => x.cache?.errors, (x) => x.cache?.lookups, "cache error rate", "lookups"),
+    rateRule("lock_failure_rate_high", "medium", `Stampede lock acquisitions failing (Redis error or timeout; contention is not a failure) above ${t.lockFailureRateMaxPercent}% in the window, judged with at least ${t.lockMinAttempts} attempts`, t.lockFailureRateMaxPercent, t.lockMinAttempts, (x) => x.locks?.failures, (x) => x.locks?.attempts, "lock failure rate", "acquisitions"),
+    increasingRule("ws_slow_consumers", "low", "WebSocket sockets were closed as slow consumers (code 4429) in the window", (x) => x.wsSlowConsumerCloses, "slow WebSocket consumers closed"),
   ];
 }
 
@@ -158,6 +190,35 @@ function increasingRule(id: string, severity: AlertSeverity, description: string
       const growth = increase(s, read);
       if (growth === null) return unknown(`${what}: no counter over a window yet`);
       return { firing: growth.delta > 0, value: growth.delta, message: `${growth.delta} ${what} in the last ${span(growth.spanMs)}` };
+    },
+  };
+}
+
+/** A rule that fires while `part / whole` grew by more than `maxPercent` % over the window (with at least `minWhole`). */
+function rateRule(
+  id: string,
+  severity: AlertSeverity,
+  description: string,
+  maxPercent: number,
+  minWhole: number,
+  part: (sample: AlertSample) => number | null | undefined,
+  whole: (sample: AlertSample) => number | null | undefined,
+  what: string,
+  unit: string,
+): AlertRule {
+  return {
+    id,
+    severity,
+    description,
+    threshold: maxPercent,
+    forMs: 5 * MINUTE,
+    evaluate: (s) => {
+      const wholeGrowth = increase(s, whole);
+      const partGrowth = increase(s, part);
+      if (wholeGrowth === null || partGrowth === null) return unknown(`${what}: no counters over a window yet`);
+      const rate = wholeGrowth.delta === 0 ? null : round((partGrowth.delta / wholeGrowth.delta) * 100);
+      if (wholeGrowth.delta < minWhole) return { firing: false, value: rate, message: `${wholeGrowth.delta} ${unit} in the window (< ${minWhole}): not judged` };
+      return { firing: rate! > maxPercent, value: rate, message: `${what} ${rate}% over ${wholeGrowth.delta} ${unit} in the last ${span(wholeGrowth.spanMs)} (maximum ${maxPercent}%)` };
     },
   };
 }

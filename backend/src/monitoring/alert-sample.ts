@@ -21,8 +21,12 @@ export interface RedisNodeInfo {
  */
 export interface AlertSample {
   at: number;
-  /** This instance's cache lookups and hits (hits + stale); null when they could not be read in time. */
-  cache: { lookups: number; hits: number } | null;
+  /** This instance's cache lookups, hits (hits + stale) and Redis errors; null when they could not be read in time. */
+  cache: { lookups: number; hits: number; errors?: number } | null;
+  /** Fleet p99 of the cache's Redis calls over the last window, in ms; null when unknown (no calls, Redis down, no source). */
+  cacheP99Ms?: number | null;
+  /** This instance's stampede lock acquisitions and failures (totals); null without a counting lock. */
+  locks?: { attempts: number; failures: number } | null;
   /** The cache's circuit breaker; null when it could not be read (only without an in-process breaker source). */
   breakerState: CircuitState | null;
   /** INFO of every master (memory, evictions), or why it is unknown. */
@@ -56,6 +60,10 @@ export interface AlertSampleSources {
   ingestCapacity?: number | undefined;
   /** The WebSocket endpoint's `stats()` (undefined until it is attached). */
   realtimeStats?: (() => RealtimeStats | undefined) | undefined;
+  /** The fleet p99 of the cache's Redis calls over the alert window (bounded by `timeoutMs`); omitted: unknown. */
+  cacheP99Ms?: (() => Promise<number | null>) | undefined;
+  /** Stampede lock counters (ops/counting-lock.ts); omitted: unknown. */
+  lockCounters?: (() => { attempts: number; failures: number }) | undefined;
   /** Bound of each source read (HEALTH_CHECK_TIMEOUT_MS); a source past it counts as unknown or down. */
   timeoutMs: number;
 }
@@ -66,16 +74,20 @@ export type AlertSampler = (at: number) => Promise<AlertSample>;
 /** Builds the sampler the alert monitor calls once per evaluation. */
 export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
   return async (at) => {
-    const [cache, redis, readiness] = await Promise.all([
+    const [cache, redis, readiness, cacheP99Ms] = await Promise.all([
       readCache(sources),
       readRedisInfo(sources.redis, sources.timeoutMs),
       runReadinessChecks(sources.readinessChecks, sources.timeoutMs),
+      sources.cacheP99Ms ? withTimeout(sources.cacheP99Ms(), sources.timeoutMs, "cache p99").catch(() => null) : Promise.resolve(null),
     ]);
+    const locks = sources.lockCounters?.();
     const discord = sources.discordStats?.();
     const realtime = sources.realtimeStats?.();
     return {
       at,
       ...cache,
+      cacheP99Ms,
+      locks: locks ? { attempts: locks.attempts, failures: locks.failures } : null,
       redis,
       ingest: discord
         ? {
@@ -108,7 +120,7 @@ async function readCache(sources: AlertSampleSources): Promise<Pick<AlertSample,
   }
   if (!stats) return { cache: null, breakerState: null };
   const { instance } = stats;
-  return { cache: { lookups: instance.lookups, hits: instance.hits.total + instance.stale }, breakerState: stats.breaker.state };
+  return { cache: { lookups: instance.lookups, hits: instance.hits.total + instance.stale, errors: instance.errors }, breakerState: stats.breaker.state };
 }
 
 /** INFO (memory and stats) on every master, each bounded by `timeoutMs`; any failure makes the whole reading unknown. */

@@ -1,6 +1,6 @@
 import type { AppConfig } from "../config/config.ts";
 import type { Logger } from "../logging/logger.ts";
-import { AlertMonitor } from "./alert-monitor.ts";
+import { AlertMonitor, type AlertMonitorOptions } from "./alert-monitor.ts";
 import { buildAlertRules } from "./alert-rules.ts";
 import { createAlertSampler, type AlertSampleSources } from "./alert-sample.ts";
 import { AlertWebhook } from "./alert-webhook.ts";
@@ -13,6 +13,7 @@ export function createServiceAlertMonitor(
   config: AppConfig,
   sources: Omit<AlertSampleSources, "timeoutMs" | "ingestCapacity">,
   logger: Logger,
+  onTransitions?: AlertMonitorOptions["onTransitions"],
 ): AlertMonitor {
   const { alerts } = config;
   const webhook = alerts.webhook ? new AlertWebhook({ ...alerts.webhook, logger }) : undefined;
@@ -29,5 +30,6 @@ export function createServiceAlertMonitor(
     webhook,
     repeatMs: alerts.webhook?.repeatMs,
     instance: alerts.instance,
+    onTransitions,
   });
 }

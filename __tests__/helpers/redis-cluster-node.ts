@@ -24,7 +24,7 @@ export const BUS_PORT_OFFSET = 10_000;
 const START_ATTEMPTS = 20;
 
 /** Starts one cluster-enabled node; retries on new ports when another process took the chosen ones first. */
-export async function startClusterNode(nodeTimeoutMs: number): Promise<ClusterNodeProcess> {
+export async function startClusterNode(nodeTimeoutMs: number, requireFullCoverage = true): Promise<ClusterNodeProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
     const port = await freePort();
@@ -39,6 +39,9 @@ export async function startClusterNode(nodeTimeoutMs: number): Promise<ClusterNo
         "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf",
         "--cluster-node-timeout", String(nodeTimeoutMs),
+        // "no": while a failed master's slots are uncovered, the other masters keep serving theirs (Redis's
+        // default "yes" answers CLUSTERDOWN for every key until the failover ends; docs/cache-resilience.md).
+        "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",
         "--save", "",
         "--appendonly", "no",
         // Replicas sync at once: the default waits 5 s for more replicas before a diskless full sync.

@@ -11,7 +11,7 @@ import {
   withClusterNode,
   type ClusterNodeProcess,
 } from "./redis-cluster-node.ts";
-import { agreedTopology, type ClusterTopology } from "./redis-cluster-topology.ts";
+import { agreedTopology, parseClusterNodes, type ClusterTopology } from "./redis-cluster-topology.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -19,6 +19,11 @@ const execFileAsync = promisify(execFile);
 export interface RedisClusterOptions {
   /** `cluster-node-timeout` in ms (default 5,000 as in FACTS.md; tests that kill a master may pass less). */
   nodeTimeoutMs?: number;
+  /**
+   * `cluster-require-full-coverage` of every node (default true, Redis's default). False: the production setting
+   * docs/cache-resilience.md asks for, so live masters serve their slots while a failed one's are uncovered.
+   */
+  requireFullCoverage?: boolean;
   /** How long to wait for the cluster to form and settle, and the default wait of masters()/waitUntilHealthy() (default 30,000 ms). */
   readyTimeoutMs?: number;
 }
@@ -36,6 +41,17 @@ export interface RedisClusterHandle {
    * bus port stays held by the test process until stop(), so no other cluster's node can move onto its address.
    */
   killMaster(port?: number): Promise<number>;
+  /**
+   * SIGSTOPs a master (the given port, or the lowest current master port): its connections stay open and nothing
+   * answers, as a hung host. `thaw(port)` resumes it; stop() kills it either way.
+   */
+  freezeMaster(port?: number): Promise<number>;
+  /** SIGCONTs a frozen node. */
+  thaw(port: number): void;
+  /** The client port of a replica of the master on `masterPort` (the one that takes over when it fails). */
+  replicaOf(masterPort: number): Promise<number>;
+  /** Resolves with performance.now() once the node on `port` says it is a master (ROLE), polling every 10 ms. */
+  waitForPromotion(port: number, timeoutMs?: number): Promise<number>;
   /**
    * Resolves once every live node reports `cluster_state:ok`, all live nodes agree on who is master and replica
    * (3 masters serving every slot, killed nodes flagged failed) and every live replica's link to its master is up.
@@ -76,7 +92,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   };
 
   try {
-    const started = await Promise.allSettled(Array.from({ length: NODE_COUNT }, () => startClusterNode(nodeTimeoutMs)));
+    const started = await Promise.allSettled(Array.from({ length: NODE_COUNT }, () => startClusterNode(nodeTimeoutMs, options.requireFullCoverage ?? true)));
     for (const result of started) if (result.status === "fulfilled") processes.push(result.value);
     const failed = started.find((result) => result.status === "rejected");
     if (failed) throw failed.reason;
@@ -119,6 +135,35 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const held = await holdBusPort(target + BUS_PORT_OFFSET);
         if (held) heldBusPorts.push(held);
         return target;
+      },
+      async freezeMaster(port?: number) {
+        const current = await masters();
+        const target = port ?? current[0];
+        if (target === undefined || !current.includes(target)) {
+          throw new Error(`port ${String(port)} is not a live master (masters: ${current.join(", ")})`);
+        }
+        processes.find((node) => node.port === target)!.child.kill("SIGSTOP");
+        return target;
+      },
+      thaw(port: number) {
+        processes.find((node) => node.port === port)?.child.kill("SIGCONT");
+      },
+      async replicaOf(masterPort: number) {
+        const id = await withClusterNode(masterPort, async (redis) => String(await redis.call("CLUSTER", "MYID")));
+        const lines = await withClusterNode(masterPort, async (redis) => (await redis.call("CLUSTER", "REPLICAS", id)) as string[]);
+        const port = parseClusterNodes(lines.join("\n")).find((entry) => entry.port > 0)?.port;
+        if (port === undefined) throw new Error(`master ${masterPort} has no replica`);
+        return port;
+      },
+      async waitForPromotion(port: number, timeoutMs = readyTimeoutMs) {
+        const deadline = performance.now() + timeoutMs;
+        for (;;) {
+          const role = await withClusterNode(port, async (redis) => ((await redis.call("ROLE")) as unknown[])[0]).catch(() => undefined);
+          if (role === "master") return performance.now();
+          if (performance.now() > deadline) throw new Error(`node ${port} was not promoted within ${timeoutMs} ms`);
+          // No event says a replica took over: poll its ROLE.
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
       },
       waitUntilHealthy,
       stop,

@@ -53,6 +53,9 @@ export function createServiceCacheWithStats(
     lockWaitMs: options.lockWaitMs,
     lockTtlMs: options.lockTtlMs,
     breaker: options.breaker,
+    // One breaker per master: say which one changed (a master's outage costs only its own slots).
+    onBreakerStateChange: (node, from, to) =>
+      (to === "closed" ? logger.info.bind(logger) : logger.warn.bind(logger))({ node, from, to }, "cache circuit breaker changed state"),
     stats,
     lockService: locks.lock,
   });

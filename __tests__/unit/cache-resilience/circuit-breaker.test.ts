@@ -212,4 +212,26 @@ describe("CircuitBreaker", () => {
     expect(() => new CircuitBreaker({ halfOpenMaxCalls: 1.5 })).toThrow(RangeError);
     expect(() => new CircuitBreaker({ recoveryTimeoutMs: -1 })).toThrow(RangeError);
   });
+
+  it("a successful probe ends an open wait at once (however long it has doubled) and counts as a half-open trial", () => {
+    const { breaker, clock } = breakerOnFakeClock({ recoveryTimeoutMs: 8_000 });
+    for (let i = 0; i < 5; i += 1) breaker.recordFailure();
+    for (let i = 0; i < 3; i += 1) {
+      clock.now += breaker.stats().recoveryWaitMs;
+      expect(breaker.allowRequest()).toBe(true);
+      breaker.recordFailure(undefined, breaker.epoch);
+    }
+    expect(breaker.stats()).toMatchObject({ state: "open", recoveryWaitMs: 8_000 });
+    clock.now += 100;
+    breaker.probeSucceeded();
+    expect(breaker.state).toBe("half-open");
+    // Nobody calls through: three more successful probes close it on their own.
+    breaker.probeSucceeded();
+    breaker.probeSucceeded();
+    expect(breaker.state).toBe("half-open");
+    breaker.probeSucceeded();
+    expect(breaker.state).toBe("closed");
+    breaker.probeSucceeded();
+    expect(breaker.state).toBe("closed");
+  });
 });

@@ -3,7 +3,7 @@ import type { RedisClient } from "../redis/redis-connections.ts";
 import type { Duration } from "./cache-types.ts";
 import type { L1Options } from "./l1-store.ts";
 import type { LockPort, StatsPort } from "./cache-ports.ts";
-import type { CircuitBreaker, CircuitBreakerOptions } from "./resilience/circuit-breaker.ts";
+import type { CircuitBreaker, CircuitBreakerOptions, CircuitState } from "./resilience/circuit-breaker.ts";
 import { parseDuration } from "./duration.ts";
 import type { RecentReadsOptions } from "./recent-reads.ts";
 
@@ -63,8 +63,15 @@ export interface CreateCacheOptions {
   lockWaitMs?: number;
   /** Poll interval while waiting for another process's loader, besides its "filled" message (default 50 ms). */
   lockPollMs?: number;
-  /** Circuit breaker or its options (defaults: 5 failures, 10 s recovery, 3 half-open probes). */
+  /**
+   * Options of each master's circuit breaker (defaults: 5 failures, 10 s recovery, 3 half-open probes), or one
+   * `CircuitBreaker` shared by every master (one verdict for all of Redis). See docs/cache-resilience.md.
+   */
   breaker?: CircuitBreaker | CircuitBreakerOptions;
+  /** How often the master behind an open breaker is probed with a PING (default 250 ms). */
+  breakerProbeIntervalMs?: number;
+  /** Called on every state change of a master's breaker, with the node ("host:port"; "redis" on a single node). */
+  onBreakerStateChange?: (node: string, from: CircuitState, to: CircuitState) => void;
   /** Per-call timeout applied only when the connection has no `commandTimeout` (default 250 ms). */
   fallbackCommandTimeoutMs?: number;
   /** This process's id on the bus (default host:pid:random). */

@@ -55,7 +55,7 @@ export async function collectStats(
 export function localStats(ctx: CacheContext): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> {
   return {
     instance: ctx.stats.snapshot(),
-    breaker: ctx.gateway.breaker.stats(),
+    breaker: ctx.gateway.breakers.stats(),
     l1: ctx.l1?.usage ?? null,
     invalidation: {
       trusted: ctx.tags.isTrusted(),
@@ -70,7 +70,7 @@ async function evicted(ctx: CacheContext): Promise<number> {
   const masters = ctx.gateway.masters();
   if (masters.length === 0) throw new Error("no Redis master is known");
   for (const node of masters) {
-    const info = await ctx.gateway.call(() => node.info("stats"));
+    const info = await ctx.gateway.call(() => node.info("stats"), node);
     total += Number(/evicted_keys:(\d+)/.exec(info)?.[1] ?? 0);
   }
   return total;

@@ -44,10 +44,10 @@ export class EntryReader {
     const fromL1 = this.readL1(fullKey);
     if (fromL1) return Promise.resolve(fromL1);
     if (tags.isTrusted() || hintTags.length === 0) {
-      return gateway.call((c) => c.get(fullKey)).then((raw) => this.accept(fullKey, raw, undefined));
+      return gateway.call((c) => c.get(fullKey), fullKey).then((raw) => this.accept(fullKey, raw, undefined));
     }
     // Untrusted: the tag versions come from Redis in the same round trip as the entry.
-    return Promise.all([gateway.call((c) => c.get(fullKey)), tags.fetch(hintTags)]).then(([raw, fetched]) =>
+    return Promise.all([gateway.call((c) => c.get(fullKey), fullKey), tags.fetch(hintTags)]).then(([raw, fetched]) =>
       this.accept(fullKey, raw, fetched),
     );
   }
@@ -71,8 +71,8 @@ export class EntryReader {
     const { gateway } = this.ctx;
     if (fullKeys.length === 0) return [];
     const raws = gateway.isCluster
-      ? await Promise.all(fullKeys.map((key) => gateway.call((c) => c.get(key))))
-      : await gateway.call((c) => c.mget(...fullKeys));
+      ? await Promise.all(fullKeys.map((key) => gateway.call((c) => c.get(key), key)))
+      : await gateway.call((c) => c.mget(...fullKeys), fullKeys[0]);
     const now = Date.now();
     const envelopes = raws.map((raw) => {
       const envelope = decodeEnvelope(raw);
@@ -118,7 +118,7 @@ export class EntryReader {
     const tagNames = Object.keys(envelope.tags);
     try {
       await Promise.all([
-        gateway.call((c) => c.set(fullKey, json, "PX", ttlMs)),
+        gateway.call((c) => c.set(fullKey, json, "PX", ttlMs), fullKey),
         tagNames.length > 0 ? tags.noteKeys(fullKey, tagNames, ttlMs).catch(() => undefined) : undefined,
       ]);
     } catch (error) {

@@ -11,6 +11,7 @@ import { L1Store } from "./l1-store.ts";
 import { DistributedLock } from "./lock/distributed-lock.ts";
 import { RedisGateway } from "./redis-gateway.ts";
 import { CircuitBreaker } from "./resilience/circuit-breaker.ts";
+import { NodeBreakers } from "./resilience/node-breakers.ts";
 import { SpyCache } from "./spy-cache.ts";
 import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
 import { TagVersionStore } from "./tag-version-store.ts";
@@ -35,9 +36,13 @@ export function createCache(options: CreateCacheOptions): SpyCache {
   const keys = new KeyBuilder({ prefix: resolved.prefix, version: resolved.version, maxKeyLength: resolved.maxKeyLength });
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   const stats = options.stats ?? new CacheStatsRecorder({ redis: options.redis, prefix: resolved.prefix, instanceId });
-  const breaker =
-    options.breaker instanceof CircuitBreaker ? options.breaker : new CircuitBreaker({ isFailure: isRedisFailure, ...options.breaker });
-  const gateway = new RedisGateway(options.redis, breaker, stats, resolved.fallbackCommandTimeoutMs);
+  const breakers = new NodeBreakers(options.redis, {
+    breaker: options.breaker instanceof CircuitBreaker ? options.breaker : { isFailure: isRedisFailure, ...options.breaker },
+    probeTimeoutMs: commandTimeoutOf(options.redis) ?? resolved.fallbackCommandTimeoutMs,
+    ...(options.breakerProbeIntervalMs === undefined ? {} : { probeIntervalMs: options.breakerProbeIntervalMs }),
+    ...(options.onBreakerStateChange ? { onNodeStateChange: options.onBreakerStateChange } : {}),
+  });
+  const gateway = new RedisGateway(options.redis, breakers, stats, resolved.fallbackCommandTimeoutMs);
   const tags = new TagVersionStore(gateway, keys, resolved.tagTtlMs);
   const ownedSubscriber = options.subscriber ? undefined : openSubscriber(options.redis);
   const bus = new InvalidationBus({
@@ -84,4 +89,9 @@ function openSubscriber(redis: RedisClient): RedisClient {
     : (redis as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, connectionName: "spywatcher:cache-bus" });
   subscriber.on("error", () => undefined);
   return subscriber;
+}
+
+/** The per-command timeout the connection applies itself, if any. */
+function commandTimeoutOf(redis: RedisClient): number | undefined {
+  return (redis as Cluster).isCluster ? (redis as Cluster).options.redisOptions?.commandTimeout : (redis as Redis).options.commandTimeout;
 }

@@ -120,7 +120,8 @@ export class InvalidationBus extends EventEmitter {
   /** Instance ids whose heartbeat is recent. */
   async liveInstances(): Promise<Set<string>> {
     const since = Date.now() - this.options.liveWindowMs;
-    const ids = await this.options.gateway.call((c) => c.zrangebyscore(this.options.keys.instances(), since, "+inf"));
+    const instances = this.options.keys.instances();
+    const ids = await this.options.gateway.call((c) => c.zrangebyscore(instances, since, "+inf"), instances);
     return new Set(ids);
   }
 
@@ -133,7 +134,7 @@ export class InvalidationBus extends EventEmitter {
     this.options.subscriber.off("message", this.onMessage);
     // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
-      this.options.gateway.call((c) => c.zrem(this.options.keys.instances(), this.options.instanceId)),
+      this.options.gateway.call((c) => c.zrem(this.options.keys.instances(), this.options.instanceId), this.options.keys.instances()),
       withTimeout(this.options.subscriber.unsubscribe(this.channel, this.ackChannel), 1_000, "unsubscribe"),
     ]);
   }
@@ -148,11 +149,11 @@ export class InvalidationBus extends EventEmitter {
       // Taken before the heartbeat is written: trust derived from this ping never outlives the registration.
       const sentAt = performance.now();
       const instances = this.options.keys.instances();
-      await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId));
+      await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances);
       this.beats += 1;
       if (this.beats % 64 === 0) {
         // Forget instances gone for a minute (crashed without close()).
-        await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000));
+        await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000), instances);
       }
       const n = ++this.pingNumber;
       this.pingsInFlight.set(n, sentAt);
@@ -168,9 +169,8 @@ export class InvalidationBus extends EventEmitter {
 
   private async publish(message: BusMessage): Promise<void> {
     const payload = JSON.stringify(message);
-    await this.options.gateway.call((c) =>
-      PUBLISH_SEQUENCED.run(c, [this.options.keys.busSequence()], [this.channel, payload]),
-    );
+    const sequence = this.options.keys.busSequence();
+    await this.options.gateway.call((c) => PUBLISH_SEQUENCED.run(c, [sequence], [this.channel, payload]), sequence);
   }
 
   private onMessage(channel: string, raw: string): void {

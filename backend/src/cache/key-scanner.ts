@@ -40,7 +40,7 @@ export class KeyScanner {
       keys += batch.length;
       const take = batch.slice(0, Math.max(0, sampleSize - sampled));
       if (take.length === 0) return;
-      const results = await this.ctx.gateway.call(() => node.pipeline(take.map((key) => ["memory", "usage", key])).exec());
+      const results = await this.ctx.gateway.call(() => node.pipeline(take.map((key) => ["memory", "usage", key])).exec(), node);
       for (const [error, bytes] of results ?? []) {
         if (error || bytes === null) continue;
         sampled += 1;
@@ -97,7 +97,7 @@ export class KeyScanner {
           const raw = raws[i];
           if (!envelope || raw === null || raw === undefined || !invalidatedSince(envelope, current)) return 0;
           const sha1 = createHash("sha1").update(raw).digest("hex");
-          return this.ctx.gateway.call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1])).then((n) => {
+          return this.ctx.gateway.call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1]), node).then((n) => {
             if (Number(n) !== 1) return 0;
             bytes += Buffer.byteLength(raw);
             return 1;
@@ -120,7 +120,7 @@ export class KeyScanner {
     for (const node of masters) {
       let cursor = "0";
       do {
-        const [next, keys] = await gateway.call(() => node.scan(cursor, "MATCH", match, "COUNT", SCAN_COUNT));
+        const [next, keys] = await gateway.call(() => node.scan(cursor, "MATCH", match, "COUNT", SCAN_COUNT), node);
         cursor = next;
         if (keys.length > 0) await onBatch(keys, node);
       } while (cursor !== "0");
@@ -129,15 +129,15 @@ export class KeyScanner {
 
   private async unlink(node: Redis, keys: string[]): Promise<number> {
     const { gateway } = this.ctx;
-    if (!gateway.isCluster) return gateway.call(() => node.unlink(...keys));
-    const results = await gateway.call(() => node.pipeline(keys.map((key) => ["unlink", key])).exec());
+    if (!gateway.isCluster) return gateway.call(() => node.unlink(...keys), node);
+    const results = await gateway.call(() => node.pipeline(keys.map((key) => ["unlink", key])).exec(), node);
     return (results ?? []).reduce((sum, [error, count]) => sum + (error ? 0 : Number(count)), 0);
   }
 
   private async readRaw(node: Redis, keys: string[]): Promise<(string | null)[]> {
     const { gateway } = this.ctx;
-    if (!gateway.isCluster) return gateway.call(() => node.mget(...keys));
-    const results = await gateway.call(() => node.pipeline(keys.map((key) => ["get", key])).exec());
+    if (!gateway.isCluster) return gateway.call(() => node.mget(...keys), node);
+    const results = await gateway.call(() => node.pipeline(keys.map((key) => ["get", key])).exec(), node);
     return (results ?? []).map(([error, value]) => (error ? null : (value as string | null)));
   }
 }

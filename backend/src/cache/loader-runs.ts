@@ -121,7 +121,7 @@ export class LoaderRuns {
     for (;;) {
       let handle: LockHandlePort | null;
       try {
-        handle = await gateway.call(() => lock.acquire(name, options.lockTtlMs, { retries: 0 }));
+        handle = await gateway.call(() => lock.acquire(name, options.lockTtlMs, { retries: 0 }), `${this.ctx.keys.lockPrefix()}:lock:${name}`);
       } catch {
         return { kind: "alone" }; // Redis failed under the lock: compute without it rather than fail.
       }
@@ -140,7 +140,7 @@ export class LoaderRuns {
       const read = await this.reader.read(plan.fullKey, plan.tags).catch((): typeof REDIS_FAILED => REDIS_FAILED);
       // Redis failing (or the breaker open): the holder's result may never be written or its lock never released
       // (a cluster master died under it). Waiting out lockWaitMs would stall the caller: compute here instead.
-      if (read === REDIS_FAILED || gateway.breaker.state === "open") return { kind: "alone" };
+      if (read === REDIS_FAILED || gateway.isOpenFor(plan.fullKey)) return { kind: "alone" };
       if (accept(read.envelope)) return { kind: "filled", envelope: read.envelope! };
     }
   }

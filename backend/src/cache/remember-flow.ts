@@ -54,11 +54,13 @@ export class RememberFlow {
    */
   refreshSoftlyInvalidated(tags: string[]): void {
     try {
-      // Breaker open: the refresh could not store anything; the next reader bypasses as usual.
-      if (this.recent === undefined || this.ctx.gateway.breaker.state === "open") return;
+      if (this.recent === undefined) return;
       // -1: the entry's own creation time is unknown here; the lock's re-read accepts only an entry built on the
       // versions this refresh would store, so a peer's result still counts and an old entry does not.
-      for (const read of this.recent.tagged(tags)) this.refreshInBackground(read.plan, read.loader, "soft", -1);
+      for (const read of this.recent.tagged(tags)) {
+        // Its master's breaker open: the refresh could not store anything; the next reader bypasses as usual.
+        if (!this.ctx.gateway.isOpenFor(read.plan.fullKey)) this.refreshInBackground(read.plan, read.loader, "soft", -1);
+      }
     } catch (error) {
       this.ctx.logger?.warn({ err: error }, "refresh after soft invalidation failed to start");
     }
@@ -71,7 +73,7 @@ export class RememberFlow {
   async run<T, R>(plan: RememberPlan<T>, loader: () => Promise<T>, pick: (result: CacheResult<T>) => R): Promise<R> {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
-    if (this.ctx.gateway.breaker.state === "open") return pick(await this.bypass(plan, loader));
+    if (this.ctx.gateway.isOpenFor(plan.fullKey)) return pick(await this.bypass(plan, loader));
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     if (read === undefined) {
       // The GET leaves first: bookkeeping that needs no answer runs while Redis works, not before it.

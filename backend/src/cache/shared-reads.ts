@@ -58,16 +58,17 @@ export class SharedReads {
   private start(fullKey: string, slot: ReadSlot, generation: number): Promise<EntryRead> {
     const { gateway } = this.ctx;
     const started = performance.now();
+    const breaker = gateway.breakerFor(fullKey);
     let reply: Promise<string | null>;
     try {
-      reply = gateway.sendGet(fullKey, started);
+      reply = gateway.sendGet(fullKey, started, breaker);
     } catch (error) {
       return Promise.reject(error); // the breaker refused: nothing was sent
     }
-    const epoch = gateway.breaker.epoch;
+    const epoch = breaker.epoch;
     const promise: Promise<EntryRead> = reply.then(
       (raw) => {
-        gateway.succeeded(started, epoch);
+        gateway.succeeded(breaker, started, epoch);
         const read = this.reader.accept(fullKey, raw, undefined);
         if (!(read instanceof Promise)) {
           if (slot.promise === promise) slot.promise = undefined;
@@ -79,7 +80,7 @@ export class SharedReads {
         });
       },
       (error: unknown) => {
-        gateway.failed(started, error, epoch);
+        gateway.failed(breaker, started, error, epoch);
         if (slot.promise === promise) slot.promise = undefined;
         throw error;
       },

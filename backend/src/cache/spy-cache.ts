@@ -133,7 +133,7 @@ export class SpyCache extends EventEmitter implements Cache {
     const fullKey = this.ctx.keys.entry(key);
     this.ctx.l1?.delete(fullKey);
     try {
-      const removed = await this.ctx.gateway.call((c) => c.unlink(fullKey));
+      const removed = await this.ctx.gateway.call((c) => c.unlink(fullKey), fullKey);
       this.announce([fullKey]);
       return removed > 0;
     } catch {
@@ -168,7 +168,7 @@ export class SpyCache extends EventEmitter implements Cache {
     const fullKey = this.ctx.keys.entry(key);
     const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
     try {
-      return Number(await this.ctx.gateway.call((c) => INCREMENT_COUNTER.run(c, [fullKey], [Math.trunc(by), ttlMs])));
+      return Number(await this.ctx.gateway.call((c) => INCREMENT_COUNTER.run(c, [fullKey], [Math.trunc(by), ttlMs]), fullKey));
     } catch (error) {
       if (error instanceof Error && /not an integer|out of range/.test(error.message)) throw new NotACounterError(key, error);
       throw new CacheUnavailableError("increment", error);
@@ -328,6 +328,7 @@ export class SpyCache extends EventEmitter implements Cache {
     this.closing ??= (async () => {
       this.ctx.tags.onSoftBump = undefined;
       this.flow.recent?.clear();
+      this.ctx.gateway.breakers.close();
       // Bounded: a cluster with no reachable node queues commands without a deadline, and close() must end.
       await withTimeout(this.ctx.bus.close(), CLOSE_STEP_MS, "cache close (bus)").catch(() => undefined);
       await withTimeout(Promise.resolve(this.ctx.stats.close()), CLOSE_STEP_MS, "cache close (final stats flush)").catch(() => undefined);

@@ -67,11 +67,11 @@ export class TagVersionStore {
     const ttl = this.tagTtlMs;
     let raw: string[];
     if (!this.redis.isCluster) {
-      raw = (await this.redis.call((c) => READ_TAG_VERSIONS.run(c, versionKeys, [ttl]))) as string[];
+      raw = (await this.redis.call((c) => READ_TAG_VERSIONS.run(c, versionKeys, [ttl]), versionKeys[0])) as string[];
     } else {
       // Each tag key has its own slot: one script call per tag, sent together.
       raw = await Promise.all(
-        versionKeys.map(async (key) => ((await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]))) as string[])[0]!),
+        versionKeys.map(async (key) => ((await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]), key)) as string[])[0]!),
       );
     }
     const result = new Map<string, number>();
@@ -131,9 +131,10 @@ export class TagVersionStore {
   async bump(tags: readonly string[]): Promise<{ versions: Record<string, number>; previous: Record<string, number>; entries: number }> {
     const unique = [...new Set(tags)];
     const results = await Promise.all(
-      unique.map((tag) =>
-        this.redis.call((c) => BUMP_TAG_VERSION.run(c, [this.keys.tagVersion(tag), this.keys.tagCount(tag)], [this.tagTtlMs])),
-      ),
+      unique.map((tag) => {
+        const versionKey = this.keys.tagVersion(tag);
+        return this.redis.call((c) => BUMP_TAG_VERSION.run(c, [versionKey, this.keys.tagCount(tag)], [this.tagTtlMs]), versionKey);
+      }),
     );
     const versions: Record<string, number> = {};
     const previous: Record<string, number> = {};
@@ -150,7 +151,10 @@ export class TagVersionStore {
   /** Notes `fullKey` as written under each tag (for the approximate count); errors are the caller's to ignore. */
   async noteKeys(fullKey: string, tags: readonly string[], ttlMs: number): Promise<void> {
     await Promise.all(
-      tags.map((tag) => this.redis.call((c) => NOTE_TAGGED_KEY.run(c, [this.keys.tagCount(tag)], [fullKey, Math.max(ttlMs, 1_000)]))),
+      tags.map((tag) => {
+        const countKey = this.keys.tagCount(tag);
+        return this.redis.call((c) => NOTE_TAGGED_KEY.run(c, [countKey], [fullKey, Math.max(ttlMs, 1_000)]), countKey);
+      }),
     );
   }
 

@@ -163,6 +163,21 @@ export class CircuitBreaker {
     // Open: late failures of calls let through earlier must not push the recovery time further out.
   }
 
+  /**
+   * A health probe outside the guarded traffic (a PING) answered: an open breaker ends its wait at once and turns
+   * half-open, so trial calls go through now instead of after a recovery wait that may have doubled past the
+   * outage; a half-open one counts it as a successful trial (so a breaker nobody calls through still closes).
+   */
+  probeSucceeded(): void {
+    this.advanceClock();
+    if (this.current === "open") {
+      this.transition("half-open");
+    } else if (this.current === "half-open") {
+      this.trialSuccesses += 1;
+      if (this.trialSuccesses >= this.halfOpenMaxCalls) this.transition("closed");
+    }
+  }
+
   /** Runs `fn` if allowed, recording its outcome; throws `CircuitOpenError` (E_CIRCUIT_OPEN) without calling it otherwise. */
   async execute<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.allowRequest()) throw new CircuitOpenError(this.retryAt());

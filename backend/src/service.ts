@@ -118,6 +118,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger,
     limit: config.http.rateLimitPerMinute,
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
+    shared: config.redis.rateLimiting,
+    timeoutMs: config.redis.commandTimeoutMs,
+    breaker: config.cache.breaker,
   });
   const analytics = createAnalyticsService({ prisma });
   const health = createServiceHealth(config, {
@@ -203,6 +206,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       await step("api key bookkeeping", apiKeys.whenIdle());
       await step("revocation listener", revocations.close());
       await step("scheduled cleanup", ops.close());
+      rateLimit.close();
       await step("cache", cache.close());
       await step("redis", redis.close());
       await step("postgres", prisma.$disconnect());

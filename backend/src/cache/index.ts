@@ -11,7 +11,7 @@ import { L1Store } from "./l1-store.ts";
 import { DistributedLock } from "./lock/distributed-lock.ts";
 import { RedisGateway } from "./redis-gateway.ts";
 import { CircuitBreaker } from "./resilience/circuit-breaker.ts";
-import { NodeBreakers } from "./resilience/node-breakers.ts";
+import { isRedisFailure, NodeBreakers } from "./resilience/node-breakers.ts";
 import { SpyCache } from "./spy-cache.ts";
 import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
 import { TagVersionStore } from "./tag-version-store.ts";
@@ -71,12 +71,6 @@ export function createCache(options: CreateCacheOptions): SpyCache {
   ctx.events = cache;
   bus.start();
   return cache;
-}
-
-/** Reply errors mean Redis answered (wrong type, bad script): not an outage, except these cluster/loading states. */
-function isRedisFailure(error: unknown): boolean {
-  if (!(error instanceof Error) || error.name !== "ReplyError") return true;
-  return /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)/.test(error.message);
 }
 
 /** A subscriber with an offline queue and no command timeout, so its subscriptions survive reconnects. */

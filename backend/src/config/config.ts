@@ -72,6 +72,9 @@ export const environmentSchema = z.object({
   REDIS_PROTOCOL: z.coerce.number().pipe(z.union([z.literal(2), z.literal(3)])).default(2),
   REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(250),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: booleanFromEnv.default(false),
+  ENABLE_REDIS_RATE_LIMITING: booleanFromEnv.default(true),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")
@@ -189,6 +192,12 @@ export interface AppConfig {
     connectTimeoutMs: number;
     commandTimeoutMs: number;
     keyPrefix: string;
+    /** REDIS_PASSWORD: AUTH password of every node (cluster nodes and, when its URL has none, the single node). */
+    password: string | undefined;
+    /** REDIS_TLS: connect with TLS (single node: as a rediss:// URL does). */
+    tls: boolean;
+    /** ENABLE_REDIS_RATE_LIMITING: count the API rate limit in Redis (shared) or, when false, per process. */
+    rateLimiting: boolean;
   };
   cache: {
     version: string;
@@ -320,6 +329,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       keyPrefix: e.REDIS_KEY_PREFIX,
+      password: e.REDIS_PASSWORD,
+      tls: e.REDIS_TLS,
+      rateLimiting: e.ENABLE_REDIS_RATE_LIMITING,
     },
     cache: {
       version: e.CACHE_VERSION,

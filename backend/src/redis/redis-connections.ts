@@ -19,6 +19,10 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /** A name shown in CLIENT LIST (default "spywatcher"). */
   connectionName?: string;
+  /** AUTH password of every cluster node, and of the single node when its URL carries none (REDIS_PASSWORD). */
+  password?: string | undefined;
+  /** Connect with TLS (REDIS_TLS; a rediss:// URL does it for a single node anyway). */
+  tls?: boolean;
 }
 
 /** The connections the service uses: one for commands, one dedicated to pub/sub. */
@@ -76,6 +80,9 @@ function baseOptions(options: RedisConnectionOptions, name: string, role: "comma
     protocol: options.protocol ?? 2,
     connectionName: name,
     connectTimeout: options.connectTimeoutMs ?? 2_000,
+    ...(options.password ? { password: options.password } : {}),
+    // As document 001's production snippet: `tls: {}` (system CAs, the node's host name checked).
+    ...(options.tls ? { tls: {} } : {}),
     // Subscribers block on reads by design; a command timeout would only break them.
     ...(role === "command" ? { commandTimeout: options.commandTimeoutMs ?? 250 } : {}),
     maxRetriesPerRequest: role === "command" ? 1 : null,
@@ -83,8 +90,11 @@ function baseOptions(options: RedisConnectionOptions, name: string, role: "comma
 }
 
 function openSingle(options: RedisConnectionOptions, name: string, role: "command" | "subscriber"): Redis {
+  const base = baseOptions(options, name, role);
+  // A password in the URL is the one meant for this node; REDIS_PASSWORD only fills in a URL without one.
+  if (new URL(options.url).password) delete base.password;
   return new Redis(options.url, {
-    ...baseOptions(options, name, role),
+    ...base,
     retryStrategy: reconnectDelayMs,
     // Without an offline queue, commands sent while Redis is down fail at once instead of waiting.
     enableOfflineQueue: role === "subscriber",
@@ -112,9 +122,10 @@ function watchConnection(connection: RedisClient, name: string, logger: Logger):
     const now = Date.now();
     if (now - lastErrorLog < 5_000) return;
     lastErrorLog = now;
-    logger.warn({ connection: name, err: error.message }, "redis connection error");
+    // Document 001's troubleshooting section tells operators to look for these two lines, verbatim.
+    logger.warn({ connection: name, err: error.message }, "Redis connection error");
   });
-  connection.on("ready", () => logger.debug({ connection: name }, "redis ready"));
+  connection.on("ready", () => logger.info({ connection: name }, "Redis connected successfully"));
 }
 
 async function closeAll(connections: RedisClient[]): Promise<void> {

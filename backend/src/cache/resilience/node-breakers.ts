@@ -103,6 +103,14 @@ export class NodeBreakers {
     return Object.fromEntries([...this.byNode].map(([id, breaker]) => [id, breaker.stats()]));
   }
 
+  /** The master connection serving `key`'s slot now (a single node: the connection itself); undefined if unknown. */
+  masterFor(key: string): Redis | undefined {
+    if (!this.isCluster) return this.client as Redis;
+    const cluster = this.client as Cluster;
+    const owner = cluster.slots[calculateSlot(key)]?.[0];
+    return owner === undefined ? undefined : cluster.nodes("master").find((node) => nodeId(node) === owner);
+  }
+
   /** Stops probing (the cache is closing). */
   close(): void {
     this.closed = true;
@@ -180,6 +188,12 @@ export class NodeBreakers {
     this.retired.rejected += rejected;
     breaker.reset();
   }
+}
+
+/** Reply errors mean Redis answered (wrong type, bad script): not an outage, except these cluster/loading states. */
+export function isRedisFailure(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== "ReplyError") return true;
+  return /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)/.test(error.message);
 }
 
 /** A node connection's id as ioredis names it in the slot map: "host:port". */

@@ -3,6 +3,10 @@ import { ipKeyGenerator, rateLimit, type Options, type Store } from "express-rat
 import { RedisStore } from "rate-limit-redis";
 import type { Logger } from "../../logging/logger.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
+import type { CircuitBreakerOptions } from "../../cache/resilience/circuit-breaker.ts";
+import { isRedisFailure, NodeBreakers } from "../../cache/resilience/node-breakers.ts";
+import { withTimeout } from "../../lib/with-timeout.ts";
+import { routedRateLimitCommands } from "./rate-limit-commands.ts";
 import { TooManyRequestsError } from "./too-many-requests-error.ts";
 import { principalOf } from "./require-api-key.ts";
 
@@ -16,15 +20,48 @@ export interface ApiKeyRateLimitOptions {
   windowMs?: number;
   /** Redis key prefix, e.g. "spywatcher:ratelimit:" (default "ratelimit:"). */
   prefix?: string;
+  /**
+   * Count in Redis, shared by every instance (ENABLE_REDIS_RATE_LIMITING, default true); false counts in this
+   * process only (each instance allows `limit` on its own).
+   */
+  shared?: boolean;
+  /** Longest wait for the counter, ms (REDIS_COMMAND_TIMEOUT_MS, default 250): past it the request passes. */
+  timeoutMs?: number;
+  /** Options of each master's breaker in front of the counters (default: the cache's defaults). */
+  breaker?: CircuitBreakerOptions;
 }
 
+/** The rate limit middleware and a way to stop its background probing. */
+export type ApiKeyRateLimiter = RequestHandler & { close(): void };
+
 /**
- * Per-API-key rate limit counted in Redis (shared by every instance), after `requireApiKey`. Answers 429 JSON with
- * RateLimit headers. Fails open: while Redis is down, requests pass and the store reconnects its scripts later.
+ * Per-API-key rate limit, after `requireApiKey`. Answers 429 JSON with RateLimit headers. Counted in Redis (shared
+ * by every instance; on a cluster each key's script runs on, and is reloaded on, the master owning the key) unless
+ * `shared` is false. Fails open: while a counter's master is down or slow, requests pass within `timeoutMs`, at once
+ * while that master's breaker is open.
  */
-export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): RequestHandler {
-  if (options.limit <= 0) return (_req, _res, next) => next();
-  return rateLimit({
+export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimiter {
+  if (options.limit <= 0) return Object.assign<RequestHandler, { close(): void }>((_req, _res, next) => next(), { close: () => undefined });
+  const timeoutMs = options.timeoutMs ?? 250;
+  let breakers: NodeBreakers | undefined;
+  let store: Store | undefined;
+  if (options.shared ?? true) {
+    breakers = new NodeBreakers(options.redis, { breaker: { isFailure: isRedisFailure, ...options.breaker }, probeTimeoutMs: timeoutMs });
+    store = new ResilientStore(
+      new RedisStore({
+        prefix: options.prefix ?? "ratelimit:",
+        sendCommandCluster: routedRateLimitCommands(options.redis, breakers, timeoutMs),
+      }),
+      options.logger,
+      timeoutMs,
+    );
+  } else {
+    options.logger.info(
+      { limitPerWindow: options.limit },
+      "rate limiting in process (ENABLE_REDIS_RATE_LIMITING=false): each instance counts its own requests",
+    );
+  }
+  const handler = rateLimit({
     windowMs: options.windowMs ?? 60_000,
     limit: options.limit,
     standardHeaders: "draft-7",
@@ -32,30 +69,28 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): RequestHandler
     passOnStoreError: true,
     // Store errors are logged (throttled) by ResilientStore; validation warnings go to the service log.
     logger: { error: () => undefined, warn: (error: unknown) => options.logger.warn({ err: String(error) }, "rate limiter") },
-    store: new ResilientStore(
-      new RedisStore({
-        prefix: options.prefix ?? "ratelimit:",
-        sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as never,
-      }),
-      options.logger,
-    ),
+    // Without a store: express-rate-limit's in-process MemoryStore.
+    ...(store ? { store } : {}),
     // Counted per principal user (an API key as `key:<id>`, a signed-in person by user id; never by a secret); without one, by client address.
     keyGenerator: (req, res) => principalOf(res)?.userId ?? ipKeyGenerator(req.ip ?? "unknown"),
     handler: (_req, _res, next, used: Options) => {
       next(new TooManyRequestsError(`Rate limit of ${used.limit} requests per ${used.windowMs / 1000} s exceeded`));
     },
   });
+  return Object.assign(handler, { close: () => breakers?.close() });
 }
 
 /**
- * Wraps RedisStore so an outage never sticks: RedisStore loads its Lua scripts once in `init`, and if Redis was
- * down (or not yet connected) then, every later call would fail on the rejected load. Here the scripts are
- * (re)loaded before the first call after any failure; while Redis is down that fails fast and the request passes.
+ * Wraps RedisStore so an outage never sticks and never holds a request: RedisStore loads its Lua scripts once in
+ * `init`, and if Redis was down (or not yet connected) then, every later call would fail on the rejected load;
+ * here they are loaded before the first call until a load succeeds. After a failed reload (NOSCRIPT while the
+ * key's master was failing) RedisStore would keep a rejected SHA-1 forever: it gets the known one back (a script's
+ * SHA-1 never changes). Each call is bounded by `timeoutMs` in all.
  */
 class ResilientStore implements Store {
   private options: Options | undefined;
   private loading: Promise<boolean> | undefined;
-  private loaded = false;
+  private shas: { increment: string; get: string } | undefined;
   private lastErrorLog = 0;
   readonly localKeys = false;
   readonly prefix: string;
@@ -63,6 +98,7 @@ class ResilientStore implements Store {
   constructor(
     private readonly inner: RedisStore,
     private readonly logger: Logger,
+    private readonly timeoutMs: number,
   ) {
     this.prefix = inner.prefix;
   }
@@ -73,25 +109,33 @@ class ResilientStore implements Store {
   }
 
   async increment(key: string) {
-    if (!this.loaded && !(await this.load())) throw new Error("rate limit scripts are not loaded (redis unavailable)");
+    // One deadline for the whole call: loading the scripts (after an outage) and counting, NOSCRIPT reload included.
+    const counting = (async () => {
+      if (!this.shas && !(await this.load())) throw new Error("rate limit scripts are not loaded (redis unavailable)");
+      return this.inner.increment(key);
+    })();
     try {
-      return await this.inner.increment(key);
+      return await withTimeout(counting, this.timeoutMs, "rate limit increment");
     } catch (error) {
+      counting.catch(() => undefined);
       this.failed(error);
       throw error;
     }
   }
 
   async decrement(key: string): Promise<void> {
-    await this.inner.decrement(key).catch((error: unknown) => this.failed(error));
+    await withTimeout(this.inner.decrement(key), this.timeoutMs, "rate limit decrement").catch((error: unknown) => this.failed(error));
   }
 
   async resetKey(key: string): Promise<void> {
-    await this.inner.resetKey(key).catch((error: unknown) => this.failed(error));
+    await withTimeout(this.inner.resetKey(key), this.timeoutMs, "rate limit reset").catch((error: unknown) => this.failed(error));
   }
 
   private failed(error: unknown): void {
-    this.loaded = false;
+    if (this.shas) {
+      this.inner.incrementScriptSha = Promise.resolve(this.shas.increment);
+      this.inner.getScriptSha = Promise.resolve(this.shas.get);
+    }
     const now = Date.now();
     if (now - this.lastErrorLog > 5_000) {
       this.lastErrorLog = now;
@@ -109,14 +153,14 @@ class ResilientStore implements Store {
         // The store keeps these promises and awaits them on each call: never let their rejection go unhandled.
         this.inner.incrementScriptSha.catch(() => undefined);
         this.inner.getScriptSha.catch(() => undefined);
-        await init;
-        this.loaded = true;
+        await withTimeout(init, this.timeoutMs, "rate limit script load");
+        this.shas = { increment: await this.inner.incrementScriptSha, get: await this.inner.getScriptSha };
       } catch (error) {
         this.failed(error);
       } finally {
         this.loading = undefined;
       }
-      return this.loaded;
+      return this.shas !== undefined;
     })();
     return this.loading;
   }

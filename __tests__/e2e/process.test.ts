@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { freePort } from "../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, uniquePrefix } from "../helpers/test-env.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testSpillDir, uniquePrefix } from "../helpers/test-env.ts";
 
 /** Messages plus typing events of a guild since `since`, straight from PostgreSQL. */
 async function countActivity(guildId: string, since: string): Promise<number> {
@@ -30,7 +30,7 @@ const children: ChildProcess[] = [];
 function startProcess(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ["--import", "tsx", "backend/src/main.ts"], {
     cwd: root,
-    env: { PATH: process.env.PATH, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: "info", ...env },
+    env: { PATH: process.env.PATH, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: "info", INGEST_SPILL_DIR: testSpillDir(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { loadConfig, type AppConfig } from "../../backend/src/config/config.ts";
 import { createLogger, type Logger } from "../../backend/src/logging/logger.ts";
 
@@ -36,8 +38,14 @@ export function testConfig(overrides: NodeJS.ProcessEnv = {}): AppConfig {
     MIGRATE_ON_START: "false",
     DISCORD_ENABLED: "false",
     REDIS_COMMAND_TIMEOUT_MS: String(TEST_COMMAND_TIMEOUT_MS),
+    INGEST_SPILL_DIR: testSpillDir(),
     ...overrides,
   });
+}
+
+/** A spill directory of its own under the OS temp dir (never the repository's data/), for a service a test starts. */
+export function testSpillDir(): string {
+  return path.join(tmpdir(), uniquePrefix("spywatcher-spill"));
 }
 
 /** A logger that prints nothing unless LOG_LEVEL asks for it. */

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from "./config/config.ts";
+import { shutdownDeadlineMs, shutdownStages } from "./lifecycle/shutdown-budget.ts";
 import { createLogger } from "./logging/logger.ts";
 import { startService } from "./service.ts";
 
@@ -27,11 +28,14 @@ async function main(): Promise<void> {
       logger.warn({ signal }, "second signal: exiting now");
       process.exit(1);
     }
-    logger.info({ signal }, "shutting down");
+    // The kill timer is the sum of every stage's own bound, so it never cuts a stage short (the ingestion drain
+    // and spill included); it only ends a stop that is stuck beyond all of them.
+    const deadlineMs = shutdownDeadlineMs(config);
+    logger.info({ signal, deadlineMs, stages: shutdownStages(config) }, "shutting down");
     const forced = setTimeout(() => {
-      logger.error("shutdown timed out: exiting");
+      logger.error({ deadlineMs, ingest: service.discord?.stats().ingest }, "shutdown timed out: exiting");
       process.exit(1);
-    }, config.shutdownTimeoutMs + 5_000);
+    }, deadlineMs);
     forced.unref();
     service.stop().then(
       () => process.exit(0),

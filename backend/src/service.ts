@@ -17,6 +17,7 @@ import { createApp } from "./http/app.ts";
 import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
+import { shutdownStages } from "./lifecycle/shutdown-budget.ts";
 import type { Logger } from "./logging/logger.ts";
 import type { AlertMonitor } from "./monitoring/alert-monitor.ts";
 import { alertsRouter } from "./monitoring/alert-routes.ts";
@@ -51,9 +52,6 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** Longest wait for one shutdown step that talks to Redis or PostgreSQL (they may be hung). */
-const SHUTDOWN_STEP_MS = 2_000;
-
 /**
  * Wires every part of the service from one configuration: migrations, one Prisma client, one Redis
  * connection set, the HTTP app. The only place that knows how the parts fit together.
@@ -67,6 +65,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     url: config.database.url,
     poolMax: config.database.poolMax,
     statementTimeoutMs: config.database.statementTimeoutMs,
+    connectionTimeoutMs: config.database.connectTimeoutMs,
+    queryTimeoutMs: config.database.queryTimeoutMs,
+    keepAliveDelayMs: config.database.keepAliveDelayMs,
   });
   // Open the pool's first connection now, so the first request does not pay for it; a database that is down is
   // reported by /health/ready, not fatal here.
@@ -187,22 +188,43 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   ops.scheduledCleanup.start();
 
   let stopping: Promise<void> | undefined;
+  // Every stage has its own bound (lifecycle/shutdown-budget.ts); main.ts's kill timer is their sum.
+  const bounds = new Map(shutdownStages(config).map((stage) => [stage.name, stage.ms]));
+  const boundOf = (...names: string[]) => names.reduce((sum, name) => sum + (bounds.get(name) ?? 0), 0);
   // A step that depends on a hung Redis or PostgreSQL must not hold up the steps after it (the ingestion flush,
   // closing connections): each is bounded, and one that overruns is logged and left behind.
-  const step = (name: string, work: Promise<unknown>, ms = SHUTDOWN_STEP_MS) =>
+  const step = (name: string, work: Promise<unknown>, ms = boundOf(name)) =>
     withTimeout(work, ms, `shutdown: ${name}`).catch((error: unknown) =>
       logger.warn({ step: name, err: error instanceof Error ? error.message : String(error) }, "shutdown step did not finish; going on"),
     );
   const stop = () => {
     stopping ??= (async () => {
-      // Alerts first: no evaluation may read connections that are closing (nor report the shutdown as an outage).
-      // Up to about 2 s: an evaluation in flight (bounded by HEALTH_CHECK_TIMEOUT_MS) and the webhook's final sends.
-      await step("alerts", alerts.close(), 2 * SHUTDOWN_STEP_MS);
-      // Then WebSockets: an upgraded socket holds server.close() open, and closeAllConnections() does not end it.
-      await step("realtime", realtime.close());
-      await closeServer(server, config.shutdownTimeoutMs);
-      // Bounded by INGEST_CLOSE_TIMEOUT_MS itself (it drains the ingestion buffer).
-      await discord?.stop();
+      // First of all, stop taking HTTP work: stop accepting; every answer from now on carries Connection: close and
+      // idle keep-alive sockets are closed, so clients move to another instance; in-flight requests get
+      // SHUTDOWN_TIMEOUT_MS, then their sockets are closed.
+      const drained = closeServer(server, config.shutdownTimeoutMs);
+      await Promise.all([
+        // No alert evaluation may read connections that are closing (nor report the shutdown as an outage). Up to
+        // about 4 s: an evaluation in flight (bounded by HEALTH_CHECK_TIMEOUT_MS) and the webhook's final sends.
+        step("alerts", alerts.close()),
+        // An upgraded WebSocket holds server.close() open, and closeAllConnections() does not end it.
+        step("realtime", realtime.close()),
+      ]);
+      logger.info(await drained, "http server drained");
+      if (discord) {
+        // Gateway, then the ingestion drain (INGEST_CLOSE_TIMEOUT_MS) and the spill of what PostgreSQL did not take,
+        // then pending invalidations: each bounded inside, and the whole by the sum of those stages.
+        const stopped = await withTimeout(
+          discord.stop(),
+          boundOf("discord gateway", "ingestion drain", "ingestion spill", "invalidation flush"),
+          "shutdown: discord side",
+        ).then(
+          () => true,
+          () => false,
+        );
+        // The final ingest stats line, always: the Discord side logs it when it stops; here when it could not.
+        if (!stopped) logger.error({ ingest: discord.stats().ingest }, "discord side did not stop in time: final ingest stats");
+      }
       await step("api key bookkeeping", apiKeys.whenIdle());
       await step("revocation listener", revocations.close());
       await step("scheduled cleanup", ops.close());

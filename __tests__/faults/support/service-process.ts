@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { freePort } from "../../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testSpillDir, uniquePrefix } from "../../helpers/test-env.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 
@@ -72,6 +72,7 @@ export class ServiceProcess {
         MIGRATE_ON_START: "false",
         DISCORD_ENABLED: "false",
         LOG_LEVEL: "info",
+        INGEST_SPILL_DIR: testSpillDir(),
         ...options.env,
       },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,10 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { createIngestRepository } from "../ingest/ingest-repository.ts";
+import { IngestSpillFile } from "../ingest/ingest-spill-file.ts";
 import { IngestionWriter, type IngestStats } from "../ingest/ingestion-writer.ts";
+import { replaySpill } from "../ingest/spill-replay.ts";
 import { CacheInvalidationService, type InvalidationStats, type TagInvalidator } from "../invalidation/cache-invalidation-service.ts";
+import type { IngestEventKind } from "../ingest/event-records.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel } from "../pubsub/analytics-update.ts";
 import type { Publisher } from "../pubsub/pubsub.ts";
@@ -32,6 +35,8 @@ export interface DiscordSideConfig {
   ingestRetryMaxMs?: number;
   /** Time `stop()` keeps draining the buffer (INGEST_CLOSE_TIMEOUT_MS, default 10,000). */
   ingestCloseTimeoutMs?: number;
+  /** Directory of the spill file of rows PostgreSQL did not take at shutdown, replayed at start (INGEST_SPILL_DIR, default data/ingest-spill). */
+  ingestSpillDir?: string;
   /** Per-guild invalidation coalescing window (INVALIDATION_COALESCE_MS, default 1,000). */
   invalidationCoalesceMs?: number;
   /** Soft (stale served for at most one recompute) or hard event-driven invalidation (INVALIDATION_MODE, default soft). */
@@ -85,16 +90,30 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     coalesceMs: config.invalidationCoalesceMs ?? 1_000,
     mode: config.invalidationMode ?? "soft",
   });
+  const repository = createIngestRepository(deps.prisma);
+  const spill = new IngestSpillFile(config.ingestSpillDir ?? "data/ingest-spill");
+  const onDurable = (guildId: string, kinds: IngestEventKind[], events: number) => invalidation.notify(guildId, kinds, events);
   const writer = new IngestionWriter({
-    repository: createIngestRepository(deps.prisma),
+    repository,
     logger,
-    onDurable: (guildId, kinds, events) => invalidation.notify(guildId, kinds, events),
+    spill,
+    onDurable,
     batchSize: config.ingestBatchSize ?? 2_000,
     flushIntervalMs: config.ingestFlushIntervalMs ?? 200,
     maxBufferedRows: config.ingestMaxBufferedRows ?? 50_000,
     retryBaseMs: config.ingestRetryBaseMs ?? 100,
     retryMaxMs: config.ingestRetryMaxMs ?? 5_000,
     closeTimeoutMs: config.ingestCloseTimeoutMs ?? 10_000,
+  });
+
+  // Rows an earlier shutdown could not write: replayed beside live ingestion (retried while PostgreSQL is down).
+  const replay = replaySpill({
+    spill,
+    repository,
+    logger,
+    onDurable,
+    retryBaseMs: config.ingestRetryBaseMs ?? 100,
+    retryMaxMs: config.ingestRetryMaxMs ?? 5_000,
   });
 
   let simulation: SimulatedDiscord | undefined;
@@ -114,9 +133,11 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     stopping ??= (async () => {
       await bot.stop();
       await simulation?.stop();
+      // An unfinished replay leaves its file for the next start (already stored batches are no-ops then).
+      const replayed = replay.stop();
       await writer.close();
       await invalidation.close();
-      logger.info({ ingest: writer.stats(), invalidation: invalidation.stats() }, "discord side stopped");
+      logger.info({ ingest: writer.stats(), spillReplay: replayed, invalidation: invalidation.stats() }, "discord side stopped");
     })();
     return stopping;
   };

@@ -65,6 +65,9 @@ export const environmentSchema = z.object({
   DATABASE_URL: postgresUrl.default("postgresql://postgres@127.0.0.1:5432/spywatcher"),
   DATABASE_POOL_MAX: positiveInt.default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(10_000),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  DATABASE_QUERY_TIMEOUT_MS: positiveInt.optional(),
+  DATABASE_KEEPALIVE_DELAY_MS: positiveInt.default(10_000),
   MIGRATE_ON_START: booleanFromEnv.default(true),
 
   REDIS_URL: redisUrl.default("redis://127.0.0.1:6379/0"),
@@ -114,6 +117,7 @@ export const environmentSchema = z.object({
   INGEST_RETRY_BASE_MS: positiveInt.default(100),
   INGEST_RETRY_MAX_MS: positiveInt.default(5_000),
   INGEST_CLOSE_TIMEOUT_MS: positiveInt.default(10_000),
+  INGEST_SPILL_DIR: z.string().min(1).default("data/ingest-spill"),
   INVALIDATION_COALESCE_MS: positiveInt.default(1_000),
   INVALIDATION_MODE: z.enum(["soft", "hard"]).default("soft"),
 
@@ -184,7 +188,19 @@ export interface AppConfig {
   env: Environment["NODE_ENV"];
   http: { host: string; port: number; trustProxy: boolean; rateLimitPerMinute: number };
   log: { level: Environment["LOG_LEVEL"]; pretty: boolean };
-  database: { url: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  /**
+   * PostgreSQL pool: size, server-side statement timeout, client-side connect and query timeouts (a query with no
+   * answer, e.g. on a silently dead connection, fails and its connection is discarded), TCP keepalive idle delay.
+   */
+  database: {
+    url: string;
+    poolMax: number;
+    statementTimeoutMs: number;
+    connectTimeoutMs: number;
+    queryTimeoutMs: number;
+    keepAliveDelayMs: number;
+    migrateOnStart: boolean;
+  };
   redis: {
     url: string;
     clusterNodes: string[] | undefined;
@@ -320,6 +336,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       url: e.DATABASE_URL,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      // Default: the statement timeout plus 1 s, so a live server's own timeout (a clean error) normally comes first.
+      queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS ?? e.DATABASE_STATEMENT_TIMEOUT_MS + 1_000,
+      keepAliveDelayMs: e.DATABASE_KEEPALIVE_DELAY_MS,
       migrateOnStart: e.MIGRATE_ON_START,
     },
     redis: {
@@ -371,6 +391,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       ingestRetryBaseMs: e.INGEST_RETRY_BASE_MS,
       ingestRetryMaxMs: e.INGEST_RETRY_MAX_MS,
       ingestCloseTimeoutMs: e.INGEST_CLOSE_TIMEOUT_MS,
+      ingestSpillDir: e.INGEST_SPILL_DIR,
       invalidationCoalesceMs: e.INVALIDATION_COALESCE_MS,
       invalidationMode: e.INVALIDATION_MODE,
     },

@@ -10,8 +10,15 @@ export interface PrismaClientOptions {
   poolMax?: number;
   /** Server-side statement timeout in ms (default 10,000). */
   statementTimeoutMs?: number;
-  /** How long to wait for a connection in ms (default 5,000). */
+  /** How long to wait for a connection in ms, pooled or new (default 5,000). */
   connectionTimeoutMs?: number;
+  /**
+   * Client-side query timeout in ms (default: statement timeout + 1 s): a query without an answer (PostgreSQL hung,
+   * packets dropped) fails with "Query read timeout", and the pool discards its connection instead of reusing it.
+   */
+  queryTimeoutMs?: number;
+  /** TCP keepalive on every connection, first probe after this idle time in ms (default 10,000). */
+  keepAliveDelayMs?: number;
 }
 
 /** Builds a Prisma 7 client on the Rust-free `@prisma/adapter-pg` driver adapter. Call `$disconnect()` to close it. */
@@ -21,6 +28,9 @@ export function createPrismaClient(options: PrismaClientOptions): PrismaClient {
     max: options.poolMax ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     statement_timeout: options.statementTimeoutMs ?? 10_000,
+    query_timeout: options.queryTimeoutMs ?? (options.statementTimeoutMs ?? 10_000) + 1_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: options.keepAliveDelayMs ?? 10_000,
     idleTimeoutMillis: 30_000,
   });
   return new PrismaClient({ adapter });

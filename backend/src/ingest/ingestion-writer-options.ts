@@ -1,6 +1,7 @@
 import type { Logger } from "../logging/logger.ts";
 import type { IngestEventKind } from "./event-records.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
+import type { IngestSpillFile } from "./ingest-spill-file.ts";
 
 /** Options of the ingestion writer; every field but `repository` and `logger` has a default. */
 export interface IngestionWriterOptions {
@@ -21,6 +22,8 @@ export interface IngestionWriterOptions {
   retryBaseMs?: number;
   /** Ceiling of the retry delay (default 5,000 ms). */
   retryMaxMs?: number;
+  /** Where `close()` puts rows PostgreSQL did not take in time, replayed at the next start (unset: they are only counted). */
+  spill?: Pick<IngestSpillFile, "write">;
   /** How long `close()` keeps retrying to drain the buffer before giving the rest up, counted and logged (default 10,000 ms). */
   closeTimeoutMs?: number;
   /** Least age of a batch marker (ingest_batches row) before it is pruned; kept longer while an older batch of this writer is still retried (default 3,600,000 ms = 1 h). */
@@ -45,8 +48,10 @@ export interface IngestStats {
   dropped: number;
   /** Rows PostgreSQL refused as invalid, isolated one by one and logged. */
   rejected: number;
-  /** Rows still buffered when `close()` ran out of time (database down at shutdown). */
+  /** Rows `close()` could neither write nor spill (no spill configured, or the spill write failed): lost, counted. */
   abandonedOnClose: number;
+  /** Rows `close()` wrote to the spill file because PostgreSQL did not take them in time; replayed at the next start. */
+  spilled: number;
   /** Retried batches found already stored (an earlier attempt committed, its reply was lost): nothing was written twice. */
   replayedBatches: number;
   /** Batch markers deleted by pruning. */

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../logging/logger.ts";
 import { BatchMarkerPruner } from "./batch-marker-pruner.ts";
 import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "./event-records.ts";
+import type { SpilledBatch } from "./ingest-spill-file.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
 import { InterruptibleSleeps } from "./interruptible-sleeps.ts";
@@ -15,6 +16,7 @@ const LOG_EVERY_MS = 5_000;
 /** One insert statement's worth of rows, with the id every attempt of it carries (see ingest-repository.ts). */
 interface PendingBatch {
   id: string;
+  kind: IngestEventKind;
   rows: IngestEvent[];
 }
 
@@ -36,12 +38,17 @@ export class IngestionWriter {
   private readonly closeTimeoutMs: number;
   private readonly concurrentBatchesPerTable: number;
   private readonly markers: BatchMarkerPruner;
+  private readonly spill: IngestionWriterOptions["spill"];
+  /** Batches formed and not yet settled (being written or waiting for a retry), by id. */
+  private readonly unsettled = new Map<string, PendingBatch>();
+  /** Batches handed to the spill at close: a late answer of their last attempt changes nothing. */
+  private readonly handedOff = new Set<string>();
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
   private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
   private readonly backoff = new InterruptibleSleeps();
   private readonly outage: WriteOutageLog;
-  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, replayedBatches: 0 };
+  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, spilled: 0, replayedBatches: 0 };
   private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -60,6 +67,7 @@ export class IngestionWriter {
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.concurrentBatchesPerTable = options.concurrentBatchesPerTable ?? 2;
+    this.spill = options.spill;
     this.outage = new WriteOutageLog(options.logger, LOG_EVERY_MS);
     this.markers = new BatchMarkerPruner({
       repository: options.repository,
@@ -90,23 +98,23 @@ export class IngestionWriter {
     await this.markers.idle();
   }
 
-  /** Stops accepting rows and drains the buffer, for at most `closeTimeoutMs`; rows left then are counted and logged. Idempotent. */
+  /**
+   * Stops accepting rows and drains the buffer for at most `closeTimeoutMs`. Rows still unwritten then (PostgreSQL
+   * down or hung) are handed to the spill file under their batch ids without waiting for attempts in flight, counted
+   * (`spilled`) and logged; without a spill, or if it fails, they are counted as `abandonedOnClose`. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
       this.timer = undefined;
-      const deadline = setTimeout(() => {
-        this.givingUp = true;
-        this.backoff.interruptAll();
-      }, this.closeTimeoutMs);
-      try {
-        await this.flush();
-      } finally {
-        clearTimeout(deadline);
-      }
-      if (this.counters.abandonedOnClose > 0) {
-        this.logger.error({ abandoned: this.counters.abandonedOnClose }, "ingestion closed with rows it could not write");
-      }
+      let deadline: NodeJS.Timeout | undefined;
+      const outOfTime = new Promise<false>((resolve) => (deadline = setTimeout(() => resolve(false), this.closeTimeoutMs)));
+      const drained = await Promise.race([this.flush().then(() => true as const), outOfTime]);
+      clearTimeout(deadline);
+      if (drained) return;
+      this.givingUp = true;
+      this.backoff.interruptAll();
+      await this.spillUnwritten();
     })();
     return this.closing;
   }
@@ -114,6 +122,36 @@ export class IngestionWriter {
   /** A snapshot of the counters. */
   stats(): IngestStats {
     return { ...this.counters, prunedMarkers: this.markers.prunedMarkers(), buffered: this.buffered };
+  }
+
+  /** Takes every row not yet durable out of the writer (at once, before any loop resumes) and spills it. */
+  private async spillUnwritten(): Promise<void> {
+    const batches: SpilledBatch[] = [];
+    for (const batch of this.unsettled.values()) {
+      this.handedOff.add(batch.id);
+      batches.push({ batchId: batch.id, kind: batch.kind, rows: batch.rows });
+    }
+    this.unsettled.clear();
+    for (const kind of INGEST_EVENT_KINDS) {
+      const queue = this.queues.get(kind)!;
+      while (queue.length > 0) batches.push({ batchId: randomUUID(), kind, rows: queue.splice(0, this.batchSize) });
+    }
+    const rows = batches.reduce((sum, batch) => sum + batch.rows.length, 0);
+    this.buffered -= rows;
+    if (rows === 0) return;
+    if (!this.spill) {
+      this.counters.abandonedOnClose += rows;
+      this.logger.error({ abandoned: rows, stats: this.stats() }, "ingestion closed with rows it could not write (no spill configured)");
+      return;
+    }
+    try {
+      const file = await this.spill.write(batches);
+      this.counters.spilled += rows;
+      this.logger.warn({ spilled: rows, batches: batches.length, file, stats: this.stats() }, "ingestion closed with rows PostgreSQL did not take: spilled to disk, replayed at the next start");
+    } catch (error) {
+      this.counters.abandonedOnClose += rows;
+      this.logger.error({ abandoned: rows, err: error, stats: this.stats() }, "ingestion closed with rows it could neither write nor spill");
+    }
   }
 
   private recordDrop(): void {
@@ -164,12 +202,13 @@ export class IngestionWriter {
         this.settle(queue.splice(0).length);
         return;
       }
-      await this.writeWithRetry(kind, this.formBatch(queue.splice(0, this.batchSize)));
+      await this.writeWithRetry(kind, this.formBatch(kind, queue.splice(0, this.batchSize)));
     }
   }
 
-  private formBatch(rows: IngestEvent[]): PendingBatch {
-    const batch = { id: randomUUID(), rows };
+  private formBatch(kind: IngestEventKind, rows: IngestEvent[]): PendingBatch {
+    const batch = { id: randomUUID(), kind, rows };
+    this.unsettled.set(batch.id, batch);
     this.markers.formed(batch.id);
     return batch;
   }
@@ -178,8 +217,10 @@ export class IngestionWriter {
   private async writeWithRetry(kind: IngestEventKind, batch: PendingBatch): Promise<void> {
     const { rows } = batch;
     for (let attempt = 1; ; attempt += 1) {
+      if (this.handedOff.has(batch.id)) return;
       try {
         const result = await this.repository.insertBatch(kind, rows as never, batch.id);
+        if (this.handedOff.has(batch.id)) return;
         // A replay means an earlier attempt committed and only its reply was lost: the rows are durable, once.
         if (result.replayed) this.counters.replayedBatches += 1;
         this.settle(rows.length, batch);
@@ -190,6 +231,7 @@ export class IngestionWriter {
         this.markers.maybePrune();
         return;
       } catch (error) {
+        if (this.handedOff.has(batch.id)) return;
         this.counters.failedAttempts += 1;
         if (isPermanentWriteError(error)) {
           this.settle(0, batch);
@@ -220,14 +262,17 @@ export class IngestionWriter {
       return;
     }
     const middle = Math.ceil(batch.length / 2);
-    await this.writeWithRetry(kind, this.formBatch(batch.slice(0, middle)));
-    await this.writeWithRetry(kind, this.formBatch(batch.slice(middle)));
+    await this.writeWithRetry(kind, this.formBatch(kind, batch.slice(0, middle)));
+    await this.writeWithRetry(kind, this.formBatch(kind, batch.slice(middle)));
   }
 
   /** `rows` leave the buffer; a settled batch will never be sent again, so its marker may be pruned. */
   private settle(rows: number, batch?: PendingBatch): void {
     this.buffered -= rows;
-    if (batch) this.markers.settled(batch.id);
+    if (batch) {
+      this.unsettled.delete(batch.id);
+      this.markers.settled(batch.id);
+    }
   }
 
   private reportDurable(kind: IngestEventKind, batch: IngestEvent[]): void {

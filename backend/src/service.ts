@@ -28,6 +28,9 @@ import { loggedEventInvalidator } from "./ops/logged-invalidations.ts";
 import { registerOpsMetrics } from "./ops/ops-metrics.ts";
 import { createServiceOps, type ServiceOps } from "./ops/service-ops.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
+import { PubSubService } from "./pubsub/pubsub-service.ts";
+import { recomputeAnalytics } from "./analytics/cached-analytics.ts";
+import type { DocumentedServices } from "./documented-services.ts";
 import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
 import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
 import { createServiceCacheWithStats } from "./service-cache.ts";
@@ -48,6 +51,8 @@ export interface RunningService {
   alerts: AlertMonitor;
   /** Invalidation log, alert history, health score, scheduled cleanup (docs/operations.md). */
   ops: ServiceOps;
+  /** Document 001's `cache`, `pubsub` and `cacheInvalidation` (see documented-services.ts). */
+  services: DocumentedServices;
   /** Graceful stop: stop accepting, drain requests, then close Discord, Redis and PostgreSQL. Idempotent. */
   stop(): Promise<void>;
 }
@@ -83,6 +88,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger.warn({ waitedMs: config.redis.connectTimeoutMs }, "redis not ready at start-up: serving without cache until it is"),
   );
 
+  const pubsub = new PubSubService({ publisher: redis.client, subscriber: redis.subscriber, keyPrefix: config.redis.keyPrefix, logger });
+  const analytics = createAnalyticsService({ prisma });
   const discord = config.discord.enabled
     ? await startDiscordSide({
         config: { ...config.discord, keyPrefix: config.redis.keyPrefix },
@@ -91,6 +98,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         // Each coalesced invalidation (one per guild per window) is written to the invalidation log.
         cache: loggedEventInvalidator(cache, ops.invalidationLog, config.discord.invalidationCoalesceMs),
         publisher: createPublisher(redis.client),
+        // After an invalidation: recompute each affected analytic, then publish it with its fresh result.
+        recompute: (guildId, type) => recomputeAnalytics({ cache, analytics }, type, guildId),
+        analyticsUpdates: pubsub,
       })
     : undefined;
   const apiKeys = new ApiKeyService({
@@ -123,7 +133,6 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     timeoutMs: config.redis.commandTimeoutMs,
     breaker: config.cache.breaker,
   });
-  const analytics = createAnalyticsService({ prisma });
   const health = createServiceHealth(config, {
     redis: redis.client,
     prisma,
@@ -146,7 +155,16 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       lockCounters,
     },
     logger,
-    (transitions) => ops.alertHistory.record(transitions),
+    async (transitions) => {
+      await ops.alertHistory.record(transitions);
+      // Fired alerts reach the admins' dashboards as notifications over /ws, on whichever instance they are connected.
+      for (const transition of transitions) {
+        if (transition.state !== "firing") continue;
+        void pubsub
+          .publishAdminNotification({ kind: "alert", id: transition.id, severity: transition.severity, message: transition.message, value: transition.value, threshold: transition.threshold, since: new Date(transition.since).toISOString() })
+          .catch((error: unknown) => logger.warn({ alert: transition.id, err: error instanceof Error ? error.message : String(error) }, "alert notification publish failed"));
+      }
+    },
   );
   const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats(), alerts });
   registerOpsMetrics(metrics.registry, { scorer: ops.scorer, lockCounters, lastSample: () => alerts.lastSample() });
@@ -164,7 +182,21 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         path: "/api/admin",
         router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: apiKeys, logger, afterAuth: [rateLimit] }),
       },
-      { path: "/api/admin", router: adminCacheRouter({ cache, auth: apiKeys, logger, afterAuth: [rateLimit], healthScore: () => ops.scorer.score() }) },
+      {
+        path: "/api/admin",
+        router: adminCacheRouter({
+          cache,
+          auth: apiKeys,
+          logger,
+          afterAuth: [rateLimit],
+          healthScore: () => ops.scorer.score(),
+          statusThresholds: {
+            hitRateMinPercent: config.alerts.cacheHitRateMinPercent,
+            minLookups: config.alerts.cacheHitRateMinLookups,
+            memoryLimitBytes: config.cache.memoryLimitBytes,
+          },
+        }),
+      },
       { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
     ],
     readinessChecks,
@@ -229,6 +261,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       await step("revocation listener", revocations.close());
       await step("scheduled cleanup", ops.close());
       rateLimit.close();
+      await step("pubsub", pubsub.close());
       await step("cache", cache.close());
       await step("redis", redis.close());
       await step("postgres", prisma.$disconnect());
@@ -237,5 +270,6 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     })();
     return stopping;
   };
-  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, ops, stop };
+  const services: DocumentedServices = { cache, pubsub, cacheInvalidation: discord?.cacheInvalidation };
+  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, ops, services, stop };
 }

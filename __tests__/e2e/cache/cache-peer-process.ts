@@ -24,7 +24,7 @@ process.on("message", (raw) => {
     try {
       switch (request.op) {
         case "invalidate":
-          return reply(request.id, await cache.invalidateByTags(request.tags));
+          return reply(request.id, await cache.invalidateByTagsWithReport(request.tags));
         case "get":
           return reply(request.id, (await cache.get(request.key)) ?? null);
         case "set":

@@ -1,10 +1,11 @@
-import type { WarmEntry } from "../cache/batch-operations.ts";
+import type { WarmLoaderEntry } from "../cache/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { DependencyUnavailableError } from "../errors.ts";
 import { ANALYTICS_TTL_SECONDS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
 import type { AnalyticsService } from "./analytics-service.ts";
 import { DEFAULT_LIMIT } from "./analytics-types.ts";
-import { floorToMinute } from "./analytics-window.ts";
+import { floorToMinute, parseSince } from "./analytics-window.ts";
+import type { SpyCache } from "../cache/spy-cache.ts";
 
 /** What reading a cached analytic needs. */
 export interface CachedAnalyticsDependencies {
@@ -42,7 +43,7 @@ export function analyticsEntry(
   deps: Pick<CachedAnalyticsDependencies, "analytics" | "now">,
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
-): WarmEntry & { ttl: number; options: { tags: string[] } } {
+): WarmLoaderEntry & { ttl: number; options: { tags: string[] } } {
   const now = deps.now ?? (() => new Date());
   // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
   const since = floorToMinute(request.since);
@@ -55,6 +56,30 @@ export function analyticsEntry(
     loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
     options: { tags: analyticsTags(type, request.guildId) },
   };
+}
+
+/**
+ * Recomputes one analytic of one guild for the default window and limit (what a dashboard shows without
+ * parameters), stores it, and returns the fresh result: the invalidation path calls this after an invalidation,
+ * then publishes the result (`PubSubService.publishAnalyticsUpdate`). The value is returned even when Redis could
+ * not store it.
+ */
+export async function recomputeAnalytics(
+  deps: Pick<CachedAnalyticsDependencies, "analytics" | "now"> & { cache: Pick<SpyCache, "warm"> },
+  type: AnalyticsType,
+  guildId: string,
+): Promise<unknown> {
+  const now = (deps.now ?? (() => new Date()))();
+  const window = parseSince(undefined, now);
+  if (!window.ok) throw new Error(window.message);
+  const entry = analyticsEntry(deps, type, { guildId, since: window.since, limit: DEFAULT_LIMIT });
+  let computed: { value: unknown } | undefined;
+  const report = await deps.cache.warm(
+    [{ ...entry, loader: async () => (computed = { value: await entry.loader() }).value }],
+    { force: true },
+  );
+  if (!computed) throw new Error(report.failed[0]?.error ?? `the ${type} analytic was not computed`);
+  return computed.value;
 }
 
 async function compute(analytics: AnalyticsService, type: AnalyticsType, query: Parameters<AnalyticsService["compute"]>[1]): Promise<unknown> {

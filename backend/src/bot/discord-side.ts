@@ -3,8 +3,13 @@ import { createIngestRepository } from "../ingest/ingest-repository.ts";
 import { IngestSpillFile } from "../ingest/ingest-spill-file.ts";
 import { IngestionWriter, type IngestStats } from "../ingest/ingestion-writer.ts";
 import { replaySpill } from "../ingest/spill-replay.ts";
-import { CacheInvalidationService, type InvalidationStats, type TagInvalidator } from "../invalidation/cache-invalidation-service.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
+import {
+  CacheInvalidationService,
+  type CacheInvalidationOptions,
+  type InvalidationStats,
+  type TagInvalidator,
+} from "../invalidation/cache-invalidation-service.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel } from "../pubsub/analytics-update.ts";
 import type { Publisher } from "../pubsub/pubsub.ts";
@@ -54,6 +59,10 @@ export interface DiscordSideDependencies {
   cache: TagInvalidator;
   /** Publishes analytics updates (omit to invalidate without publishing). */
   publisher?: Publisher;
+  /** Recomputes an analytic after its invalidation, so the published update carries the fresh result (see CacheInvalidationOptions). */
+  recompute?: CacheInvalidationOptions["recompute"];
+  /** Publishes updates with their data (the service's PubSubService); used with `recompute`. */
+  analyticsUpdates?: CacheInvalidationOptions["analyticsUpdates"];
 }
 
 /** Counters of the whole Discord side. */
@@ -72,6 +81,8 @@ export interface DiscordSide {
   simulated: boolean;
   /** Guild ids of the simulated Discord (empty with a real token). */
   simulatedGuildIds: string[];
+  /** The invalidation service the ingestion writer reports durable events to (document 001's `cacheInvalidation`). */
+  cacheInvalidation: CacheInvalidationService;
   stats(): DiscordSideStats;
   /** Disconnects the bot, stops the simulation, drains ingestion, flushes pending invalidations. Idempotent. */
   stop(): Promise<void>;
@@ -89,6 +100,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(config.keyPrefix ?? "spywatcher") } : {}),
     coalesceMs: config.invalidationCoalesceMs ?? 1_000,
     mode: config.invalidationMode ?? "soft",
+    ...(deps.recompute && deps.analyticsUpdates ? { recompute: deps.recompute, analyticsUpdates: deps.analyticsUpdates } : {}),
   });
   const repository = createIngestRepository(deps.prisma);
   const spill = new IngestSpillFile(config.ingestSpillDir ?? "data/ingest-spill");
@@ -151,6 +163,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
   return {
     simulated: Boolean(simulation),
     simulatedGuildIds: simulation?.guildIds ?? [],
+    cacheInvalidation: invalidation,
     stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), memberFetch: bot.memberFetchStats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
     stop,
   };

@@ -4,12 +4,27 @@ import type { CacheEnvelope } from "./cache-envelope.ts";
 import type { Duration, RememberOptions, SetOptions } from "./cache-types.ts";
 import type { EntryReader } from "./entry-reader.ts";
 
-/** One entry to warm. */
-export interface WarmEntry {
+/** An entry to warm by computing it: `ttl` (or `options.ttl`, else the default TTL) and its loader. */
+export interface WarmLoaderEntry {
   key: string;
-  ttl: Duration;
+  ttl?: Duration;
   loader: () => Promise<unknown>;
   options?: RememberOptions<unknown>;
+}
+
+/** An entry to warm with a value in hand, as document 001 writes it: `{ key, value, options: { ttl, tags } }`. */
+export interface WarmValueEntry {
+  key: string;
+  value: unknown;
+  options?: SetOptions;
+}
+
+/** One entry to warm. */
+export type WarmEntry = WarmLoaderEntry | WarmValueEntry;
+
+/** True for `{ key, value, options }` entries (no loader). */
+export function isValueEntry(entry: WarmEntry): entry is WarmValueEntry {
+  return !("loader" in entry) || typeof (entry as WarmLoaderEntry).loader !== "function";
 }
 
 /** What `warm` did. */

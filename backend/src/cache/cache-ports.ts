@@ -17,6 +17,8 @@ export interface LockPort {
     ttlMs: number,
     options?: { retries?: number; retryDelayMs?: number; maxRetryDelayMs?: number },
   ): Promise<LockHandlePort | null>;
+  /** Locks this process holds right now, when the implementation counts them. */
+  readonly heldCount?: number;
 }
 
 import type { FleetCacheStats, LocalCacheStats } from "./stats/cache-stats-types.ts";

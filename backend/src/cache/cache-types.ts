@@ -86,13 +86,22 @@ export interface Cache {
     options?: RememberOptions<T>,
   ): Promise<CacheResult<T>>;
 
-  /** Invalidates every entry carrying `tag`, in every process, before resolving. Cost independent of entry count. */
-  invalidateByTag(tag: string, options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
-  /** Invalidates every entry carrying any of `tags` (hard by default; see `InvalidateOptions`). */
-  invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+  /**
+   * Invalidates every entry carrying `tag`, in every process, before resolving, and resolves to the number of
+   * entries it covered (as document 001 logs it; approximate). Cost independent of entry count.
+   */
+  invalidateByTag(tag: string, options?: InvalidateOptions): Promise<number>;
+  /** Invalidates every entry carrying any of `tags` (hard by default; see `InvalidateOptions`); resolves to the entry count. */
+  invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<number>;
+  /** `invalidateByTags` with the whole report: the tags, the entries covered and whether that count is approximate. */
+  invalidateByTagsWithReport(tags: string[], options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
 
+  /** Deletes these keys everywhere (Redis, every instance's L1); resolves to how many existed. */
+  deleteMany(keys: string[]): Promise<number>;
   /** Deletes this app's keys matching a glob over the logical key (SCAN on every master, never KEYS). */
   deleteByPattern(pattern: string): Promise<number>;
+  /** Same as `deleteByPattern` (the name the source designs use). */
+  clearPattern(pattern: string): Promise<number>;
   /** Deletes every key of this app's prefix (never FLUSHALL/FLUSHDB). */
   clear(): Promise<number>;
 }

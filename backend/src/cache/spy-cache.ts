@@ -5,14 +5,14 @@ import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
 import { CacheClosedError, CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
 import type { Cache, CacheResult, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
-import { parseDuration } from "./duration.ts";
+import { milliseconds, parseDuration } from "./duration.ts";
 import { EntryReader } from "./entry-reader.ts";
 import { CallPlanner } from "./call-planner.ts";
 import { KeyScanner } from "./key-scanner.ts";
 import { INCREMENT_COUNTER } from "./lua-script.ts";
 import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
 import { collectStats, localStats, type SpyCacheStats } from "./cache-stats-report.ts";
-import { rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
+import { isValueEntry, rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
 
 /** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
 const NO_OPTIONS: RememberOptions<never> = Object.freeze({});
@@ -222,19 +222,32 @@ export class SpyCache extends EventEmitter implements Cache {
     );
   }
 
-  /** Fills entries ahead of demand (missing ones only, or all with `force`), a few at a time. */
+  /**
+   * Fills entries ahead of demand, a few at a time. An entry is document 001's `{ key, value, options: { ttl, tags } }`
+   * (stored as given) or `{ key, ttl, loader, options }` (computed when missing, or always with `force`).
+   */
   warm(entries: WarmEntry[], options: { force?: boolean; concurrency?: number } = {}): Promise<WarmReport> {
     return warm(entries, options, async (entry) => {
-      if (options.force) return this.refreshNow(entry);
-      const result = await this.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+      if (isValueEntry(entry)) return this.store(entry.key, entry.value, entry.options);
+      const ttl = entry.ttl ?? entry.options?.ttl ?? milliseconds(this.ctx.options.defaultTtlMs);
+      if (options.force) return this.refreshNow(entry.key, ttl, entry.loader, entry.options);
+      const result = await this.rememberWithMeta(entry.key, ttl, entry.loader, entry.options);
       // A bypass computed the value but could not store it: not warmed.
       if (result.status === "bypass") throw new CacheUnavailableError("warm");
     });
   }
 
-  /** Invalidates every entry carrying `tag` in every process before resolving (hard unless `{ mode: "soft" }`). */
-  invalidateByTag(tag: string, options?: InvalidateOptions): Promise<InvalidationResult> {
-    return this.invalidateByTags([tag], options);
+  /**
+   * Invalidates every entry carrying `tag` in every process before resolving (hard unless `{ mode: "soft" }`);
+   * resolves to the number of entries covered (approximate). `invalidateByTagsWithReport` gives the whole report.
+   */
+  async invalidateByTag(tag: string, options?: InvalidateOptions): Promise<number> {
+    return (await this.invalidateByTagsWithReport([tag], options)).entries;
+  }
+
+  /** `invalidateByTagsWithReport`, resolving to the number of entries covered (as document 001 logs it). */
+  async invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<number> {
+    return (await this.invalidateByTagsWithReport(tags, options)).entries;
   }
 
   /**
@@ -242,7 +255,7 @@ export class SpyCache extends EventEmitter implements Cache {
    * tag (O(tags), cluster-safe), then waits until every live instance acknowledged, or W. `{ mode: "soft" }`
    * makes them stale instead, for at most `softInvalidationStaleMs` after each instance learns of it (docs/cache.md).
    */
-  async invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<InvalidationResult> {
+  async invalidateByTagsWithReport(tags: string[], options?: InvalidateOptions): Promise<InvalidationResult> {
     this.assertOpen();
     const unique = [...new Set(this.planner.validTags(tags))];
     if (unique.length === 0) return { tags: [], entries: 0, approximate: true };
@@ -265,7 +278,7 @@ export class SpyCache extends EventEmitter implements Cache {
 
   /** Hard delete for data-deletion requests: invalidates `tag`, then deletes the bytes of every entry carrying it. */
   async purgeTag(tag: string): Promise<{ invalidated: InvalidationResult; scanned: number; deleted: number }> {
-    const invalidated = await this.invalidateByTag(tag);
+    const invalidated = await this.invalidateByTagsWithReport([tag]);
     try {
       return { invalidated, ...(await this.scanner.deleteTagged(tag)) };
     } catch (error) {
@@ -298,6 +311,29 @@ export class SpyCache extends EventEmitter implements Cache {
     }
   }
 
+  /** Same as `deleteByPattern`: this cache's entries whose logical key matches a glob, on every master. */
+  clearPattern(pattern: string): Promise<number> {
+    return this.deleteByPattern(pattern);
+  }
+
+  /**
+   * Deletes these keys everywhere (Redis, this L1, other instances' L1); resolves to how many existed. One UNLINK
+   * per key (keys of a cluster live in different slots); rejects E_CACHE_UNAVAILABLE when Redis fails.
+   */
+  async deleteMany(keys: string[]): Promise<number> {
+    this.assertOpen();
+    const fullKeys = [...new Set(keys.map((key) => this.ctx.keys.entry(key)))];
+    if (fullKeys.length === 0) return 0;
+    for (const fullKey of fullKeys) this.ctx.l1?.delete(fullKey);
+    try {
+      const removed = await Promise.all(fullKeys.map((fullKey) => this.ctx.gateway.call((c) => c.unlink(fullKey))));
+      this.announce(fullKeys);
+      return removed.reduce((sum, count) => sum + count, 0);
+    } catch (error) {
+      throw new CacheUnavailableError("deleteMany", error);
+    }
+  }
+
   /** Deletes every entry of this cache's prefix and version (never FLUSHALL/FLUSHDB). */
   async clear(): Promise<number> {
     try {
@@ -314,7 +350,7 @@ export class SpyCache extends EventEmitter implements Cache {
    * This instance's own numbers, breaker, L1 and invalidation state, with no Redis call (for health checks,
    * metrics and alerts that must answer while Redis is down).
    */
-  getLocalStats(): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> {
+  getLocalStats(): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation" | "locks"> {
     return localStats(this.ctx);
   }
 
@@ -338,12 +374,21 @@ export class SpyCache extends EventEmitter implements Cache {
     return this.closing;
   }
 
-  private async refreshNow(entry: WarmEntry): Promise<void> {
-    const tags = this.planner.validTags(entry.options?.tags);
+  private async refreshNow(key: string, ttl: Duration, loader: () => Promise<unknown>, options: SetOptions | undefined): Promise<void> {
+    const tags = this.planner.validTags(options?.tags);
     const versions = await this.ctx.tags.current(tags);
-    const value = await entry.loader();
-    const written = await this.reader.write(this.ctx.keys.entry(entry.key), this.planner.envelope(value, entry.ttl, entry.options?.grace, versions));
+    const value = await loader();
+    const written = await this.reader.write(this.ctx.keys.entry(key), this.planner.envelope(value, ttl, options?.grace, versions));
     if (!written) throw new CacheUnavailableError("warm");
+  }
+
+  /** `set` that reports a failed write instead of swallowing it (warm must say what it did not store). */
+  private async store(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const fullKey = this.ctx.keys.entry(key);
+    const versions = await this.ctx.tags.current(this.planner.validTags(options.tags));
+    if (!(await this.reader.write(fullKey, this.planner.envelope(value, options.ttl, options.grace, versions)))) throw new CacheUnavailableError("warm");
+    this.announce([fullKey]);
   }
 
   private plan<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {

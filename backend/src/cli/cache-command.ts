@@ -62,7 +62,7 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
       await run(command, async ({ cache: spy, ops }) => {
         const mode = options.soft ? "soft" : "hard";
         const result = await logged(ops.invalidationLog, { source: "cli", cause: "cli: cache invalidate", action: options.guild ? "guild" : "tags", tags, mode, ...optionalGuild(tags) }, () =>
-          spy.invalidateByTags(tags, { mode }),
+          spy.invalidateByTagsWithReport(tags, { mode }),
         );
         write(`invalidated ${result.tags.length} tag(s), about ${result.entries} entries: ${result.tags.join(", ")}\n`);
       });

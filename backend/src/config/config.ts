@@ -105,6 +105,7 @@ export const environmentSchema = z.object({
   CACHE_STATS_FLUSH_INTERVAL_MS: positiveInt.default(5_000),
   CACHE_STATS_WINDOW_MS: positiveInt.default(60_000),
   CACHE_STATS_RETENTION_MS: positiveInt.default(86_400_000),
+  CACHE_MEMORY_LIMIT_BYTES: positiveInt.default(2 * 1024 ** 3),
 
   DISCORD_ENABLED: booleanFromEnv.default(true),
   DISCORD_TOKEN: z.string().min(1).optional(),
@@ -231,6 +232,8 @@ export interface AppConfig {
     lockTtlMs: number;
     breaker: { failureThreshold: number; recoveryTimeoutMs: number; minRecoveryTimeoutMs: number; halfOpenMaxCalls: number };
     stats: { flushIntervalMs: number; windowMs: number; retentionMs: number };
+    /** Memory of this application's keys above which the monitoring stats say "degraded" (CACHE_MEMORY_LIMIT_BYTES). */
+    memoryLimitBytes: number;
   };
   /** Discord side; `enabled: false` runs the API only. */
   discord: { enabled: boolean } & Required<Omit<DiscordSideConfig, "token" | "keyPrefix">> & { token: string | undefined };
@@ -378,6 +381,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
         windowMs: e.CACHE_STATS_WINDOW_MS,
         retentionMs: e.CACHE_STATS_RETENTION_MS,
       },
+      memoryLimitBytes: e.CACHE_MEMORY_LIMIT_BYTES,
     },
     discord: {
       enabled: e.DISCORD_ENABLED,

@@ -6,12 +6,15 @@ import { CacheUnavailableError, type SpyCache } from "../cache/index.ts";
 import { validatePart } from "../cache/key-builder.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { cacheHealthStatus, type CacheStatusThresholds } from "../monitoring/cache-health-status.ts";
 import { principalOf, requireAdmin, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the admin cache router is built from. */
 export interface AdminCacheRouterDependencies {
   /** The cache layer: stats, tag invalidation, purge by tag, clear. */
-  cache: Pick<SpyCache, "getStats" | "invalidateByTags" | "purgeTag" | "clear">;
+  cache: Pick<SpyCache, "getStats" | "invalidateByTagsWithReport" | "purgeTag" | "clear">;
+  /** Thresholds of the monitoring route's `status` (default: 80 % hit rate after 100 lookups, 2 GiB). */
+  statusThresholds?: CacheStatusThresholds;
   /** Checks API keys; only admin-scoped keys pass. */
   auth: Pick<ApiKeyService, "authenticate">;
   /** Every admin action is logged here at info, with the key's id and name (never its secret). */
@@ -58,9 +61,11 @@ const purgeSchema = z.strictObject({ tag: tagSchema });
 
 /**
  * Operators' cache routes (mount at `/api/admin`), admin API keys only (401 without or with an unknown key, 403 for
- * a guild-scoped key): `GET /cache/stats[?keyspace=false]`, `POST /cache/invalidate`, `POST /cache/purge`,
- * `DELETE /cache?confirm=yes`. While Redis is unavailable the three writes answer 503 E_CACHE_UNAVAILABLE (stats
- * still answers with what this instance knows). docs/admin.md describes bodies and answers.
+ * a guild-scoped key). Document 001's forms: `GET /monitoring/cache/stats`, `DELETE /monitoring/cache/clear`,
+ * `DELETE /monitoring/cache/invalidate/:tag`; the richer forms: `GET /cache/stats[?keyspace=false]`,
+ * `POST /cache/invalidate`, `POST /cache/purge`, `DELETE /cache?confirm=yes`. Both forms run the same actions below.
+ * While Redis is unavailable the writes answer 503 E_CACHE_UNAVAILABLE (stats still answers with what this instance
+ * knows). docs/admin.md describes bodies and answers.
  */
 export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
   const router = Router();
@@ -84,6 +89,36 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
     }
   };
 
+  // The actions both forms of the routes share.
+  const clear = async (res: Response) => (await act(res, "cache.clear", { confirm: "yes" }, async () => ({ deleted: await deps.cache.clear() }))).deleted;
+  const invalidate = (res: Response, input: { tags: string[]; mode: "hard" | "soft" }) =>
+    act(res, "cache.invalidate", input, () => deps.cache.invalidateByTagsWithReport(input.tags, { mode: input.mode }));
+
+  router.get("/monitoring/cache/stats", async (_req, res) => {
+    const stats = await deps.cache.getStats();
+    const { status, reasons } = cacheHealthStatus(stats, deps.statusThresholds);
+    audit(res, "cache.stats", { keyspace: true }, { outcome: "ok" });
+    const { hits, misses, hitRate, memoryUsed, evictedKeys, keyCount } = stats;
+    res.set("Cache-Control", "no-store").json({
+      stats: { hits, misses, hitRate, memoryUsed, evictedKeys, keyCount },
+      status,
+      timestamp: new Date().toISOString(),
+      reasons,
+      details: stats,
+    });
+  });
+
+  router.delete("/monitoring/cache/clear", async (_req, res) => {
+    res.json({ deleted: await clear(res) });
+  });
+
+  router.delete("/monitoring/cache/invalidate/:tag", async (req, res) => {
+    // Express has already URL-decoded the path parameter ("guild%3A1" is "guild:1").
+    const { tag } = parse(purgeSchema, { tag: req.params.tag });
+    const result = await invalidate(res, { tags: [tag], mode: "hard" });
+    res.json({ tag, invalidated: result.entries });
+  });
+
   router.get("/cache/stats", async (req, res) => {
     const keyspace = req.query.keyspace;
     if (keyspace !== undefined && keyspace !== "true" && keyspace !== "false") {
@@ -97,7 +132,7 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
 
   router.post("/cache/invalidate", async (req, res) => {
     const input = parseInvalidation(req.body);
-    const result = await act(res, "cache.invalidate", input, () => deps.cache.invalidateByTags(input.tags, { mode: input.mode }));
+    const result = await invalidate(res, input);
     res.json({ ...result, mode: input.mode });
   });
 
@@ -112,8 +147,7 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
       const message = 'must be "yes": this deletes every cache entry of this service';
       throw new ValidationError(`confirm: ${message}`, [{ field: "confirm", message }]);
     }
-    const deleted = await act(res, "cache.clear", { confirm: "yes" }, async () => ({ deleted: await deps.cache.clear() }));
-    res.json(deleted);
+    res.json({ deleted: await clear(res) });
   });
   return router;
 }

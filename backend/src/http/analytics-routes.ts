@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Router, type RequestHandler, type Response } from "express";
+import { Router, type Request, type RequestHandler, type Response } from "express";
 import { z } from "zod";
 import { ANALYTICS_TYPES, isAnalyticsType } from "../analytics/analytics-catalog.ts";
 import type { AnalyticsService } from "../analytics/analytics-service.ts";
@@ -48,7 +48,7 @@ function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string;
 }
 
 /**
- * `GET /analytics/{ghosts,lurkers,heatmap,roles,clients,shifts}?guildId=&since=&limit=` (mount at `/api`).
+ * `GET /analytics/{ghosts,lurkers,heatmap,roles,clients,shifts}?guildId=&since=&limit=` (mount at `/api`); POST the same.
  * API key -> validation -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
  */
 export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
@@ -58,8 +58,8 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
   router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
 
-  router.get("/analytics/:type", async (req, res) => {
-    const type = req.params.type;
+  const serve = async (req: Request, res: Response) => {
+    const type = req.params.type as string;
     if (!isAnalyticsType(type)) {
       throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
     }
@@ -73,7 +73,11 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
       return;
     }
     res.type("application/json").send(body);
-  });
+  };
+  router.get("/analytics/:type", serve);
+  // Document 001's manual test uses `curl -X POST ".../api/analytics/ghosts?guildId=..."`: it answers like GET
+  // (same query string, same cache entry; a body, if any, is ignored).
+  router.post("/analytics/:type", serve);
   return router;
 }
 

@@ -1,4 +1,4 @@
-import { ANALYTICS_TYPES, guildAnalyticsTag, type AnalyticsType } from "../analytics/analytics-catalog.ts";
+import { ANALYTICS_TYPES, analyticsTypeTag, guildAnalyticsTag, type AnalyticsType } from "../analytics/analytics-catalog.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
@@ -26,6 +26,14 @@ export interface CacheInvalidationOptions {
    * next read of each analytic a miss. Deletions of data (admin paths) do not come through here and stay hard.
    */
   mode?: "hard" | "soft";
+  /**
+   * Recomputes one analytic of one guild (default window) right after its invalidation and returns the fresh
+   * result; with it, the update published is one `analytics:update` per analytic carrying `data` (none: a
+   * types-only update tells dashboards to refetch).
+   */
+  recompute?: (guildId: string, type: AnalyticsType) => Promise<unknown>;
+  /** Publishes updates with their data (`PubSubService.publishAnalyticsUpdate`); used with `recompute`. */
+  analyticsUpdates?: { publishAnalyticsUpdate(guildId: string, type: AnalyticsType, data: unknown): Promise<unknown> };
 }
 
 /** Counters of the invalidation service since it started. */
@@ -40,6 +48,8 @@ export interface InvalidationStats {
   coalescedEvents: number;
   /** Analytics updates published. */
   published: number;
+  /** Analytics recomputed after their invalidation (their update carried the fresh result). */
+  recomputed: number;
   /** Failed invalidations (retried in the next window) and failed publishes. */
   errors: number;
   /** Guilds with an open window right now. */
@@ -65,7 +75,9 @@ export class CacheInvalidationService {
   private readonly invalidateOptions: { mode: "hard" | "soft" };
   private readonly windows = new Map<string, OpenWindow>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly counters = { events: 0, eventsWithoutEffect: 0, invalidations: 0, coalescedEvents: 0, published: 0, errors: 0 };
+  private readonly counters = { events: 0, eventsWithoutEffect: 0, invalidations: 0, coalescedEvents: 0, published: 0, recomputed: 0, errors: 0 };
+  private readonly recompute: CacheInvalidationOptions["recompute"];
+  private readonly analyticsUpdates: CacheInvalidationOptions["analyticsUpdates"];
   private closed = false;
 
   constructor(options: CacheInvalidationOptions) {
@@ -76,6 +88,54 @@ export class CacheInvalidationService {
     this.channel = options.channel;
     this.coalesceMs = options.coalesceMs ?? 1_000;
     this.invalidateOptions = { mode: options.mode ?? "soft" };
+    this.recompute = options.recompute;
+    this.analyticsUpdates = options.analyticsUpdates;
+  }
+
+  /** Document 001's form: a message was stored in `guildId` (ghosts, lurkers, heatmap, shifts). */
+  onMessageCreated(guildId: string): Promise<void> {
+    return this.onEvent(guildId, "message");
+  }
+
+  /** A typing event was stored in `guildId` (the same four analytics as messages). */
+  onTypingEvent(guildId: string): Promise<void> {
+    return this.onEvent(guildId, "typing");
+  }
+
+  /**
+   * A presence update of `userId` was stored in `guildId` (lurkers, clients of that guild). Document 001 writes
+   * `onPresenceUpdate(userId)`: with the user alone the guild is unknown, so lurkers and clients of EVERY guild are
+   * invalidated (two tags, at once); the bot always passes the guild.
+   */
+  onPresenceUpdate(guildIdOrUserId: string, userId?: string): Promise<void> {
+    if (userId !== undefined) return this.onEvent(guildIdOrUserId, "presence");
+    this.counters.events += 1;
+    return this.cache
+      .invalidateByTags(analyticsAffectedBy(["presence"]).map((type) => analyticsTypeTag(type)), this.invalidateOptions)
+      .then(() => {
+        this.counters.invalidations += 1;
+      });
+  }
+
+  /** A member's roles changed in `guildId` (role drift). */
+  onRoleChanged(guildId: string): Promise<void> {
+    return this.onEvent(guildId, "roleChange");
+  }
+
+  /** A message was deleted in `guildId` (no analytic reads deletions: counted, nothing invalidated). */
+  onMessageDeleted(guildId: string): Promise<void> {
+    return this.onEvent(guildId, "messageDelete");
+  }
+
+  /** A member joined `guildId` (no analytic reads joins: counted, nothing invalidated). */
+  onMemberJoined(guildId: string): Promise<void> {
+    return this.onEvent(guildId, "memberJoin");
+  }
+
+  /** One event of `kind`: into the guild's coalescing window (resolves at once; `flush()` waits for the invalidation). */
+  onEvent(guildId: string, kind: IngestEventKind): Promise<void> {
+    this.notify(guildId, [kind]);
+    return Promise.resolve();
   }
 
   /** Reports `events` durable events of `kinds` in `guildId`; their analytics are invalidated when the guild's window ends. */
@@ -151,7 +211,31 @@ export class CacheInvalidationService {
       if (!this.closed) this.requeue(guildId, types);
       return;
     }
+    if (this.recompute && this.analyticsUpdates) {
+      await Promise.all(types.map((type) => this.recomputeAndPublish(guildId, type)));
+      return;
+    }
     await this.publish({ guildId, types, at: new Date().toISOString() });
+  }
+
+  /** Recomputes one analytic after its invalidation and publishes the fresh result (a types-only update if that fails). */
+  private async recomputeAndPublish(guildId: string, type: AnalyticsType): Promise<void> {
+    let data: unknown;
+    try {
+      data = await this.recompute!(guildId, type);
+      this.counters.recomputed += 1;
+    } catch (error) {
+      this.logger.warn({ guildId, type, err: error instanceof Error ? error.message : String(error) }, "recompute after invalidation failed: dashboards are told to refetch");
+      await this.publish({ guildId, types: [type], at: new Date().toISOString() });
+      return;
+    }
+    try {
+      await this.analyticsUpdates!.publishAnalyticsUpdate(guildId, type, data);
+      this.counters.published += 1;
+    } catch (error) {
+      this.counters.errors += 1;
+      this.logger.warn({ guildId, type, err: error instanceof Error ? error.message : String(error) }, "analytics update publish failed");
+    }
   }
 
   private requeue(guildId: string, types: AnalyticsType[]): void {

@@ -42,7 +42,7 @@ export interface AlertSample {
 }
 
 /** What the monitoring reads from the cache: `getLocalStats` (in process) when it has one, else `getStats`. */
-export type CacheStatsSource = Pick<SpyCache, "getStats"> & { getLocalStats?: () => Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> };
+export type CacheStatsSource = Pick<SpyCache, "getStats"> & { getLocalStats?: () => Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> & Partial<Pick<SpyCacheStats, "locks">> };
 
 /** Where an `AlertSampler` reads from (the running service's parts). */
 export interface AlertSampleSources {

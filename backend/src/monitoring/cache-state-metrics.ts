@@ -7,11 +7,14 @@ import type { CacheStatsSource } from "./alert-sample.ts";
 /** Numeric value of each breaker state in `<prefix>breaker_state`. */
 export const BREAKER_STATE_VALUE: Record<CircuitState, number> = { closed: 0, "half-open": 1, open: 2 };
 
+/** Numeric value of each breaker state in `cache_circuit_breaker_state`, as source design 003 numbers them. */
+export const SEED_BREAKER_STATE_VALUE: Record<CircuitState, number> = { closed: 0, open: 1, "half-open": 2 };
+
 /** How long one stats read serves the metrics of a scrape (they are collected concurrently). */
 const SNAPSHOT_REUSE_MS = 1_000;
 
 /** The parts of the cache's stats these metrics show: all held in process. */
-type CacheStateStats = Pick<SpyCacheStats, "breaker" | "l1" | "invalidation">;
+type CacheStateStats = Pick<SpyCacheStats, "breaker" | "l1" | "invalidation"> & Partial<Pick<SpyCacheStats, "locks">>;
 
 /**
  * Exposes the cache's state beyond its counters (which `registerCacheMetrics` covers), read at scrape time with
@@ -21,6 +24,8 @@ type CacheStateStats = Pick<SpyCacheStats, "breaker" | "l1" | "invalidation">;
  * - `<prefix>breaker_state` (0 closed, 1 half-open, 2 open), `<prefix>breaker_opens_total`, `<prefix>breaker_rejected_total`
  * - `<prefix>l1_entries`, `<prefix>l1_bytes` (0 when L1 is disabled)
  * - `<prefix>invalidation_trusted` (1 while hits need no tag round trip), `<prefix>known_tags`
+ * - source design 003's names, unprefixed: `cache_circuit_breaker_state` (0 closed, 1 open, 2 half-open) and
+ *   `cache_active_locks` (stampede locks this instance holds)
  */
 export function registerCacheStateMetrics(registry: Registry, cache: CacheStatsSource, namePrefix = "spywatcher_cache_", timeoutMs = 1_000): void {
   let last: { at: number; stats: Promise<CacheStateStats | undefined> } | undefined;
@@ -33,9 +38,9 @@ export function registerCacheStateMetrics(registry: Registry, cache: CacheStatsS
     }
     return last.stats;
   };
-  const gauge = (name: string, help: string, value: (stats: CacheStateStats) => number | undefined) =>
+  const gauge = (name: string, help: string, value: (stats: CacheStateStats) => number | undefined, fullName = `${namePrefix}${name}`) =>
     new Gauge({
-      name: `${namePrefix}${name}`,
+      name: fullName,
       help,
       registers: [registry],
       async collect() {
@@ -66,4 +71,6 @@ export function registerCacheStateMetrics(registry: Registry, cache: CacheStatsS
   gauge("l1_bytes", "Estimated bytes held by the in-process L1 tier", (s) => s.l1?.bytes ?? 0);
   gauge("invalidation_trusted", "1 while the in-process tag map is trusted (hits need no tag round trip)", (s) => (s.invalidation.trusted ? 1 : 0));
   gauge("known_tags", "Tags whose versions this instance holds in process", (s) => s.invalidation.knownTags);
+  gauge("", "Circuit breaker in front of Redis: 0 closed, 1 open, 2 half-open (source design 003)", (s) => SEED_BREAKER_STATE_VALUE[s.breaker.state], "cache_circuit_breaker_state");
+  gauge("", "Stampede locks this instance holds now", (s) => s.locks?.held ?? undefined, "cache_active_locks");
 }

@@ -21,6 +21,7 @@ export function registerRealtimeMetrics(registry: Registry, read: RealtimeStatsS
   gauge("ws_unauthenticated_connections", "Open /ws sockets still waiting for their auth message", (s) => s.unauthenticated);
   counter("ws_pushed_total", "analytics:update frames sent", [], (s, set) => set({}, s.pushed));
   counter("ws_updates_received_total", "Analytics updates received from Redis pub/sub", [], (s, set) => set({}, s.updatesReceived));
+  counter("ws_notifications_total", "notification frames sent (to one user's sockets, or to admin sockets)", [], (s, set) => set({}, s.notificationsDelivered));
   counter("ws_resync_pushes_total", "Resync pushes after the pub/sub connection came back", [], (s, set) => set({}, s.resyncPushes));
   counter("ws_error_frames_total", "error frames sent for bad, forbidden or over-limit messages", [], (s, set) => set({}, s.errorFrames));
   counter("ws_closed_total", "Sockets the server closed, by reason", ["reason"], (s, set) => {

@@ -2,6 +2,7 @@ import { WebSocket, type RawData } from "ws";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
 import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
 import { canAccessGuild, type Principal } from "../auth/principal.ts";
+import type { NotificationMessage } from "../pubsub/notification.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 import type { GuildSubscriptions } from "./guild-subscriptions.ts";
@@ -81,6 +82,14 @@ export class RealtimeClient {
   /** Sends an update unless the socket holds more than `maxBufferedBytes` unsent, in which case it is closed. */
   push(update: AnalyticsUpdate, resync = false): void {
     if (this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) })) this.deps.counters.pushed += 1;
+  }
+
+  /** Sends a notification if it is meant for this socket's user (or, with `to.admins`, for admin sockets); true if sent. */
+  notifyIfRecipient(message: NotificationMessage): boolean {
+    const principal = this.principal;
+    if (!principal) return false;
+    const recipient = "admins" in message.to ? principal.scope === "admin" : principal.userId === message.to.userId;
+    return recipient && this.send({ type: "notification", notification: message.notification, at: message.at });
   }
 
   /** One heartbeat: terminates the socket if the last ping went unanswered, else pings and re-checks the key. */

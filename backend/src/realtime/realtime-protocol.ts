@@ -31,7 +31,8 @@ export type ServerMessage =
   | { type: "subscribed"; guildId: string }
   | { type: "unsubscribed"; guildId: string }
   | { type: "error"; error: { code: RealtimeErrorCode; message: string } }
-  | ({ type: "analytics:update"; resync?: true } & AnalyticsUpdate);
+  | ({ type: "analytics:update"; resync?: true } & AnalyticsUpdate)
+  | { type: "notification"; notification: Record<string, unknown>; at: string };
 
 /** Close codes the server uses (4000-4999 are the application's own). */
 export const CLOSE_CODES = {

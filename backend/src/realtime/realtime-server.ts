@@ -5,6 +5,7 @@ import { ANALYTICS_TYPES } from "../analytics/analytics-catalog.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../pubsub/analytics-update.ts";
+import { notificationChannel, notificationMessageSchema, type NotificationMessage } from "../pubsub/notification.ts";
 import { createSubscriber } from "../pubsub/pubsub.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import { GuildSubscriptions } from "./guild-subscriptions.ts";
@@ -195,10 +196,18 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
   };
   deps.subscriber.on("ready", onSubscriberReady);
 
+  // Notifications go to the sockets of one user, or of every admin, on whichever instance holds them: O(sockets)
+  // per notification (notifications are rare next to analytics updates, which are indexed by guild).
+  const deliver = (message: NotificationMessage) => {
+    for (const client of clients) if (client.notifyIfRecipient(message)) counters.notificationsDelivered += 1;
+  };
+
   const subscriber = createSubscriber(deps.subscriber, logger);
-  const subscribed = subscriber
-    .subscribe(channel, fanOut, analyticsUpdateSchema)
-    .then(() => logger.debug({ channel }, "realtime: subscribed to analytics updates"))
+  const subscribed = Promise.all([
+    subscriber.subscribe(channel, fanOut, analyticsUpdateSchema),
+    subscriber.subscribe(notificationChannel(deps.keyPrefix), deliver, notificationMessageSchema),
+  ])
+    .then(() => logger.debug({ channel }, "realtime: subscribed to analytics updates and notifications"))
     .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: could not subscribe to analytics updates"));
 
   const close = () => {

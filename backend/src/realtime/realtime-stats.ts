@@ -24,6 +24,8 @@ export interface RealtimeCounters {
   errorFrames: number;
   /** Resync pushes sent after the pub/sub connection came back (updates may have been missed during the outage). */
   resyncPushes: number;
+  /** `notification` frames sent (to the recipient user's sockets, or to admin sockets). */
+  notificationsDelivered: number;
 }
 
 /** Fresh zeroed counters. */
@@ -38,6 +40,7 @@ export function createRealtimeCounters(): RealtimeCounters {
     updatesReceived: 0,
     slowConsumerCloses: 0,
     badFrameCloses: 0,
+    notificationsDelivered: 0,
     heartbeatTerminations: 0,
     errorFrames: 0,
     resyncPushes: 0,

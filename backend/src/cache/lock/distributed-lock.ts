@@ -63,6 +63,12 @@ const DEFAULT_MAX_RETRY_DELAY_MS = 1_000;
  */
 export class DistributedLock {
   private readonly keyBase: string;
+  private held = 0;
+
+  /** Locks this process took and has not released yet (the `cache_active_locks` gauge). */
+  get heldCount(): number {
+    return this.held;
+  }
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -139,6 +145,10 @@ export class DistributedLock {
 
   private handle(name: string, key: string, token: string): HeldLock {
     const redis = this.redis;
+    this.held += 1;
+    const done = () => {
+      this.held -= 1;
+    };
     const lost = new AbortController();
     const markLost = (why: string) => {
       if (!lost.signal.aborted) lost.abort(new Error(`lock "${name}" was lost: ${why}`));
@@ -151,8 +161,9 @@ export class DistributedLock {
       signal: lost.signal,
       async release() {
         if (released) return false;
-        const deleted = (await RELEASE_IF_OWNER.run(redis, key, [token])) === 1;
         released = true;
+        done();
+        const deleted = (await RELEASE_IF_OWNER.run(redis, key, [token])) === 1;
         if (!deleted) markLost("it had expired or moved to another owner before release");
         return deleted;
       },

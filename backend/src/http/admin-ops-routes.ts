@@ -79,7 +79,7 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
       const tag = field === "guildId" ? guildTag(value) : userTag(value);
       const extra = field === "guildId" ? { guildId: value } : { target: value };
       const outcome = await unavailableAs503(() =>
-        logged(deps.ops.invalidationLog, { ...base, action: field === "guildId" ? "guild" : "user", tags: [tag], mode, ...extra }, () => deps.cache.invalidateByTags([tag], { mode })),
+        logged(deps.ops.invalidationLog, { ...base, action: field === "guildId" ? "guild" : "user", tags: [tag], mode, ...extra }, () => deps.cache.invalidateByTagsWithReport([tag], { mode })),
       );
       result = { [field]: value, tags: outcome.tags, entries: outcome.entries, mode };
     }

@@ -71,4 +71,4 @@ export function cacheKeys(config: AppConfig): KeyBuilder {
 }
 
 /** The cache operations the admin extras and CLI use, for their types. */
-export type OpsCache = Pick<SpyCache, "delete" | "deleteByPattern" | "invalidateByTags" | "clear" | "getStats" | "getLocalStats">;
+export type OpsCache = Pick<SpyCache, "delete" | "deleteByPattern" | "invalidateByTags" | "invalidateByTagsWithReport" | "clear" | "getStats" | "getLocalStats">;

@@ -30,6 +30,10 @@ export function countingLock(inner: LockPort): { lock: LockPort; counters: () =>
           throw error;
         }
       },
+      // The inner lock's count of locks held now (the `cache_active_locks` gauge), when it keeps one.
+      get heldCount() {
+        return inner.heldCount;
+      },
     },
   };
 }

@@ -3,12 +3,14 @@ import { join } from "node:path";
 import { getHeapStatistics } from "node:v8";
 import type { AppConfig } from "../config/config.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";
+import type { Cluster } from "ioredis";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import { applicationProbe, type ApplicationCheckSources } from "./application-check.ts";
 import type { HealthCheckDefinition, HealthProbe } from "./health-check.ts";
 import { HealthRegistry } from "./health-registry.ts";
 import { diskProbe, probeOf, processMemoryProbe, redisMemoryProbe } from "./infrastructure-checks.ts";
 import { postgresReadinessCheck, redisReadinessCheck, type ReadinessCheck } from "./readiness-checks.ts";
+import { redisClusterProbe } from "./redis-cluster-check.ts";
 
 /** What the service's health registry checks. */
 export interface ServiceHealthSources {
@@ -37,8 +39,8 @@ export function defaultHealthDiskDir(): string {
 }
 
 /**
- * Builds the registry from HEALTH_*: Redis (PING, through `redisReadinessCheck`, so a change to that check applies
- * here unchanged) and PostgreSQL (SELECT 1), Redis memory against maxmemory, disk (write, read, delete in
+ * Builds the registry from HEALTH_*: Redis (PING through `redisReadinessCheck` on a single node; every master and its
+ * `cluster_state` on a cluster) and PostgreSQL (SELECT 1), Redis memory against maxmemory, disk (write, read, delete in
  * HEALTH_DISK_DIR), process memory (RSS, heap), application (event loop, ingestion buffer, breaker) and a composite
  * of the infrastructure checks. Critical: the names in HEALTH_CRITICAL_CHECKS (default redis, postgres).
  */
@@ -63,7 +65,7 @@ export function createServiceHealth(config: AppConfig, sources: ServiceHealthSou
     ingestBufferMaxPercent: config.alerts.ingestBufferMaxPercent,
   });
   registry
-    .register(define("redis", "infrastructure", 100, probeOf(redisReadinessCheck(sources.redis))))
+    .register(define("redis", "infrastructure", 100, redisProbe(sources.redis, health.checkTimeoutMs)))
     .register(define("postgres", "infrastructure", 100, probeOf(postgresReadinessCheck(sources.prisma))))
     .register(define("redis-memory", "infrastructure", 90, redisMemoryProbe(sources.redis, config.alerts.redisMemoryMaxPercent)))
     .register(define("disk", "infrastructure", 80, diskProbe(health.diskDir)))
@@ -71,6 +73,15 @@ export function createServiceHealth(config: AppConfig, sources: ServiceHealthSou
     .register(define("application", "application", 30, application.probe))
     .register(define("composite", "composite", 10, compositeProbe(registry, ["redis", "postgres", "disk"])));
   return { registry, readinessChecks: readinessThrough(registry, ["redis", "postgres"]), close: application.close };
+}
+
+/**
+ * The Redis check: PING on a single node; on a cluster every master with `CLUSTER INFO`, each bounded by 80% of the
+ * check's timeout (redis-cluster-check.ts), its state in the body.
+ */
+function redisProbe(redis: RedisClient, checkTimeoutMs: number): () => Promise<HealthProbe | void> {
+  if ((redis as Cluster).isCluster) return redisClusterProbe(redis as Cluster, Math.max(50, Math.floor(checkTimeoutMs * 0.8)));
+  return probeOf(redisReadinessCheck(redis));
 }
 
 /** A composite check: down when one of `names` is down, degraded when one is degraded (their cached results). */

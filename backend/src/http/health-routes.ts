@@ -33,6 +33,8 @@ function publicView(check: HealthCheckResult) {
     attempts: check.attempts,
     ageMs: check.ageMs,
     ...(check.error === undefined ? {} : { error: withoutAddresses(check.error) }),
+    // A cluster's masters, named by slot range (redis-cluster-check.ts carries no host or port).
+    ...(Array.isArray(check.details?.masters) ? { masters: check.details.masters } : {}),
   };
 }
 

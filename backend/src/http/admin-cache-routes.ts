@@ -83,7 +83,7 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
     } catch (error) {
       audit(res, action, input, { outcome: "failed", code: (error as { code?: unknown }).code ?? "E_INTERNAL" });
       if (error instanceof CacheUnavailableError) {
-        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, 503, { dependency: "redis" }, { cause: error });
+        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, { dependency: "redis" }, { cause: error });
       }
       throw error;
     }

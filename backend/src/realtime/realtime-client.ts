@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from "ws";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
-import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
+import { AuthRateLimitedError } from "../errors.ts";
 import { canAccessGuild, type Principal } from "../auth/principal.ts";
 import type { NotificationMessage } from "../pubsub/notification.ts";
 import type { Logger } from "../logging/logger.ts";

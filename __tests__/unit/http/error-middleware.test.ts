@@ -71,9 +71,13 @@ describe("error middleware", () => {
   it("throttles a flood of one dependency failure to one line a second with the count left out", async () => {
     const lines: Record<string, unknown>[] = [];
     const app = appThrowing(() => new DependencyUnavailableError("postgres", "the database is unavailable"), lines);
+    const startedAt = performance.now();
     for (let i = 0; i < 50; i += 1) await request(app).get("/boom").expect(503);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]!.level).toBe(PINO_LEVEL.warn);
+    const seconds = (performance.now() - startedAt) / 1_000;
+    // One line per started second at most (a loaded machine may spread the 50 requests over more than one).
+    expect(lines.length).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    expect(lines.every((line) => line.level === PINO_LEVEL.warn && !JSON.stringify(line).includes('"stack"'))).toBe(true);
     expect(lines[0]!.similarSinceLastLog).toBe(0);
+    if (lines.length > 1) expect(lines[1]!.similarSinceLastLog).toBeGreaterThan(0);
   });
 });

@@ -90,9 +90,11 @@ function coded(code: ErrorCode, message: string, details?: unknown): { status: n
   return { status: ERRORS[code].status, body: { error: { code, message, ...(details ? { details } : {}) } } };
 }
 
-// One line about an expected failure: its message and its cause's, never a stack.
+// One line about an expected failure: its message and the last line of its cause's (Prisma's messages quote
+// source code above the reason), never a stack.
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
+  const causeLines = error instanceof Error && error.cause instanceof Error ? error.cause.message.trim().split("\n") : [];
+  const cause = causeLines.length ? `: ${causeLines[causeLines.length - 1]!.trim()}` : "";
   return `${message}${cause}`.slice(0, 500);
 }

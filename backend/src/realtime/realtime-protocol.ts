@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ErrorCode } from "../errors.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 
 /**
@@ -32,8 +33,8 @@ export const clientMessageSchema = z.discriminatedUnion(
 /** One client message. */
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
-/** Codes of `error` frames; the connection stays open after each of them. */
-export type RealtimeErrorCode = "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE";
+/** Codes of `error` frames (rows of the one error table); the connection stays open after each of them. */
+export type RealtimeErrorCode = Extract<ErrorCode, "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE">;
 
 /** A message the server sends. */
 export type ServerMessage =

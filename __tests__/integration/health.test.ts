@@ -60,7 +60,7 @@ describe("health endpoints against real PostgreSQL and a Redis this test can kil
       const res = await request(broken.server).get("/health/ready").expect(503);
       expect(res.body.failing).toEqual(["postgres"]);
       // The public route names the failure, never the internal address of the database.
-      expect(JSON.stringify(res.body)).not.toMatch(/127\.0\.0\.1|:1\b|nowhere/);
+      expect(JSON.stringify(res.body)).not.toMatch(/127\.0\.0\.1|nowhere/);
     } finally {
       await broken.stop();
     }

@@ -1,58 +1,132 @@
 /**
- * Every error this service raises on purpose, each with a stable code and an HTTP status.
- * The HTTP error middleware turns them into `{error: {code, message, details}}`.
+ * The one table of every error this service raises on purpose (in the style of fastify's `lib/errors.js`): a
+ * stable code -> HTTP status, default message and the level it is logged at. Every module raises errors with a
+ * code from this table (cache-layer classes included, see `cache/cache-errors.ts`); the HTTP error middleware,
+ * the WebSocket server and the CLI read status, message and level from here. Add a code here, never elsewhere.
+ */
+
+/** Log levels an error can be logged at ("debug" for expected client mistakes, "error" only for bugs). */
+export type ErrorLogLevel = "debug" | "info" | "warn" | "error";
+
+/** One row of the table. */
+export interface ErrorDefinition {
+  /** HTTP status of the answer. */
+  status: number;
+  /** Default message (a caller may give a more precise one). */
+  message: string;
+  /** Level the error middleware logs it at; warn and error lines are rate-limited per code. */
+  level: ErrorLogLevel;
+}
+
+/** code -> status, message, log level. */
+export const ERRORS = {
+  E_VALIDATION: { status: 400, message: "The input is not valid", level: "debug" },
+  E_BAD_REQUEST: { status: 400, message: "The request is malformed", level: "debug" },
+  E_BAD_REQUEST_BODY: { status: 400, message: "The request body could not be read", level: "debug" },
+  E_BAD_MESSAGE: { status: 400, message: "The message could not be read", level: "debug" },
+  E_INVALID_KEY: { status: 400, message: "A cache key, tag or pattern part is not allowed", level: "debug" },
+  E_INVALID_DURATION: { status: 400, message: 'Invalid duration: use a number or a string such as "500ms", "30s", "5m", "1h"', level: "debug" },
+  E_UNAUTHORIZED: { status: 401, message: "A valid API key is required: send 'Authorization: Bearer <key>'", level: "debug" },
+  E_FORBIDDEN: { status: 403, message: "This API key does not cover the resource", level: "debug" },
+  E_NOT_FOUND: { status: 404, message: "Not found", level: "debug" },
+  E_PAYLOAD_TOO_LARGE: { status: 413, message: "The request body is too large", level: "debug" },
+  E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "The request body's content type or encoding is not supported", level: "debug" },
+  E_CLEANUP_RUNNING: { status: 409, message: "Another instance is running the cache cleanup right now: retry in a moment", level: "info" },
+  E_RATE_LIMITED: { status: 429, message: "Too many requests: retry later", level: "debug" },
+  E_LIMIT: { status: 429, message: "A limit of this connection was reached", level: "debug" },
+  E_INTERNAL: { status: 500, message: "Internal server error", level: "error" },
+  E_NOT_A_COUNTER: { status: 500, message: "The cache key does not hold an integer counter", level: "error" },
+  E_DEPENDENCY_UNAVAILABLE: { status: 503, message: "A dependency is unavailable: retry later", level: "warn" },
+  E_CACHE_UNAVAILABLE: { status: 503, message: "The cache (Redis) is unavailable: retry later", level: "warn" },
+  E_CACHE_CLOSED: { status: 503, message: "The cache is closed: the service is stopping", level: "warn" },
+  E_CIRCUIT_OPEN: { status: 503, message: "Redis calls are suspended (circuit open): retry later", level: "warn" },
+  E_LOCK_NOT_ACQUIRED: { status: 503, message: "Another owner holds the lock: retry later", level: "warn" },
+  E_LOCK_LOST: { status: 503, message: "A lock was lost before the work finished", level: "warn" },
+  E_SHUTTING_DOWN: { status: 503, message: "The service is stopping", level: "info" },
+  E_FACTORY_HARD_TIMEOUT: { status: 504, message: "The computation did not finish in time and no earlier value can be served", level: "warn" },
+} as const satisfies Record<`E_${string}`, ErrorDefinition>;
+
+/** Every error code of the service. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Whether `code` is a code of the table (a string from elsewhere, e.g. a parsed error). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ERRORS, code);
+}
+
+/**
+ * Every error this service raises on purpose: a code of the table, a message, optional details for the client and
+ * the original error as `cause`. Status and log level come from the table. The HTTP error middleware turns it into
+ * `{error: {code, message, details}}`.
  */
 export class AppError extends Error {
+  /** HTTP status (from the table). */
+  readonly status: number;
+
   constructor(
-    readonly code: string,
-    message: string,
-    readonly status: number,
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].message,
     readonly details?: unknown,
     options?: { cause?: unknown },
   ) {
     super(message, options);
     this.name = new.target.name;
+    this.status = ERRORS[code].status;
   }
 }
 
 /** Input failed validation (400). `details` lists each field and what was wrong with it. */
 export class ValidationError extends AppError {
   constructor(message: string, details?: unknown) {
-    super("E_VALIDATION", message, 400, details);
+    super("E_VALIDATION", message, details);
   }
 }
 
 /** No or unknown credentials (401). */
 export class UnauthorizedError extends AppError {
-  constructor(message = "A valid API key is required: send 'Authorization: Bearer <key>'") {
-    super("E_UNAUTHORIZED", message, 401);
+  constructor(message: string = ERRORS.E_UNAUTHORIZED.message) {
+    super("E_UNAUTHORIZED", message);
   }
 }
 
 /** Valid credentials that do not cover the resource (403). */
 export class ForbiddenError extends AppError {
   constructor(message: string) {
-    super("E_FORBIDDEN", message, 403);
+    super("E_FORBIDDEN", message);
   }
 }
 
 /** The route or resource does not exist (404). */
 export class NotFoundError extends AppError {
   constructor(message: string) {
-    super("E_NOT_FOUND", message, 404);
+    super("E_NOT_FOUND", message);
   }
 }
 
 /** A dependency (database, cache) did not answer in time or is down (503). */
 export class DependencyUnavailableError extends AppError {
   constructor(dependency: string, message: string, cause?: unknown) {
-    super("E_DEPENDENCY_UNAVAILABLE", message, 503, { dependency }, { cause });
+    super("E_DEPENDENCY_UNAVAILABLE", message, { dependency }, { cause });
+  }
+}
+
+/** Too many requests for one API key in the current window (429). */
+export class TooManyRequestsError extends AppError {
+  constructor(message: string) {
+    super("E_RATE_LIMITED", message);
+  }
+}
+
+/** Too many failed authentications from one client address (429); `retryAfterSeconds` goes in `Retry-After`. */
+export class AuthRateLimitedError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super("E_RATE_LIMITED", `Too many failed API key checks from this address: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }
 
 /** Another instance is running the scheduled cache cleanup right now (409): retry after it finishes. */
 export class CleanupRunningError extends AppError {
   constructor() {
-    super("E_CLEANUP_RUNNING", "another instance is running the cache cleanup right now: retry in a moment", 409);
+    super("E_CLEANUP_RUNNING", "another instance is running the cache cleanup right now: retry in a moment");
   }
 }

@@ -202,6 +202,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     readinessChecks,
     health: health.registry,
     trustProxy: config.http.trustProxy,
+    requestLog: { slowMs: config.http.slowRequestMs, sampleRate: config.http.logSampleRate },
   });
   const server = await listen(app, config.http.port, config.http.host);
   const port = boundPort(server);

@@ -10,6 +10,14 @@ import { TestSocket } from "./ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-hardening")}`;
 
+/** Runs `sends` with the client's TCP socket corked, so the frames leave in one write (as a fast client's would). */
+function inOneWrite(socket: TestSocket, sends: () => void): void {
+  const tcp = (socket.socket as unknown as { _socket: import("node:net").Socket })._socket;
+  tcp.cork();
+  sends();
+  process.nextTick(() => tcp.uncork());
+}
+
 describe("/ws against hostile or unlucky clients: malformed upgrades, junk floods, idle unauthenticated sockets, slow key checks", () => {
   const keyPrefix = uniquePrefix("rt-hardening");
   let prisma: PrismaClient;
@@ -58,6 +66,46 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
     expect(await socket.closed).toEqual({ code: 1008, reason: "5 bad frames in a row" });
     expect(socket.received.filter((message) => message.type === "error")).toHaveLength(8);
     await vi.waitFor(() => expect(instance.realtime.stats()).toMatchObject({ badFrameCloses: 1, errorFrames: 8, connections: 0 }));
+  });
+
+  it("refuses at once (4401) an auth message whose key is too long, instead of waiting for the auth timeout", async () => {
+    const instance = await start({ authTimeoutMs: 60_000 });
+    const socket = track(await TestSocket.open(instance.url));
+    const startedAt = performance.now();
+    socket.send({ type: "auth", key: "a".repeat(3_900) });
+    const closed = await socket.closed;
+    expect(closed.code).toBe(4401);
+    expect(closed.reason).toContain("key is too long");
+    expect(closed.reason).not.toContain("key is required");
+    expect(performance.now() - startedAt).toBeLessThan(5_000);
+  });
+
+  it("answers every one of 40 subscribes sent in one TCP write on a header-authenticated socket (no key check, no E_LIMIT)", async () => {
+    const instance = await start({ maxSubscriptionsPerSocket: 100 });
+    const socket = track(await TestSocket.open(instance.url, { key: ADMIN_KEY }));
+    const guilds = Array.from({ length: 40 }, () => randomSnowflake());
+    inOneWrite(socket, () => guilds.forEach((guildId) => socket.send({ type: "subscribe", guildId })));
+    for (const guildId of guilds) await socket.next((message) => message.type === "subscribed" && message.guildId === guildId);
+    expect(socket.received.filter((message) => message.type === "error")).toEqual([]);
+  });
+
+  it("a valid frame between bad frames ends the run of bad frames, even within one TCP write", async () => {
+    const instance = await start({ maxConsecutiveBadFrames: 5 });
+    const socket = track(await TestSocket.open(instance.url, { key: ADMIN_KEY }));
+    const guilds = [randomSnowflake(), randomSnowflake()];
+    inOneWrite(socket, () => {
+      for (const guildId of guilds) {
+        for (let i = 0; i < 4; i += 1) socket.send("x");
+        socket.send({ type: "subscribe", guildId });
+      }
+      for (let i = 0; i < 4; i += 1) socket.send("x");
+    });
+    // Still open: 4 bad frames at most in a row.
+    const last = randomSnowflake();
+    socket.send({ type: "subscribe", guildId: last });
+    await socket.next((message) => message.type === "subscribed" && message.guildId === last);
+    expect(socket.received.filter((message) => message.type === "subscribed")).toHaveLength(3);
+    expect(socket.received.filter((message) => message.type === "error")).toHaveLength(12);
   });
 
   it("closes with 4429 a client that never reads and makes the server answer (bad-frame limit off): answers obey WS_MAX_BUFFERED_BYTES", async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Every API key starts with this, so leaked keys are easy to recognise (and to scan for). */
 export const API_KEY_PREFIX = "sw_";
@@ -21,7 +21,8 @@ export function generateApiKey(): GeneratedApiKey {
 
 /** SHA-256 hex of a key. A fast hash is enough: the key is random and long, not a password. */
 export function hashApiKey(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  // One-shot crypto.hash: about 5x cheaper than createHash().update().digest(), and it runs on every request.
+  return hash("sha256", secret, "hex");
 }
 
 /** True when `secret` has the shape of a key this service issues (checked before any lookup). */

@@ -1,10 +1,10 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { AuthRateLimitedError, NotFoundError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { ApiKeyRepository, type ApiKeyRecord } from "./api-key-repository.ts";
 import { generateApiKey, hashApiKey } from "./api-key-secret.ts";
 import { ApiKeyVerifier } from "./api-key-verifier.ts";
-import { AuthRateLimitedError, FailedAuthLimiter } from "./failed-auth-limiter.ts";
+import { FailedAuthLimiter } from "./failed-auth-limiter.ts";
 import type { KeyRevocationBroadcaster } from "./key-revocation-broadcast.ts";
 import type { ApiKeyPrincipal } from "./principal.ts";
 

@@ -1,13 +1,5 @@
 import { ipKeyGenerator } from "express-rate-limit";
 import { LRUCache } from "lru-cache";
-import { AppError } from "../errors.ts";
-
-/** Too many failed authentications from one client address (429); `retryAfterSeconds` goes in `Retry-After`. */
-export class AuthRateLimitedError extends AppError {
-  constructor(readonly retryAfterSeconds: number) {
-    super("E_RATE_LIMITED", `Too many failed API key checks from this address: retry in ${retryAfterSeconds} s`, 429, { retryAfterSeconds });
-  }
-}
 
 /** Options of the failed-authentication limiter. */
 export interface FailedAuthLimiterOptions {

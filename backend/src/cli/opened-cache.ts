@@ -33,7 +33,7 @@ export async function openServiceCache(config: AppConfig): Promise<OpenedCache> 
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
   const redis = createRedisConnections({ ...config.redis, connectionName: "spywatcher-cli" }, logger);
   const unavailable = (error: unknown) =>
-    new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`, 503);
+    new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`);
   try {
     // The cache is built only once Redis answers, so a down Redis is not recorded as cache errors in the fleet stats.
     await waitForRedisReady(redis.client, config.redis.connectTimeoutMs);

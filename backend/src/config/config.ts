@@ -145,6 +145,8 @@ export const environmentSchema = z.object({
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')").optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
+  HTTP_SLOW_REQUEST_MS: nonNegativeInt.default(1_000),
+  HTTP_LOG_SAMPLE_RATE: z.coerce.number().min(0, "must be between 0 and 1").max(1, "must be between 0 and 1").default(0),
   WS_MAX_CONNECTIONS: positiveInt.default(1_000),
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(50),
   WS_AUTH_TIMEOUT_MS: positiveInt.default(5_000),
@@ -187,7 +189,16 @@ export type Environment = z.infer<typeof environmentSchema>;
 /** The typed configuration handed to every part of the service. */
 export interface AppConfig {
   env: Environment["NODE_ENV"];
-  http: { host: string; port: number; trustProxy: boolean; rateLimitPerMinute: number };
+  http: {
+    host: string;
+    port: number;
+    trustProxy: boolean;
+    rateLimitPerMinute: number;
+    /** Completed requests slower than this are logged at warn (HTTP_SLOW_REQUEST_MS, default 1,000; 0 disables). */
+    slowRequestMs: number;
+    /** Fraction of completed requests logged at info (HTTP_LOG_SAMPLE_RATE, default 0). */
+    logSampleRate: number;
+  };
   log: { level: Environment["LOG_LEVEL"]; pretty: boolean };
   /**
    * PostgreSQL pool: size, server-side statement timeout, client-side connect and query timeouts (a query with no
@@ -333,7 +344,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   return {
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY, rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      trustProxy: e.TRUST_PROXY,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      slowRequestMs: e.HTTP_SLOW_REQUEST_MS,
+      logSampleRate: e.HTTP_LOG_SAMPLE_RATE,
+    },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
     database: {
       url: e.DATABASE_URL,

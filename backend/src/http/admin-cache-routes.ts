@@ -7,6 +7,7 @@ import { validatePart } from "../cache/key-builder.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { cacheHealthStatus, type CacheStatusThresholds } from "../monitoring/cache-health-status.ts";
+import { jsonBody } from "./middleware/json-body.ts";
 import { principalOf, requireAdmin, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the admin cache router is built from. */
@@ -69,7 +70,7 @@ const purgeSchema = z.strictObject({ tag: tagSchema });
  */
 export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
   const router = Router();
-  router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []), requireAdmin);
+  router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []), requireAdmin, jsonBody());
   const audit = (res: Response, action: string, input: object, outcome: object) => {
     const principal = principalOf(res);
     deps.logger.info({ admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome }, "admin action");
@@ -83,7 +84,7 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
     } catch (error) {
       audit(res, action, input, { outcome: "failed", code: (error as { code?: unknown }).code ?? "E_INTERNAL" });
       if (error instanceof CacheUnavailableError) {
-        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, 503, { dependency: "redis" }, { cause: error });
+        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, { dependency: "redis" }, { cause: error });
       }
       throw error;
     }

@@ -150,9 +150,9 @@ async function unavailableAs503<T>(run: () => Promise<T>): Promise<T> {
     return await run();
   } catch (error) {
     if (error instanceof AppError) throw error;
-    if (error instanceof CacheUnavailableError) throw new AppError(CacheUnavailableError.code, `${error.message}; retry later`, 503, { dependency: "redis" }, { cause: error });
+    if (error instanceof CacheUnavailableError) throw new AppError(CacheUnavailableError.code, `${error.message}; retry later`, { dependency: "redis" }, { cause: error });
     if (error instanceof Error && /ECONNREFUSED|Connection is closed|timed? ?out|did not answer|ETIMEDOUT|no Redis master/i.test(error.message)) {
-      throw new AppError(CacheUnavailableError.code, `Redis did not answer: ${error.message}`, 503, { dependency: "redis" }, { cause: error });
+      throw new AppError(CacheUnavailableError.code, `Redis did not answer: ${error.message}`, { dependency: "redis" }, { cause: error });
     }
     throw error;
   }

@@ -1,5 +1,4 @@
 import express, { type Express, type RequestHandler, type Router } from "express";
-import { pinoHttp } from "pino-http";
 import type { HealthRegistry } from "../health/health-registry.ts";
 import type { ReadinessCheck } from "../health/readiness-checks.ts";
 import { registryOfReadinessChecks } from "../health/service-health.ts";
@@ -7,6 +6,8 @@ import type { Logger } from "../logging/logger.ts";
 import { noteRouteBase } from "../monitoring/route-template.ts";
 import { errorMiddleware, notFoundHandler } from "./error-middleware.ts";
 import { healthRoutes } from "./health-routes.ts";
+import { requestLog } from "./middleware/request-log.ts";
+import { securityHeaders } from "./middleware/security-headers.ts";
 
 /** What the HTTP app is built from; tests build their own. */
 export interface AppDependencies {
@@ -23,23 +24,23 @@ export interface AppDependencies {
   trustProxy?: boolean;
   /** Middleware run first on every request, e.g. the HTTP metrics timer (see backend/src/monitoring). */
   requestMetrics?: RequestHandler;
+  /** Which completed requests are logged (HTTP_SLOW_REQUEST_MS, HTTP_LOG_SAMPLE_RATE; defaults 1,000 ms and 0). */
+  requestLog?: { slowMs?: number; sampleRate?: number };
 }
 
-/** Builds the Express 5 app: request logging, JSON body parsing, health, feature routers, 404 and errors. */
+/**
+ * Builds the Express 5 app: security headers, metrics, request logging (slow or sampled requests only), health,
+ * feature routers, 404 and errors. No body is parsed here: routes that take one mount `jsonBody()` after their
+ * authentication (see middleware/json-body.ts), so a GET costs no body parsing and no one parses before a key check.
+ */
 export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", deps.trustProxy ?? false);
   app.set("etag", "strong");
+  app.use(securityHeaders());
   if (deps.requestMetrics) app.use(deps.requestMetrics);
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      autoLogging: { ignore: (req) => req.url?.startsWith("/health") ?? false },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),
-    }),
-  );
-  app.use(express.json({ limit: "100kb" }));
+  app.use(requestLog({ logger: deps.logger, ...deps.requestLog }));
   // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
   app.use("/health", noteRouteBase("/health"), healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) }));
   for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase(path), router);

@@ -1,69 +1,100 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { z } from "zod";
-import { AppError, NotFoundError } from "../errors.ts";
+import { AppError, ERRORS, NotFoundError, type ErrorCode } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { LogThrottle } from "../logging/log-throttle.ts";
 
 /** JSON body of every error response. */
 export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
+  error: { code: ErrorCode; message: string; details?: unknown };
 }
 
 /** Answers 404 JSON for any route nothing else handled. */
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
-  next(new NotFoundError(`No route for ${req.method} ${req.path}`));
+  next(new NotFoundError(`No route for ${req.method} ${req.path.slice(0, 200)}`));
 };
 
 /**
- * The one place errors become HTTP responses: AppError keeps its status and code, body-parser errors
- * become 400/413, zod errors 400 with each field, anything else 500 without internals.
+ * The one place errors become HTTP responses. Coded errors (AppError, the cache layer's errors) keep the status of
+ * their code in `ERRORS`; zod errors are 400 with each field; what Express, body-parser, zlib and
+ * `decodeURIComponent` throw for malformed requests is a 4xx naming the problem; anything else is a 500 without
+ * internals. Each error is logged at its code's level; warn and error lines are throttled per code (the first of a
+ * second is written, the next one carries how many were left out), and only bugs (E_INTERNAL) carry a stack.
  */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
-  // A dependency being down (503) is an expected state that can hit every request: log it as a warning, at most
-  // once a second per error code, with how many were left out. Anything else at 500+ is a bug: every one logged.
-  const unavailable = new Map<string, { loggedAt: number; suppressed: number }>();
+  const throttle = new LogThrottle();
   return (error, req, res, _next) => {
     const { status, body } = toResponse(error);
-    if (status === 503) {
-      const now = Date.now();
-      const seen = unavailable.get(body.error.code);
-      if (seen && now - seen.loggedAt < 1_000) seen.suppressed += 1;
-      else {
-        logger.warn({ err: error, path: req.path, similarSinceLastLog: seen?.suppressed ?? 0 }, "request failed: a dependency is unavailable");
-        unavailable.set(body.error.code, { loggedAt: now, suppressed: 0 });
+    const level = ERRORS[body.error.code].level;
+    if (logger.isLevelEnabled(level)) {
+      // Bugs are throttled per message (different bugs stay visible); expected failures per code.
+      const throttleKey = body.error.code === "E_INTERNAL" ? `E_INTERNAL:${(error as Error)?.message}` : body.error.code;
+      const suppressed = level === "warn" || level === "error" ? throttle.admit(throttleKey) : 0;
+      if (suppressed !== undefined) {
+        const fields = { code: body.error.code, status, method: req.method, path: req.path.slice(0, 200), similarSinceLastLog: suppressed };
+        if (body.error.code === "E_INTERNAL") logger.error({ ...fields, err: error }, "request failed");
+        else logger[level]({ ...fields, reason: describe(error) }, status >= 500 ? "request failed: a dependency is unavailable" : "request refused");
       }
-    } else if (status >= 500) logger.error({ err: error, path: req.path }, "request failed");
+    }
     if (res.headersSent) {
       res.destroy();
       return;
     }
+    if (status === 401) res.set("WWW-Authenticate", 'Bearer realm="spywatcher"');
     res.status(status).json(body);
   };
 }
 
-function toResponse(error: unknown): { status: number; body: ErrorBody } {
-  if (error instanceof AppError) {
-    return {
-      status: error.status,
-      body: { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } },
-    };
-  }
+/** Maps any thrown value to the status and body the client gets. Exported for the WebSocket server and tests. */
+export function toResponse(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof AppError) return coded(error.code, error.message, error.details);
   if (error instanceof z.ZodError) {
-    return {
-      status: 400,
-      body: {
-        error: {
-          code: "E_VALIDATION",
-          message: error.issues.map((issue) => `${issue.path.join(".") || "input"}: ${issue.message}`).join("; "),
-          details: error.issues.map((issue) => ({ field: issue.path.join("."), message: issue.message })),
-        },
-      },
-    };
+    return coded(
+      "E_VALIDATION",
+      error.issues.map((issue) => `${issue.path.join(".") || "input"}: ${issue.message}`).join("; "),
+      error.issues.map((issue) => ({ field: issue.path.join("."), message: issue.message })),
+    );
   }
-  // body-parser marks its errors with `type` and `status` (malformed JSON, too large, bad charset).
-  const parserError = error as { type?: string; status?: number; message?: string };
-  if (typeof parserError.type === "string" && typeof parserError.status === "number" && parserError.status < 500) {
-    const code = parserError.type === "entity.too.large" ? "E_PAYLOAD_TOO_LARGE" : "E_BAD_REQUEST_BODY";
-    return { status: parserError.status, body: { error: { code, message: parserError.message ?? "bad request body" } } };
+  // Express's router decodes path parameters with decodeURIComponent: "%ff" throws a URIError (with status 400).
+  if (error instanceof URIError) return coded("E_BAD_REQUEST", "The request path is not valid percent-encoding");
+  const http = error as { type?: unknown; status?: unknown; statusCode?: unknown; code?: unknown; errno?: unknown; message?: unknown };
+  // body-parser marks its errors with `type` (malformed JSON, too large, unsupported charset or encoding).
+  switch (http.type) {
+    case "entity.too.large":
+      return coded("E_PAYLOAD_TOO_LARGE", String(http.message));
+    case "encoding.unsupported":
+    case "charset.unsupported":
+      return coded("E_UNSUPPORTED_MEDIA_TYPE", String(http.message));
+    case "entity.parse.failed":
+      return coded("E_BAD_REQUEST_BODY", "The request body is not valid JSON");
+    case "request.aborted":
+    case "request.size.invalid":
+    case "stream.encoding.set":
+    case "stream.not.readable":
+      return coded("E_BAD_REQUEST_BODY", String(http.message));
   }
-  return { status: 500, body: { error: { code: "E_INTERNAL", message: "Internal server error" } } };
+  // zlib errors of a corrupt "Content-Encoding: gzip/deflate/br" body (Z_DATA_ERROR, Z_BUF_ERROR, ...).
+  if (typeof http.code === "string" && http.code.startsWith("Z_") && typeof http.errno === "number") {
+    return coded("E_BAD_REQUEST_BODY", "The request body could not be decompressed: it does not match its Content-Encoding");
+  }
+  // Any other client error from Express or its dependencies (http-errors carry a 4xx status).
+  const statusOf = typeof http.status === "number" ? http.status : typeof http.statusCode === "number" ? http.statusCode : undefined;
+  if (statusOf !== undefined && statusOf >= 400 && statusOf < 500) {
+    const code = statusOf === 413 ? "E_PAYLOAD_TOO_LARGE" : statusOf === 415 ? "E_UNSUPPORTED_MEDIA_TYPE" : statusOf === 404 ? "E_NOT_FOUND" : "E_BAD_REQUEST";
+    return { status: statusOf, body: { error: { code, message: typeof http.message === "string" ? http.message.slice(0, 200) : ERRORS[code].message } } };
+  }
+  return coded("E_INTERNAL", ERRORS.E_INTERNAL.message);
+}
+
+function coded(code: ErrorCode, message: string, details?: unknown): { status: number; body: ErrorBody } {
+  return { status: ERRORS[code].status, body: { error: { code, message, ...(details ? { details } : {}) } } };
+}
+
+// One line about an expected failure: its message and the last line of its cause's (Prisma's messages quote
+// source code above the reason), never a stack.
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const causeLines = error instanceof Error && error.cause instanceof Error ? error.cause.message.trim().split("\n") : [];
+  const cause = causeLines.length ? `: ${causeLines[causeLines.length - 1]!.trim()}` : "";
+  return `${message}${cause}`.slice(0, 500);
 }

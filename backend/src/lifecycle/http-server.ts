@@ -1,6 +1,7 @@
 import type { Server, ServerResponse } from "node:http";
 import net from "node:net";
 import type { Express } from "express";
+import { answerClientErrorsAsJson } from "../http/client-error-response.ts";
 
 /** Per server: whether it is draining, and the responses in progress (to tell their clients to close). */
 interface DrainState {
@@ -27,10 +28,14 @@ export interface DrainReport {
   tookMs: number;
 }
 
-/** Starts listening and resolves with the server once the port is bound (port 0 picks a free one). */
+/**
+ * Starts listening and resolves with the server once the port is bound (port 0 picks a free one). Requests Node's
+ * parser refuses are answered with JSON errors (see `answerClientErrorsAsJson`).
+ */
 export function listen(app: Express, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
+    answerClientErrorsAsJson(server);
     const state: DrainState = { draining: false, inFlight: new Set() };
     drainStates.set(server, state);
     // First listener of every request: while draining, the answer carries Connection: close, so a keep-alive client

@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from "ws";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
-import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
+import { AuthRateLimitedError } from "../errors.ts";
 import { canAccessGuild, type Principal } from "../auth/principal.ts";
 import type { NotificationMessage } from "../pubsub/notification.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -133,16 +133,31 @@ export class RealtimeClient {
     if (this.deps.socket.readyState !== WebSocket.OPEN) return;
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) {
-      this.sendError(parsed.error.code, parsed.error.message);
+      // An auth message with a malformed key (empty, too long) can never succeed: refuse the socket now, as an
+      // unknown key is, instead of leaving it open until the auth timeout.
+      if (parsed.auth && !this.principal && this.pendingFrames === 0) {
+        this.deps.counters.authFailures += 1;
+        this.closeWith(CLOSE_CODES.unauthorized, `bad auth message: ${parsed.error.message}`.slice(0, 120));
+        return;
+      }
+      this.sendError(parsed.error.code, parsed.error.message, true);
+      return;
+    }
+    // A frame that parses ends a run of bad frames, whether or not it is then refused (forbidden guild, limit).
+    this.consecutiveBadFrames = 0;
+    if (parsed.message.type === "auth") {
+      // The client did authenticate in time; the key check has its own bound (the key service's lookup timeout),
+      // so a slow lookup must not close with 4008 a socket whose auth message came at once.
+      clearTimeout(this.authTimer);
+    } else if (this.pendingFrames === 0) {
+      // No key check in flight (a header-authenticated socket, or after auth): handled at once, no queue, no limit.
+      this.handle(parsed.message).catch((error: unknown) => this.deps.logger.error({ err: error }, "websocket message handler failed"));
       return;
     }
     if (this.pendingFrames >= MAX_PENDING_FRAMES) {
       this.sendError("E_LIMIT", `at most ${MAX_PENDING_FRAMES} messages may wait while the key is checked`);
       return;
     }
-    // The client did authenticate in time; the key check has its own bound (the key service's lookup timeout), so
-    // a slow lookup must not close with 4008 a socket whose auth message came at once.
-    if (parsed.message.type === "auth") clearTimeout(this.authTimer);
     // Frames are handled in order: a subscribe sent right after auth waits for the key check.
     this.pendingFrames += 1;
     this.queue = this.queue
@@ -221,17 +236,19 @@ export class RealtimeClient {
     this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
   }
 
-  /** Answers a frame that was handled: the run of bad frames is over. */
+  /** Answers a frame that was handled. */
   private reply(message: ServerMessage): void {
-    this.consecutiveBadFrames = 0;
     this.send(message);
   }
 
-  /** Answers a bad frame with an error frame; `maxConsecutiveBadFrames` in a row close the socket with 1008 instead. */
-  private sendError(code: RealtimeErrorCode, message: string): void {
+  /**
+   * Answers a frame with an error frame. A frame that could not be parsed (`malformed`) extends the run of bad
+   * frames: `maxConsecutiveBadFrames` in a row close the socket with 1008 instead; any frame that parses ends it.
+   */
+  private sendError(code: RealtimeErrorCode, message: string, malformed = false): void {
     const { counters, options } = this.deps;
-    this.consecutiveBadFrames += 1;
-    if (this.consecutiveBadFrames >= options.maxConsecutiveBadFrames) {
+    if (malformed) this.consecutiveBadFrames += 1;
+    if (malformed && this.consecutiveBadFrames >= options.maxConsecutiveBadFrames) {
       // A client that only sends frames the server refuses is broken or hostile: answering each would let it make
       // the server write (and buffer) many bytes for every byte it sends.
       counters.badFrameCloses += 1;

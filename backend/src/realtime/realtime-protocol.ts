@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ErrorCode } from "../errors.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 
 /**
@@ -6,13 +7,23 @@ import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
  * `authenticated`, `subscribed`, `unsubscribed`, `error`, and pushes `analytics:update`. See docs/realtime.md.
  */
 
+/** Longest API key an `auth` message may carry (issued keys are far shorter). */
+export const MAX_KEY_LENGTH = 512;
+
 const guildId = z.string({ error: "guildId is required" }).regex(/^\d{17,20}$/, "guildId must be a Discord snowflake (17-20 digits)");
 
 /** A message a client may send. */
 export const clientMessageSchema = z.discriminatedUnion(
   "type",
   [
-    z.object({ type: z.literal("auth"), key: z.string({ error: "key is required" }).min(1, "key is required").max(512) }),
+    z.object({
+      type: z.literal("auth"),
+      // A schema-level `error` would also name every other issue (a 3.9 KB key was told "key is required").
+      key: z
+        .string({ error: (issue) => (issue.input === undefined ? "key is required" : "key must be a string") })
+        .min(1, "key is required")
+        .max(MAX_KEY_LENGTH, `key is too long (at most ${MAX_KEY_LENGTH} characters)`),
+    }),
     z.object({ type: z.literal("subscribe"), guildId }),
     z.object({ type: z.literal("unsubscribe"), guildId }),
   ],
@@ -22,8 +33,8 @@ export const clientMessageSchema = z.discriminatedUnion(
 /** One client message. */
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
-/** Codes of `error` frames; the connection stays open after each of them. */
-export type RealtimeErrorCode = "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE";
+/** Codes of `error` frames (rows of the one error table); the connection stays open after each of them. */
+export type RealtimeErrorCode = Extract<ErrorCode, "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE">;
 
 /** A message the server sends. */
 export type ServerMessage =
@@ -50,8 +61,11 @@ export const CLOSE_CODES = {
   slowConsumer: 4429,
 } as const;
 
-/** The result of parsing one frame: the message, or the error frame to answer with. */
-export type ParsedFrame = { ok: true; message: ClientMessage } | { ok: false; error: { code: RealtimeErrorCode; message: string } };
+/**
+ * The result of parsing one frame: the message, or the error frame to answer with (`auth` when the frame was an
+ * `auth` message that failed validation: the socket is then refused at once, not left to its auth timeout).
+ */
+export type ParsedFrame = { ok: true; message: ClientMessage } | { ok: false; error: { code: RealtimeErrorCode; message: string }; auth?: true };
 
 /** Parses a text frame into a client message; never throws (bad input is a returned error, not an exception). */
 export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ParsedFrame {
@@ -68,5 +82,6 @@ export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary
   const message = parsed.error.issues
     .map((issue) => (issue.path.length && !issue.message.startsWith(String(issue.path[0])) ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
     .join("; ");
-  return { ok: false, error: { code: "E_VALIDATION", message } };
+  const auth = (json as { type?: unknown } | null)?.type === "auth";
+  return { ok: false, error: { code: "E_VALIDATION", message }, ...(auth ? { auth: true as const } : {}) };
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { AuthRateLimitedError } from "../auth/failed-auth-limiter.ts";
+import { AuthRateLimitedError } from "../errors.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { KeyAuthenticator } from "./realtime-client.ts";
 import type { UpgradeRejection } from "./upgrade-rejection.ts";

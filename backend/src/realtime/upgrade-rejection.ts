@@ -1,11 +1,11 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import type { RealtimeErrorCode } from "./realtime-protocol.ts";
+import type { ErrorCode } from "../errors.ts";
 
 /** Why an upgrade was refused: the HTTP status and the `{error: {code, message}}` body the client gets. */
 export interface UpgradeRejection {
   status: 400 | 401 | 404 | 429 | 503;
-  code: RealtimeErrorCode | "E_BAD_REQUEST" | "E_NOT_FOUND" | "E_SHUTTING_DOWN" | "E_RATE_LIMITED";
+  code: ErrorCode;
   message: string;
   /** With 429: seconds before the client may try again (sent as Retry-After). */
   retryAfterSeconds?: number;

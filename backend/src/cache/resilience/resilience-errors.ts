@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../../errors.ts";
 import { CacheError } from "../cache-errors.ts";
 
 /**
@@ -8,7 +9,7 @@ export class ResilienceError extends CacheError {}
 
 /** The circuit breaker is open (or half-open with its trial calls used up): the call was not attempted. */
 export class CircuitOpenError extends ResilienceError {
-  static readonly code = "E_CIRCUIT_OPEN";
+  static readonly code = "E_CIRCUIT_OPEN" satisfies ErrorCode;
   constructor(
     /** Epoch ms at which the breaker will let a trial call through again. */
     readonly retryAt: number,
@@ -20,7 +21,7 @@ export class CircuitOpenError extends ResilienceError {
 
 /** `withLock` could not acquire the lock within its retries (or was aborted while waiting). */
 export class LockNotAcquiredError extends ResilienceError {
-  static readonly code = "E_LOCK_NOT_ACQUIRED";
+  static readonly code = "E_LOCK_NOT_ACQUIRED" satisfies ErrorCode;
   constructor(
     readonly lockName: string,
     message = `lock "${lockName}" is held by another owner`,
@@ -32,7 +33,7 @@ export class LockNotAcquiredError extends ResilienceError {
 
 /** A lock expired or was taken over while its holder still ran (auto-extend failed). */
 export class LockLostError extends ResilienceError {
-  static readonly code = "E_LOCK_LOST";
+  static readonly code = "E_LOCK_LOST" satisfies ErrorCode;
   constructor(
     readonly lockName: string,
     options?: { cause?: unknown },

@@ -7,7 +7,7 @@ import type { CircuitBreakerOptions } from "../../cache/resilience/circuit-break
 import { isRedisFailure, NodeBreakers } from "../../cache/resilience/node-breakers.ts";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import { routedRateLimitCommands } from "./rate-limit-commands.ts";
-import { TooManyRequestsError } from "./too-many-requests-error.ts";
+import { TooManyRequestsError } from "../../errors.ts";
 import { principalOf } from "./require-api-key.ts";
 
 /** Options of the per-key rate limiter. */

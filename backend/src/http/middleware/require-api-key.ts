@@ -1,8 +1,7 @@
 import type { RequestHandler, Response } from "express";
 import type { ApiKeyService } from "../../auth/api-key-service.ts";
-import { AuthRateLimitedError } from "../../auth/failed-auth-limiter.ts";
 import { canAccessGuild, type Principal } from "../../auth/principal.ts";
-import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
+import { AuthRateLimitedError, ForbiddenError, UnauthorizedError } from "../../errors.ts";
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 

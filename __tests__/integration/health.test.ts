@@ -26,7 +26,9 @@ describe("health endpoints against real PostgreSQL and a Redis this test can kil
 
   it("GET /health/ready is 200 with both checks up", async () => {
     const res = await request(service.server).get("/health/ready").expect(200);
-    expect(res.body.status).toBe("ready");
+    // "degraded" when a non-critical check is off (under load: the application check's event loop delay).
+    expect(res.body.status).toMatch(/^(ready|degraded)$/);
+    expect(res.body.failing).toEqual([]);
     expect(res.body.checks.redis.status).toBe("up");
     expect(res.body.checks.postgres.status).toBe("up");
   });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -15,11 +15,13 @@ import { formatTable } from "../lib/table.ts";
  * real service process (`backend/src/main.ts`, logging at warn, rate limit off, bot off) against a bare Express 5
  * endpoint in its own process returning the same bytes. Rounds alternate (bare, service, bare, ...) with the same
  * autocannon settings, so a change of machine load hits both; the ratio of the summed throughputs and of the
- * median p99 is printed with PASS/FAIL against the targets (>= 0.8x throughput, p99 <= 1.5x).
+ * median p99 is printed with PASS/FAIL against the targets (>= 0.8x throughput, p99 <= 1.5x). It also prints the
+ * CPU time each server process spent per answered request (from /proc/<pid>/stat): on a machine shared with other
+ * work, throughput follows whatever CPU the scheduler grants, while CPU per request stays the cost of the pipeline.
  *
  *   npm run bench:http -- [--rounds 4] [--seconds 5] [--connections 50]
  *
- * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/spywatcher_bench_http, created and migrated
+ * Env: BENCH_HTTP_PROFILE=<dir> (a CPU profile of the service), BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/spywatcher_bench_http, created and migrated
  * by the service if missing), BENCH_REDIS_URL (default redis://127.0.0.1:6379/13). Exit 0 when both targets pass.
  */
 const positive = (value: string): number => {
@@ -56,6 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 function startChild(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
+  // Node's own flags (e.g. --cpu-prof) go before the script.
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let output = "";
@@ -89,16 +92,33 @@ async function insertGhosts(users: number): Promise<void> {
   }
 }
 
+/** User + system CPU of a process in ms (Linux /proc; 0 where it cannot be read). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the command name, in clock ticks (100/s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 interface Round {
+  /** CPU ms the server process spent per 1,000 answered requests. */
+  cpuMsPerThousand: number;
   requestsPerSecond: number;
   p99Ms: number;
   non2xx: number;
   errors: number;
 }
 
-async function round(url: string, headers: Record<string, string>, seconds: number): Promise<Round> {
+async function round(url: string, headers: Record<string, string>, seconds: number, pid?: number): Promise<Round> {
+  const cpuBefore = cpuMs(pid);
   const result = await autocannon({ url, connections: flags.connections, duration: seconds, headers });
-  return { requestsPerSecond: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+  const answered = Math.max(1, result.requests.total);
+  return {
+    cpuMsPerThousand: ((cpuMs(pid) - cpuBefore) * 1_000) / answered,
+    requestsPerSecond: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
 }
 
 const median = (values: number[]): number => {
@@ -110,7 +130,9 @@ const median = (values: number[]): number => {
 async function main(): Promise<number> {
   const loadBefore = loadavg();
   const port = await freePort();
-  const service = startChild(["backend/src/main.ts"], {
+  // BENCH_HTTP_PROFILE=<dir>: the service writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
+  const profile = process.env.BENCH_HTTP_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_HTTP_PROFILE}`] : [];
+  const service = startChild([...profile, "backend/src/main.ts"], {
     PATH: process.env.PATH,
     NODE_ENV: "production",
     SPYWATCHER_DEMO: "false",
@@ -159,8 +181,8 @@ async function main(): Promise<number> {
     // Alternate which goes first, so neither always gets the quieter half of a pair.
     const order = index % 2 === 0 ? (["bare", "service"] as const) : (["service", "bare"] as const);
     for (const which of order) {
-      if (which === "bare") bareRounds.push(await round(bareUrl, {}, flags.seconds));
-      else serviceRounds.push(await round(analyticUrl, headers, flags.seconds));
+      if (which === "bare") bareRounds.push(await round(bareUrl, {}, flags.seconds, bare.child.pid));
+      else serviceRounds.push(await round(analyticUrl, headers, flags.seconds, service.child.pid));
     }
   }
   const sum = (rounds: Round[], pick: (round: Round) => number) => rounds.reduce((total, r) => total + pick(r), 0);
@@ -174,14 +196,25 @@ async function main(): Promise<number> {
 
   console.log(
     formatTable(
-      ["round", "bare req/s", "service req/s", "bare p99 ms", "service p99 ms"],
-      bareRounds.map((r, i) => [String(i + 1), r.requestsPerSecond.toFixed(0), serviceRounds[i]!.requestsPerSecond.toFixed(0), String(r.p99Ms), String(serviceRounds[i]!.p99Ms)]),
+      ["round", "bare req/s", "service req/s", "bare p99 ms", "service p99 ms", "bare CPU ms/1k req", "service CPU ms/1k req"],
+      bareRounds.map((r, i) => [
+        String(i + 1),
+        r.requestsPerSecond.toFixed(0),
+        serviceRounds[i]!.requestsPerSecond.toFixed(0),
+        String(r.p99Ms),
+        String(serviceRounds[i]!.p99Ms),
+        r.cpuMsPerThousand.toFixed(0),
+        serviceRounds[i]!.cpuMsPerThousand.toFixed(0),
+      ]),
     ),
   );
   const throughputPass = throughputRatio >= TARGET_THROUGHPUT;
   const p99Pass = p99Ratio <= TARGET_P99;
   console.log(`throughput: service ${serviceRps.toFixed(0)} req/s vs bare ${bareRps.toFixed(0)} req/s = ${throughputRatio.toFixed(2)}x (target >= ${TARGET_THROUGHPUT}x) ${throughputPass ? "PASS" : "FAIL"}`);
   console.log(`p99: service ${serviceP99} ms vs bare ${bareP99} ms = ${p99Ratio.toFixed(2)}x (target <= ${TARGET_P99}x; bare p99 floored at 1 ms) ${p99Pass ? "PASS" : "FAIL"}`);
+  const bareCpu = sum(bareRounds, (r) => r.cpuMsPerThousand) / bareRounds.length;
+  const serviceCpu = sum(serviceRounds, (r) => r.cpuMsPerThousand) / serviceRounds.length;
+  console.log(`CPU per request: service ${(serviceCpu / 1_000).toFixed(3)} ms vs bare ${(bareCpu / 1_000).toFixed(3)} ms = ${(bareCpu / Math.max(serviceCpu, 0.001)).toFixed(2)}x the bare endpoint's efficiency (informational)`);
   console.log(`non-2xx or errors: ${failures}; load after ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
   service.child.kill("SIGTERM");

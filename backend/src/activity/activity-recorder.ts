@@ -2,7 +2,7 @@ import type { CacheStructures } from "../cache/data-structures.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
 import type { IngestStats } from "../ingest/ingestion-writer-options.ts";
 import type { Logger } from "../logging/logger.ts";
-import { activityKeys, INGEST_FAILURE_KINDS } from "./activity-keys.ts";
+import { activityKeys, INGEST_FAILURE_KINDS, type IngestFailureKind } from "./activity-keys.ts";
 import { metricOfEvent, type ActivityMetric } from "./activity-metrics.ts";
 import { PendingActivity } from "./pending-activity.ts";
 import { bucketExpiresAt, bucketStart, labelOf } from "./time-buckets.ts";
@@ -19,7 +19,7 @@ export interface ActivityRecorderOptions {
   /** "Typing now" lasts this long after a typing event (ACTIVITY_TYPING_TTL_MS, default 10,000 ms, as Discord's indicator). */
   typingTtlMs?: number;
   /** The ingestion writer's counters: their growth is recorded as system-wide ingestion failures at each flush. */
-  ingestStats?: () => IngestStats;
+  ingestStats?: () => Pick<IngestStats, IngestFailureKind> | undefined;
   /** Called after each successful flush with the guilds it changed (the live push uses it). */
   onFlushed?: (guildIds: string[]) => void;
 }
@@ -84,10 +84,13 @@ export class ActivityRecorder {
     return true;
   }
 
-  /** Records many metrics (returns at once). Resolves nothing; drops are counted. */
-  recordMetrics(metrics: readonly ActivityMetric[]): void {
+  /**
+   * Records many metrics (returns at once); drops are counted. `replay` (a rebuild from PostgreSQL) leaves the
+   * system-wide events-per-second counters alone: those events are not happening now.
+   */
+  recordMetrics(metrics: readonly ActivityMetric[], options: { replay?: boolean } = {}): void {
     if (!this.admit(metrics.length)) return;
-    for (const metric of metrics) this.pending.addMetric(metric);
+    for (const metric of metrics) this.pending.addMetric(metric, options.replay ?? false);
     this.armTimer();
   }
 

@@ -33,6 +33,7 @@ export function shutdownStages(config: AppConfig): ShutdownStage[] {
     { name: "realtime", ms: SHUTDOWN_STEP_MS },
     { name: "http drain", ms: config.shutdownTimeoutMs },
     ...discord,
+    { name: "activity flush", ms: SHUTDOWN_STEP_MS },
     { name: "api key bookkeeping", ms: SHUTDOWN_STEP_MS },
     { name: "revocation listener", ms: SHUTDOWN_STEP_MS },
     { name: "cache", ms: SHUTDOWN_STEP_MS },

@@ -54,12 +54,12 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
     .requiredOption("--guild <id>", "guild id (a Discord snowflake)")
     .requiredOption("--since <time>", 'ISO 8601 time or a relative window ("24h", "30d")')
     .action(async function (this: Command, options: { guild: string; since: string }) {
-      if (!/^\d{17,20}$/.test(options.guild)) throw this.error("error: --guild must be a Discord snowflake (17-20 digits)", { exitCode: 2 });
+      if (!/^\d{17,20}$/.test(options.guild)) throw this.error("error: --guild must be a Discord snowflake (17-20 digits)", { exitCode: 1 });
       let since: number;
       try {
         since = parseTime("since", options.since, Date.now());
       } catch (error) {
-        throw this.error(`error: --${(error as ValidationError).message}`, { exitCode: 2 });
+        throw this.error(`error: --${(error as ValidationError).message}`, { exitCode: 1 });
       }
       await runWithOpened(this, deps.open, async (opened) => {
         const report = await rebuildActivity({ structures: opened.structures, repository: opened.repository(), logger: opened.logger, guildId: options.guild, since: new Date(since) });

@@ -59,7 +59,10 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
       for (let i = 0; i < 3; i += 1) fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[0], guildId: t.guild.id, author: alice, content: "hi" }));
       fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[1], guildId: t.guild.id, author: bob, content: "yo" }));
 
-      const pushed = await socket.next((message) => message.type === "activity:live" && message.messagesThisMinute === 4);
+      // Each kind is its own ingestion batch: await the (throttled) push that reflects all of them.
+      const pushed = await socket.next(
+        (message) => message.type === "activity:live" && message.messagesThisMinute === 4 && message.online.total === 1 && message.typingNow === 1,
+      );
       expect(pushed).toMatchObject({ guildId: t.guild.id, online: { total: 1, desktop: 1 }, typingNow: 1 });
 
       const live = await get(`/live?guildId=${t.guild.id}`);

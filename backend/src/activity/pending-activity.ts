@@ -1,8 +1,8 @@
 import type { StructureBatch } from "../cache/structure-batch.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
 import { activityKeys, LIVE_PLATFORMS } from "./activity-keys.ts";
-import { ACTIVE_DAY_METRICS, LEADERBOARD_PERIODS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric } from "./activity-metrics.ts";
-import { bucketExpiresAt, bucketStart, dayNumber, GRANULARITIES, labelOf, nextBucketStart } from "./time-buckets.ts";
+import { ACTIVE_DAY_METRICS, LEADERBOARD_PERIODS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric, type LeaderboardPeriod } from "./activity-metrics.ts";
+import { bucketExpiresAt, bucketStart, dayNumber, GRANULARITIES, labelOf, nextBucketStart, type Granularity } from "./time-buckets.ts";
 
 const DAY_MS = 86_400_000;
 /** How long leaderboards stay after their period ends. */
@@ -38,33 +38,32 @@ export class PendingActivity {
   private readonly activeDays = new Map<string, Set<number>>();
   private readonly online = new Map<string, { guildId: string; userId: string; status: string; platforms: string[]; at: number }>();
   private readonly typing = new Map<string, { guildId: string; channelId: string; userId: string; expiresAt: number }>();
+  private readonly plans = new Map<number, MinutePlan>();
   private readonly joins: { guildId: string; userId: string; at: number; accountAgeDays: number }[] = [];
 
   /** Adds one metric to every bucket, leaderboard and streak it feeds, and to the system-wide rate unless `replay`. */
   addMetric(metric: ActivityMetric, replay = false): void {
     const at = metric.timestamp.getTime();
     const by = metric.value ?? 1;
+    const plan = this.planOf(at);
     this.metrics += 1;
     this.guilds.add(metric.guildId);
-    for (const granularity of GRANULARITIES) {
-      const start = bucketStart(granularity, at);
-      this.increment(activityKeys.count(metric.guildId, metric.type, granularity, labelOf(granularity, start)), by, bucketExpiresAt(granularity, start));
+    for (const bucket of plan.buckets) {
+      this.increment(activityKeys.count(metric.guildId, metric.type, bucket.granularity, bucket.label), by, bucket.expiresAt);
     }
     for (const board of LEADERBOARD_NAMES) {
       const { metric: fedBy, member: memberField } = LEADERBOARDS[board];
       const member = metric[memberField];
       if (fedBy !== metric.type || !member) continue;
-      for (const period of LEADERBOARD_PERIODS) {
-        const start = bucketStart(period, at);
-        const key = activityKeys.leaderboard(metric.guildId, board, period, labelOf(period, start));
-        this.score(key, member, by, nextBucketStart(period, start) + LEADERBOARD_RETENTION_MS[period]);
+      for (const period of plan.periods) {
+        this.score(activityKeys.leaderboard(metric.guildId, board, period.period, period.label), member, by, period.expiresAt);
       }
     }
     if (metric.userId && ACTIVE_DAY_METRICS.has(metric.type)) {
       const key = activityKeys.activeDays(metric.guildId, metric.userId);
       let days = this.activeDays.get(key);
       if (!days) this.activeDays.set(key, (days = new Set()));
-      days.add(dayNumber(at));
+      days.add(plan.day);
     }
     if (replay) return;
     const second = Math.floor(Date.now() / 1000);
@@ -171,9 +170,39 @@ export class PendingActivity {
     }
   }
 
+  /** Events of a flush come from a few minutes: their plans are computed once per flush. */
+  private planOf(atMs: number): MinutePlan {
+    const minute = bucketStart("minute", atMs);
+    let plan = this.plans.get(minute);
+    if (!plan) this.plans.set(minute, (plan = planMinute(minute)));
+    return plan;
+  }
+
   private score(key: string, member: string, by: number, expiresAt: number): void {
     let entry = this.scores.get(key);
     if (!entry) this.scores.set(key, (entry = { members: new Map(), expiresAt }));
     entry.members.set(member, (entry.members.get(member) ?? 0) + by);
   }
+}
+
+/** The buckets, leaderboard periods and day of one minute: computed once per minute, not per metric. */
+interface MinutePlan {
+  buckets: { granularity: Granularity; label: string; expiresAt: number }[];
+  periods: { period: LeaderboardPeriod; label: string; expiresAt: number }[];
+  day: number;
+}
+
+/** The buckets, periods and day of the minute starting at `minute`. */
+function planMinute(minute: number): MinutePlan {
+  return {
+    buckets: GRANULARITIES.map((granularity) => {
+      const start = bucketStart(granularity, minute);
+      return { granularity, label: labelOf(granularity, start), expiresAt: bucketExpiresAt(granularity, start) };
+    }),
+    periods: LEADERBOARD_PERIODS.map((period) => {
+      const start = bucketStart(period, minute);
+      return { period, label: labelOf(period, start), expiresAt: nextBucketStart(period, start) + LEADERBOARD_RETENTION_MS[period] };
+    }),
+    day: dayNumber(minute),
+  };
 }

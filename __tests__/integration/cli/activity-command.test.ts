@@ -51,9 +51,9 @@ describe("activity CLI (rebuild, cleanup --dry-run) on real Redis and PostgreSQL
     expect((await kit.reader.leaderboard(guildId, "users", "day", Date.now(), 10)).top.map((entry) => entry.score)).toEqual([3, 2]);
   });
 
-  it("refuses a bad guild id or time with exit status 1 before opening anything", async () => {
-    await expect(cli("activity", "rebuild", "--guild", "12", "--since", "1h")).rejects.toMatchObject({ exitCode: 1 });
-    await expect(cli("activity", "rebuild", "--guild", guildId, "--since", "yesterday")).rejects.toMatchObject({ exitCode: 1 });
+  it("refuses a bad guild id or time with exit status 2 before opening anything", async () => {
+    await expect(cli("activity", "rebuild", "--guild", "12", "--since", "1h")).rejects.toMatchObject({ exitCode: 2 });
+    await expect(cli("activity", "rebuild", "--guild", guildId, "--since", "yesterday")).rejects.toMatchObject({ exitCode: 2 });
   });
 
   it("cleanup --dry-run counts without deleting", async () => {

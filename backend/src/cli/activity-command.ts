@@ -10,6 +10,7 @@ import { createPrismaClient } from "../db/prisma-client.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { openServiceCache } from "./cache-command.ts";
+import { usageError } from "./cli-usage.ts";
 import { runWithOpened } from "./run-with-opened.ts";
 
 /** What the `activity` commands work on. */
@@ -54,12 +55,12 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
     .requiredOption("--guild <id>", "guild id (a Discord snowflake)")
     .requiredOption("--since <time>", 'ISO 8601 time or a relative window ("24h", "30d")')
     .action(async function (this: Command, options: { guild: string; since: string }) {
-      if (!/^\d{17,20}$/.test(options.guild)) throw this.error("error: --guild must be a Discord snowflake (17-20 digits)", { exitCode: 1 });
+      if (!/^\d{17,20}$/.test(options.guild)) usageError(this, "--guild must be a Discord snowflake (17-20 digits)");
       let since: number;
       try {
         since = parseTime("since", options.since, Date.now());
       } catch (error) {
-        throw this.error(`error: --${(error as ValidationError).message}`, { exitCode: 1 });
+        usageError(this, `--${(error as ValidationError).message}`);
       }
       await runWithOpened(this, deps.open, async (opened) => {
         const report = await rebuildActivity({ structures: opened.structures, repository: opened.repository(), logger: opened.logger, guildId: options.guild, since: new Date(since) });

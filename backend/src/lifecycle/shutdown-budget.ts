@@ -42,7 +42,7 @@ export function shutdownStages(config: AppConfig): ShutdownStage[] {
   ];
 }
 
-/** The whole stop's deadline: the sum of the stages plus a margin (57 s with the defaults and Discord on). */
+/** The whole stop's deadline: the sum of the stages plus a margin (48 s with the defaults and Discord on). */
 export function shutdownDeadlineMs(config: AppConfig): number {
   return shutdownStages(config).reduce((sum, stage) => sum + stage.ms, MARGIN_MS);
 }

@@ -1,7 +1,7 @@
 import { createDiscordBot, type DiscordBot } from "../../backend/src/bot/discord-bot.ts";
 import type { PrismaClient } from "../../backend/src/db/prisma-client.ts";
 import { createIngestRepository } from "../../backend/src/ingest/ingest-repository.ts";
-import { IngestionWriter } from "../../backend/src/ingest/ingestion-writer.ts";
+import { IngestionWriter, type IngestionWriterOptions } from "../../backend/src/ingest/ingestion-writer.ts";
 import { CacheInvalidationService, type TagInvalidator } from "../../backend/src/invalidation/cache-invalidation-service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { TestGuild } from "./fake-discord-guild.ts";
@@ -24,6 +24,8 @@ export async function startBotPipeline(options: {
   guilds: TestGuild[];
   token: string;
   coalesceMs: number;
+  /** The writer's durable-rows hook (e.g. the activity recorder). */
+  onDurableRows?: IngestionWriterOptions["onDurableRows"];
 }): Promise<BotPipeline> {
   const invalidation = new CacheInvalidationService({ cache: options.cache, logger: testLogger(), coalesceMs: options.coalesceMs });
   const writer = new IngestionWriter({
@@ -31,6 +33,7 @@ export async function startBotPipeline(options: {
     logger: testLogger(),
     onDurable: (guildId, kinds, events) => invalidation.notify(guildId, kinds, events),
     flushIntervalMs: 50,
+    ...(options.onDurableRows ? { onDurableRows: options.onDurableRows } : {}),
   });
   const fake = await startFakeDiscord({ guilds: options.guilds.map((guild) => guild.guild) });
   const bot = createDiscordBot({ token: options.token, apiUrl: fake.apiUrl, logger: testLogger(), ingest: writer });

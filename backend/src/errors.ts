@@ -37,6 +37,7 @@ export const ERRORS = {
   E_INTERNAL: { status: 500, message: "Internal server error", level: "error" },
   E_NOT_A_COUNTER: { status: 500, message: "The cache key does not hold an integer counter", level: "error" },
   E_DEPENDENCY_UNAVAILABLE: { status: 503, message: "A dependency is unavailable: retry later", level: "warn" },
+  E_ACTIVITY_UNAVAILABLE: { status: 503, message: "Live activity is unavailable: Redis did not answer. Try again shortly.", level: "warn" },
   E_CACHE_UNAVAILABLE: { status: 503, message: "The cache (Redis) is unavailable: retry later", level: "warn" },
   E_CACHE_CLOSED: { status: 503, message: "The cache is closed: the service is stopping", level: "warn" },
   E_CIRCUIT_OPEN: { status: 503, message: "Redis calls are suspended (circuit open): retry later", level: "warn" },
@@ -128,5 +129,12 @@ export class AuthRateLimitedError extends AppError {
 export class CleanupRunningError extends AppError {
   constructor() {
     super("E_CLEANUP_RUNNING", "another instance is running the cache cleanup right now: retry in a moment");
+  }
+}
+
+/** Live activity (Redis) could not be read: Redis is down, slow, or its circuit breaker is open (503). */
+export class ActivityUnavailableError extends AppError {
+  constructor(cause?: unknown) {
+    super("E_ACTIVITY_UNAVAILABLE", undefined, { dependency: "redis" }, { cause });
   }
 }

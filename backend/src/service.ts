@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { SpyCache } from "./cache/index.ts";
 import { startDiscordSide, type DiscordSide } from "./bot/discord-side.ts";
+import { createActivityService, type ActivityService } from "./activity/activity-service.ts";
 import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
 import { redisRevocationBroadcaster } from "./auth/key-revocation-broadcast.ts";
@@ -11,6 +12,7 @@ import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
 import { createServiceHealth } from "./health/service-health.ts";
 import { adminCacheRouter } from "./http/admin-cache-routes.ts";
 import { adminOpsRouter } from "./http/admin-ops-routes.ts";
+import { activityRouter } from "./http/activity-routes.ts";
 import { analyticsRouter } from "./http/analytics-routes.ts";
 import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
@@ -27,6 +29,7 @@ import { createServiceMetrics } from "./monitoring/service-metrics.ts";
 import { loggedEventInvalidator } from "./ops/logged-invalidations.ts";
 import { registerOpsMetrics } from "./ops/ops-metrics.ts";
 import { createServiceOps, type ServiceOps } from "./ops/service-ops.ts";
+import { liveCountersChannel } from "./activity/live-counters-channel.ts";
 import { createPublisher } from "./pubsub/pubsub.ts";
 import { PubSubService } from "./pubsub/pubsub-service.ts";
 import { recomputeAnalytics } from "./analytics/cached-analytics.ts";
@@ -47,6 +50,8 @@ export interface RunningService {
   discord: DiscordSide | undefined;
   /** The `/ws` endpoint pushing `analytics:update` to subscribed sockets (docs/realtime.md). */
   realtime: RealtimeServer;
+  /** Live guild activity in Redis: timelines, leaderboards, streaks, online and typing now (docs/activity.md). */
+  activity: ActivityService;
   /** Evaluates the alert rules every ALERT_EVAL_INTERVAL_MS; `GET /api/admin/alerts` shows its report (docs/alerts.md). */
   alerts: AlertMonitor;
   /** Invalidation log, alert history, health score, scheduled cleanup (docs/operations.md). */
@@ -90,7 +95,16 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
 
   const pubsub = new PubSubService({ publisher: redis.client, subscriber: redis.subscriber, keyPrefix: config.redis.keyPrefix, logger });
   const analytics = createAnalyticsService({ prisma });
-  const discord = config.discord.enabled
+  let discord: DiscordSide | undefined;
+  const activity = createActivityService({
+    cache,
+    logger,
+    settings: config.activity,
+    publisher: createPublisher(redis.client),
+    keyPrefix: config.redis.keyPrefix,
+    ingestStats: () => discord?.stats().ingest,
+  });
+  discord = config.discord.enabled
     ? await startDiscordSide({
         config: { ...config.discord, keyPrefix: config.redis.keyPrefix },
         logger,
@@ -101,6 +115,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         // After an invalidation: recompute each affected analytic, then publish it with its fresh result.
         recompute: (guildId, type) => recomputeAnalytics({ cache, analytics }, type, guildId),
         analyticsUpdates: pubsub,
+        ...(config.activity.enabled ? { onDurableRows: activity.recordDurable } : {}),
       })
     : undefined;
   const apiKeys = new ApiKeyService({
@@ -175,6 +190,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     routers: [
       { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: apiKeys, afterAuth: [rateLimit] }) },
       { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
+      { path: "/api", router: activityRouter({ activity, auth: apiKeys, afterAuth: [rateLimit] }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
       { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: apiKeys, afterAuth: [rateLimit] }) },
       // Also before the admin cache router, and guarded per route like the alerts router.
@@ -216,6 +232,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger,
     options: config.realtime,
     trustProxy: config.http.trustProxy,
+    liveCountersChannel: liveCountersChannel(config.redis.keyPrefix),
   });
   alerts.start();
   ops.scheduledCleanup.start();
@@ -258,6 +275,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         // The final ingest stats line, always: the Discord side logs it when it stops; here when it could not.
         if (!stopped) logger.error({ ingest: discord.stats().ingest }, "discord side did not stop in time: final ingest stats");
       }
+      // After ingestion drained: its last durable rows are recorded, then flushed here.
+      await step("activity flush", activity.close());
       await step("api key bookkeeping", apiKeys.whenIdle());
       await step("revocation listener", revocations.close());
       await step("scheduled cleanup", ops.close());
@@ -272,5 +291,5 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     return stopping;
   };
   const services: DocumentedServices = { cache, pubsub, cacheInvalidation: discord?.cacheInvalidation };
-  return { server, port, prisma, redis, cache, apiKeys, discord, realtime, alerts, ops, services, stop };
+  return { server, port, prisma, redis, cache, apiKeys, discord, activity, realtime, alerts, ops, services, stop };
 }

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { createIngestRepository } from "../ingest/ingest-repository.ts";
 import { IngestSpillFile } from "../ingest/ingest-spill-file.ts";
-import { IngestionWriter, type IngestStats } from "../ingest/ingestion-writer.ts";
+import { IngestionWriter, type IngestionWriterOptions, type IngestStats } from "../ingest/ingestion-writer.ts";
 import { replaySpill } from "../ingest/spill-replay.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
 import {
@@ -63,6 +63,8 @@ export interface DiscordSideDependencies {
   recompute?: CacheInvalidationOptions["recompute"];
   /** Publishes updates with their data (the service's PubSubService); used with `recompute`. */
   analyticsUpdates?: CacheInvalidationOptions["analyticsUpdates"];
+  /** Called with each durable batch's rows (the activity recorder, docs/activity.md); must return at once. */
+  onDurableRows?: IngestionWriterOptions["onDurableRows"];
 }
 
 /** Counters of the whole Discord side. */
@@ -110,6 +112,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     logger,
     spill,
     onDurable,
+    ...(deps.onDurableRows ? { onDurableRows: deps.onDurableRows } : {}),
     batchSize: config.ingestBatchSize ?? 2_000,
     flushIntervalMs: config.ingestFlushIntervalMs ?? 200,
     maxBufferedRows: config.ingestMaxBufferedRows ?? 50_000,

@@ -25,6 +25,8 @@ export * from "./cache-errors.ts";
 export { parseDuration, TTL_PRESETS, type TtlPreset } from "./duration.ts";
 export { KeyBuilder } from "./key-builder.ts";
 export { SpyCache } from "./spy-cache.ts";
+export { CacheStructures, type StructureWriteOptions } from "./data-structures.ts";
+export { StructureBatch } from "./structure-batch.ts";
 
 /**
  * Builds a cache on an ioredis connection (single `Redis` or `Cluster`), usable on its own:

@@ -13,6 +13,7 @@ import { INCREMENT_COUNTER } from "./lua-script.ts";
 import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
 import { collectStats, localStats, type SpyCacheStats } from "./cache-stats-report.ts";
 import { isValueEntry, rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
+import { CacheStructures } from "./data-structures.ts";
 
 /** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
 const NO_OPTIONS: RememberOptions<never> = Object.freeze({});
@@ -178,6 +179,11 @@ export class SpyCache extends EventEmitter implements Cache {
   /** Subtracts `by` (default 1) from an integer counter. */
   decrement(key: string, by = 1, options: { ttl?: Duration } = {}): Promise<number> {
     return this.increment(key, -by, options);
+  }
+
+  /** Hash, list and set operations and pipelined counters under `<prefix>:<namespace>:`, behind this cache's breaker and timeouts (data-structures.ts). */
+  structures(namespace: string): CacheStructures {
+    return new CacheStructures(this.ctx.gateway, this.ctx.keys, namespace);
   }
 
   /** Cache-aside; see `rememberWithMeta`. */

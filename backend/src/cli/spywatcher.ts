@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AppConfig } from "../config/config.ts";
 import { runMigrations } from "../db/migrator.ts";
+import { openActivity, registerActivityCommand } from "./activity-command.ts";
 import { openApiKeyService, registerApiKeysCommand } from "./api-keys-command.ts";
 import { openServiceCache, registerCacheCommand } from "./cache-command.ts";
 import { exitCodeOf, strictParsing, USAGE_EXIT_CODE } from "./cli-usage.ts";
@@ -20,7 +21,7 @@ export function configOrExit(): AppConfig {
 }
 
 // Strict parsing: an unknown option or a bad value is one `error: ...` line and exit status 2 (docs/cli.md).
-const program = strictParsing(new Command().name("spywatcher").description("Operate the SpyWatcher backend: migrations, cache, API keys"));
+const program = strictParsing(new Command().name("spywatcher").description("Operate the SpyWatcher backend: migrations, cache, API keys, activity"));
 
 program
   .command("migrate")
@@ -37,6 +38,7 @@ program
 
 registerApiKeysCommand(program, { open: () => openApiKeyService(configOrExit()) });
 registerCacheCommand(program, { open: () => openServiceCache(configOrExit()) });
+registerActivityCommand(program, { open: () => openActivity(configOrExit()) });
 
 try {
   await program.parseAsync(process.argv);

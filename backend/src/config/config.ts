@@ -121,6 +121,11 @@ export const environmentSchema = z.object({
   INGEST_SPILL_DIR: z.string().min(1).default("data/ingest-spill"),
   INVALIDATION_COALESCE_MS: positiveInt.default(1_000),
   INVALIDATION_MODE: z.enum(["soft", "hard"]).default("soft"),
+  ACTIVITY_ENABLED: booleanFromEnv.default(true),
+  ACTIVITY_FLUSH_INTERVAL_MS: positiveInt.default(200),
+  ACTIVITY_TYPING_TTL_MS: positiveInt.default(10_000),
+  ACTIVITY_LIVE_PUSH_INTERVAL_MS: positiveInt.default(1_000),
+  ACTIVITY_RETENTION_INTERVAL_MS: nonNegativeInt.default(3_600_000),
 
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
   HEALTH_CACHE_TTL_MS: nonNegativeInt.default(1_000),
@@ -278,6 +283,11 @@ export interface AppConfig {
     /** Undefined: 10% of maxConnections, at least 10 (resolveRealtimeOptions). */
     maxUnauthenticatedConnections: number | undefined;
   };
+  /**
+   * Live guild activity in Redis (docs/activity.md): recorded after rows are durable when `enabled`; flush interval,
+   * "typing now" lifetime, least time between two WebSocket pushes of a guild's live counters, retention run interval (0: never).
+   */
+  activity: { enabled: boolean; flushIntervalMs: number; typingTtlMs: number; livePushIntervalMs: number; retentionIntervalMs: number };
   /** In-process alert evaluation (docs/alerts.md): interval, window, thresholds, optional webhook. */
   alerts: {
     evalIntervalMs: number;
@@ -443,6 +453,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       maxUnauthenticatedConnections: e.WS_MAX_UNAUTHENTICATED_CONNECTIONS,
+    },
+    activity: {
+      enabled: e.ACTIVITY_ENABLED,
+      flushIntervalMs: e.ACTIVITY_FLUSH_INTERVAL_MS,
+      typingTtlMs: e.ACTIVITY_TYPING_TTL_MS,
+      livePushIntervalMs: e.ACTIVITY_LIVE_PUSH_INTERVAL_MS,
+      retentionIntervalMs: e.ACTIVITY_RETENTION_INTERVAL_MS,
     },
     alerts: {
       evalIntervalMs: e.ALERT_EVAL_INTERVAL_MS,

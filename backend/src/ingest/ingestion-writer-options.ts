@@ -1,5 +1,5 @@
 import type { Logger } from "../logging/logger.ts";
-import type { IngestEventKind } from "./event-records.ts";
+import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import type { IngestSpillFile } from "./ingest-spill-file.ts";
 
@@ -10,6 +10,8 @@ export interface IngestionWriterOptions {
   logger: Logger;
   /** Called once per guild of each durable batch, with the kinds and number of events that batch held for that guild. */
   onDurable?: (guildId: string, kinds: IngestEventKind[], events: number) => void;
+  /** Called once per durable batch with its rows (the activity recorder); must return at once and not throw. */
+  onDurableRows?: (kind: IngestEventKind, rows: readonly IngestEvent[]) => void;
   /** Rows per insert statement; a table is written as soon as it has this many rows (default 2,000). */
   batchSize?: number;
   /** Longest time a row waits in the buffer before its table is written (default 200 ms). */

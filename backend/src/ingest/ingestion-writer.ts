@@ -30,6 +30,7 @@ export class IngestionWriter {
   private readonly repository: IngestRepository;
   private readonly logger: Logger;
   private readonly onDurable: IngestionWriterOptions["onDurable"];
+  private readonly onDurableRows: IngestionWriterOptions["onDurableRows"];
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxBufferedRows: number;
@@ -60,6 +61,7 @@ export class IngestionWriter {
     this.repository = options.repository;
     this.logger = options.logger;
     this.onDurable = options.onDurable;
+    this.onDurableRows = options.onDurableRows;
     this.batchSize = options.batchSize ?? 2_000;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxBufferedRows = options.maxBufferedRows ?? 50_000;
@@ -276,6 +278,13 @@ export class IngestionWriter {
   }
 
   private reportDurable(kind: IngestEventKind, batch: IngestEvent[]): void {
+    if (this.onDurableRows) {
+      try {
+        this.onDurableRows(kind, batch);
+      } catch (error) {
+        this.logger.error({ err: error, kind }, "ingestion: durable-rows callback failed");
+      }
+    }
     if (!this.onDurable) return;
     const perGuild = new Map<string, number>();
     for (const event of batch) perGuild.set(event.guildId, (perGuild.get(event.guildId) ?? 0) + 1);

@@ -33,6 +33,7 @@ export function shutdownStages(config: AppConfig): ShutdownStage[] {
     { name: "realtime", ms: SHUTDOWN_STEP_MS },
     { name: "http drain", ms: config.shutdownTimeoutMs },
     ...discord,
+    { name: "activity flush", ms: SHUTDOWN_STEP_MS },
     { name: "api key bookkeeping", ms: SHUTDOWN_STEP_MS },
     { name: "revocation listener", ms: SHUTDOWN_STEP_MS },
     { name: "cache", ms: SHUTDOWN_STEP_MS },
@@ -41,7 +42,7 @@ export function shutdownStages(config: AppConfig): ShutdownStage[] {
   ];
 }
 
-/** The whole stop's deadline: the sum of the stages plus a margin (46 s with the defaults and Discord on). */
+/** The whole stop's deadline: the sum of the stages plus a margin (48 s with the defaults and Discord on). */
 export function shutdownDeadlineMs(config: AppConfig): number {
   return shutdownStages(config).reduce((sum, stage) => sum + stage.ms, MARGIN_MS);
 }

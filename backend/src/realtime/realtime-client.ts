@@ -1,3 +1,4 @@
+import type { LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import { WebSocket, type RawData } from "ws";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
 import { AuthRateLimitedError } from "../errors.ts";
@@ -90,6 +91,11 @@ export class RealtimeClient {
     if (!principal) return false;
     const recipient = "admins" in message.to ? principal.scope === "admin" : principal.userId === message.to.userId;
     return recipient && this.send({ type: "notification", notification: message.notification, at: message.at });
+  }
+
+  /** Sends a guild's live counters (`activity:live`), under the same unsent-bytes bound as updates. */
+  pushLive(counters: LiveCountersMessage): void {
+    this.send({ type: "activity:live", ...counters });
   }
 
   /** One heartbeat: terminates the socket if the last ping went unanswered, else pings and re-checks the key. */

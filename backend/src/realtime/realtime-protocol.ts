@@ -1,10 +1,11 @@
 import { z } from "zod";
+import type { LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 
 /**
  * The `/ws` protocol: JSON text frames. Clients send `auth`, `subscribe`, `unsubscribe`; the server answers
- * `authenticated`, `subscribed`, `unsubscribed`, `error`, and pushes `analytics:update`. See docs/realtime.md.
+ * `authenticated`, `subscribed`, `unsubscribed`, `error`, and pushes `analytics:update` and `activity:live`. See docs/realtime.md.
  */
 
 /** Longest API key an `auth` message may carry (issued keys are far shorter). */
@@ -43,7 +44,8 @@ export type ServerMessage =
   | { type: "unsubscribed"; guildId: string }
   | { type: "error"; error: { code: RealtimeErrorCode; message: string } }
   | ({ type: "analytics:update"; resync?: true } & AnalyticsUpdate)
-  | { type: "notification"; notification: Record<string, unknown>; at: string };
+  | { type: "notification"; notification: Record<string, unknown>; at: string }
+  | ({ type: "activity:live" } & LiveCountersMessage);
 
 /** Close codes the server uses (4000-4999 are the application's own). */
 export const CLOSE_CODES = {

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { ANALYTICS_TYPES } from "../analytics/analytics-catalog.ts";
+import { liveCountersSchema, type LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../pubsub/analytics-update.ts";
@@ -31,6 +32,8 @@ export interface RealtimeServerDependencies {
   options?: Partial<RealtimeOptions>;
   /** Take the client's address from X-Forwarded-For (TRUST_PROXY, as the HTTP app does); default false. */
   trustProxy?: boolean;
+  /** Channel of live activity counters (`liveCountersChannel`), pushed as `activity:live`; none: not pushed. */
+  liveCountersChannel?: string;
 }
 
 /** Counters plus live gauges of the endpoint. */
@@ -209,6 +212,15 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
   ])
     .then(() => logger.debug({ channel }, "realtime: subscribed to analytics updates and notifications"))
     .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: could not subscribe to analytics updates"));
+
+  if (deps.liveCountersChannel) {
+    const liveChannel = deps.liveCountersChannel;
+    subscriber
+      .subscribe(liveChannel, (counters: LiveCountersMessage) => {
+        for (const client of subscriptions.listenersOf(counters.guildId)) client.pushLive(counters);
+      }, liveCountersSchema)
+      .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: could not subscribe to live activity counters"));
+  }
 
   const close = () => {
     closing ??= (async () => {

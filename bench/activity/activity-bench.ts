@@ -1,0 +1,145 @@
+/**
+ * `npm run bench:activity`: the activity recorder's throughput against the raw pipelined INCR limit measured in the
+ * same run on the same Redis, and the latency of a 30-day timeline and a top-10 leaderboard. Redis: BENCH_REDIS_URL
+ * (default logical db 13; use your own db on a shared machine). Every key it writes is deleted at the end.
+ */
+import { loadavg } from "node:os";
+import { ACTIVITY_NAMESPACE } from "../../backend/src/activity/activity-keys.ts";
+import type { ActivityMetric } from "../../backend/src/activity/activity-metrics.ts";
+import { ActivityReader } from "../../backend/src/activity/activity-reader.ts";
+import { ActivityRecorder } from "../../backend/src/activity/activity-recorder.ts";
+import { createCache } from "../../backend/src/cache/index.ts";
+import { createLogger } from "../../backend/src/logging/logger.ts";
+import { BENCH_REDIS_URL, benchPrefix, deleteByPrefix, openBenchRedis } from "../lib/bench-redis.ts";
+import { median, percentile } from "../lib/measure.ts";
+import { formatMs, formatRate, formatRatio, formatTable } from "../lib/table.ts";
+
+const BATCH = 2_000; // an ingestion batch (INGEST_BATCH_SIZE)
+const ROUNDS = 7;
+const ROUND_MS = 1_000;
+const GUILDS = 10;
+const USERS_PER_GUILD = 1_000;
+const CHANNELS_PER_GUILD = 20;
+const DAY_MS = 86_400_000;
+
+const prefix = benchPrefix("activity");
+const redis = openBenchRedis(BENCH_REDIS_URL, 2_000);
+const logger = createLogger({ level: "warn" });
+const cache = createCache({ redis, prefix, logger, breaker: { failureThreshold: 1_000 } });
+const structures = cache.structures(ACTIVITY_NAMESPACE);
+const guildIds = Array.from({ length: GUILDS }, (_, g) => String(100_000_000_000_000_000n + BigInt(g)));
+
+/** Deterministic pseudo-random numbers. */
+let seed = 7;
+const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+/** A user id drawn from a Zipf-like distribution (a few members write most messages, as in real guilds), or uniformly. */
+const userOf = (skewed: boolean) => String(1 + (skewed ? Math.floor(USERS_PER_GUILD * random() ** 3) : Math.floor(USERS_PER_GUILD * random())));
+
+function batchOf(skewed: boolean): ActivityMetric[] {
+  const now = new Date();
+  return Array.from({ length: BATCH }, (_, i) => ({
+    type: i % 4 === 3 ? "typing" : "messages",
+    guildId: guildIds[Math.floor(random() * GUILDS)]!,
+    userId: userOf(skewed),
+    channelId: String(1 + Math.floor(random() * CHANNELS_PER_GUILD)),
+    timestamp: now,
+  }));
+}
+
+/** Metrics per second through recordMetrics + flush (one pipelined flush per 2,000-metric batch). */
+async function recorderRound(skewed: boolean): Promise<number> {
+  const recorder = new ActivityRecorder({ structures, logger, flushIntervalMs: 60_000, maxPendingMetrics: 1_000_000 });
+  const batches = Array.from({ length: 8 }, () => batchOf(skewed));
+  let metrics = 0;
+  const started = performance.now();
+  while (performance.now() - started < ROUND_MS) {
+    recorder.recordMetrics(batches[metrics / BATCH % batches.length]!);
+    await recorder.flush();
+    metrics += BATCH;
+  }
+  const rate = (metrics * 1000) / (performance.now() - started);
+  if (recorder.stats().dropped > 0) throw new Error(`recorder dropped ${recorder.stats().dropped} metrics`);
+  await recorder.close();
+  return rate;
+}
+
+/** The limit: raw INCRs per second in pipelines of 2,000, awaited one after another, on the same connection. */
+async function rawIncrRound(): Promise<number> {
+  const keys = Array.from({ length: BATCH }, (_, i) => `${prefix}:raw:${i}`);
+  let commands = 0;
+  const started = performance.now();
+  while (performance.now() - started < ROUND_MS) {
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.incr(key);
+    await pipeline.exec();
+    commands += BATCH;
+  }
+  return (commands * 1000) / (performance.now() - started);
+}
+
+async function latencies(fn: () => Promise<unknown>, samples: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i += 1) {
+    const started = performance.now();
+    await fn();
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  await redis.ping();
+  const load = loadavg().map((value) => value.toFixed(2)).join(", ");
+  process.stdout.write(`Activity benchmark, ${new Date().toISOString()}, load average ${load}, Redis ${BENCH_REDIS_URL}\n\n`);
+  const raw: number[] = [];
+  const skewed: number[] = [];
+  const uniform: number[] = [];
+  await rawIncrRound();
+  await recorderRound(true);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    // Interleaved, so a slow spell of the shared machine hits every contender alike.
+    raw.push(await rawIncrRound());
+    skewed.push(await recorderRound(true));
+    uniform.push(await recorderRound(false));
+  }
+  const limit = median(raw);
+
+  // 30 days of hourly counters and a busy day leaderboard for one guild, then read them.
+  const guildId = guildIds[0]!;
+  const now = Date.now();
+  const fill = new ActivityRecorder({ structures, logger, flushIntervalMs: 60_000, maxPendingMetrics: 10_000_000 });
+  for (let hour = 0; hour < 30 * 24; hour += 1) {
+    fill.recordMetric({ type: "messages", guildId, userId: userOf(true), channelId: "1", value: 1 + hour, timestamp: new Date(now - hour * 3_600_000) });
+  }
+  for (let i = 0; i < 50_000; i += 1) fill.recordMetric({ type: "messages", guildId, userId: String(i % 5_000), channelId: "1", timestamp: new Date(now) });
+  await fill.close();
+  const reader = new ActivityReader(structures);
+  const timeline = await latencies(() => reader.timeline(guildId, "messages", "hour", now - 30 * DAY_MS, now), 2_000);
+  const board = await latencies(() => reader.leaderboard(guildId, "users", "day", now, 10), 2_000);
+  const check = await reader.timeline(guildId, "messages", "hour", now - 30 * DAY_MS, now);
+
+  const rows = [
+    ["limit: raw pipelined INCR (2,000 per pipeline)", formatRate(limit), "1.000x", ""],
+    [
+      "recordMetrics + flush, Zipf-like users (10 guilds x 1,000 users)",
+      formatRate(median(skewed)),
+      formatRatio(median(skewed) / limit),
+      median(skewed) >= 0.5 * limit && median(skewed) >= 50_000 ? "PASS" : "FAIL",
+    ],
+    ["recordMetrics + flush, uniform users (worst case: few repeats per flush)", formatRate(median(uniform)), formatRatio(median(uniform) / limit), "(reported)"],
+  ];
+  process.stdout.write(`${formatTable(["recording (metrics or commands per second, median of 7 rounds of 1 s)", "rate", "vs limit", "target >= 0.5x and >= 50,000/s"], rows)}\n\n`);
+  const latencyRows = [
+    [`30-day timeline, hourly (${check.points.length} buckets, one MGET)`, formatMs(median(timeline)), formatMs(percentile(timeline, 99)), percentile(timeline, 99) < 5 ? "PASS" : "FAIL"],
+    ["top-10 leaderboard of a day (5,000 members)", formatMs(median(board)), formatMs(percentile(board, 99)), percentile(board, 99) < 5 ? "PASS" : "FAIL"],
+  ];
+  process.stdout.write(`${formatTable(["read (2,000 sequential calls)", "p50", "p99", "target p99 < 5 ms"], latencyRows)}\n`);
+}
+
+try {
+  await main();
+} finally {
+  await cache.close();
+  await deleteByPrefix(redis, prefix);
+  redis.disconnect();
+}

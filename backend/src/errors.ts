@@ -38,6 +38,7 @@ export const ERRORS = {
   E_NOT_A_COUNTER: { status: 500, message: "The cache key does not hold an integer counter", level: "error" },
   E_DEPENDENCY_UNAVAILABLE: { status: 503, message: "A dependency is unavailable: retry later", level: "warn" },
   E_ACTIVITY_UNAVAILABLE: { status: 503, message: "Live activity is unavailable: Redis did not answer. Try again shortly.", level: "warn" },
+  E_ANALYTICS_BUSY: { status: 503, message: "Too many analytics are being computed: retry later", level: "warn" },
   E_CACHE_UNAVAILABLE: { status: 503, message: "The cache (Redis) is unavailable: retry later", level: "warn" },
   E_CACHE_CLOSED: { status: 503, message: "The cache is closed: the service is stopping", level: "warn" },
   E_CIRCUIT_OPEN: { status: 503, message: "Redis calls are suspended (circuit open): retry later", level: "warn" },
@@ -101,6 +102,16 @@ export class ForbiddenError extends AppError {
 export class NotFoundError extends AppError {
   constructor(message: string) {
     super("E_NOT_FOUND", message);
+  }
+}
+
+/**
+ * Too many analytics computations are running and waiting already (503, `Retry-After`): PostgreSQL work is bounded
+ * so a cache outage cannot take the pool from ingestion and key checks (docs/reliability.md).
+ */
+export class AnalyticsBusyError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super("E_ANALYTICS_BUSY", `Too many analytics are being computed: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }
 

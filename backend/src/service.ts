@@ -94,7 +94,10 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   );
 
   const pubsub = new PubSubService({ publisher: redis.client, subscriber: redis.subscriber, keyPrefix: config.redis.keyPrefix, logger });
-  const analytics = createAnalyticsService({ prisma });
+  const analytics = createAnalyticsService({
+    prisma,
+    limits: { maxConcurrent: config.analytics.maxConcurrentQueries, maxQueued: config.analytics.maxQueuedQueries },
+  });
   let discord: DiscordSide | undefined;
   const activity = createActivityService({
     cache,
@@ -189,7 +192,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     requestMetrics: metrics.httpMetrics,
     routers: [
       { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: apiKeys, afterAuth: [rateLimit] }) },
-      { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit] }) },
+      { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit], staleIfErrorMs: config.analytics.staleIfErrorMs }) },
       { path: "/api", router: activityRouter({ activity, auth: apiKeys, afterAuth: [rateLimit] }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
       { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: apiKeys, afterAuth: [rateLimit] }) },

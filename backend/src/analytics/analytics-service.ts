@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { ActivityRepository } from "./activity-repository.ts";
+import { AnalyticsQueryLimiter, type AnalyticsQueryLimits } from "./analytics-query-limiter.ts";
 import type { AnalyticsType } from "./analytics-catalog.ts";
 import type { AnalyticsQuery, AnalyticsResultMap } from "./analytics-types.ts";
 import { clientsAnalytic } from "./clients.ts";
@@ -27,6 +28,8 @@ export interface AnalyticsServiceOptions {
    * events only (false), or from rollups when those tables exist (default "auto", checked once).
    */
   rollups?: boolean | "auto";
+  /** Bounds on computations at once and waiting (default none: every call runs at once). */
+  limits?: AnalyticsQueryLimits;
 }
 
 /** Builds the analytics service on a Prisma client. */
@@ -54,8 +57,10 @@ export function createAnalyticsService(options: AnalyticsServiceOptions): Analyt
     clients: (query, fast) => clientsAnalytic(fast ? rollup : presence, query),
     shifts: (query, fast) => shiftsAnalytic(fast ? rollup : activity, query),
   };
+  const limiter = options.limits && new AnalyticsQueryLimiter(options.limits);
+  const compute = async <T extends AnalyticsType>(type: T, query: AnalyticsQuery) => run[type](query, await usesRollups());
   return {
-    compute: async (type, query) => run[type](query, await usesRollups()),
+    compute: limiter ? (type, query) => limiter.run(() => compute(type, query)) : compute,
     usesRollups,
   };
 }

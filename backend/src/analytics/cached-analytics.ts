@@ -1,6 +1,6 @@
 import type { WarmLoaderEntry } from "../cache/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
-import { DependencyUnavailableError } from "../errors.ts";
+import { AppError, DependencyUnavailableError } from "../errors.ts";
 import { ANALYTICS_TTL_SECONDS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
 import type { AnalyticsService } from "./analytics-service.ts";
 import { DEFAULT_LIMIT } from "./analytics-types.ts";
@@ -15,13 +15,23 @@ export interface CachedAnalyticsDependencies {
   analytics: AnalyticsService;
   /** Clock (default `new Date()`); the window of a computation ends when its loader runs. */
   now?: () => Date;
+  /**
+   * How long the last good value of each (analytic, guild, window, limit) is served, stale, when it cannot be
+   * computed (default 6 h; 0: only the entry's own grace). See `lastGoodKey`.
+   */
+  staleIfErrorMs?: number;
 }
+
+/** The default stale-if-error horizon of analytics (ANALYTICS_STALE_IF_ERROR_MS). */
+export const DEFAULT_ANALYTICS_STALE_IF_ERROR_MS = 6 * 3_600_000;
 
 /** One analytic of one guild: window start (rounded down to the minute here) and page size. */
 export interface CachedAnalyticsRequest {
   guildId: string;
   since: Date;
   limit: number;
+  /** The window as the caller wrote it (`24h`, `7d`, or an ISO time); names the last good copy (default: `since`). */
+  window?: string;
 }
 
 /**
@@ -40,21 +50,26 @@ export function rememberAnalytics(
 
 /** The cache entry of one analytic: key, TTL, loader and tags (what `rememberAnalytics` and `cache.warm` use). */
 export function analyticsEntry(
-  deps: Pick<CachedAnalyticsDependencies, "analytics" | "now">,
+  deps: Pick<CachedAnalyticsDependencies, "analytics" | "now" | "staleIfErrorMs">,
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
-): WarmLoaderEntry & { ttl: number; options: { tags: string[] } } {
+): WarmLoaderEntry & { ttl: number; options: { tags: string[]; lastGood?: { key: string; horizon: `${number}ms` } } } {
   const now = deps.now ?? (() => new Date());
   // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
   const since = floorToMinute(request.since);
   const variant = request.limit === DEFAULT_LIMIT ? undefined : `limit=${request.limit}`;
+  const horizonMs = deps.staleIfErrorMs ?? DEFAULT_ANALYTICS_STALE_IF_ERROR_MS;
+  const tags = analyticsTags(type, request.guildId);
   return {
     key: analyticsCacheKey(type, request.guildId, since, variant),
     ttl: ANALYTICS_TTL_SECONDS[type],
     // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
     // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
     loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
-    options: { tags: analyticsTags(type, request.guildId) },
+    options:
+      horizonMs > 0
+        ? { tags, lastGood: { key: lastGoodKey(type, request.guildId, since, request.window, variant), horizon: `${horizonMs}ms` } }
+        : { tags },
   };
 }
 
@@ -82,10 +97,25 @@ export async function recomputeAnalytics(
   return computed.value;
 }
 
+const RELATIVE_WINDOW = /^\d{1,6}[mhd]$/;
+
+/**
+ * The key of an analytic's last good copy (stale-if-error): `last-good:analytics:<type>:<guildId>:<window>` (plus
+ * `:limit=<n>`), where a relative window keeps its spec (`24h`, `7d`) and an absolute one its start minute. The
+ * entry key changes every minute for a relative window, so without this there would be nothing to fall back on
+ * at the next minute; the copy is rewritten at each computation and read only when a computation fails. Outside
+ * `analytics:<type>:*`, so the CLI's per-analytic status and patterns count entries only.
+ */
+export function lastGoodKey(type: AnalyticsType, guildId: string, since: Date, window: string | undefined, variant?: string): string {
+  const spec = window !== undefined && RELATIVE_WINDOW.test(window.trim()) ? window.trim() : floorToMinute(since).toISOString();
+  return `last-good:analytics:${type}:${guildId}:${spec}${variant ? `:${variant}` : ""}`;
+}
+
 async function compute(analytics: AnalyticsService, type: AnalyticsType, query: Parameters<AnalyticsService["compute"]>[1]): Promise<unknown> {
   try {
     return await analytics.compute(type, query);
   } catch (error) {
+    if (error instanceof AppError) throw error; // e.g. AnalyticsBusyError: already says what happened
     throw new DependencyUnavailableError("postgres", `The ${type} analytic could not be computed`, error);
   }
 }

@@ -14,6 +14,8 @@ export interface CacheEnvelope<T = unknown> {
   graceUntil: number;
   /** The versions of the entry's tags it was built with; it is valid only while each is still current. */
   tags: TagVersions;
+  /** Set on a last good copy (stale-if-error fallback, last-good-copies.ts): never valid as an entry, never swept. */
+  lastGood?: true;
 }
 
 /** The stored shape when the value is compressed: the value's JSON, gzipped, base64 in `data`. */

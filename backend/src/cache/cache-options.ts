@@ -53,6 +53,8 @@ export interface CreateCacheOptions {
   refreshOnSoftInvalidation?: boolean | Partial<RecentReadsOptions>;
   /** TTL of tag version keys; an expired one is re-created safely (default "30d"). */
   tagTtl?: Duration;
+  /** Most last good copies (`RememberOptions.lastGood`) also held in process, for when Redis fails too (default 1,000). */
+  lastGoodMaxEntries?: number;
   /** Tell other instances about `set`/`delete` so their L1 drops the key (default true). */
   announceWrites?: boolean;
   /** Cross-process stampede lock around loaders (default true). */
@@ -102,6 +104,7 @@ export interface ResolvedCacheOptions {
   softInvalidationStaleMs: number;
   refreshOnSoftInvalidation: false | RecentReadsOptions;
   tagTtlMs: number;
+  lastGoodMaxEntries: number;
   announceWrites: boolean;
   lock: boolean;
   lockTtlMs: number;
@@ -129,6 +132,7 @@ export function resolveCacheOptions(options: CreateCacheOptions): ResolvedCacheO
     softInvalidationStaleMs: options.softInvalidationStaleMs ?? 250,
     refreshOnSoftInvalidation: resolveRecentReads(options.refreshOnSoftInvalidation),
     tagTtlMs: parseDuration(options.tagTtl ?? "30d"),
+    lastGoodMaxEntries: options.lastGoodMaxEntries ?? 1_000,
     announceWrites: options.announceWrites ?? true,
     lock: options.lock ?? true,
     lockTtlMs: options.lockTtlMs ?? 10_000,

@@ -39,6 +39,12 @@ export interface RememberOptions<T> extends SetOptions {
   refreshAheadAt?: number;
   /** In grace: serve stale at once and refresh in the background (default true); false waits for the loader. */
   staleWhileRevalidate?: boolean;
+  /**
+   * Stale-if-error beyond the entry's own life: every value the loader produces is also kept under `key` for
+   * `horizon` (regardless of invalidations), and served as stale when the loader fails and no usable entry exists.
+   * Give several entries one `key` (e.g. one per relative window instead of one per minute) to share a fallback.
+   */
+  lastGood?: { key: string; horizon: Duration };
 }
 
 /** Options of one tag invalidation. */
@@ -61,6 +67,8 @@ export interface CacheResult<T> {
   storedAt: number;
   /** True when served stale because the loader failed or timed out (stale-if-error). */
   staleBecauseOfError?: boolean;
+  /** With `staleBecauseOfError`: the loader's error (or timeout) that the stale value stands in for. */
+  loaderError?: unknown;
 }
 
 /** The cache layer. */

@@ -95,7 +95,8 @@ export class KeyScanner {
         keys.map((key, i) => {
           const envelope = envelopes[i];
           const raw = raws[i];
-          if (!envelope || raw === null || raw === undefined || !invalidatedSince(envelope, current)) return 0;
+          // Last good copies outlive invalidations on purpose (stale-if-error): only their horizon ends them.
+          if (!envelope || envelope.lastGood || raw === null || raw === undefined || !invalidatedSince(envelope, current)) return 0;
           const sha1 = createHash("sha1").update(raw).digest("hex");
           return this.ctx.gateway.call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1]), node).then((n) => {
             if (Number(n) !== 1) return 0;

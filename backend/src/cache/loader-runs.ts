@@ -3,6 +3,7 @@ import type { CacheContext } from "./cache-context.ts";
 import type { CacheEnvelope } from "./cache-envelope.ts";
 import type { LockHandlePort } from "./cache-ports.ts";
 import type { EntryReader } from "./entry-reader.ts";
+import type { LastGoodCopies } from "./last-good-copies.ts";
 import { PeerWaiters } from "./peer-waiters.ts";
 import type { RememberPlan } from "./remember-flow.ts";
 
@@ -34,6 +35,7 @@ export class LoaderRuns {
   constructor(
     private readonly ctx: CacheContext,
     private readonly reader: EntryReader,
+    private readonly lastGood: LastGoodCopies,
   ) {
     this.peers = new PeerWaiters(ctx);
   }
@@ -90,6 +92,7 @@ export class LoaderRuns {
         tags: Object.fromEntries(versions),
       };
       await this.reader.write(plan.fullKey, envelope);
+      if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
       if (handle) void this.ctx.bus.announceFilled(plan.fullKey);
       return { envelope, computedHere: true };
     } finally {

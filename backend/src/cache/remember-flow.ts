@@ -4,7 +4,9 @@ import type { CacheEnvelope } from "./cache-envelope.ts";
 import { FactoryHardTimeoutError } from "./cache-errors.ts";
 import type { CacheResult } from "./cache-types.ts";
 import type { EntryRead, EntryReader } from "./entry-reader.ts";
-import { raceTimeouts } from "./loader-timeouts.ts";
+import { raceTimeouts, type RaceOutcome } from "./loader-timeouts.ts";
+import { CacheUnavailableError } from "./cache-errors.ts";
+import { LastGoodCopies, type LastGoodPlan } from "./last-good-copies.ts";
 import { LoaderRuns } from "./loader-runs.ts";
 import { RecentReads } from "./recent-reads.ts";
 import { SharedReads } from "./shared-reads.ts";
@@ -22,6 +24,8 @@ export interface RememberPlan<T> {
   hardTimeoutMs: number | undefined;
   refreshAheadAt: number;
   staleWhileRevalidate: boolean;
+  /** Where the last good value is kept for stale-if-error (undefined: only the entry's own grace). */
+  lastGood?: LastGoodPlan | undefined;
 }
 
 /**
@@ -34,6 +38,10 @@ export class RememberFlow {
   private readonly reads: SharedReads;
   private readonly refreshing = new Set<string>();
   private readonly runs: LoaderRuns;
+  /** Last good copies (stale-if-error past an entry's life). */
+  readonly lastGood: LastGoodCopies;
+  /** Loader runs of the bypass path (Redis out) in flight, per full key: identical loads share one run. */
+  private readonly bypassRuns = new Map<string, Promise<RaceOutcome<unknown>>>();
   /** Keys served lately, refreshed at once by a soft invalidation (undefined: `refreshOnSoftInvalidation: false`). */
   readonly recent: RecentReads | undefined;
 
@@ -41,7 +49,8 @@ export class RememberFlow {
     private readonly ctx: CacheContext,
     private readonly reader: EntryReader,
   ) {
-    this.runs = new LoaderRuns(ctx, reader);
+    this.lastGood = new LastGoodCopies(ctx);
+    this.runs = new LoaderRuns(ctx, reader, this.lastGood);
     this.reads = new SharedReads(ctx, reader);
     const recent = ctx.options.refreshOnSoftInvalidation;
     this.recent = recent ? new RecentReads(recent) : undefined;
@@ -139,13 +148,25 @@ export class RememberFlow {
       }
       case "soft":
         return this.serveStale(stale!, true);
-      case "hard":
-        if (stale) return this.serveStale(stale, true);
-        throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+      case "hard": {
+        const error = new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+        if (stale) return this.serveStale(stale, true, error);
+        return this.serveLastGood(plan, error);
+      }
       case "error":
-        if (stale) return this.serveStale(stale, true);
-        throw outcome.error;
+        if (stale) return this.serveStale(stale, true, outcome.error);
+        return this.serveLastGood(plan, outcome.error);
     }
+  }
+
+  /** Stale-if-error past the entry's life: the last good copy within its horizon, or `error` rethrown. */
+  private async serveLastGood<T>(plan: RememberPlan<T>, error: unknown): Promise<CacheResult<T>> {
+    const copy = plan.lastGood && (await this.lastGood.find(plan.lastGood));
+    if (copy) {
+      const checked = this.checkSchema(plan, copy.value);
+      if (checked.ok) return this.serveStale({ envelope: copy, value: checked.value }, true, error);
+    }
+    throw error;
   }
 
   /**
@@ -201,20 +222,46 @@ export class RememberFlow {
     }
   }
 
+  /**
+   * Redis is out (breaker open or the read failed). The L1 copy, if this process holds one within its grace, is
+   * served (stale: its tag versions cannot be checked; no invalidation can complete while Redis is out either);
+   * otherwise the loader runs directly, one run per key in this process however many callers want it.
+   */
   private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
+    const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
+    const now = Date.now();
+    if (held && now < held.graceUntil && held.createdAt > 0) {
+      const checked = this.checkSchema(plan, held.value);
+      if (checked.ok) return this.serveStale({ envelope: held, value: checked.value }, true, new CacheUnavailableError("remember (Redis out: L1 copy)"));
+    }
     this.ctx.stats.recordBypass();
     this.ctx.events.emit("bypass", { key: plan.key });
-    const started = performance.now();
-    const outcome = await raceTimeouts(loader(), undefined, plan.hardTimeoutMs);
-    this.ctx.stats.observeLoaderLatency(performance.now() - started);
-    if (outcome.kind === "error") throw outcome.error;
-    if (outcome.kind !== "value") {
-      throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+    let run = this.bypassRuns.get(plan.fullKey) as Promise<RaceOutcome<T>> | undefined;
+    if (run === undefined) {
+      const started = performance.now();
+      const own = raceTimeouts(loader(), undefined, plan.hardTimeoutMs).then((outcome) => {
+        this.ctx.stats.observeLoaderLatency(performance.now() - started);
+        return outcome;
+      });
+      run = own;
+      this.bypassRuns.set(plan.fullKey, own);
+      void own.finally(() => {
+        if (this.bypassRuns.get(plan.fullKey) === own) this.bypassRuns.delete(plan.fullKey);
+      });
     }
-    return { value: outcome.value, status: "bypass", ageMs: 0, storedAt: Date.now() };
+    const outcome = await run;
+    if (outcome.kind === "error") return this.serveLastGood(plan, outcome.error);
+    if (outcome.kind !== "value") {
+      return this.serveLastGood(plan, new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!)));
+    }
+    const storedAt = Date.now();
+    // Kept with the entry's freshness: while Redis stays out, later callers get it from `held` instead of a query.
+    const envelope = { value: outcome.value, createdAt: storedAt, freshUntil: storedAt + plan.ttlMs, graceUntil: storedAt + plan.ttlMs + plan.graceMs, tags: Object.fromEntries(plan.tags.map((tag) => [tag, -1])) };
+    if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
+    return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
   }
 
-  private serveStale<T>(stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean): CacheResult<T> {
+  private serveStale<T>(stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean, error?: unknown): CacheResult<T> {
     this.ctx.stats.recordStale();
     const now = Date.now();
     return {
@@ -223,6 +270,7 @@ export class RememberFlow {
       ageMs: now - stale.envelope.createdAt,
       storedAt: stale.envelope.createdAt,
       ...(becauseOfError ? { staleBecauseOfError: true } : {}),
+      ...(error === undefined ? {} : { loaderError: error }),
     };
   }
 

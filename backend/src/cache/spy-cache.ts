@@ -285,6 +285,7 @@ export class SpyCache extends EventEmitter implements Cache {
   /** Hard delete for data-deletion requests: invalidates `tag`, then deletes the bytes of every entry carrying it. */
   async purgeTag(tag: string): Promise<{ invalidated: InvalidationResult; scanned: number; deleted: number }> {
     const invalidated = await this.invalidateByTagsWithReport([tag]);
+    this.flow.lastGood.forgetTagged(tag);
     try {
       return { invalidated, ...(await this.scanner.deleteTagged(tag)) };
     } catch (error) {

@@ -68,6 +68,9 @@ export const environmentSchema = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
   DATABASE_QUERY_TIMEOUT_MS: positiveInt.optional(),
   DATABASE_KEEPALIVE_DELAY_MS: positiveInt.default(10_000),
+  ANALYTICS_MAX_CONCURRENT_QUERIES: positiveInt.optional(),
+  ANALYTICS_MAX_QUEUED_QUERIES: nonNegativeInt.optional(),
+  ANALYTICS_STALE_IF_ERROR_MS: nonNegativeInt.default(6 * 3_600_000),
   MIGRATE_ON_START: booleanFromEnv.default(true),
 
   REDIS_URL: redisUrl.default("redis://127.0.0.1:6379/0"),
@@ -218,6 +221,12 @@ export interface AppConfig {
     keepAliveDelayMs: number;
     migrateOnStart: boolean;
   };
+  /**
+   * Analytics queries: at most `maxConcurrentQueries` run at once (default half the pool, so ingestion and key checks
+   * keep connections), `maxQueuedQueries` wait (default twice that), more answer 503 at once; the last good value of
+   * each analytic and window is served stale for `staleIfErrorMs` when it cannot be computed (0 disables).
+   */
+  analytics: { maxConcurrentQueries: number; maxQueuedQueries: number; staleIfErrorMs: number };
   redis: {
     url: string;
     clusterNodes: string[] | undefined;
@@ -372,6 +381,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS ?? e.DATABASE_STATEMENT_TIMEOUT_MS + 1_000,
       keepAliveDelayMs: e.DATABASE_KEEPALIVE_DELAY_MS,
       migrateOnStart: e.MIGRATE_ON_START,
+    },
+    analytics: {
+      maxConcurrentQueries: e.ANALYTICS_MAX_CONCURRENT_QUERIES ?? Math.max(1, Math.floor(e.DATABASE_POOL_MAX / 2)),
+      maxQueuedQueries: e.ANALYTICS_MAX_QUEUED_QUERIES ?? 2 * (e.ANALYTICS_MAX_CONCURRENT_QUERIES ?? Math.max(1, Math.floor(e.DATABASE_POOL_MAX / 2))),
+      staleIfErrorMs: e.ANALYTICS_STALE_IF_ERROR_MS,
     },
     redis: {
       url: e.REDIS_URL,

@@ -4,11 +4,12 @@ import { z } from "zod";
 import { ANALYTICS_TYPES, isAnalyticsType } from "../analytics/analytics-catalog.ts";
 import type { AnalyticsService } from "../analytics/analytics-service.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "../analytics/analytics-types.ts";
-import { parseSince } from "../analytics/analytics-window.ts";
+import { DEFAULT_SINCE, parseSince } from "../analytics/analytics-window.ts";
 import { rememberAnalytics } from "../analytics/cached-analytics.ts";
 import type { ApiKeyService } from "../auth/api-key-service.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { AnalyticsBusyError, DependencyUnavailableError, NotFoundError, ValidationError } from "../errors.ts";
+import { CacheUnavailableError, FactoryHardTimeoutError } from "../cache/cache-errors.ts";
 import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the analytics router is built from. */
@@ -23,6 +24,8 @@ export interface AnalyticsRouterDependencies {
   afterAuth?: RequestHandler[];
   /** Clock (default `new Date()`), injectable for tests. */
   now?: () => Date;
+  /** Stale-if-error horizon of each analytic's last good value (ANALYTICS_STALE_IF_ERROR_MS; default 6 h, 0 off). */
+  staleIfErrorMs?: number;
 }
 
 /** Query string of every analytics route. Built once: building a zod object per request costs ~0.3 ms. */
@@ -33,7 +36,7 @@ const querySchema = z.object({
 });
 
 /** Validates the query string against the request's time; a 400 lists every bad field, `since` included. */
-function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string; since: Date; limit: number } {
+function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string; since: Date; limit: number; window: string } {
   const parsed = querySchema.safeParse(raw);
   const issues = parsed.success
     ? []
@@ -44,7 +47,8 @@ function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string;
   if (!parsed.success || !since?.ok) {
     throw new ValidationError(issues.map((issue) => `${issue.field}: ${issue.message}`).join("; "), issues);
   }
-  return { guildId: parsed.data.guildId, since: since.since, limit: parsed.data.limit };
+  const window = typeof raw.since === "string" && raw.since !== "" ? raw.since : DEFAULT_SINCE;
+  return { guildId: parsed.data.guildId, since: since.since, limit: parsed.data.limit, window };
 }
 
 /**
@@ -65,7 +69,13 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     }
     const input = parseQuery(req.query as Record<string, unknown>, now());
     assertGuildAccess(res, input.guildId);
-    const result = await rememberAnalytics({ cache: deps.cache, analytics: deps.analytics, now }, type, input);
+    let result: CacheResult<unknown>;
+    try {
+      result = await rememberAnalytics({ cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs }, type, input);
+    } catch (error) {
+      if (error instanceof AnalyticsBusyError) res.set("Retry-After", String(error.retryAfterSeconds));
+      throw error;
+    }
     const { body, etag } = serializer.serialize(result.value);
     setCacheHeaders(res, result, etag);
     if (req.fresh) {
@@ -89,6 +99,30 @@ function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: stri
     "Cache-Control": "private, no-cache",
     ETag: etag,
   });
+  if (result.status !== "stale") return;
+  // RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed.
+  res.set("Warning", result.staleBecauseOfError ? ['110 - "Response is Stale"', '111 - "Revalidation Failed"'] : '110 - "Response is Stale"');
+  res.set("X-Cache-Stale-Reason", staleReason(result));
+}
+
+/**
+ * Why a stale value was served: "revalidating" (stale-while-revalidate: a refresh runs in the background) or what
+ * made the computation fail: "<dependency>-unavailable" (e.g. postgres-unavailable), "analytics-busy" (the query
+ * limit), "loader-timeout", "loader-failed", or "redis-unavailable" (this instance's in-process copy, served
+ * while Redis is out instead of querying PostgreSQL).
+ */
+export function staleReason(result: CacheResult<unknown>): string {
+  if (!result.staleBecauseOfError) return "revalidating";
+  const error = result.loaderError;
+  if (error instanceof DependencyUnavailableError) {
+    const dependency = (error.details as { dependency?: string } | undefined)?.dependency;
+    return `${dependency ?? "dependency"}-unavailable`;
+  }
+  if (error instanceof AnalyticsBusyError) return "analytics-busy";
+  if (error instanceof CacheUnavailableError) return "redis-unavailable"; // the L1 copy, unverifiable while Redis is out
+  // No error: the soft timeout passed (the computation still runs and fills the cache).
+  if (error === undefined || error instanceof FactoryHardTimeoutError) return "loader-timeout";
+  return "loader-failed";
 }
 
 /**

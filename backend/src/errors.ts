@@ -31,6 +31,12 @@ export const ERRORS = {
   E_NOT_FOUND: { status: 404, message: "Not found", level: "debug" },
   E_PAYLOAD_TOO_LARGE: { status: 413, message: "The request body is too large", level: "debug" },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "The request body's content type or encoding is not supported", level: "debug" },
+  E_OAUTH_STATE: { status: 400, message: "The sign-in state is missing, expired, already used or from another browser: start again at /auth/discord/login", level: "debug" },
+  E_OAUTH_REFUSED: { status: 400, message: "Discord refused the sign-in", level: "info" },
+  E_OAUTH_NOT_CONFIGURED: { status: 404, message: "Log in with Discord is not configured on this server (DISCORD_CLIENT_ID, DISCORD_CLIENT_SECRET, DISCORD_REDIRECT_URI)", level: "debug" },
+  E_NO_GUILD_ACCESS: { status: 403, message: "You have Manage Server or Administrator in no guild where the SpyWatcher bot is present", level: "info" },
+  E_CSRF: { status: 403, message: "This request is authenticated by the session cookie: send the session's CSRF token in the X-CSRF-Token header", level: "debug" },
+  E_DISCORD_UNAVAILABLE: { status: 503, message: "Discord is unavailable: retry later", level: "warn" },
   E_CLEANUP_RUNNING: { status: 409, message: "Another instance is running the cache cleanup right now: retry in a moment", level: "info" },
   E_RATE_LIMITED: { status: 429, message: "Too many requests: retry later", level: "debug" },
   E_LIMIT: { status: 429, message: "A limit of this connection was reached", level: "debug" },
@@ -147,5 +153,47 @@ export class CleanupRunningError extends AppError {
 export class ActivityUnavailableError extends AppError {
   constructor(cause?: unknown) {
     super("E_ACTIVITY_UNAVAILABLE", undefined, { dependency: "redis" }, { cause });
+  }
+}
+
+/** "Log in with Discord": the `state` is missing, forged, expired or already used, or not this browser's (400). */
+export class OAuthStateError extends AppError {
+  constructor() {
+    super("E_OAUTH_STATE");
+  }
+}
+
+/** "Log in with Discord": Discord refused the authorization code, or the user declined (400). */
+export class OAuthRefusedError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super("E_OAUTH_REFUSED", message, details);
+  }
+}
+
+/** "Log in with Discord" is not configured (DISCORD_CLIENT_ID/SECRET outside demo mode) (404). */
+export class OAuthNotConfiguredError extends AppError {
+  constructor() {
+    super("E_OAUTH_NOT_CONFIGURED");
+  }
+}
+
+/** The signed-in Discord user moderates no guild where the bot is present, and is not an admin (403). */
+export class NoGuildAccessError extends AppError {
+  constructor() {
+    super("E_NO_GUILD_ACCESS");
+  }
+}
+
+/** A state-changing request authenticated by the session cookie lacks the right X-CSRF-Token header (403). */
+export class CsrfError extends AppError {
+  constructor() {
+    super("E_CSRF");
+  }
+}
+
+/** Discord did not answer in time, could not be reached, or failed (503). */
+export class DiscordUnavailableError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super("E_DISCORD_UNAVAILABLE", message, { dependency: "discord" }, { cause });
   }
 }

@@ -6,6 +6,8 @@ import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
 import { redisRevocationBroadcaster } from "./auth/key-revocation-broadcast.ts";
 import { listenForKeyRevocations } from "./auth/key-revocation-listener.ts";
+import { apiKeyUserId } from "./auth/principal.ts";
+import { createSignInSide, demoOAuthClient, type SignInSide } from "./auth/sign-in-side.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
 import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
@@ -16,6 +18,8 @@ import { activityRouter } from "./http/activity-routes.ts";
 import { analyticsRouter } from "./http/analytics-routes.ts";
 import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
+import { authRouter } from "./http/auth-routes.ts";
+import { sessionRouter } from "./http/session-routes.ts";
 import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
@@ -46,6 +50,8 @@ export interface RunningService {
   redis: RedisConnections;
   cache: SpyCache;
   apiKeys: ApiKeyService;
+  /** Sessions and "Log in with Discord" (docs/auth.md). */
+  signInSide: SignInSide;
   /** The Discord side (bot, ingestion, invalidation), or undefined when DISCORD_ENABLED=false. */
   discord: DiscordSide | undefined;
   /** The `/ws` endpoint pushing `analytics:update` to subscribed sockets (docs/realtime.md). */
@@ -98,6 +104,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prisma,
     limits: { maxConcurrent: config.analytics.maxConcurrentQueries, maxQueued: config.analytics.maxQueuedQueries },
   });
+  // Demo mode: the fake Discord also serves "Log in with Discord" for a demo moderator, with a per-process client.
+  const demoClient = config.discord.enabled && !config.discord.token ? demoOAuthClient() : undefined;
   let discord: DiscordSide | undefined;
   const activity = createActivityService({
     cache,
@@ -109,7 +117,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   });
   discord = config.discord.enabled
     ? await startDiscordSide({
-        config: { ...config.discord, keyPrefix: config.redis.keyPrefix },
+        config: { ...config.discord, keyPrefix: config.redis.keyPrefix, simulatedOAuth: demoClient },
         logger,
         prisma,
         // Each coalesced invalidation (one per guild per window) is written to the invalidation log.
@@ -135,12 +143,31 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Not awaited: with Redis down the subscription is made when it returns (revocations then take the lookup TTL).
   // The WebSocket endpoint attaches once the server listens; a revocation closes that key's sockets at once.
   let realtime: RealtimeServer | undefined;
+  const simulated = discord?.simulatedDiscord;
+  const signInSide = createSignInSide({
+    config,
+    redis,
+    logger,
+    apiKeys,
+    discord:
+      simulated && demoClient
+        ? { ...simulated, ...demoClient }
+        : config.sessions.oauth
+          ? { apiUrl: config.discord.apiUrl, authorizeUrl: config.sessions.authorizeUrl, ...config.sessions.oauth, botToken: config.discord.token }
+          : undefined,
+    onRevoked: (ids) => realtime?.closeSessions(ids),
+  });
+  const credentials = signInSide.authenticator;
   const revocations = listenForKeyRevocations({
     connection: redis.subscriber,
     keyPrefix: config.redis.keyPrefix,
     keys: apiKeys,
     logger,
-    onRevoked: (keyId) => realtime?.closeKey(keyId),
+    onRevoked: (keyId) => {
+      realtime?.closeKey(keyId);
+      // Sessions made from the key end with it (every instance tries; the second finds none).
+      signInSide.sessions.revokeUser(apiKeyUserId(keyId)).catch(() => undefined);
+    },
   });
   const rateLimit = apiKeyRateLimit({
     redis: redis.client,
@@ -184,31 +211,55 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       }
     },
   );
-  const metrics = createServiceMetrics({ cacheStats, cache, discordStats: discord?.stats, realtimeStats: () => realtime?.stats(), alerts });
+  const metrics = createServiceMetrics({
+    cacheStats,
+    cache,
+    discordStats: discord?.stats,
+    realtimeStats: () => realtime?.stats(),
+    alerts,
+    sessionCounts: signInSide.lastCounts,
+  });
+  const cookies = { alwaysSecure: config.env === "production" };
   registerOpsMetrics(metrics.registry, { scorer: ops.scorer, lockCounters, lastSample: () => alerts.lastSample() });
 
   const app = createApp({
     logger,
     requestMetrics: metrics.httpMetrics,
     routers: [
-      { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: apiKeys, afterAuth: [rateLimit] }) },
-      { path: "/api", router: analyticsRouter({ cache, analytics, auth: apiKeys, afterAuth: [rateLimit], staleIfErrorMs: config.analytics.staleIfErrorMs }) },
-      { path: "/api", router: activityRouter({ activity, auth: apiKeys, afterAuth: [rateLimit] }) },
+      { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: credentials, afterAuth: [rateLimit] }) },
+      {
+        path: "/auth",
+        router: authRouter({
+          signIn: signInSide.signIn,
+          sessions: signInSide.sessions,
+          auth: credentials,
+          cookies,
+          redirectUri: config.sessions.oauth?.redirectUri,
+          successRedirect: config.sessions.successRedirect,
+          stateTtlMs: config.sessions.stateTtlMs,
+          afterAuth: [rateLimit],
+        }),
+      },
+      // Before the admin routers: they authenticate every request they enter, this one only its own routes.
+      { path: "/api", router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth: [rateLimit] }) },
+      { path: "/api", router: analyticsRouter({ cache, analytics, auth: credentials, afterAuth: [rateLimit], staleIfErrorMs: config.analytics.staleIfErrorMs }) },
+      { path: "/api", router: activityRouter({ activity, auth: credentials, afterAuth: [rateLimit] }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
-      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: apiKeys, afterAuth: [rateLimit] }) },
+      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: credentials, afterAuth: [rateLimit] }) },
       // Also before the admin cache router, and guarded per route like the alerts router.
       {
         path: "/api/admin",
-        router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: apiKeys, logger, afterAuth: [rateLimit] }),
+        router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: credentials, logger, afterAuth: [rateLimit] }),
       },
       {
         path: "/api/admin",
         router: adminCacheRouter({
           cache,
-          auth: apiKeys,
+          auth: credentials,
           logger,
           afterAuth: [rateLimit],
           healthScore: () => ops.scorer.score(),
+          sessionCounts: () => signInSide.sessions.counts(),
           statusThresholds: {
             hitRateMinPercent: config.alerts.cacheHitRateMinPercent,
             minLookups: config.alerts.cacheHitRateMinLookups,
@@ -216,7 +267,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           },
         }),
       },
-      { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: apiKeys }) },
+      { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: credentials }) },
     ],
     readinessChecks,
     health: health.registry,
@@ -229,7 +280,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Its channel subscription is not awaited: with Redis down the endpoint serves sockets and pushes once Redis is back.
   realtime = attachRealtime({
     server,
-    auth: apiKeys,
+    auth: credentials,
     subscriber: redis.subscriber,
     keyPrefix: config.redis.keyPrefix,
     logger,
@@ -239,6 +290,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   });
   alerts.start();
   ops.scheduledCleanup.start();
+  signInSide.start();
 
   let stopping: Promise<void> | undefined;
   // Every stage has its own bound (lifecycle/shutdown-budget.ts); main.ts's kill timer is their sum.
@@ -281,6 +333,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       // After ingestion drained: its last durable rows are recorded, then flushed here.
       await step("activity flush", activity.close());
       await step("api key bookkeeping", apiKeys.whenIdle());
+      await step("sessions", signInSide.close());
       await step("revocation listener", revocations.close());
       await step("scheduled cleanup", ops.close());
       rateLimit.close();
@@ -294,5 +347,5 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     return stopping;
   };
   const services: DocumentedServices = { cache, pubsub, cacheInvalidation: discord?.cacheInvalidation };
-  return { server, port, prisma, redis, cache, apiKeys, discord, activity, realtime, alerts, ops, services, stop };
+  return { server, port, prisma, redis, cache, apiKeys, signInSide, discord, activity, realtime, alerts, ops, services, stop };
 }

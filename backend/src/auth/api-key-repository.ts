@@ -30,6 +30,12 @@ export class ApiKeyRepository {
     return row ? toRecord(row) : undefined;
   }
 
+  /** The key with this id, revoked or not. */
+  async findById(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = await this.prisma.apiKey.findUnique({ where: { id } });
+    return row ? toRecord(row) : undefined;
+  }
+
   /** Every key, newest first. */
   async list(): Promise<ApiKeyRecord[]> {
     const rows = await this.prisma.apiKey.findMany({ orderBy: [{ createdAt: "desc" }, { id: "asc" }] });

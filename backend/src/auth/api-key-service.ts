@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { AuthRateLimitedError, NotFoundError, ValidationError } from "../errors.ts";
+import { withTimeout } from "../lib/with-timeout.ts";
 import type { Logger } from "../logging/logger.ts";
 import { ApiKeyRepository, type ApiKeyRecord } from "./api-key-repository.ts";
 import { generateApiKey, hashApiKey } from "./api-key-secret.ts";
@@ -146,6 +147,18 @@ export class ApiKeyService {
   /** Every key without its hash, newest first. */
   async listKeys(): Promise<ApiKeySummary[]> {
     return (await this.repository.list()).map(({ keyHash: _hash, ...summary }) => summary);
+  }
+
+  /**
+   * The key with this id while it is active (not revoked), bounded by the lookup timeout; undefined when it is
+   * unknown or revoked. Sessions made from a key ask this when they refresh their scope.
+   */
+  async findActiveKey(id: string): Promise<ApiKeySummary | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const record = await withTimeout(this.repository.findById(id), this.options.lookupTimeoutMs ?? 1_000, "api key lookup by id");
+    if (!record || record.revokedAt) return undefined;
+    const { keyHash: _hash, ...summary } = record;
+    return summary;
   }
 
   /**

@@ -46,6 +46,8 @@ export interface DiscordSideConfig {
   invalidationCoalesceMs?: number;
   /** Soft (stale served for at most one recompute) or hard event-driven invalidation (INVALIDATION_MODE, default soft). */
   invalidationMode?: "soft" | "hard";
+  /** Demo mode: serve "Log in with Discord" on the fake Discord with this OAuth2 client (default none). */
+  simulatedOAuth?: { clientId: string; clientSecret: string } | undefined;
   /** Key prefix naming the analytics update channel `<prefix>:analytics:update` (REDIS_KEY_PREFIX, default "spywatcher"). */
   keyPrefix?: string;
 }
@@ -85,6 +87,8 @@ export interface DiscordSide {
   simulatedGuildIds: string[];
   /** The invalidation service the ingestion writer reports durable events to (document 001's `cacheInvalidation`). */
   cacheInvalidation: CacheInvalidationService;
+  /** Demo mode: where the fake Discord is, for "Log in with Discord" (undefined with a real token). */
+  simulatedDiscord: { apiUrl: string; authorizeUrl: string; botToken: string } | undefined;
   stats(): DiscordSideStats;
   /** Disconnects the bot, stops the simulation, drains ingestion, flushes pending invalidations. Idempotent. */
   stop(): Promise<void>;
@@ -133,7 +137,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
 
   let simulation: SimulatedDiscord | undefined;
   if (!config.token) {
-    simulation = await startSimulatedDiscord({ rate: config.simulationEventsPerSecond ?? 20, logger });
+    simulation = await startSimulatedDiscord({ rate: config.simulationEventsPerSecond ?? 20, logger, oauth: config.simulatedOAuth });
   }
   const bot = createDiscordBot({
     token: simulation?.token ?? config.token!,
@@ -167,6 +171,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     simulated: Boolean(simulation),
     simulatedGuildIds: simulation?.guildIds ?? [],
     cacheInvalidation: invalidation,
+    simulatedDiscord: simulation ? { apiUrl: simulation.apiUrl, authorizeUrl: simulation.authorizeUrl, botToken: simulation.token } : undefined,
     stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), memberFetch: bot.memberFetchStats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
     stop,
   };

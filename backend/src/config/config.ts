@@ -150,6 +150,27 @@ export const environmentSchema = z.object({
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
   AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(30),
   AUTH_MAX_NEW_KEY_LOOKUPS: positiveInt.optional(),
+  DISCORD_CLIENT_ID: z.string().regex(/^\S{1,100}$/, "must be the application's client id").optional(),
+  DISCORD_CLIENT_SECRET: z.string().min(1).optional(),
+  DISCORD_REDIRECT_URI: z.url({ protocol: /^https?$/, error: "must be an http(s) URL ending in /auth/discord/callback" }).optional(),
+  DISCORD_OAUTH_AUTHORIZE_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://discord.com/oauth2/authorize"),
+  DISCORD_OAUTH_TIMEOUT_MS: positiveInt.default(5_000),
+  SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)").optional(),
+  SESSION_TTL: duration.default(24 * 3_600_000),
+  SESSION_MAX_AGE: duration.default(7 * 86_400_000),
+  SESSION_SCOPE_REFRESH_INTERVAL: duration.default(10 * 60_000),
+  SESSION_STALE_IF_ERROR: duration.default(5 * 60_000),
+  SESSION_SWEEP_INTERVAL: duration.default(60_000),
+  OAUTH_STATE_TTL: duration.default(10 * 60_000),
+  AUTH_ADMIN_USER_IDS: z
+    .string()
+    .transform((value) => value.split(",").map((id) => id.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^\d{17,20}$/, "each must be a Discord user id (17-20 digits)")))
+    .default([]),
+  AUTH_SUCCESS_REDIRECT: z
+    .string()
+    .refine((value) => (value.startsWith("/") && !value.startsWith("//")) || /^https?:\/\//.test(value), "must be a path (/dashboard) or an http(s) URL")
+    .default("/auth/me"),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')").optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
@@ -261,7 +282,7 @@ export interface AppConfig {
     memoryLimitBytes: number;
   };
   /** Discord side; `enabled: false` runs the API only. */
-  discord: { enabled: boolean } & Required<Omit<DiscordSideConfig, "token" | "keyPrefix">> & { token: string | undefined };
+  discord: { enabled: boolean } & Required<Omit<DiscordSideConfig, "token" | "keyPrefix" | "simulatedOAuth">> & { token: string | undefined };
   /** The health registry (docs/operations.md): timeouts, retries, result cache, critical checks, thresholds. */
   health: {
     checkTimeoutMs: number;
@@ -280,6 +301,25 @@ export interface AppConfig {
    * per minute before 429 (0 disables); lookups of never-verified keys in flight at once (default a quarter of the pool).
    */
   auth: { lookupTimeoutMs: number; staleIfErrorMs: number; failedAuthPerMinute: number; maxNewKeyLookups: number };
+  /**
+   * "Log in with Discord" and sessions (docs/auth.md). `oauth` is undefined unless DISCORD_CLIENT_ID and
+   * DISCORD_CLIENT_SECRET are set (demo mode then uses the fake Discord's own). `sessionSecret` undefined: a random
+   * one per process outside production (stored Discord tokens then do not survive a restart).
+   */
+  sessions: {
+    oauth: { clientId: string; clientSecret: string; redirectUri: string | undefined } | undefined;
+    authorizeUrl: string;
+    discordTimeoutMs: number;
+    sessionSecret: string | undefined;
+    ttlMs: number;
+    maxAgeMs: number;
+    scopeRefreshIntervalMs: number;
+    staleIfErrorMs: number;
+    sweepIntervalMs: number;
+    stateTtlMs: number;
+    adminUserIds: string[];
+    successRedirect: string;
+  };
   /** Bearer token GET /metrics requires (METRICS_TOKEN); unset: an admin API key is required instead. */
   metricsToken: string | undefined;
   /** The `/ws` endpoint's limits (see docs/realtime.md). */
@@ -360,6 +400,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError([
       { variable: "CACHE_CB_MIN_RECOVERY_TIMEOUT", message: `must be at most CACHE_CB_RECOVERY_TIMEOUT (${e.CACHE_CB_RECOVERY_TIMEOUT})` },
     ]);
+  }
+  if (e.SESSION_TTL > e.SESSION_MAX_AGE) {
+    throw new ConfigError([{ variable: "SESSION_TTL", message: `must be at most SESSION_MAX_AGE (${e.SESSION_MAX_AGE} ms)` }]);
+  }
+  if (e.NODE_ENV === "production" && e.DISCORD_CLIENT_ID && !e.SESSION_SECRET) {
+    // Without it each instance would pick its own: Discord tokens sealed by one could not be read by another.
+    throw new ConfigError([{ variable: "SESSION_SECRET", message: "is required in production when DISCORD_CLIENT_ID is set" }]);
+  }
+  if (Boolean(e.DISCORD_CLIENT_ID) !== Boolean(e.DISCORD_CLIENT_SECRET)) {
+    throw new ConfigError([{ variable: e.DISCORD_CLIENT_ID ? "DISCORD_CLIENT_SECRET" : "DISCORD_CLIENT_ID", message: "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together" }]);
   }
   return {
     env: e.NODE_ENV,
@@ -458,6 +508,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       staleIfErrorMs: e.AUTH_STALE_IF_ERROR_MS,
       failedAuthPerMinute: e.AUTH_FAILURES_PER_MINUTE,
       maxNewKeyLookups: e.AUTH_MAX_NEW_KEY_LOOKUPS ?? Math.ceil(e.DATABASE_POOL_MAX / 4),
+    },
+    sessions: {
+      oauth: e.DISCORD_CLIENT_ID && e.DISCORD_CLIENT_SECRET ? { clientId: e.DISCORD_CLIENT_ID, clientSecret: e.DISCORD_CLIENT_SECRET, redirectUri: e.DISCORD_REDIRECT_URI } : undefined,
+      authorizeUrl: e.DISCORD_OAUTH_AUTHORIZE_URL,
+      discordTimeoutMs: e.DISCORD_OAUTH_TIMEOUT_MS,
+      sessionSecret: e.SESSION_SECRET,
+      ttlMs: e.SESSION_TTL,
+      maxAgeMs: e.SESSION_MAX_AGE,
+      scopeRefreshIntervalMs: e.SESSION_SCOPE_REFRESH_INTERVAL,
+      staleIfErrorMs: e.SESSION_STALE_IF_ERROR,
+      sweepIntervalMs: e.SESSION_SWEEP_INTERVAL,
+      stateTtlMs: e.OAUTH_STATE_TTL,
+      adminUserIds: e.AUTH_ADMIN_USER_IDS,
+      successRedirect: e.AUTH_SUCCESS_REDIRECT,
     },
     metricsToken: e.METRICS_TOKEN,
     realtime: {

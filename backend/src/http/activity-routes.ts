@@ -2,7 +2,7 @@ import { Router, type RequestHandler } from "express";
 import { fieldError, leaderboardQuerySchema, liveQuerySchema, parseActivityQuery, parseTime, streaksQuerySchema, timelineQuerySchema } from "../activity/activity-query.ts";
 import type { ActivityMetricType } from "../activity/activity-metrics.ts";
 import type { ActivityService } from "../activity/activity-service.ts";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { CacheError, InvalidKeyError } from "../cache/cache-errors.ts";
 import { ActivityUnavailableError } from "../errors.ts";
 import { assertGuildAccess, requireAdmin, requireApiKey } from "./middleware/require-api-key.ts";
@@ -10,7 +10,7 @@ import { assertGuildAccess, requireAdmin, requireApiKey } from "./middleware/req
 /** What the activity router is built from. */
 export interface ActivityRouterDependencies {
   activity: Pick<ActivityService, "reader" | "live" | "system">;
-  auth: Pick<ApiKeyService, "authenticate">;
+  auth: Authenticator;
   /** Middleware run after authentication, before validation (e.g. `apiKeyRateLimit`). */
   afterAuth?: RequestHandler[];
   /** Clock (default `Date.now`), injectable for tests. */

@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from "express";
 import { z } from "zod";
 import { ANALYTICS_TYPES, guildAnalyticsTag, guildTag } from "../analytics/analytics-catalog.ts";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { CacheUnavailableError, type SpyCache } from "../cache/index.ts";
 import { validatePart } from "../cache/key-builder.ts";
 import { AppError, ValidationError } from "../errors.ts";
@@ -16,10 +16,12 @@ export interface AdminCacheRouterDependencies {
   cache: Pick<SpyCache, "getStats" | "invalidateByTagsWithReport" | "purgeTag" | "clear">;
   /** Thresholds of the monitoring route's `status` (default: 80 % hit rate after 100 lookups, 2 GiB). */
   statusThresholds?: CacheStatusThresholds;
-  /** Checks API keys; only admin-scoped keys pass. */
-  auth: Pick<ApiKeyService, "authenticate">;
+  /** Checks API keys and session tokens (docs/auth.md); only admin scope passes. */
+  auth: Authenticator;
   /** Every admin action is logged here at info, with the key's id and name (never its secret). */
   logger: Logger;
+  /** Fleet-wide session counts, shown as `sessions` in the stats answer (omitted when not given or Redis fails). */
+  sessionCounts?: () => Promise<unknown>;
   /** Middleware run after authentication, before the admin check (e.g. the same `apiKeyRateLimit` as /api). */
   afterAuth?: RequestHandler[];
   /** The cache health score shown in the stats answer as `healthScore` (backend/src/ops/cache-health-scorer.ts). */
@@ -126,9 +128,13 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
       throw new ValidationError('keyspace: must be "true" or "false"', [{ field: "keyspace", message: 'must be "true" or "false"' }]);
     }
     const includeKeyspace = keyspace !== "false";
-    const [stats, healthScore] = await Promise.all([deps.cache.getStats({ includeKeyspace }), deps.healthScore?.()]);
+    const [stats, healthScore, sessions] = await Promise.all([
+      deps.cache.getStats({ includeKeyspace }),
+      deps.healthScore?.(),
+      deps.sessionCounts?.().catch(() => undefined),
+    ]);
     audit(res, "cache.stats", { keyspace: includeKeyspace }, { outcome: "ok" });
-    res.set("Cache-Control", "no-store").json(healthScore ? { ...stats, healthScore } : stats);
+    res.set("Cache-Control", "no-store").json({ ...stats, ...(healthScore ? { healthScore } : {}), ...(sessions === undefined ? {} : { sessions }) });
   });
 
   router.post("/cache/invalidate", async (req, res) => {

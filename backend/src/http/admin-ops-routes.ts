@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from "express";
 import { z } from "zod";
 import { guildTag } from "../analytics/analytics-catalog.ts";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { CacheUnavailableError } from "../cache/index.ts";
 import { validatePart } from "../cache/key-builder.ts";
 import { AppError, CleanupRunningError, ValidationError } from "../errors.ts";
@@ -19,7 +19,7 @@ export interface AdminOpsRouterDependencies {
   ops: Pick<ServiceOps, "invalidationLog" | "scorer" | "scheduledCleanup" | "lockCounters" | "alertHistory">;
   health: HealthRegistry;
   alerts: Pick<AlertMonitor, "report">;
-  auth: Pick<ApiKeyService, "authenticate">;
+  auth: Authenticator;
   logger: Logger;
   afterAuth?: RequestHandler[];
 }

@@ -6,7 +6,7 @@ import type { AnalyticsService } from "../analytics/analytics-service.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "../analytics/analytics-types.ts";
 import { DEFAULT_SINCE, parseSince } from "../analytics/analytics-window.ts";
 import { rememberAnalytics } from "../analytics/cached-analytics.ts";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { AnalyticsBusyError, DependencyUnavailableError, NotFoundError, ValidationError } from "../errors.ts";
 import { CacheUnavailableError, FactoryHardTimeoutError } from "../cache/cache-errors.ts";
@@ -18,8 +18,8 @@ export interface AnalyticsRouterDependencies {
   cache: Pick<Cache, "rememberWithMeta">;
   /** Computes analytics from PostgreSQL on a miss. */
   analytics: AnalyticsService;
-  /** Checks API keys. */
-  auth: Pick<ApiKeyService, "authenticate">;
+  /** Checks API keys and session tokens (docs/auth.md). */
+  auth: Authenticator;
   /** Middleware run after authentication, before validation (e.g. `apiKeyRateLimit`). */
   afterAuth?: RequestHandler[];
   /** Clock (default `new Date()`), injectable for tests. */

@@ -1,12 +1,13 @@
 import { Router, type RequestHandler } from "express";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import type { HealthRegistry } from "../health/health-registry.ts";
 import { requireAdmin, requireApiKey } from "./middleware/require-api-key.ts";
 
 /** What the health details router is built from. */
 export interface HealthDetailsRouterDependencies {
   registry: HealthRegistry;
-  auth: Pick<ApiKeyService, "authenticate">;
+  /** Checks API keys and session tokens (docs/auth.md). */
+  auth: Authenticator;
   afterAuth?: RequestHandler[];
 }
 

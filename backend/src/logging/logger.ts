@@ -16,6 +16,9 @@ export const REDACTED_PATHS = [
   "*.authorization",
   "req.headers.authorization",
   "req.headers.cookie",
+  // Set-Cookie carries a new session token (pino-http logs response headers).
+  'res.headers["set-cookie"]',
+  "headers.cookie",
   "headers.authorization",
 ];
 

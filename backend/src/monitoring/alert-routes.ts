@@ -1,5 +1,5 @@
 import { Router, type RequestHandler } from "express";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { requireAdmin, requireApiKey } from "../http/middleware/require-api-key.ts";
 import { ValidationError } from "../errors.ts";
 import type { AlertHistory } from "../ops/alert-history.ts";
@@ -10,8 +10,8 @@ export interface AlertsRouterDependencies {
   monitor: Pick<AlertMonitor, "report" | "evaluate">;
   /** The shared alert history (Redis), for `?action=recent`. */
   history?: Pick<AlertHistory, "recent">;
-  /** Checks API keys; only admin-scoped keys pass. */
-  auth: Pick<ApiKeyService, "authenticate">;
+  /** Checks API keys and session tokens (docs/auth.md); only admin scope passes. */
+  auth: Authenticator;
   /** Middleware run after authentication, before the admin check (the same rate limiter as the other admin routes). */
   afterAuth?: RequestHandler[];
 }

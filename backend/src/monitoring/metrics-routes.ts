@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Router, type RequestHandler } from "express";
 import type { Registry } from "prom-client";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { UnauthorizedError } from "../errors.ts";
 import { requireAdmin, requireApiKey } from "../http/middleware/require-api-key.ts";
 
@@ -10,8 +10,8 @@ export interface MetricsRouterDependencies {
   registry: Registry;
   /** METRICS_TOKEN: when set, scrapes must send `Authorization: Bearer <token>` (and only it is accepted). */
   token?: string | undefined;
-  /** Checks API keys when no token is configured: then an admin API key is required. */
-  auth: Pick<ApiKeyService, "authenticate">;
+  /** Checks API keys and session tokens (docs/auth.md). */
+  auth: Authenticator;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;

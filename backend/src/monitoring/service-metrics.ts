@@ -9,6 +9,7 @@ import { registerCacheStateMetrics } from "./cache-state-metrics.ts";
 import { registerDiscordSideMetrics, type DiscordSideStatsSource } from "./discord-side-metrics.ts";
 import { httpRequestMetrics } from "./http-request-metrics.ts";
 import { registerRealtimeMetrics, type RealtimeStatsSource } from "./realtime-metrics.ts";
+import { registerSessionMetrics, type SessionCountsSource } from "./session-metrics.ts";
 
 /** What one service's metrics are read from. */
 export interface ServiceMetricsSources {
@@ -25,6 +26,8 @@ export interface ServiceMetricsSources {
   realtimeStats?: RealtimeStatsSource | undefined;
   /** The alert monitor: `spywatcher_alerts_firing` and the readings it takes (readiness, Redis memory; docs/alerts.md). */
   alerts?: Pick<AlertMonitor, "report" | "lastSample"> | undefined;
+  /** Session counts of the last sweep (`spywatcher_sessions_active{scope}`, `spywatcher_session_users`). */
+  sessionCounts?: SessionCountsSource | undefined;
   /** Also export prom-client's default process and Node.js metrics (default true). */
   processMetrics?: boolean;
 }
@@ -50,5 +53,6 @@ export function createServiceMetrics(sources: ServiceMetricsSources): ServiceMet
   if (sources.discordStats) registerDiscordSideMetrics(registry, sources.discordStats);
   if (sources.realtimeStats) registerRealtimeMetrics(registry, sources.realtimeStats);
   if (sources.alerts) registerAlertMetrics(registry, sources.alerts);
+  if (sources.sessionCounts) registerSessionMetrics(registry, sources.sessionCounts);
   return { registry, httpMetrics: httpRequestMetrics(registry) };
 }

@@ -1,6 +1,6 @@
 import type { LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import { WebSocket, type RawData } from "ws";
-import type { ApiKeyService } from "../auth/api-key-service.ts";
+import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { AuthRateLimitedError } from "../errors.ts";
 import { canAccessGuild, type Principal } from "../auth/principal.ts";
 import type { NotificationMessage } from "../pubsub/notification.ts";
@@ -12,7 +12,7 @@ import { CLOSE_CODES, parseClientFrame, type ClientMessage, type RealtimeErrorCo
 import type { RealtimeCounters } from "./realtime-stats.ts";
 
 /** What a socket needs from the key service: the same check the analytics routes use. */
-export type KeyAuthenticator = Pick<ApiKeyService, "authenticate">;
+export type KeyAuthenticator = Authenticator;
 
 /** Frames a socket may send while its `auth` message is being checked; more get an E_LIMIT error frame. */
 const MAX_PENDING_FRAMES = 32;
@@ -121,6 +121,15 @@ export class RealtimeClient {
     if (this.principal?.keyId !== keyId) return false;
     this.deps.counters.authFailures += 1;
     this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
+    return true;
+  }
+
+  /** Closes the socket (4401) if it authenticated with one of these sessions, which were just revoked; true if it did. */
+  closeIfSessionRevoked(sessionIds: ReadonlySet<string>): boolean {
+    const sessionId = this.principal?.sessionId;
+    if (sessionId === undefined || !sessionIds.has(sessionId)) return false;
+    this.deps.counters.authFailures += 1;
+    this.closeWith(CLOSE_CODES.unauthorized, "the session was revoked");
     return true;
   }
 

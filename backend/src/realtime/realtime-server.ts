@@ -55,6 +55,8 @@ export interface RealtimeServer {
   stats(): RealtimeStats;
   /** Closes (4401) every socket authenticated with the API key `keyId`, at once (a revocation); returns how many. */
   closeKey(keyId: string): number;
+  /** Closes (4401) every socket authenticated with one of these sessions, at once (a revocation); returns how many. */
+  closeSessions(sessionIds: string[]): number;
   /** Stops accepting upgrades, closes every socket with 1001, unsubscribes the channel. Idempotent. */
   close(): Promise<void>;
 }
@@ -248,6 +250,14 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     return closed;
   };
 
+  const closeSessions = (sessionIds: string[]): number => {
+    const revoked = new Set(sessionIds);
+    let closed = 0;
+    for (const client of clients) if (client.closeIfSessionRevoked(revoked)) closed += 1;
+    if (closed > 0) logger.info({ sockets: closed }, "realtime: closed the sockets of revoked sessions");
+    return closed;
+  };
+
   const stats = (): RealtimeStats => ({
     ...counters,
     connections: clients.size,
@@ -256,7 +266,7 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     guilds: subscriptions.guilds().length,
   });
 
-  return { subscribed, stats, closeKey, close };
+  return { subscribed, stats, closeKey, closeSessions, close };
 }
 
 /** The client's address as Express would give it: the left-most X-Forwarded-For entry behind a trusted proxy. */

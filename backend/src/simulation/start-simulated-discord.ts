@@ -1,6 +1,8 @@
 import type { Logger } from "../logging/logger.ts";
 import { ActivityGenerator } from "./activity-generator.ts";
 import { startFakeDiscord } from "./fake-discord/fake-discord-server.ts";
+import type { FakeOAuth } from "./fake-discord/fake-oauth.ts";
+import { DEMO_MODERATOR, demoModeratorGuilds } from "./demo-moderator.ts";
 import { buildSimulatedGuild } from "./simulated-guild.ts";
 
 /** Options of simulated mode. */
@@ -12,6 +14,8 @@ export interface SimulatedDiscordOptions {
   guilds?: number;
   /** Random source (default Math.random); tests pass a seeded one. */
   random?: () => number;
+  /** Serve "Log in with Discord" for the demo moderator with this OAuth2 client (default: no OAuth2). */
+  oauth?: { clientId: string; clientSecret: string };
 }
 
 /** A running simulated Discord: point the bot at `apiUrl` with `token`. */
@@ -19,6 +23,10 @@ export interface SimulatedDiscord {
   apiUrl: string;
   token: string;
   guildIds: string[];
+  /** Browser-facing OAuth2 authorize page of the fake Discord. */
+  authorizeUrl: string;
+  /** OAuth2 test controls (undefined without the `oauth` option). */
+  oauth: FakeOAuth | undefined;
   /** Events dispatched so far. */
   dispatched(): number;
   /** Stops the activity and closes the fake Discord. Idempotent. */
@@ -35,7 +43,12 @@ export async function startSimulatedDiscord(options: SimulatedDiscordOptions): P
   const rate = options.rate ?? 20;
   const guilds = Array.from({ length: options.guilds ?? 1 }, (_, index) => buildSimulatedGuild(index + 1));
   const generators = guilds.map((guild) => new ActivityGenerator(guild, options.random));
-  const fake = await startFakeDiscord({ guilds: guilds.map((simulated) => simulated.guild) });
+  const fake = await startFakeDiscord({
+    guilds: guilds.map((simulated) => simulated.guild),
+    ...(options.oauth
+      ? { oauth: { ...options.oauth, user: DEMO_MODERATOR, userGuilds: demoModeratorGuilds(guilds.map((simulated) => simulated.guild)) } }
+      : {}),
+  });
 
   let dispatched = 0;
   let owed = 0;
@@ -68,6 +81,8 @@ export async function startSimulatedDiscord(options: SimulatedDiscordOptions): P
     apiUrl: fake.apiUrl,
     token: "simulated-discord-token",
     guildIds,
+    authorizeUrl: fake.authorizeUrl,
+    oauth: fake.oauth,
     dispatched: () => dispatched,
     stop() {
       stopping ??= (async () => {

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import type { FakeGuild, FakeMemberRequest, FakeUser } from "./fake-discord-types.ts";
+import { createFakeOAuth, type FakeOAuth, type FakeOAuthOptions } from "./fake-oauth.ts";
 import { guildCreatePayload, readyPayload } from "./gateway-payloads.ts";
 import { guildMembersChunks, memberRequestRateLimitedData, parseMemberRequest } from "./member-requests.ts";
 
@@ -24,12 +25,18 @@ export interface FakeDiscordOptions {
   rateLimitedMemberRequests?: number;
   /** `retry_after` in seconds of those RATE_LIMITED dispatches (default 0.05). */
   memberRequestRetryAfterSeconds?: number;
+  /** Serve OAuth2 ("Log in with Discord") for a demo moderator (default: no OAuth2 endpoints). */
+  oauth?: FakeOAuthOptions;
 }
 
 /** A running fake Discord: REST (`GET /api/v10/gateway/bot`) and a WebSocket gateway on one port. */
 export interface FakeDiscord {
   /** REST base for discord.js's `rest.api` option, e.g. http://127.0.0.1:PORT/api. */
   readonly apiUrl: string;
+  /** Browser-facing OAuth2 authorize page, e.g. http://127.0.0.1:PORT/oauth2/authorize. */
+  readonly authorizeUrl: string;
+  /** Test controls of the OAuth2 endpoints (undefined without the `oauth` option). */
+  readonly oauth: FakeOAuth | undefined;
   readonly port: number;
   /** Tokens clients identified with, in order. */
   readonly identifyTokens: readonly string[];
@@ -76,7 +83,10 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
   const events = new EventEmitter();
   let sessionCounter = 0;
 
-  const http = createServer((req, res) => handleRest(req, res));
+  const oauth = options.oauth ? createFakeOAuth(options.oauth, () => guilds) : undefined;
+  const http = createServer((req, res) => {
+    if (!oauth?.handle(req, res)) handleRest(req, res);
+  });
   const gateway = new WebSocketServer({ server: http });
   http.listen(options.port ?? 0, options.host ?? "127.0.0.1");
   await once(http, "listening");
@@ -173,6 +183,8 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
   let closing: Promise<void> | undefined;
   return {
     apiUrl: `http://${host}:${port}/api`,
+    authorizeUrl: `http://${host}:${port}/oauth2/authorize`,
+    oauth: oauth?.controls,
     port,
     identifyTokens,
     memberRequests,

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { openApiKeyService, registerApiKeysCommand } from "../../../backend/src/cli/api-keys-command.ts";
+import { exitCodeOf } from "../../../backend/src/cli/cli-usage.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { randomSnowflake, TEST_DATABASE_URL, testConfig, testLogger } from "../../helpers/test-env.ts";
 
@@ -60,8 +61,14 @@ describe("keys CLI on a commander program, against real PostgreSQL", () => {
     expect(await keys.authenticate(key!)).toMatchObject({ scope: "admin" });
   });
 
-  it("refuses a key with no scope, with both scopes, and an unknown id, with exit status 1", async () => {
-    await expect(cli("keys", "create", "--name", "x")).rejects.toMatchObject({ exitCode: 1 });
+  it("refuses a key with no scope (usage: exit 2, one line naming the options), with both scopes, and an unknown id (exit 1)", async () => {
+    const noScope = await cli("keys", "create", "--name", "x").then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(noScope).toBeInstanceOf(CommanderError);
+    expect(exitCodeOf(noScope as CommanderError)).toBe(2);
+    expect((noScope as CommanderError).message).toBe("error: required option '--admin' or '--guild <id...>' not specified");
     await expect(cli("keys", "create", "--name", "x", "--admin", "--guild", randomSnowflake())).rejects.toBeInstanceOf(CommanderError);
     await expect(cli("keys", "revoke", "00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ exitCode: 1, code: "E_NOT_FOUND" });
     await expect(cli("keys", "create", "--name", "x", "--guild", "12")).rejects.toMatchObject({ exitCode: 1, code: "E_VALIDATION" });

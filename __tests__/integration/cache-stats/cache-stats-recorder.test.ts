@@ -56,6 +56,15 @@ describe("CacheStatsRecorder, local snapshot", () => {
     expect(new CacheStatsRecorder({ redis: undefined as never, prefix: "p", instanceId: "j", flushIntervalMs: 0 }).snapshot().hitRatePercent).toBeNull();
   });
 
+  it("keeps at most 64 stats labels; later ones count in the totals only", () => {
+    const stats = new CacheStatsRecorder({ redis: undefined as never, prefix: "unused", instanceId: "i", flushIntervalMs: 0 });
+    for (let i = 0; i < 70; i += 1) stats.recordMiss(`label-${i}`);
+    const snapshot = stats.snapshot();
+    expect(Object.keys(snapshot.byLabel ?? {})).toHaveLength(64);
+    expect(snapshot.byLabel?.["label-69"]).toBeUndefined();
+    expect(snapshot.misses).toBe(70);
+  });
+
   it("exposes the counters and percentiles as Prometheus metrics", async () => {
     const stats = new CacheStatsRecorder({ redis: undefined as never, prefix: "unused", instanceId: "i", flushIntervalMs: 0 });
     stats.recordHit("l2");
@@ -153,6 +162,32 @@ describe.each(Object.keys(deployments) as (keyof typeof deployments)[])("fleet s
     expect(recent.range.kind).toBe("window");
     expect(recent.hits.total).toBe(31);
     expect(recent.redisLatencyMs.count).toBe(100);
+  });
+
+  it("counts per stats label too, summed over the fleet, deltas only", async () => {
+    const prefix = uniquePrefix("stats-label");
+    const first = recorder(a, prefix, "instance-a");
+    const second = recorder(b, prefix, "instance-b");
+    first.recordHit("l1", "ghosts");
+    first.recordHit("l2", "ghosts");
+    first.recordMiss("ghosts");
+    first.recordMiss(); // unlabelled: totals only
+    second.recordHit("l2", "ghosts");
+    second.recordStale("heatmap");
+    second.recordMiss("heatmap");
+    second.recordBypass("heatmap");
+    await second.flush();
+    await second.flush();
+    second.recordMiss("heatmap");
+    await second.flush();
+    const fleet = await first.fleetStats();
+    expect(fleet.byLabel).toEqual({
+      ghosts: { hits: 3, stale: 0, misses: 1, bypasses: 0, lookups: 4, hitRatePercent: 75 },
+      heatmap: { hits: 0, stale: 1, misses: 2, bypasses: 1, lookups: 4, hitRatePercent: 25 },
+    });
+    expect(fleet.misses).toBe(4);
+    expect((await second.fleetStats({ lastMs: 60_000 })).byLabel?.ghosts?.lookups).toBe(4);
+    expect(first.snapshot().byLabel).toEqual({ ghosts: { hits: 2, stale: 0, misses: 1, bypasses: 0, lookups: 3, hitRatePercent: 66.67 } });
   });
 
   it("sends only deltas: repeated flushes never double count", async () => {

@@ -3,6 +3,7 @@ import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { Command, CommanderError } from "commander";
 import { Redis } from "ioredis";
+import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { guildTag } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { openServiceCache, registerCacheCommand, type OpenedCache } from "../../../backend/src/cli/cache-command.ts";
@@ -67,8 +68,8 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     await cli(["cache", "warm", "--guild", guildId, "--type", "heatmap", "--since", SINCE_A]);
     const text = (await cli(["cache", "status", "--detailed", "--no-keyspace"])).output;
     expect(text).toMatch(/^health score: \d+\/100 \((healthy|degraded|unhealthy);/m);
-    expect(text).toMatch(/^per analytic:$/m);
-    expect(text).toMatch(/^ {2}heatmap +\d+ keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes$/m);
+    expect(text).toMatch(/^per analytic \(lookups and hit rate: fleet, since the stats keys were created\):$/m);
+    expect(text).toMatch(/^ {2}heatmap +\d+ keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; \d+ lookups, hit rate /m);
     const json = JSON.parse((await cli(["cache", "status", "--type", "heatmap", "--json", "--no-keyspace"])).output);
     expect(json).toMatchObject({ schema: "spywatcher.cache-status/1", generatedAt: expect.any(String), instance: expect.any(Object), breaker: expect.any(Object), keyspace: null });
     expect(json.healthScore).toMatchObject({ score: expect.any(Number), components: expect.any(Object), basis: expect.stringMatching(/fleet-window|instance/) });
@@ -192,4 +193,70 @@ describe("the service's own scheduled cleanup", () => {
       raw.disconnect();
     }
   });
+});
+
+describe("cache status: per-analytic hit rate of the fleet, driven through the running service's HTTP API", () => {
+  const ADMIN_KEY = "per-analytic-hit-rate-admin-key-0123456789";
+  // Both share the prefix: the CLI reads the fleet stats the service flushes (every 200 ms here).
+  const config = testConfig({ ADMIN_API_KEY: ADMIN_KEY, CACHE_STATS_FLUSH_INTERVAL_MS: "200" });
+  let service: RunningService;
+  let opened: OpenedCache;
+
+  beforeAll(async () => {
+    service = await startService(config, testLogger());
+    await service.cache.ready();
+    opened = await openServiceCache(config);
+  });
+  afterAll(async () => {
+    await opened?.close();
+    await service?.stop();
+  });
+
+  async function status(args: string[]): Promise<string> {
+    let output = "";
+    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    registerCacheCommand(program, {
+      open: async () => ({ ...opened, close: async () => undefined }),
+      write: (text) => void (output += text),
+      progressStream: new PassThrough(),
+      confirm: async () => false,
+    });
+    await program.parseAsync(["node", "spywatcher", "cache", "status", ...args]);
+    return output;
+  }
+
+  it("counts hits and misses per analytic type (3 of 4 ghosts lookups hit, 1 of 2 heatmap) in --detailed, --type and --json", async () => {
+    const guildId = randomSnowflake();
+    const since = new Date(Date.now() - 86_400_000).toISOString();
+    const get = async (type: string) => {
+      const response = await request(service.server).get(`/api/analytics/${type}?guildId=${guildId}&since=${since}`).set("authorization", `Bearer ${ADMIN_KEY}`);
+      expect(response.status).toBe(200);
+      return response.headers["x-cache"];
+    };
+    const seen = [await get("ghosts"), await get("ghosts"), await get("ghosts"), await get("ghosts"), await get("heatmap"), await get("heatmap")];
+    expect(seen).toEqual(["MISS", "HIT", "HIT", "HIT", "MISS", "HIT"]);
+
+    // The service flushes its counters on its interval; wait for them rather than sleeping.
+    await vi.waitFor(
+      async () => {
+        const json = JSON.parse(await status(["--type", "ghosts", "--type", "heatmap", "--json", "--no-keyspace"]));
+        expect(json.fleet.byLabel).toMatchObject({
+          ghosts: { hits: 3, misses: 1, stale: 0, bypasses: 0, lookups: 4, hitRatePercent: 75 },
+          heatmap: { hits: 1, misses: 1, lookups: 2, hitRatePercent: 50 },
+        });
+        expect(json.types.map((type: { type: string; lookups: unknown }) => [type.type, type.lookups])).toEqual([
+          ["ghosts", { hits: 3, stale: 0, misses: 1, bypasses: 0, lookups: 4, hitRatePercent: 75 }],
+          ["heatmap", { hits: 1, stale: 0, misses: 1, bypasses: 0, lookups: 2, hitRatePercent: 50 }],
+        ]);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    const text = await status(["--detailed", "--no-keyspace"]);
+    expect(text).toMatch(/^ {2}ghosts +1 keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; 4 lookups, hit rate 75% \(hits 3, stale 0, misses 1, bypasses 0\)$/m);
+    expect(text).toMatch(/^ {2}heatmap +1 keys, .*; 2 lookups, hit rate 50% \(hits 1, stale 0, misses 1, bypasses 0\)$/m);
+    expect(text).toMatch(/^ {2}roles +0 keys, TTL left n\/a, about 0 bytes; 0 lookups, hit rate n\/a /m);
+    const typed = await status(["--type", "heatmap", "--no-keyspace"]);
+    expect(typed).toMatch(/^ {2}heatmap .*hit rate 50%/m);
+    expect(typed).not.toMatch(/ghosts/);
+  }, 30_000);
 });

@@ -53,7 +53,7 @@ export function analyticsEntry(
   deps: Pick<CachedAnalyticsDependencies, "analytics" | "now" | "staleIfErrorMs">,
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
-): WarmLoaderEntry & { ttl: number; options: { tags: string[]; lastGood?: { key: string; horizon: `${number}ms` } } } {
+): WarmLoaderEntry & { ttl: number; options: { tags: string[]; statsLabel: AnalyticsType; lastGood?: { key: string; horizon: `${number}ms` } } } {
   const now = deps.now ?? (() => new Date());
   // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
   const since = floorToMinute(request.since);
@@ -68,8 +68,8 @@ export function analyticsEntry(
     loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
     options:
       horizonMs > 0
-        ? { tags, lastGood: { key: lastGoodKey(type, request.guildId, since, request.window, variant), horizon: `${horizonMs}ms` } }
-        : { tags },
+        ? { tags, statsLabel: type, lastGood: { key: lastGoodKey(type, request.guildId, since, request.window, variant), horizon: `${horizonMs}ms` } }
+        : { tags, statsLabel: type },
   };
 }
 

@@ -25,11 +25,12 @@ import type { FleetCacheStats, LocalCacheStats } from "./stats/cache-stats-types
 
 /** The statistics recorder (backend/src/cache/stats/cache-stats.ts). */
 export interface StatsPort {
-  recordHit(tier: "l1" | "l2"): void;
-  recordMiss(): void;
-  recordStale(): void;
+  /** `label`: the call's `statsLabel` (counted per label too), if any. */
+  recordHit(tier: "l1" | "l2", label?: string): void;
+  recordMiss(label?: string): void;
+  recordStale(label?: string): void;
   recordError(): void;
-  recordBypass(): void;
+  recordBypass(label?: string): void;
   observeRedisLatency(ms: number): void;
   observeLoaderLatency(ms: number): void;
   snapshot(): LocalCacheStats;

@@ -45,6 +45,11 @@ export interface RememberOptions<T> extends SetOptions {
    * Give several entries one `key` (e.g. one per relative window instead of one per minute) to share a fallback.
    */
   lastGood?: { key: string; horizon: Duration };
+  /**
+   * Counts this call's hits, stale serves, misses and bypasses under this label too (`CacheStats.byLabel`, fleet-wide);
+   * a small fixed set such as the analytic types (at most 64 labels are kept), never a per-key value.
+   */
+  statsLabel?: string;
 }
 
 /** Options of one tag invalidation. */

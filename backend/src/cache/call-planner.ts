@@ -26,6 +26,7 @@ export class CallPlanner {
       hardTimeoutMs: options.hardTimeout === undefined ? defaults.hardTimeoutMs : parseDuration(options.hardTimeout),
       refreshAheadAt: options.refreshAheadAt ?? defaults.refreshAheadAt,
       staleWhileRevalidate: options.staleWhileRevalidate ?? defaults.staleWhileRevalidate,
+      statsLabel: options.statsLabel,
       lastGood: options.lastGood && { fullKey: this.ctx.keys.entry(options.lastGood.key), horizonMs: parseDuration(options.lastGood.horizon) },
     };
   }

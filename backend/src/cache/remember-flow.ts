@@ -24,6 +24,8 @@ export interface RememberPlan<T> {
   hardTimeoutMs: number | undefined;
   refreshAheadAt: number;
   staleWhileRevalidate: boolean;
+  /** `RememberOptions.statsLabel`. */
+  statsLabel?: string | undefined;
   /** Where the last good value is kept for stale-if-error (undefined: only the entry's own grace). */
   lastGood?: LastGoodPlan | undefined;
 }
@@ -107,12 +109,12 @@ export class RememberFlow {
     const now = Date.now();
     if (envelope && read.softInvalidated) return pick(await this.serveSoftlyInvalidated(plan, loader, envelope, value as T, now));
     if (envelope && now < envelope.freshUntil) {
-      stats.recordHit(read.tier ?? "l2");
+      stats.recordHit(read.tier ?? "l2", plan.statsLabel);
       this.maybeRefreshAhead(plan, loader, envelope, now);
       return pick({ value: value as T, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
     }
     if (envelope && plan.staleWhileRevalidate) {
-      stats.recordStale();
+      stats.recordStale(plan.statsLabel);
       this.refreshInBackground(plan, loader, "stale", envelope.createdAt);
       return pick({ value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
     }
@@ -128,7 +130,7 @@ export class RememberFlow {
     try {
       versions = await this.ctx.tags.current(plan.tags);
     } catch {
-      return stale ? this.serveStale(stale, true) : this.bypass(plan, loader);
+      return stale ? this.serveStale(plan.statsLabel, stale, true) : this.bypass(plan, loader);
     }
     const accept = (value: unknown) => this.checkSchema(plan, value).ok;
     const flight = this.runs.start(plan, loader, versions, { waitForPeer: true, newerThan: -1, accept });
@@ -137,8 +139,8 @@ export class RememberFlow {
       case "value": {
         const envelope = outcome.value!.envelope;
         // Values read from a peer passed the schema; the loader's own value is trusted as is.
-        if (outcome.value!.computedHere) this.ctx.stats.recordMiss();
-        else this.ctx.stats.recordHit("l2");
+        if (outcome.value!.computedHere) this.ctx.stats.recordMiss(plan.statsLabel);
+        else this.ctx.stats.recordHit("l2", plan.statsLabel);
         return {
           value: envelope.value as T,
           status: outcome.value!.computedHere ? "miss" : "hit",
@@ -147,14 +149,14 @@ export class RememberFlow {
         };
       }
       case "soft":
-        return this.serveStale(stale!, true);
+        return this.serveStale(plan.statsLabel, stale!, true);
       case "hard": {
         const error = new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
-        if (stale) return this.serveStale(stale, true, error);
+        if (stale) return this.serveStale(plan.statsLabel, stale, true, error);
         return this.serveLastGood(plan, error);
       }
       case "error":
-        if (stale) return this.serveStale(stale, true, outcome.error);
+        if (stale) return this.serveStale(plan.statsLabel, stale, true, outcome.error);
         return this.serveLastGood(plan, outcome.error);
     }
   }
@@ -164,7 +166,7 @@ export class RememberFlow {
     const copy = plan.lastGood && (await this.lastGood.find(plan.lastGood));
     if (copy) {
       const checked = this.checkSchema(plan, copy.value);
-      if (checked.ok) return this.serveStale({ envelope: copy, value: checked.value }, true, error);
+      if (checked.ok) return this.serveStale(plan.statsLabel, { envelope: copy, value: checked.value }, true, error);
     }
     throw error;
   }
@@ -182,7 +184,7 @@ export class RememberFlow {
     now: number,
   ): Promise<CacheResult<T>> {
     if (!plan.staleWhileRevalidate) return this.load(plan, loader, { envelope, value });
-    this.ctx.stats.recordStale();
+    this.ctx.stats.recordStale(plan.statsLabel);
     this.refreshInBackground(plan, loader, "soft", envelope.createdAt);
     return { value, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
   }
@@ -232,9 +234,9 @@ export class RememberFlow {
     const now = Date.now();
     if (held && now < held.graceUntil && held.createdAt > 0) {
       const checked = this.checkSchema(plan, held.value);
-      if (checked.ok) return this.serveStale({ envelope: held, value: checked.value }, true, new CacheUnavailableError("remember (Redis out: L1 copy)"));
+      if (checked.ok) return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, new CacheUnavailableError("remember (Redis out: L1 copy)"));
     }
-    this.ctx.stats.recordBypass();
+    this.ctx.stats.recordBypass(plan.statsLabel);
     this.ctx.events.emit("bypass", { key: plan.key });
     let run = this.bypassRuns.get(plan.fullKey) as Promise<RaceOutcome<T>> | undefined;
     if (run === undefined) {
@@ -261,8 +263,8 @@ export class RememberFlow {
     return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
   }
 
-  private serveStale<T>(stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean, error?: unknown): CacheResult<T> {
-    this.ctx.stats.recordStale();
+  private serveStale<T>(label: string | undefined, stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean, error?: unknown): CacheResult<T> {
+    this.ctx.stats.recordStale(label);
     const now = Date.now();
     return {
       value: stale.value,

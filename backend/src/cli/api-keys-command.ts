@@ -6,6 +6,7 @@ import type { AppConfig } from "../config/config.ts";
 import { createPrismaClient } from "../db/prisma-client.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
 import { createRedisConnections, type RedisConnections } from "../redis/redis-connections.ts";
+import { usageError } from "./cli-usage.ts";
 import { runWithOpened } from "./run-with-opened.ts";
 
 /** An API key service opened for one CLI command, and how to close what it opened. */
@@ -63,7 +64,7 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
     .option("--guild <id...>", "guild ids the key may read (repeatable)")
     .option("--json", "print JSON")
     .action(async (options: { name: string; admin?: boolean; guild?: string[]; json?: boolean }, command: Command) => {
-      if (!options.admin && !options.guild?.length) command.error("error: give --admin or at least one --guild <id>", { exitCode: 1 });
+      if (!options.admin && !options.guild?.length) usageError(command, "required option '--admin' or '--guild <id...>' not specified");
       await run(command, async ({ keys: service }) => {
         const { record, secret } = await service.createKey({ name: options.name, admin: options.admin, guildIds: options.guild });
         if (options.json) {

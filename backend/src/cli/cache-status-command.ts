@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { ANALYTICS_TYPES, type AnalyticsType } from "../analytics/analytics-catalog.ts";
 import type { SpyCacheStats } from "../cache/index.ts";
+import { labelStats, type LabelStats } from "../cache/stats/cache-stats-types.ts";
 import type { AlertHistoryEntry } from "../ops/alert-history.ts";
 import { analyticsKeyspace, type AnalyticsTypeKeyspace } from "../ops/analytics-keyspace.ts";
 import { firingFromHistory } from "../ops/firing-alerts.ts";
@@ -17,10 +18,18 @@ export type CacheStatusJson = Partial<SpyCacheStats> & {
   generatedAt: string;
   healthScore?: HealthScore;
   /** With --detailed or --type. */
-  types?: AnalyticsTypeKeyspace[];
+  types?: AnalyticsTypeStatus[];
   /** With --alerts (then the only part besides schema and generatedAt). */
   alerts?: { firing: AlertHistoryEntry[]; recent: AlertHistoryEntry[] };
 };
+
+/** One analytic in `cache status --detailed/--type`: its keys, TTLs and memory, and the fleet's lookups of it. */
+export type AnalyticsTypeStatus = AnalyticsTypeKeyspace & {
+  /** Fleet-wide since the stats keys were created (`fleet.byLabel[type]`); null when the fleet stats were unreadable. */
+  lookups: LabelStats | null;
+};
+
+const NO_LOOKUPS = { hits: 0, stale: 0, misses: 0, bypasses: 0 };
 
 const RECENT_ALERTS = 10;
 /** History entries read to find what fires (ALERT_HISTORY_MAX_ENTRIES is the cap of the stream). */
@@ -36,7 +45,7 @@ export function registerStatusCommand(
     .command("status")
     .description("this application's cache statistics for the whole fleet, health score, keys and memory")
     .option("--no-keyspace", "skip counting keys (a SCAN of the prefix on every master)")
-    .option("--detailed", "per analytic: keys, TTL left, memory")
+    .option("--detailed", "per analytic: keys, hit rate, TTL left, memory")
     .addOption(new Option("--type <type...>", "per analytic, only these (repeatable)").choices([...ANALYTICS_TYPES]))
     .option("--alerts", "only the alerts firing now and the recent ones (exit 1 when any fires)")
     .option("--json", `print JSON (schema ${CACHE_STATUS_SCHEMA})`)
@@ -52,7 +61,11 @@ export function registerStatusCommand(
         }
         const [stats, healthScore] = await Promise.all([spy.getStats({ includeKeyspace: options.keyspace }), ops.scorer.score()]);
         const wantTypes = options.detailed || options.type;
-        const types = wantTypes ? await analyticsKeyspace(redis, cacheKeys, options.type ?? ANALYTICS_TYPES) : undefined;
+        const keyspace = wantTypes ? await analyticsKeyspace(redis, cacheKeys, options.type ?? ANALYTICS_TYPES) : undefined;
+        const types = keyspace?.map((entry): AnalyticsTypeStatus => ({
+          ...entry,
+          lookups: stats.fleet ? (stats.fleet.byLabel?.[entry.type] ?? labelStats(NO_LOOKUPS)) : null,
+        }));
         if (options.json) {
           const json: CacheStatusJson = { schema: CACHE_STATUS_SCHEMA, generatedAt, ...stats, healthScore, ...(types ? { types } : {}) };
           write(`${JSON.stringify(json)}\n`);
@@ -65,11 +78,13 @@ export function registerStatusCommand(
     });
 }
 
-function describeTypes(types: AnalyticsTypeKeyspace[]): string {
-  const lines = ["per analytic:"];
+function describeTypes(types: AnalyticsTypeStatus[]): string {
+  const lines = ["per analytic (lookups and hit rate: fleet, since the stats keys were created):"];
   for (const type of types) {
     const ttl = type.ttlSecondsLeft ? `TTL left ${type.ttlSecondsLeft.min}-${type.ttlSecondsLeft.max} s (avg ${type.ttlSecondsLeft.avg})` : "TTL left n/a";
-    lines.push(`  ${type.type.padEnd(8)} ${String(type.keys).padStart(6)} keys, ${ttl}, about ${type.estimatedBytes} bytes`);
+    const { lookups } = type;
+    const rate = lookups === null ? "hit rate unknown" : `${lookups.lookups} lookups, hit rate ${lookups.hitRatePercent === null ? "n/a" : `${lookups.hitRatePercent}%`} (hits ${lookups.hits}, stale ${lookups.stale}, misses ${lookups.misses}, bypasses ${lookups.bypasses})`;
+    lines.push(`  ${type.type.padEnd(8)} ${String(type.keys).padStart(6)} keys, ${ttl}, about ${type.estimatedBytes} bytes; ${rate}`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
-import { buildStats, type CacheCounters, type FleetCacheStats, type LocalCacheStats } from "./cache-stats-types.ts";
-import { COUNTER_FIELDS, FleetStatsStore, type StatsDelta } from "./fleet-stats-store.ts";
+import { buildStats, type CacheCounters, type LabelCounters, type FleetCacheStats, type LocalCacheStats } from "./cache-stats-types.ts";
+import { COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
 /** Options of a `CacheStatsRecorder`. */
@@ -41,6 +41,9 @@ export class CacheStatsRecorder {
     redis: new Float64Array(BUCKET_COUNT),
     loader: new Float64Array(BUCKET_COUNT),
   };
+  /** Per stats label; at most MAX_LABELS labels (later ones are counted in the totals only). */
+  private readonly labels = new Map<string, LabelCounters>();
+  private readonly flushedLabels = new Map<string, LabelCounters>();
   private readonly flushedSumUs: Record<HistogramName, number> = { redis: 0, loader: 0 };
   private readonly store: FleetStatsStore;
   private readonly instanceId: string;
@@ -69,19 +72,31 @@ export class CacheStatsRecorder {
   }
 
   /** A fresh value served from L1 (in-process) or L2 (Redis). */
-  recordHit(tier: "l1" | "l2"): void {
+  recordHit(tier: "l1" | "l2", label?: string): void {
     if (tier === "l1") this.counters.hitsL1 += 1;
     else this.counters.hitsL2 += 1;
+    if (label !== undefined) {
+      const counters = this.label(label);
+      if (counters) counters.hits += 1;
+    }
   }
 
   /** The loader computed the value. */
-  recordMiss(): void {
+  recordMiss(label?: string): void {
     this.counters.misses += 1;
+    if (label !== undefined) {
+      const counters = this.label(label);
+      if (counters) counters.misses += 1;
+    }
   }
 
   /** A value was served past its fresh TTL (stale-while-revalidate or stale-if-error). */
-  recordStale(): void {
+  recordStale(label?: string): void {
     this.counters.stale += 1;
+    if (label !== undefined) {
+      const counters = this.label(label);
+      if (counters) counters.stale += 1;
+    }
   }
 
   /** A Redis operation of the cache failed. */
@@ -90,8 +105,22 @@ export class CacheStatsRecorder {
   }
 
   /** Redis was skipped (breaker open or failing) and the loader ran directly. */
-  recordBypass(): void {
+  recordBypass(label?: string): void {
     this.counters.bypasses += 1;
+    if (label !== undefined) {
+      const counters = this.label(label);
+      if (counters) counters.bypasses += 1;
+    }
+  }
+
+  /** The counters of `label`, created on its first use (one small object per label, never per call). */
+  private label(label: string): LabelCounters | undefined {
+    let counters = this.labels.get(label);
+    if (counters === undefined && this.labels.size < MAX_LABELS) {
+      counters = { hits: 0, stale: 0, misses: 0, bypasses: 0 };
+      this.labels.set(label, counters);
+    }
+    return counters;
   }
 
   /** One Redis call took `ms` milliseconds. */
@@ -118,7 +147,7 @@ export class CacheStatsRecorder {
       instanceId: this.instanceId,
       since: this.since,
       flushFailures: this.flushFailures,
-      ...buildStats(this.counters, this.histograms.redis, this.histograms.loader),
+      ...buildStats(this.counters, this.histograms.redis, this.histograms.loader, this.labels),
     };
   }
 
@@ -138,7 +167,7 @@ export class CacheStatsRecorder {
           ? { kind: "lifetime" }
           : { kind: "window", from: totals.from!, to: totals.to!, windowMs: this.store.windowMs },
       activeInstances: totals.activeInstances,
-      ...buildStats(totals.counters, totals.redis, totals.loader),
+      ...buildStats(totals.counters, totals.redis, totals.loader, totals.labels),
     };
   }
 
@@ -163,10 +192,18 @@ export class CacheStatsRecorder {
     const counters = { ...this.counters };
     const buckets = { redis: this.histograms.redis.buckets.slice(), loader: this.histograms.loader.buckets.slice() };
     const sumUs = { redis: Math.round(this.histograms.redis.sumMs * 1000), loader: Math.round(this.histograms.loader.sumMs * 1000) };
+    const labels = new Map([...this.labels].map(([label, c]) => [label, { ...c }]));
     const delta: StatsDelta = [];
     for (const field of COUNTER_FIELDS) {
       const increment = counters[field] - this.flushedCounters[field];
       if (increment !== 0) delta.push([field, increment]);
+    }
+    for (const [label, c] of labels) {
+      const flushed = this.flushedLabels.get(label);
+      for (const field of LABEL_FIELDS) {
+        const increment = c[field] - (flushed?.[field] ?? 0);
+        if (increment !== 0) delta.push([labelField(label, field), increment]);
+      }
     }
     for (const name of ["redis", "loader"] as const) {
       for (let index = 0; index < BUCKET_COUNT; index += 1) {
@@ -184,6 +221,7 @@ export class CacheStatsRecorder {
       throw error;
     }
     Object.assign(this.flushedCounters, counters);
+    for (const [label, c] of labels) this.flushedLabels.set(label, c);
     this.flushedBuckets.redis = buckets.redis;
     this.flushedBuckets.loader = buckets.loader;
     Object.assign(this.flushedSumUs, sumUs);

@@ -16,6 +16,21 @@ export interface CacheCounters {
   bypasses: number;
 }
 
+/** The lookups of one stats label (`RememberOptions.statsLabel`, e.g. an analytic type). */
+export interface LabelCounters {
+  /** Fresh values served (L1 or L2). */
+  hits: number;
+  stale: number;
+  misses: number;
+  bypasses: number;
+}
+
+/** One label's counts with its lookups and hit rate (same formula as the totals). */
+export interface LabelStats extends LabelCounters {
+  lookups: number;
+  hitRatePercent: number | null;
+}
+
 /** Cache statistics of one instance or of the whole fleet. */
 export interface CacheStats {
   hits: { l1: number; l2: number; total: number };
@@ -31,6 +46,8 @@ export interface CacheStats {
   redisLatencyMs: LatencySummary;
   /** Latency of loader (factory) runs. */
   loaderLatencyMs: LatencySummary;
+  /** Per stats label (analytics pass their type): hits, stale, misses, bypasses and hit rate. */
+  byLabel?: Record<string, LabelStats>;
 }
 
 /** This instance's statistics since it started. */
@@ -53,7 +70,12 @@ export interface FleetCacheStats extends CacheStats {
 }
 
 /** Builds the shared part of the statistics from counters and the two histograms. */
-export function buildStats(counters: CacheCounters, redis: LatencyHistogram, loader: LatencyHistogram): CacheStats {
+export function buildStats(
+  counters: CacheCounters,
+  redis: LatencyHistogram,
+  loader: LatencyHistogram,
+  labels: ReadonlyMap<string, LabelCounters> = new Map(),
+): CacheStats {
   const hits = counters.hitsL1 + counters.hitsL2;
   const lookups = hits + counters.stale + counters.misses + counters.bypasses;
   return {
@@ -63,8 +85,19 @@ export function buildStats(counters: CacheCounters, redis: LatencyHistogram, loa
     errors: counters.errors,
     bypasses: counters.bypasses,
     lookups,
-    hitRatePercent: lookups === 0 ? null : Math.round(((hits + counters.stale) / lookups) * 10_000) / 100,
+    hitRatePercent: hitRate(hits + counters.stale, lookups),
     redisLatencyMs: redis.summary(),
     loaderLatencyMs: loader.summary(),
+    byLabel: Object.fromEntries([...labels].sort(([a], [b]) => a.localeCompare(b)).map(([label, c]) => [label, labelStats(c)])),
   };
+}
+
+/** A label's counts with lookups and hit rate. */
+export function labelStats(c: LabelCounters): LabelStats {
+  const lookups = c.hits + c.stale + c.misses + c.bypasses;
+  return { hits: c.hits, stale: c.stale, misses: c.misses, bypasses: c.bypasses, lookups, hitRatePercent: hitRate(c.hits + c.stale, lookups) };
+}
+
+function hitRate(served: number, lookups: number): number | null {
+  return lookups === 0 ? null : Math.round((served / lookups) * 10_000) / 100;
 }

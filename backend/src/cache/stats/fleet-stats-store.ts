@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import type { CacheCounters } from "./cache-stats-types.ts";
+import type { CacheCounters, LabelCounters } from "./cache-stats-types.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
 /** Options of the fleet statistics store. */
@@ -15,6 +15,17 @@ export interface FleetStatsStoreOptions {
 /** Names of the counter fields, in a fixed order. */
 export const COUNTER_FIELDS = ["hitsL1", "hitsL2", "misses", "stale", "errors", "bypasses"] as const satisfies readonly (keyof CacheCounters)[];
 
+/** Names of the per-label counter fields. */
+export const LABEL_FIELDS = ["hits", "stale", "misses", "bypasses"] as const satisfies readonly (keyof LabelCounters)[];
+
+/** Most stats labels one recorder counts (labels are a small fixed set such as the analytic types). */
+export const MAX_LABELS = 64;
+
+/** The hash field of one label's counter: `label:<label>:<counter>`. */
+export function labelField(label: string, field: keyof LabelCounters): string {
+  return `label:${label}:${field}`;
+}
+
 /** A delta to add to the fleet hashes: field name to increment (integers). */
 export type StatsDelta = [field: string, increment: number][];
 
@@ -23,6 +34,8 @@ export interface FleetTotals {
   counters: CacheCounters;
   redis: LatencyHistogram;
   loader: LatencyHistogram;
+  /** Per stats label. */
+  labels: Map<string, LabelCounters>;
   activeInstances: string[];
 }
 
@@ -35,7 +48,8 @@ export interface FleetTotals {
  *   <prefix>:stats:{<prefix>}:instances      instance id -> epoch ms of its last flush
  *
  * Fields: the counters (`hitsL1`, `hitsL2`, `misses`, `stale`, `errors`, `bypasses`), and per histogram
- * (`redis`, `loader`): `<h>:sum_us` (sum in µs) and `<h>:<bucket>` (non-empty buckets only; their sum is the count).
+ * (`redis`, `loader`): `<h>:sum_us` (sum in µs) and `<h>:<bucket>` (non-empty buckets only; their sum is the count),
+ * and per stats label (`RememberOptions.statsLabel`, e.g. an analytic type): `label:<label>:hits|stale|misses|bypasses`.
  */
 export class FleetStatsStore {
   readonly windowMs: number;
@@ -131,6 +145,7 @@ function emptyTotals(): FleetTotals {
     counters: { hitsL1: 0, hitsL2: 0, misses: 0, stale: 0, errors: 0, bypasses: 0 },
     redis: new LatencyHistogram(),
     loader: new LatencyHistogram(),
+    labels: new Map(),
     activeInstances: [],
   };
 }
@@ -142,6 +157,16 @@ function addHash(totals: FleetTotals, hash: Record<string, string>): void {
     const colon = field.indexOf(":");
     if (colon < 0) {
       if ((COUNTER_FIELDS as readonly string[]).includes(field)) totals.counters[field as keyof CacheCounters] += value;
+      continue;
+    }
+    if (field.startsWith("label:")) {
+      const last = field.lastIndexOf(":");
+      const counter = field.slice(last + 1);
+      if (last <= 6 || !(LABEL_FIELDS as readonly string[]).includes(counter)) continue;
+      const label = field.slice(6, last);
+      let counters = totals.labels.get(label);
+      if (counters === undefined) totals.labels.set(label, (counters = { hits: 0, stale: 0, misses: 0, bypasses: 0 }));
+      counters[counter as keyof LabelCounters] += value;
       continue;
     }
     const histogram = field.startsWith("redis:") ? totals.redis : field.startsWith("loader:") ? totals.loader : null;

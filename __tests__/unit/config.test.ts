@@ -18,6 +18,16 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ CACHE_DEFAULT_TTL: "5 minutes" })).toThrowError(/CACHE_DEFAULT_TTL: must be seconds/);
   });
 
+  it("demo mode is explicit: on without a token outside production, refused in production unless asked for", () => {
+    expect(loadConfig({}).discord.demo).toBe(true);
+    expect(loadConfig({ DISCORD_TOKEN: "t" }).discord.demo).toBe(false);
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrowError(/DISCORD_TOKEN: is required in production/);
+    expect(loadConfig({ NODE_ENV: "production", SPYWATCHER_DEMO: "true" }).discord.demo).toBe(true);
+    expect(loadConfig({ NODE_ENV: "production", DISCORD_TOKEN: "t" }).discord.demo).toBe(false);
+    expect(loadConfig({ NODE_ENV: "production", DISCORD_ENABLED: "false" }).discord.enabled).toBe(false);
+    expect(() => loadConfig({ SPYWATCHER_DEMO: "false" })).toThrowError(/DISCORD_TOKEN: is required when SPYWATCHER_DEMO=false/);
+  });
+
   it("names the variable when PORT is not a number", () => {
     expect(() => loadConfig({ PORT: "abc" })).toThrowError(/PORT/);
   });

@@ -23,7 +23,7 @@ import { sessionRouter } from "./http/session-routes.ts";
 import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
-import { shutdownStages } from "./lifecycle/shutdown-budget.ts";
+import { shutdownStages, type ShutdownStageName } from "./lifecycle/shutdown-budget.ts";
 import type { Logger } from "./logging/logger.ts";
 import type { AlertMonitor } from "./monitoring/alert-monitor.ts";
 import { alertsRouter } from "./monitoring/alert-routes.ts";
@@ -295,10 +295,10 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   let stopping: Promise<void> | undefined;
   // Every stage has its own bound (lifecycle/shutdown-budget.ts); main.ts's kill timer is their sum.
   const bounds = new Map(shutdownStages(config).map((stage) => [stage.name, stage.ms]));
-  const boundOf = (...names: string[]) => names.reduce((sum, name) => sum + (bounds.get(name) ?? 0), 0);
+  const boundOf = (...names: ShutdownStageName[]) => names.reduce((sum, name) => sum + (bounds.get(name) ?? 0), 0);
   // A step that depends on a hung Redis or PostgreSQL must not hold up the steps after it (the ingestion flush,
   // closing connections): each is bounded, and one that overruns is logged and left behind.
-  const step = (name: string, work: Promise<unknown>, ms = boundOf(name)) =>
+  const step = (name: ShutdownStageName, work: Promise<unknown>, ms = boundOf(name)) =>
     withTimeout(work, ms, `shutdown: ${name}`).catch((error: unknown) =>
       logger.warn({ step: name, err: error instanceof Error ? error.message : String(error) }, "shutdown step did not finish; going on"),
     );

@@ -20,8 +20,10 @@ import type { GuildMemberLoaderStats } from "./guild-member-loader.ts";
 
 /** Configuration of the Discord side (env var in brackets; every field has a default). */
 export interface DiscordSideConfig {
-  /** Bot token (DISCORD_TOKEN); unset: simulated mode against a local fake Discord. */
+  /** Bot token (DISCORD_TOKEN); required unless `demo`. */
   token?: string | undefined;
+  /** Demo mode: the bot runs against the local fake Discord's simulated guild (SPYWATCHER_DEMO; default: no token outside production). */
+  demo?: boolean;
   /** Discord REST base without version (DISCORD_API_URL, default https://discord.com/api). */
   apiUrl?: string;
   /** Request the privileged MessageContent intent (DISCORD_READ_MESSAGE_CONTENT, default false). */
@@ -136,7 +138,7 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
   });
 
   let simulation: SimulatedDiscord | undefined;
-  if (!config.token) {
+  if (config.demo ?? !config.token) {
     simulation = await startSimulatedDiscord({ rate: config.simulationEventsPerSecond ?? 20, logger, oauth: config.simulatedOAuth });
   }
   const bot = createDiscordBot({

@@ -112,6 +112,7 @@ export const environmentSchema = z.object({
 
   DISCORD_ENABLED: booleanFromEnv.default(true),
   DISCORD_TOKEN: z.string().min(1).optional(),
+  SPYWATCHER_DEMO: booleanFromEnv.optional(),
   DISCORD_API_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://discord.com/api"),
   DISCORD_READ_MESSAGE_CONTENT: booleanFromEnv.default(false),
   SIMULATION_EVENTS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(20),
@@ -404,6 +405,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
   if (e.SESSION_TTL > e.SESSION_MAX_AGE) {
     throw new ConfigError([{ variable: "SESSION_TTL", message: `must be at most SESSION_MAX_AGE (${e.SESSION_MAX_AGE} ms)` }]);
   }
+  // Demo mode (the simulated guild) is explicit: the default outside production when there is no token, never a
+  // silent fallback of a production instance that lost its token.
+  const demo = e.SPYWATCHER_DEMO ?? (!e.DISCORD_TOKEN && e.NODE_ENV !== "production");
+  if (e.DISCORD_ENABLED && !demo && !e.DISCORD_TOKEN) {
+    throw new ConfigError([
+      {
+        variable: "DISCORD_TOKEN",
+        message:
+          e.NODE_ENV === "production"
+            ? "is required in production (set SPYWATCHER_DEMO=true to run the simulated guild, or DISCORD_ENABLED=false to serve the API only)"
+            : "is required when SPYWATCHER_DEMO=false",
+      },
+    ]);
+  }
   if (e.NODE_ENV === "production" && e.DISCORD_CLIENT_ID && !e.SESSION_SECRET) {
     // Without it each instance would pick its own: Discord tokens sealed by one could not be read by another.
     throw new ConfigError([{ variable: "SESSION_SECRET", message: "is required in production when DISCORD_CLIENT_ID is set" }]);
@@ -477,6 +492,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     discord: {
       enabled: e.DISCORD_ENABLED,
+      demo,
       token: e.DISCORD_TOKEN,
       apiUrl: e.DISCORD_API_URL,
       readMessageContent: e.DISCORD_READ_MESSAGE_CONTENT,

@@ -9,9 +9,28 @@ export const SPILL_STEP_MS = 5_000;
 /** Slack between the last stage's bound and the kill timer (logging, exit). */
 const MARGIN_MS = 1_000;
 
+/** The graceful stop's stages; `service.ts` names its steps with these, so a step without a bound fails `tsc`. */
+export type ShutdownStageName =
+  | "alerts"
+  | "realtime"
+  | "http drain"
+  | "discord gateway"
+  | "ingestion drain"
+  | "ingestion spill"
+  | "invalidation flush"
+  | "activity flush"
+  | "api key bookkeeping"
+  | "sessions"
+  | "revocation listener"
+  | "scheduled cleanup"
+  | "pubsub"
+  | "cache"
+  | "redis"
+  | "postgres";
+
 /** One stage of the graceful stop and its bound in ms. */
 export interface ShutdownStage {
-  name: string;
+  name: ShutdownStageName;
   ms: number;
 }
 
@@ -20,7 +39,7 @@ export interface ShutdownStage {
  * main.ts is their sum, so no stage is cut short by it, the ingestion drain included.
  */
 export function shutdownStages(config: AppConfig): ShutdownStage[] {
-  const discord = config.discord.enabled
+  const discord: ShutdownStage[] = config.discord.enabled
     ? [
         { name: "discord gateway", ms: SHUTDOWN_STEP_MS },
         { name: "ingestion drain", ms: config.discord.ingestCloseTimeoutMs },
@@ -35,14 +54,17 @@ export function shutdownStages(config: AppConfig): ShutdownStage[] {
     ...discord,
     { name: "activity flush", ms: SHUTDOWN_STEP_MS },
     { name: "api key bookkeeping", ms: SHUTDOWN_STEP_MS },
+    { name: "sessions", ms: SHUTDOWN_STEP_MS },
     { name: "revocation listener", ms: SHUTDOWN_STEP_MS },
+    { name: "scheduled cleanup", ms: SHUTDOWN_STEP_MS },
+    { name: "pubsub", ms: SHUTDOWN_STEP_MS },
     { name: "cache", ms: SHUTDOWN_STEP_MS },
     { name: "redis", ms: SHUTDOWN_STEP_MS },
     { name: "postgres", ms: SHUTDOWN_STEP_MS },
   ];
 }
 
-/** The whole stop's deadline: the sum of the stages plus a margin (48 s with the defaults and Discord on). */
+/** The whole stop's deadline: the sum of the stages plus a margin (54 s with the defaults and Discord on). */
 export function shutdownDeadlineMs(config: AppConfig): number {
   return shutdownStages(config).reduce((sum, stage) => sum + stage.ms, MARGIN_MS);
 }

@@ -60,7 +60,12 @@ describe("malformed input against the real service process under load", () => {
   });
 
   it("answers every malformed request 4xx, never 5xx; keeps serving good traffic; logs a bounded number of lines, no stack", async () => {
-    service = await ServiceProcess.start({ env: { REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: "info" }, readyTimeoutMs: 90_000 });
+    // One key sends all the good traffic: on an idle machine it passes the per-key limit (600/min) within the run, and
+    // 429s are not what this test is about.
+    service = await ServiceProcess.start({
+      env: { REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: "info", RATE_LIMIT_PER_MINUTE: "0" },
+      readyTimeoutMs: 90_000,
+    });
     const port = service.port;
     const guildId = randomSnowflake();
     const auth = { authorization: `Bearer ${ADMIN_KEY}` };

@@ -1,7 +1,7 @@
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DistributedLock } from "../../../backend/src/cache/lock/distributed-lock.ts";
-import { LockNotAcquiredError } from "../../../backend/src/cache/resilience/resilience-errors.ts";
+import { LockNotAcquiredError } from "../../../backend/src/cache/transport/resilience-errors.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
 import { TEST_REDIS_URL, uniquePrefix } from "../../helpers/test-env.ts";
 

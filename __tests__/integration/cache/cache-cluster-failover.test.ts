@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCache, KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
-import type { CircuitState } from "../../../backend/src/cache/resilience/circuit-breaker.ts";
+import type { CircuitState } from "../../../backend/src/cache/transport/circuit-breaker.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { FailoverLoad, type CallRecord, type LoadKey } from "../../helpers/cache-failover-load.ts";
 import { keysOnEveryMaster, masterLookup } from "../../helpers/cluster-key-placement.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CircuitBreaker, type CircuitState } from "../../../backend/src/cache/resilience/circuit-breaker.ts";
-import { CircuitOpenError } from "../../../backend/src/cache/resilience/resilience-errors.ts";
+import { CircuitBreaker, type CircuitState } from "../../../backend/src/cache/transport/circuit-breaker.ts";
+import { CircuitOpenError } from "../../../backend/src/cache/transport/resilience-errors.ts";
 
 /** A breaker on a hand-driven clock, recording every state change. */
 function breakerOnFakeClock(options: ConstructorParameters<typeof CircuitBreaker>[0] = {}) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { COMMAND_TIMED_OUT, DeadlineWatch, WatchedCommand } from "../../../backend/src/cache/deadline-watch.ts";
+import { COMMAND_TIMED_OUT, DeadlineWatch, WatchedCommand } from "../../../backend/src/cache/transport/deadline-watch.ts";
 
 /** A GET command as the gateway builds it; no connection needed: the tests answer it (or not) by hand. */
 function getCommand(key = "k"): WatchedCommand {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidKeyError } from "../../../backend/src/cache/cache-errors.ts";
-import { KeyBuilder, validatePart } from "../../../backend/src/cache/key-builder.ts";
+import { KeyBuilder, validatePart } from "../../../backend/src/cache/keys/key-builder.ts";
 
 describe("KeyBuilder", () => {
   const keys = new KeyBuilder({ prefix: "spywatcher:cache", version: "v1" });

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { RecentReads } from "../../../backend/src/cache/recent-reads.ts";
-import type { RememberPlan } from "../../../backend/src/cache/remember-flow.ts";
+import { RecentReads } from "../../../backend/src/cache/remember/recent-reads.ts";
+import type { RememberPlan } from "../../../backend/src/cache/remember/remember-plan.ts";
 
 /** A plan with only what RecentReads looks at filled in meaningfully. */
 function plan(fullKey: string, tags: string[]): RememberPlan<unknown> {

@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { INGEST_EVENT_KINDS, type IngestEventKind } from "../ingest/event-records.ts";
 import type { Logger } from "../logging/logger.ts";
 import { activityKeys, parseCountKey, parseLeaderboardKey } from "./activity-keys.ts";

@@ -1,4 +1,4 @@
-import type { WarmLoaderEntry } from "../cache/batch-operations.ts";
+import type { WarmLoaderEntry } from "../cache/read/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { AppError, DependencyUnavailableError } from "../errors.ts";
 import { ANALYTICS_TTL_SECONDS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";

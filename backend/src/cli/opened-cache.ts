@@ -5,7 +5,7 @@ import type { AppConfig } from "../config/config.ts";
 import { createPrismaClient } from "../db/prisma-client.ts";
 import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
-import type { KeyBuilder } from "../cache/key-builder.ts";
+import type { KeyBuilder } from "../cache/keys/key-builder.ts";
 import { cacheKeys, createServiceOps, type ServiceOps } from "../ops/service-ops.ts";
 import { createRedisConnections, waitForRedisReady, type RedisClient } from "../redis/redis-connections.ts";
 import { createServiceCacheWithStats } from "../service-cache.ts";

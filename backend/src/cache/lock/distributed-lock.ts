@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import { LockNotAcquiredError } from "../resilience/resilience-errors.ts";
+import { LockNotAcquiredError } from "../transport/resilience-errors.ts";
 import { escapeGlob, scanEveryMaster } from "../stats/scan-every-master.ts";
 import { RELEASE_IF_OWNER, EXTEND_IF_OWNER } from "./lock-scripts.ts";
 

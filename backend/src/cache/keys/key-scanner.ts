@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { CacheContext } from "./cache-context.ts";
-import { decodeEnvelope, type CacheEnvelope } from "./cache-envelope.ts";
-import { UNLINK_IF_UNCHANGED } from "./lua-script.ts";
+import type { CacheContext } from "../cache-context.ts";
+import { decodeEnvelope, type CacheEnvelope } from "../read/cache-envelope.ts";
+import { UNLINK_IF_UNCHANGED } from "../transport/lua-script.ts";
 
 const SCAN_COUNT = 500;
 

@@ -1,14 +1,7 @@
 import { LRUCache } from "lru-cache";
-import type { CacheContext } from "./cache-context.ts";
-import { decodeEnvelope, encodeEnvelope, type CacheEnvelope } from "./cache-envelope.ts";
-
-/** Where one remember call keeps its last good value, and for how long (resolved from `RememberOptions.lastGood`). */
-export interface LastGoodPlan {
-  /** Full Redis key of the copy. */
-  fullKey: string;
-  /** How long after its computation a copy may be served when the loader fails (the stale-if-error horizon). */
-  horizonMs: number;
-}
+import type { CacheContext } from "../cache-context.ts";
+import type { LastGoodPlan } from "./remember-plan.ts";
+import { decodeEnvelope, encodeEnvelope, type CacheEnvelope } from "../read/cache-envelope.ts";
 
 /**
  * The stale-if-error fallback of entries that may be gone when the loader fails: each value a loader produced

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { withTimeout } from "../lib/with-timeout.ts";
-import type { RedisClient } from "../redis/redis-connections.ts";
-import type { KeyBuilder } from "./key-builder.ts";
-import { PUBLISH_SEQUENCED } from "./lua-script.ts";
-import type { RedisGateway } from "./redis-gateway.ts";
+import { withTimeout } from "../../lib/with-timeout.ts";
+import type { RedisClient } from "../../redis/redis-connections.ts";
+import type { KeyBuilder } from "../keys/key-builder.ts";
+import { PUBLISH_SEQUENCED } from "../transport/lua-script.ts";
+import type { RedisGateway } from "../transport/redis-gateway.ts";
 import type { TagVersionStore } from "./tag-version-store.ts";
 
 /** A message on the bus. */

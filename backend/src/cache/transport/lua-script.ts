@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { RedisClient } from "../redis/redis-connections.ts";
+import type { RedisClient } from "../../redis/redis-connections.ts";
 
 /** A Lua script run by EVALSHA, falling back to EVAL once when the server does not know it (NOSCRIPT). */
 export class LuaScript {

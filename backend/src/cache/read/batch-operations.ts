@@ -1,7 +1,7 @@
 import type { z } from "zod";
-import type { CacheContext } from "./cache-context.ts";
+import type { CacheContext } from "../cache-context.ts";
 import type { CacheEnvelope } from "./cache-envelope.ts";
-import type { Duration, RememberOptions, SetOptions } from "./cache-types.ts";
+import type { Duration, RememberOptions, SetOptions } from "../cache-types.ts";
 import type { EntryReader } from "./entry-reader.ts";
 
 /** An entry to warm by computing it: `ttl` (or `options.ttl`, else the default TTL) and its loader. */

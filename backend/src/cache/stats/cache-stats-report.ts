@@ -1,8 +1,8 @@
-import { withTimeout } from "../lib/with-timeout.ts";
-import type { CacheContext } from "./cache-context.ts";
-import type { KeyScanner } from "./key-scanner.ts";
-import type { CircuitBreakerStats } from "./resilience/circuit-breaker.ts";
-import type { FleetCacheStats, LocalCacheStats } from "./stats/cache-stats-types.ts";
+import { withTimeout } from "../../lib/with-timeout.ts";
+import type { CacheContext } from "../cache-context.ts";
+import type { KeyScanner } from "../keys/key-scanner.ts";
+import type { CircuitBreakerStats } from "../transport/circuit-breaker.ts";
+import type { FleetCacheStats, LocalCacheStats } from "./cache-stats-types.ts";
 
 /**
  * Document 001's fields, at the top level of `getStats()`: this application's own numbers, fleet-wide when Redis

@@ -1,4 +1,4 @@
-import type { CacheContext } from "./cache-context.ts";
+import type { CacheContext } from "../cache-context.ts";
 
 /**
  * Wake-ups for processes waiting on another's loader: the lock holder publishes "filled" on the bus after its

@@ -1,4 +1,4 @@
-import type { CacheContext } from "./cache-context.ts";
+import type { CacheContext } from "../cache-context.ts";
 import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope, type TagVersions } from "./cache-envelope.ts";
 
 const NO_TAGS: readonly string[] = [];

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import type { CacheContext } from "./cache-context.ts";
-import type { CacheEnvelope } from "./cache-envelope.ts";
-import type { LockHandlePort } from "./cache-ports.ts";
-import type { EntryReader } from "./entry-reader.ts";
+import type { CacheContext } from "../cache-context.ts";
+import type { CacheEnvelope } from "../read/cache-envelope.ts";
+import type { LockHandlePort } from "../cache-ports.ts";
+import type { EntryReader } from "../read/entry-reader.ts";
 import type { LastGoodCopies } from "./last-good-copies.ts";
 import { PeerWaiters } from "./peer-waiters.ts";
-import type { RememberPlan } from "./remember-flow.ts";
+import type { RememberPlan } from "./remember-plan.ts";
 
 /** What a loader run produced. */
 export interface LoadOutcome {

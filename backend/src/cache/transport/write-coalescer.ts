@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
-import type { RedisClient } from "../redis/redis-connections.ts";
+import type { RedisClient } from "../../redis/redis-connections.ts";
+import { socketOf } from "./ioredis-internals.ts";
 
 /**
  * Sends the commands a single-node connection is given in one tick with at most two socket writes. Without it,
@@ -35,7 +36,7 @@ export class WriteCoalescer {
       process.nextTick(this.endTick);
       return;
     }
-    const stream = this.single.stream;
+    const stream = socketOf(this.single);
     // Not connected (or reconnecting): ioredis fails or queues the command itself; nothing to batch.
     if (stream === undefined || stream === null || !stream.writable) return;
     stream.cork();

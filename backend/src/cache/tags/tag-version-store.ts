@@ -1,6 +1,6 @@
-import type { KeyBuilder } from "./key-builder.ts";
-import { BUMP_TAG_VERSION, NOTE_TAGGED_KEY, READ_TAG_VERSIONS } from "./lua-script.ts";
-import type { RedisGateway } from "./redis-gateway.ts";
+import type { KeyBuilder } from "../keys/key-builder.ts";
+import { BUMP_TAG_VERSION, NOTE_TAGGED_KEY, READ_TAG_VERSIONS } from "../transport/lua-script.ts";
+import type { RedisGateway } from "../transport/redis-gateway.ts";
 
 /**
  * Tag versions, held in process and in Redis. The local map is only trusted while the invalidation bus says so

@@ -1,34 +1,16 @@
-import type { z } from "zod";
-import type { CacheContext } from "./cache-context.ts";
-import type { CacheEnvelope } from "./cache-envelope.ts";
-import { FactoryHardTimeoutError } from "./cache-errors.ts";
-import type { CacheResult } from "./cache-types.ts";
-import type { EntryRead, EntryReader } from "./entry-reader.ts";
+import type { CacheContext } from "../cache-context.ts";
+import type { CacheEnvelope } from "../read/cache-envelope.ts";
+import { FactoryHardTimeoutError } from "../cache-errors.ts";
+import type { CacheResult } from "../cache-types.ts";
+import type { EntryRead, EntryReader } from "../read/entry-reader.ts";
 import { raceTimeouts, type RaceOutcome } from "./loader-timeouts.ts";
-import { CacheUnavailableError } from "./cache-errors.ts";
-import { LastGoodCopies, type LastGoodPlan } from "./last-good-copies.ts";
+import { CacheUnavailableError } from "../cache-errors.ts";
+import { LastGoodCopies } from "./last-good-copies.ts";
+import type { RememberPlan } from "./remember-plan.ts";
 import { LoaderRuns } from "./loader-runs.ts";
 import { RecentReads } from "./recent-reads.ts";
-import { SharedReads } from "./shared-reads.ts";
-import { TimeoutError } from "../lib/with-timeout.ts";
-
-/** One remember call, with every option resolved. */
-export interface RememberPlan<T> {
-  key: string;
-  fullKey: string;
-  ttlMs: number;
-  graceMs: number;
-  tags: string[];
-  schema: z.ZodType<T> | undefined;
-  softTimeoutMs: number | undefined;
-  hardTimeoutMs: number | undefined;
-  refreshAheadAt: number;
-  staleWhileRevalidate: boolean;
-  /** `RememberOptions.statsLabel`. */
-  statsLabel?: string | undefined;
-  /** Where the last good value is kept for stale-if-error (undefined: only the entry's own grace). */
-  lastGood?: LastGoodPlan | undefined;
-}
+import { SharedReads } from "../read/shared-reads.ts";
+import { TimeoutError } from "../../lib/with-timeout.ts";
 
 /**
  * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read

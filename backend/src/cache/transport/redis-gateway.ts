@@ -1,10 +1,10 @@
 import type { Cluster, Redis } from "ioredis";
-import type { RedisClient } from "../redis/redis-connections.ts";
-import type { CircuitBreaker } from "./resilience/circuit-breaker.ts";
-import type { NodeBreakers } from "./resilience/node-breakers.ts";
-import { CircuitOpenError } from "./resilience/resilience-errors.ts";
-import type { StatsPort } from "./cache-ports.ts";
-import { withTimeout } from "../lib/with-timeout.ts";
+import type { RedisClient } from "../../redis/redis-connections.ts";
+import type { CircuitBreaker } from "./circuit-breaker.ts";
+import type { NodeBreakers } from "./node-breakers.ts";
+import { CircuitOpenError } from "./resilience-errors.ts";
+import type { StatsPort } from "../cache-ports.ts";
+import { withTimeout } from "../../lib/with-timeout.ts";
 import { WriteCoalescer } from "./write-coalescer.ts";
 import { DeadlineWatch } from "./deadline-watch.ts";
 import { GetBatcher } from "./get-batcher.ts";

@@ -1,6 +1,6 @@
 import type { Cluster } from "ioredis";
-import { CacheUnavailableError } from "./cache-errors.ts";
-import type { RedisGateway } from "./redis-gateway.ts";
+import { CacheUnavailableError } from "../cache-errors.ts";
+import type { RedisGateway } from "../transport/redis-gateway.ts";
 
 /** One command of a batch: name, full key, arguments. */
 type BatchCommand = [name: string, key: string, ...args: (string | number)[]];

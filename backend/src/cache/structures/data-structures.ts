@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
-import { CacheUnavailableError, InvalidKeyError } from "./cache-errors.ts";
-import type { Duration } from "./cache-types.ts";
-import { parseDuration } from "./duration.ts";
-import type { KeyBuilder } from "./key-builder.ts";
-import type { RedisGateway } from "./redis-gateway.ts";
+import { CacheUnavailableError, InvalidKeyError } from "../cache-errors.ts";
+import type { Duration } from "../cache-types.ts";
+import { parseDuration } from "../duration.ts";
+import type { KeyBuilder } from "../keys/key-builder.ts";
+import type { RedisGateway } from "../transport/redis-gateway.ts";
 import { StructureBatch } from "./structure-batch.ts";
 
 /** Whitespace, control characters and glob characters: never in a structure key (braces are allowed: hash tags). */

@@ -2,6 +2,7 @@ import calculateSlot from "cluster-key-slot";
 import type { Cluster, Redis } from "ioredis";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
+import { nodeId, slotOwners } from "./ioredis-internals.ts";
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitBreakerStats, type CircuitState } from "./circuit-breaker.ts";
 
 /** The id of the one node of a single-node connection. */
@@ -58,7 +59,7 @@ export class NodeBreakers {
   forKey(key: string): CircuitBreaker {
     if (this.shared) return this.shared;
     if (!this.isCluster) return this.node(SINGLE_NODE);
-    return this.node((this.client as Cluster).slots[calculateSlot(key)]?.[0] ?? UNROUTED);
+    return this.node(slotOwners(this.client as Cluster)[calculateSlot(key)]?.[0] ?? UNROUTED);
   }
 
   /** The breaker guarding calls sent to one node connection (SCAN, INFO on each master). */
@@ -107,7 +108,7 @@ export class NodeBreakers {
   masterFor(key: string): Redis | undefined {
     if (!this.isCluster) return this.client as Redis;
     const cluster = this.client as Cluster;
-    const owner = cluster.slots[calculateSlot(key)]?.[0];
+    const owner = slotOwners(cluster)[calculateSlot(key)]?.[0];
     return owner === undefined ? undefined : cluster.nodes("master").find((node) => nodeId(node) === owner);
   }
 
@@ -196,15 +197,10 @@ export function isRedisFailure(error: unknown): boolean {
   return /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)/.test(error.message);
 }
 
-/** A node connection's id as ioredis names it in the slot map: "host:port". */
-function nodeId(node: Redis): string {
-  return `${node.options.host}:${node.options.port}`;
-}
-
 /** True when `id` serves at least one slot, or when the slot map is empty (nothing known: keep the breaker). */
 function ownsAnySlot(cluster: Cluster, id: string): boolean {
   let known = false;
-  for (const owners of cluster.slots) {
+  for (const owners of slotOwners(cluster)) {
     if (owners === undefined) continue;
     known = true;
     if (owners[0] === id) return true;

@@ -1,13 +1,10 @@
-import { Command } from "ioredis";
+import { failCommand, isSettled, UntimedCommand } from "./ioredis-internals.ts";
 
 /** The error a command gets when the watch times it out (the same message as ioredis's own command timeout). */
 export const COMMAND_TIMED_OUT = "Command timed out";
 
-/** A command whose timeout a `DeadlineWatch` enforces instead of a timer of its own (no fields of its own). */
-export class WatchedCommand extends Command {
-  /** ioredis arms the connection's `commandTimeout` here, one timer per command: the watch replaces it. */
-  override setTimeout(_ms: number): void {}
-}
+/** A command whose timeout a `DeadlineWatch` enforces instead of a timer of its own. */
+export class WatchedCommand extends UntimedCommand {}
 
 /**
  * Times out commands with one interval instead of one timer per command (ioredis's `commandTimeout` creates and
@@ -61,9 +58,9 @@ export class DeadlineWatch {
     const { queue } = this;
     while (this.head < queue.length) {
       const command = queue[this.head]!;
-      if (!command.isSettled) {
+      if (!isSettled(command)) {
         if (this.sentAt[this.head]! > failBefore) break;
-        command.reject(new Error(COMMAND_TIMED_OUT));
+        failCommand(command, new Error(COMMAND_TIMED_OUT));
       }
       queue[this.head] = undefined;
       this.head += 1;
@@ -78,7 +75,7 @@ export class DeadlineWatch {
   /** Forgets answered commands at the front, so they can be collected at once; compacts the queue now and then. */
   private dropAnswered(): void {
     const { queue } = this;
-    while (this.head < queue.length && queue[this.head]!.isSettled) {
+    while (this.head < queue.length && isSettled(queue[this.head]!)) {
       queue[this.head] = undefined;
       this.head += 1;
     }

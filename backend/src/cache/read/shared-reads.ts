@@ -1,4 +1,4 @@
-import type { CacheContext } from "./cache-context.ts";
+import type { CacheContext } from "../cache-context.ts";
 import type { EntryRead, EntryReader } from "./entry-reader.ts";
 
 /** Most keys with a slot; past it the slots are dropped (reads in flight then only lose later joiners). */

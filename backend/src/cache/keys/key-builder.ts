@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { InvalidKeyError } from "./cache-errors.ts";
+import { InvalidKeyError } from "../cache-errors.ts";
 
 /** Whitespace, control characters, glob characters and the cluster hash-tag braces: never allowed in a key part. */
 const FORBIDDEN_IN_PART = /[\s\p{Cc}*?[\]{}\\]/u;

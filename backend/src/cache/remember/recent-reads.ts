@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import type { RememberPlan } from "./remember-flow.ts";
+import type { RememberPlan } from "./remember-plan.ts";
 
 /** Bounds of the per-process memory of recently read keys (see `refreshOnSoftInvalidation`). */
 export interface RecentReadsOptions {

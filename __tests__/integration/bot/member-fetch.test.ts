@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LimitedCollection, type GuildMember, type Collection } from "discord.js";
-import { createDiscordBot, type DiscordBot, type DiscordBotOptions } from "../../../backend/src/bot/discord-bot.ts";
-import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
+import { createDiscordBot, type DiscordBotOptions } from "../../../backend/src/bot/discord-bot.ts";
+import { createPrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
-import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import { startFakeDiscord, type FakeDiscordOptions } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeMember, FakeUser } from "../../../backend/src/simulation/fake-discord/fake-discord-types.ts";
 import { guildMemberUpdateData, messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { testGuild, uniqueSnowflake, type TestGuild } from "../../helpers/fake-discord-guild.ts";

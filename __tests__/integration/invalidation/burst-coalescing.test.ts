@@ -8,7 +8,7 @@ import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.t
 import { messageCreateData, presenceUpdateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
+import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
 
 /** Records each invalidateByTags call with its time (the cache engine's own tests cover what a call does in Redis). */
 class TimedRecorder implements TagInvalidator {

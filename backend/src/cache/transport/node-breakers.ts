@@ -42,6 +42,8 @@ export class NodeBreakers {
   private readonly probes = new Map<string, NodeJS.Timeout>();
   private readonly probing = new Set<string>();
   private readonly probeIntervalMs: number;
+  /** The one breaker of a single-node connection, once made (the hit path asks for it twice per read). */
+  private only: CircuitBreaker | undefined;
   /** Opens and refusals of retired breakers, so the totals never go down. */
   private readonly retired = { opens: 0, rejected: 0 };
   private closed = false;
@@ -57,8 +59,12 @@ export class NodeBreakers {
 
   /** The breaker guarding calls on `key`: that of the master owning its slot now (a single node: its one breaker). */
   forKey(key: string): CircuitBreaker {
+    if (this.only !== undefined) return this.only;
     if (this.shared) return this.shared;
-    if (!this.isCluster) return this.node(SINGLE_NODE);
+    if (!this.isCluster) {
+      this.only = this.node(SINGLE_NODE);
+      return this.only;
+    }
     return this.node(slotOwners(this.client as Cluster)[calculateSlot(key)]?.[0] ?? UNROUTED);
   }
 

@@ -5,9 +5,9 @@ import type { AppConfig } from "../../backend/src/config/config.ts";
 import { CacheInvalidationService, CacheService, PubSubService } from "../../backend/src/documented-services.ts";
 import { startService, type RunningService } from "../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { testGuild, type TestGuild } from "../helpers/fake-discord-guild.ts";
-import { TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../helpers/test-env.ts";
-import { TestSocket } from "./realtime/ws-test-client.ts";
+import { testGuild, type TestGuild } from "../support/fake-discord-guild.ts";
+import { TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../support/test-env.ts";
+import { TestSocket } from "../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_seed_${uniquePrefix("admin-key-seed-contract")}`;
 

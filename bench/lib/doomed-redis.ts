@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { freePort } from "../../__tests__/helpers/redis-server.ts";
+import { freePort } from "../../__tests__/support/redis-server.ts";
 import { killOnExit } from "./child-process.ts";
 
 /**

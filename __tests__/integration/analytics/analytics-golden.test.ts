@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnalyticsService, type AnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "./analytics-fixture.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
+import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "../../support/analytics-fixture.ts";
 
 const hours = (cells: Record<number, number>) => Array.from({ length: 24 }, (_, hour) => cells[hour] ?? 0);
 const window = { since: SINCE.toISOString(), until: UNTIL.toISOString() };

@@ -7,9 +7,9 @@ import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts
 import { startFakeDiscord, type FakeDiscordOptions } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeMember, FakeUser } from "../../../backend/src/simulation/fake-discord/fake-discord-types.ts";
 import { guildMemberUpdateData, messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
-import { testGuild, uniqueSnowflake, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
+import { testGuild, uniqueSnowflake, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 /** `count` members absent from GUILD_CREATE (like most members of a large guild), none holding a role. */
 function requestOnlyMembers(count: number, name = "member"): FakeMember[] {

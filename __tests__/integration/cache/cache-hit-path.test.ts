@@ -3,9 +3,9 @@ import { once } from "node:events";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { freePort } from "../../helpers/redis-server.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+import { freePort } from "../../support/redis-server.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Counts the socket writes of a real connection by wrapping its stream's write methods (nothing else changes). */
 function countWrites(connection: Redis): { readonly count: number; restore(): void } {

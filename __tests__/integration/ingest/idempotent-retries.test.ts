@@ -5,7 +5,7 @@ import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "../.
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
 import { LostReplyProxy } from "./lost-reply-proxy.ts";
 import { LostReplyRepository } from "./repository-wrappers.ts";
 

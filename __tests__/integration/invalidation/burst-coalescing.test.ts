@@ -4,11 +4,11 @@ import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/p
 import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import type { CacheInvalidationService, TagInvalidator } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
+import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
 import { messageCreateData, presenceUpdateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
+import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
 
 /** Records each invalidateByTags call with its time (the cache engine's own tests cover what a call does in Redis). */
 class TimedRecorder implements TagInvalidator {

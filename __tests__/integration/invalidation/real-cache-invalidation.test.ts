@@ -6,11 +6,11 @@ import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writ
 import type { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
+import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
 import { messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 describe("event-driven invalidation through the real cache layer (Redis), from the real bot", () => {
   const COALESCE_MS = 250;

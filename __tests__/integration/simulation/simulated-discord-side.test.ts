@@ -6,8 +6,8 @@ import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } f
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { buildSimulatedGuild } from "../../../backend/src/simulation/simulated-guild.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 describe("startDiscordSide without a token: the same bot against the simulated guild, real PostgreSQL and Redis", () => {
   const prefix = uniquePrefix("d1-sim");

@@ -3,7 +3,7 @@ import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analyti
 import { CacheInvalidationService, type TagInvalidator } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import { ANALYTICS_AFFECTED_BY, analyticsAffectedBy } from "../../../backend/src/invalidation/invalidation-table.ts";
 import type { Publisher } from "../../../backend/src/pubsub/pubsub.ts";
-import { randomSnowflake, testLogger } from "../../helpers/test-env.ts";
+import { randomSnowflake, testLogger } from "../../support/test-env.ts";
 
 /** Records every invalidateByTags call; can be told to fail the next N calls. */
 class RecordingInvalidator implements TagInvalidator {

@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SessionService } from "../../../../backend/src/auth/sessions/session-service.ts";
 import { SessionStore } from "../../../../backend/src/auth/sessions/session-store.ts";
 import { TokenCipher } from "../../../../backend/src/auth/sessions/token-cipher.ts";
-import { ThrowawayRedis } from "../../../helpers/redis-server.ts";
-import { TEST_REDIS_URL, testLogger, uniquePrefix } from "../../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../../support/redis-server.ts";
+import { TEST_REDIS_URL, testLogger, uniquePrefix } from "../../../support/test-env.ts";
 
 const HOUR = 3_600_000;
 let redis: Redis;

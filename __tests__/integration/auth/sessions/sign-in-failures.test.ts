@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startService, type RunningService } from "../../../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeUserGuild } from "../../../../backend/src/simulation/fake-discord/fake-oauth.ts";
-import { freePort } from "../../../helpers/redis-server.ts";
-import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../helpers/test-env.ts";
-import { TestSocket } from "../../realtime/ws-test-client.ts";
-import { browserClient } from "./browser-client.ts";
+import { freePort } from "../../../support/redis-server.ts";
+import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../support/test-env.ts";
+import { TestSocket } from "../../../support/ws-test-client.ts";
+import { browserClient } from "../../../support/browser-client.ts";
 
 // Real Discord's shape without Discord: a fake Discord with OAuth2 and the bot in guilds A and B, and API-only
 // service instances (DISCORD_ENABLED=false) configured like production (client id/secret, bot token).

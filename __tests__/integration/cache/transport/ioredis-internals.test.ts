@@ -12,8 +12,8 @@ import {
   socketOf,
   UntimedCommand,
 } from "../../../../backend/src/cache/transport/ioredis-internals.ts";
-import { startRedisCluster, type RedisClusterHandle } from "../../../helpers/redis-cluster.ts";
-import { TEST_REDIS_URL, uniquePrefix } from "../../../helpers/test-env.ts";
+import { startRedisCluster, type RedisClusterHandle } from "../../../support/redis-cluster.ts";
+import { TEST_REDIS_URL, uniquePrefix } from "../../../support/test-env.ts";
 
 // The contract of the ioredis behaviour the cache relies on beyond its documented API (see ioredis-internals.ts):
 // each case fails if the installed ioredis stops behaving this way.

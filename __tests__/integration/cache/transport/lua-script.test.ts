@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INCREMENT_COUNTER, LuaScript } from "../../../../backend/src/cache/transport/lua-script.ts";
-import { TEST_REDIS_URL, uniquePrefix } from "../../../helpers/test-env.ts";
+import { TEST_REDIS_URL, uniquePrefix } from "../../../support/test-env.ts";
 
 describe("LuaScript (ioredis defineCommand)", () => {
   let redis: Redis;

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { freePort } from "./redis-server.ts";
+import { freePort, spawnRedisServer } from "./redis-server.ts";
 
 /** One cluster-enabled redis-server child process of the harness. */
 export interface ClusterNodeProcess {
@@ -31,26 +31,17 @@ export async function startClusterNode(nodeTimeoutMs: number, requireFullCoverag
     // The bus port must be a valid port and free as well; otherwise draw another.
     if (port + BUS_PORT_OFFSET > 65_535 || !(await isPortFree(port + BUS_PORT_OFFSET))) continue;
     const dir = await mkdtemp(path.join(tmpdir(), `spywatcher-cluster-${port}-`));
-    const child = spawn(
-      "redis-server",
-      [
-        "--port", String(port),
-        "--bind", "127.0.0.1",
-        "--cluster-enabled", "yes",
-        "--cluster-config-file", "nodes.conf",
-        "--cluster-node-timeout", String(nodeTimeoutMs),
-        // "no": while a failed master's slots are uncovered, the other masters keep serving theirs (Redis's
-        // default "yes" answers CLUSTERDOWN for every key until the failover ends; docs/cache-resilience.md).
-        "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",
-        "--save", "",
-        "--appendonly", "no",
-        // Replicas sync at once: the default waits 5 s for more replicas before a diskless full sync.
-        "--repl-diskless-sync-delay", "0",
-        "--dir", dir,
-        "--loglevel", "warning",
-      ],
-      { stdio: "ignore" },
-    );
+    const child = spawnRedisServer(port, [
+      "--cluster-enabled", "yes",
+      "--cluster-config-file", "nodes.conf",
+      "--cluster-node-timeout", String(nodeTimeoutMs),
+      // "no": while a failed master's slots are uncovered, the other masters keep serving theirs (Redis's
+      // default "yes" answers CLUSTERDOWN for every key until the failover ends; docs/cache-resilience.md).
+      "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",
+      // Replicas sync at once: the default waits 5 s for more replicas before a diskless full sync.
+      "--repl-diskless-sync-delay", "0",
+      "--dir", dir,
+    ]);
     const node: ClusterNodeProcess = { port, dir, child, alive: true };
     child.once("exit", () => {
       node.alive = false;

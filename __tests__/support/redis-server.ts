@@ -13,18 +13,47 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A redis-server child process this test owns: it can be stopped and started again on the same port. */
+/**
+ * The one way tests and benches start a redis-server child: loopback only, no persistence, `extraArgs` appended
+ * (e.g. cluster settings, `--rename-command`). Every child is SIGKILLed if the test process exits first.
+ */
+export function spawnRedisServer(port: number, extraArgs: string[] = []): ChildProcess {
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", ...extraArgs],
+    { stdio: "ignore" },
+  );
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.off("exit", killOnExit));
+  return child;
+}
+
+/** Options of `ThrowawayRedis.start`. */
+export interface ThrowawayRedisOptions {
+  /** Extra redis-server arguments, kept across restarts (default none). */
+  args?: string[];
+}
+
+/**
+ * A redis-server child process this test (or bench) owns: it can be frozen (SIGSTOP), thawed, killed (SIGKILL) and
+ * started again on the same port.
+ */
 export class ThrowawayRedis {
   private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
 
   /** Starts a redis-server on a free port and waits until it answers PING. */
-  static async start(): Promise<ThrowawayRedis> {
-    const redis = new ThrowawayRedis(await freePort());
+  static async start(options: ThrowawayRedisOptions = {}): Promise<ThrowawayRedis> {
+    const redis = new ThrowawayRedis(await freePort(), options.args ?? []);
     await redis.resume();
     return redis;
   }
 
+  /** redis://127.0.0.1:<port>/0 */
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
   }
@@ -32,13 +61,9 @@ export class ThrowawayRedis {
   /** (Re)starts the server on its port and waits until it answers. */
   async resume(): Promise<void> {
     if (this.child) return;
-    const child = spawn(
-      "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
-      { stdio: "ignore" },
-    );
+    const child = spawnRedisServer(this.port, this.args);
     this.child = child;
-    await waitUntilAnswering(this.port, 5_000);
+    await waitUntilAnswering(this.port, child, 5_000);
   }
 
   /** Freezes the server (SIGSTOP): connections stay open, nothing answers. `thaw()` or `kill()` ends it. */
@@ -62,11 +87,18 @@ export class ThrowawayRedis {
     child.kill("SIGCONT");
     await exited;
   }
+
+  /** Same as `kill()`: leaves no process behind. */
+  close(): Promise<void> {
+    return this.kill();
+  }
 }
 
-async function waitUntilAnswering(port: number, timeoutMs: number): Promise<void> {
+/** Polls until the server on `port` answers PING; fails at once if `child` exits first (e.g. its port was taken). */
+async function waitUntilAnswering(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server on ${port} exited during start-up`);
     const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     probe.on("error", () => undefined);
     try {

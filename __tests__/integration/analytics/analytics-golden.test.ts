@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ANALYTICS_TYPES } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { createAnalyticsService, type AnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
@@ -194,7 +195,7 @@ describe.each([
 
   it("a guild with no rows answers empty results, never another guild's", async () => {
     const empty = { ...query, guildId: "300000000000000000" };
-    for (const type of ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"] as const) {
+    for (const type of ANALYTICS_TYPES) {
       const result = await analytics.compute(type, empty);
       expect(result.items).toEqual([]);
       expect(result.total).toBe(0);

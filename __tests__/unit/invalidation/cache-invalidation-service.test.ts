@@ -29,18 +29,19 @@ class RecordingPublisher implements Publisher {
 describe("invalidation table", () => {
   it("maps each stored event kind to the analytics that read it", () => {
     expect(ANALYTICS_AFFECTED_BY).toEqual({
-      message: ["ghosts", "lurkers", "heatmap", "shifts"],
+      message: ["ghosts", "lurkers", "heatmap", "shifts", "deletions"],
       typing: ["ghosts", "lurkers", "heatmap", "shifts"],
       presence: ["lurkers", "clients"],
       roleChange: ["roles"],
-      messageDelete: [],
+      messageDelete: ["deletions"],
       memberJoin: [],
     });
   });
 
   it("unions kinds in catalog order without duplicates", () => {
-    expect(analyticsAffectedBy(["presence", "message"])).toEqual(["ghosts", "lurkers", "heatmap", "clients", "shifts"]);
-    expect(analyticsAffectedBy(["memberJoin", "messageDelete"])).toEqual([]);
+    expect(analyticsAffectedBy(["presence", "message"])).toEqual(["ghosts", "lurkers", "heatmap", "clients", "shifts", "deletions"]);
+    expect(analyticsAffectedBy(["memberJoin", "messageDelete"])).toEqual(["deletions"]);
+    expect(analyticsAffectedBy(["memberJoin"])).toEqual([]);
   });
 });
 
@@ -104,7 +105,7 @@ describe("CacheInvalidationService coalescing (fake clock)", () => {
   });
 
   it("ignores events no analytic reads", async () => {
-    service.notify(randomSnowflake(), ["memberJoin", "messageDelete"], 7);
+    service.notify(randomSnowflake(), ["memberJoin"], 7);
     await vi.advanceTimersByTimeAsync(2_000);
     expect(cache.calls).toEqual([]);
     expect(service.stats()).toMatchObject({ events: 7, eventsWithoutEffect: 7, invalidations: 0 });

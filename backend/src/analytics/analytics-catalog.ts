@@ -4,7 +4,7 @@
  * `definitions/index.ts` must hold exactly one per name here. The names stay a light module of their own so the
  * pub/sub schema, the CLI and the realtime side can name analytics without loading their SQL.
  */
-export const ANALYTICS_TYPES = ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"] as const;
+export const ANALYTICS_TYPES = ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts", "deletions"] as const;
 
 /** One of the analytics. */
 export type AnalyticsType = (typeof ANALYTICS_TYPES)[number];

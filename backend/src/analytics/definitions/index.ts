@@ -2,6 +2,7 @@ import type { AnalyticsType } from "../analytics-catalog.ts";
 import type { AnalyticDefinition } from "../analytic-definition.ts";
 import type { AnalyticsEnvelope } from "../analytics-types.ts";
 import { clients } from "./clients.ts";
+import { deletions } from "./deletions.ts";
 import { ghosts } from "./ghosts.ts";
 import { heatmap } from "./heatmap.ts";
 import { lurkers } from "./lurkers.ts";
@@ -19,6 +20,7 @@ export const ANALYTIC_DEFINITIONS = {
   roles,
   clients,
   shifts,
+  deletions,
 } as const satisfies { [T in AnalyticsType]: AnalyticDefinition<T, AnalyticsEnvelope<T, unknown>> };
 
 /** The result type of each analytic, read from its definition. */

@@ -50,6 +50,7 @@ type Msg = [user: string, channel: string, when: Date];
 type Typing = [user: string, channel: string, when: Date];
 type Presence = [user: string, platforms: string[], when: Date];
 type Role = [user: string, role: string, action: "added" | "removed", when: Date];
+type Deletion = [user: string | null, when: Date];
 
 /** Inserts the fixture through Prisma and returns its guild ids. */
 export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds> {
@@ -125,6 +126,18 @@ export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds
     [main, U.D, "r1", "removed", at("2026-03-06T00:00:00Z")],
     ...Array.from({ length: 5 }, (_, i): [string, ...Role] => [other, U.B, `r${i}`, "added", at("2026-03-02T00:00:00Z")]),
   ];
+  const deletions: [string, ...Deletion][] = [
+    [main, U.A, SINCE], // edge: exactly at since -> in
+    [main, U.A, at("2026-03-02T14:00:00Z")],
+    [main, U.C, ms(SINCE, -1)], // just before since -> out
+    [main, U.C, at("2026-03-03T14:00:00Z")],
+    [main, U.C, at("2026-03-04T06:00:00Z")],
+    [main, U.B, at("2026-03-05T10:00:00Z")], // B posted nothing: ratio 1 / max(0, 1)
+    [main, U.D, UNTIL], // exactly at until -> out
+    [main, null, at("2026-03-05T10:00:00Z")], // author unknown (message not cached): not attributable
+    [other, U.E, at("2026-03-02T11:00:00Z")],
+    [other, U.A, at("2026-03-02T11:00:00Z")],
+  ];
   addShiftRows(guilds.shifts, messages, typing);
 
   await prisma.messageEvent.createMany({
@@ -157,6 +170,9 @@ export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds
       action,
       createdAt,
     })),
+  });
+  await prisma.messageDeleteEvent.createMany({
+    data: deletions.map(([guildId, userId, deletedAt]) => ({ messageId: randomUUID(), guildId, channelId: CH1, userId, deletedAt })),
   });
   return guilds;
 }

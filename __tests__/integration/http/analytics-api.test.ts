@@ -127,7 +127,7 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
     expect(fresh.headers.etag).not.toBe(stillCached.headers.etag);
   });
 
-  it("serves all six analytics for the guild with their own shapes", async () => {
+  it("serves every analytic for the guild with its own shape", async () => {
     for (const type of ANALYTICS_TYPES) {
       const res = await get(`/api/analytics/${type}?guildId=${guilds.main}&since=${since}`, guildKey).expect(200);
       expect(res.body).toMatchObject({ type, guildId: guilds.main, limit: 100 });

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "../../../backend/src/ingest/event-records.ts";
+import { INGEST_EVENT_KINDS } from "../../../backend/src/ingest/event-kinds/index.ts";
+import type { IngestEvent, IngestEventKind } from "../../../backend/src/ingest/event-records.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { analyticsCacheKey, analyticsTags, ANALYTICS_TTL_SECONDS, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { analyticsCacheKey, analyticsTags, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { analyticDefinition } from "../../../backend/src/analytics/definitions/index.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
@@ -30,7 +31,7 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
   const read = (type: AnalyticsType, guildId: string) =>
     cache.rememberWithMeta(
       analyticsCacheKey(type, guildId, since),
-      ANALYTICS_TTL_SECONDS[type],
+      analyticDefinition(type).ttlSeconds,
       async () => (loads.push(`${type}:${guildId}`), { type, guildId, computedAt: performance.now() }),
       { tags: analyticsTags(type, guildId) },
     );

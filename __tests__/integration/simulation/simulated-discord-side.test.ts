@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { startDiscordSide, type DiscordSide } from "../../../backend/src/bot/discord-side.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
@@ -91,7 +91,7 @@ describe("startDiscordSide without a token: the same bot against the simulated g
 
   it("invalidates only the simulated guild's analytics, coalesced, and publishes updates", async () => {
     await vi.waitFor(() => expect(updates.length).toBeGreaterThan(1), { timeout: 10_000, interval: 50 });
-    const allowed = new Set(["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"].map((type) => guildAnalyticsTag(type as never, guildId)));
+    const allowed = new Set(ANALYTICS_TYPES.map((type) => guildAnalyticsTag(type, guildId)));
     for (const tags of invalidated) for (const tag of tags) expect(allowed.has(tag)).toBe(true);
     const stats = side.stats();
     expect(stats.invalidation.coalescedEvents).toBeGreaterThan(stats.invalidation.invalidations);

@@ -1,9 +1,23 @@
-import type { ActivityRepository, HeatmapCellRow } from "./activity-repository.ts";
-import { toEnvelope } from "./analytics-page.ts";
-import type { AnalyticsQuery, HeatmapItem, HeatmapResult } from "./analytics-types.ts";
+import type { ActivityRepository, HeatmapCellRow } from "../activity-repository.ts";
+import { defineAnalytic } from "../analytic-definition.ts";
+import { toEnvelope } from "../analytics-page.ts";
+import { windowParams } from "../analytics-params.ts";
+import type { AnalyticsQuery, HeatmapItem, HeatmapResult } from "../analytics-types.ts";
 
 /** Channel heatmap: per channel, messages and typing by UTC hour of day; the `limit` busiest channels first. */
-export async function heatmapAnalytic(repository: Pick<ActivityRepository, "heatmapCells">, query: AnalyticsQuery): Promise<HeatmapResult> {
+export const heatmap = defineAnalytic({
+  type: "heatmap",
+  summary: "where and when people talk: per channel, messages and typing by UTC hour of day, busiest first",
+  ttlSeconds: 15 * 60,
+  reads: { message: "counts messages per channel and hour", typing: "counts typing per channel and hour" },
+  params: windowParams,
+  compute: {
+    raw: ({ activity }, query) => heatmapFrom(activity, query),
+    rollup: ({ rollup }, query) => heatmapFrom(rollup, query),
+  },
+});
+
+async function heatmapFrom(repository: Pick<ActivityRepository, "heatmapCells">, query: AnalyticsQuery): Promise<HeatmapResult> {
   const page = await repository.heatmapCells(query);
   return toEnvelope("heatmap", query, { ...page, rows: foldCells(page.rows) });
 }

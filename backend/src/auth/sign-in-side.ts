@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AppConfig } from "../config/config.ts";
 import type { Logger } from "../logging/logger.ts";
+import type { SessionRevocationReason } from "../pubsub/session-revoked.ts";
 import type { RedisConnections } from "../redis/redis-connections.ts";
 import type { ApiKeyService } from "./api-key-service.ts";
 import { credentialAuthenticator, type Authenticator } from "./credential-authenticator.ts";
@@ -55,8 +56,8 @@ export function createSignInSide(input: {
   logger: Logger;
   apiKeys: ApiKeyService;
   discord: SignInDiscord | undefined;
-  /** Sessions revoked here or on another instance (close their sockets). */
-  onRevoked: (ids: string[]) => void;
+  /** Sessions revoked, or whose scope shrank, here or on another instance (close their sockets). */
+  onRevoked: (ids: string[], reason: SessionRevocationReason) => void;
 }): SignInSide {
   const { config, redis, logger } = input;
   const settings = config.sessions;

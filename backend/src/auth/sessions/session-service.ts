@@ -1,7 +1,8 @@
 import { LRUCache } from "lru-cache";
 import { DependencyUnavailableError } from "../../errors.ts";
 import type { Logger } from "../../logging/logger.ts";
-import type { Principal, PrincipalScope } from "../principal.ts";
+import type { SessionRevocationReason } from "../../pubsub/session-revoked.ts";
+import { isScopeReduced, type Principal, type PrincipalScope } from "../principal.ts";
 import type { SessionScopeSource } from "./session-scope-source.ts";
 import { summarize, type SessionKind, type SessionRecord, type SessionSummary } from "./session-record.ts";
 import type { SessionCounts, SessionStore } from "./session-store.ts";
@@ -28,10 +29,13 @@ export interface SessionServiceOptions {
   staleIfErrorMs: number;
   /** Where each kind of session re-reads its scope. */
   scopeSources: Partial<Record<SessionKind, SessionScopeSource>>;
-  /** Tells every instance which sessions were revoked (their ids); rejects when it cannot. */
-  broadcastRevocation?: (ids: string[]) => Promise<void>;
-  /** Called with ids revoked here or elsewhere (e.g. to close their WebSockets). */
-  onRevoked?: (ids: string[]) => void;
+  /** Tells every instance which sessions were revoked, or had their scope reduced (their ids); rejects when it cannot. */
+  broadcastRevocation?: (ids: string[], reason: SessionRevocationReason) => Promise<void>;
+  /**
+   * Called with ids revoked (`revoked`) or whose scope shrank (`scope-reduced`), here or elsewhere: their WebSockets
+   * are closed (4401, or 4403 so the dashboard reconnects with the reduced scope).
+   */
+  onRevoked?: (ids: string[], reason: SessionRevocationReason) => void;
   now?: () => number;
 }
 
@@ -148,10 +152,18 @@ export class SessionService {
     return (await this.revokeIds(userId, ids)).length;
   }
 
-  /** Applies revocations broadcast by any instance: those sessions are no longer served from memory. */
-  forgetRevoked(ids: string[]): void {
+  /**
+   * Applies revocations and scope reductions made here or broadcast by any instance: those sessions are no longer
+   * served from memory (a remembered principal would carry the old scope), and `onRevoked` closes their sockets.
+   */
+  forgetRevoked(ids: string[], reason: SessionRevocationReason = "revoked"): void {
     for (const id of ids) this.verified.delete(id);
-    this.options.onRevoked?.(ids);
+    this.options.onRevoked?.(ids, reason);
+  }
+
+  /** True when `token` is a session this process verified and has not seen end (the failed-auth limit lets it through). */
+  isFamiliar(token: string): boolean {
+    return looksLikeSessionToken(token) && this.verified.has(sessionIdOf(token));
   }
 
   /** Forgets every remembered verification (after the revocation subscriber reconnected: messages may have been lost). */
@@ -190,14 +202,19 @@ export class SessionService {
   private async revokeIds(userId: string, ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     const deleted = await this.redis("revoke sessions", () => this.options.store.delete(userId, ids));
-    this.forgetRevoked(ids);
     this.options.logger.info({ userId, sessions: ids.length }, "sessions revoked");
-    await this.options.broadcastRevocation?.(ids).catch((error: unknown) =>
-      // The records are gone from Redis, which every instance reads on each request: only sockets elsewhere wait
-      // for their next heartbeat check.
-      this.options.logger.warn({ err: (error as Error).message }, "could not broadcast session revocations"),
-    );
+    await this.announce(ids, "revoked");
     return deleted;
+  }
+
+  /** Applies a revocation or scope reduction here, then tells every other instance (a failed broadcast is logged). */
+  private async announce(ids: string[], reason: SessionRevocationReason): Promise<void> {
+    this.forgetRevoked(ids, reason);
+    await this.options.broadcastRevocation?.(ids, reason).catch((error: unknown) =>
+      // Redis holds the truth every instance reads on each request: only sockets elsewhere wait for their next
+      // heartbeat check, which re-reads the session (gone: 4401; fewer guilds: 4403).
+      this.options.logger.warn({ err: (error as Error).message, reason }, "could not broadcast session revocations"),
+    );
   }
 
   /** One refresh per session at a time in this process; undefined when the session ended. */
@@ -239,7 +256,14 @@ export class SessionService {
     };
     this.refreshFailedAt.delete(record.id);
     const written = await this.options.store.update(updated, record.scope, now).catch(() => true);
-    return written ? updated : undefined;
+    if (!written) return undefined;
+    if (isScopeReduced(principalOf(record), principalOf(updated))) {
+      // HTTP requests read the new scope from Redis; open sockets hold the one they authenticated with, so every
+      // instance closes them (4403) and the dashboard reconnects with the reduced scope. The session stays valid.
+      this.options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, scope: updated.scope, guilds: updated.guildIds.length }, "session scope reduced at refresh");
+      await this.announce([record.id], "scope-reduced");
+    }
+    return updated;
   }
 
   private recordActivity(record: SessionRecord, now: number): void {

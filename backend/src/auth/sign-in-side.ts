@@ -113,7 +113,7 @@ export function createSignInSide(input: {
   return {
     sessions,
     signIn,
-    authenticator: credentialAuthenticator(input.apiKeys, sessions),
+    authenticator: credentialAuthenticator(input.apiKeys, sessions, input.apiKeys.failedAuthLimiter),
     lastCounts: () => counts,
     start() {
       running = sweep().finally(() => (running = undefined));

@@ -61,7 +61,7 @@ describe("session cookies, expiry and counts over HTTP", () => {
     expect(await refused.json()).toMatchObject({ error: { code: "E_UNAUTHORIZED", message: "The session is unknown, expired or revoked: sign in again" } });
     const list = (await (await fetch(`${base}/api/sessions`, { headers: { authorization: `Bearer ${live.token}` } })).json()) as { sessions: { id: string }[] };
     expect(list.sessions.map((session) => session.id)).toEqual([live.id]);
-    expect(await service.redis.client.zrange(userKey, 0, -1)).toEqual([live.id]);
+    expect(await service.redis.client.zrange(userKey, "0", "-1")).toEqual([live.id]);
     expect(await service.redis.client.zscore(`${prefix}:sessions-active:guild`, `${expired.session.id}|key:${live.keyId}`)).toBeNull();
   });
 

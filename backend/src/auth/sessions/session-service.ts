@@ -2,9 +2,10 @@ import { LRUCache } from "lru-cache";
 import { DependencyUnavailableError } from "../../errors.ts";
 import type { Logger } from "../../logging/logger.ts";
 import type { SessionRevocationReason } from "../../pubsub/session-revoked.ts";
-import { isScopeReduced, type Principal, type PrincipalScope } from "../principal.ts";
+import type { Principal, PrincipalScope } from "../principal.ts";
+import { SessionScopeRefresher } from "./session-scope-refresher.ts";
 import type { SessionScopeSource } from "./session-scope-source.ts";
-import { summarize, type SessionKind, type SessionRecord, type SessionSummary } from "./session-record.ts";
+import { principalOf, summarize, type SessionKind, type SessionRecord, type SessionSummary } from "./session-record.ts";
 import type { SessionCounts, SessionStore } from "./session-store.ts";
 import { csrfTokenOf, generateSessionToken, looksLikeSessionToken, sessionIdOf } from "./session-token.ts";
 
@@ -64,14 +65,24 @@ const WARN_INTERVAL_MS = 10_000;
 export class SessionService {
   private readonly now: () => number;
   private readonly verified: LRUCache<string, { principal: Principal; at: number }>;
-  private readonly refreshing = new Map<string, Promise<SessionRecord | undefined>>();
-  private readonly refreshFailedAt = new LRUCache<string, number>({ max: 10_000 });
+  private readonly scopes: SessionScopeRefresher;
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private lastWarning = 0;
 
   constructor(private readonly options: SessionServiceOptions) {
     this.now = options.now ?? Date.now;
     this.verified = new LRUCache({ max: 10_000 });
+    this.scopes = new SessionScopeRefresher({
+      store: options.store,
+      logger: options.logger,
+      scopeSources: options.scopeSources,
+      scopeRefreshIntervalMs: options.scopeRefreshIntervalMs,
+      scopeRetryMs: options.scopeRetryMs ?? 60_000,
+      now: this.now,
+      end: (record) => this.revokeIds(record.userId, [record.id]).then(() => undefined, () => undefined),
+      reduced: (record) => this.announce([record.id], "scope-reduced"),
+      warn: (fields, message) => this.warn(fields, message),
+    });
   }
 
   /** Opens a session (a new random id every time: no fixation). Throws 503 when Redis cannot store it. */
@@ -122,8 +133,8 @@ export class SessionService {
       this.verified.delete(id);
       return undefined;
     }
-    if (now - record.scopeRefreshedAt >= this.options.scopeRefreshIntervalMs) {
-      record = await this.refreshShared(record);
+    if (this.scopes.isDue(record, now)) {
+      record = await this.scopes.refresh(record);
       if (!record) return undefined;
     }
     if (now - record.lastActivityAt >= (this.options.activityWriteIntervalMs ?? 60_000)) this.recordActivity(record, now);
@@ -183,15 +194,7 @@ export class SessionService {
 
   /** Re-reads the scope of every live session whose scope is due (at most `limit` per scope); returns how many were read. */
   async refreshDueScopes(limit = 1_000): Promise<number> {
-    const now = this.now();
-    let refreshed = 0;
-    for (const { id } of await this.options.store.activeSessions(now, limit)) {
-      const record = await this.options.store.get(id);
-      if (!record || now - record.scopeRefreshedAt < this.options.scopeRefreshIntervalMs) continue;
-      await this.refreshShared(record);
-      refreshed += 1;
-    }
-    return refreshed;
+    return this.scopes.refreshDue(limit);
   }
 
   /** Resolves when the activity writes started so far have finished (shutdown, tests). */
@@ -215,55 +218,6 @@ export class SessionService {
       // heartbeat check, which re-reads the session (gone: 4401; fewer guilds: 4403).
       this.options.logger.warn({ err: (error as Error).message, reason }, "could not broadcast session revocations"),
     );
-  }
-
-  /** One refresh per session at a time in this process; undefined when the session ended. */
-  private refreshShared(record: SessionRecord): Promise<SessionRecord | undefined> {
-    let pending = this.refreshing.get(record.id);
-    if (!pending) {
-      pending = this.refresh(record).finally(() => this.refreshing.delete(record.id));
-      this.refreshing.set(record.id, pending);
-    }
-    return pending;
-  }
-
-  private async refresh(record: SessionRecord): Promise<SessionRecord | undefined> {
-    const source = this.options.scopeSources[record.kind];
-    const now = this.now();
-    const failedAt = this.refreshFailedAt.get(record.id);
-    if (!source || (failedAt !== undefined && now - failedAt < (this.options.scopeRetryMs ?? 60_000))) return record;
-    let result;
-    try {
-      result = await source.refresh(record);
-    } catch (error) {
-      // The source is unreachable: keep the last known scope and try again later (docs/auth.md).
-      this.refreshFailedAt.set(record.id, now);
-      this.warn({ sessionId: record.id.slice(0, 12), kind: record.kind, err: (error as Error).message }, "session scope refresh failed; keeping the last known scope");
-      return record;
-    }
-    if (result.ended) {
-      this.options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, reason: result.reason }, "session ended at scope refresh");
-      await this.revokeIds(record.userId, [record.id]).catch(() => undefined);
-      return undefined;
-    }
-    const updated: SessionRecord = {
-      ...record,
-      scope: result.scope,
-      guildIds: result.scope === "guild" ? result.guildIds : [],
-      userName: result.userName ?? record.userName,
-      ...(result.discordTokens ? { discordTokens: result.discordTokens } : {}),
-      scopeRefreshedAt: now,
-    };
-    this.refreshFailedAt.delete(record.id);
-    const written = await this.options.store.update(updated, record.scope, now).catch(() => true);
-    if (!written) return undefined;
-    if (isScopeReduced(principalOf(record), principalOf(updated))) {
-      // HTTP requests read the new scope from Redis; open sockets hold the one they authenticated with, so every
-      // instance closes them (4403) and the dashboard reconnects with the reduced scope. The session stays valid.
-      this.options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, scope: updated.scope, guilds: updated.guildIds.length }, "session scope reduced at refresh");
-      await this.announce([record.id], "scope-reduced");
-    }
-    return updated;
   }
 
   private recordActivity(record: SessionRecord, now: number): void {
@@ -299,10 +253,4 @@ export class SessionService {
     this.lastWarning = now;
     this.options.logger.warn(fields, message);
   }
-}
-
-/** The principal of a stored session. */
-export function principalOf(record: SessionRecord): Principal {
-  const base = { userId: record.userId, name: record.userName, keyId: record.keyId, sessionId: record.id };
-  return record.scope === "admin" ? { ...base, scope: "admin" } : { ...base, scope: "guild", guildIds: record.guildIds };
 }

@@ -3,6 +3,7 @@ import { startService, type RunningService } from "../../../../backend/src/servi
 import { startFakeDiscord, type FakeDiscord } from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeUserGuild } from "../../../../backend/src/simulation/fake-discord/fake-oauth.ts";
 import { freePort } from "../../../helpers/redis-server.ts";
+import { createLogger } from "../../../../backend/src/logging/logger.ts";
 import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../helpers/test-env.ts";
 import { UpdatePublisher } from "../../realtime/realtime-harness.ts";
 import { TestSocket } from "../../realtime/ws-test-client.ts";
@@ -24,6 +25,8 @@ let fake: FakeDiscord;
 let first: RunningService;
 let second: RunningService;
 const prefix = uniquePrefix("signin");
+/** Every line the first instance logs, at debug level, through the service's own logger (with its redaction). */
+const logLines: string[] = [];
 
 function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
@@ -49,7 +52,8 @@ beforeAll(async () => {
     guilds: [guildA, guildB].map((id) => ({ id, name: id, channels: [], roles: [{ id, name: "@everyone" }], members: [] })),
     oauth: { clientId: "client-1", clientSecret: "secret-1", user: moderator, userGuilds: allGuilds },
   });
-  [first, second] = await Promise.all([startService(testConfig(env()), testLogger()), startService(testConfig(env()), testLogger())]);
+  const capturing = createLogger({ level: "debug", destination: { write: (line: string) => void logLines.push(line) } });
+  [first, second] = await Promise.all([startService(testConfig(env()), capturing), startService(testConfig(env()), testLogger())]);
 });
 
 afterAll(async () => {
@@ -261,4 +265,27 @@ describe("sessions across two instances", () => {
       await publisher.close();
     }
   }, 30_000);
+});
+
+describe("Discord tokens at rest", () => {
+  it("are sealed in the session record and appear in no answer and no log line", async () => {
+    fake.oauth!.setUserGuilds(allGuilds);
+    const { token } = await signIn(first);
+    const bearer = { authorization: `Bearer ${token}` };
+    const me = await (await fetch(`${base(first)}/auth/me`, { headers: bearer })).text();
+    const list = await (await fetch(`${base(first)}/api/sessions`, { headers: bearer })).text();
+    const sessionId = (JSON.parse(me) as { sessionId: string }).sessionId;
+    const raw = (await first.redis.client.get(`${prefix}:session:${sessionId}`))!;
+    expect((JSON.parse(raw) as { discordTokens: string }).discordTokens).toMatch(/^v1\./);
+    const issued = fake.oauth!.issuedTokens();
+    // Every sign-in of this file (on both instances) got a token pair; the first instance logged at debug level.
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expect(logLines.some((line) => line.includes("session opened"))).toBe(true);
+    for (const secret of issued) {
+      expect(raw).not.toContain(secret);
+      expect(me + list).not.toContain(secret);
+      expect(logLines.find((line) => line.includes(secret))).toBeUndefined();
+    }
+    expect(logLines.find((line) => line.includes(token))).toBeUndefined();
+  });
 });

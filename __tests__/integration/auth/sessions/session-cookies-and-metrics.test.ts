@@ -46,6 +46,30 @@ describe("session cookies, expiry and counts over HTTP", () => {
     for (const cookie of plain.cookies) expect(cookie).not.toMatch(/Secure/);
   });
 
+  it("GET /api/sessions shows each session's user, scope, times (24 h sliding, 7 d absolute), address and user agent, never the token", async () => {
+    const opened = await exchange(false, { "x-forwarded-for": "10.88.0.7", "user-agent": "dashboard-backend/1.0" });
+    const res = await fetch(`${base}/api/sessions`, { headers: { authorization: `Bearer ${opened.token}` } });
+    const text = await res.text();
+    expect(text).not.toContain(opened.token);
+    const [session] = (JSON.parse(text) as { sessions: Record<string, unknown>[] }).sessions;
+    expect(session).toMatchObject({
+      id: opened.id,
+      kind: "api-key",
+      userId: `key:${opened.keyId}`,
+      userName: "dash",
+      scope: "guild",
+      guildIds: [guildId],
+      clientIp: "10.88.0.7",
+      userAgent: "dashboard-backend/1.0",
+      current: true,
+    });
+    expect(opened.id).toMatch(/^[0-9a-f]{64}$/);
+    const created = Date.parse(session!.createdAt as string);
+    expect(Math.abs(created - Date.now())).toBeLessThan(60_000);
+    expect(Date.parse(session!.expiresAt as string) - Date.parse(session!.lastActivityAt as string)).toBe(24 * 3_600_000);
+    expect(Date.parse(session!.maxExpiresAt as string) - created).toBe(7 * 24 * 3_600_000);
+  });
+
   it("an expired session answers 401 E_UNAUTHORIZED, and listing the user's sessions removes its index entries", async () => {
     const live = await exchange(false);
     // The second session of the same key's user, then expired the way Redis ends it: its record's TTL runs out.

@@ -101,7 +101,8 @@ export function createSignInSide(input: {
       const mine = await redis.client.set(lockKey, "1", "PX", Math.max(1_000, settings.sweepIntervalMs - 100), "NX");
       if (mine === "OK") {
         const removed = await sessions.sweep();
-        const refreshed = await sessions.refreshDueScopes();
+        // Scopes falling due before the next round are read now: an idle session's scope is at most the interval old.
+        const refreshed = await sessions.refreshDueScopes(1_000, settings.sweepIntervalMs);
         if (removed > 0 || refreshed > 0) logger.debug({ removed, refreshed }, "session sweep");
       }
       counts = await sessions.counts();

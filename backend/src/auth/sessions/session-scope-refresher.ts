@@ -51,14 +51,17 @@ export class SessionScopeRefresher {
     return pending;
   }
 
-  /** Re-reads every live session whose scope is due (at most `limit` per scope); returns how many were read. */
-  async refreshDue(limit: number): Promise<number> {
+  /**
+   * Re-reads every live session whose scope is due now or within `lookaheadMs` (at most `limit` per scope); returns
+   * how many were read. The sweep looks one round ahead, so an idle session's scope is never older than the interval.
+   */
+  async refreshDue(limit: number, lookaheadMs = 0): Promise<number> {
     const { store, now } = this.options;
     const at = now();
     let refreshed = 0;
     for (const { id } of await store.activeSessions(at, limit)) {
       const record = await store.get(id);
-      if (!record || !this.isDue(record, at)) continue;
+      if (!record || !this.isDue(record, at + lookaheadMs)) continue;
       await this.refresh(record);
       refreshed += 1;
     }

@@ -192,9 +192,12 @@ export class SessionService {
     return this.options.store.sweep(this.now());
   }
 
-  /** Re-reads the scope of every live session whose scope is due (at most `limit` per scope); returns how many were read. */
-  async refreshDueScopes(limit = 1_000): Promise<number> {
-    return this.scopes.refreshDue(limit);
+  /**
+   * Re-reads the scope of every live session whose scope is due now or within `lookaheadMs` (at most `limit` per
+   * scope); returns how many were read.
+   */
+  async refreshDueScopes(limit = 1_000, lookaheadMs = 0): Promise<number> {
+    return this.scopes.refreshDue(limit, lookaheadMs);
   }
 
   /** Resolves when the activity writes started so far have finished (shutdown, tests). */

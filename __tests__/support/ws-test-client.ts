@@ -45,7 +45,12 @@ export class TestSocket {
 
   /** Attempts an upgrade the server should refuse; resolves with the HTTP status and JSON body it answered. */
   static async refused(url: string, key?: string): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
-    const socket = new WebSocket(url, key === undefined ? {} : { headers: { authorization: key } });
+    return TestSocket.refusedWith(url, key === undefined ? {} : { authorization: key });
+  }
+
+  /** Attempts an upgrade with these headers that the server should refuse; resolves with its HTTP status and JSON body. */
+  static async refusedWith(url: string, headers: Record<string, string>): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
+    const socket = new WebSocket(url, { headers });
     socket.on("error", () => undefined);
     const [, response] = (await once(socket, "unexpected-response")) as [unknown, IncomingMessage];
     let body = "";

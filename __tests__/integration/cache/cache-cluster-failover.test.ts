@@ -40,7 +40,11 @@ function statusCounts(calls: CallRecord[]): Record<string, number> {
  * A master SIGKILLed (its connections refused) or SIGSTOPped (connected, silent: every command to it times out).
  * The cluster runs with `cluster-require-full-coverage no`, the setting docs/cache-resilience.md asks for.
  */
-describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster whose master gets %s under load", (fault) => {
+describe.each([
+  { fault: "SIGKILL", placement: "bus" },
+  { fault: "SIGSTOP", placement: "bus" },
+  { fault: "SIGKILL", placement: "plain" },
+] as const)("cache on a 6-node Redis Cluster whose $placement master gets $fault under load", ({ fault, placement }) => {
   let cluster: RedisClusterHandle;
   const connections: RedisConnections[] = [];
   const caches: SpyCache[] = [];
@@ -56,12 +60,21 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
 
   beforeAll(async () => {
     cluster = await startRedisCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS, requireFullCoverage: false });
-    const prefix = `${uniquePrefix("failover")}:cache`;
-    const keys = new KeyBuilder({ prefix, version: "v1" });
     const masterOf = await masterLookup(cluster.client());
-    placed = await keysOnEveryMaster(masterOf, keys, await cluster.masters(), { tagsPerMaster: 2, keysPerTag: 3 });
-    // The master holding the bus's sequence key: its death also silences the invalidation bus (the hardest case).
-    victim = await masterOf(keys.busSequence());
+    const masters = await cluster.masters();
+    // A prefix whose bus sequence and instance registry live on different masters: a master holding both is the
+    // case left open (docs/cache-resilience.md, "Tags").
+    let prefix: string;
+    let keys: KeyBuilder;
+    do {
+      prefix = `${uniquePrefix("failover")}:cache`;
+      keys = new KeyBuilder({ prefix, version: "v1" });
+    } while ((await masterOf(keys.busSequence())) === (await masterOf(keys.instances())));
+    placed = await keysOnEveryMaster(masterOf, keys, masters, { tagsPerMaster: 2, keysPerTag: 3 });
+    // "bus": the master holding the bus's sequence key, whose death also silences the invalidation bus (the hardest
+    // case: no instance trusts its tag map). "plain": a master holding neither the sequence nor the registry.
+    const busMasters = [await masterOf(keys.busSequence()), await masterOf(keys.instances())];
+    victim = placement === "bus" ? busMasters[0]! : masters.find((master) => !busMasters.includes(master))!;
     victimKeys = new Set(placed.filter((entry) => entry.master === victim).map((entry) => entry.key));
     // Two instances, each with the service's own connection set (createRedisConnections with its defaults).
     for (const instance of [0, 1]) {
@@ -170,11 +183,10 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
     const during = rate(load.calls, killedAt, recoveredAt);
     const othersBefore = rate(load.calls.filter((call) => !victimKeys.has(call.key)), killedAt - BEFORE_WINDOW_MS, killedAt);
     const othersDuring = rate(others, killedAt, recoveredAt);
-    // Issue 14 asks for at least half. Here the victim is the bus's master (the hardest case): the tag map is not
-    // trusted during the fault, so every read of a live master's key also reads its tag's version (two round trips
-    // instead of one) and this CPU-bound in-process load measured 0.37-1.2x on a machine at load average 20+. The
-    // bound asserted is 0.3x, so a regression to the single breaker (about 0.03x, issue 14) still fails.
-    expect(during).toBeGreaterThanOrEqual(before * 0.3);
+    // Issue 14 asks for at least half. With the bus's master dead no instance trusts its tag map; a tag version read
+    // from Redis then vouches for itself for up to W/2 (docs/cache.md, "Tag invalidation", rule 6), so a hit stays one
+    // GET instead of a GET plus one read per tag (0.37x on a loaded machine before that rule).
+    expect(during).toBeGreaterThanOrEqual(before * 0.5);
     const opened = new Set(breakerChanges.filter((change) => change.to === "open").map((change) => change.node));
     expect(
       breakerChanges

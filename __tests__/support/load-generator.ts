@@ -6,6 +6,15 @@ export interface LoadRequest {
   headers?: Record<string, string>;
 }
 
+/** One answered request, as `LoadOptions.onAnswer` sees it (times are performance.now() ms). */
+export interface LoadAnswer {
+  request: LoadRequest;
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  sentAt: number;
+  endedAt: number;
+}
+
 /** Options of `startLoad`. */
 export interface LoadOptions {
   /** e.g. http://127.0.0.1:PORT */
@@ -20,6 +29,8 @@ export interface LoadOptions {
   durationMs?: number;
   /** A request without an answer after this long counts as "timeout" (default 30 s). */
   timeoutMs?: number;
+  /** Called with every answered request (e.g. to read its X-Cache header); must not throw. */
+  onAnswer?: (answer: LoadAnswer) => void;
 }
 
 /** What a load run saw. Outcomes are HTTP statuses ("200", "503") or client errors ("ECONNRESET", "ECONNREFUSED", "timeout"). */
@@ -89,6 +100,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
           res.resume();
           res.on("end", () => {
             record(String(res.statusCode), sentAt, true);
+            options.onAnswer?.({ request, status: res.statusCode ?? 0, headers: res.headers, sentAt, endedAt: performance.now() });
             resolve();
           });
           res.on("error", () => {

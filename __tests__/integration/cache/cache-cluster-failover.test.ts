@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCache, KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
 import type { CircuitState } from "../../../backend/src/cache/transport/circuit-breaker.ts";
-import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import type { Command } from "ioredis";
+import { createRedisConnections, type RedisClient, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { FailoverLoad, type CallRecord, type LoadKey } from "../../support/cache-failover-load.ts";
 import { keysOnEveryMaster, masterLookup } from "../../support/cluster-key-placement.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
@@ -22,7 +23,19 @@ const RESUME_AFTER_PROMOTION_MS = 2_000;
 /** Live masters may stall from this long before the promotion is seen (the election and its config writes). */
 const STALL_MARGIN_MS = 500;
 /** Length of the steady load measured before the fault. */
-const BEFORE_WINDOW_MS = 2_000;
+const BEFORE_WINDOW_MS = 3_000;
+
+/**
+ * Notes the time of every tag-version read `client` sends (an EVALSHA or EVAL whose first key is a tag's version key),
+ * by observing the real connection's commands.
+ */
+function countTagReads(client: RedisClient, into: number[]): void {
+  const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
+  (client as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
+    if ((command.name === "evalsha" || command.name === "eval") && String(command.args[2]).includes(":tag:{")) into.push(performance.now());
+    return send(command, ...rest);
+  };
+}
 
 /** Keys with at least one `hit` among `calls`. */
 function keysHit(calls: CallRecord[]): Set<string> {
@@ -40,7 +53,11 @@ function statusCounts(calls: CallRecord[]): Record<string, number> {
  * A master SIGKILLed (its connections refused) or SIGSTOPped (connected, silent: every command to it times out).
  * The cluster runs with `cluster-require-full-coverage no`, the setting docs/cache-resilience.md asks for.
  */
-describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster whose master gets %s under load", (fault) => {
+describe.each([
+  { fault: "SIGKILL", placement: "bus" },
+  { fault: "SIGSTOP", placement: "bus" },
+  { fault: "SIGKILL", placement: "plain" },
+] as const)("cache on a 6-node Redis Cluster whose $placement master gets $fault under load", ({ fault, placement }) => {
   let cluster: RedisClusterHandle;
   const connections: RedisConnections[] = [];
   const caches: SpyCache[] = [];
@@ -52,16 +69,33 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
   let killedAt: number;
   let promotedAt: number;
   let recoveredAt: number;
+  /** This process's CPU time (the two caches and the load run here) at the steady stretch's start, the fault, recovery. */
+  const cpu: { at: number; ms: number }[] = [];
+  const sampleCpu = (at: number) => {
+    const { user, system } = process.cpuUsage();
+    cpu.push({ at, ms: (user + system) / 1_000 });
+  };
   let settledAt: number;
+  /** performance.now() of every tag-version read (READ_TAG_VERSIONS) either instance sent. */
+  const tagReads: number[] = [];
 
   beforeAll(async () => {
     cluster = await startRedisCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS, requireFullCoverage: false });
-    const prefix = `${uniquePrefix("failover")}:cache`;
-    const keys = new KeyBuilder({ prefix, version: "v1" });
     const masterOf = await masterLookup(cluster.client());
-    placed = await keysOnEveryMaster(masterOf, keys, await cluster.masters(), { tagsPerMaster: 2, keysPerTag: 3 });
-    // The master holding the bus's sequence key: its death also silences the invalidation bus (the hardest case).
-    victim = await masterOf(keys.busSequence());
+    const masters = await cluster.masters();
+    // A prefix whose bus sequence and instance registry live on different masters: a master holding both is the
+    // case left open (docs/cache-resilience.md, "Tags").
+    let prefix: string;
+    let keys: KeyBuilder;
+    do {
+      prefix = `${uniquePrefix("failover")}:cache`;
+      keys = new KeyBuilder({ prefix, version: "v1" });
+    } while ((await masterOf(keys.busSequence())) === (await masterOf(keys.instances())));
+    placed = await keysOnEveryMaster(masterOf, keys, masters, { tagsPerMaster: 2, keysPerTag: 3 });
+    // "bus": the master holding the bus's sequence key, whose death also silences the invalidation bus (the hardest
+    // case: no instance trusts its tag map). "plain": a master holding neither the sequence nor the registry.
+    const busMasters = [await masterOf(keys.busSequence()), await masterOf(keys.instances())];
+    victim = placement === "bus" ? busMasters[0]! : masters.find((master) => !busMasters.includes(master))!;
     victimKeys = new Set(placed.filter((entry) => entry.master === victim).map((entry) => entry.key));
     // Two instances, each with the service's own connection set (createRedisConnections with its defaults).
     for (const instance of [0, 1]) {
@@ -71,6 +105,7 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
         testLogger(),
       );
       connections.push(connection);
+      countTagReads(connection.client, tagReads);
       caches.push(
         createCache({
           redis: connection.client,
@@ -90,10 +125,12 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
 
     const replica = await cluster.replicaOf(victim);
     // A steady stretch to compare the fault window's throughput with (a measurement window, not a wait for an event).
+    sampleCpu(performance.now());
     await new Promise((resolve) => setTimeout(resolve, BEFORE_WINDOW_MS));
     if (fault === "SIGKILL") await cluster.killMaster(victim);
     else await cluster.freezeMaster(victim);
     killedAt = performance.now();
+    sampleCpu(killedAt);
     const promoted = cluster.waitForPromotion(replica);
     promoted.catch(() => undefined);
 
@@ -116,6 +153,7 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
       for (const cache of caches) expect((await cache.getStats({ includeKeyspace: false })).breaker.state).toBe("closed");
     }, { timeout: 15_000, interval: 50 });
     recoveredAt = performance.now();
+    sampleCpu(recoveredAt);
     // Under load again: every key hits, and the writer's invalidation of every tag resolves.
     const tags = new Set(placed.map((entry) => entry.tag));
     await vi.waitFor(
@@ -170,11 +208,23 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
     const during = rate(load.calls, killedAt, recoveredAt);
     const othersBefore = rate(load.calls.filter((call) => !victimKeys.has(call.key)), killedAt - BEFORE_WINDOW_MS, killedAt);
     const othersDuring = rate(others, killedAt, recoveredAt);
-    // Issue 14 asks for at least half. Here the victim is the bus's master (the hardest case): the tag map is not
-    // trusted during the fault, so every read of a live master's key also reads its tag's version (two round trips
-    // instead of one) and this CPU-bound in-process load measured 0.37-1.2x on a machine at load average 20+. The
-    // bound asserted is 0.3x, so a regression to the single breaker (about 0.03x, issue 14) still fails.
+    // Issue 14 asks for at least half. With the bus's master dead no instance trusts its tag map; a tag version read
+    // from Redis then vouches for itself for up to W/2 (docs/cache.md, "Tag invalidation", rule 6), so a hit stays one
+    // GET instead of a GET plus one read per tag (0.37x on a loaded machine before that rule). The half is asserted
+    // per CPU-second of this process (calls per CPU-second: the cost of the fault to the cache itself), which the
+    // other test files sharing the 2 cores do not move; the raw rate, which swings with them, keeps the old 0.3x floor.
+    const perCpuSecond = (from: number, to: number) =>
+      load.calls.filter((call) => call.startedAt > cpu[from]!.at && call.endedAt < cpu[to]!.at).length / ((cpu[to]!.ms - cpu[from]!.ms) / 1_000);
+    const efficiencyBefore = perCpuSecond(0, 1);
+    const efficiencyDuring = perCpuSecond(1, 2);
+    expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.5);
     expect(during).toBeGreaterThanOrEqual(before * 0.3);
+    // The mechanism, free of the machine's noise: until the promotion, live masters' reads do not read their tag's
+    // version each time (1.07 reads per call without rule 6; with it each tag about once per W/4 per instance, and
+    // once per reader that finds it expired: 0.01-0.21 measured).
+    const untilPromotion = others.filter((call) => call.endedAt < promotedAt);
+    const tagReadsPerCall = tagReads.filter((at) => at > killedAt && at < promotedAt).length / untilPromotion.length;
+    expect(tagReadsPerCall).toBeLessThan(0.5);
     const opened = new Set(breakerChanges.filter((change) => change.to === "open").map((change) => change.node));
     expect(
       breakerChanges
@@ -185,7 +235,9 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("cache on a 6-node Redis Cluster 
       `kill to recovery: other masters ${JSON.stringify(statusCounts(others))}, dead master before promotion ` +
         `${JSON.stringify(statusCounts(dead))}; ${bypassed.length} bypasses on live masters, all within ${STALL_MARGIN_MS} ms ` +
         `of the promotion or after it; ${Math.round(before)} calls/s before, ${Math.round(during)} calls/s during (other masters' keys ` +
-        `${Math.round(othersBefore)} and ${Math.round(othersDuring)}); ` +
+        `${Math.round(othersBefore)} and ${Math.round(othersDuring)}); per CPU-second ${Math.round(efficiencyBefore)} before, ` +
+        `${Math.round(efficiencyDuring)} during (${(efficiencyDuring / efficiencyBefore).toFixed(2)}x, raw ${(during / before).toFixed(2)}x); ` +
+        `${tagReadsPerCall.toFixed(3)} tag-version reads per live-master call until the promotion; ` +
         `breakers opened: ${[...opened].join(", ") || "none"}`,
     );
   });

@@ -44,6 +44,8 @@ export function createCache(options: CreateCacheOptions): SpyCache {
     ...(options.breakerProbeIntervalMs === undefined ? {} : { probeIntervalMs: options.breakerProbeIntervalMs }),
     ...(options.onBreakerStateChange ? { onNodeStateChange: options.onBreakerStateChange } : {}),
   });
+  // Timed statistics flushes wait while their master's breaker is open (see CacheStatsRecorder.flushGate).
+  if (stats instanceof CacheStatsRecorder) stats.flushGate ??= (key) => breakers.forKey(key).state !== "open";
   const gateway = new RedisGateway(options.redis, breakers, stats, resolved.fallbackCommandTimeoutMs);
   const tags = new TagVersionStore(gateway, keys, resolved.tagTtlMs);
   const ownedSubscriber = options.subscriber ? undefined : openSubscriber(options.redis);

@@ -111,7 +111,11 @@ function openCluster(options: RedisConnectionOptions, name: string, role: "comma
     clusterRetryStrategy: reconnectDelayMs,
     enableOfflineQueue: true,
     slotsRefreshTimeout: options.connectTimeoutMs ?? 2_000,
-    maxRedirections: 16,
+    // Each redirection or "Connection is closed" retry waits 100 ms (retryDelayOnFailover) and refreshes the slot
+    // map; a command's caller gives up after the command timeout (250 ms) anyway, so on the command connection more
+    // than 3 only kept dead commands cycling through a failover (about 40 refreshes per process per failover, each a
+    // new connection and a 16,384-slot rebuild: docs/cache-resilience.md). The subscriber keeps ioredis's 16.
+    maxRedirections: role === "command" ? 3 : 16,
   });
 }
 

@@ -43,7 +43,8 @@ export class EntryReader {
     const { tags, gateway } = this.ctx;
     const fromL1 = this.readL1(fullKey);
     if (fromL1) return Promise.resolve(fromL1);
-    if (tags.isTrusted() || hintTags.length === 0) {
+    // Untrusted, but every hinted tag's version was read from Redis lately (docs/cache.md, rule 6): one GET.
+    if (tags.isTrusted() || hintTags.length === 0 || tags.fetchedRecently(hintTags)) {
       return gateway.call((c) => c.get(fullKey), fullKey).then((raw) => this.accept(fullKey, raw, undefined));
     }
     // Untrusted: the tag versions come from Redis in the same round trip as the entry.

@@ -53,6 +53,12 @@ export class CacheStatsRecorder {
   private flushing: Promise<void> | undefined;
   private flushFailures = 0;
   private closed = false;
+  /**
+   * Asked before each timed flush with the key it would write: false skips that flush (deltas are kept for the next
+   * one). The cache sets it to "that key's master breaker is not open": on a cluster whose master of these keys is
+   * dead, ioredis re-sends the MULTI up to 16 times within a second, refreshing its slot map each time.
+   */
+  flushGate: ((routingKey: string) => boolean) | undefined;
 
   constructor(options: CacheStatsRecorderOptions) {
     this.instanceId = options.instanceId;
@@ -66,7 +72,10 @@ export class CacheStatsRecorder {
     });
     if (flushIntervalMs > 0) {
       // A failed flush keeps its deltas for the next one; the failure shows in `flushFailures`.
-      this.timer = setInterval(() => void this.flush().catch(() => undefined), flushIntervalMs);
+      this.timer = setInterval(() => {
+        if (this.flushGate?.(this.store.totalKey) === false) return;
+        void this.flush().catch(() => undefined);
+      }, flushIntervalMs);
       this.timer.unref();
     }
   }

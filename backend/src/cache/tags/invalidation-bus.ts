@@ -131,6 +131,7 @@ export class InvalidationBus extends EventEmitter {
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     this.options.tagStore.trustedUntil = 0;
+    this.options.tagStore.registeredUntil = 0;
     this.options.subscriber.off("message", this.onMessage);
     // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
@@ -150,6 +151,9 @@ export class InvalidationBus extends EventEmitter {
       const sentAt = performance.now();
       const instances = this.options.keys.instances();
       await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances);
+      // Registered as live from sentAt on: versions fetched from now on may vouch for themselves until then + W/2.
+      const registeredUntil = sentAt + this.options.windowMs / 2;
+      if (registeredUntil > this.options.tagStore.registeredUntil) this.options.tagStore.registeredUntil = registeredUntil;
       this.beats += 1;
       if (this.beats % 64 === 0) {
         // Forget instances gone for a minute (crashed without close()).

@@ -4,8 +4,10 @@ import type { RedisGateway } from "../transport/redis-gateway.ts";
 
 /**
  * Tag versions, held in process and in Redis. The local map is only trusted while the invalidation bus says so
- * (`trustedUntil`, see invalidation-bus.ts); otherwise versions are read from Redis. Versions only grow, so
- * merging is `max`. A fetch that was in flight across a `reset()` (messages may have been lost) is not merged.
+ * (`trustedUntil`, see invalidation-bus.ts); otherwise versions are read from Redis, and a version read from Redis
+ * vouches for its tag alone until `registeredUntil` as it was when the read was sent (docs/cache.md, "Tag
+ * invalidation", rule 6), so an untrusted instance reads each tag about once per W/4, not once per entry. Versions
+ * only grow, so merging is `max`. A fetch that was in flight across a `reset()` (messages may have been lost) is not merged.
  *
  * Soft invalidations bump the same version as hard ones; the store also remembers, per tag, which version a soft
  * bump produced and when this process learned of it (its own monotonic clock). Only an entry exactly one version
@@ -22,6 +24,14 @@ export class TagVersionStore {
   generation = 0;
   /** performance.now() deadline until which the local map is complete (set by the bus). */
   trustedUntil = 0;
+  /**
+   * performance.now() deadline set by the bus after each heartbeat that registered this instance as live (the
+   * heartbeat's send time + W/2): until then an invalidation cannot resolve without this instance's acknowledgement
+   * or W after its publication.
+   */
+  registeredUntil = 0;
+  /** Tag -> performance.now() until which its version fetched from Redis is current enough for reads (rule 6). */
+  private readonly fetchedUntil = new Map<string, number>();
   /** Called with the tags of each soft bump once, when first recorded (own bump or bus); must not throw. */
   onSoftBump: ((tags: string[]) => void) | undefined;
 
@@ -36,16 +46,28 @@ export class TagVersionStore {
     return performance.now() < this.trustedUntil;
   }
 
-  /** The locally known versions of `tags`, or undefined when untrusted or any is unknown. */
+  /**
+   * The locally known versions of `tags`, or undefined when any is unknown or, the map being untrusted, any was not
+   * fetched from Redis recently enough to vouch for itself (`fetchedUntil`).
+   */
   localVersions(tags: Iterable<string>): Map<string, number> | undefined {
-    if (!this.isTrusted()) return undefined;
+    const trusted = this.isTrusted();
+    const now = trusted ? 0 : performance.now();
     const out = new Map<string, number>();
     for (const tag of tags) {
       const version = this.local.get(tag);
       if (version === undefined) return undefined;
+      if (!trusted && !((this.fetchedUntil.get(tag) ?? 0) > now)) return undefined;
       out.set(tag, version);
     }
     return out;
+  }
+
+  /** True when every tag of `tags` has a version fetched from Redis recently enough to use without the map's trust (rule 6). */
+  fetchedRecently(tags: readonly string[]): boolean {
+    const now = performance.now();
+    for (const tag of tags) if (!((this.fetchedUntil.get(tag) ?? 0) > now) || !this.local.has(tag)) return false;
+    return true;
   }
 
   /** The locally known version of one tag, trusted or not (callers check `isTrusted()`). */
@@ -63,6 +85,8 @@ export class TagVersionStore {
   async fetch(tags: readonly string[]): Promise<Map<string, number>> {
     const unique = [...new Set(tags)];
     const epoch = this.epoch;
+    // Taken before sending: only registrations that completed before the read may vouch for what it returns.
+    const until = this.registeredUntil;
     const versionKeys = unique.map((tag) => this.keys.tagVersion(tag));
     const ttl = this.tagTtlMs;
     let raw: string[];
@@ -78,7 +102,12 @@ export class TagVersionStore {
     unique.forEach((tag, i) => result.set(tag, Number(raw[i])));
     // Merge only if no messages were lost while the fetch was in flight: the map must never hold a version
     // older than an invalidation it has been told about.
-    if (epoch === this.epoch) for (const [tag, version] of result) this.mergeOne(tag, version);
+    if (epoch === this.epoch) {
+      for (const [tag, version] of result) {
+        this.mergeOne(tag, version);
+        if (until > (this.fetchedUntil.get(tag) ?? 0)) this.fetchedUntil.set(tag, until);
+      }
+    }
     return result;
   }
 
@@ -122,6 +151,7 @@ export class TagVersionStore {
   reset(): void {
     this.local.clear();
     this.softBumps.clear();
+    this.fetchedUntil.clear();
     this.epoch += 1;
     this.generation += 1;
     this.trustedUntil = 0;

@@ -47,6 +47,11 @@ export class NodeBreakers {
   /** Opens and refusals of retired breakers, so the totals never go down. */
   private readonly retired = { opens: 0, rejected: 0 };
   private closed = false;
+  /** performance.now() of the client's last slot-map refresh (ioredis's "refresh" event), whoever asked for it. */
+  private lastRefreshAt = Number.NEGATIVE_INFINITY;
+  private readonly onRefresh = () => {
+    this.lastRefreshAt = performance.now();
+  };
 
   constructor(
     private readonly client: RedisClient,
@@ -55,6 +60,7 @@ export class NodeBreakers {
     this.shared = options.breaker instanceof CircuitBreaker ? options.breaker : undefined;
     this.breakerOptions = options.breaker instanceof CircuitBreaker ? {} : options.breaker;
     this.probeIntervalMs = options.probeIntervalMs ?? 250;
+    if (this.isCluster) client.on("refresh", this.onRefresh);
   }
 
   /** The breaker guarding calls on `key`: that of the master owning its slot now (a single node: its one breaker). */
@@ -121,6 +127,7 @@ export class NodeBreakers {
   /** Stops probing (the cache is closing). */
   close(): void {
     this.closed = true;
+    this.client.off("refresh", this.onRefresh);
     for (const timer of this.probes.values()) clearInterval(timer);
     this.probes.clear();
   }
@@ -167,8 +174,11 @@ export class NodeBreakers {
     if (this.isCluster) {
       const cluster = this.client as Cluster;
       // Our own calls to this node's slots are refused while it is open, so ioredis would not learn of a promotion
-      // from their errors: ask for the slot map (ioredis coalesces concurrent refreshes).
-      cluster.refreshSlotsCache();
+      // from their errors: ask for the slot map (ioredis coalesces concurrent refreshes), unless it was refreshed
+      // within the last interval anyway. Each refresh opens a connection and rebuilds a 16,384-slot table: during a
+      // failover, refreshes asked for by every open breaker and by ioredis's own retries measured 10-24% of the
+      // process's CPU (docs/cache-resilience.md).
+      if (performance.now() - this.lastRefreshAt >= this.probeIntervalMs) cluster.refreshSlotsCache();
       if (id !== UNROUTED) {
         if (!ownsAnySlot(cluster, id)) return this.retire(id, breaker);
         target = cluster.nodes("master").find((node) => nodeId(node) === id);

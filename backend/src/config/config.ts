@@ -5,6 +5,7 @@ import { parseDuration } from "../cache/duration.ts";
 import { circuitBreakerDefaults } from "../cache/resilience/circuit-breaker.ts";
 import { INGESTION_WRITER_DEFAULTS } from "../ingest/ingestion-writer-options.ts";
 import { INVALIDATION_DEFAULTS } from "../invalidation/cache-invalidation-service.ts";
+import { DEFAULT_ALERT_THRESHOLDS } from "../monitoring/alert-rules.ts";
 import { defaultHealthDiskDir, SERVICE_CHECK_NAMES } from "../health/service-health.ts";
 
 /** Parses "true"/"false"/"1"/"0" environment strings into booleans. */
@@ -190,15 +191,15 @@ export const environmentSchema = z.object({
 
   ALERT_EVAL_INTERVAL_MS: positiveInt.default(15_000),
   ALERT_WINDOW_MS: positiveInt.default(300_000),
-  ALERT_CACHE_HIT_RATE_MIN: z.coerce.number().min(0).max(100).default(80),
-  ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(100),
-  ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(90),
-  ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(80),
-  ALERT_CACHE_P99_MAX_MS: positiveInt.default(500),
-  ALERT_ERROR_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(1),
-  ALERT_ERROR_RATE_MIN_LOOKUPS: positiveInt.default(100),
-  ALERT_LOCK_FAILURE_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(5),
-  ALERT_LOCK_MIN_ATTEMPTS: positiveInt.default(20),
+  ALERT_CACHE_HIT_RATE_MIN: z.coerce.number().min(0).max(100).default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinPercent),
+  ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinLookups),
+  ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.redisMemoryMaxPercent),
+  ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.ingestBufferMaxPercent),
+  ALERT_CACHE_P99_MAX_MS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.cacheP99MaxMs),
+  ALERT_ERROR_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.errorRateMaxPercent),
+  ALERT_ERROR_RATE_MIN_LOOKUPS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.errorRateMinLookups),
+  ALERT_LOCK_FAILURE_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.lockFailureRateMaxPercent),
+  ALERT_LOCK_MIN_ATTEMPTS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.lockMinAttempts),
   ALERT_HISTORY_MAX_ENTRIES: positiveInt.default(1_000),
   INVALIDATION_LOG_MAX_ENTRIES: positiveInt.default(10_000),
   CLEANUP_INTERVAL_MS: nonNegativeInt.default(300_000),

@@ -119,7 +119,7 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       const after = await scrape();
       expect(hits(after) - hits(before)).toBe(1);
       expect(sample(after, 'spywatcher_cache_lookups_total{outcome="miss"}')! - sample(before, 'spywatcher_cache_lookups_total{outcome="miss"}')!).toBe(1);
-      expect(sample(after, 'spywatcher_cache_latency_observations_total{source="loader"}')).toBeGreaterThanOrEqual(1);
+      expect(sample(after, 'cache_operation_latency_seconds_count{source="loader"}')).toBeGreaterThanOrEqual(1);
     });
 
     it("times requests by route template, method and status, never by raw URL", async () => {

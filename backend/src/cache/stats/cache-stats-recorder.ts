@@ -126,19 +126,17 @@ export class CacheStatsRecorder {
   /** One Redis call took `ms` milliseconds. */
   observeRedisLatency(ms: number): void {
     this.histograms.redis.record(ms);
-    this.onRedisLatency?.(ms);
   }
 
   /** One loader run took `ms` milliseconds. */
   observeLoaderLatency(ms: number): void {
     this.histograms.loader.record(ms);
-    this.onLoaderLatency?.(ms);
   }
 
-  /** Also told of each Redis call's latency in ms (the `cache_operation_latency_seconds` histogram); default none. */
-  onRedisLatency: ((ms: number) => void) | undefined;
-  /** Also told of each loader run's latency in ms; default none. */
-  onLoaderLatency: ((ms: number) => void) | undefined;
+  /** This instance's latency histograms since start, read-only (exported as `cache_operation_latency_seconds`). */
+  latencyHistograms(): Readonly<Record<HistogramName, Readonly<LatencyHistogram>>> {
+    return this.histograms;
+  }
 
   /** This instance's statistics since the recorder was created. */
   snapshot(): LocalCacheStats {

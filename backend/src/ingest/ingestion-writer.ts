@@ -5,8 +5,8 @@ import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "./ev
 import type { SpilledBatch } from "./ingest-spill-file.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import { INGESTION_WRITER_DEFAULTS, type IngestionWriterOptions, type IngestStats } from "./ingestion-writer-options.ts";
-import { InterruptibleSleeps } from "./interruptible-sleeps.ts";
-import { isPermanentWriteError, retryDelayMs } from "./write-errors.ts";
+import { backoffDelayMs, sleep } from "../lib/retry.ts";
+import { isPermanentWriteError, writeBackoff } from "./write-errors.ts";
 import { WriteOutageLog } from "./write-outage-log.ts";
 
 export type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
@@ -47,7 +47,8 @@ export class IngestionWriter {
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
   private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
-  private readonly backoff = new InterruptibleSleeps();
+  /** Aborted when `close()` gives up: every back-off wait ends at once, and every later one is skipped. */
+  private readonly stopWaiting = new AbortController();
   private readonly outage: WriteOutageLog;
   private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, spilled: 0, replayedBatches: 0 };
   private buffered = 0;
@@ -115,7 +116,7 @@ export class IngestionWriter {
       clearTimeout(deadline);
       if (drained) return;
       this.givingUp = true;
-      this.backoff.interruptAll();
+      this.stopWaiting.abort();
       await this.spillUnwritten();
     })();
     return this.closing;
@@ -247,7 +248,7 @@ export class IngestionWriter {
         }
         this.outage.failed(kind, attempt, this.buffered, error);
         this.counters.retried += 1;
-        await this.backoff.sleep(retryDelayMs(attempt, this.retryBaseMs, this.retryMaxMs));
+        await sleep(backoffDelayMs(attempt, writeBackoff(this.retryBaseMs, this.retryMaxMs)), this.stopWaiting.signal).catch(() => undefined);
       }
     }
   }

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
 import type { Logger } from "../logging/logger.ts";
 import { redactUrl } from "../logging/logger.ts";
+import { backoffDelayMs, type BackoffPolicy } from "../lib/retry.ts";
 
 /** A command connection: a single node or a cluster. Everything in this project accepts either. */
 export type RedisClient = Redis | Cluster;
@@ -44,8 +45,10 @@ export interface RedisConnections {
  * to 2 s after a restart. A refused connect attempt every 500 ms costs nothing.
  */
 export function reconnectDelayMs(attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 10), 500);
+  return backoffDelayMs(attempt, RECONNECT_BACKOFF);
 }
+
+const RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 500 };
 
 /** Builds the command and subscriber connections for a single node or a Redis Cluster. */
 export function createRedisConnections(options: RedisConnectionOptions, logger: Logger): RedisConnections {

@@ -1,6 +1,13 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { ACTIVITY_DEFAULTS } from "../activity/activity-recorder.ts";
+import { API_KEY_DEFAULTS } from "../auth/api-key-service.ts";
 import { CACHE_DEFAULTS } from "../cache/cache-defaults.ts";
+import { CACHE_STATS_DEFAULTS } from "../cache/stats/fleet-stats-store.ts";
+import { PRISMA_CLIENT_DEFAULTS } from "../db/prisma-client.ts";
+import { ALERT_MONITOR_DEFAULTS } from "../monitoring/alert-monitor.ts";
+import { ALERT_WEBHOOK_DEFAULTS } from "../monitoring/alert-webhook.ts";
+import { REDIS_CONNECTION_DEFAULTS } from "../redis/redis-connections.ts";
 import { parseDuration } from "../cache/duration.ts";
 import { circuitBreakerDefaults } from "../cache/resilience/circuit-breaker.ts";
 import { INGESTION_WRITER_DEFAULTS } from "../ingest/ingestion-writer-options.ts";
@@ -67,11 +74,11 @@ export const environmentSchema = z.object({
   LOG_PRETTY: booleanFromEnv.default(false),
 
   DATABASE_URL: postgresUrl.default("postgresql://postgres@127.0.0.1:5432/spywatcher"),
-  DATABASE_POOL_MAX: positiveInt.default(10),
-  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(10_000),
-  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  DATABASE_POOL_MAX: positiveInt.default(PRISMA_CLIENT_DEFAULTS.poolMax),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(PRISMA_CLIENT_DEFAULTS.statementTimeoutMs),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(PRISMA_CLIENT_DEFAULTS.connectionTimeoutMs),
   DATABASE_QUERY_TIMEOUT_MS: positiveInt.optional(),
-  DATABASE_KEEPALIVE_DELAY_MS: positiveInt.default(10_000),
+  DATABASE_KEEPALIVE_DELAY_MS: positiveInt.default(PRISMA_CLIENT_DEFAULTS.keepAliveDelayMs),
   ANALYTICS_MAX_CONCURRENT_QUERIES: positiveInt.optional(),
   ANALYTICS_MAX_QUEUED_QUERIES: nonNegativeInt.optional(),
   ANALYTICS_STALE_IF_ERROR_MS: nonNegativeInt.default(6 * 3_600_000),
@@ -79,9 +86,9 @@ export const environmentSchema = z.object({
 
   REDIS_URL: redisUrl.default("redis://127.0.0.1:6379/0"),
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
-  REDIS_PROTOCOL: z.coerce.number().pipe(z.union([z.literal(2), z.literal(3)])).default(2),
-  REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
-  REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(250),
+  REDIS_PROTOCOL: z.coerce.number().pipe(z.union([z.literal(2), z.literal(3)])).default(REDIS_CONNECTION_DEFAULTS.protocol),
+  REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(REDIS_CONNECTION_DEFAULTS.connectTimeoutMs),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(REDIS_CONNECTION_DEFAULTS.commandTimeoutMs),
   REDIS_PASSWORD: z.string().min(1).optional(),
   REDIS_TLS: booleanFromEnv.default(false),
   ENABLE_REDIS_RATE_LIMITING: booleanFromEnv.default(true),
@@ -110,9 +117,9 @@ export const environmentSchema = z.object({
   CACHE_CB_RECOVERY_TIMEOUT: positiveInt.default(circuitBreakerDefaults.recoveryTimeoutMs),
   CACHE_CB_MIN_RECOVERY_TIMEOUT: positiveInt.default(circuitBreakerDefaults.minRecoveryTimeoutMs),
   CACHE_CB_HALF_OPEN_MAX_CALLS: positiveInt.default(circuitBreakerDefaults.halfOpenMaxCalls),
-  CACHE_STATS_FLUSH_INTERVAL_MS: positiveInt.default(5_000),
-  CACHE_STATS_WINDOW_MS: positiveInt.default(60_000),
-  CACHE_STATS_RETENTION_MS: positiveInt.default(86_400_000),
+  CACHE_STATS_FLUSH_INTERVAL_MS: positiveInt.default(CACHE_STATS_DEFAULTS.flushIntervalMs),
+  CACHE_STATS_WINDOW_MS: positiveInt.default(CACHE_STATS_DEFAULTS.windowMs),
+  CACHE_STATS_RETENTION_MS: positiveInt.default(CACHE_STATS_DEFAULTS.retentionMs),
   CACHE_MEMORY_LIMIT_BYTES: positiveInt.default(2 * 1024 ** 3),
 
   DISCORD_ENABLED: booleanFromEnv.default(true),
@@ -131,9 +138,9 @@ export const environmentSchema = z.object({
   INVALIDATION_COALESCE_MS: positiveInt.default(INVALIDATION_DEFAULTS.coalesceMs),
   INVALIDATION_MODE: z.enum(["soft", "hard"]).default(INVALIDATION_DEFAULTS.mode),
   ACTIVITY_ENABLED: booleanFromEnv.default(true),
-  ACTIVITY_FLUSH_INTERVAL_MS: positiveInt.default(200),
-  ACTIVITY_TYPING_TTL_MS: positiveInt.default(10_000),
-  ACTIVITY_LIVE_PUSH_INTERVAL_MS: positiveInt.default(1_000),
+  ACTIVITY_FLUSH_INTERVAL_MS: positiveInt.default(ACTIVITY_DEFAULTS.flushIntervalMs),
+  ACTIVITY_TYPING_TTL_MS: positiveInt.default(ACTIVITY_DEFAULTS.typingTtlMs),
+  ACTIVITY_LIVE_PUSH_INTERVAL_MS: positiveInt.default(ACTIVITY_DEFAULTS.livePushIntervalMs),
   ACTIVITY_RETENTION_INTERVAL_MS: nonNegativeInt.default(3_600_000),
 
   HEALTH_CHECK_TIMEOUT_MS: positiveInt.default(1_000),
@@ -152,9 +159,9 @@ export const environmentSchema = z.object({
   HEALTH_EVENT_LOOP_DELAY_MAX_MS: positiveInt.default(200),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
-  AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(1_000),
-  AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(300_000),
-  AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(30),
+  AUTH_LOOKUP_TIMEOUT_MS: positiveInt.default(API_KEY_DEFAULTS.lookupTimeoutMs),
+  AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(API_KEY_DEFAULTS.staleIfErrorMs),
+  AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(API_KEY_DEFAULTS.failedAuthPerMinute),
   AUTH_MAX_NEW_KEY_LOOKUPS: positiveInt.optional(),
   DISCORD_CLIENT_ID: z.string().regex(/^\S{1,100}$/, "must be the application's client id").optional(),
   DISCORD_CLIENT_SECRET: z.string().min(1).optional(),
@@ -189,8 +196,8 @@ export const environmentSchema = z.object({
   WS_MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
   WS_MAX_UNAUTHENTICATED_CONNECTIONS: positiveInt.optional(),
 
-  ALERT_EVAL_INTERVAL_MS: positiveInt.default(15_000),
-  ALERT_WINDOW_MS: positiveInt.default(300_000),
+  ALERT_EVAL_INTERVAL_MS: positiveInt.default(ALERT_MONITOR_DEFAULTS.intervalMs),
+  ALERT_WINDOW_MS: positiveInt.default(ALERT_MONITOR_DEFAULTS.windowMs),
   ALERT_CACHE_HIT_RATE_MIN: z.coerce.number().min(0).max(100).default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinPercent),
   ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinLookups),
   ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.redisMemoryMaxPercent),
@@ -213,9 +220,9 @@ export const environmentSchema = z.object({
       return url.username === "" && url.password === "";
     }, "must not carry credentials (user:pass@): put a token in its path or query instead")
     .optional(),
-  ALERT_WEBHOOK_TIMEOUT_MS: positiveInt.default(5_000),
-  ALERT_WEBHOOK_RETRIES: nonNegativeInt.max(10).default(3),
-  ALERT_WEBHOOK_REPEAT_MS: positiveInt.default(3_600_000),
+  ALERT_WEBHOOK_TIMEOUT_MS: positiveInt.default(ALERT_WEBHOOK_DEFAULTS.timeoutMs),
+  ALERT_WEBHOOK_RETRIES: nonNegativeInt.max(10).default(ALERT_WEBHOOK_DEFAULTS.retries),
+  ALERT_WEBHOOK_REPEAT_MS: positiveInt.default(ALERT_MONITOR_DEFAULTS.repeatMs),
   ALERT_INSTANCE: z.string().regex(/^\S{1,200}$/, "must be 1-200 characters without spaces").optional(),
 });
 

@@ -1,6 +1,9 @@
 import { retry } from "../lib/retry.ts";
 import type { Logger } from "../logging/logger.ts";
 
+/** Defaults of `AlertWebhookOptions`; the ALERT_WEBHOOK_* defaults of config/config.ts are these. */
+export const ALERT_WEBHOOK_DEFAULTS = { timeoutMs: 5_000, retries: 3 } as const;
+
 /** Options of an `AlertWebhook`. */
 export interface AlertWebhookOptions {
   /** Where payloads are POSTed (ALERT_WEBHOOK_URL). It may carry a token: only its origin is ever logged. */
@@ -54,8 +57,8 @@ export class AlertWebhook {
   constructor(options: AlertWebhookOptions) {
     this.url = options.url;
     this.origin = new URL(options.url).origin;
-    this.timeoutMs = options.timeoutMs ?? 5_000;
-    this.retries = options.retries ?? 3;
+    this.timeoutMs = options.timeoutMs ?? ALERT_WEBHOOK_DEFAULTS.timeoutMs;
+    this.retries = options.retries ?? ALERT_WEBHOOK_DEFAULTS.retries;
     this.backoffMs = options.backoffMs ?? 500;
     this.maxQueued = options.maxQueued ?? 100;
     this.closeGraceMs = options.closeGraceMs ?? 1_000;

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { buildStats, type CacheCounters, type LabelCounters, type FleetCacheStats, type LocalCacheStats } from "./cache-stats-types.ts";
-import { COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
+import { CACHE_STATS_DEFAULTS, COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
 /** Options of a `CacheStatsRecorder`. */
@@ -58,7 +58,7 @@ export class CacheStatsRecorder {
     this.instanceId = options.instanceId;
     this.now = options.now ?? Date.now;
     this.since = this.now();
-    const flushIntervalMs = options.flushIntervalMs ?? 5_000;
+    const flushIntervalMs = options.flushIntervalMs ?? CACHE_STATS_DEFAULTS.flushIntervalMs;
     this.store = new FleetStatsStore(options.redis, options.prefix, {
       windowMs: options.windowMs,
       retentionMs: options.retentionMs,

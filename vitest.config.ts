@@ -11,8 +11,8 @@ const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/9";
  */
 export default defineConfig({
   test: {
-    globalSetup: ["__tests__/helpers/global-setup.ts"],
-    reporters: ["default", "./__tests__/helpers/summary-reporter.ts"],
+    globalSetup: ["__tests__/support/global-setup.ts"],
+    reporters: ["default", "./__tests__/support/summary-reporter.ts"],
     env: {
       NODE_ENV: "test",
       LOG_LEVEL: process.env.LOG_LEVEL ?? "silent",

@@ -4,8 +4,8 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { freePort } from "../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, testSpillDir, uniquePrefix } from "../helpers/test-env.ts";
+import { freePort } from "../support/redis-server.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testSpillDir, uniquePrefix } from "../support/test-env.ts";
 
 /** Messages plus typing events of a guild since `since`, straight from PostgreSQL. */
 async function countActivity(guildId: string, since: string): Promise<number> {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServiceProcess } from "../faults/support/service-process.ts";
-import { browserClient } from "../integration/auth/sessions/browser-client.ts";
-import { TestSocket } from "../integration/realtime/ws-test-client.ts";
+import { ServiceProcess } from "../support/service-process.ts";
+import { browserClient } from "../support/browser-client.ts";
+import { TestSocket } from "../support/ws-test-client.ts";
 
 // The real entry point (`npm start`) in demo mode, driven like a browser: a cookie jar, redirects followed through
 // the fake Discord, then an analytic and a WebSocket with nothing but the cookie.

@@ -1,10 +1,10 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ThrowawayRedis } from "../helpers/redis-server.ts";
-import { DiscordDriver } from "./support/discord-driver.ts";
-import { startLoad } from "./support/load-generator.ts";
-import { startPostgresProxy, type PostgresProxy } from "./support/postgres-proxy.ts";
-import { ServiceProcess } from "./support/service-process.ts";
+import { ThrowawayRedis } from "../support/redis-server.ts";
+import { DiscordDriver } from "../support/discord-driver.ts";
+import { startLoad } from "../support/load-generator.ts";
+import { startPostgresProxy, type PostgresProxy } from "../support/postgres-proxy.ts";
+import { ServiceProcess } from "../support/service-process.ts";
 
 /** A pg client through the proxy whose every wait is short, so a black-holed query fails fast. */
 async function query(databaseUrl: string): Promise<string> {

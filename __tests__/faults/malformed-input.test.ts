@@ -2,10 +2,10 @@ import http from "node:http";
 import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ThrowawayRedis } from "../helpers/redis-server.ts";
-import { randomSnowflake } from "../helpers/test-env.ts";
-import { startLoad } from "./support/load-generator.ts";
-import { ServiceProcess } from "./support/service-process.ts";
+import { ThrowawayRedis } from "../support/redis-server.ts";
+import { randomSnowflake } from "../support/test-env.ts";
+import { startLoad } from "../support/load-generator.ts";
+import { ServiceProcess } from "../support/service-process.ts";
 
 const ADMIN_KEY = "faults-malformed-admin-key-0123456789abcdef";
 const ATTACK_MS = 8_000;

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ThrowawayRedis } from "../helpers/redis-server.ts";
-import { randomSnowflake, uniquePrefix } from "../helpers/test-env.ts";
-import { DiscordDriver } from "./support/discord-driver.ts";
-import { startLoad } from "./support/load-generator.ts";
-import { startPostgresProxy, type PostgresProxy } from "./support/postgres-proxy.ts";
-import { ServiceProcess } from "./support/service-process.ts";
+import { ThrowawayRedis } from "../support/redis-server.ts";
+import { randomSnowflake, uniquePrefix } from "../support/test-env.ts";
+import { DiscordDriver } from "../support/discord-driver.ts";
+import { startLoad } from "../support/load-generator.ts";
+import { startPostgresProxy, type PostgresProxy } from "../support/postgres-proxy.ts";
+import { ServiceProcess } from "../support/service-process.ts";
 
 // The fault is 30 s; npm test uses 12 s by default (same mechanism; FAULT_BLACK_HOLE_MS=30000 for the full one),
 // just past the 11 s client query timeout, so every connection that went silent has been discarded when it ends, as

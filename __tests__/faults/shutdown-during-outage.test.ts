@@ -2,11 +2,11 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ThrowawayRedis } from "../helpers/redis-server.ts";
-import { DiscordDriver } from "./support/discord-driver.ts";
-import { startLoad } from "./support/load-generator.ts";
-import { startPostgresProxy, type PostgresProxy } from "./support/postgres-proxy.ts";
-import { ServiceProcess } from "./support/service-process.ts";
+import { ThrowawayRedis } from "../support/redis-server.ts";
+import { DiscordDriver } from "../support/discord-driver.ts";
+import { startLoad } from "../support/load-generator.ts";
+import { startPostgresProxy, type PostgresProxy } from "../support/postgres-proxy.ts";
+import { ServiceProcess } from "../support/service-process.ts";
 
 // Short stage bounds keep the test's wall time small; the mechanism is the production one.
 const STAGES = { SHUTDOWN_TIMEOUT_MS: "2000", INGEST_CLOSE_TIMEOUT_MS: "2000", INGEST_RETRY_MAX_MS: "500", DATABASE_CONNECT_TIMEOUT_MS: "1000" };

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANALYTICS_TYPES } from "../../backend/src/analytics/analytics-catalog.ts";
-import { ThrowawayRedis } from "../helpers/redis-server.ts";
-import { uniquePrefix } from "../helpers/test-env.ts";
-import { DiscordDriver } from "./support/discord-driver.ts";
-import { startLoad } from "./support/load-generator.ts";
-import { ServiceProcess } from "./support/service-process.ts";
+import { ThrowawayRedis } from "../support/redis-server.ts";
+import { uniquePrefix } from "../support/test-env.ts";
+import { DiscordDriver } from "../support/discord-driver.ts";
+import { startLoad } from "../support/load-generator.ts";
+import { ServiceProcess } from "../support/service-process.ts";
 
 const ADMIN_KEY = "faults-admin-key-0123456789abcdef";
 const auth = { authorization: `Bearer ${ADMIN_KEY}` };

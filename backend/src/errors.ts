@@ -138,7 +138,7 @@ export class TooManyRequestsError extends AppError {
 /** Too many failed authentications from one client address (429); `retryAfterSeconds` goes in `Retry-After`. */
 export class AuthRateLimitedError extends AppError {
   constructor(readonly retryAfterSeconds: number) {
-    super("E_RATE_LIMITED", `Too many failed API key checks from this address: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    super("E_RATE_LIMITED", `Too many failed authentications (API keys or session tokens) from this address: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }
 

@@ -147,7 +147,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         : config.sessions.oauth
           ? { apiUrl: config.discord.apiUrl, authorizeUrl: config.sessions.authorizeUrl, ...config.sessions.oauth, botToken: config.discord.token }
           : undefined,
-    onRevoked: (ids) => realtime?.closeSessions(ids),
+    onRevoked: (ids, reason) => realtime?.closeSessions(ids, reason),
   });
   const credentials = signInSide.authenticator;
   const revocations = listenForKeyRevocations({

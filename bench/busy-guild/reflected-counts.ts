@@ -1,5 +1,5 @@
 import type { AnalyticsType } from "../../backend/src/analytics/analytics-catalog.ts";
-import type { AnalyticsResultMap } from "../../backend/src/analytics/analytics-types.ts";
+import type { AnalyticsResultMap } from "../../backend/src/analytics/definitions/index.ts";
 import type { DurableCounts } from "./durability-ledger.ts";
 
 /** The ledger counts one analytics response reflects, read from its body. */
@@ -43,5 +43,8 @@ export function reflectedCounts(type: AnalyticsType, body: unknown): ReflectedCo
       const { items } = body as AnalyticsResultMap["clients"];
       return { platformPairs: sum(items, (item) => item.platforms.length) };
     }
+    default:
+      // An analytic whose body says nothing about the ledger's counts.
+      return {};
   }
 }

@@ -1,6 +1,6 @@
 import type { CacheStatus } from "../../backend/src/cache/cache-types.ts";
 import { BENCH_VALUE } from "../lib/bench-value.ts";
-import { DoomedRedis } from "../lib/doomed-redis.ts";
+import { ThrowawayRedis } from "../../__tests__/support/redis-server.ts";
 import { median, percentile } from "../lib/measure.ts";
 import { formatMs, formatTable } from "../lib/table.ts";
 import type { BenchContext, OurCacheHandle } from "./bench-context.ts";
@@ -88,7 +88,7 @@ export async function runRedisUnreachableBench(context: BenchContext): Promise<v
 }
 
 async function measureOutage(context: BenchContext, outage: Outage): Promise<OutageResult> {
-  const server = await DoomedRedis.start();
+  const server = await ThrowawayRedis.start();
   let handle: OurCacheHandle | undefined;
   try {
     handle = await context.makeOurCache({

@@ -20,8 +20,8 @@ import {
 } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import type { AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 const ADMIN_KEY = `sw_e2e_${uniquePrefix("admin-key-for-d1-e2e")}`;
 

@@ -4,8 +4,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { randomSnowflake, TEST_REDIS_URL } from "../../helpers/test-env.ts";
-import { CacheKit, ready, testRedis } from "../../integration/cache/cache-test-kit.ts";
+import { randomSnowflake, TEST_REDIS_URL } from "../../support/test-env.ts";
+import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 const PEER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "cache-peer-process.ts");
 

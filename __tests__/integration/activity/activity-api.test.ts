@@ -4,9 +4,9 @@ import { startService, type RunningService } from "../../../backend/src/service.
 import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { messageCreateData, presenceUpdateData, typingStartData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
-import { TestSocket } from "../realtime/ws-test-client.ts";
+import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import { TestSocket } from "../../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_act_${uniquePrefix("admin-key-activity-api")}`;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActivityMetric } from "../../../backend/src/activity/activity-metrics.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { startActivityKit, type ActivityKit } from "./activity-support.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { startActivityKit, type ActivityKit } from "../../support/activity-support.ts";
 
 // Future dates: bucket keys expire at bucket end + retention, so past dates older than a retention would vanish.
 // 2028 is a leap year; 2028-02-28 is a Monday.

@@ -15,10 +15,10 @@ import {
   typingStartData,
 } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { snowflakeAt } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
-import { testGuild, uniqueSnowflake, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
-import { startActivityKit, type ActivityKit } from "./activity-support.ts";
+import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
+import { testGuild, uniqueSnowflake, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
+import { startActivityKit, type ActivityKit } from "../../support/activity-support.ts";
 
 /** Table and time column of each kind (PostgreSQL is the reference the Redis counters must equal). */
 const TABLE: Record<IngestEventKind, [table: string, column: string]> = {

@@ -5,10 +5,10 @@ import { activityRouter } from "../../../backend/src/http/activity-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import type { IngestEvent } from "../../../backend/src/ingest/event-records.ts";
 import { closeServer, listen } from "../../../backend/src/lifecycle/http-server.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake, testLogger } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
-import { startActivityKit, type ActivityKit } from "./activity-support.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake, testLogger } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
+import { startActivityKit, type ActivityKit } from "../../support/activity-support.ts";
 
 describe("activity with Redis down: recording never blocks, drops are counted and logged at most once a second, reads answer 503", () => {
   let redis: ThrowawayRedis;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ActivityRetention } from "../../../backend/src/activity/activity-retention.ts";
-import { randomSnowflake, testLogger } from "../../helpers/test-env.ts";
-import { startActivityKit, type ActivityKit } from "./activity-support.ts";
+import { randomSnowflake, testLogger } from "../../support/test-env.ts";
+import { startActivityKit, type ActivityKit } from "../../support/activity-support.ts";
 
 const TYPING_TTL_MS = 400;
 

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ANALYTICS_TYPES } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { createAnalyticsService, type AnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "./analytics-fixture.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
+import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "../../support/analytics-fixture.ts";
 
 const hours = (cells: Record<number, number>) => Array.from({ length: 24 }, (_, hour) => cells[hour] ?? 0);
 const window = { since: SINCE.toISOString(), until: UNTIL.toISOString() };
@@ -188,13 +189,33 @@ describe.each([
     ]);
   });
 
+  it("deletions: attributable deletions per user with messages posted; most deletions, then highest ratio", async () => {
+    expect(await analytics.compute("deletions", query)).toEqual({
+      type: "deletions",
+      guildId: guilds.main,
+      window,
+      limit: 100,
+      total: 3,
+      flaggedTotal: 0,
+      items: [
+        // A: 2 deletions (one exactly at since; its 1 in the other guild does not count), 2 messages -> 2 / 2.
+        { userId: U.A, deletedCount: 2, messageCount: 2, deletionRatio: 1 },
+        // C: 2 deletions (a third 1 ms before since is out), 5 messages in the window -> 2 / 5.
+        { userId: U.C, deletedCount: 2, messageCount: 5, deletionRatio: 0.4 },
+        // B: 1 deletion, no message -> 1 / max(0, 1).
+        { userId: U.B, deletedCount: 1, messageCount: 0, deletionRatio: 1 },
+        // D's deletion exactly at until is out; the deletion whose author is unknown is not listed or counted.
+      ],
+    });
+  });
+
   it("uses the data source it was asked for", async () => {
     expect(await analytics.usesRollups()).toBe(rollups);
   });
 
   it("a guild with no rows answers empty results, never another guild's", async () => {
     const empty = { ...query, guildId: "300000000000000000" };
-    for (const type of ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"] as const) {
+    for (const type of ANALYTICS_TYPES) {
       const result = await analytics.compute(type, empty);
       expect(result.items).toEqual([]);
       expect(result.total).toBe(0);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnalyticsService, type AnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { randomSnowflake, TEST_DATABASE_URL } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL } from "../../support/test-env.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function prng(seed: number): () => number {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { REDACTED_PATHS } from "../../../backend/src/logging/logger.ts";
-import { randomSnowflake, TEST_DATABASE_URL } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL } from "../../support/test-env.ts";
 
 /** A logger that keeps every line, to prove secrets never reach the logs. */
 function capturingLogger() {

@@ -4,7 +4,7 @@ import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { openApiKeyService, registerApiKeysCommand } from "../../../backend/src/cli/api-keys-command.ts";
 import { exitCodeOf } from "../../../backend/src/cli/cli-usage.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testConfig, testLogger } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testConfig, testLogger } from "../../support/test-env.ts";
 
 describe("keys CLI on a commander program, against real PostgreSQL", () => {
   let prisma: PrismaClient;

@@ -1,9 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
-import { TcpProxy } from "../../helpers/tcp-proxy.ts";
+import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../support/test-env.ts";
+import { TcpProxy } from "../../support/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
-import { blackHole } from "../../helpers/black-hole-server.ts";
+import { blackHole } from "../../support/black-hole-server.ts";
 
 const LOOKUP_TIMEOUT_MS = 600;
 

@@ -11,8 +11,8 @@ import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import type { Logger } from "../../../backend/src/logging/logger.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../helpers/test-env.ts";
-import { SINCE, UNTIL } from "../analytics/analytics-fixture.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../support/test-env.ts";
+import { SINCE, UNTIL } from "../../support/analytics-fixture.ts";
 
 /** One API instance wired as service.ts wires it: its own Prisma client, Redis connections, cache and key service. */
 export interface AuthInstance {

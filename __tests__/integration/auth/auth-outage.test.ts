@@ -3,10 +3,10 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { REDACTED_PATHS } from "../../../backend/src/logging/logger.ts";
-import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../helpers/test-env.ts";
-import { TcpProxy } from "../../helpers/tcp-proxy.ts";
+import { randomSnowflake, TEST_DATABASE_URL, uniquePrefix } from "../../support/test-env.ts";
+import { TcpProxy } from "../../support/tcp-proxy.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
-import { blackHole } from "../../helpers/black-hole-server.ts";
+import { blackHole } from "../../support/black-hole-server.ts";
 
 const LOOKUP_TIMEOUT_MS = 400;
 const LOOKUP_CACHE_TTL_MS = 10_000;

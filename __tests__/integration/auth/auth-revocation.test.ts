@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { openApiKeyService, registerApiKeysCommand, type ApiKeysCommandDependencies } from "../../../backend/src/cli/api-keys-command.ts";
 import { apiKeyRevokedChannel } from "../../../backend/src/pubsub/api-key-revoked.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
 
 /** Runs one `keys ...` CLI line on a fresh commander program and returns what it printed. */

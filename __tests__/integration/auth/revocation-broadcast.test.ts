@@ -6,8 +6,8 @@ import { redisRevocationBroadcaster } from "../../../backend/src/auth/key-revoca
 import { openApiKeyService, registerApiKeysCommand } from "../../../backend/src/cli/api-keys-command.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createRedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { TEST_DATABASE_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 const TIMEOUT_MS = 600;
 

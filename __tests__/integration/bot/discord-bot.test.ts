@@ -15,9 +15,9 @@ import {
   typingStartData,
 } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { snowflakeAt, snowflakeTime } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { testGuild, uniqueSnowflake, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
+import { testGuild, uniqueSnowflake, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 describe("the real discord.js bot, driven by the fake Discord, writing to real PostgreSQL", () => {
   let fake: FakeDiscord;

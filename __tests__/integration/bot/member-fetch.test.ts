@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LimitedCollection, type GuildMember, type Collection } from "discord.js";
-import { createDiscordBot, type DiscordBot, type DiscordBotOptions } from "../../../backend/src/bot/discord-bot.ts";
-import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
+import { createDiscordBot, type DiscordBotOptions } from "../../../backend/src/bot/discord-bot.ts";
+import { createPrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
-import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import { startFakeDiscord, type FakeDiscordOptions } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeMember, FakeUser } from "../../../backend/src/simulation/fake-discord/fake-discord-types.ts";
 import { guildMemberUpdateData, messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
-import { testGuild, uniqueSnowflake, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
+import { testGuild, uniqueSnowflake, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 /** `count` members absent from GUILD_CREATE (like most members of a large guild), none holding a role. */
 function requestOnlyMembers(count: number, name = "member"): FakeMember[] {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { CacheStatus, SpyCache } from "../../../backend/src/cache/index.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake, testLogger } from "../../helpers/test-env.ts";
-import { CacheKit } from "./cache-test-kit.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake, testLogger } from "../../support/test-env.ts";
+import { CacheKit } from "../../support/cache-test-kit.ts";
 
 /** Issue 14: once Redis answers again, the cache is used again within this long, however long the outage was. */
 const BACK_WITHIN_MS = 2_000;

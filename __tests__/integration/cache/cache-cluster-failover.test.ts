@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCache, KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
-import type { CircuitState } from "../../../backend/src/cache/resilience/circuit-breaker.ts";
+import type { CircuitState } from "../../../backend/src/cache/transport/circuit-breaker.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { FailoverLoad, type CallRecord, type LoadKey } from "../../helpers/cache-failover-load.ts";
-import { keysOnEveryMaster, masterLookup } from "../../helpers/cluster-key-placement.ts";
-import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
-import { testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { FailoverLoad, type CallRecord, type LoadKey } from "../../support/cache-failover-load.ts";
+import { keysOnEveryMaster, masterLookup } from "../../support/cluster-key-placement.ts";
+import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
+import { testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 /** Short node timeout, as in the harness test: the replica takes over about 3 s after the kill. */
 const NODE_TIMEOUT_MS = 2_000;

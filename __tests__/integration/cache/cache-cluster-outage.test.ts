@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { createServiceCache } from "../../../backend/src/composition/service-cache.ts";
-import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
-import { testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
+import { testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 /**
  * Every node of the cluster gone: the ioredis Cluster client then has no slot map and queues commands without a

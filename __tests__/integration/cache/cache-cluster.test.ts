@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { PubSubService } from "../../../backend/src/pubsub/pubsub-service.ts";
-import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
-import { testLogger } from "../../helpers/test-env.ts";
+import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
+import { testLogger } from "../../support/test-env.ts";
 import { describeCoreSuite } from "./core-suite.ts";
 
 describe("on a 6-node Redis Cluster started by this test", () => {

@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FactoryHardTimeoutError, type SpyCache } from "../../../backend/src/cache/index.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { ageEntry, CacheKit, deferred, ready, testRedis } from "./cache-test-kit.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { ageEntry, CacheKit, deferred, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and hard timeouts", () => {
   let kit: CacheKit;

@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { freePort } from "../../helpers/redis-server.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Counts the socket writes of a real connection by wrapping its stream's write methods (nothing else changes). */
 function countWrites(connection: Redis): { readonly count: number; restore(): void } {
@@ -119,60 +117,14 @@ describe("the L2 hit path: batched socket writes, one GET per key in flight", ()
   });
 });
 
-/** A redis-server child this file owns, so it can be frozen with SIGSTOP (connections stay open, nothing answers). */
-class FreezableRedis {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-  ) {}
-
-  static async start(extraArgs: string[] = []): Promise<FreezableRedis> {
-    const port = await freePort();
-    const child = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", ...extraArgs],
-      { stdio: "ignore" },
-    );
-    const server = new FreezableRedis(child, port);
-    const probe = new Redis({ port, host: "127.0.0.1", retryStrategy: (attempt) => (attempt > 200 ? null : 25), maxRetriesPerRequest: null });
-    probe.on("error", () => undefined);
-    try {
-      await probe.ping();
-    } finally {
-      probe.disconnect();
-    }
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}/0`;
-  }
-
-  freeze(): void {
-    this.child.kill("SIGSTOP");
-  }
-
-  thaw(): void {
-    this.child.kill("SIGCONT");
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = once(this.child, "exit");
-    this.child.kill("SIGCONT");
-    this.child.kill("SIGKILL");
-    await exited;
-  }
-}
-
 describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)", () => {
   const FALLBACK_TIMEOUT_MS = 300;
-  let server: FreezableRedis;
+  let server: ThrowawayRedis;
   let kit: CacheKit;
   let cache: SpyCache;
 
   beforeAll(async () => {
-    server = await FreezableRedis.start();
+    server = await ThrowawayRedis.start();
     kit = new CacheKit("hit-frozen");
     // No commandTimeout on the connection: ioredis arms no timer at all, so only the cache's own deadline watch
     // (with fallbackCommandTimeoutMs) can end a hit's GET.
@@ -191,7 +143,7 @@ describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)"
   afterAll(async () => {
     server?.thaw();
     await kit?.close();
-    await server?.stop();
+    await server?.kill();
   });
 
   it("every hit falls back to its loader within the timeout, then hits again once Redis answers", async () => {
@@ -226,13 +178,13 @@ describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)"
 });
 
 describe("the L2 hit path when the batched MGET itself fails (a server that refuses MGET)", () => {
-  let server: FreezableRedis;
+  let server: ThrowawayRedis;
   let kit: CacheKit;
   let cache: SpyCache;
 
   beforeAll(async () => {
     // Renaming MGET away makes every MGET an error reply, while GET (the first read of a tick) still works.
-    server = await FreezableRedis.start(["--rename-command", "MGET", ""]);
+    server = await ThrowawayRedis.start({ args: ["--rename-command", "MGET", ""] });
     kit = new CacheKit("hit-mget-refused");
     const connection = kit.track(new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 }));
     connection.on("error", () => undefined);
@@ -242,7 +194,7 @@ describe("the L2 hit path when the batched MGET itself fails (a server that refu
   });
   afterAll(async () => {
     await kit?.close();
-    await server?.stop();
+    await server?.kill();
   });
 
   it("every caller of the failed batch is answered by its loader (bypass), none hangs, and the breaker stays closed", async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { CacheKit } from "./cache-test-kit.ts";
+import { CacheKit } from "../../support/cache-test-kit.ts";
 
 const failing = (message = "postgres down") => async (): Promise<never> => {
   throw new Error(message);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { CacheKit, deferred, ready, testRedis } from "./cache-test-kit.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { CacheKit, deferred, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Calls `remember` until the breaker is open (Redis out), so the next calls take the bypass path. */
 async function openBreaker(cache: SpyCache): Promise<void> {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CacheUnavailableError, type SpyCache } from "../../../backend/src/cache/index.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 const COMMAND_TIMEOUT_MS = 250;
 

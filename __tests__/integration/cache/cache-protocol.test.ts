@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { freePort } from "../../helpers/redis-server.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { CacheKit, ready, testRedis } from "./cache-test-kit.ts";
+import { freePort } from "../../support/redis-server.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 describe("invalidation protocol details on a single node", () => {
   let kit: CacheKit;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { LockPort } from "../../../backend/src/cache/cache-ports.ts";
 import { DistributedLock } from "../../../backend/src/cache/lock/distributed-lock.ts";
-import { CacheKit, countingLoader, deferred, testRedis } from "./cache-test-kit.ts";
+import { CacheKit, countingLoader, deferred, testRedis } from "../../support/cache-test-kit.ts";
 
 /**
  * The two-instance race of issue 8: a caller that must recompute joins this process's background refresh, which

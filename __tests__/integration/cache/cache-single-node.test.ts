@@ -1,4 +1,4 @@
 import { describeCoreSuite } from "./core-suite.ts";
-import { testRedis } from "./cache-test-kit.ts";
+import { testRedis } from "../../support/cache-test-kit.ts";
 
 describeCoreSuite("a single node", () => testRedis());

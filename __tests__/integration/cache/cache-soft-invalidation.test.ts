@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Redis } from "ioredis";
 import { KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
-import { TEST_REDIS_URL } from "../../helpers/test-env.ts";
-import { CacheKit, countingLoader, deferred, testRedis } from "./cache-test-kit.ts";
+import { TEST_REDIS_URL } from "../../support/test-env.ts";
+import { CacheKit, countingLoader, deferred, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Resolves with the next "refresh:done" or "refresh:error" of `cache` for `key`. */
 function nextRefresh(cache: SpyCache, key: string): Promise<string> {

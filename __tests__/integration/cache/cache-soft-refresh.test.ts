@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { CacheKit, countingLoader, deferred } from "./cache-test-kit.ts";
+import { CacheKit, countingLoader, deferred } from "../../support/cache-test-kit.ts";
 
 type RefreshEvent = { kind: "done" | "skipped" | "error"; key: string; reason: string; computedHere?: boolean };
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { CacheKit, deferred, ready, testRedis } from "./cache-test-kit.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { CacheKit, deferred, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Calls of one command since the last CONFIG RESETSTAT, counted by the server itself. */
 async function commandCalls(redis: ReturnType<typeof testRedis>, command: string): Promise<number> {

@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { InvalidKeyError, type SpyCache } from "../../../backend/src/cache/index.ts";
-import { UNLINK_IF_UNCHANGED } from "../../../backend/src/cache/lua-script.ts";
+import { UNLINK_IF_UNCHANGED } from "../../../backend/src/cache/transport/lua-script.ts";
 import type { RedisClient } from "../../../backend/src/redis/redis-connections.ts";
-import { randomSnowflake } from "../../helpers/test-env.ts";
-import { CacheKit, ready } from "./cache-test-kit.ts";
+import { randomSnowflake } from "../../support/test-env.ts";
+import { CacheKit, ready } from "../../support/cache-test-kit.ts";
 
 /**
  * The capabilities every deployment must have, run against a single node and against a cluster.

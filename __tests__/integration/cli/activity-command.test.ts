@@ -4,8 +4,8 @@ import { createActivityRebuildRepository } from "../../../backend/src/activity/a
 import { registerActivityCommand } from "../../../backend/src/cli/activity-command.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
-import { startActivityKit, type ActivityKit } from "../activity/activity-support.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
+import { startActivityKit, type ActivityKit } from "../../support/activity-support.ts";
 
 describe("activity CLI (rebuild, cleanup --dry-run) on real Redis and PostgreSQL", () => {
   let prisma: PrismaClient;

@@ -11,8 +11,8 @@ import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/p
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { cacheKeys, createServiceOps, type ServiceOps } from "../../../backend/src/ops/service-ops.ts";
 import { createServiceCache, createServiceCacheWithStats } from "../../../backend/src/composition/service-cache.ts";
-import { freePort, ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { freePort, ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 const run = promisify(execFile);
 

@@ -10,7 +10,7 @@ import { openServiceCache, registerCacheCommand, type OpenedCache } from "../../
 import { exitCodeOf } from "../../../backend/src/cli/cli-usage.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger } from "../../support/test-env.ts";
 
 const run = promisify(execFile);
 

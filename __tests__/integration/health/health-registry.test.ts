@@ -7,8 +7,8 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForRedisReady } from "../../../backend/src/redis/redis-connections.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { testConfig, testLogger } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { testConfig, testLogger } from "../../support/test-env.ts";
 
 const ADMIN_KEY = "health-admin-key-0123456789abcdef";
 

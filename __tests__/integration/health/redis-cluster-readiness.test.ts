@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthRegistry } from "../../../backend/src/health/health-registry.ts";
 import { redisClusterProbe } from "../../../backend/src/health/redis-cluster-check.ts";
 import { healthRoutes } from "../../../backend/src/http/health-routes.ts";
-import { startRedisCluster, type RedisClusterHandle } from "../../helpers/redis-cluster.ts";
+import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
 
 /** HEALTH_CHECK_TIMEOUT_MS's default; each master gets 80% of it, as the service wires it. */
 const CHECK_TIMEOUT_MS = 1_000;

@@ -7,7 +7,7 @@ import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/p
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 describe("a slow analytics loader past CACHE_HARD_TIMEOUT", () => {
   let prisma: PrismaClient;

@@ -4,7 +4,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { boundPort } from "../../../backend/src/lifecycle/http-server.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { testConfig, testLogger } from "../../helpers/test-env.ts";
+import { testConfig, testLogger } from "../../support/test-env.ts";
 
 const ADMIN_KEY = "malformed-requests-admin-key-0123456789";
 

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "../../../backend/src/ingest/event-records.ts";
+import { INGEST_EVENT_KINDS } from "../../../backend/src/ingest/event-kinds/index.ts";
+import type { IngestEvent, IngestEventKind } from "../../../backend/src/ingest/event-records.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
 import { LostReplyProxy } from "./lost-reply-proxy.ts";
 import { LostReplyRepository } from "./repository-wrappers.ts";
 

@@ -10,9 +10,9 @@ import { IngestSpillFile } from "../../../backend/src/ingest/ingest-spill-file.t
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import { replaySpill } from "../../../backend/src/ingest/spill-replay.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { TcpProxy } from "../../helpers/tcp-proxy.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
-import { capturingLogger } from "./capturing-logger.ts";
+import { TcpProxy } from "../../support/tcp-proxy.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 const ids = new SnowflakeGenerator();
 

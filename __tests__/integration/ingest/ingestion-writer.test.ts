@@ -5,10 +5,10 @@ import type { IngestEvent, MessageRecord, RoleChangeRecord, TypingRecord } from 
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../helpers/test-env.ts";
-import { capturingLogger } from "./capturing-logger.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 import { SwitchableRepository } from "./repository-wrappers.ts";
-import { TcpProxy } from "../../helpers/tcp-proxy.ts";
+import { TcpProxy } from "../../support/tcp-proxy.ts";
 
 const ids = new SnowflakeGenerator();
 

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import net from "node:net";
-import { pointAtLoopbackPort } from "../../helpers/tcp-proxy.ts";
+import { pointAtLoopbackPort } from "../../support/tcp-proxy.ts";
 
 /**
  * A TCP proxy in front of PostgreSQL that loses ONE reply after the server has committed: once armed, the first

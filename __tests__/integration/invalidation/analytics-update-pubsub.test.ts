@@ -3,7 +3,7 @@ import { CacheInvalidationService } from "../../../backend/src/invalidation/cach
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { randomSnowflake, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { randomSnowflake, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 describe("analytics updates over real Redis pub/sub", () => {
   let redis: RedisConnections;

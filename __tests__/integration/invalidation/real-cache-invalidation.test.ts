@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { analyticsCacheKey, analyticsTags, ANALYTICS_TTL_SECONDS, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { analyticsCacheKey, analyticsTags, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { analyticDefinition } from "../../../backend/src/analytics/definitions/index.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import type { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { startBotPipeline, type BotPipeline } from "../../helpers/bot-pipeline.ts";
+import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
 import { messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
-import { testGuild, type TestGuild } from "../../helpers/fake-discord-guild.ts";
-import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 describe("event-driven invalidation through the real cache layer (Redis), from the real bot", () => {
   const COALESCE_MS = 250;
@@ -30,7 +31,7 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
   const read = (type: AnalyticsType, guildId: string) =>
     cache.rememberWithMeta(
       analyticsCacheKey(type, guildId, since),
-      ANALYTICS_TTL_SECONDS[type],
+      analyticDefinition(type).ttlSeconds,
       async () => (loads.push(`${type}:${guildId}`), { type, guildId, computedAt: performance.now() }),
       { tags: analyticsTags(type, guildId) },
     );

@@ -8,8 +8,8 @@ import { AlertMonitor, type AlertReport } from "../../../backend/src/monitoring/
 import { buildAlertRules, DEFAULT_ALERT_THRESHOLDS } from "../../../backend/src/monitoring/alert-rules.ts";
 import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 const MINUTE = 60_000;
 const alert = (report: AlertReport, id: string) => report.alerts.find((entry) => entry.id === id)!;

@@ -19,8 +19,8 @@ import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample
 import { AlertWebhook } from "../../../backend/src/monitoring/alert-webhook.ts";
 import { registerCacheStateMetrics } from "../../../backend/src/monitoring/cache-state-metrics.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake, TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake, TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 /** A local webhook receiver that keeps every JSON body and lets the test await the next one. */
 async function webhookReceiver() {

@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import type { AlertReport } from "../../../backend/src/monitoring/alert-monitor.ts";
 import { buildAlertRules } from "../../../backend/src/monitoring/alert-rules.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { testConfig, testLogger } from "../../helpers/test-env.ts";
+import { testConfig, testLogger } from "../../support/test-env.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const RULES_FILE = path.join(ROOT, "ops/prometheus-alerts.yml");

@@ -9,8 +9,8 @@ import { loggedEventInvalidator } from "../../../backend/src/ops/logged-invalida
 import { userTag } from "../../../backend/src/ops/user-tag.ts";
 import { waitForRedisReady } from "../../../backend/src/redis/redis-connections.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { randomSnowflake, testConfig, testLogger } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { randomSnowflake, testConfig, testLogger } from "../../support/test-env.ts";
 
 const ADMIN_KEY = "ops-admin-key-0123456789abcdefgh";
 const METRICS_TOKEN = "ops-metrics-token-0123456789";

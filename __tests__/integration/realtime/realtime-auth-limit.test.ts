@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateApiKey } from "../../../backend/src/auth/api-key-secret.ts";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 import { startRealtimeInstance, type RealtimeInstance } from "./realtime-harness.ts";
-import { TestSocket } from "./ws-test-client.ts";
+import { TestSocket } from "../../support/ws-test-client.ts";
 
 /** The failed-key limit of the HTTP API (AUTH_FAILURES_PER_MINUTE) applies to /ws too, by client address. */
 describe("/ws and the per-address limit on failed API keys", () => {

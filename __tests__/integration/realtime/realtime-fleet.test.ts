@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANALYTICS_TYPES } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { ThrowawayRedis } from "../../helpers/redis-server.ts";
-import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
+import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../support/test-env.ts";
 import { startRealtimeInstance, UpdatePublisher } from "./realtime-harness.ts";
-import { TestSocket } from "./ws-test-client.ts";
+import { TestSocket } from "../../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-fleet")}`;
 

@@ -4,9 +4,9 @@ import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import type { KeyAuthenticator } from "../../../backend/src/realtime/realtime-client.ts";
 import { resolveRealtimeOptions } from "../../../backend/src/realtime/realtime-options.ts";
-import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../support/test-env.ts";
 import { rawUpgradeRequest, startRealtimeInstance, type RealtimeInstance } from "./realtime-harness.ts";
-import { TestSocket } from "./ws-test-client.ts";
+import { TestSocket } from "../../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-hardening")}`;
 

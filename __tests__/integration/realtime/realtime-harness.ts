@@ -10,7 +10,7 @@ import { attachRealtime, type RealtimeServer } from "../../../backend/src/realti
 import { analyticsUpdateChannel, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { boundPort } from "../../../backend/src/lifecycle/http-server.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../helpers/test-env.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../support/test-env.ts";
 
 /** One API instance's realtime side: its own HTTP server and Redis connections, the `/ws` endpoint on them. */
 export interface RealtimeInstance {

@@ -2,9 +2,9 @@ import { once } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
+import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../support/test-env.ts";
 import { openStalledSocket, startRealtimeInstance, UpdatePublisher, writeClientFrame, type RealtimeInstance } from "./realtime-harness.ts";
-import { TestSocket } from "./ws-test-client.ts";
+import { TestSocket } from "../../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-limits")}`;
 

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../../backend/src/config/config.ts";
-import { guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
+import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { startDiscordSide, type DiscordSide } from "../../../backend/src/composition/discord-side.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
 import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { buildSimulatedGuild } from "../../../backend/src/simulation/simulated-guild.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../helpers/test-env.ts";
-import { capturingLogger } from "../ingest/capturing-logger.ts";
+import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 describe("startDiscordSide without a token: the same bot against the simulated guild, real PostgreSQL and Redis", () => {
   const prefix = uniquePrefix("d1-sim");
@@ -93,7 +93,7 @@ describe("startDiscordSide without a token: the same bot against the simulated g
 
   it("invalidates only the simulated guild's analytics, coalesced, and publishes updates", async () => {
     await vi.waitFor(() => expect(updates.length).toBeGreaterThan(1), { timeout: 10_000, interval: 50 });
-    const allowed = new Set(["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"].map((type) => guildAnalyticsTag(type as never, guildId)));
+    const allowed = new Set(ANALYTICS_TYPES.map((type) => guildAnalyticsTag(type, guildId)));
     for (const tags of invalidated) for (const tag of tags) expect(allowed.has(tag)).toBe(true);
     const stats = side.stats();
     expect(stats.invalidation.coalescedEvents).toBeGreaterThan(stats.invalidation.invalidations);

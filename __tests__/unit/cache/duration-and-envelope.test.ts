@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope } from "../../../backend/src/cache/cache-envelope.ts";
+import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope } from "../../../backend/src/cache/read/cache-envelope.ts";
 import { InvalidDurationError } from "../../../backend/src/cache/cache-errors.ts";
 import { parseDuration, TTL_PRESETS } from "../../../backend/src/cache/duration.ts";
-import { raceTimeouts } from "../../../backend/src/cache/loader-timeouts.ts";
+import { raceTimeouts } from "../../../backend/src/cache/remember/loader-timeouts.ts";
 
 describe("parseDuration and TTL presets", () => {
   it.each([

@@ -4,7 +4,7 @@ import request from "supertest";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { FactoryHardTimeoutError, InvalidDurationError, InvalidKeyError, CacheClosedError, CacheUnavailableError, NotACounterError } from "../../../backend/src/cache/cache-errors.ts";
-import { CircuitOpenError, LockLostError, LockNotAcquiredError } from "../../../backend/src/cache/resilience/resilience-errors.ts";
+import { CircuitOpenError, LockLostError, LockNotAcquiredError } from "../../../backend/src/cache/transport/resilience-errors.ts";
 import { AppError, AuthRateLimitedError, DependencyUnavailableError, ERRORS, type ErrorCode } from "../../../backend/src/errors.ts";
 import { errorMiddleware } from "../../../backend/src/http/error-middleware.ts";
 

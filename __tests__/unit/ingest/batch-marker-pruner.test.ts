@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BatchMarkerPruner } from "../../../backend/src/ingest/batch-marker-pruner.ts";
 import type { IngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
-import { capturingLogger } from "../../integration/ingest/capturing-logger.ts";
+import { capturingLogger } from "../../support/capturing-logger.ts";
 
 const HOUR = 3_600_000;
 

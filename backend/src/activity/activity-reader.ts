@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { activityKeys } from "./activity-keys.ts";
 import type { ActivityMetricType, LeaderboardName, LeaderboardPeriod } from "./activity-metrics.ts";
 import { computeStreaks, type Streaks } from "./streaks.ts";

@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
 import type { IngestStats } from "../ingest/ingestion-writer-options.ts";
 import type { Logger } from "../logging/logger.ts";

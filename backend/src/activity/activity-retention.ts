@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { Logger } from "../logging/logger.ts";
 import { parseCountKey, parseLeaderboardKey } from "./activity-keys.ts";
 import { LEADERBOARD_PERIODS, type LeaderboardPeriod } from "./activity-metrics.ts";

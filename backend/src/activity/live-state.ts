@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { activityKeys, LIVE_PLATFORMS } from "./activity-keys.ts";
 import { bucketStart, labelOf } from "./time-buckets.ts";
 

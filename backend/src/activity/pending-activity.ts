@@ -1,4 +1,4 @@
-import type { StructureBatch } from "../cache/structure-batch.ts";
+import type { StructureBatch } from "../cache/structures/structure-batch.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
 import { activityKeys, LIVE_PLATFORMS } from "./activity-keys.ts";
 import { ACTIVE_DAY_METRICS, LEADERBOARD_PERIODS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric, type LeaderboardPeriod } from "./activity-metrics.ts";

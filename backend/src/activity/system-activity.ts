@@ -1,4 +1,4 @@
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { activityKeys, INGEST_FAILURE_KINDS, type IngestFailureKind } from "./activity-keys.ts";
 import { ACTIVITY_METRIC_TYPES, type ActivityMetricType } from "./activity-metrics.ts";
 import { bucketStart, labelOf } from "./time-buckets.ts";

@@ -12,8 +12,17 @@ export interface HeatmapCellRow {
   typingCount: number;
 }
 
+/** A user who deleted messages in the window: deletions, messages posted, and deletions per message posted. */
+export interface DeletionItem {
+  userId: string;
+  deletedCount: number;
+  messageCount: number;
+  /** deletedCount / max(messageCount, 1). */
+  deletionRatio: number;
+}
+
 /**
- * Data access for analytics built on messages and typing (ghosts, heatmap, shifts). Every query is a
+ * Data access for analytics built on messages, typing and deletions (ghosts, heatmap, shifts, deletions). Every query is a
  * parameterised tagged template over the (guild_id, time) and (guild_id, user_id, time) indexes; windows are
  * half-open [since, until).
  */
@@ -111,6 +120,37 @@ export class ActivityRepository {
              (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
         FROM flagged
        ORDER BY "score" DESC, mp DESC, user_id ASC
+       LIMIT ${q.limit}`;
+    return toPage(rows);
+  }
+
+  /**
+   * Users with attributable message deletions in the window (the author is known: the bot had the message cached),
+   * with their messages posted in it; most deletions first, then the highest ratio.
+   */
+  async deletions(q: AnalyticsQuery): Promise<AnalyticsPage<DeletionItem>> {
+    const rows = await this.prisma.$queryRaw<(DeletionItem & { total: number })[]>`
+      WITH deleted AS (
+        SELECT user_id, count(*)::int AS deleted_count
+          FROM message_delete_events
+         WHERE guild_id = ${q.guildId} AND deleted_at >= ${q.since}::timestamptz AND deleted_at < ${q.until}::timestamptz
+           AND user_id IS NOT NULL
+         GROUP BY user_id
+      ), posted AS (
+        SELECT user_id, count(*)::int AS message_count
+          FROM message_events
+         WHERE guild_id = ${q.guildId} AND created_at >= ${q.since}::timestamptz AND created_at < ${q.until}::timestamptz
+           AND user_id IN (SELECT user_id FROM deleted)
+         GROUP BY user_id
+      ), scored AS (
+        SELECT d.user_id, d.deleted_count, coalesce(p.message_count, 0) AS message_count,
+               d.deleted_count::float8 / greatest(coalesce(p.message_count, 0), 1) AS deletion_ratio
+          FROM deleted d LEFT JOIN posted p USING (user_id)
+      )
+      SELECT user_id AS "userId", deleted_count AS "deletedCount", message_count AS "messageCount",
+             deletion_ratio AS "deletionRatio", (count(*) OVER ())::int AS "total"
+        FROM scored
+       ORDER BY deleted_count DESC, deletion_ratio DESC, user_id ASC
        LIMIT ${q.limit}`;
     return toPage(rows);
   }

@@ -1,23 +1,15 @@
 /**
- * The six analytics, their cache TTLs, and how their cache keys and tags are named. Shared by the API (which
- * caches them) and the invalidation service (which invalidates them), so both always agree on names.
+ * The names of the analytics, in catalog order, and how their cache keys and tags are named. Everything else about
+ * an analytic (TTL, what it reads, params, computations) is its definition in `definitions/<type>.ts`, and
+ * `definitions/index.ts` must hold exactly one per name here. The names stay a light module of their own so the
+ * pub/sub schema, the CLI and the realtime side can name analytics without loading their SQL.
  */
-export const ANALYTICS_TYPES = ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts"] as const;
+export const ANALYTICS_TYPES = ["ghosts", "lurkers", "heatmap", "roles", "clients", "shifts", "deletions"] as const;
 
-/** One of the six analytics. */
+/** One of the analytics. */
 export type AnalyticsType = (typeof ANALYTICS_TYPES)[number];
 
-/** Fresh TTL per analytic in seconds (the cache API's unit for numbers), from document 001's table. */
-export const ANALYTICS_TTL_SECONDS: Record<AnalyticsType, number> = {
-  ghosts: 5 * 60,
-  lurkers: 5 * 60,
-  heatmap: 15 * 60,
-  roles: 10 * 60,
-  clients: 2 * 60,
-  shifts: 5 * 60,
-};
-
-/** True when `value` names one of the six analytics. */
+/** True when `value` names one of the analytics. */
 export function isAnalyticsType(value: string): value is AnalyticsType {
   return (ANALYTICS_TYPES as readonly string[]).includes(value);
 }

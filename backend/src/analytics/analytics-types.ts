@@ -109,15 +109,3 @@ export type ClientsResult = AnalyticsEnvelope<"clients", ClientDriftItem>;
 /** Result of the behaviour shifts analytic. */
 export type ShiftsResult = AnalyticsEnvelope<"shifts", BehaviorShiftItem>;
 
-/** The result type of each analytic. */
-export interface AnalyticsResultMap {
-  ghosts: GhostsResult;
-  lurkers: LurkersResult;
-  heatmap: HeatmapResult;
-  roles: RolesResult;
-  clients: ClientsResult;
-  shifts: ShiftsResult;
-}
-
-/** Any analytic's result. */
-export type AnalyticsResult = AnalyticsResultMap[AnalyticsType];

@@ -1,10 +1,11 @@
-import type { WarmLoaderEntry } from "../cache/batch-operations.ts";
+import type { WarmLoaderEntry } from "../cache/read/batch-operations.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { AppError, DependencyUnavailableError } from "../errors.ts";
-import { ANALYTICS_TTL_SECONDS, analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
+import { analyticsCacheKey, analyticsTags, type AnalyticsType } from "./analytics-catalog.ts";
 import type { AnalyticsService } from "./analytics-service.ts";
 import { DEFAULT_LIMIT } from "./analytics-types.ts";
 import { floorToMinute, parseSince } from "./analytics-window.ts";
+import { analyticDefinition } from "./definitions/index.ts";
 import type { SpyCache } from "../cache/spy-cache.ts";
 
 /** What reading a cached analytic needs. */
@@ -35,7 +36,7 @@ export interface CachedAnalyticsRequest {
 }
 
 /**
- * Reads one analytic through the cache with its key, TTL and tags (analytics-catalog.ts), computing it from
+ * Reads one analytic through the cache with its key and tags (analytics-catalog.ts) and its definition's TTL, computing it from
  * PostgreSQL on a miss. The API and `spywatcher cache warm` both go through here, so they fill the same entries.
  * A failed computation rejects with DependencyUnavailableError (503).
  */
@@ -62,7 +63,7 @@ export function analyticsEntry(
   const tags = analyticsTags(type, request.guildId);
   return {
     key: analyticsCacheKey(type, request.guildId, since, variant),
-    ttl: ANALYTICS_TTL_SECONDS[type],
+    ttl: analyticDefinition(type).ttlSeconds,
     // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
     // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
     loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),

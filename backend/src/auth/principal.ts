@@ -24,6 +24,15 @@ export function canAccessGuild(principal: Principal, guildId: string): boolean {
   return principal.scope === "admin" || principal.guildIds.includes(guildId);
 }
 
+/**
+ * True when `after` grants less than `before`: admin became guild-scoped, or a guild of `before` is missing from
+ * `after` (a scope refresh found the moderator lost Manage Server). A scope that only grew is not reduced.
+ */
+export function isScopeReduced(before: PrincipalScope, after: PrincipalScope): boolean {
+  if (before.scope === "guild") return after.scope === "guild" && before.guildIds.some((guildId) => !after.guildIds.includes(guildId));
+  return after.scope !== "admin";
+}
+
 /** The `userId` of principals established from the API key `keyId` (and of sessions made from that key). */
 export function apiKeyUserId(keyId: string): string {
   return `key:${keyId}`;

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AppConfig } from "../config/config.ts";
 import type { Logger } from "../logging/logger.ts";
+import type { SessionRevocationReason } from "../pubsub/session-revoked.ts";
 import type { RedisConnections } from "../redis/redis-connections.ts";
 import type { ApiKeyService } from "./api-key-service.ts";
 import { credentialAuthenticator, type Authenticator } from "./credential-authenticator.ts";
@@ -55,8 +56,8 @@ export function createSignInSide(input: {
   logger: Logger;
   apiKeys: ApiKeyService;
   discord: SignInDiscord | undefined;
-  /** Sessions revoked here or on another instance (close their sockets). */
-  onRevoked: (ids: string[]) => void;
+  /** Sessions revoked, or whose scope shrank, here or on another instance (close their sockets). */
+  onRevoked: (ids: string[], reason: SessionRevocationReason) => void;
 }): SignInSide {
   const { config, redis, logger } = input;
   const settings = config.sessions;
@@ -100,7 +101,8 @@ export function createSignInSide(input: {
       const mine = await redis.client.set(lockKey, "1", "PX", Math.max(1_000, settings.sweepIntervalMs - 100), "NX");
       if (mine === "OK") {
         const removed = await sessions.sweep();
-        const refreshed = await sessions.refreshDueScopes();
+        // Scopes falling due before the next round are read now: an idle session's scope is at most the interval old.
+        const refreshed = await sessions.refreshDueScopes(1_000, settings.sweepIntervalMs);
         if (removed > 0 || refreshed > 0) logger.debug({ removed, refreshed }, "session sweep");
       }
       counts = await sessions.counts();
@@ -112,7 +114,7 @@ export function createSignInSide(input: {
   return {
     sessions,
     signIn,
-    authenticator: credentialAuthenticator(input.apiKeys, sessions),
+    authenticator: credentialAuthenticator(input.apiKeys, sessions, input.apiKeys.failedAuthLimiter),
     lastCounts: () => counts,
     start() {
       running = sweep().finally(() => (running = undefined));

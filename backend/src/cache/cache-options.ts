@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { Duration } from "./cache-types.ts";
-import type { L1Options } from "./l1-store.ts";
+import type { L1Options } from "./read/l1-store.ts";
 import type { LockPort, StatsPort } from "./cache-ports.ts";
-import type { CircuitBreaker, CircuitBreakerOptions, CircuitState } from "./resilience/circuit-breaker.ts";
+import type { CircuitBreaker, CircuitBreakerOptions, CircuitState } from "./transport/circuit-breaker.ts";
 import { CACHE_DEFAULTS } from "./cache-defaults.ts";
 import { parseDuration } from "./duration.ts";
-import type { RecentReadsOptions } from "./recent-reads.ts";
+import type { RecentReadsOptions } from "./remember/recent-reads.ts";
 
 /** Options of `createCache`. Every field but `redis` is optional; the default is in each line. */
 export interface CreateCacheOptions {

@@ -1,9 +1,9 @@
 import type { CacheContext } from "./cache-context.ts";
-import type { CacheEnvelope } from "./cache-envelope.ts";
+import type { CacheEnvelope } from "./read/cache-envelope.ts";
 import type { Duration, RememberOptions } from "./cache-types.ts";
 import { parseDuration, parseOptionalDuration } from "./duration.ts";
-import { validatePart } from "./key-builder.ts";
-import type { RememberPlan } from "./remember-flow.ts";
+import { validatePart } from "./keys/key-builder.ts";
+import type { RememberPlan } from "./remember/remember-plan.ts";
 
 /** Turns a call's arguments into what the engine runs: validated keys and tags, durations in ms, defaults applied. */
 export class CallPlanner {

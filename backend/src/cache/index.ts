@@ -5,28 +5,28 @@ import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheContext } from "./cache-context.ts";
 import { resolveCacheOptions, type CreateCacheOptions } from "./cache-options.ts";
-import { InvalidationBus } from "./invalidation-bus.ts";
-import { KeyBuilder } from "./key-builder.ts";
-import { L1Store } from "./l1-store.ts";
+import { InvalidationBus } from "./tags/invalidation-bus.ts";
+import { KeyBuilder } from "./keys/key-builder.ts";
+import { L1Store } from "./read/l1-store.ts";
 import { DistributedLock } from "./lock/distributed-lock.ts";
-import { RedisGateway } from "./redis-gateway.ts";
-import { CircuitBreaker } from "./resilience/circuit-breaker.ts";
-import { isRedisFailure, NodeBreakers } from "./resilience/node-breakers.ts";
+import { RedisGateway } from "./transport/redis-gateway.ts";
+import { CircuitBreaker } from "./transport/circuit-breaker.ts";
+import { isRedisFailure, NodeBreakers } from "./transport/node-breakers.ts";
 import { SpyCache } from "./spy-cache.ts";
 import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
-import { TagVersionStore } from "./tag-version-store.ts";
+import { TagVersionStore } from "./tags/tag-version-store.ts";
 
 export type { Cache, CacheResult, CacheStatus, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
 export type { CreateCacheOptions } from "./cache-options.ts";
 export type { InvalidationResult } from "./spy-cache.ts";
-export type { SpyCacheStats } from "./cache-stats-report.ts";
-export type { WarmEntry, WarmReport } from "./batch-operations.ts";
+export type { SpyCacheStats } from "./stats/cache-stats-report.ts";
+export type { WarmEntry, WarmReport } from "./read/batch-operations.ts";
 export * from "./cache-errors.ts";
 export { parseDuration, TTL_PRESETS, type TtlPreset } from "./duration.ts";
-export { KeyBuilder } from "./key-builder.ts";
+export { KeyBuilder } from "./keys/key-builder.ts";
 export { SpyCache } from "./spy-cache.ts";
-export { CacheStructures, type StructureWriteOptions } from "./data-structures.ts";
-export { StructureBatch } from "./structure-batch.ts";
+export { CacheStructures, type StructureWriteOptions } from "./structures/data-structures.ts";
+export { StructureBatch } from "./structures/structure-batch.ts";
 
 /**
  * Builds a cache on an ioredis connection (single `Redis` or `Cluster`), usable on its own:

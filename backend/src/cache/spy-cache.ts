@@ -6,14 +6,15 @@ import type { CacheContext } from "./cache-context.ts";
 import { CacheClosedError, CacheUnavailableError, NotACounterError } from "./cache-errors.ts";
 import type { Cache, CacheResult, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
 import { milliseconds, parseDuration } from "./duration.ts";
-import { EntryReader } from "./entry-reader.ts";
+import { EntryReader } from "./read/entry-reader.ts";
 import { CallPlanner } from "./call-planner.ts";
-import { KeyScanner } from "./key-scanner.ts";
-import { INCREMENT_COUNTER } from "./lua-script.ts";
-import { RememberFlow, type RememberPlan } from "./remember-flow.ts";
-import { collectStats, localStats, type SpyCacheStats } from "./cache-stats-report.ts";
-import { isValueEntry, rememberMany, warm, type WarmEntry, type WarmReport } from "./batch-operations.ts";
-import { CacheStructures } from "./data-structures.ts";
+import { KeyScanner } from "./keys/key-scanner.ts";
+import { INCREMENT_COUNTER } from "./transport/lua-script.ts";
+import { RememberFlow } from "./remember/remember-flow.ts";
+import type { RememberPlan } from "./remember/remember-plan.ts";
+import { collectStats, localStats, type SpyCacheStats } from "./stats/cache-stats-report.ts";
+import { isValueEntry, rememberMany, warm, type WarmEntry, type WarmReport } from "./read/batch-operations.ts";
+import { CacheStructures } from "./structures/data-structures.ts";
 
 /** The options of a call made without any (shared, never mutated: a default `{}` would be allocated per call). */
 const NO_OPTIONS: RememberOptions<never> = Object.freeze({});

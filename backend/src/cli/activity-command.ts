@@ -4,7 +4,7 @@ import { parseTime } from "../activity/activity-query.ts";
 import { createActivityRebuildRepository, type ActivityRebuildRepository } from "../activity/activity-rebuild-repository.ts";
 import { rebuildActivity } from "../activity/activity-rebuild.ts";
 import { ActivityRetention } from "../activity/activity-retention.ts";
-import type { CacheStructures } from "../cache/data-structures.ts";
+import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { AppConfig } from "../config/config.ts";
 import { openDatabase } from "../composition/connections.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";

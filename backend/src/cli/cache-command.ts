@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { ANALYTICS_TYPES, guildAnalyticsTag, type AnalyticsType } from "../analytics/analytics-catalog.ts";
-import { validatePart } from "../cache/key-builder.ts";
+import { validatePart } from "../cache/keys/key-builder.ts";
 import { logged, optionalGuild } from "../ops/logged-invalidations.ts";
 import { registerCleanupCommand, type Confirm } from "./cache-cleanup-command.ts";
 import { registerInvalidationsCommand } from "./cache-invalidations-command.ts";

@@ -1,4 +1,4 @@
-import type { SpyCacheStats } from "../cache/cache-stats-report.ts";
+import type { SpyCacheStats } from "../cache/stats/cache-stats-report.ts";
 import type { CacheStats } from "../cache/stats/cache-stats-types.ts";
 import type { LatencySummary } from "../cache/stats/latency-histogram.ts";
 

@@ -31,7 +31,7 @@ export function registerWarmCommand(
     .command("warm")
     .description("compute analytics into the cache, so the first dashboard requests hit")
     .requiredOption("--guild <id...>", "guild ids to warm (repeatable)")
-    .addOption(new Option("--type <type...>", "analytics to warm (repeatable; default: all six)").choices([...ANALYTICS_TYPES]))
+    .addOption(new Option("--type <type...>", "analytics to warm (repeatable; default: all)").choices([...ANALYTICS_TYPES]))
     .option("--since <window...>", 'window starts, ISO time or relative ("15m", "24h", "7d"); repeatable (default 7d)')
     .option("--limit <n>", `items per analytic (1-${MAX_LIMIT})`, String(DEFAULT_LIMIT))
     .option("--parallel [n]", `loads at once (1-${MAX_PARALLEL}; the flag alone: ${DEFAULT_PARALLEL}; default 2)`)

@@ -6,7 +6,7 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { buildAnalyticsService, openDatabase, openRedis } from "../composition/connections.ts";
 import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
-import type { KeyBuilder } from "../cache/key-builder.ts";
+import type { KeyBuilder } from "../cache/keys/key-builder.ts";
 import { cacheKeys, createServiceOps, type ServiceOps } from "../ops/service-ops.ts";
 import { waitForRedisReady, type RedisClient } from "../redis/redis-connections.ts";
 import { createServiceCacheWithStats } from "../composition/service-cache.ts";

@@ -9,7 +9,7 @@ import { ALERT_MONITOR_DEFAULTS } from "../monitoring/alert-monitor.ts";
 import { ALERT_WEBHOOK_DEFAULTS } from "../monitoring/alert-webhook.ts";
 import { REDIS_CONNECTION_DEFAULTS } from "../redis/redis-connections.ts";
 import { parseDuration } from "../cache/duration.ts";
-import { circuitBreakerDefaults } from "../cache/resilience/circuit-breaker.ts";
+import { circuitBreakerDefaults } from "../cache/transport/circuit-breaker.ts";
 import { INGESTION_WRITER_DEFAULTS } from "../ingest/ingestion-writer-options.ts";
 import { INVALIDATION_DEFAULTS } from "../invalidation/cache-invalidation-service.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../monitoring/alert-rules.ts";

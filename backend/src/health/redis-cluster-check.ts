@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { nodeId, slotOwners } from "../cache/transport/ioredis-internals.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
 import type { HealthProbe } from "./health-check.ts";
 
@@ -55,7 +56,7 @@ async function masterState(node: Redis, slots: string, timeoutMs: number): Promi
 /** "host:port" -> its slot ranges from the client's slot map, e.g. "0-5460" or "0-100,200-300". */
 function slotRanges(cluster: Cluster): Map<string, string> {
   const ranges = new Map<string, [number, number][]>();
-  cluster.slots.forEach((owners, slot) => {
+  slotOwners(cluster).forEach((owners, slot) => {
     const owner = owners?.[0];
     if (owner === undefined) return;
     const list = ranges.get(owner) ?? [];
@@ -67,9 +68,6 @@ function slotRanges(cluster: Cluster): Map<string, string> {
   return new Map([...ranges].map(([owner, list]) => [owner, list.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(",")]));
 }
 
-function nodeId(node: Redis): string {
-  return `${node.options.host}:${node.options.port}`;
-}
 
 function firstSlot(slots: string): number {
   const first = Number.parseInt(slots, 10);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ANALYTICS_TYPES, guildAnalyticsTag, guildTag } from "../analytics/analytics-catalog.ts";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { CacheUnavailableError, type SpyCache } from "../cache/index.ts";
-import { validatePart } from "../cache/key-builder.ts";
+import { validatePart } from "../cache/keys/key-builder.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { cacheHealthStatus, type CacheStatusThresholds } from "../monitoring/cache-health-status.ts";

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { guildTag } from "../analytics/analytics-catalog.ts";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { CacheUnavailableError } from "../cache/index.ts";
-import { validatePart } from "../cache/key-builder.ts";
+import { validatePart } from "../cache/keys/key-builder.ts";
 import { AppError, CleanupRunningError, ValidationError } from "../errors.ts";
 import type { HealthRegistry } from "../health/health-registry.ts";
 import type { Logger } from "../logging/logger.ts";

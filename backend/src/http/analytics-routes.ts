@@ -1,14 +1,13 @@
 import { createHash } from "node:crypto";
 import { Router, type Request, type RequestHandler, type Response } from "express";
-import { z } from "zod";
 import { ANALYTICS_TYPES, isAnalyticsType } from "../analytics/analytics-catalog.ts";
+import { parseAnalyticsParams } from "../analytics/analytics-params.ts";
 import type { AnalyticsService } from "../analytics/analytics-service.ts";
-import { DEFAULT_LIMIT, MAX_LIMIT } from "../analytics/analytics-types.ts";
-import { DEFAULT_SINCE, parseSince } from "../analytics/analytics-window.ts";
 import { rememberAnalytics } from "../analytics/cached-analytics.ts";
+import { analyticDefinition } from "../analytics/definitions/index.ts";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
-import { AnalyticsBusyError, DependencyUnavailableError, NotFoundError, ValidationError } from "../errors.ts";
+import { AnalyticsBusyError, DependencyUnavailableError, NotFoundError } from "../errors.ts";
 import { CacheUnavailableError, FactoryHardTimeoutError } from "../cache/cache-errors.ts";
 import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
 
@@ -28,32 +27,9 @@ export interface AnalyticsRouterDependencies {
   staleIfErrorMs?: number;
 }
 
-/** Query string of every analytics route. Built once: building a zod object per request costs ~0.3 ms. */
-const querySchema = z.object({
-  guildId: z.string({ error: "is required" }).regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
-  since: z.string({ error: "must be a single value" }).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT),
-});
-
-/** Validates the query string against the request's time; a 400 lists every bad field, `since` included. */
-function parseQuery(raw: Record<string, unknown>, now: Date): { guildId: string; since: Date; limit: number; window: string } {
-  const parsed = querySchema.safeParse(raw);
-  const issues = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) => ({ field: issue.path.join(".") || "query", message: issue.message }));
-  // A repeated `since` (an array) is already among the zod issues; a single one is parsed against `now`.
-  const since = typeof raw.since === "string" || raw.since === undefined ? parseSince(raw.since, now) : undefined;
-  if (since && !since.ok) issues.push({ field: "since", message: since.message });
-  if (!parsed.success || !since?.ok) {
-    throw new ValidationError(issues.map((issue) => `${issue.field}: ${issue.message}`).join("; "), issues);
-  }
-  const window = typeof raw.since === "string" && raw.since !== "" ? raw.since : DEFAULT_SINCE;
-  return { guildId: parsed.data.guildId, since: since.since, limit: parsed.data.limit, window };
-}
-
 /**
- * `GET /analytics/{ghosts,lurkers,heatmap,roles,clients,shifts}?guildId=&since=&limit=` (mount at `/api`); POST the same.
- * API key -> validation -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
+ * `GET /analytics/<type>?guildId=&since=&limit=` for every analytic of `ANALYTICS_TYPES` (mount at `/api`); POST the same.
+ * API key -> validation (the analytic's `params`) -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
  */
 export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
@@ -67,7 +43,7 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     if (!isAnalyticsType(type)) {
       throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
     }
-    const input = parseQuery(req.query as Record<string, unknown>, now());
+    const input = parseAnalyticsParams(analyticDefinition(type).params, req.query as Record<string, unknown>, now());
     assertGuildAccess(res, input.guildId);
     let result: CacheResult<unknown>;
     try {

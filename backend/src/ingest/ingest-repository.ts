@@ -1,6 +1,6 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import type { IngestEventKind, IngestEventOf } from "./event-records.ts";
-import { guardedInsertSql } from "./ingest-row-inserts.ts";
+import { guardedInsertSql } from "./event-kinds/index.ts";
 
 /** What one batch insert did. */
 export interface BatchInsertResult {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import path from "node:path";
+import { isIngestEventKind, reviveRecordDates } from "./event-kinds/index.ts";
 import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 
 /** One batch the writer could not make durable: replayed later under the same id (ingest_batches makes it idempotent). */
@@ -19,8 +20,6 @@ export interface SpillFileContents {
 
 const FORMAT_VERSION = 1;
 const SUFFIX = ".jsonl";
-/** Record fields holding a time: JSON turns Dates into strings, the replay turns them back. */
-const DATE_FIELDS = ["createdAt", "deletedAt", "startedAt", "accountCreatedAt", "joinedAt"] as const;
 
 /**
  * The local append-only spill of ingestion (INGEST_SPILL_DIR): rows PostgreSQL could not take before shutdown go to a
@@ -101,19 +100,14 @@ function decodeLine(line: string): SpilledBatch | undefined {
   } catch {
     return undefined;
   }
-  if (parsed.v !== FORMAT_VERSION || typeof parsed.batchId !== "string" || typeof parsed.kind !== "string" || !Array.isArray(parsed.rows)) {
+  if (parsed.v !== FORMAT_VERSION || typeof parsed.batchId !== "string" || !isIngestEventKind(parsed.kind) || !Array.isArray(parsed.rows)) {
     return undefined;
   }
   // The checksum is over the rows as written (dates still strings), so it is checked before they are revived.
-  const raw = { batchId: parsed.batchId, kind: parsed.kind as IngestEventKind, rows: parsed.rows as IngestEvent[] };
+  const raw = { batchId: parsed.batchId, kind: parsed.kind, rows: parsed.rows as IngestEvent[] };
   if (checksum(raw) !== parsed.sha256) return undefined;
-  return { ...raw, rows: raw.rows.map(reviveDates) };
-}
-
-function reviveDates(row: IngestEvent): IngestEvent {
-  const revived: Record<string, unknown> = { ...row };
-  for (const field of DATE_FIELDS) if (typeof revived[field] === "string") revived[field] = new Date(revived[field] as string);
-  return revived as unknown as IngestEvent;
+  // JSON turned the records' Dates into strings: each kind's definition names its time fields.
+  return { ...raw, rows: raw.rows.map((row) => reviveRecordDates(raw.kind, row)) };
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logging/logger.ts";
 import { BatchMarkerPruner } from "./batch-marker-pruner.ts";
-import { INGEST_EVENT_KINDS, type IngestEvent, type IngestEventKind } from "./event-records.ts";
+import { INGEST_EVENT_KINDS } from "./event-kinds/index.ts";
+import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 import type { SpilledBatch } from "./ingest-spill-file.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import { INGESTION_WRITER_DEFAULTS, type IngestionWriterOptions, type IngestStats } from "./ingestion-writer-options.ts";

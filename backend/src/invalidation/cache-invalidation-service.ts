@@ -43,7 +43,7 @@ export interface CacheInvalidationOptions {
 export interface InvalidationStats {
   /** Durable events reported. */
   events: number;
-  /** Events of kinds no analytic reads (joins, deletions): nothing to invalidate. */
+  /** Events of kinds no analytic reads (e.g. joins): nothing to invalidate. */
   eventsWithoutEffect: number;
   /** `invalidateByTags` calls that succeeded: at most one per guild per window. */
   invalidations: number;
@@ -125,12 +125,12 @@ export class CacheInvalidationService {
     return this.onEvent(guildId, "roleChange");
   }
 
-  /** A message was deleted in `guildId` (no analytic reads deletions: counted, nothing invalidated). */
+  /** A message was deleted in `guildId` (the analytics whose definition reads `messageDelete`; none: only counted). */
   onMessageDeleted(guildId: string): Promise<void> {
     return this.onEvent(guildId, "messageDelete");
   }
 
-  /** A member joined `guildId` (no analytic reads joins: counted, nothing invalidated). */
+  /** A member joined `guildId` (the analytics whose definition reads `memberJoin`; none: only counted). */
   onMemberJoined(guildId: string): Promise<void> {
     return this.onEvent(guildId, "memberJoin");
   }

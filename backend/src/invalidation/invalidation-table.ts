@@ -1,24 +1,22 @@
 import { ANALYTICS_TYPES, type AnalyticsType } from "../analytics/analytics-catalog.ts";
+import { ANALYTIC_DEFINITIONS } from "../analytics/definitions/index.ts";
+import { INGEST_EVENT_KINDS } from "../ingest/event-kinds/index.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
 
 /**
- * Which analytics each kind of stored event can change, read from the analytics definitions (docs/ingestion.md
- * explains each line). Invalidation bumps only these analytics, and only for the event's guild.
+ * Which analytics each kind of stored event can change: derived from each analytic's `reads` (its definition says
+ * which event kinds it reads and why; docs/analytics.md shows the table), so it is written once and no kind or
+ * analytic can be left out. Invalidation bumps only these analytics, and only for the event's guild.
  */
-export const ANALYTICS_AFFECTED_BY: Readonly<Record<IngestEventKind, readonly AnalyticsType[]>> = {
-  // Ghosts count messages, lurkers need "no message", heatmap counts messages per channel/hour, shifts compare messages.
-  message: ["ghosts", "lurkers", "heatmap", "shifts"],
-  // The same four read typing counts (lurkers need "no typing").
-  typing: ["ghosts", "lurkers", "heatmap", "shifts"],
-  // Lurkers count presence events; client drift compares the platforms seen in presence events.
-  presence: ["lurkers", "clients"],
-  // Role drift counts roles added and removed.
-  roleChange: ["roles"],
-  // No analytic reads deletions: message counts are of messages posted, and a deleted message was still posted.
-  messageDelete: [],
-  // No analytic reads joins: a new member becomes a lurker only through presence events, which invalidate lurkers.
-  memberJoin: [],
-};
+export const ANALYTICS_AFFECTED_BY: Readonly<Record<IngestEventKind, readonly AnalyticsType[]>> = affectedByKind();
+
+function affectedByKind(): Record<IngestEventKind, readonly AnalyticsType[]> {
+  const table = {} as Record<IngestEventKind, readonly AnalyticsType[]>;
+  for (const kind of INGEST_EVENT_KINDS) {
+    table[kind] = ANALYTICS_TYPES.filter((type) => Object.hasOwn(ANALYTIC_DEFINITIONS[type].reads, kind));
+  }
+  return table;
+}
 
 /** The analytics affected by any of `kinds`, in catalog order, without duplicates. */
 export function analyticsAffectedBy(kinds: Iterable<IngestEventKind>): AnalyticsType[] {

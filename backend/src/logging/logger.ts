@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger } from "pino";
 
@@ -23,13 +23,20 @@ export const REDACTED_PATHS = [
 ];
 
 /** Builds the service logger: JSON lines on stdout, or pretty lines when `pretty` (dev only). */
-export function createLogger(options: { level: string; pretty?: boolean; name?: string }): Logger {
-  return pino({
+export function createLogger(options: {
+  level: string;
+  pretty?: boolean;
+  name?: string;
+  /** Where JSON lines go instead of stdout (tests read what would be logged); ignored with `pretty`. */
+  destination?: DestinationStream;
+}): Logger {
+  const settings = {
     name: options.name ?? "spywatcher",
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     ...(options.pretty ? { transport: { target: "pino-pretty", options: { colorize: true } } } : {}),
-  });
+  };
+  return options.destination && !options.pretty ? pino(settings, options.destination) : pino(settings);
 }
 
 /** Removes user and password from a connection URL so it can be logged. */

@@ -1,6 +1,6 @@
 import type { DiscordSideStats } from "../composition/discord-side.ts";
 import type { SpyCache, SpyCacheStats } from "../cache/index.ts";
-import type { CircuitState } from "../cache/resilience/circuit-breaker.ts";
+import type { CircuitState } from "../cache/transport/circuit-breaker.ts";
 import { scanTargets } from "../cache/stats/scan-every-master.ts";
 import { runReadinessChecks, type ReadinessCheck } from "../health/readiness-checks.ts";
 import { withTimeout } from "../lib/with-timeout.ts";

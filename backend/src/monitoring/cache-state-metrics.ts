@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { SpyCacheStats } from "../cache/index.ts";
-import type { CircuitState } from "../cache/resilience/circuit-breaker.ts";
+import type { CircuitState } from "../cache/transport/circuit-breaker.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
 import type { CacheStatsSource } from "./alert-sample.ts";
 

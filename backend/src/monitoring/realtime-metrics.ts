@@ -30,6 +30,7 @@ export function registerRealtimeMetrics(registry: Registry, read: RealtimeStatsS
     set({ reason: "heartbeat" }, s.heartbeatTerminations);
     set({ reason: "auth_failure" }, s.authFailures);
     set({ reason: "auth_timeout" }, s.authTimeouts);
+    set({ reason: "scope_reduced" }, s.scopeReducedCloses);
   });
   counter("ws_upgrades_total", "WebSocket upgrades, by outcome", ["outcome"], (s, set) => {
     set({ outcome: "accepted" }, s.accepted);

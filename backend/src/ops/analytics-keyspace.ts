@@ -1,5 +1,5 @@
 import type { AnalyticsType } from "../analytics/analytics-catalog.ts";
-import type { KeyBuilder } from "../cache/key-builder.ts";
+import type { KeyBuilder } from "../cache/keys/key-builder.ts";
 import { scanEveryMaster } from "../cache/stats/scan-every-master.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 

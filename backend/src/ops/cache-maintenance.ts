@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { decodeEnvelope, type CacheEnvelope } from "../cache/cache-envelope.ts";
-import type { KeyBuilder } from "../cache/key-builder.ts";
-import { UNLINK_IF_UNCHANGED } from "../cache/lua-script.ts";
+import { decodeEnvelope, type CacheEnvelope } from "../cache/read/cache-envelope.ts";
+import type { KeyBuilder } from "../cache/keys/key-builder.ts";
+import { nodeId } from "../cache/transport/ioredis-internals.ts";
+import { UNLINK_IF_UNCHANGED } from "../cache/transport/lua-script.ts";
 import { escapeGlob, scanTargets } from "../cache/stats/scan-every-master.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 
@@ -146,7 +147,7 @@ export class CacheMaintenance {
     if (masters.length === 0) throw new Error("no Redis master is known (the cluster is unreachable)");
     let seen = 0;
     for (const node of masters) {
-      const id = `${node.options.host}:${node.options.port}`;
+      const id = nodeId(node);
       let cursor = cursors?.[id] ?? "0";
       if (cursor === "done") continue;
       do {

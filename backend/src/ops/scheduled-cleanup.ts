@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { RELEASE_IF_OWNER } from "../cache/lock/lock-scripts.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheMaintenance, CleanupReport, ScanCursors } from "./cache-maintenance.ts";
@@ -20,9 +21,6 @@ export interface ScheduledCleanupOptions {
 
 /** The outcome of one attempt: a report, or why it did not run. */
 export type ScheduledRun = { ran: true; report: CleanupReport } | { ran: false; reason: "locked" | "closed" };
-
-/** Releases the lock only if this run still owns it. */
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /**
  * The service's own `--expired-only` cleanup: every `intervalMs`, one instance at a time (a lock `SET NX PX` in
@@ -95,7 +93,7 @@ export class ScheduledCleanup {
       );
       return { ran: true, report };
     } finally {
-      await redis.eval(RELEASE, 1, keys.cleanupLock(), token).catch(() => undefined);
+      await RELEASE_IF_OWNER.run(redis, [keys.cleanupLock()], [token]).catch(() => undefined);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { SpyCache } from "../cache/index.ts";
-import { KeyBuilder } from "../cache/key-builder.ts";
+import { KeyBuilder } from "../cache/keys/key-builder.ts";
 import type { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
 import type { AppConfig } from "../config/config.ts";
 import type { Logger } from "../logging/logger.ts";

@@ -2,8 +2,9 @@ import type { LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import { WebSocket, type RawData } from "ws";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
 import { AuthRateLimitedError } from "../errors.ts";
-import { canAccessGuild, type Principal } from "../auth/principal.ts";
+import { canAccessGuild, isScopeReduced, type Principal } from "../auth/principal.ts";
 import type { NotificationMessage } from "../pubsub/notification.ts";
+import type { SessionRevocationReason } from "../pubsub/session-revoked.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 import type { GuildSubscriptions } from "./guild-subscriptions.ts";
@@ -124,12 +125,19 @@ export class RealtimeClient {
     return true;
   }
 
-  /** Closes the socket (4401) if it authenticated with one of these sessions, which were just revoked; true if it did. */
-  closeIfSessionRevoked(sessionIds: ReadonlySet<string>): boolean {
+  /**
+   * Closes the socket if it authenticated with one of these sessions: 4401 when they were revoked, 4403 when their
+   * guild scope shrank (its subscriptions end at once, so no push of a removed guild follows); true if it did.
+   */
+  closeIfSessionRevoked(sessionIds: ReadonlySet<string>, reason: SessionRevocationReason = "revoked"): boolean {
     const sessionId = this.principal?.sessionId;
-    if (sessionId === undefined || !sessionIds.has(sessionId)) return false;
-    this.deps.counters.authFailures += 1;
-    this.closeWith(CLOSE_CODES.unauthorized, "the session was revoked");
+    // A socket already closing (the revoking instance hears its own broadcast too) is not counted twice.
+    if (sessionId === undefined || !sessionIds.has(sessionId) || this.deps.socket.readyState !== WebSocket.OPEN) return false;
+    if (reason === "scope-reduced") this.closeScopeReduced();
+    else {
+      this.deps.counters.authFailures += 1;
+      this.closeWith(CLOSE_CODES.unauthorized, "the session was revoked");
+    }
     return true;
   }
 
@@ -220,7 +228,7 @@ export class RealtimeClient {
       principal = await this.deps.auth.authenticate(key, { clientIp: this.deps.clientIp });
     } catch (error) {
       if (error instanceof AuthRateLimitedError) {
-        this.closeWith(CLOSE_CODES.tryAgainLater, `too many failed API keys from this address; retry in ${error.retryAfterSeconds} s`);
+        this.closeWith(CLOSE_CODES.tryAgainLater, `too many failed authentications from this address; retry in ${error.retryAfterSeconds} s`);
         return;
       }
       this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "websocket auth: key could not be checked");
@@ -241,14 +249,25 @@ export class RealtimeClient {
 
   private async recheckKey(): Promise<void> {
     if (!this.key) return;
+    let current: Principal | undefined;
     try {
-      if (await this.deps.auth.authenticate(this.key)) return;
+      current = await this.deps.auth.authenticate(this.key);
     } catch {
       // The key service could not tell (PostgreSQL down, no recent verification): keep the socket; the next beat asks again.
       return;
     }
+    if (current) {
+      // A scope reduction whose broadcast was lost is caught here, within one heartbeat.
+      if (this.principal && this.deps.socket.readyState === WebSocket.OPEN && isScopeReduced(this.principal, current)) this.closeScopeReduced();
+      return;
+    }
     this.deps.counters.authFailures += 1;
-    this.closeWith(CLOSE_CODES.unauthorized, "the API key was revoked");
+    this.closeWith(CLOSE_CODES.unauthorized, this.principal?.sessionId ? "the session was revoked" : "the API key was revoked");
+  }
+
+  private closeScopeReduced(): void {
+    this.deps.counters.scopeReducedCloses += 1;
+    this.closeWith(CLOSE_CODES.scopeReduced, "the session's guild scope was reduced: reconnect");
   }
 
   /** Answers a frame that was handled. */

@@ -59,6 +59,8 @@ export const CLOSE_CODES = {
   authTimeout: 4008,
   /** The key in the `auth` message is unknown or revoked, or it was revoked while connected. */
   unauthorized: 4401,
+  /** The session's guild scope shrank at a scope refresh (e.g. Manage Server lost): reconnect to get the current scope. */
+  scopeReduced: 4403,
   /** The client did not read its pushes: its send buffer passed the bound. */
   slowConsumer: 4429,
 } as const;

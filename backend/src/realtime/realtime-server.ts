@@ -5,6 +5,7 @@ import { ANALYTICS_TYPES } from "../analytics/analytics-catalog.ts";
 import { liveCountersSchema, type LiveCountersMessage } from "../activity/live-counters-channel.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Logger } from "../logging/logger.ts";
+import type { SessionRevocationReason } from "../pubsub/session-revoked.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 import { notificationChannel, notificationMessageSchema, type NotificationMessage } from "../pubsub/notification.ts";
 import { createSubscriber } from "../pubsub/pubsub.ts";
@@ -55,8 +56,11 @@ export interface RealtimeServer {
   stats(): RealtimeStats;
   /** Closes (4401) every socket authenticated with the API key `keyId`, at once (a revocation); returns how many. */
   closeKey(keyId: string): number;
-  /** Closes (4401) every socket authenticated with one of these sessions, at once (a revocation); returns how many. */
-  closeSessions(sessionIds: string[]): number;
+  /**
+   * Closes every socket authenticated with one of these sessions, at once: 4401 when they were revoked, 4403 when
+   * their scope shrank (the client reconnects with the current scope); returns how many.
+   */
+  closeSessions(sessionIds: string[], reason?: SessionRevocationReason): number;
   /** Stops accepting upgrades, closes every socket with 1001, unsubscribes the channel. Idempotent. */
   close(): Promise<void>;
 }
@@ -250,11 +254,11 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     return closed;
   };
 
-  const closeSessions = (sessionIds: string[]): number => {
+  const closeSessions = (sessionIds: string[], reason: SessionRevocationReason = "revoked"): number => {
     const revoked = new Set(sessionIds);
     let closed = 0;
-    for (const client of clients) if (client.closeIfSessionRevoked(revoked)) closed += 1;
-    if (closed > 0) logger.info({ sockets: closed }, "realtime: closed the sockets of revoked sessions");
+    for (const client of clients) if (client.closeIfSessionRevoked(revoked, reason)) closed += 1;
+    if (closed > 0) logger.info({ sockets: closed, reason }, "realtime: closed the sockets of revoked or re-scoped sessions");
     return closed;
   };
 

@@ -8,6 +8,8 @@ export interface RealtimeCounters {
   rejectedAtLimit: number;
   /** Sockets closed because their `auth` message carried an unknown key, or their key was revoked while connected. */
   authFailures: number;
+  /** Sockets closed with 4403 because their session's guild scope shrank at a scope refresh. */
+  scopeReducedCloses: number;
   /** Sockets closed because no `auth` message came within the auth timeout. */
   authTimeouts: number;
   /** `analytics:update` frames sent. */
@@ -35,6 +37,7 @@ export function createRealtimeCounters(): RealtimeCounters {
     rejectedUpgrades: 0,
     rejectedAtLimit: 0,
     authFailures: 0,
+    scopeReducedCloses: 0,
     authTimeouts: 0,
     pushed: 0,
     updatesReceived: 0,

@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SessionService } from "../../../../backend/src/auth/sessions/session-service.ts";
 import { SessionStore } from "../../../../backend/src/auth/sessions/session-store.ts";
 import { TokenCipher } from "../../../../backend/src/auth/sessions/token-cipher.ts";
-import { ThrowawayRedis } from "../../../helpers/redis-server.ts";
-import { TEST_REDIS_URL, testLogger, uniquePrefix } from "../../../helpers/test-env.ts";
+import { ThrowawayRedis } from "../../../support/redis-server.ts";
+import { TEST_REDIS_URL, testLogger, uniquePrefix } from "../../../support/test-env.ts";
 
 const HOUR = 3_600_000;
 let redis: Redis;
@@ -90,6 +90,25 @@ describe("sessions in Redis", () => {
     expect(await service.sweep()).toBe(3);
     expect(await redis.zcard(`${prefix}:session-user:333`)).toBe(0);
     expect(await service.counts()).toEqual({ active: 0, users: 0, byScope: { admin: 0, guild: 0 } });
+  });
+
+  it("the sweep's refresh reads scopes due now or within its look-ahead, and no others", async () => {
+    const clock = { now: Date.now() };
+    let reads = 0;
+    const discord = {
+      refresh: async () => {
+        reads += 1;
+        return { scope: "guild" as const, guildIds: ["1"] };
+      },
+    };
+    const { service } = serviceAt(redis, clock, { scopeSources: { discord } });
+    await service.open(input("556"));
+    clock.now += 10 * 60_000 - 30_000;
+    expect(await service.refreshDueScopes(1_000)).toBe(0);
+    expect(await service.refreshDueScopes(1_000, 60_000)).toBe(1);
+    expect(reads).toBe(1);
+    // Just read: not due again for a whole interval.
+    expect(await service.refreshDueScopes(1_000, 60_000)).toBe(0);
   });
 
   it("never brings a revoked session back through a late activity write", async () => {

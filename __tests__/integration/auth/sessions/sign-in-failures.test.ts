@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startService, type RunningService } from "../../../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeUserGuild } from "../../../../backend/src/simulation/fake-discord/fake-oauth.ts";
-import { freePort } from "../../../helpers/redis-server.ts";
-import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../helpers/test-env.ts";
-import { TestSocket } from "../../realtime/ws-test-client.ts";
-import { browserClient } from "./browser-client.ts";
+import { freePort } from "../../../support/redis-server.ts";
+import { createLogger } from "../../../../backend/src/logging/logger.ts";
+import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../support/test-env.ts";
+import { UpdatePublisher } from "../../realtime/realtime-harness.ts";
+import { TestSocket } from "../../../support/ws-test-client.ts";
+import { browserClient } from "../../../support/browser-client.ts";
 
 // Real Discord's shape without Discord: a fake Discord with OAuth2 and the bot in guilds A and B, and API-only
 // service instances (DISCORD_ENABLED=false) configured like production (client id/secret, bot token).
@@ -23,6 +25,8 @@ let fake: FakeDiscord;
 let first: RunningService;
 let second: RunningService;
 const prefix = uniquePrefix("signin");
+/** Every line the first instance logs, at debug level, through the service's own logger (with its redaction). */
+const logLines: string[] = [];
 
 function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
@@ -35,6 +39,10 @@ function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     DISCORD_OAUTH_TIMEOUT_MS: String(TIMEOUT_MS),
     SESSION_SECRET: "s".repeat(40),
     SESSION_SCOPE_REFRESH_INTERVAL: "1s",
+    // The sweep (one instance per round) is the scheduled refresh of idle sessions.
+    SESSION_SWEEP_INTERVAL: "1s",
+    // No heartbeat re-check during the tests: only the broadcasts can close a socket of another instance.
+    WS_HEARTBEAT_INTERVAL_MS: "600000",
     ...overrides,
   };
 }
@@ -44,7 +52,8 @@ beforeAll(async () => {
     guilds: [guildA, guildB].map((id) => ({ id, name: id, channels: [], roles: [{ id, name: "@everyone" }], members: [] })),
     oauth: { clientId: "client-1", clientSecret: "secret-1", user: moderator, userGuilds: allGuilds },
   });
-  [first, second] = await Promise.all([startService(testConfig(env()), testLogger()), startService(testConfig(env()), testLogger())]);
+  const capturing = createLogger({ level: "debug", destination: { write: (line: string) => void logLines.push(line) } });
+  [first, second] = await Promise.all([startService(testConfig(env()), capturing), startService(testConfig(env()), testLogger())]);
 });
 
 afterAll(async () => {
@@ -207,5 +216,76 @@ describe("sessions across two instances", () => {
     await first.apiKeys.revokeKey(record.id);
     await vi.waitFor(async () => expect((await fetch(`${base(second)}/auth/me`, { headers: bearer })).status).toBe(401), { timeout: 5_000, interval: 100 });
     await first.apiKeys.revokeKey(adminRecord.id);
+  });
+
+  it("a scheduled refresh that removes a guild closes the session's sockets on every instance with 4403; HTTP keeps the session, reduced", async () => {
+    fake.oauth!.setUserGuilds(allGuilds);
+    const { token } = await signIn(first);
+    const cookie = { cookie: `spywatcher_session=${token}` };
+    const bearer = { authorization: `Bearer ${token}` };
+    const publisher = new UpdatePublisher(prefix);
+    const sockets = await Promise.all([first, second].map((service) => TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, { headers: cookie })));
+    let again: TestSocket | undefined;
+    try {
+      for (const socket of sockets) {
+        expect(await socket.subscribe(guildA)).toMatchObject({ type: "subscribed" });
+        expect(await socket.subscribe(guildB)).toMatchObject({ type: "subscribed" });
+      }
+      // The pipe works before the change: an update of A reaches both instances' sockets.
+      await publisher.publish(guildA);
+      for (const socket of sockets) expect(await socket.nextUpdate()).toMatchObject({ guildId: guildA });
+      const closesBefore = [first, second].map((service) => service.realtime.stats().scopeReducedCloses);
+
+      // The moderator loses Manage Server on A. No request is made: the session sweep's refresh finds it.
+      fake.oauth!.setUserGuilds([{ id: guildA, name: "A", permissions: "0" }, { id: guildB, name: "B", permissions: "8" }]);
+      for (const socket of sockets) expect(await socket.closed).toEqual({ code: 4403, reason: "the session's guild scope was reduced: reconnect" });
+      // Each instance closed its own socket (one heard its own refresh, the other the broadcast) and dropped its subscriptions.
+      expect([first, second].map((service) => service.realtime.stats().scopeReducedCloses)).toEqual(closesBefore.map((count) => count + 1));
+      await publisher.publish(guildA);
+      for (const socket of sockets) expect(socket.received.filter((message) => message.type === "analytics:update")).toHaveLength(1);
+
+      // Not signed out: the same token reads B, and A is now 403, on both instances.
+      for (const service of [first, second]) {
+        const me = (await (await fetch(`${base(service)}/auth/me`, { headers: bearer })).json()) as { guildIds: string[] };
+        expect(me.guildIds).toEqual([guildB]);
+        expect((await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildA}`, { headers: bearer })).status).toBe(403);
+        expect((await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildB}`, { headers: bearer })).status).toBe(200);
+      }
+      // The dashboard reconnects with the reduced scope: A is refused, and only B's pushes arrive.
+      again = await TestSocket.open(`ws://127.0.0.1:${second.port}/ws`, { headers: cookie });
+      expect(await again.subscribe(guildA)).toMatchObject({ type: "error", error: { code: "E_FORBIDDEN" } });
+      expect(await again.subscribe(guildB)).toMatchObject({ type: "subscribed" });
+      await publisher.publish(guildA);
+      await publisher.publish(guildB);
+      expect(await again.nextUpdate()).toMatchObject({ guildId: guildB });
+      expect(again.received.filter((message) => message.type === "analytics:update" && message.guildId === guildA)).toEqual([]);
+    } finally {
+      fake.oauth!.setUserGuilds(allGuilds);
+      await Promise.all([...sockets, ...(again ? [again] : [])].map((socket) => socket.close()));
+      await publisher.close();
+    }
+  }, 30_000);
+});
+
+describe("Discord tokens at rest", () => {
+  it("are sealed in the session record and appear in no answer and no log line", async () => {
+    fake.oauth!.setUserGuilds(allGuilds);
+    const { token } = await signIn(first);
+    const bearer = { authorization: `Bearer ${token}` };
+    const me = await (await fetch(`${base(first)}/auth/me`, { headers: bearer })).text();
+    const list = await (await fetch(`${base(first)}/api/sessions`, { headers: bearer })).text();
+    const sessionId = (JSON.parse(me) as { sessionId: string }).sessionId;
+    const raw = (await first.redis.client.get(`${prefix}:session:${sessionId}`))!;
+    expect((JSON.parse(raw) as { discordTokens: string }).discordTokens).toMatch(/^v1\./);
+    const issued = fake.oauth!.issuedTokens();
+    // Every sign-in of this file (on both instances) got a token pair; the first instance logged at debug level.
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expect(logLines.some((line) => line.includes("session opened"))).toBe(true);
+    for (const secret of issued) {
+      expect(raw).not.toContain(secret);
+      expect(me + list).not.toContain(secret);
+      expect(logLines.find((line) => line.includes(secret))).toBeUndefined();
+    }
+    expect(logLines.find((line) => line.includes(token))).toBeUndefined();
   });
 });

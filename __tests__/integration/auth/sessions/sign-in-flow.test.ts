@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningService } from "../../../../backend/src/service.ts";
 import { startService } from "../../../../backend/src/service.ts";
 import { DEMO_MODERATOR } from "../../../../backend/src/simulation/demo-moderator.ts";
-import { testConfig, testLogger } from "../../../helpers/test-env.ts";
-import { TestSocket } from "../../realtime/ws-test-client.ts";
-import { browserClient } from "./browser-client.ts";
+import { testConfig, testLogger } from "../../../support/test-env.ts";
+import { TestSocket } from "../../../support/ws-test-client.ts";
+import { browserClient } from "../../../support/browser-client.ts";
 
 // Demo mode end to end: the service starts the fake Discord (bot + OAuth2 for the demo moderator); a browser-style
 // client signs in by following redirects with a cookie jar, reads an analytic and opens /ws with the cookie.

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Principal } from "../principal.ts";
 
 /** How a session was opened: "Log in with Discord", or `POST /api/sessions` with an API key. */
 export type SessionKind = "discord" | "api-key";
@@ -69,4 +70,10 @@ export function summarize(record: SessionRecord, ttlMs: number, currentId?: stri
     userAgent: record.userAgent,
     ...(currentId === undefined ? {} : { current: record.id === currentId }),
   };
+}
+
+/** The principal of a stored session. */
+export function principalOf(record: SessionRecord): Principal {
+  const base = { userId: record.userId, name: record.userName, keyId: record.keyId, sessionId: record.id };
+  return record.scope === "admin" ? { ...base, scope: "admin" } : { ...base, scope: "guild", guildIds: record.guildIds };
 }

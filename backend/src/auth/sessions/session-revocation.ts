@@ -1,16 +1,23 @@
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { Logger } from "../../logging/logger.ts";
 import { createPublisher, createSubscriber } from "../../pubsub/pubsub.ts";
-import { sessionRevokedChannel, sessionRevokedSchema } from "../../pubsub/session-revoked.ts";
+import { sessionRevokedChannel, sessionRevokedSchema, type SessionRevocationReason, type SessionRevoked } from "../../pubsub/session-revoked.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 import type { SessionService } from "./session-service.ts";
 
-/** Returns a function publishing session revocations, bounded by `timeoutMs` (rejects when Redis does not take it). */
-export function sessionRevocationPublisher(client: RedisClient, keyPrefix: string, timeoutMs: number): (ids: string[]) => Promise<void> {
+/**
+ * Returns a function publishing session revocations (and scope reductions, `reason`), bounded by `timeoutMs`
+ * (rejects when Redis does not take it).
+ */
+export function sessionRevocationPublisher(
+  client: RedisClient,
+  keyPrefix: string,
+  timeoutMs: number,
+): (ids: string[], reason: SessionRevocationReason) => Promise<void> {
   const publisher = createPublisher(client);
   const channel = sessionRevokedChannel(keyPrefix);
-  return async (ids) => {
-    await withTimeout(publisher.publish(channel, { sessionIds: ids, at: new Date().toISOString() }), timeoutMs, "publish session revocation");
+  return async (ids, reason) => {
+    await withTimeout(publisher.publish(channel, { sessionIds: ids, reason, at: new Date().toISOString() }), timeoutMs, "publish session revocation");
   };
 }
 
@@ -22,9 +29,9 @@ export interface SessionRevocationListener {
 }
 
 /**
- * Applies every instance's session revocations in this process as they are published. Messages sent while the
- * subscriber was disconnected are lost, so after each reconnect the in-memory verifications are dropped (the next
- * request reads Redis, where revoked sessions are already gone).
+ * Applies every instance's session revocations and scope reductions in this process as they are published. Messages
+ * sent while the subscriber was disconnected are lost, so after each reconnect the in-memory verifications are dropped
+ * (the next request reads Redis, where revoked sessions are already gone and reduced scopes already written).
  */
 export function listenForSessionRevocations(options: {
   connection: RedisClient;
@@ -37,7 +44,9 @@ export function listenForSessionRevocations(options: {
   const subscriber = createSubscriber(connection, logger);
   const onReady = () => sessions.forgetAllVerified();
   connection.on("ready", onReady);
-  const subscribed = subscriber.subscribe(channel, (message) => sessions.forgetRevoked(message.sessionIds), sessionRevokedSchema).then(() => undefined);
+  // A message without a reason comes from an instance older than scope-reduced announcements: a revocation.
+  const apply = (message: SessionRevoked) => sessions.forgetRevoked(message.sessionIds, message.reason ?? "revoked");
+  const subscribed = subscriber.subscribe(channel, apply, sessionRevokedSchema).then(() => undefined);
   subscribed.catch((error: unknown) => logger.warn({ channel, err: (error as Error).message }, "could not subscribe to session revocations"));
   return {
     subscribed,

@@ -1,9 +1,11 @@
 import { LRUCache } from "lru-cache";
 import { DependencyUnavailableError } from "../../errors.ts";
 import type { Logger } from "../../logging/logger.ts";
+import type { SessionRevocationReason } from "../../pubsub/session-revoked.ts";
 import type { Principal, PrincipalScope } from "../principal.ts";
+import { SessionScopeRefresher } from "./session-scope-refresher.ts";
 import type { SessionScopeSource } from "./session-scope-source.ts";
-import { summarize, type SessionKind, type SessionRecord, type SessionSummary } from "./session-record.ts";
+import { principalOf, summarize, type SessionKind, type SessionRecord, type SessionSummary } from "./session-record.ts";
 import type { SessionCounts, SessionStore } from "./session-store.ts";
 import { csrfTokenOf, generateSessionToken, looksLikeSessionToken, sessionIdOf } from "./session-token.ts";
 
@@ -28,10 +30,13 @@ export interface SessionServiceOptions {
   staleIfErrorMs: number;
   /** Where each kind of session re-reads its scope. */
   scopeSources: Partial<Record<SessionKind, SessionScopeSource>>;
-  /** Tells every instance which sessions were revoked (their ids); rejects when it cannot. */
-  broadcastRevocation?: (ids: string[]) => Promise<void>;
-  /** Called with ids revoked here or elsewhere (e.g. to close their WebSockets). */
-  onRevoked?: (ids: string[]) => void;
+  /** Tells every instance which sessions were revoked, or had their scope reduced (their ids); rejects when it cannot. */
+  broadcastRevocation?: (ids: string[], reason: SessionRevocationReason) => Promise<void>;
+  /**
+   * Called with ids revoked (`revoked`) or whose scope shrank (`scope-reduced`), here or elsewhere: their WebSockets
+   * are closed (4401, or 4403 so the dashboard reconnects with the reduced scope).
+   */
+  onRevoked?: (ids: string[], reason: SessionRevocationReason) => void;
   now?: () => number;
 }
 
@@ -60,14 +65,24 @@ const WARN_INTERVAL_MS = 10_000;
 export class SessionService {
   private readonly now: () => number;
   private readonly verified: LRUCache<string, { principal: Principal; at: number }>;
-  private readonly refreshing = new Map<string, Promise<SessionRecord | undefined>>();
-  private readonly refreshFailedAt = new LRUCache<string, number>({ max: 10_000 });
+  private readonly scopes: SessionScopeRefresher;
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private lastWarning = 0;
 
   constructor(private readonly options: SessionServiceOptions) {
     this.now = options.now ?? Date.now;
     this.verified = new LRUCache({ max: 10_000 });
+    this.scopes = new SessionScopeRefresher({
+      store: options.store,
+      logger: options.logger,
+      scopeSources: options.scopeSources,
+      scopeRefreshIntervalMs: options.scopeRefreshIntervalMs,
+      scopeRetryMs: options.scopeRetryMs ?? 60_000,
+      now: this.now,
+      end: (record) => this.revokeIds(record.userId, [record.id]).then(() => undefined, () => undefined),
+      reduced: (record) => this.announce([record.id], "scope-reduced"),
+      warn: (fields, message) => this.warn(fields, message),
+    });
   }
 
   /** Opens a session (a new random id every time: no fixation). Throws 503 when Redis cannot store it. */
@@ -118,8 +133,8 @@ export class SessionService {
       this.verified.delete(id);
       return undefined;
     }
-    if (now - record.scopeRefreshedAt >= this.options.scopeRefreshIntervalMs) {
-      record = await this.refreshShared(record);
+    if (this.scopes.isDue(record, now)) {
+      record = await this.scopes.refresh(record);
       if (!record) return undefined;
     }
     if (now - record.lastActivityAt >= (this.options.activityWriteIntervalMs ?? 60_000)) this.recordActivity(record, now);
@@ -148,10 +163,18 @@ export class SessionService {
     return (await this.revokeIds(userId, ids)).length;
   }
 
-  /** Applies revocations broadcast by any instance: those sessions are no longer served from memory. */
-  forgetRevoked(ids: string[]): void {
+  /**
+   * Applies revocations and scope reductions made here or broadcast by any instance: those sessions are no longer
+   * served from memory (a remembered principal would carry the old scope), and `onRevoked` closes their sockets.
+   */
+  forgetRevoked(ids: string[], reason: SessionRevocationReason = "revoked"): void {
     for (const id of ids) this.verified.delete(id);
-    this.options.onRevoked?.(ids);
+    this.options.onRevoked?.(ids, reason);
+  }
+
+  /** True when `token` is a session this process verified and has not seen end (the failed-auth limit lets it through). */
+  isFamiliar(token: string): boolean {
+    return looksLikeSessionToken(token) && this.verified.has(sessionIdOf(token));
   }
 
   /** Forgets every remembered verification (after the revocation subscriber reconnected: messages may have been lost). */
@@ -169,17 +192,12 @@ export class SessionService {
     return this.options.store.sweep(this.now());
   }
 
-  /** Re-reads the scope of every live session whose scope is due (at most `limit` per scope); returns how many were read. */
-  async refreshDueScopes(limit = 1_000): Promise<number> {
-    const now = this.now();
-    let refreshed = 0;
-    for (const { id } of await this.options.store.activeSessions(now, limit)) {
-      const record = await this.options.store.get(id);
-      if (!record || now - record.scopeRefreshedAt < this.options.scopeRefreshIntervalMs) continue;
-      await this.refreshShared(record);
-      refreshed += 1;
-    }
-    return refreshed;
+  /**
+   * Re-reads the scope of every live session whose scope is due now or within `lookaheadMs` (at most `limit` per
+   * scope); returns how many were read.
+   */
+  async refreshDueScopes(limit = 1_000, lookaheadMs = 0): Promise<number> {
+    return this.scopes.refreshDue(limit, lookaheadMs);
   }
 
   /** Resolves when the activity writes started so far have finished (shutdown, tests). */
@@ -190,56 +208,19 @@ export class SessionService {
   private async revokeIds(userId: string, ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     const deleted = await this.redis("revoke sessions", () => this.options.store.delete(userId, ids));
-    this.forgetRevoked(ids);
     this.options.logger.info({ userId, sessions: ids.length }, "sessions revoked");
-    await this.options.broadcastRevocation?.(ids).catch((error: unknown) =>
-      // The records are gone from Redis, which every instance reads on each request: only sockets elsewhere wait
-      // for their next heartbeat check.
-      this.options.logger.warn({ err: (error as Error).message }, "could not broadcast session revocations"),
-    );
+    await this.announce(ids, "revoked");
     return deleted;
   }
 
-  /** One refresh per session at a time in this process; undefined when the session ended. */
-  private refreshShared(record: SessionRecord): Promise<SessionRecord | undefined> {
-    let pending = this.refreshing.get(record.id);
-    if (!pending) {
-      pending = this.refresh(record).finally(() => this.refreshing.delete(record.id));
-      this.refreshing.set(record.id, pending);
-    }
-    return pending;
-  }
-
-  private async refresh(record: SessionRecord): Promise<SessionRecord | undefined> {
-    const source = this.options.scopeSources[record.kind];
-    const now = this.now();
-    const failedAt = this.refreshFailedAt.get(record.id);
-    if (!source || (failedAt !== undefined && now - failedAt < (this.options.scopeRetryMs ?? 60_000))) return record;
-    let result;
-    try {
-      result = await source.refresh(record);
-    } catch (error) {
-      // The source is unreachable: keep the last known scope and try again later (docs/auth.md).
-      this.refreshFailedAt.set(record.id, now);
-      this.warn({ sessionId: record.id.slice(0, 12), kind: record.kind, err: (error as Error).message }, "session scope refresh failed; keeping the last known scope");
-      return record;
-    }
-    if (result.ended) {
-      this.options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, reason: result.reason }, "session ended at scope refresh");
-      await this.revokeIds(record.userId, [record.id]).catch(() => undefined);
-      return undefined;
-    }
-    const updated: SessionRecord = {
-      ...record,
-      scope: result.scope,
-      guildIds: result.scope === "guild" ? result.guildIds : [],
-      userName: result.userName ?? record.userName,
-      ...(result.discordTokens ? { discordTokens: result.discordTokens } : {}),
-      scopeRefreshedAt: now,
-    };
-    this.refreshFailedAt.delete(record.id);
-    const written = await this.options.store.update(updated, record.scope, now).catch(() => true);
-    return written ? updated : undefined;
+  /** Applies a revocation or scope reduction here, then tells every other instance (a failed broadcast is logged). */
+  private async announce(ids: string[], reason: SessionRevocationReason): Promise<void> {
+    this.forgetRevoked(ids, reason);
+    await this.options.broadcastRevocation?.(ids, reason).catch((error: unknown) =>
+      // Redis holds the truth every instance reads on each request: only sockets elsewhere wait for their next
+      // heartbeat check, which re-reads the session (gone: 4401; fewer guilds: 4403).
+      this.options.logger.warn({ err: (error as Error).message, reason }, "could not broadcast session revocations"),
+    );
   }
 
   private recordActivity(record: SessionRecord, now: number): void {
@@ -275,10 +256,4 @@ export class SessionService {
     this.lastWarning = now;
     this.options.logger.warn(fields, message);
   }
-}
-
-/** The principal of a stored session. */
-export function principalOf(record: SessionRecord): Principal {
-  const base = { userId: record.userId, name: record.userName, keyId: record.keyId, sessionId: record.id };
-  return record.scope === "admin" ? { ...base, scope: "admin" } : { ...base, scope: "guild", guildIds: record.guildIds };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import { LockNotAcquiredError } from "../resilience/resilience-errors.ts";
+import { LockNotAcquiredError } from "../transport/resilience-errors.ts";
 import { escapeGlob, scanEveryMaster } from "../stats/scan-every-master.ts";
 import { RELEASE_IF_OWNER, EXTEND_IF_OWNER } from "./lock-scripts.ts";
 import { backoffDelayMs, sleep, type BackoffPolicy } from "../../lib/retry.ts";
@@ -163,13 +163,13 @@ export class DistributedLock {
         if (released) return false;
         released = true;
         done();
-        const deleted = (await RELEASE_IF_OWNER.run(redis, key, [token])) === 1;
+        const deleted = (await RELEASE_IF_OWNER.run(redis, [key], [token])) === 1;
         if (!deleted) markLost("it had expired or moved to another owner before release");
         return deleted;
       },
       async extend(ttlMs: number) {
         if (released) return false;
-        const extended = (await EXTEND_IF_OWNER.run(redis, key, [token, validTtl(ttlMs)])) === 1;
+        const extended = (await EXTEND_IF_OWNER.run(redis, [key], [token, validTtl(ttlMs)])) === 1;
         if (!extended) markLost("it had expired or moved to another owner before extension");
         return extended;
       },

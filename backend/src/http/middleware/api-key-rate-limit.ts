@@ -3,8 +3,8 @@ import { ipKeyGenerator, rateLimit, type Options, type Store } from "express-rat
 import { RedisStore } from "rate-limit-redis";
 import type { Logger } from "../../logging/logger.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
-import type { CircuitBreakerOptions } from "../../cache/resilience/circuit-breaker.ts";
-import { isRedisFailure, NodeBreakers } from "../../cache/resilience/node-breakers.ts";
+import type { CircuitBreakerOptions } from "../../cache/transport/circuit-breaker.ts";
+import { isRedisFailure, NodeBreakers } from "../../cache/transport/node-breakers.ts";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import { routedRateLimitCommands } from "./rate-limit-commands.ts";
 import { TooManyRequestsError } from "../../errors.ts";

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import type { SendCommandClusterDetails, RedisReply } from "rate-limit-redis";
-import { CircuitOpenError } from "../../cache/resilience/resilience-errors.ts";
-import type { NodeBreakers } from "../../cache/resilience/node-breakers.ts";
+import { CircuitOpenError } from "../../cache/transport/resilience-errors.ts";
+import type { NodeBreakers } from "../../cache/transport/node-breakers.ts";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 

@@ -33,6 +33,8 @@ export interface FakeOAuth {
   setDelay(ms: number): void;
   /** Requests to the token endpoint so far. */
   tokenRequests(): number;
+  /** Every access and refresh token issued so far (a test checks none of them leaks into Redis, answers or logs). */
+  issuedTokens(): string[];
 }
 
 interface IssuedCode {
@@ -54,12 +56,14 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
   let userGuilds = [...options.userGuilds];
   let delayMs = 0;
   let tokenRequests = 0;
+  const issued: string[] = [];
 
   const issueTokens = () => {
     const access = randomBytes(24).toString("base64url");
     const refresh = randomBytes(24).toString("base64url");
     accessTokens.add(access);
     refreshTokens.add(refresh);
+    issued.push(access, refresh);
     return { access_token: access, refresh_token: refresh, token_type: "Bearer", expires_in: options.tokenTtlSeconds ?? 604_800, scope: "identify guilds" };
   };
 
@@ -141,6 +145,7 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
     },
     setDelay: (ms) => (delayMs = ms),
     tokenRequests: () => tokenRequests,
+    issuedTokens: () => [...issued],
   };
   return { handle, controls };
 }

@@ -1,0 +1,266 @@
+import type { CacheContext } from "../cache-context.ts";
+import type { CacheEnvelope } from "../read/cache-envelope.ts";
+import { FactoryHardTimeoutError } from "../cache-errors.ts";
+import type { CacheResult } from "../cache-types.ts";
+import type { EntryRead, EntryReader } from "../read/entry-reader.ts";
+import { raceTimeouts, type RaceOutcome } from "./loader-timeouts.ts";
+import { CacheUnavailableError } from "../cache-errors.ts";
+import { LastGoodCopies } from "./last-good-copies.ts";
+import type { RememberPlan } from "./remember-plan.ts";
+import { LoaderRuns } from "./loader-runs.ts";
+import { RecentReads } from "./recent-reads.ts";
+import { SharedReads } from "../read/shared-reads.ts";
+import { TimeoutError } from "../../lib/with-timeout.ts";
+
+/**
+ * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read
+ * (while the tag map is trusted and no invalidation arrived since it started) and one loader run (while the tag
+ * versions they would store are the same). Across processes, a lock lets one compute while others wait for its
+ * result. Stale values are served while one background refresh runs, or when the loader fails or times out.
+ */
+export class RememberFlow {
+  private readonly reads: SharedReads;
+  private readonly refreshing = new Set<string>();
+  private readonly runs: LoaderRuns;
+  /** Last good copies (stale-if-error past an entry's life). */
+  readonly lastGood: LastGoodCopies;
+  /** Loader runs of the bypass path (Redis out) in flight, per full key: identical loads share one run. */
+  private readonly bypassRuns = new Map<string, Promise<RaceOutcome<unknown>>>();
+  /** Keys served lately, refreshed at once by a soft invalidation (undefined: `refreshOnSoftInvalidation: false`). */
+  readonly recent: RecentReads | undefined;
+
+  constructor(
+    private readonly ctx: CacheContext,
+    private readonly reader: EntryReader,
+  ) {
+    this.lastGood = new LastGoodCopies(ctx);
+    this.runs = new LoaderRuns(ctx, reader, this.lastGood);
+    this.reads = new SharedReads(ctx, reader);
+    const recent = ctx.options.refreshOnSoftInvalidation;
+    this.recent = recent ? new RecentReads(recent) : undefined;
+  }
+
+  /**
+   * A soft bump of `tags` was applied in this process: starts the same background refresh a stale read would start
+   * for every recently served key carrying one of them (one per key in process; across processes the per-version
+   * lock lets one compute and the others find its entry). Never throws: it runs inside the bus handler.
+   */
+  refreshSoftlyInvalidated(tags: string[]): void {
+    try {
+      if (this.recent === undefined) return;
+      // -1: the entry's own creation time is unknown here; the lock's re-read accepts only an entry built on the
+      // versions this refresh would store, so a peer's result still counts and an old entry does not.
+      for (const read of this.recent.tagged(tags)) {
+        // Its master's breaker open: the refresh could not store anything; the next reader bypasses as usual.
+        if (!this.ctx.gateway.isOpenFor(read.plan.fullKey)) this.refreshInBackground(read.plan, read.loader, "soft", -1);
+      }
+    } catch (error) {
+      this.ctx.logger?.warn({ err: error }, "refresh after soft invalidation failed to start");
+    }
+  }
+
+  /**
+   * Runs one remember call and returns `pick(result)`: `remember` picks the value, `rememberWithMeta` the whole
+   * result, so neither needs an async layer of its own on the hit path.
+   */
+  async run<T, R>(plan: RememberPlan<T>, loader: () => Promise<T>, pick: (result: CacheResult<T>) => R): Promise<R> {
+    const { stats } = this.ctx;
+    // Breaker open: not even a read is attempted; the loader runs directly.
+    if (this.ctx.gateway.isOpenFor(plan.fullKey)) return pick(await this.bypass(plan, loader));
+    let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
+    if (read === undefined) {
+      // The GET leaves first: bookkeeping that needs no answer runs while Redis works, not before it.
+      const reading = this.reads.read(plan.fullKey, plan.tags);
+      this.recent?.touch(plan, loader);
+      try {
+        read = await reading;
+      } catch {
+        return pick(await this.bypass(plan, loader));
+      }
+    } else {
+      this.recent?.touch(plan, loader);
+    }
+    let envelope = read.envelope;
+    let value: T | undefined;
+    if (envelope && plan.schema === undefined) value = envelope.value as T;
+    else if (envelope) {
+      const checked = this.checkSchema(plan, envelope.value);
+      if (checked.ok) value = checked.value;
+      else envelope = undefined; // a cached value that no longer fits the schema is a miss
+    }
+    const now = Date.now();
+    if (envelope && read.softInvalidated) return pick(await this.serveSoftlyInvalidated(plan, loader, envelope, value as T, now));
+    if (envelope && now < envelope.freshUntil) {
+      stats.recordHit(read.tier ?? "l2", plan.statsLabel);
+      this.maybeRefreshAhead(plan, loader, envelope, now);
+      return pick({ value: value as T, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
+    }
+    if (envelope && plan.staleWhileRevalidate) {
+      stats.recordStale(plan.statsLabel);
+      this.refreshInBackground(plan, loader, "stale", envelope.createdAt);
+      return pick({ value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
+    }
+    return pick(await this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined));
+  }
+
+  private async load<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    stale: { envelope: CacheEnvelope; value: T } | undefined,
+  ): Promise<CacheResult<T>> {
+    let versions: Map<string, number>;
+    try {
+      versions = await this.ctx.tags.current(plan.tags);
+    } catch {
+      return stale ? this.serveStale(plan.statsLabel, stale, true) : this.bypass(plan, loader);
+    }
+    const accept = (value: unknown) => this.checkSchema(plan, value).ok;
+    const flight = this.runs.start(plan, loader, versions, { waitForPeer: true, newerThan: -1, accept });
+    const outcome = await raceTimeouts(flight, stale ? plan.softTimeoutMs : undefined, plan.hardTimeoutMs);
+    switch (outcome.kind) {
+      case "value": {
+        const envelope = outcome.value!.envelope;
+        // Values read from a peer passed the schema; the loader's own value is trusted as is.
+        if (outcome.value!.computedHere) this.ctx.stats.recordMiss(plan.statsLabel);
+        else this.ctx.stats.recordHit("l2", plan.statsLabel);
+        return {
+          value: envelope.value as T,
+          status: outcome.value!.computedHere ? "miss" : "hit",
+          ageMs: outcome.value!.computedHere ? 0 : Math.max(0, Date.now() - envelope.createdAt),
+          storedAt: envelope.createdAt,
+        };
+      }
+      case "soft":
+        return this.serveStale(plan.statsLabel, stale!, true);
+      case "hard": {
+        const error = new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+        if (stale) return this.serveStale(plan.statsLabel, stale, true, error);
+        return this.serveLastGood(plan, error);
+      }
+      case "error":
+        if (stale) return this.serveStale(plan.statsLabel, stale, true, outcome.error);
+        return this.serveLastGood(plan, outcome.error);
+    }
+  }
+
+  /** Stale-if-error past the entry's life: the last good copy within its horizon, or `error` rethrown. */
+  private async serveLastGood<T>(plan: RememberPlan<T>, error: unknown): Promise<CacheResult<T>> {
+    const copy = plan.lastGood && (await this.lastGood.find(plan.lastGood));
+    if (copy) {
+      const checked = this.checkSchema(plan, copy.value);
+      if (checked.ok) return this.serveStale(plan.statsLabel, { envelope: copy, value: checked.value }, true, error);
+    }
+    throw error;
+  }
+
+  /**
+   * An entry softly invalidated less than S ago: served stale at once while one background refresh runs (the
+   * reader's check already bounded how old the invalidation is); without stale-while-revalidate, the caller waits
+   * for the loader and the old value is only a fallback, as in grace.
+   */
+  private async serveSoftlyInvalidated<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    envelope: CacheEnvelope,
+    value: T,
+    now: number,
+  ): Promise<CacheResult<T>> {
+    if (!plan.staleWhileRevalidate) return this.load(plan, loader, { envelope, value });
+    this.ctx.stats.recordStale(plan.statsLabel);
+    this.refreshInBackground(plan, loader, "soft", envelope.createdAt);
+    return { value, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
+  }
+
+  /** Starts one background refresh of a key (per process; across processes the lock skips duplicates). */
+  refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead" | "soft", createdAt: number): void {
+    if (this.refreshing.has(plan.fullKey)) return;
+    this.refreshing.add(plan.fullKey);
+    const { events } = this.ctx;
+    const run = async () => {
+      const versions = await this.ctx.tags.current(plan.tags);
+      const accept = (value: unknown) => this.checkSchema(plan, value).ok;
+      const flight = this.runs.start(plan, loader, versions, { waitForPeer: false, newerThan: createdAt, accept });
+      const outcome = await raceTimeouts(flight, undefined, plan.hardTimeoutMs);
+      if (outcome.kind === "error") throw outcome.error;
+      if (outcome.kind !== "value") throw new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs ?? 0);
+      if (outcome.value === undefined) {
+        // Softly invalidated and another process holds the lock, so it computes the new value: drop this process's
+        // L1 copy, or it would keep serving the old one for up to S instead of reading the peer's entry from L2.
+        if (reason === "soft") this.ctx.l1?.delete(plan.fullKey);
+        events.emit("refresh:skipped", { key: plan.key, reason });
+      } else events.emit("refresh:done", { key: plan.key, reason, computedHere: outcome.value.computedHere });
+    };
+    run()
+      .catch((error: unknown) => {
+        this.ctx.logger?.warn({ err: error, key: plan.key }, "background cache refresh failed");
+        events.emit("refresh:error", { key: plan.key, reason, error });
+      })
+      .finally(() => this.refreshing.delete(plan.fullKey));
+  }
+
+  private maybeRefreshAhead<T>(plan: RememberPlan<T>, loader: () => Promise<T>, envelope: CacheEnvelope, now: number): void {
+    const at = plan.refreshAheadAt;
+    if (!(at > 0 && at < 1) || !Number.isFinite(envelope.freshUntil)) return;
+    if (now >= envelope.createdAt + at * (envelope.freshUntil - envelope.createdAt)) {
+      this.refreshInBackground(plan, loader, "ahead", envelope.createdAt);
+    }
+  }
+
+  /**
+   * Redis is out (breaker open or the read failed). The L1 copy, if this process holds one within its grace, is
+   * served (stale: its tag versions cannot be checked; no invalidation can complete while Redis is out either);
+   * otherwise the loader runs directly, one run per key in this process however many callers want it.
+   */
+  private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
+    const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
+    const now = Date.now();
+    if (held && now < held.graceUntil && held.createdAt > 0) {
+      const checked = this.checkSchema(plan, held.value);
+      if (checked.ok) return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, new CacheUnavailableError("remember (Redis out: L1 copy)"));
+    }
+    this.ctx.stats.recordBypass(plan.statsLabel);
+    this.ctx.events.emit("bypass", { key: plan.key });
+    let run = this.bypassRuns.get(plan.fullKey) as Promise<RaceOutcome<T>> | undefined;
+    if (run === undefined) {
+      const started = performance.now();
+      const own = raceTimeouts(loader(), undefined, plan.hardTimeoutMs).then((outcome) => {
+        this.ctx.stats.observeLoaderLatency(performance.now() - started);
+        return outcome;
+      });
+      run = own;
+      this.bypassRuns.set(plan.fullKey, own);
+      void own.finally(() => {
+        if (this.bypassRuns.get(plan.fullKey) === own) this.bypassRuns.delete(plan.fullKey);
+      });
+    }
+    const outcome = await run;
+    if (outcome.kind === "error") return this.serveLastGood(plan, outcome.error);
+    if (outcome.kind !== "value") {
+      return this.serveLastGood(plan, new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!)));
+    }
+    const storedAt = Date.now();
+    // Kept with the entry's freshness: while Redis stays out, later callers get it from `held` instead of a query.
+    const envelope = { value: outcome.value, createdAt: storedAt, freshUntil: storedAt + plan.ttlMs, graceUntil: storedAt + plan.ttlMs + plan.graceMs, tags: Object.fromEntries(plan.tags.map((tag) => [tag, -1])) };
+    if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
+    return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
+  }
+
+  private serveStale<T>(label: string | undefined, stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean, error?: unknown): CacheResult<T> {
+    this.ctx.stats.recordStale(label);
+    const now = Date.now();
+    return {
+      value: stale.value,
+      status: "stale",
+      ageMs: now - stale.envelope.createdAt,
+      storedAt: stale.envelope.createdAt,
+      ...(becauseOfError ? { staleBecauseOfError: true } : {}),
+      ...(error === undefined ? {} : { loaderError: error }),
+    };
+  }
+
+  private checkSchema<T>(plan: RememberPlan<T>, value: unknown): { ok: true; value: T } | { ok: false } {
+    if (!plan.schema) return { ok: true, value: value as T };
+    const parsed = plan.schema.safeParse(value);
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false };
+  }
+}

@@ -330,7 +330,7 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
     const text = await (await call("GET", "/metrics")).text();
     expect(text).toMatch(/^cache_hit_rate\{window="5m"\} [\d.]+$/m);
     expect(text).toMatch(/^# TYPE cache_operation_latency_seconds histogram$/m);
-    expect(text).toMatch(/^cache_operation_latency_seconds_bucket\{(?=.*le="0\.001")(?=.*source="redis").*\} \d+$/m);
+    expect(text).toMatch(/^cache_operation_latency_seconds_bucket\{(?=.*le="0\.001024")(?=.*source="redis").*\} \d+$/m);
     expect(text).toMatch(/^cache_circuit_breaker_state 0$/m);
     expect(text).toMatch(/^cache_active_locks \d+$/m);
   });

@@ -23,6 +23,8 @@ export interface ServiceProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Longest wait for the "http server listening" line (default 30 s). */
   readyTimeoutMs?: number;
+  /** Node arguments that run the entry point (default: `--import tsx backend/src/main.ts`, what `npm start` runs). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -59,7 +61,7 @@ export class ServiceProcess {
   static async start(options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
     const port = await freePort();
     const keyPrefix = options.env?.REDIS_KEY_PREFIX ?? uniquePrefix("faults");
-    const child = spawn(process.execPath, ["--import", "tsx", "backend/src/main.ts"], {
+    const child = spawn(process.execPath, options.nodeArgs ?? ["--import", "tsx", "backend/src/main.ts"], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,

@@ -1,8 +1,7 @@
 import type { Server } from "node:http";
 import type { SpyCache } from "./cache/index.ts";
-import { startDiscordSide, type DiscordSide } from "./bot/discord-side.ts";
+import { startDiscordSide, type DiscordSide } from "./composition/discord-side.ts";
 import { createActivityService, type ActivityService } from "./activity/activity-service.ts";
-import { createAnalyticsService } from "./analytics/analytics-service.ts";
 import { ApiKeyService } from "./auth/api-key-service.ts";
 import { redisRevocationBroadcaster } from "./auth/key-revocation-broadcast.ts";
 import { listenForKeyRevocations } from "./auth/key-revocation-listener.ts";
@@ -10,7 +9,8 @@ import { apiKeyUserId } from "./auth/principal.ts";
 import { createSignInSide, demoOAuthClient, type SignInSide } from "./auth/sign-in-side.ts";
 import type { AppConfig } from "./config/config.ts";
 import { runMigrations } from "./db/migrator.ts";
-import { createPrismaClient, type PrismaClient } from "./db/prisma-client.ts";
+import type { PrismaClient } from "./db/prisma-client.ts";
+import { buildAnalyticsService, openDatabase, openRedis } from "./composition/connections.ts";
 import { createServiceHealth } from "./health/service-health.ts";
 import { adminCacheRouter } from "./http/admin-cache-routes.ts";
 import { adminOpsRouter } from "./http/admin-ops-routes.ts";
@@ -39,8 +39,8 @@ import { PubSubService } from "./pubsub/pubsub-service.ts";
 import { recomputeAnalytics } from "./analytics/cached-analytics.ts";
 import type { DocumentedServices } from "./documented-services.ts";
 import { attachRealtime, type RealtimeServer } from "./realtime/realtime-server.ts";
-import { createRedisConnections, type RedisConnections } from "./redis/redis-connections.ts";
-import { createServiceCacheWithStats } from "./service-cache.ts";
+import type { RedisConnections } from "./redis/redis-connections.ts";
+import { createServiceCacheWithStats } from "./composition/service-cache.ts";
 
 /** A running SpyWatcher service. */
 export interface RunningService {
@@ -77,20 +77,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     const result = await runMigrations({ databaseUrl: config.database.url, logger });
     logger.info({ applied: result.applied.length, alreadyApplied: result.alreadyApplied.length }, "migrations done");
   }
-  const prisma = createPrismaClient({
-    url: config.database.url,
-    poolMax: config.database.poolMax,
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    connectionTimeoutMs: config.database.connectTimeoutMs,
-    queryTimeoutMs: config.database.queryTimeoutMs,
-    keepAliveDelayMs: config.database.keepAliveDelayMs,
-  });
+  const prisma = openDatabase(config);
   // Open the pool's first connection now, so the first request does not pay for it; a database that is down is
   // reported by /health/ready, not fatal here.
   await withTimeout(prisma.$queryRaw`SELECT 1`, config.health.checkTimeoutMs * 2, "postgres warm-up").catch(
     (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
   );
-  const redis = createRedisConnections(config.redis, logger);
+  const redis = openRedis(config, logger);
   const { cache, stats: cacheStats, lockCounters } = createServiceCacheWithStats(config, redis, logger);
   const ops = createServiceOps(config, { redis: redis.client, recorder: cacheStats, lockCounters }, logger);
   // Start serving with a working cache when Redis is there; when it is not, start anyway (the cache fails open
@@ -100,12 +93,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   );
 
   const pubsub = new PubSubService({ publisher: redis.client, subscriber: redis.subscriber, keyPrefix: config.redis.keyPrefix, logger });
-  const analytics = createAnalyticsService({
-    prisma,
-    limits: { maxConcurrent: config.analytics.maxConcurrentQueries, maxQueued: config.analytics.maxQueuedQueries },
-  });
+  const analytics = buildAnalyticsService(config, prisma);
   // Demo mode: the fake Discord also serves "Log in with Discord" for a demo moderator, with a per-process client.
-  const demoClient = config.discord.enabled && !config.discord.token ? demoOAuthClient() : undefined;
+  const demoClient = config.discord.enabled && config.discord.demo ? demoOAuthClient() : undefined;
   let discord: DiscordSide | undefined;
   const activity = createActivityService({
     cache,
@@ -117,7 +107,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   });
   discord = config.discord.enabled
     ? await startDiscordSide({
-        config: { ...config.discord, keyPrefix: config.redis.keyPrefix, simulatedOAuth: demoClient },
+        config: config.discord,
+        keyPrefix: config.redis.keyPrefix,
+        simulatedOAuth: demoClient,
         logger,
         prisma,
         // Each coalesced invalidation (one per guild per window) is written to the invalidation log.

@@ -1,8 +1,9 @@
 import request from "supertest";
+import { loadConfig } from "../../../backend/src/config/config.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
-import { startDiscordSide, type DiscordSide } from "../../../backend/src/bot/discord-side.ts";
+import { startDiscordSide, type DiscordSide } from "../../../backend/src/composition/discord-side.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
@@ -74,14 +75,14 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     side = await startDiscordSide({
       // Hard mode: this test checks exactly which analytics each event invalidates, so every invalidated read
       // must recompute (soft mode, the default, is covered end to end in __tests__/e2e/process.test.ts).
-      config: {
-        token: "e2e-token",
-        apiUrl: fake.apiUrl,
-        ingestFlushIntervalMs: 20,
-        invalidationCoalesceMs: 100,
-        invalidationMode: "hard",
-        keyPrefix: prefix,
-      },
+      config: loadConfig({
+        DISCORD_TOKEN: "e2e-token",
+        DISCORD_API_URL: fake.apiUrl,
+        INGEST_FLUSH_INTERVAL_MS: "20",
+        INVALIDATION_COALESCE_MS: "100",
+        INVALIDATION_MODE: "hard",
+      }).discord,
+      keyPrefix: prefix,
       logger: testLogger(),
       prisma,
       cache,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SpyCache } from "../../../backend/src/cache/index.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { createServiceCache } from "../../../backend/src/service-cache.ts";
+import { createServiceCache } from "../../../backend/src/composition/service-cache.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
 import { testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 

@@ -10,7 +10,7 @@ import { exitCodeOf } from "../../../backend/src/cli/cli-usage.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
 import { cacheKeys, createServiceOps, type ServiceOps } from "../../../backend/src/ops/service-ops.ts";
-import { createServiceCache, createServiceCacheWithStats } from "../../../backend/src/service-cache.ts";
+import { createServiceCache, createServiceCacheWithStats } from "../../../backend/src/composition/service-cache.ts";
 import { freePort, ThrowawayRedis } from "../../support/redis-server.ts";
 import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 

@@ -1,9 +1,10 @@
 import type { Express } from "express";
+import { loadConfig } from "../../../backend/src/config/config.ts";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
-import { startDiscordSide, type DiscordSide } from "../../../backend/src/bot/discord-side.ts";
+import { startDiscordSide, type DiscordSide } from "../../../backend/src/composition/discord-side.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { CacheStatsRecorder } from "../../../backend/src/cache/stats/cache-stats-recorder.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
@@ -118,7 +119,7 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       const after = await scrape();
       expect(hits(after) - hits(before)).toBe(1);
       expect(sample(after, 'spywatcher_cache_lookups_total{outcome="miss"}')! - sample(before, 'spywatcher_cache_lookups_total{outcome="miss"}')!).toBe(1);
-      expect(sample(after, 'spywatcher_cache_latency_observations_total{source="loader"}')).toBeGreaterThanOrEqual(1);
+      expect(sample(after, 'cache_operation_latency_seconds_count{source="loader"}')).toBeGreaterThanOrEqual(1);
     });
 
     it("times requests by route template, method and status, never by raw URL", async () => {
@@ -200,7 +201,8 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       // The Discord side invalidates through a cache of its own app; the metrics app reads its stats().
       cacheApi = buildMetricsApi({ prisma, keys, processMetrics: false });
       discord = await startDiscordSide({
-        config: { simulationEventsPerSecond: 200, ingestFlushIntervalMs: 50, invalidationCoalesceMs: 100, keyPrefix: uniquePrefix("metrics-bot") },
+        config: loadConfig({ SIMULATION_EVENTS_PER_SECOND: "200", INGEST_FLUSH_INTERVAL_MS: "50", INVALIDATION_COALESCE_MS: "100" }).discord,
+        keyPrefix: uniquePrefix("metrics-bot"),
         logger: testLogger(),
         prisma,
         cache: cacheApi.cache,

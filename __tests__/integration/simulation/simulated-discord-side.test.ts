@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { loadConfig } from "../../../backend/src/config/config.ts";
 import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { startDiscordSide, type DiscordSide } from "../../../backend/src/bot/discord-side.ts";
+import { startDiscordSide, type DiscordSide } from "../../../backend/src/composition/discord-side.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
@@ -33,7 +34,8 @@ describe("startDiscordSide without a token: the same bot against the simulated g
     await subscriber.subscribe(analyticsUpdateChannel(prefix), (update) => updates.push(update), analyticsUpdateSchema);
     startedAt = new Date();
     side = await startDiscordSide({
-      config: { simulationEventsPerSecond: 500, ingestFlushIntervalMs: 50, invalidationCoalesceMs: 200, keyPrefix: prefix },
+      config: loadConfig({ SIMULATION_EVENTS_PER_SECOND: "500", INGEST_FLUSH_INTERVAL_MS: "50", INVALIDATION_COALESCE_MS: "200" }).discord,
+      keyPrefix: prefix,
       logger,
       prisma,
       cache: { invalidateByTags: async (tags) => void invalidated.push(tags) },

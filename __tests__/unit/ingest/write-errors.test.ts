@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isPermanentWriteError, retryDelayMs, sqlStateOf } from "../../../backend/src/ingest/write-errors.ts";
+import { backoffDelayMs } from "../../../backend/src/lib/retry.ts";
+import { isPermanentWriteError, sqlStateOf, writeBackoff } from "../../../backend/src/ingest/write-errors.ts";
 
 /** The shape Prisma 7's driver adapter gives a PostgreSQL error (as observed from the real client). */
 const prismaError = (cause: Record<string, unknown>) =>
@@ -24,7 +25,7 @@ describe("write error classification", () => {
 
 describe("retry delay", () => {
   it("doubles from the base up to the ceiling, with at most 20% jitter below", () => {
-    expect([1, 2, 3, 4, 10].map((attempt) => retryDelayMs(attempt, 100, 1_000, () => 1))).toEqual([100, 200, 400, 800, 1_000]);
-    expect(retryDelayMs(3, 100, 1_000, () => 0)).toBe(320);
+    expect([1, 2, 3, 4, 10].map((attempt) => backoffDelayMs(attempt, writeBackoff(100, 1_000), () => 1))).toEqual([100, 200, 400, 800, 1_000]);
+    expect(backoffDelayMs(3, writeBackoff(100, 1_000), () => 0)).toBe(320);
   });
 });

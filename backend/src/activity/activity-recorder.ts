@@ -7,6 +7,9 @@ import { metricOfEvent, type ActivityMetric } from "./activity-metrics.ts";
 import { PendingActivity } from "./pending-activity.ts";
 import { bucketExpiresAt, bucketStart, labelOf } from "./time-buckets.ts";
 
+/** Defaults of the activity recorder and live push; the ACTIVITY_* defaults of config/config.ts are these. */
+export const ACTIVITY_DEFAULTS = { flushIntervalMs: 200, typingTtlMs: 10_000, livePushIntervalMs: 1_000 } as const;
+
 /** Options of the activity recorder; every field but `structures` and `logger` has a default. */
 export interface ActivityRecorderOptions {
   /** The cache's `activity` structure namespace (keys, breaker, timeouts). */
@@ -71,9 +74,9 @@ export class ActivityRecorder {
     this.options = options;
     this.structures = options.structures;
     this.logger = options.logger;
-    this.flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.flushIntervalMs = options.flushIntervalMs ?? ACTIVITY_DEFAULTS.flushIntervalMs;
     this.maxPendingMetrics = options.maxPendingMetrics ?? 200_000;
-    this.typingTtlMs = options.typingTtlMs ?? 10_000;
+    this.typingTtlMs = options.typingTtlMs ?? ACTIVITY_DEFAULTS.typingTtlMs;
   }
 
   /** Records one metric (returns at once; written at the next flush). False when it was dropped. */

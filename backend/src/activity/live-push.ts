@@ -1,6 +1,7 @@
 import type { Logger } from "../logging/logger.ts";
 import type { Publisher } from "../pubsub/pubsub.ts";
 import type { LiveStateReader } from "./live-state.ts";
+import { ACTIVITY_DEFAULTS } from "./activity-recorder.ts";
 
 /** Options of the live push. */
 export interface LivePushOptions {
@@ -29,7 +30,7 @@ export class LivePush {
   published = 0;
 
   constructor(private readonly options: LivePushOptions) {
-    this.intervalMs = options.intervalMs ?? 1_000;
+    this.intervalMs = options.intervalMs ?? ACTIVITY_DEFAULTS.livePushIntervalMs;
   }
 
   /** Says these guilds' activity changed. */

@@ -9,6 +9,9 @@ import { FailedAuthLimiter } from "./failed-auth-limiter.ts";
 import type { KeyRevocationBroadcaster } from "./key-revocation-broadcast.ts";
 import type { ApiKeyPrincipal } from "./principal.ts";
 
+/** Defaults of the key checks; the AUTH_* defaults of config/config.ts are these. */
+export const API_KEY_DEFAULTS = { lookupTimeoutMs: 1_000, staleIfErrorMs: 300_000, failedAuthPerMinute: 30 } as const;
+
 /** Default of `lookupCacheTtlMs`: without a revocation broadcast, other instances reject a revoked key within this. */
 export const DEFAULT_LOOKUP_CACHE_TTL_MS = 10_000;
 /** Default of `maxNewKeyLookups`: a quarter of the default PostgreSQL pool (DATABASE_POOL_MAX 10), rounded up. */
@@ -108,15 +111,15 @@ export class ApiKeyService {
       adminHash: options.adminApiKey ? hashApiKey(options.adminApiKey) : undefined,
       lookupCacheTtlMs: options.lookupCacheTtlMs ?? DEFAULT_LOOKUP_CACHE_TTL_MS,
       lookupCacheMax: options.lookupCacheMax ?? 10_000,
-      lookupTimeoutMs: options.lookupTimeoutMs ?? 1_000,
-      staleIfErrorMs: options.staleIfErrorMs ?? 300_000,
+      lookupTimeoutMs: options.lookupTimeoutMs ?? API_KEY_DEFAULTS.lookupTimeoutMs,
+      staleIfErrorMs: options.staleIfErrorMs ?? API_KEY_DEFAULTS.staleIfErrorMs,
       failureBackoffMs: options.failureBackoffMs ?? 1_000,
       lastUsedThrottleMs: options.lastUsedThrottleMs ?? 60_000,
       maxNewKeyLookups: options.maxNewKeyLookups ?? DEFAULT_MAX_NEW_KEY_LOOKUPS,
       now: this.now,
     });
     this.failedAuthLimiter = new FailedAuthLimiter({
-      limit: options.failedAuthPerMinute ?? 30,
+      limit: options.failedAuthPerMinute ?? API_KEY_DEFAULTS.failedAuthPerMinute,
       windowMs: 60_000,
       maxClients: options.failedAuthMaxClients ?? 10_000,
       now: this.now,
@@ -155,7 +158,7 @@ export class ApiKeyService {
    */
   async findActiveKey(id: string): Promise<ApiKeySummary | undefined> {
     if (!UUID.test(id)) return undefined;
-    const record = await withTimeout(this.repository.findById(id), this.options.lookupTimeoutMs ?? 1_000, "api key lookup by id");
+    const record = await withTimeout(this.repository.findById(id), this.options.lookupTimeoutMs ?? API_KEY_DEFAULTS.lookupTimeoutMs, "api key lookup by id");
     if (!record || record.revokedAt) return undefined;
     const { keyHash: _hash, ...summary } = record;
     return summary;

@@ -4,6 +4,7 @@ import type { Duration } from "./cache-types.ts";
 import type { L1Options } from "./read/l1-store.ts";
 import type { LockPort, StatsPort } from "./cache-ports.ts";
 import type { CircuitBreaker, CircuitBreakerOptions, CircuitState } from "./transport/circuit-breaker.ts";
+import { CACHE_DEFAULTS } from "./cache-defaults.ts";
 import { parseDuration } from "./duration.ts";
 import type { RecentReadsOptions } from "./remember/recent-reads.ts";
 
@@ -116,27 +117,27 @@ export interface ResolvedCacheOptions {
 /** Applies the defaults. */
 export function resolveCacheOptions(options: CreateCacheOptions): ResolvedCacheOptions {
   return {
-    prefix: options.prefix ?? "spywatcher:cache",
-    version: options.version ?? "v1",
+    prefix: options.prefix ?? CACHE_DEFAULTS.prefix,
+    version: options.version ?? CACHE_DEFAULTS.version,
     maxKeyLength: options.maxKeyLength ?? 250,
-    defaultTtlMs: parseDuration(options.defaultTtl ?? "5m"),
-    graceMs: parseDuration(options.grace ?? "1m"),
-    staleWhileRevalidate: options.staleWhileRevalidate ?? true,
-    refreshAheadAt: options.refreshAheadAt ?? 0.8,
+    defaultTtlMs: options.defaultTtl === undefined ? CACHE_DEFAULTS.defaultTtlMs : parseDuration(options.defaultTtl),
+    graceMs: options.grace === undefined ? CACHE_DEFAULTS.graceMs : parseDuration(options.grace),
+    staleWhileRevalidate: options.staleWhileRevalidate ?? CACHE_DEFAULTS.staleWhileRevalidate,
+    refreshAheadAt: options.refreshAheadAt ?? CACHE_DEFAULTS.refreshAheadAt,
     softTimeoutMs: options.softTimeout === undefined ? undefined : parseDuration(options.softTimeout),
     hardTimeoutMs: options.hardTimeout === undefined ? undefined : parseDuration(options.hardTimeout),
     compressAboveBytes: options.compressAboveBytes,
-    l1: options.l1 ?? false,
-    invalidationWindowMs: options.invalidationWindowMs ?? 500,
+    l1: options.l1 ?? CACHE_DEFAULTS.l1,
+    invalidationWindowMs: options.invalidationWindowMs ?? CACHE_DEFAULTS.invalidationWindowMs,
     liveWindowMs: options.liveWindowMs ?? 5_000,
-    softInvalidationStaleMs: options.softInvalidationStaleMs ?? 250,
+    softInvalidationStaleMs: options.softInvalidationStaleMs ?? CACHE_DEFAULTS.softInvalidationStaleMs,
     refreshOnSoftInvalidation: resolveRecentReads(options.refreshOnSoftInvalidation),
     tagTtlMs: parseDuration(options.tagTtl ?? "30d"),
     lastGoodMaxEntries: options.lastGoodMaxEntries ?? 1_000,
     announceWrites: options.announceWrites ?? true,
     lock: options.lock ?? true,
-    lockTtlMs: options.lockTtlMs ?? 10_000,
-    lockWaitMs: options.lockWaitMs ?? 5_000,
+    lockTtlMs: options.lockTtlMs ?? CACHE_DEFAULTS.lockTtlMs,
+    lockWaitMs: options.lockWaitMs ?? CACHE_DEFAULTS.lockWaitMs,
     lockPollMs: options.lockPollMs ?? 50,
     fallbackCommandTimeoutMs: options.fallbackCommandTimeoutMs ?? 250,
   };

@@ -36,7 +36,7 @@ export { StructureBatch } from "./structures/structure-batch.ts";
 export function createCache(options: CreateCacheOptions): SpyCache {
   const resolved = resolveCacheOptions(options);
   const keys = new KeyBuilder({ prefix: resolved.prefix, version: resolved.version, maxKeyLength: resolved.maxKeyLength });
-  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const instanceId = options.instanceId ?? newCacheInstanceId();
   const stats = options.stats ?? new CacheStatsRecorder({ redis: options.redis, prefix: resolved.prefix, instanceId });
   const breakers = new NodeBreakers(options.redis, {
     breaker: options.breaker instanceof CircuitBreaker ? options.breaker : { isFailure: isRedisFailure, ...options.breaker },
@@ -75,6 +75,11 @@ export function createCache(options: CreateCacheOptions): SpyCache {
   ctx.events = cache;
   bus.start();
   return cache;
+}
+
+/** A new id of this process on the cache's bus and in the fleet stats: host:pid:random. */
+export function newCacheInstanceId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
 }
 
 /** A subscriber with an offline queue and no command timeout, so its subscriptions survive reconnects. */

@@ -6,7 +6,8 @@ import { rebuildActivity } from "../activity/activity-rebuild.ts";
 import { ActivityRetention } from "../activity/activity-retention.ts";
 import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { AppConfig } from "../config/config.ts";
-import { createPrismaClient } from "../db/prisma-client.ts";
+import { openDatabase } from "../composition/connections.ts";
+import type { PrismaClient } from "../db/prisma-client.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { openServiceCache } from "./cache-command.ts";
@@ -32,10 +33,10 @@ export interface ActivityCommandDependencies {
 /** Opens the service's cache (its `activity` namespace) on the configured Redis, and PostgreSQL when asked. */
 export async function openActivity(config: AppConfig): Promise<OpenedActivity> {
   const opened = await openServiceCache(config);
-  let prisma: ReturnType<typeof createPrismaClient> | undefined;
+  let prisma: PrismaClient | undefined;
   return {
     structures: opened.cache.structures(ACTIVITY_NAMESPACE),
-    repository: () => createActivityRebuildRepository((prisma ??= createPrismaClient({ url: config.database.url, poolMax: 2 }))),
+    repository: () => createActivityRebuildRepository((prisma ??= openDatabase(config, 2))),
     logger: createLogger({ level: "warn" }),
     async close() {
       await opened.close();

@@ -3,9 +3,9 @@ import { pino } from "pino";
 import { ApiKeyService, DEFAULT_LOOKUP_CACHE_TTL_MS, type ApiKeySummary, type RevokedApiKey } from "../auth/api-key-service.ts";
 import { redisRevocationBroadcaster, type KeyRevocationBroadcaster } from "../auth/key-revocation-broadcast.ts";
 import type { AppConfig } from "../config/config.ts";
-import { createPrismaClient } from "../db/prisma-client.ts";
+import { openDatabase, openRedis } from "../composition/connections.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
-import { createRedisConnections, type RedisConnections } from "../redis/redis-connections.ts";
+import type { RedisConnections } from "../redis/redis-connections.ts";
 import { usageError } from "./cli-usage.ts";
 import { runWithOpened } from "./run-with-opened.ts";
 
@@ -28,12 +28,12 @@ export interface ApiKeysCommandDependencies {
  * PUBLISH); logs (warnings only) go to stderr, never with secrets.
  */
 export async function openApiKeyService(config: AppConfig): Promise<OpenedApiKeys> {
-  const prisma = createPrismaClient({ url: config.database.url, poolMax: 1 });
+  const prisma = openDatabase(config, 1);
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
   let redis: RedisConnections | undefined;
   const revocationBroadcaster: KeyRevocationBroadcaster = {
     publish: (revocation) => {
-      redis ??= createRedisConnections({ ...config.redis, connectionName: "spywatcher-cli" }, logger);
+      redis ??= openRedis(config, logger, "spywatcher-cli");
       return redisRevocationBroadcaster({ client: redis.client, keyPrefix: config.redis.keyPrefix, timeoutMs: config.redis.connectTimeoutMs }).publish(revocation);
     },
   };

@@ -1,14 +1,15 @@
 import { pino } from "pino";
-import { createAnalyticsService, type AnalyticsService } from "../analytics/analytics-service.ts";
+import type { AnalyticsService } from "../analytics/analytics-service.ts";
 import type { SpyCache } from "../cache/index.ts";
 import type { AppConfig } from "../config/config.ts";
-import { createPrismaClient } from "../db/prisma-client.ts";
+import type { PrismaClient } from "../db/prisma-client.ts";
+import { buildAnalyticsService, openDatabase, openRedis } from "../composition/connections.ts";
 import { AppError } from "../errors.ts";
 import { REDACTED_PATHS } from "../logging/logger.ts";
 import type { KeyBuilder } from "../cache/keys/key-builder.ts";
 import { cacheKeys, createServiceOps, type ServiceOps } from "../ops/service-ops.ts";
-import { createRedisConnections, waitForRedisReady, type RedisClient } from "../redis/redis-connections.ts";
-import { createServiceCacheWithStats } from "../service-cache.ts";
+import { waitForRedisReady, type RedisClient } from "../redis/redis-connections.ts";
+import { createServiceCacheWithStats } from "../composition/service-cache.ts";
 
 /** The cache opened for one CLI command (and, for `warm`, the analytics service), and how to close them. */
 export interface OpenedCache {
@@ -31,7 +32,7 @@ export interface OpenedCache {
  */
 export async function openServiceCache(config: AppConfig): Promise<OpenedCache> {
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
-  const redis = createRedisConnections({ ...config.redis, connectionName: "spywatcher-cli" }, logger);
+  const redis = openRedis(config, logger, "spywatcher-cli");
   const unavailable = (error: unknown) =>
     new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`);
   try {
@@ -43,7 +44,7 @@ export async function openServiceCache(config: AppConfig): Promise<OpenedCache> 
   }
   const { cache, stats, lockCounters } = createServiceCacheWithStats(config, redis, logger);
   const ops = createServiceOps(config, { redis: redis.client, recorder: stats, lockCounters }, logger);
-  let prisma: ReturnType<typeof createPrismaClient> | undefined;
+  let prisma: PrismaClient | undefined;
   const close = async () => {
     await ops.close();
     await cache.close();
@@ -62,8 +63,8 @@ export async function openServiceCache(config: AppConfig): Promise<OpenedCache> 
     redis: redis.client,
     cacheKeys: cacheKeys(config),
     analytics: () => {
-      prisma ??= createPrismaClient({ url: config.database.url, poolMax: 2 });
-      return createAnalyticsService({ prisma });
+      prisma ??= openDatabase(config, 2);
+      return buildAnalyticsService(config, prisma);
     },
     close,
   };

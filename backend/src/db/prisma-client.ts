@@ -1,6 +1,9 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
 
+/** Defaults of `PrismaClientOptions`; the DATABASE_* defaults of config/config.ts are these. */
+export const PRISMA_CLIENT_DEFAULTS = { poolMax: 10, statementTimeoutMs: 10_000, connectionTimeoutMs: 5_000, keepAliveDelayMs: 10_000 } as const;
+
 export type { PrismaClient } from "../generated/prisma/client.ts";
 
 /** Options for the Prisma client: a connection URL plus pool bounds, so a slow database cannot hang a request. */
@@ -25,12 +28,12 @@ export interface PrismaClientOptions {
 export function createPrismaClient(options: PrismaClientOptions): PrismaClient {
   const adapter = new PrismaPg({
     connectionString: options.url,
-    max: options.poolMax ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
-    statement_timeout: options.statementTimeoutMs ?? 10_000,
-    query_timeout: options.queryTimeoutMs ?? (options.statementTimeoutMs ?? 10_000) + 1_000,
+    max: options.poolMax ?? PRISMA_CLIENT_DEFAULTS.poolMax,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.connectionTimeoutMs,
+    statement_timeout: options.statementTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.statementTimeoutMs,
+    query_timeout: options.queryTimeoutMs ?? (options.statementTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.statementTimeoutMs) + 1_000,
     keepAlive: true,
-    keepAliveInitialDelayMillis: options.keepAliveDelayMs ?? 10_000,
+    keepAliveInitialDelayMillis: options.keepAliveDelayMs ?? PRISMA_CLIENT_DEFAULTS.keepAliveDelayMs,
     idleTimeoutMillis: 30_000,
   });
   return new PrismaClient({ adapter });

@@ -1,3 +1,4 @@
+import { retry } from "../lib/retry.ts";
 import { withTimeout } from "../lib/with-timeout.ts";
 import type { HealthCheckDefinition, HealthCheckResult, HealthProbe, HealthSummary } from "./health-check.ts";
 
@@ -71,32 +72,33 @@ export class HealthRegistry {
   }
 
   private async execute(definition: HealthCheckDefinition): Promise<Cached> {
-    const { retry } = definition;
+    const policy = definition.retry;
     let attempts = 0;
-    let lastError = "";
     let latencyMs = 0;
-    for (;;) {
-      attempts += 1;
-      const started = performance.now();
-      try {
-        const probe = (await withTimeout(definition.probe(), definition.timeoutMs, definition.name)) as HealthProbe | undefined;
-        latencyMs = elapsed(started);
-        const status = probe?.status ?? "up";
-        return this.produced(definition, {
-          status,
-          latencyMs,
-          attempts,
-          ...(status === "degraded" && probe?.message ? { error: probe.message } : {}),
-          ...(probe?.details ? { details: probe.details } : {}),
-        });
-      } catch (error) {
-        latencyMs = elapsed(started);
-        lastError = error instanceof Error ? error.message : String(error);
-      }
-      if (attempts >= retry.attempts) break;
-      await sleep(Math.min(retry.initialDelayMs * 2 ** (attempts - 1), retry.maxDelayMs));
+    try {
+      const probe = await retry(
+        async (attempt) => {
+          attempts = attempt;
+          const started = performance.now();
+          try {
+            return (await withTimeout(definition.probe(), definition.timeoutMs, definition.name)) as HealthProbe | undefined;
+          } finally {
+            latencyMs = elapsed(started);
+          }
+        },
+        { attempts: policy.attempts, backoff: { initialMs: policy.initialDelayMs, maxMs: policy.maxDelayMs } },
+      );
+      const status = probe?.status ?? "up";
+      return this.produced(definition, {
+        status,
+        latencyMs,
+        attempts,
+        ...(status === "degraded" && probe?.message ? { error: probe.message } : {}),
+        ...(probe?.details ? { details: probe.details } : {}),
+      });
+    } catch (error) {
+      return this.produced(definition, { status: "down", latencyMs, attempts, error: error instanceof Error ? error.message : String(error) });
     }
-    return this.produced(definition, { status: "down", latencyMs, attempts, error: lastError });
   }
 
   private produced(definition: HealthCheckDefinition, outcome: Pick<HealthCheckResult, "status" | "latencyMs" | "attempts" | "error" | "details">): Cached {
@@ -125,8 +127,4 @@ export function summarize(checks: HealthCheckResult[]): HealthSummary {
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

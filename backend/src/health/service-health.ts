@@ -47,7 +47,7 @@ export function defaultHealthDiskDir(): string {
 export function createServiceHealth(config: AppConfig, sources: ServiceHealthSources): ServiceHealth {
   const { health } = config;
   const registry = new HealthRegistry();
-  const critical = new Set(health.criticalChecks);
+  const critical = new Set<string>(health.criticalChecks);
   const define = (name: string, group: string, priority: number, probe: () => Promise<HealthProbe | void>): HealthCheckDefinition => ({
     name,
     group,

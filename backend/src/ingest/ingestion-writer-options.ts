@@ -3,6 +3,16 @@ import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import type { IngestSpillFile } from "./ingest-spill-file.ts";
 
+/** Defaults of the writer's options; the service's INGEST_* defaults (config/config.ts) are these, written once. */
+export const INGESTION_WRITER_DEFAULTS = {
+  batchSize: 2_000,
+  flushIntervalMs: 200,
+  maxBufferedRows: 50_000,
+  retryBaseMs: 100,
+  retryMaxMs: 5_000,
+  closeTimeoutMs: 10_000,
+} as const;
+
 /** Options of the ingestion writer; every field but `repository` and `logger` has a default. */
 export interface IngestionWriterOptions {
   /** Where batches go (the Prisma repository in the service). */

@@ -5,9 +5,9 @@ import { INGEST_EVENT_KINDS } from "./event-kinds/index.ts";
 import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 import type { SpilledBatch } from "./ingest-spill-file.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
-import type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
-import { InterruptibleSleeps } from "./interruptible-sleeps.ts";
-import { isPermanentWriteError, retryDelayMs } from "./write-errors.ts";
+import { INGESTION_WRITER_DEFAULTS, type IngestionWriterOptions, type IngestStats } from "./ingestion-writer-options.ts";
+import { backoffDelayMs, sleep } from "../lib/retry.ts";
+import { isPermanentWriteError, writeBackoff } from "./write-errors.ts";
 import { WriteOutageLog } from "./write-outage-log.ts";
 
 export type { IngestionWriterOptions, IngestStats } from "./ingestion-writer-options.ts";
@@ -48,7 +48,8 @@ export class IngestionWriter {
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
   private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
-  private readonly backoff = new InterruptibleSleeps();
+  /** Aborted when `close()` gives up: every back-off wait ends at once, and every later one is skipped. */
+  private readonly stopWaiting = new AbortController();
   private readonly outage: WriteOutageLog;
   private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, spilled: 0, replayedBatches: 0 };
   private buffered = 0;
@@ -63,12 +64,12 @@ export class IngestionWriter {
     this.logger = options.logger;
     this.onDurable = options.onDurable;
     this.onDurableRows = options.onDurableRows;
-    this.batchSize = options.batchSize ?? 2_000;
-    this.flushIntervalMs = options.flushIntervalMs ?? 200;
-    this.maxBufferedRows = options.maxBufferedRows ?? 50_000;
-    this.retryBaseMs = options.retryBaseMs ?? 100;
-    this.retryMaxMs = options.retryMaxMs ?? 5_000;
-    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.batchSize = options.batchSize ?? INGESTION_WRITER_DEFAULTS.batchSize;
+    this.flushIntervalMs = options.flushIntervalMs ?? INGESTION_WRITER_DEFAULTS.flushIntervalMs;
+    this.maxBufferedRows = options.maxBufferedRows ?? INGESTION_WRITER_DEFAULTS.maxBufferedRows;
+    this.retryBaseMs = options.retryBaseMs ?? INGESTION_WRITER_DEFAULTS.retryBaseMs;
+    this.retryMaxMs = options.retryMaxMs ?? INGESTION_WRITER_DEFAULTS.retryMaxMs;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? INGESTION_WRITER_DEFAULTS.closeTimeoutMs;
     this.concurrentBatchesPerTable = options.concurrentBatchesPerTable ?? 2;
     this.spill = options.spill;
     this.outage = new WriteOutageLog(options.logger, LOG_EVERY_MS);
@@ -116,7 +117,7 @@ export class IngestionWriter {
       clearTimeout(deadline);
       if (drained) return;
       this.givingUp = true;
-      this.backoff.interruptAll();
+      this.stopWaiting.abort();
       await this.spillUnwritten();
     })();
     return this.closing;
@@ -248,7 +249,7 @@ export class IngestionWriter {
         }
         this.outage.failed(kind, attempt, this.buffered, error);
         this.counters.retried += 1;
-        await this.backoff.sleep(retryDelayMs(attempt, this.retryBaseMs, this.retryMaxMs));
+        await sleep(backoffDelayMs(attempt, writeBackoff(this.retryBaseMs, this.retryMaxMs)), this.stopWaiting.signal).catch(() => undefined);
       }
     }
   }

@@ -2,8 +2,8 @@ import type { Logger } from "../logging/logger.ts";
 import type { IngestEventKind } from "./event-records.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
 import type { IngestSpillFile } from "./ingest-spill-file.ts";
-import { InterruptibleSleeps } from "./interruptible-sleeps.ts";
-import { isPermanentWriteError, retryDelayMs } from "./write-errors.ts";
+import { retry } from "../lib/retry.ts";
+import { isPermanentWriteError, writeBackoff } from "./write-errors.ts";
 
 /** What a replay did. */
 export interface SpillReplayStats {
@@ -45,33 +45,35 @@ export interface RunningSpillReplay {
 export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
   const { spill, repository, logger } = options;
   const stats: SpillReplayStats = { files: 0, batches: 0, rows: 0, alreadyStored: 0, badLines: 0, rejected: 0 };
-  const sleeps = new InterruptibleSleeps();
-  let stopped = false;
+  // Aborted by stop(): a wait between attempts ends at once and no attempt follows.
+  const stopping = new AbortController();
 
   const insert = async (batch: Awaited<ReturnType<IngestSpillFile["readAll"]>>[number]["batches"][number]): Promise<boolean> => {
-    for (let attempt = 1; !stopped; attempt += 1) {
-      try {
-        const result = await repository.insertBatch(batch.kind, batch.rows as never, batch.batchId);
-        if (result.replayed) stats.alreadyStored += 1;
-        else {
-          stats.rows += batch.rows.length;
-          notify(batch.kind, batch.rows);
-        }
-        stats.batches += 1;
-        return true;
-      } catch (error) {
-        if (isPermanentWriteError(error)) {
-          stats.rejected += 1;
-          logger.error({ batchId: batch.batchId, kind: batch.kind, rows: batch.rows.length, err: error }, "spill replay: PostgreSQL rejected a batch; it is not retried");
-          return true;
-        }
-        if (attempt === 1 || attempt % 10 === 0) {
-          logger.warn({ batchId: batch.batchId, attempt, err: error instanceof Error ? error.message : String(error) }, "spill replay: write failed; retrying");
-        }
-        await sleeps.sleep(retryDelayMs(attempt, options.retryBaseMs, options.retryMaxMs));
+    if (stopping.signal.aborted) return false;
+    try {
+      const result = await retry(() => repository.insertBatch(batch.kind, batch.rows as never, batch.batchId), {
+        backoff: writeBackoff(options.retryBaseMs, options.retryMaxMs),
+        signal: stopping.signal,
+        shouldRetry: (error) => !isPermanentWriteError(error),
+        onRetry: (error, attempt) => {
+          if (attempt === 1 || attempt % 10 === 0) {
+            logger.warn({ batchId: batch.batchId, attempt, err: error instanceof Error ? error.message : String(error) }, "spill replay: write failed; retrying");
+          }
+        },
+      });
+      if (result.replayed) stats.alreadyStored += 1;
+      else {
+        stats.rows += batch.rows.length;
+        notify(batch.kind, batch.rows);
       }
+      stats.batches += 1;
+      return true;
+    } catch (error) {
+      if (!isPermanentWriteError(error)) return false; // stopped while PostgreSQL was failing
+      stats.rejected += 1;
+      logger.error({ batchId: batch.batchId, kind: batch.kind, rows: batch.rows.length, err: error }, "spill replay: PostgreSQL rejected a batch; it is not retried");
+      return true;
     }
-    return false;
   };
 
   const notify = (kind: IngestEventKind, rows: { guildId: string }[]) => {
@@ -106,8 +108,7 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
   return {
     done,
     stop() {
-      stopped = true;
-      sleeps.interruptAll();
+      stopping.abort();
       return { ...stats };
     },
   };

@@ -1,3 +1,4 @@
+import type { BackoffPolicy } from "../lib/retry.ts";
 /**
  * Tells a write that can never succeed (bad data) from one that may succeed later (database down, timeout).
  * The writer retries the second kind until the buffer overflows, and sets aside the first after a few attempts
@@ -18,8 +19,7 @@ export function isPermanentWriteError(error: unknown): boolean {
   return state !== undefined && (state.startsWith("22") || state.startsWith("23"));
 }
 
-/** Delay before retry number `attempt` (1-based): `baseMs` doubling up to `maxMs`, with up to 20% jitter so writers do not retry in step. */
-export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const exponential = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), maxMs);
-  return Math.round(exponential * (0.8 + 0.2 * random()));
+/** Back-off of a failed write (and of a spill replay): `baseMs` doubling up to `maxMs`, up to 20% jitter so writers do not retry in step. */
+export function writeBackoff(baseMs: number, maxMs: number): BackoffPolicy {
+  return { initialMs: baseMs, maxMs, jitter: 0.2 };
 }

@@ -10,6 +10,9 @@ export interface TagInvalidator {
   invalidateByTags(tags: string[], options?: { mode?: "hard" | "soft" }): Promise<unknown>;
 }
 
+/** Defaults of the invalidation service; the service's INVALIDATION_* defaults (config/config.ts) are these. */
+export const INVALIDATION_DEFAULTS = { coalesceMs: 1_000, mode: "soft" } as const;
+
 /** Options of the invalidation service. */
 export interface CacheInvalidationOptions {
   cache: TagInvalidator;
@@ -86,8 +89,8 @@ export class CacheInvalidationService {
     this.logger = options.logger;
     this.publisher = options.publisher;
     this.channel = options.channel;
-    this.coalesceMs = options.coalesceMs ?? 1_000;
-    this.invalidateOptions = { mode: options.mode ?? "soft" };
+    this.coalesceMs = options.coalesceMs ?? INVALIDATION_DEFAULTS.coalesceMs;
+    this.invalidateOptions = { mode: options.mode ?? INVALIDATION_DEFAULTS.mode };
     this.recompute = options.recompute;
     this.analyticsUpdates = options.analyticsUpdates;
   }

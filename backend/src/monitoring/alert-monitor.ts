@@ -4,6 +4,9 @@ import type { AlertSample, AlertSampler } from "./alert-sample.ts";
 import { AlertStateTracker, type AlertState, type AlertTransition } from "./alert-state.ts";
 import type { AlertWebhook, AlertWebhookStats } from "./alert-webhook.ts";
 
+/** Defaults of `AlertMonitorOptions`; the ALERT_EVAL_INTERVAL_MS, ALERT_WINDOW_MS and ALERT_WEBHOOK_REPEAT_MS defaults of config/config.ts are these. */
+export const ALERT_MONITOR_DEFAULTS = { intervalMs: 15_000, windowMs: 300_000, repeatMs: 3_600_000 } as const;
+
 /** Options of an `AlertMonitor`. */
 export interface AlertMonitorOptions {
   rules: AlertRule[];
@@ -88,10 +91,10 @@ export class AlertMonitor {
     this.rules = options.rules;
     this.sample = options.sample;
     this.logger = options.logger;
-    this.intervalMs = options.intervalMs ?? 15_000;
-    this.windowMs = options.windowMs ?? 300_000;
+    this.intervalMs = options.intervalMs ?? ALERT_MONITOR_DEFAULTS.intervalMs;
+    this.windowMs = options.windowMs ?? ALERT_MONITOR_DEFAULTS.windowMs;
     this.webhook = options.webhook;
-    this.repeatMs = options.repeatMs ?? 3_600_000;
+    this.repeatMs = options.repeatMs ?? ALERT_MONITOR_DEFAULTS.repeatMs;
     this.instance = options.instance ?? "unknown";
     this.now = options.now ?? Date.now;
     this.onTransitions = options.onTransitions;

@@ -30,6 +30,26 @@ export interface AlertEvaluation {
   unknown?: true;
 }
 
+/** Every in-process rule's id; `buildAlertRules` returns them in this order and prometheus-alert-rules.ts needs one entry each. */
+export const ALERT_RULE_IDS = [
+  "cache_hit_rate_low",
+  "cache_breaker_open",
+  "redis_memory_high",
+  "redis_evictions",
+  "ingest_rows_lost",
+  "ingest_buffer_high",
+  "invalidation_errors",
+  "postgres_unready",
+  "redis_unready",
+  "cache_p99_high",
+  "cache_error_rate_high",
+  "lock_failure_rate_high",
+  "ws_slow_consumers",
+] as const;
+
+/** The id of an in-process alert rule. */
+export type AlertRuleId = (typeof ALERT_RULE_IDS)[number];
+
 /** One alert rule: a pure function of a snapshot plus how long its condition must hold before it fires. */
 export interface AlertRule {
   id: string;
@@ -40,6 +60,11 @@ export interface AlertRule {
   /** How long the condition must hold before the alert fires (0: at once). */
   forMs: number;
   evaluate(snapshot: AlertSnapshot): AlertEvaluation;
+}
+
+/** One of the service's own rules (its id is one of ALERT_RULE_IDS). */
+export interface ServiceAlertRule extends AlertRule {
+  id: AlertRuleId;
 }
 
 /** The configurable thresholds (ALERT_* variables). */
@@ -80,8 +105,8 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
-/** Every rule, with its severity, threshold and `for` duration; docs/alerts.md and ops/prometheus-alerts.yml mirror it. */
-export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): AlertRule[] {
+/** Every rule, with its severity, threshold and `for` duration; ops/prometheus-alerts.yml is generated from them (npm run alerts:generate). */
+export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): ServiceAlertRule[] {
   const t = thresholds;
   return [
     {
@@ -179,7 +204,7 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
 }
 
 /** A rule that fires while a counter increased within the window. */
-function increasingRule(id: string, severity: AlertSeverity, description: string, read: (sample: AlertSample) => number | null | undefined, what: string): AlertRule {
+function increasingRule(id: AlertRuleId, severity: AlertSeverity, description: string, read: (sample: AlertSample) => number | null | undefined, what: string): ServiceAlertRule {
   return {
     id,
     severity,
@@ -196,7 +221,7 @@ function increasingRule(id: string, severity: AlertSeverity, description: string
 
 /** A rule that fires while `part / whole` grew by more than `maxPercent` % over the window (with at least `minWhole`). */
 function rateRule(
-  id: string,
+  id: AlertRuleId,
   severity: AlertSeverity,
   description: string,
   maxPercent: number,
@@ -205,7 +230,7 @@ function rateRule(
   whole: (sample: AlertSample) => number | null | undefined,
   what: string,
   unit: string,
-): AlertRule {
+): ServiceAlertRule {
   return {
     id,
     severity,
@@ -224,7 +249,7 @@ function rateRule(
 }
 
 /** A rule that fires while a readiness check (GET /health/ready) fails; value 1 up, 0 down. */
-function readinessRule(id: string, check: string, description: string): AlertRule {
+function readinessRule(id: AlertRuleId, check: string, description: string): ServiceAlertRule {
   return {
     id,
     severity: "critical",

@@ -1,4 +1,8 @@
+import { retry } from "../lib/retry.ts";
 import type { Logger } from "../logging/logger.ts";
+
+/** Defaults of `AlertWebhookOptions`; the ALERT_WEBHOOK_* defaults of config/config.ts are these. */
+export const ALERT_WEBHOOK_DEFAULTS = { timeoutMs: 5_000, retries: 3 } as const;
 
 /** Options of an `AlertWebhook`. */
 export interface AlertWebhookOptions {
@@ -53,8 +57,8 @@ export class AlertWebhook {
   constructor(options: AlertWebhookOptions) {
     this.url = options.url;
     this.origin = new URL(options.url).origin;
-    this.timeoutMs = options.timeoutMs ?? 5_000;
-    this.retries = options.retries ?? 3;
+    this.timeoutMs = options.timeoutMs ?? ALERT_WEBHOOK_DEFAULTS.timeoutMs;
+    this.retries = options.retries ?? ALERT_WEBHOOK_DEFAULTS.retries;
     this.backoffMs = options.backoffMs ?? 500;
     this.maxQueued = options.maxQueued ?? 100;
     this.closeGraceMs = options.closeGraceMs ?? 1_000;
@@ -123,20 +127,32 @@ export class AlertWebhook {
 
   private async deliver(payload: object): Promise<void> {
     const body = JSON.stringify(payload);
-    for (let attempt = 1; attempt <= this.retries + 1; attempt += 1) {
-      const failure = await this.attempt(body);
-      if (failure === undefined) {
-        this.counts.delivered += 1;
-        return;
+    const of = this.retries + 1;
+    try {
+      await retry(
+        async () => {
+          const failure = await this.attempt(body);
+          if (failure === undefined) return;
+          this.counts.failedAttempts += 1;
+          throw new Error(failure);
+        },
+        {
+          attempts: of,
+          backoff: { initialMs: this.backoffMs },
+          // Closing: the wait ends at once and no attempt follows (close() gives the queue its grace, not its retries).
+          signal: this.closing.signal,
+          onRetry: (failure, attempt) =>
+            this.logger.warn({ webhook: this.origin, attempt, of, reason: (failure as Error).message }, "alert webhook attempt failed: retrying"),
+        },
+      );
+      this.counts.delivered += 1;
+    } catch (failure) {
+      if (!this.closing.signal.aborted) {
+        this.logger.warn({ webhook: this.origin, attempt: of, of, reason: (failure as Error).message }, "alert webhook attempt failed: giving up");
       }
-      this.counts.failedAttempts += 1;
-      if (this.closing.signal.aborted) break;
-      const last = attempt > this.retries;
-      this.logger.warn({ webhook: this.origin, attempt, of: this.retries + 1, reason: failure }, last ? "alert webhook attempt failed: giving up" : "alert webhook attempt failed: retrying");
-      if (!last) await this.sleep(this.backoffMs * 2 ** (attempt - 1));
+      this.counts.dropped += 1;
+      this.logger.error({ webhook: this.origin, dropped: this.counts.dropped }, "alert webhook payload not delivered");
     }
-    this.counts.dropped += 1;
-    this.logger.error({ webhook: this.origin, dropped: this.counts.dropped }, "alert webhook payload not delivered");
   }
 
   /** One POST; undefined on a 2xx answer, else why it failed (never the URL's path or query). */
@@ -169,16 +185,4 @@ export class AlertWebhook {
     return text.split(this.url).join(this.origin).slice(0, 200);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.closing.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.closing.signal.addEventListener("abort", done, { once: true });
-    });
-  }
 }

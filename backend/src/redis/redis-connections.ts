@@ -1,6 +1,10 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
 import type { Logger } from "../logging/logger.ts";
 import { redactUrl } from "../logging/logger.ts";
+import { backoffDelayMs, type BackoffPolicy } from "../lib/retry.ts";
+
+/** Defaults of `RedisConnectionOptions`; the REDIS_* defaults of config/config.ts are these. */
+export const REDIS_CONNECTION_DEFAULTS = { protocol: 2, connectTimeoutMs: 2_000, commandTimeoutMs: 250 } as const;
 
 /** A command connection: a single node or a cluster. Everything in this project accepts either. */
 export type RedisClient = Redis | Cluster;
@@ -44,8 +48,10 @@ export interface RedisConnections {
  * to 2 s after a restart. A refused connect attempt every 500 ms costs nothing.
  */
 export function reconnectDelayMs(attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 10), 500);
+  return backoffDelayMs(attempt, RECONNECT_BACKOFF);
 }
+
+const RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 500 };
 
 /** Builds the command and subscriber connections for a single node or a Redis Cluster. */
 export function createRedisConnections(options: RedisConnectionOptions, logger: Logger): RedisConnections {
@@ -62,7 +68,7 @@ export function createRedisConnections(options: RedisConnectionOptions, logger: 
   logger.info(
     mode === "cluster"
       ? { mode, nodes: options.clusterNodes }
-      : { mode, url: redactUrl(options.url), protocol: options.protocol ?? 2 },
+      : { mode, url: redactUrl(options.url), protocol: options.protocol ?? REDIS_CONNECTION_DEFAULTS.protocol },
     "connecting to redis",
   );
   const base = options.connectionName ?? "spywatcher";
@@ -77,14 +83,14 @@ export function createRedisConnections(options: RedisConnectionOptions, logger: 
 
 function baseOptions(options: RedisConnectionOptions, name: string, role: "command" | "subscriber"): RedisOptions {
   return {
-    protocol: options.protocol ?? 2,
+    protocol: options.protocol ?? REDIS_CONNECTION_DEFAULTS.protocol,
     connectionName: name,
-    connectTimeout: options.connectTimeoutMs ?? 2_000,
+    connectTimeout: options.connectTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.connectTimeoutMs,
     ...(options.password ? { password: options.password } : {}),
     // As document 001's production snippet: `tls: {}` (system CAs, the node's host name checked).
     ...(options.tls ? { tls: {} } : {}),
     // Subscribers block on reads by design; a command timeout would only break them.
-    ...(role === "command" ? { commandTimeout: options.commandTimeoutMs ?? 250 } : {}),
+    ...(role === "command" ? { commandTimeout: options.commandTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.commandTimeoutMs } : {}),
     maxRetriesPerRequest: role === "command" ? 1 : null,
   };
 }
@@ -110,7 +116,7 @@ function openCluster(options: RedisConnectionOptions, name: string, role: "comma
     redisOptions: baseOptions(options, name, role),
     clusterRetryStrategy: reconnectDelayMs,
     enableOfflineQueue: true,
-    slotsRefreshTimeout: options.connectTimeoutMs ?? 2_000,
+    slotsRefreshTimeout: options.connectTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.connectTimeoutMs,
     // Each redirection or "Connection is closed" retry waits 100 ms (retryDelayOnFailover) and refreshes the slot
     // map; a command's caller gives up after the command timeout (250 ms) anyway, so on the command connection more
     // than 3 only kept dead commands cycling through a failover (about 40 refreshes per process per failover, each a

@@ -7,8 +7,8 @@ import { buildSimulatedGuild } from "./simulated-guild.ts";
 
 /** Options of simulated mode. */
 export interface SimulatedDiscordOptions {
-  /** Events per second streamed to connected clients, across all simulated guilds (default 20). */
-  rate?: number;
+  /** Events per second streamed to connected clients, across all simulated guilds (SIMULATION_EVENTS_PER_SECOND). */
+  rate: number;
   logger: Logger;
   /** Number of simulated guilds (default 1). */
   guilds?: number;
@@ -40,7 +40,7 @@ const TICK_MS = 50;
  * `rate` events per second (none while no client is connected), so analytics fill up without a Discord token.
  */
 export async function startSimulatedDiscord(options: SimulatedDiscordOptions): Promise<SimulatedDiscord> {
-  const rate = options.rate ?? 20;
+  const rate = options.rate;
   const guilds = Array.from({ length: options.guilds ?? 1 }, (_, index) => buildSimulatedGuild(index + 1));
   const generators = guilds.map((guild) => new ActivityGenerator(guild, options.random));
   const fake = await startFakeDiscord({

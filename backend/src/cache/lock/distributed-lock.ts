@@ -3,6 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import { LockNotAcquiredError } from "../transport/resilience-errors.ts";
 import { escapeGlob, scanEveryMaster } from "../stats/scan-every-master.ts";
 import { RELEASE_IF_OWNER, EXTEND_IF_OWNER } from "./lock-scripts.ts";
+import { backoffDelayMs, sleep, type BackoffPolicy } from "../../lib/retry.ts";
 
 /** Options of a `DistributedLock`. */
 export interface DistributedLockOptions {
@@ -131,15 +132,14 @@ export class DistributedLock {
     const ttl = validTtl(ttlMs);
     const retries = options.retries ?? DEFAULT_RETRIES;
     const maxDelay = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
-    let delay = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    // Jitter (50-100% of the step) so contenders that failed together do not retry in lockstep.
+    const backoff: BackoffPolicy = { initialMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, maxMs: maxDelay, jitter: 0.5 };
     const token = randomBytes(16).toString("hex");
     for (let attempt = 0; ; attempt += 1) {
       options.signal?.throwIfAborted();
       if ((await this.redis.set(key, token, "PX", ttl, "NX")) === "OK") return this.handle(name, key, token);
       if (attempt >= retries) return null;
-      // Jitter (50-100% of the step) so contenders that failed together do not retry in lockstep.
-      await abortableDelay(Math.min(delay, maxDelay) * (0.5 + Math.random() / 2), options.signal);
-      delay *= 2;
+      await sleep(backoffDelayMs(attempt + 1, backoff), options.signal);
     }
   }
 
@@ -207,18 +207,4 @@ export class DistributedLock {
 function validTtl(ttlMs: number): number {
   if (!Number.isFinite(ttlMs) || ttlMs < 1) throw new RangeError(`lock TTL must be >= 1 ms, got ${ttlMs}`);
   return Math.ceil(ttlMs);
-}
-
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

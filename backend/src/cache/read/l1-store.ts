@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import type { CacheEnvelope } from "./cache-envelope.ts";
+import { CACHE_DEFAULTS } from "../cache-defaults.ts";
 
 /** Options of the in-process tier. */
 export interface L1Options {
@@ -19,8 +20,8 @@ export class L1Store {
 
   constructor(options: L1Options = {}) {
     this.lru = new LRUCache<string, CacheEnvelope>({
-      max: options.maxEntries ?? 10_000,
-      maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+      max: options.maxEntries ?? CACHE_DEFAULTS.l1MaxEntries,
+      maxSize: options.maxBytes ?? CACHE_DEFAULTS.l1MaxBytes,
       sizeCalculation: (_value, key) => key.length + 64,
     });
   }

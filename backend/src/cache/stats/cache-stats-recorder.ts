@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { buildStats, type CacheCounters, type LabelCounters, type FleetCacheStats, type LocalCacheStats } from "./cache-stats-types.ts";
-import { COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
+import { CACHE_STATS_DEFAULTS, COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
 /** Options of a `CacheStatsRecorder`. */
@@ -64,7 +64,7 @@ export class CacheStatsRecorder {
     this.instanceId = options.instanceId;
     this.now = options.now ?? Date.now;
     this.since = this.now();
-    const flushIntervalMs = options.flushIntervalMs ?? 5_000;
+    const flushIntervalMs = options.flushIntervalMs ?? CACHE_STATS_DEFAULTS.flushIntervalMs;
     this.store = new FleetStatsStore(options.redis, options.prefix, {
       windowMs: options.windowMs,
       retentionMs: options.retentionMs,
@@ -135,19 +135,17 @@ export class CacheStatsRecorder {
   /** One Redis call took `ms` milliseconds. */
   observeRedisLatency(ms: number): void {
     this.histograms.redis.record(ms);
-    this.onRedisLatency?.(ms);
   }
 
   /** One loader run took `ms` milliseconds. */
   observeLoaderLatency(ms: number): void {
     this.histograms.loader.record(ms);
-    this.onLoaderLatency?.(ms);
   }
 
-  /** Also told of each Redis call's latency in ms (the `cache_operation_latency_seconds` histogram); default none. */
-  onRedisLatency: ((ms: number) => void) | undefined;
-  /** Also told of each loader run's latency in ms; default none. */
-  onLoaderLatency: ((ms: number) => void) | undefined;
+  /** This instance's latency histograms since start, read-only (exported as `cache_operation_latency_seconds`). */
+  latencyHistograms(): Readonly<Record<HistogramName, Readonly<LatencyHistogram>>> {
+    return this.histograms;
+  }
 
   /** This instance's statistics since the recorder was created. */
   snapshot(): LocalCacheStats {

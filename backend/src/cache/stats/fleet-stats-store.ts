@@ -2,6 +2,9 @@ import type { Cluster, Redis } from "ioredis";
 import type { CacheCounters, LabelCounters } from "./cache-stats-types.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
+/** Defaults of the fleet statistics (and of the recorder's flushes); the CACHE_STATS_* defaults of config/config.ts are these. */
+export const CACHE_STATS_DEFAULTS = { flushIntervalMs: 5_000, windowMs: 60_000, retentionMs: 86_400_000 } as const;
+
 /** Options of the fleet statistics store. */
 export interface FleetStatsStoreOptions {
   /** Width of one time-window hash in ms (default 60,000). */
@@ -62,8 +65,8 @@ export class FleetStatsStore {
     prefix: string,
     options: FleetStatsStoreOptions = {},
   ) {
-    this.windowMs = options.windowMs ?? 60_000;
-    this.retentionMs = options.retentionMs ?? 86_400_000;
+    this.windowMs = options.windowMs ?? CACHE_STATS_DEFAULTS.windowMs;
+    this.retentionMs = options.retentionMs ?? CACHE_STATS_DEFAULTS.retentionMs;
     this.activeWithinMs = options.activeWithinMs ?? 15_000;
     if (!(this.windowMs >= 1000)) throw new RangeError("stats windowMs must be at least 1,000 ms");
     this.base = `${prefix}:stats:{${prefix}}`;

@@ -1,3 +1,4 @@
+import type { AppConfig } from "../config/config.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { createIngestRepository } from "../ingest/ingest-repository.ts";
 import { IngestSpillFile } from "../ingest/ingest-spill-file.ts";
@@ -13,50 +14,21 @@ import {
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel } from "../pubsub/analytics-update.ts";
 import type { Publisher } from "../pubsub/pubsub.ts";
-import { startSimulatedDiscord, type SimulatedDiscord } from "../simulation/start-simulated-discord.ts";
-import type { ListenerStats } from "./bot-listener.ts";
-import { createDiscordBot } from "./discord-bot.ts";
-import type { GuildMemberLoaderStats } from "./guild-member-loader.ts";
+import { startDemoDiscordIfEnabled } from "./demo-mode.ts";
+import type { ListenerStats } from "../bot/bot-listener.ts";
+import { createDiscordBot } from "../bot/discord-bot.ts";
+import type { GuildMemberLoaderStats } from "../bot/guild-member-loader.ts";
 
-/** Configuration of the Discord side (env var in brackets; every field has a default). */
-export interface DiscordSideConfig {
-  /** Bot token (DISCORD_TOKEN); required unless `demo`. */
-  token?: string | undefined;
-  /** Demo mode: the bot runs against the local fake Discord's simulated guild (SPYWATCHER_DEMO; default: no token outside production). */
-  demo?: boolean;
-  /** Discord REST base without version (DISCORD_API_URL, default https://discord.com/api). */
-  apiUrl?: string;
-  /** Request the privileged MessageContent intent (DISCORD_READ_MESSAGE_CONTENT, default false). */
-  readMessageContent?: boolean;
-  /** Simulated events per second (SIMULATION_EVENTS_PER_SECOND, default 20). */
-  simulationEventsPerSecond?: number;
-  /** Rows per insert (INGEST_BATCH_SIZE, default 2,000). */
-  ingestBatchSize?: number;
-  /** Longest wait of a buffered row (INGEST_FLUSH_INTERVAL_MS, default 200). */
-  ingestFlushIntervalMs?: number;
-  /** Buffer bound; overflow is counted and logged (INGEST_MAX_BUFFERED_ROWS, default 50,000). */
-  ingestMaxBufferedRows?: number;
-  /** First retry delay of a failed write, doubling (INGEST_RETRY_BASE_MS, default 100). */
-  ingestRetryBaseMs?: number;
-  /** Ceiling of the retry delay (INGEST_RETRY_MAX_MS, default 5,000). */
-  ingestRetryMaxMs?: number;
-  /** Time `stop()` keeps draining the buffer (INGEST_CLOSE_TIMEOUT_MS, default 10,000). */
-  ingestCloseTimeoutMs?: number;
-  /** Directory of the spill file of rows PostgreSQL did not take at shutdown, replayed at start (INGEST_SPILL_DIR, default data/ingest-spill). */
-  ingestSpillDir?: string;
-  /** Per-guild invalidation coalescing window (INVALIDATION_COALESCE_MS, default 1,000). */
-  invalidationCoalesceMs?: number;
-  /** Soft (stale served for at most one recompute) or hard event-driven invalidation (INVALIDATION_MODE, default soft). */
-  invalidationMode?: "soft" | "hard";
-  /** Demo mode: serve "Log in with Discord" on the fake Discord with this OAuth2 client (default none). */
-  simulatedOAuth?: { clientId: string; clientSecret: string } | undefined;
-  /** Key prefix naming the analytics update channel `<prefix>:analytics:update` (REDIS_KEY_PREFIX, default "spywatcher"). */
-  keyPrefix?: string;
-}
+/** Configuration of the Discord side: the config's `discord` section (every default is in config/config.ts). */
+export type DiscordSideConfig = AppConfig["discord"];
 
 /** What `startDiscordSide` needs. */
 export interface DiscordSideDependencies {
   config: DiscordSideConfig;
+  /** Key prefix naming the analytics update channel `<prefix>:analytics:update` (REDIS_KEY_PREFIX). */
+  keyPrefix: string;
+  /** Demo mode: serve "Log in with Discord" on the fake Discord with this OAuth2 client (default none). */
+  simulatedOAuth?: { clientId: string; clientSecret: string } | undefined;
   logger: Logger;
   prisma: PrismaClient;
   /** The cache layer (only `invalidateByTags` is used). */
@@ -98,20 +70,20 @@ export interface DiscordSide {
 
 /**
  * Starts the Discord half of the service: bot -> ingestion writer -> (after durable) cache invalidation -> pub/sub.
- * Without a token it first starts the simulated Discord and runs the same bot against it.
+ * In demo mode it first starts the simulated Discord (the one switch, demo-mode.ts) and runs the same bot against it.
  */
 export async function startDiscordSide(deps: DiscordSideDependencies): Promise<DiscordSide> {
   const { config, logger } = deps;
   const invalidation = new CacheInvalidationService({
     cache: deps.cache,
     logger,
-    ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(config.keyPrefix ?? "spywatcher") } : {}),
-    coalesceMs: config.invalidationCoalesceMs ?? 1_000,
-    mode: config.invalidationMode ?? "soft",
+    ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(deps.keyPrefix) } : {}),
+    coalesceMs: config.invalidationCoalesceMs,
+    mode: config.invalidationMode,
     ...(deps.recompute && deps.analyticsUpdates ? { recompute: deps.recompute, analyticsUpdates: deps.analyticsUpdates } : {}),
   });
   const repository = createIngestRepository(deps.prisma);
-  const spill = new IngestSpillFile(config.ingestSpillDir ?? "data/ingest-spill");
+  const spill = new IngestSpillFile(config.ingestSpillDir);
   const onDurable = (guildId: string, kinds: IngestEventKind[], events: number) => invalidation.notify(guildId, kinds, events);
   const writer = new IngestionWriter({
     repository,
@@ -119,12 +91,12 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     spill,
     onDurable,
     ...(deps.onDurableRows ? { onDurableRows: deps.onDurableRows } : {}),
-    batchSize: config.ingestBatchSize ?? 2_000,
-    flushIntervalMs: config.ingestFlushIntervalMs ?? 200,
-    maxBufferedRows: config.ingestMaxBufferedRows ?? 50_000,
-    retryBaseMs: config.ingestRetryBaseMs ?? 100,
-    retryMaxMs: config.ingestRetryMaxMs ?? 5_000,
-    closeTimeoutMs: config.ingestCloseTimeoutMs ?? 10_000,
+    batchSize: config.ingestBatchSize,
+    flushIntervalMs: config.ingestFlushIntervalMs,
+    maxBufferedRows: config.ingestMaxBufferedRows,
+    retryBaseMs: config.ingestRetryBaseMs,
+    retryMaxMs: config.ingestRetryMaxMs,
+    closeTimeoutMs: config.ingestCloseTimeoutMs,
   });
 
   // Rows an earlier shutdown could not write: replayed beside live ingestion (retried while PostgreSQL is down).
@@ -133,20 +105,17 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     repository,
     logger,
     onDurable,
-    retryBaseMs: config.ingestRetryBaseMs ?? 100,
-    retryMaxMs: config.ingestRetryMaxMs ?? 5_000,
+    retryBaseMs: config.ingestRetryBaseMs,
+    retryMaxMs: config.ingestRetryMaxMs,
   });
 
-  let simulation: SimulatedDiscord | undefined;
-  if (config.demo ?? !config.token) {
-    simulation = await startSimulatedDiscord({ rate: config.simulationEventsPerSecond ?? 20, logger, oauth: config.simulatedOAuth });
-  }
+  const simulation = await startDemoDiscordIfEnabled(config, logger, deps.simulatedOAuth);
   const bot = createDiscordBot({
     token: simulation?.token ?? config.token!,
-    apiUrl: simulation?.apiUrl ?? config.apiUrl ?? "https://discord.com/api",
+    apiUrl: simulation?.apiUrl ?? config.apiUrl,
     logger,
     ingest: writer,
-    readMessageContent: config.readMessageContent ?? false,
+    readMessageContent: config.readMessageContent,
   });
 
   let stopping: Promise<void> | undefined;

@@ -1,13 +1,11 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
-import { createCache, KeyBuilder, type SpyCache } from "./cache/index.ts";
-import { milliseconds } from "./cache/duration.ts";
-import { DistributedLock } from "./cache/lock/distributed-lock.ts";
-import { CacheStatsRecorder } from "./cache/stats/cache-stats-recorder.ts";
-import type { AppConfig } from "./config/config.ts";
-import type { Logger } from "./logging/logger.ts";
-import { countingLock, type LockCounters } from "./ops/counting-lock.ts";
-import type { RedisConnections } from "./redis/redis-connections.ts";
+import { createCache, KeyBuilder, newCacheInstanceId, type SpyCache } from "../cache/index.ts";
+import { milliseconds } from "../cache/duration.ts";
+import { DistributedLock } from "../cache/lock/distributed-lock.ts";
+import { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
+import type { AppConfig } from "../config/config.ts";
+import type { Logger } from "../logging/logger.ts";
+import { countingLock, type LockCounters } from "../ops/counting-lock.ts";
+import type { RedisConnections } from "../redis/redis-connections.ts";
 
 /**
  * The cache layer on the service's Redis connections, under `<REDIS_KEY_PREFIX>:cache`, configured from CACHE_*.
@@ -28,7 +26,7 @@ export function createServiceCacheWithStats(
 ): { cache: SpyCache; stats: CacheStatsRecorder; lockCounters: () => LockCounters } {
   const prefix = `${config.redis.keyPrefix}:cache`;
   const { cache: options } = config;
-  const instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const instanceId = newCacheInstanceId();
   const stats = new CacheStatsRecorder({ redis: redis.client, prefix, instanceId, ...options.stats });
   // The same lock the cache would build itself, counted.
   const lockPrefix = new KeyBuilder({ prefix, version: options.version }).lockPrefix();

@@ -2,22 +2,22 @@ import type { AppConfig } from "../config/config.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { createIngestRepository } from "../ingest/ingest-repository.ts";
 import { IngestSpillFile } from "../ingest/ingest-spill-file.ts";
-import { IngestionWriter, type IngestionWriterOptions, type IngestStats } from "../ingest/ingestion-writer.ts";
+import { IngestionWriter, type IngestionWriterOptions } from "../ingest/ingestion-writer.ts";
 import { replaySpill } from "../ingest/spill-replay.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
 import {
   CacheInvalidationService,
   type CacheInvalidationOptions,
-  type InvalidationStats,
   type TagInvalidator,
 } from "../invalidation/cache-invalidation-service.ts";
 import type { Logger } from "../logging/logger.ts";
 import { analyticsUpdateChannel } from "../pubsub/analytics-update.ts";
 import type { Publisher } from "../pubsub/pubsub.ts";
 import { startDemoDiscordIfEnabled } from "./demo-mode.ts";
-import type { ListenerStats } from "../bot/bot-listener.ts";
+import type { DiscordSideStats } from "./discord-side-stats.ts";
 import { createDiscordBot } from "../bot/discord-bot.ts";
-import type { GuildMemberLoaderStats } from "../bot/guild-member-loader.ts";
+
+export type { DiscordSideStats } from "./discord-side-stats.ts";
 
 /** Configuration of the Discord side: the config's `discord` section (every default is in config/config.ts). */
 export type DiscordSideConfig = AppConfig["discord"];
@@ -41,16 +41,6 @@ export interface DiscordSideDependencies {
   analyticsUpdates?: CacheInvalidationOptions["analyticsUpdates"];
   /** Called with each durable batch's rows (the activity recorder, docs/activity.md); must return at once. */
   onDurableRows?: IngestionWriterOptions["onDurableRows"];
-}
-
-/** Counters of the whole Discord side. */
-export interface DiscordSideStats {
-  simulated: boolean;
-  listeners: ListenerStats;
-  /** Guild member list fetches (op 8) that make role changes of members missing from GUILD_CREATE recordable. */
-  memberFetch: GuildMemberLoaderStats;
-  ingest: IngestStats;
-  invalidation: InvalidationStats;
 }
 
 /** The running Discord side. */

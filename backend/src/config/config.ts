@@ -13,7 +13,7 @@ import { circuitBreakerDefaults } from "../cache/transport/circuit-breaker.ts";
 import { INGESTION_WRITER_DEFAULTS } from "../ingest/ingestion-writer-options.ts";
 import { INVALIDATION_DEFAULTS } from "../invalidation/cache-invalidation-service.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../monitoring/alert-rules.ts";
-import { defaultHealthDiskDir, SERVICE_CHECK_NAMES } from "../health/service-health.ts";
+import { defaultHealthDiskDir, SERVICE_CHECK_NAMES } from "../health/health-defaults.ts";
 
 /** Parses "true"/"false"/"1"/"0" environment strings into booleans. */
 const booleanFromEnv = z

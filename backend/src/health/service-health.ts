@@ -1,5 +1,3 @@
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { getHeapStatistics } from "node:v8";
 import type { AppConfig } from "../config/config.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";
@@ -28,14 +26,6 @@ export interface ServiceHealth {
   /** The critical checks as readiness checks (through the registry and its cache), for the alert monitor. */
   readinessChecks: ReadinessCheck[];
   close(): void;
-}
-
-/** Names of the checks the service registers, in priority order (docs/operations.md lists them). */
-export const SERVICE_CHECK_NAMES = ["redis", "postgres", "redis-memory", "disk", "memory", "application", "composite"] as const;
-
-/** The default directory the disk check writes into (HEALTH_DISK_DIR). */
-export function defaultHealthDiskDir(): string {
-  return join(tmpdir(), "spywatcher-health");
 }
 
 /**

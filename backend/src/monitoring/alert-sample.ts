@@ -1,4 +1,4 @@
-import type { DiscordSideStats } from "../composition/discord-side.ts";
+import type { DiscordSideStats } from "../composition/discord-side-stats.ts";
 import type { SpyCache, SpyCacheStats } from "../cache/index.ts";
 import type { CircuitState } from "../cache/transport/circuit-breaker.ts";
 import { scanTargets } from "../cache/stats/scan-every-master.ts";

@@ -1,5 +1,5 @@
 import type { Registry } from "prom-client";
-import type { DiscordSideStats } from "../composition/discord-side.ts";
+import type { DiscordSideStats } from "../composition/discord-side-stats.ts";
 import { totalsMetrics } from "./totals-metrics.ts";
 
 /** Where the Discord side's counters are read at scrape time (the running side's `stats()`). */

@@ -1,8 +1,8 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
-import { TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, GhostItem } from "./analytics-types.ts";
 import { previousWindow } from "./analytics-window.ts";
+import { shiftsResultSql } from "./result-sql.ts";
 
 /** One (channel, hour of day) cell of the heatmap, for the `limit` busiest channels. */
 export interface HeatmapCellRow {
@@ -107,20 +107,7 @@ export class ActivityRepository {
         SELECT user_id, coalesce(m.now_count, 0) AS mc, coalesce(m.before_count, 0) AS mp,
                coalesce(t.now_count, 0) AS tc, coalesce(t.before_count, 0) AS tp
           FROM m FULL JOIN t USING (user_id)
-      ), flagged AS (
-        SELECT *, (mp > 0 AND mc = 0) AS message_drop,
-               (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
-          FROM joined
-      )
-      SELECT user_id AS "userId", mc AS "messageCount", mp AS "previousMessageCount",
-             tc AS "typingCount", tp AS "previousTypingCount",
-             message_drop AS "messageDrop", typing_spike AS "typingSpike",
-             (message_drop::int + typing_spike::int) AS "score",
-             (count(*) OVER ())::int AS "total",
-             (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
-        FROM flagged
-       ORDER BY "score" DESC, mp DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ), ${shiftsResultSql(q.limit, false)}`;
     return toPage(rows);
   }
 

@@ -1,8 +1,9 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
-import { CLIENT_PLATFORMS, LURKER_FLAG_MIN_PRESENCE } from "./analytics-rules.ts";
+import { CLIENT_PLATFORMS } from "./analytics-rules.ts";
 import type { AnalyticsQuery, ClientDriftItem } from "./analytics-types.ts";
 import { previousWindow } from "./analytics-window.ts";
+import { lurkersResultSql } from "./result-sql.ts";
 
 /** A lurker as read from the database (lastSeenAt still a Date). */
 export interface LurkerRow {
@@ -34,12 +35,7 @@ export class PresenceRepository {
                   WHERE t.guild_id = ${q.guildId} AND t.user_id = p.user_id
                     AND t.started_at >= ${q.since}::timestamptz AND t.started_at < ${q.until}::timestamptz)
       )
-      SELECT user_id AS "userId", presence_count AS "presenceCount", last_seen_at AS "lastSeenAt",
-             (count(*) OVER ())::int AS "total",
-             (count(*) FILTER (WHERE presence_count >= ${LURKER_FLAG_MIN_PRESENCE}) OVER ())::int AS "flaggedTotal"
-        FROM silent
-       ORDER BY presence_count DESC, last_seen_at DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ${lurkersResultSql(q.limit)}`;
     return toPage(rows);
   }
 

@@ -2,11 +2,11 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { HeatmapCellRow } from "./activity-repository.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
-import { CLIENT_PLATFORMS, TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
+import { CLIENT_PLATFORMS } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, ClientDriftItem, GhostItem } from "./analytics-types.ts";
-import { LURKER_FLAG_MIN_PRESENCE } from "./analytics-rules.ts";
 import type { LurkerRow } from "./presence-repository.ts";
 import { DAY_MS, HOUR_MS, previousWindow, splitWindow, type TimeWindow } from "./analytics-window.ts";
+import { lurkersResultSql, shiftsResultSql } from "./result-sql.ts";
 import { planAdditiveWindow, planTwoWindows, type RollupPlan } from "./rollup-plan.ts";
 
 /** A UTC calendar date as `YYYY-MM-DD`, for comparing with the rollups' `day` column. */
@@ -135,12 +135,7 @@ export class RollupRepository {
          WHERE ${noEventIn("message_events", "created_at", q.guildId, q)}
            AND ${noEventIn("typing_events", "started_at", q.guildId, q)}
       )
-      SELECT user_id AS "userId", presence_count AS "presenceCount", last_seen_at AS "lastSeenAt",
-             (count(*) OVER ())::int AS "total",
-             (count(*) FILTER (WHERE presence_count >= ${LURKER_FLAG_MIN_PRESENCE}) OVER ())::int AS "flaggedTotal"
-        FROM silent
-       ORDER BY presence_count DESC, last_seen_at DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ${lurkersResultSql(q.limit)}`;
     return toPage(rows);
   }
 
@@ -184,21 +179,7 @@ export class RollupRepository {
                coalesce(sum(typing) FILTER (WHERE NOT is_now), 0)::int AS tp
           FROM (${activityContributions(q.guildId, planTwoWindows(q, previousWindow(q)))}) AS a
          GROUP BY user_id
-      ), flagged AS (
-        SELECT *, (mp > 0 AND mc = 0) AS message_drop,
-               (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
-          FROM joined
-         WHERE mc + mp + tc + tp > 0
-      )
-      SELECT user_id AS "userId", mc AS "messageCount", mp AS "previousMessageCount",
-             tc AS "typingCount", tp AS "previousTypingCount",
-             message_drop AS "messageDrop", typing_spike AS "typingSpike",
-             (message_drop::int + typing_spike::int) AS "score",
-             (count(*) OVER ())::int AS "total",
-             (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
-        FROM flagged
-       ORDER BY "score" DESC, mp DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ), ${shiftsResultSql(q.limit, true)}`;
     return toPage(rows);
   }
 

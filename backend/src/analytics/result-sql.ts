@@ -1,0 +1,37 @@
+import { Prisma } from "../generated/prisma/client.ts";
+import { LURKER_FLAG_MIN_PRESENCE, TYPING_SPIKE_FACTOR, TYPING_SPIKE_MIN_BEFORE } from "./analytics-rules.ts";
+
+/**
+ * The result end of a shifts query, shared by the raw and the rollup source so the flags, score and order are
+ * written once: follows a CTE `joined(user_id, mc, mp, tc, tp)` (messages and typing now / before) and a comma.
+ * `onlyActive`: drop users with nothing in either window (a rollup sum can be 0; raw counts never are).
+ */
+export function shiftsResultSql(limit: number, onlyActive: boolean): Prisma.Sql {
+  return Prisma.sql`flagged AS (
+        SELECT *, (mp > 0 AND mc = 0) AS message_drop,
+               (tc > ${TYPING_SPIKE_FACTOR} * tp AND tp >= ${TYPING_SPIKE_MIN_BEFORE}) AS typing_spike
+          FROM joined${onlyActive ? Prisma.sql` WHERE mc + mp + tc + tp > 0` : Prisma.empty}
+      )
+      SELECT user_id AS "userId", mc AS "messageCount", mp AS "previousMessageCount",
+             tc AS "typingCount", tp AS "previousTypingCount",
+             message_drop AS "messageDrop", typing_spike AS "typingSpike",
+             (message_drop::int + typing_spike::int) AS "score",
+             (count(*) OVER ())::int AS "total",
+             (count(*) FILTER (WHERE message_drop OR typing_spike) OVER ())::int AS "flaggedTotal"
+        FROM flagged
+       ORDER BY "score" DESC, mp DESC, user_id ASC
+       LIMIT ${limit}`;
+}
+
+/**
+ * The result end of a lurkers query (raw and rollup sources): follows a CTE `silent(user_id, presence_count,
+ * last_seen_at)` of present users with no message and no typing in the window.
+ */
+export function lurkersResultSql(limit: number): Prisma.Sql {
+  return Prisma.sql`SELECT user_id AS "userId", presence_count AS "presenceCount", last_seen_at AS "lastSeenAt",
+             (count(*) OVER ())::int AS "total",
+             (count(*) FILTER (WHERE presence_count >= ${LURKER_FLAG_MIN_PRESENCE}) OVER ())::int AS "flaggedTotal"
+        FROM silent
+       ORDER BY presence_count DESC, last_seen_at DESC, user_id ASC
+       LIMIT ${limit}`;
+}

@@ -2,7 +2,7 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, GhostItem } from "./analytics-types.ts";
 import { previousWindow } from "./analytics-window.ts";
-import { shiftsResultSql } from "./result-sql.ts";
+import { heatmapResultSql, shiftsResultSql } from "./result-sql.ts";
 
 /** One (channel, hour of day) cell of the heatmap, for the `limit` busiest channels. */
 export interface HeatmapCellRow {
@@ -73,15 +73,7 @@ export class ActivityRepository {
          GROUP BY 1, 2
       ), per_cell AS (
         SELECT channel_id, hour, sum(messages)::int AS messages, sum(typing)::int AS typing FROM cells GROUP BY 1, 2
-      ), busiest AS (
-        SELECT channel_id, sum(messages + typing) AS activity, (count(*) OVER ())::int AS total
-          FROM per_cell GROUP BY channel_id
-         ORDER BY activity DESC, channel_id ASC
-         LIMIT ${q.limit}
-      )
-      SELECT c.channel_id AS "channelId", c.hour, c.messages AS "messageCount", c.typing AS "typingCount", b.total
-        FROM per_cell c JOIN busiest b USING (channel_id)
-       ORDER BY b.activity DESC, c.channel_id ASC, c.hour ASC`;
+      ), ${heatmapResultSql(q.limit)}`;
     return toPage(rows);
   }
 

@@ -35,3 +35,19 @@ export function lurkersResultSql(limit: number): Prisma.Sql {
        ORDER BY presence_count DESC, last_seen_at DESC, user_id ASC
        LIMIT ${limit}`;
 }
+
+/**
+ * The result end of a heatmap query (raw and rollup sources): follows a CTE `per_cell(channel_id, hour, messages,
+ * typing)` and a comma; keeps the `limit` busiest channels, every hour of each.
+ */
+export function heatmapResultSql(limit: number): Prisma.Sql {
+  return Prisma.sql`busiest AS (
+        SELECT channel_id, sum(messages + typing) AS activity, (count(*) OVER ())::int AS total
+          FROM per_cell GROUP BY channel_id
+         ORDER BY activity DESC, channel_id ASC
+         LIMIT ${limit}
+      )
+      SELECT c.channel_id AS "channelId", c.hour, c.messages AS "messageCount", c.typing AS "typingCount", b.total
+        FROM per_cell c JOIN busiest b USING (channel_id)
+       ORDER BY b.activity DESC, c.channel_id ASC, c.hour ASC`;
+}

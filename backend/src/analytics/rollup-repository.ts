@@ -6,7 +6,7 @@ import { CLIENT_PLATFORMS } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, ClientDriftItem, GhostItem } from "./analytics-types.ts";
 import type { LurkerRow } from "./presence-repository.ts";
 import { DAY_MS, HOUR_MS, previousWindow, splitWindow, type TimeWindow } from "./analytics-window.ts";
-import { lurkersResultSql, shiftsResultSql } from "./result-sql.ts";
+import { heatmapResultSql, lurkersResultSql, shiftsResultSql } from "./result-sql.ts";
 import { planAdditiveWindow, planTwoWindows, type RollupPlan } from "./rollup-plan.ts";
 
 /** A UTC calendar date as `YYYY-MM-DD`, for comparing with the rollups' `day` column. */
@@ -156,15 +156,7 @@ export class RollupRepository {
       ), per_cell AS (
         SELECT channel_id, hour, sum(messages)::int AS messages, sum(typing)::int AS typing
           FROM cells GROUP BY 1, 2 HAVING sum(messages) + sum(typing) > 0
-      ), busiest AS (
-        SELECT channel_id, sum(messages + typing) AS activity, (count(*) OVER ())::int AS total
-          FROM per_cell GROUP BY channel_id
-         ORDER BY activity DESC, channel_id ASC
-         LIMIT ${q.limit}
-      )
-      SELECT c.channel_id AS "channelId", c.hour, c.messages AS "messageCount", c.typing AS "typingCount", b.total
-        FROM per_cell c JOIN busiest b USING (channel_id)
-       ORDER BY b.activity DESC, c.channel_id ASC, c.hour ASC`;
+      ), ${heatmapResultSql(q.limit)}`;
     return toPage(rows);
   }
 

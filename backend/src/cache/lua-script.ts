@@ -3,7 +3,8 @@ import type { RedisClient } from "../redis/redis-connections.ts";
 
 /** A Lua script run by EVALSHA, falling back to EVAL once when the server does not know it (NOSCRIPT). */
 export class LuaScript {
-  private readonly sha: string;
+  /** SHA-1 hex of the source (what EVALSHA names). */
+  readonly sha: string;
 
   constructor(readonly source: string) {
     this.sha = createHash("sha1").update(source).digest("hex");

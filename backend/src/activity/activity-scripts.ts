@@ -28,10 +28,13 @@ while i <= #a do
     i = i + 4
   elseif op == 'z' then
     local n = tonumber(a[i + 1])
+    local keys = {}
+    for k = 1, n do keys[k] = KEYS[tonumber(a[i + 1 + k])] end
     local c = tonumber(a[i + n + 2])
     local first = i + n + 3
     for j = first, first + 2 * c - 1, 2 do
-      for k = i + 2, i + n + 1 do redis.call('ZINCRBY', KEYS[tonumber(a[k])], a[j + 1], a[j]) end
+      local member, by = a[j], a[j + 1]
+      for k = 1, n do redis.call('ZINCRBY', keys[k], by, member) end
     end
     i = first + 2 * c
   elseif op == 'i' then

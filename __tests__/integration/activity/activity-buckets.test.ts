@@ -77,10 +77,40 @@ describe("activity buckets on real Redis (UTC)", () => {
     ]);
   });
 
-  it("sets each counter's TTL to its bucket end plus the granularity's retention", async () => {
+  it("keeps minutes in one hash per UTC day and hours in one hash per UTC month, fields named by the bucket", async () => {
+    const hash = (key: string) => kit.redis.client.hgetall(kit.structures.key(`{${guildId}}:${key}`));
+    expect(await hash("minutes:messages:2028-02-29")).toEqual({ "00:00": "1", "23:59": "1" });
+    expect(await hash("minutes:messages:2028-02-28")).toEqual({ "23:59": "1" });
+    expect(await hash("hours:messages:2028-02")).toEqual({ "28T23": "1", "29T00": "1", "29T23": "1" });
+    expect(await hash("hours:messages:2028-03")).toEqual({ "01T00": "1", "05T23": "1", "06T00": "1" });
+  });
+
+  it("sets each counter's TTL to its bucket end (minute and hour: the end of the day or month hash) plus the granularity's retention", async () => {
     const ttlOf = (key: string) => kit.structures.call("pttl", (c) => c.pexpiretime(kit.structures.key(key)));
-    expect(await ttlOf(`{${guildId}}:count:messages:minute:2028-02-29T00:00`)).toBe(Date.parse("2028-02-29T00:01:00Z") + 2 * 86_400_000);
+    expect(await ttlOf(`{${guildId}}:minutes:messages:2028-02-29`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 2 * 86_400_000);
+    expect(await ttlOf(`{${guildId}}:hours:messages:2028-02`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 35 * 86_400_000);
+    expect(await ttlOf(`{${guildId}}:count:messages:day:2028-02-29`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 400 * 86_400_000);
+    expect(await ttlOf(`{${guildId}}:count:messages:week:2028-02-28w`)).toBe(Date.parse("2028-03-06T00:00:00Z") + 730 * 86_400_000);
     expect(await ttlOf(`{${guildId}}:count:messages:month:2028-02`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 1_826 * 86_400_000);
+  });
+
+  it("splits hours at the end of a month's hash (Feb 29 23:00 and Mar 1 00:00 live in two hashes)", async () => {
+    expect(await counts("hour", "2028-02-29T22:00Z", "2028-03-01T01:00Z")).toEqual([
+      ["2028-02-29T22:00:00.000Z", 0],
+      ["2028-02-29T23:00:00.000Z", 1],
+      ["2028-03-01T00:00:00.000Z", 1],
+      ["2028-03-01T01:00:00.000Z", 0],
+    ]);
+  });
+
+  it("reads an hour past its 35-day retention as 0 though its month's hash still holds it", async () => {
+    // As of 2028-04-06 01:00, hour 2028-03-01T00 ended 35 days ago; 2028-03-05T23 has not.
+    const timeline = await kit.reader.timeline(guildId, "messages", "hour", t("2028-03-01T00:00Z").getTime(), t("2028-04-06T01:00Z").getTime());
+    const count = (iso: string) => timeline.points.find((point) => point.start === iso)?.count;
+    expect(count("2028-03-01T00:00:00.000Z")).toBe(0);
+    expect(count("2028-03-05T23:00:00.000Z")).toBe(1);
+    expect(timeline.total).toBe(2);
+    expect(await kit.redis.client.hget(kit.structures.key(`{${guildId}}:hours:messages:2028-03`), "01T00")).toBe("1");
   });
 
   it("refuses a timeline of more than 1,500 buckets", async () => {

@@ -111,7 +111,8 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
     return new Map(rows.map((row) => [row.bucket.toISOString(), row.n]));
   };
 
-  it("matches for every metric, granularity and bucket (zeros included)", async () => {
+  /** Compares every metric's timeline at every granularity with PostgreSQL's counts; resolves with the buckets compared. */
+  const expectRedisEqualsPostgres = async (): Promise<number> => {
     let compared = 0;
     for (const kind of Object.keys(TABLE) as IngestEventKind[]) {
       const metric = METRIC_OF_KIND[kind].type as ActivityMetricType;
@@ -125,6 +126,11 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
         compared += timeline.points.length;
       }
     }
+    return compared;
+  };
+
+  it("matches for every metric, granularity and bucket (zeros included)", async () => {
+    const compared = await expectRedisEqualsPostgres();
     // Every event kind was seen (the comparison is not vacuous).
     const totals = await Promise.all((Object.keys(TABLE) as IngestEventKind[]).map(async (kind) => [...(await postgresCounts(kind, "month")).values()].reduce((a, b) => a + b, 0)));
     expect(totals.every((n) => n > 0)).toBe(true);
@@ -156,5 +162,30 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
     expect(report.events.message).toBe(400);
     const after = await kit.reader.timeline(t.guild.id, "messages", "hour", dayStart - DAY_MS, Date.now());
     expect(after.points).toEqual(before.points);
+    await expectRedisEqualsPostgres();
+  });
+
+  it("rebuilds from a time inside an hour, day, week and month without counting the events before it twice", async () => {
+    // 5 h 30 min ago: the hour, day, week and month holding it started earlier and hold simulated events before it.
+    const since = new Date(now - 5.5 * 3_600_000);
+    const report = await rebuildActivity({
+      structures: kit.cache.structures(ACTIVITY_NAMESPACE),
+      repository: createActivityRebuildRepository(prisma),
+      logger: testLogger(),
+      guildId: t.guild.id,
+      since,
+      pageSize: 97,
+    });
+    expect(report).toMatchObject({ from: new Date(Math.floor(since.getTime() / 60_000) * 60_000).toISOString(), dropped: 0 });
+    // Minute and hour counters from before `since` stay in the day's and month's hashes; those after it were deleted from them.
+    expect(report.deletedFields).toBeGreaterThan(0);
+    expect(Date.parse(report.readFrom)).toBeLessThanOrEqual(since.getTime() - 86_400_000 + 1);
+    await expectRedisEqualsPostgres();
+    const board = await kit.reader.leaderboard(t.guild.id, "users", "week", now, 10);
+    const rows = await prisma.$queryRaw<{ user_id: string; n: number }[]>`
+      SELECT user_id, count(*)::int AS n FROM message_events
+      WHERE guild_id = ${t.guild.id} AND created_at >= date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+      GROUP BY user_id`;
+    expect(Object.fromEntries(board.top.map((entry) => [entry.id, entry.score]))).toEqual(Object.fromEntries(rows.map((row) => [row.user_id, row.n])));
   });
 });

@@ -109,6 +109,41 @@ describe("retention cleanup", () => {
   });
 });
 
+describe("retention of minute and hour counters kept in day and month hashes", () => {
+  let kit: ActivityKit;
+  const guildId = randomSnowflake();
+  const nowMs = Date.parse("2028-04-10T06:00:00Z");
+  const hashKey = (name: string) => kit.structures.key(`{${guildId}}:${name}`);
+  const fields = async (name: string) => (await kit.redis.client.hkeys(hashKey(name))).sort();
+
+  beforeAll(async () => {
+    kit = await startActivityKit();
+    const at = ["2028-03-01T00:10:00Z", "2028-03-20T00:00:00Z", "2028-04-08T00:00:00Z", "2028-04-08T23:00:00Z"];
+    kit.recorder.recordMetrics(at.map((iso) => ({ type: "messages", guildId, userId: "1", channelId: "2", timestamp: new Date(iso) })), { replay: true });
+    await kit.recorder.flush();
+  });
+  afterAll(() => kit?.close());
+
+  it("deletes hashes past their horizon and removes past-horizon fields from the others (after a dry run that changes nothing)", async () => {
+    const retention = new ActivityRetention({ structures: kit.structures, logger: testLogger() });
+    // As of 2028-04-10 06:00: minute 04-08T00:00 ended more than 2 days ago, hour 03-01T00 more than 35 days ago.
+    const dry = await retention.runToEnd({ dryRun: true, nowMs });
+    expect(dry).toMatchObject({ bucketsTrimmed: 2, expiryRepaired: 0, complete: true });
+    expect(await fields("hours:messages:2028-03")).toEqual(["01T00", "20T00"]);
+
+    const done = await retention.runToEnd({ nowMs });
+    expect(done).toMatchObject({ bucketsTrimmed: 2, deleted: dry.deleted });
+    expect(await kit.redis.client.exists(hashKey("minutes:messages:2028-03-01"), hashKey("minutes:messages:2028-03-20"))).toBe(0);
+    expect(await fields("minutes:messages:2028-04-08")).toEqual(["23:00"]);
+    expect(await fields("hours:messages:2028-03")).toEqual(["20T00"]);
+    expect(await fields("hours:messages:2028-04")).toEqual(["08T00", "08T23"]);
+    // What is left reads as before: the trimmed buckets read 0 either way (past their horizon).
+    const timeline = await kit.reader.timeline(guildId, "messages", "hour", Date.parse("2028-03-01T00:00Z"), nowMs);
+    expect(timeline.total).toBe(3);
+    expect((await retention.runToEnd({ nowMs })).bucketsTrimmed).toBe(0);
+  });
+});
+
 describe("cache hash / list / set operations", () => {
   let kit: ActivityKit;
 

@@ -58,6 +58,6 @@ describe("activity CLI (rebuild, cleanup --dry-run) on real Redis and PostgreSQL
 
   it("cleanup --dry-run counts without deleting", async () => {
     const output = await cli("activity", "cleanup", "--dry-run");
-    expect(output).toMatch(/activity keys scanned: 0 past retention would be deleted, 0 without a TTL would be given theirs, 0 old streak days would be trimmed \(dry run\)/);
+    expect(output).toMatch(/activity keys scanned: 0 past retention would be deleted, 0 without a TTL would be given theirs, 0 old streak days and 0 old minute\/hour counters would be trimmed \(dry run\)/);
   });
 });

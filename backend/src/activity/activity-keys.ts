@@ -3,8 +3,9 @@ import type { Granularity } from "./time-buckets.ts";
 
 /**
  * The activity keys, relative to the cache's `activity` structure namespace (`<REDIS_KEY_PREFIX>:cache:activity:`).
- * Every key of a guild starts with the hash tag `{<guildId>}`, so a guild's keys share a cluster slot and a
- * timeline is one MGET; system-wide keys share `{system}`. docs/activity.md lists each pattern with its type and TTL.
+ * Every key of a guild starts with the hash tag `{<guildId>}`, so a guild's keys share a cluster slot (a flush is one
+ * script per guild, a timeline one read); system-wide keys share `{system}`. docs/activity.md lists each pattern with
+ * its type and TTL.
  */
 
 /** The structure namespace of activity keys. */
@@ -21,8 +22,14 @@ export type IngestFailureKind = (typeof INGEST_FAILURE_KINDS)[number];
 
 /** The builders of every activity key. */
 export const activityKeys = {
-  /** Counter (string) of one metric in one bucket: `{g}:count:messages:hour:2026-12-06T03`. */
+  /** Counter (string) of one metric in one day, week or month bucket: `{g}:count:messages:day:2026-12-06`. */
   count: (guildId: string, metric: ActivityMetricType, granularity: Granularity, label: string) => `{${guildId}}:count:${metric}:${granularity}:${label}`,
+  /**
+   * Minute or hour counters of one metric, one hash per UTC day (minutes, field `HH:MM`) or month (hours, field
+   * `DDTHH`): `{g}:minutes:messages:2026-12-06`, `{g}:hours:messages:2026-12` (see counter-slots.ts).
+   */
+  counterHash: (guildId: string, metric: ActivityMetricType, granularity: "minute" | "hour", containerLabel: string) =>
+    `{${guildId}}:${granularity}s:${metric}:${containerLabel}`,
   /** Leaderboard (sorted set, member -> score) of one period: `{g}:top:users:day:2026-12-06`. */
   leaderboard: (guildId: string, board: LeaderboardName, period: LeaderboardPeriod, label: string) => `{${guildId}}:top:${board}:${period}:${label}`,
   /** Active days of a user (sorted set, member and score the UTC day number): `{g}:days:<userId>`. */
@@ -49,6 +56,12 @@ export const activityKeys = {
 export function parseCountKey(key: string): { guildId: string; metric: string; granularity: string; label: string } | undefined {
   const match = /^\{(\d+)\}:count:([a-z]+):([a-z]+):(.+)$/.exec(key);
   return match ? { guildId: match[1]!, metric: match[2]!, granularity: match[3]!, label: match[4]! } : undefined;
+}
+
+/** A minute or hour counter hash key taken apart, or undefined for any other key. */
+export function parseCounterHashKey(key: string): { guildId: string; granularity: "minute" | "hour"; metric: string; containerLabel: string } | undefined {
+  const match = /^\{(\d+)\}:(minute|hour)s:([a-z]+):(.+)$/.exec(key);
+  return match ? { guildId: match[1]!, granularity: match[2] as "minute" | "hour", metric: match[3]!, containerLabel: match[4]! } : undefined;
 }
 
 /** A leaderboard key taken apart, or undefined for any other key. */

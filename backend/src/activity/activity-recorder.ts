@@ -25,6 +25,8 @@ export interface ActivityRecorderOptions {
   ingestStats?: () => Pick<IngestStats, IngestFailureKind> | undefined;
   /** Called after each successful flush with the guilds it changed (the live push uses it). */
   onFlushed?: (guildIds: string[]) => void;
+  /** A rebuild's replay: only buckets and leaderboards ending after this instant (epoch ms) are written (default: all). */
+  keepBucketsEndingAfter?: number;
 }
 
 /** Counters of the recorder since it started. */
@@ -48,8 +50,9 @@ const LOG_EVERY_MS = 1_000;
 
 /**
  * Records activity metrics into Redis without ever holding up its caller: `recordMetric(s)` and `recordEvents`
- * aggregate in memory and return at once; a timer flushes the aggregate as one pipelined batch of atomic commands
- * (INCRBY, ZINCRBY, ZADD, HSET...) through the cache's gateway. While Redis is down or slow the metrics of a failed
+ * aggregate in memory and return at once; a timer flushes the aggregate as one pipeline through the cache's gateway:
+ * one atomic script call per guild (HINCRBY, INCRBY, ZINCRBY, ZADD NX; see activity-scripts.ts) plus the
+ * system-wide counters and live state (INCRBY, HSET, SADD, LPUSH...). While Redis is down or slow the metrics of a failed
  * flush are counted as dropped and logged at most once a second; `spywatcher activity rebuild` restores them.
  */
 export class ActivityRecorder {
@@ -59,7 +62,7 @@ export class ActivityRecorder {
   private readonly maxPendingMetrics: number;
   private readonly typingTtlMs: number;
   private readonly options: ActivityRecorderOptions;
-  private pending = new PendingActivity();
+  private pending: PendingActivity;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -77,6 +80,7 @@ export class ActivityRecorder {
     this.flushIntervalMs = options.flushIntervalMs ?? ACTIVITY_DEFAULTS.flushIntervalMs;
     this.maxPendingMetrics = options.maxPendingMetrics ?? 200_000;
     this.typingTtlMs = options.typingTtlMs ?? ACTIVITY_DEFAULTS.typingTtlMs;
+    this.pending = this.newPending();
   }
 
   /** Records one metric (returns at once; written at the next flush). False when it was dropped. */
@@ -93,15 +97,18 @@ export class ActivityRecorder {
    */
   recordMetrics(metrics: readonly ActivityMetric[], options: { replay?: boolean } = {}): void {
     if (!this.admit(metrics.length)) return;
-    for (const metric of metrics) this.pending.addMetric(metric, options.replay ?? false);
+    const replay = options.replay ?? false;
+    const nowSecond = Math.floor(Date.now() / 1000);
+    for (const metric of metrics) this.pending.addMetric(metric, replay, nowSecond);
     this.armTimer();
   }
 
   /** Records stored events: their metrics and the live state they change (online, typing, joins). */
   recordEvents(events: readonly IngestEvent[]): void {
     if (!this.admit(events.length)) return;
+    const nowSecond = Math.floor(Date.now() / 1000);
     for (const event of events) {
-      this.pending.addMetric(metricOfEvent(event));
+      this.pending.addMetric(metricOfEvent(event), false, nowSecond);
       this.pending.addLiveState(event, this.typingTtlMs);
     }
     this.armTimer();
@@ -115,7 +122,7 @@ export class ActivityRecorder {
     this.recordIngestFailures();
     if (this.pending.isEmpty()) return;
     const batch = this.pending;
-    this.pending = new PendingActivity();
+    this.pending = this.newPending();
     this.inFlight = this.write(batch).finally(() => {
       this.inFlight = undefined;
     });
@@ -151,13 +158,16 @@ export class ActivityRecorder {
     this.timer.unref();
   }
 
+  private newPending(): PendingActivity {
+    return new PendingActivity(this.options.keepBucketsEndingAfter);
+  }
+
   private async write(batch: PendingActivity): Promise<void> {
     const commands = this.structures.batch();
-    batch.writeTo(
-      commands,
-      (key) => !this.expirySent.has(key),
-      (key, day) => this.streakDaysSent.has(`${key}|${day}`),
-    );
+    const marks = batch.writeTo(commands, {
+      expirySent: (key) => this.expirySent.has(key),
+      streakDayKnown: (key, day) => this.streakDaysSent.has(`${key}|${day}`),
+    });
     try {
       await commands.exec();
     } catch (error) {
@@ -167,9 +177,10 @@ export class ActivityRecorder {
     }
     this.counters.flushes += 1;
     this.counters.flushed += batch.metrics;
-    this.remember(commands.expiryKeys);
-    for (const [key, days] of batch.streakDays()) for (const day of days) this.remember([`${key}|${day}`], this.streakDaysSent);
-    if (batch.guilds.size > 0) this.options.onFlushed?.([...batch.guilds]);
+    this.remember(marks.expiryKeys);
+    this.remember(marks.streakDays, this.streakDaysSent);
+    const guilds = batch.guilds;
+    if (guilds.size > 0) this.options.onFlushed?.([...guilds]);
   }
 
   private remember(keys: Iterable<string>, into = this.expirySent): void {

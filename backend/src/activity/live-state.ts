@@ -1,6 +1,7 @@
 import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { activityKeys, LIVE_PLATFORMS } from "./activity-keys.ts";
-import { bucketStart, labelOf } from "./time-buckets.ts";
+import { counterSlot } from "./counter-slots.ts";
+import { bucketStart } from "./time-buckets.ts";
 
 /** What a guild looks like right now. */
 export interface LiveState {
@@ -22,7 +23,7 @@ export interface LiveState {
 export type LiveCounters = Pick<LiveState, "guildId" | "at" | "online" | "typingNow" | "messagesThisMinute">;
 
 /**
- * Reads live state through the cache's hash, list and set operations (HGETALL, SCARD, LRANGE, GET), all under the
+ * Reads live state through the cache's hash, list and set operations (HGETALL, HLEN, SCARD, LRANGE, HGET), all under the
  * guild's hash tag. Expired typers are filtered by their expiry, so the answer is exact to the millisecond even
  * before Redis removes the key.
  */
@@ -41,11 +42,11 @@ export class LiveStateReader {
 
   /** Online now, typers now and messages this minute. */
   async counters(guildId: string, nowMs: number): Promise<LiveCounters> {
-    const minute = labelOf("minute", bucketStart("minute", nowMs));
+    const minute = counterSlot(guildId, "messages", "minute", bucketStart("minute", nowMs));
     const [total, [desktop, mobile, web], messages, typing] = await Promise.all([
       this.structures.call("live", (c) => c.hlen(this.structures.key(activityKeys.online(guildId))), this.structures.key(activityKeys.online(guildId))),
       Promise.all(LIVE_PLATFORMS.map((platform) => this.structures.scard(activityKeys.onlineOn(guildId, platform)))),
-      this.structures.mget([activityKeys.count(guildId, "messages", "minute", minute)]),
+      this.structures.call("live", (c) => c.hget(this.structures.key(minute.key), minute.field!), this.structures.key(minute.key)),
       this.typing(guildId, nowMs),
     ]);
     return {
@@ -53,7 +54,7 @@ export class LiveStateReader {
       at: new Date(nowMs).toISOString(),
       online: { total, desktop: desktop!, mobile: mobile!, web: web! },
       typingNow: typing.reduce((sum, channel) => sum + channel.userIds.length, 0),
-      messagesThisMinute: Number(messages[0] ?? 0),
+      messagesThisMinute: Number(messages ?? 0),
     };
   }
 

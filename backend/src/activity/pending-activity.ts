@@ -1,208 +1,186 @@
 import type { StructureBatch } from "../cache/structures/structure-batch.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
-import { activityKeys, LIVE_PLATFORMS } from "./activity-keys.ts";
-import { ACTIVE_DAY_METRICS, LEADERBOARD_PERIODS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric, type LeaderboardPeriod } from "./activity-metrics.ts";
-import { bucketExpiresAt, bucketStart, dayNumber, GRANULARITIES, labelOf, nextBucketStart, type Granularity } from "./time-buckets.ts";
+import { activityKeys } from "./activity-keys.ts";
+import { ACTIVE_DAYS_RETENTION_MS, EVENTS_PER_SECOND_RETENTION_MS } from "./activity-horizons.ts";
+import { ACTIVE_DAY_METRICS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric, type ActivityMetricType, type LeaderboardName } from "./activity-metrics.ts";
+import { GuildWriteScript } from "./guild-write-script.ts";
+import { PendingLiveState } from "./pending-live-state.ts";
+import { BucketPlans } from "./bucket-plans.ts";
+import { bucketStart, dayNumber } from "./time-buckets.ts";
 
-const DAY_MS = 86_400_000;
-/** How long leaderboards stay after their period ends. */
-export const LEADERBOARD_RETENTION_MS = { day: 35 * DAY_MS, week: 371 * DAY_MS, month: 731 * DAY_MS } as const;
-/** How long a user's active days are kept (streaks look back this far). */
-export const ACTIVE_DAYS_RETENTION_MS = 400 * DAY_MS;
-/** Per-second system counters are kept this long. */
-export const EVENTS_PER_SECOND_RETENTION_MS = 3_600_000;
-/** Online state of a member not heard of again expires after this (Discord sends no presence while nothing changes). */
-export const ONLINE_STATE_TTL_MS = 7 * DAY_MS;
-/** Recent joins kept per guild. */
-export const RECENT_JOINS = 50;
-/** Recent joins expire this long after the last join. */
-export const RECENT_JOINS_TTL_MS = 30 * DAY_MS;
+/** What a writer already sent in this process, so a flush does not send it again. */
+export interface FlushMemo {
+  /** True when the key's expiry was already set (a counter's or board's expiry is fixed by its bucket). */
+  expirySent(key: string): boolean;
+  /** True when the user-day is already in the user's active days (`key` is the user's active-days key). */
+  streakDayKnown(key: string, day: number): boolean;
+}
 
-interface Increment {
-  by: number;
-  expiresAt: number;
+/** What a written flush adds to the memo (remembered only once the flush succeeded). */
+export interface FlushMarks {
+  expiryKeys: string[];
+  /** `${activeDaysKey}|${day}` */
+  streakDays: string[];
+}
+
+/** One guild's metrics since the last flush. */
+interface GuildAggregate {
+  /** metric -> minute start (epoch ms) -> amount. */
+  counts: Map<ActivityMetricType, Map<number, number>>;
+  /** board -> UTC day number -> member -> amount. */
+  boards: Map<LeaderboardName, Map<number, Map<string, number>>>;
+  /** userId -> UTC day numbers with a message or typing event. */
+  activeDays: Map<string, Set<number>>;
+}
+
+/** The leaderboards each metric feeds, and the metric field that names the member. */
+const BOARDS_FED_BY = new Map<ActivityMetricType, { board: LeaderboardName; member: "userId" | "channelId" }[]>();
+for (const board of LEADERBOARD_NAMES) {
+  const { metric, member } = LEADERBOARDS[board];
+  BOARDS_FED_BY.set(metric, [...(BOARDS_FED_BY.get(metric) ?? []), { board, member }]);
 }
 
 /**
- * The activity recorded since the last flush, aggregated in process: N messages of one guild in one minute become
- * one INCRBY per bucket, N messages of one user one ZINCRBY per leaderboard period. A flush turns it into one
- * pipelined batch (`writeTo`), so Redis work grows with distinct keys, not with events.
+ * The activity recorded since the last flush, aggregated in process: N messages of one guild in one minute are one
+ * amount (which becomes one HINCRBY per minute and hour field and one INCRBY per day, week and month), N messages
+ * of one member one amount per day (one ZINCRBY on each of the day, week and month boards). A flush sends each
+ * guild's aggregate as one script call (or a few, see GuildWriteScript) and the rest as pipelined commands, so Redis
+ * work grows with distinct buckets and members, and Node's with events only through Map updates.
+ *
+ * `keepBucketsEndingAfter` (a rebuild's replay) writes only buckets and boards that end after that instant.
  */
 export class PendingActivity {
   /** Metrics added. */
   metrics = 0;
-  /** Guilds whose live state or counters changed (for the throttled WebSocket push). */
-  readonly guilds = new Set<string>();
-  private readonly counters = new Map<string, Increment>();
-  private readonly scores = new Map<string, { members: Map<string, number>; expiresAt: number }>();
-  private readonly activeDays = new Map<string, Set<number>>();
-  private readonly online = new Map<string, { guildId: string; userId: string; status: string; platforms: string[]; at: number }>();
-  private readonly typing = new Map<string, { guildId: string; channelId: string; userId: string; expiresAt: number }>();
-  private readonly plans = new Map<number, MinutePlan>();
-  private readonly joins: { guildId: string; userId: string; at: number; accountAgeDays: number }[] = [];
+  private readonly byGuild = new Map<string, GuildAggregate>();
+  private readonly system = new Map<string, { by: number; expiresAt: number }>();
+  private readonly live = new PendingLiveState();
 
-  /** Adds one metric to every bucket, leaderboard and streak it feeds, and to the system-wide rate unless `replay`. */
-  addMetric(metric: ActivityMetric, replay = false): void {
+  constructor(private readonly keepBucketsEndingAfter = Number.NEGATIVE_INFINITY) {}
+
+  /** Guilds whose counters or live state changed (for the throttled WebSocket push). */
+  get guilds(): Set<string> {
+    return new Set([...this.byGuild.keys(), ...this.live.guilds]);
+  }
+
+  /** Adds one metric to its guild's aggregate, and to the system-wide rate of `nowSecond` unless `replay`. */
+  addMetric(metric: ActivityMetric, replay = false, nowSecond = Math.floor(Date.now() / 1000)): void {
     const at = metric.timestamp.getTime();
     const by = metric.value ?? 1;
-    const plan = this.planOf(at);
+    const guild = this.guildOf(metric.guildId);
     this.metrics += 1;
-    this.guilds.add(metric.guildId);
-    for (const bucket of plan.buckets) {
-      this.increment(activityKeys.count(metric.guildId, metric.type, bucket.granularity, bucket.label), by, bucket.expiresAt);
-    }
-    for (const board of LEADERBOARD_NAMES) {
-      const { metric: fedBy, member: memberField } = LEADERBOARDS[board];
-      const member = metric[memberField];
-      if (fedBy !== metric.type || !member) continue;
-      for (const period of plan.periods) {
-        this.score(activityKeys.leaderboard(metric.guildId, board, period.period, period.label), member, by, period.expiresAt);
+    addTo(mapIn(guild.counts, metric.type), bucketStart("minute", at), by);
+    const boards = BOARDS_FED_BY.get(metric.type);
+    const day = dayNumber(at);
+    if (boards) {
+      for (const { board, member: field } of boards) {
+        const member = metric[field];
+        if (member) addTo(mapIn(mapIn(guild.boards, board), day), member, by);
       }
     }
     if (metric.userId && ACTIVE_DAY_METRICS.has(metric.type)) {
-      const key = activityKeys.activeDays(metric.guildId, metric.userId);
-      let days = this.activeDays.get(key);
-      if (!days) this.activeDays.set(key, (days = new Set()));
-      days.add(plan.day);
+      let days = guild.activeDays.get(metric.userId);
+      if (!days) guild.activeDays.set(metric.userId, (days = new Set()));
+      days.add(day);
     }
-    if (replay) return;
-    const second = Math.floor(Date.now() / 1000);
-    this.increment(activityKeys.eventsPerSecond(metric.type, second), by, (second + 1) * 1000 + EVENTS_PER_SECOND_RETENTION_MS);
+    if (!replay) this.increment(activityKeys.eventsPerSecond(metric.type, nowSecond), by, (nowSecond + 1) * 1000 + EVENTS_PER_SECOND_RETENTION_MS);
   }
 
   /** Adds the live state an event changes (online, typing, joins); its metric is added apart. */
   addLiveState(event: IngestEvent, typingTtlMs: number): void {
-    switch (event.kind) {
-      case "presence": {
-        const at = event.createdAt.getTime();
-        const key = `${event.guildId}|${event.userId}`;
-        const known = this.online.get(key);
-        // The newest presence of a member in this flush wins.
-        if (!known || known.at <= at) this.online.set(key, { guildId: event.guildId, userId: event.userId, status: event.status, platforms: event.platforms, at });
-        this.guilds.add(event.guildId);
-        return;
-      }
-      case "typing": {
-        const key = `${event.guildId}|${event.channelId}|${event.userId}`;
-        const expiresAt = event.startedAt.getTime() + typingTtlMs;
-        if ((this.typing.get(key)?.expiresAt ?? 0) < expiresAt) this.typing.set(key, { guildId: event.guildId, channelId: event.channelId, userId: event.userId, expiresAt });
-        this.guilds.add(event.guildId);
-        return;
-      }
-      case "memberJoin":
-        this.joins.push({ guildId: event.guildId, userId: event.userId, at: event.joinedAt.getTime(), accountAgeDays: event.accountAgeDays });
-        this.guilds.add(event.guildId);
-        return;
-      default:
-        return;
-    }
+    this.live.add(event, typingTtlMs);
   }
 
-  /** Adds `by` to a counter key that expires at `expiresAt` (system-wide counters use it directly). */
+  /** Adds `by` to a system-wide counter key that expires at `expiresAt`. */
   increment(key: string, by: number, expiresAt: number): void {
-    const known = this.counters.get(key);
+    const known = this.system.get(key);
     if (known) known.by += by;
-    else this.counters.set(key, { by, expiresAt });
+    else this.system.set(key, { by, expiresAt });
   }
 
   /** True when nothing is pending. */
   isEmpty(): boolean {
-    return this.counters.size === 0 && this.online.size === 0 && this.typing.size === 0 && this.joins.length === 0;
+    return this.byGuild.size === 0 && this.system.size === 0 && this.live.isEmpty();
   }
 
-  /**
-   * Queues every pending change on `batch`. `needsExpiry(key)` says whether the key's expiry must be (re)sent: a
-   * counter's expiry is fixed by its bucket, so sending it once per process is enough (retention repairs the rest).
-   */
-  writeTo(batch: StructureBatch, needsExpiry: (key: string) => boolean, streakDayKnown: (key: string, day: number) => boolean): void {
-    for (const [key, { by, expiresAt }] of this.counters) {
+  /** Queues every pending change on `batch`; returns what to remember once the batch succeeded. */
+  writeTo(batch: StructureBatch, memo: FlushMemo): FlushMarks {
+    const marks: FlushMarks = { expiryKeys: [], streakDays: [] };
+    const plans = new BucketPlans();
+    for (const [guildId, guild] of this.byGuild) this.writeGuild(new GuildWriteScript(batch), guildId, guild, memo, marks, plans);
+    for (const [key, { by, expiresAt }] of this.system) {
       batch.incrby(key, by);
-      if (needsExpiry(key)) batch.expireAt(key, expiresAt);
+      if (!memo.expirySent(key)) {
+        batch.expireAt(key, expiresAt);
+        marks.expiryKeys.push(key);
+      }
     }
-    for (const [key, { members, expiresAt }] of this.scores) {
-      for (const [member, by] of members) batch.zincrby(key, by, member);
-      if (needsExpiry(key)) batch.expireAt(key, expiresAt);
+    this.live.writeTo(batch);
+    return marks;
+  }
+
+  private writeGuild(script: GuildWriteScript, guildId: string, guild: GuildAggregate, memo: FlushMemo, marks: FlushMarks, plans: BucketPlans): void {
+    const expiries = new Map<string, number>();
+    for (const [metric, minutes] of guild.counts) {
+      // Sum per slot first: the minutes of one flush fall in a few hours, days, weeks and months.
+      const slots = new Map<string, { key: string; field: string | undefined; by: number }>();
+      for (const [minute, by] of minutes) {
+        for (const bucket of plans.ofMinute(minute)) {
+          if (bucket.end <= this.keepBucketsEndingAfter) continue;
+          const key = bucket.key(guildId, metric);
+          const id = bucket.field === undefined ? key : `${key}\n${bucket.field}`;
+          const slot = slots.get(id);
+          if (slot) slot.by += by;
+          else slots.set(id, { key, field: bucket.field, by });
+          expiries.set(key, bucket.keyExpiresAt);
+        }
+      }
+      for (const { key, field, by } of slots.values()) {
+        if (field === undefined) script.incrby(key, by);
+        else script.hincrby(key, field, by);
+      }
     }
-    for (const [key, days] of this.activeDays) {
-      let added = false;
+    for (const [board, days] of guild.boards) {
+      for (const [day, members] of days) {
+        const keys: string[] = [];
+        for (const period of plans.ofDay(day)) {
+          if (period.end <= this.keepBucketsEndingAfter) continue;
+          const key = period.key(guildId, board);
+          keys.push(key);
+          expiries.set(key, period.keyExpiresAt);
+        }
+        script.zincrby(keys, members);
+      }
+    }
+    for (const [key, atMs] of expiries) {
+      if (memo.expirySent(key)) continue;
+      script.expireAt(key, atMs);
+      marks.expiryKeys.push(key);
+    }
+    for (const [userId, days] of guild.activeDays) {
+      const key = activityKeys.activeDays(guildId, userId);
       for (const day of days) {
-        if (streakDayKnown(key, day)) continue;
-        batch.zadd(key, day, String(day), { nx: true });
-        added = true;
+        if (memo.streakDayKnown(key, day)) continue;
+        script.activeDay(key, day, ACTIVE_DAYS_RETENTION_MS);
+        marks.streakDays.push(`${key}|${day}`);
       }
-      if (added) batch.expire(key, ACTIVE_DAYS_RETENTION_MS);
     }
-    this.writeLiveState(batch);
+    script.finish();
   }
 
-  /** Active days this flush adds: marked known once the flush succeeded, so later events of that user-day cost nothing. */
-  streakDays(): [key: string, days: Set<number>][] {
-    return [...this.activeDays];
-  }
-
-  private writeLiveState(batch: StructureBatch): void {
-    for (const { guildId, userId, status, platforms, at } of this.online.values()) {
-      const offline = status === "offline" || status === "invisible";
-      if (offline) batch.hdel(activityKeys.online(guildId), userId);
-      else batch.hset(activityKeys.online(guildId), userId, JSON.stringify({ status, platforms, at: new Date(at).toISOString() }));
-      for (const platform of LIVE_PLATFORMS) {
-        const key = activityKeys.onlineOn(guildId, platform);
-        if (!offline && platforms.includes(platform)) batch.sadd(key, JSON.stringify(userId)).expire(key, ONLINE_STATE_TTL_MS);
-        else batch.srem(key, JSON.stringify(userId));
-      }
-      if (!offline) batch.expire(activityKeys.online(guildId), ONLINE_STATE_TTL_MS);
-    }
-    const latestPerChannel = new Map<string, { guildId: string; channelId: string; expiresAt: number }>();
-    for (const { guildId, channelId, userId, expiresAt } of this.typing.values()) {
-      batch.hset(activityKeys.typingIn(guildId, channelId), userId, String(expiresAt));
-      const channelKey = `${guildId}|${channelId}`;
-      if ((latestPerChannel.get(channelKey)?.expiresAt ?? 0) < expiresAt) latestPerChannel.set(channelKey, { guildId, channelId, expiresAt });
-    }
-    for (const { guildId, channelId, expiresAt } of latestPerChannel.values()) {
-      // The channel's hash goes away with its last typer; the guild's channel index a little later (read filters it).
-      batch.expireAt(activityKeys.typingIn(guildId, channelId), expiresAt);
-      batch.hset(activityKeys.typingChannels(guildId), channelId, String(expiresAt));
-      batch.expireAt(activityKeys.typingChannels(guildId), expiresAt + 60_000);
-    }
-    for (const { guildId, userId, at, accountAgeDays } of this.joins) {
-      const key = activityKeys.joins(guildId);
-      batch.lpush(key, JSON.stringify({ userId, at: new Date(at).toISOString(), accountAgeDays })).ltrim(key, 0, RECENT_JOINS - 1).expire(key, RECENT_JOINS_TTL_MS);
-    }
-  }
-
-  /** Events of a flush come from a few minutes: their plans are computed once per flush. */
-  private planOf(atMs: number): MinutePlan {
-    const minute = bucketStart("minute", atMs);
-    let plan = this.plans.get(minute);
-    if (!plan) this.plans.set(minute, (plan = planMinute(minute)));
-    return plan;
-  }
-
-  private score(key: string, member: string, by: number, expiresAt: number): void {
-    let entry = this.scores.get(key);
-    if (!entry) this.scores.set(key, (entry = { members: new Map(), expiresAt }));
-    entry.members.set(member, (entry.members.get(member) ?? 0) + by);
+  private guildOf(guildId: string): GuildAggregate {
+    let guild = this.byGuild.get(guildId);
+    if (!guild) this.byGuild.set(guildId, (guild = { counts: new Map(), boards: new Map(), activeDays: new Map() }));
+    return guild;
   }
 }
 
-/** The buckets, leaderboard periods and day of one minute: computed once per minute, not per metric. */
-interface MinutePlan {
-  buckets: { granularity: Granularity; label: string; expiresAt: number }[];
-  periods: { period: LeaderboardPeriod; label: string; expiresAt: number }[];
-  day: number;
+function mapIn<K, V extends Map<unknown, unknown>>(map: Map<K, V>, key: K): V {
+  let inner = map.get(key);
+  if (!inner) map.set(key, (inner = new Map() as V));
+  return inner;
 }
 
-/** The buckets, periods and day of the minute starting at `minute`. */
-function planMinute(minute: number): MinutePlan {
-  return {
-    buckets: GRANULARITIES.map((granularity) => {
-      const start = bucketStart(granularity, minute);
-      return { granularity, label: labelOf(granularity, start), expiresAt: bucketExpiresAt(granularity, start) };
-    }),
-    periods: LEADERBOARD_PERIODS.map((period) => {
-      const start = bucketStart(period, minute);
-      return { period, label: labelOf(period, start), expiresAt: nextBucketStart(period, start) + LEADERBOARD_RETENTION_MS[period] };
-    }),
-    day: dayNumber(minute),
-  };
+function addTo<K>(map: Map<K, number>, key: K, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
 }

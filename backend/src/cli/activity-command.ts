@@ -52,7 +52,7 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
 
   activity
     .command("rebuild")
-    .description("rebuild a guild's activity counters, leaderboards and streaks from PostgreSQL (from the start of the week or month holding --since)")
+    .description("rebuild a guild's activity counters, leaderboards and streaks from PostgreSQL (every bucket ending after --since, whole)")
     .requiredOption("--guild <id>", "guild id (a Discord snowflake)")
     .requiredOption("--since <time>", 'ISO 8601 time or a relative window ("24h", "30d")')
     .action(async function (this: Command, options: { guild: string; since: string }) {
@@ -67,7 +67,8 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
         const report = await rebuildActivity({ structures: opened.structures, repository: opened.repository(), logger: opened.logger, guildId: options.guild, since: new Date(since) });
         const replayed = Object.values(report.events).reduce((sum, n) => sum + n, 0);
         write(
-          `guild ${report.guildId}: rebuilt from ${report.from}: ${report.deletedKeys} keys deleted, ${replayed} events replayed ` +
+          `guild ${report.guildId}: rebuilt from ${report.from} (events read from ${report.readFrom}): ${report.deletedKeys} keys and ` +
+            `${report.deletedFields} hash fields deleted, ${replayed} events replayed ` +
             `(${Object.entries(report.events).map(([kind, n]) => `${kind} ${n}`).join(", ")})\n`,
         );
         if (report.dropped > 0) throw new AppError("E_ACTIVITY_UNAVAILABLE", `${report.dropped} metrics could not be written (Redis failed): run the rebuild again`);
@@ -85,7 +86,8 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
         const verb = options.dryRun ? "would be" : "were";
         write(
           `${report.scanned} activity keys scanned: ${report.deleted} past retention ${verb} deleted, ` +
-            `${report.expiryRepaired} without a TTL ${verb} given theirs, ${report.daysTrimmed} old streak days ${verb} trimmed${options.dryRun ? " (dry run)" : ""}\n`,
+            `${report.expiryRepaired} without a TTL ${verb} given theirs, ${report.daysTrimmed} old streak days and ` +
+            `${report.bucketsTrimmed} old minute/hour counters ${verb} trimmed${options.dryRun ? " (dry run)" : ""}\n`,
         );
       });
     });

@@ -1,15 +1,20 @@
 import type { Cluster } from "ioredis";
 import { CacheUnavailableError } from "../cache-errors.ts";
+import type { LuaScript } from "../transport/lua-script.ts";
 import type { RedisGateway } from "../transport/redis-gateway.ts";
 
-/** One command of a batch: name, full key, arguments. */
-type BatchCommand = [name: string, key: string, ...args: (string | number)[]];
+/** One command of a batch: the full key that routes it, the command as ioredis takes it, the script it runs (EVALSHA). */
+interface BatchCommand {
+  route: string;
+  command: [name: string, ...args: (string | number)[]];
+  script?: LuaScript;
+}
 
 /**
  * Commands on namespaced keys sent together as one pipeline through the cache's gateway (breaker, timeout, latency
  * stats), for writers that must not pay a round trip per command (activity counters). Each command is atomic on
- * its own; the batch is not a transaction. On a cluster the batch is split into one pipeline per hash tag
- * (`{...}` in the key, else the key itself), so each pipeline stays in one slot.
+ * its own (a script too); the batch is not a transaction. On a cluster the batch is split into one pipeline per hash
+ * tag (`{...}` in the key, else the key itself), so each pipeline stays in one slot.
  * Values are passed as given (numbers and strings): JSON-encode structured values before adding them.
  */
 export class StructureBatch {
@@ -89,6 +94,16 @@ export class StructureBatch {
   }
 
   /**
+   * EVALSHA of `script` on `keys` (all sharing one hash tag) with `args`; a server that does not know the script
+   * (NOSCRIPT: restarted, or flushed) gets it once by EVAL, in a second pipeline of just those calls.
+   */
+  script(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): this {
+    const full = keys.map((key) => this.fullKey(key));
+    this.commands.push({ route: full[0]!, command: ["evalsha", script.sha, full.length, ...full, ...args], script });
+    return this;
+  }
+
+  /**
    * Sends every queued command (one pipeline per hash tag on a cluster) and resolves with their replies in order;
    * rejects with E_CACHE_UNAVAILABLE when Redis is down, the breaker is open, or any command failed.
    */
@@ -96,7 +111,7 @@ export class StructureBatch {
     if (this.commands.length === 0) return [];
     const groups = this.gateway.isCluster ? groupBySlot(this.commands) : [this.commands];
     try {
-      const replies = await Promise.all(groups.map((group) => this.gateway.call((client) => sendPipeline(client as Cluster, group), group[0]![1])));
+      const replies = await Promise.all(groups.map((group) => this.gateway.call((client) => sendPipeline(client as Cluster, group), group[0]!.route)));
       return replies.flat();
     } catch (error) {
       throw new CacheUnavailableError("batch", error);
@@ -104,13 +119,20 @@ export class StructureBatch {
   }
 
   private push(name: string, key: string, ...args: (string | number)[]): this {
-    this.commands.push([name, this.fullKey(key), ...args]);
+    const full = this.fullKey(key);
+    this.commands.push({ route: full, command: [name, full, ...args] });
     return this;
   }
 }
 
 async function sendPipeline(client: Cluster, commands: BatchCommand[]): Promise<unknown[]> {
-  const results = (await client.pipeline(commands).exec()) ?? [];
+  const results = (await client.pipeline(commands.map((entry) => entry.command)).exec()) ?? [];
+  // A script the server does not know did not run at all: sending it again by EVAL applies it exactly once.
+  const unknown = results.flatMap(([error], i) => (error?.message.startsWith("NOSCRIPT") && commands[i]!.script ? [i] : []));
+  if (unknown.length > 0) {
+    const again = (await client.pipeline(unknown.map((i) => ["eval", commands[i]!.script!.source, ...commands[i]!.command.slice(2)])).exec()) ?? [];
+    unknown.forEach((index, j) => (results[index] = again[j] ?? [new Error("no reply to EVAL"), null]));
+  }
   return results.map(([error, reply]) => {
     if (error) throw error;
     return reply;
@@ -127,7 +149,7 @@ function hashTagOf(key: string): string {
 function groupBySlot(commands: BatchCommand[]): BatchCommand[][] {
   const bySlot = new Map<string, BatchCommand[]>();
   for (const command of commands) {
-    const slot = hashTagOf(command[1]);
+    const slot = hashTagOf(command.route);
     let group = bySlot.get(slot);
     if (!group) bySlot.set(slot, (group = []));
     group.push(command);

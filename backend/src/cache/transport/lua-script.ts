@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 
@@ -13,11 +14,16 @@ const definedOn = new WeakMap<Redis | Cluster, Set<string>>();
  * pipelines. Every key of one run must share one slot on a cluster, where the run is routed by its first key.
  */
 export class LuaScript {
+  /** SHA-1 hex of the source (what EVALSHA names; a structure batch sends it in a pipeline). */
+  readonly sha: string;
+
   /** `name`: the command name the script gets on each connection (unique per script). */
   constructor(
     readonly name: string,
     readonly source: string,
-  ) {}
+  ) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
 
   /** Runs the script with `keys` (KEYS) and `args` (ARGV) on `client` (a connection, cluster or cluster node). */
   run(client: RedisClient | Redis, keys: string[], args: (string | number)[]): Promise<unknown> {

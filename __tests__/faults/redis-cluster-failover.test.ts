@@ -144,7 +144,7 @@ describe.each(["SIGKILL", "SIGSTOP"] as const)("the service on a Redis Cluster w
     let recoveredAt = Number.NaN;
     let faultAt = Number.NaN;
     let queries = Number.NaN;
-    let readiness: { code: number; redis: string }[] = [];
+    const readiness: { code: number; redis: string }[] = [];
     /** The service's CPU time at the start of the measured stretch, at the fault, at recovery. */
     const cpuAt: { at: number; ms: number }[] = [];
     const sampleCpu = () => cpuAt.push({ at: performance.now(), ms: cpuMs(service!.child.pid!) });

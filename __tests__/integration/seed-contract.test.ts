@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { apiKeyUserId } from "../../backend/src/auth/principal.ts";
 import { analyticsAffectedBy } from "../../backend/src/invalidation/invalidation-table.ts";
 import type { AppConfig } from "../../backend/src/config/config.ts";
-import { CacheInvalidationService, CacheService, PubSubService } from "../../backend/src/documented-services.ts";
+import { type CacheInvalidationService, type CacheService, PubSubService } from "../../backend/src/documented-services.ts";
 import { startService, type RunningService } from "../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { testGuild, type TestGuild } from "../support/fake-discord-guild.ts";

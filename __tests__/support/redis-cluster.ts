@@ -78,7 +78,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const heldBusPorts: net.Server[] = [];
   let stopped = false;
   // If the test worker dies without calling stop(), still kill the children rather than leave them orphaned.
-  const killOnExit = () => processes.forEach((node) => node.alive && node.child.kill("SIGKILL"));
+  const killOnExit = () => {
+    for (const node of processes) if (node.alive) node.child.kill("SIGKILL");
+  };
   process.once("exit", killOnExit);
 
   const stop = async (): Promise<void> => {

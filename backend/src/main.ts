@@ -5,7 +5,7 @@ import { startService } from "./service.ts";
 
 /** Entry point: validate the environment, start the service, stop it gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (error) {

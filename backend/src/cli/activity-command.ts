@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { ACTIVITY_NAMESPACE } from "../activity/activity-keys.ts";
 import { parseTime } from "../activity/activity-query.ts";
 import { createActivityRebuildRepository, type ActivityRebuildRepository } from "../activity/activity-rebuild-repository.ts";
@@ -8,7 +8,7 @@ import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { AppConfig } from "../config/config.ts";
 import { openDatabase } from "../composition/connections.ts";
 import type { PrismaClient } from "../db/prisma-client.ts";
-import { AppError, ValidationError } from "../errors.ts";
+import { AppError, type ValidationError } from "../errors.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { openServiceCache } from "./cache-command.ts";
 import { usageError } from "./cli-usage.ts";

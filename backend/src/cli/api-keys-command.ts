@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { pino } from "pino";
 import { ApiKeyService, DEFAULT_LOOKUP_CACHE_TTL_MS, type ApiKeySummary, type RevokedApiKey } from "../auth/api-key-service.ts";
 import { redisRevocationBroadcaster, type KeyRevocationBroadcaster } from "../auth/key-revocation-broadcast.ts";

@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { ANALYTICS_TYPES, guildAnalyticsTag, type AnalyticsType } from "../analytics/analytics-catalog.ts";
 import { validatePart } from "../cache/keys/key-builder.ts";
 import { logged, optionalGuild } from "../ops/logged-invalidations.ts";

@@ -241,26 +241,34 @@ function checkCrossVariableRules(e: Environment, context: z.RefinementCtx): void
   const fail = (variable: string, message: string) => context.addIssue({ code: "custom", path: [variable], message, input: e });
   if (e.ALERT_WINDOW_MS < 2 * e.ALERT_EVAL_INTERVAL_MS) {
     // With fewer than two evaluations per window a counter rule would never have a baseline to compare with.
-    return fail("ALERT_WINDOW_MS", `must be at least 2 x ALERT_EVAL_INTERVAL_MS (${2 * e.ALERT_EVAL_INTERVAL_MS})`);
+    fail("ALERT_WINDOW_MS", `must be at least 2 x ALERT_EVAL_INTERVAL_MS (${2 * e.ALERT_EVAL_INTERVAL_MS})`);
+    return;
   }
   if (e.CACHE_CB_MIN_RECOVERY_TIMEOUT > e.CACHE_CB_RECOVERY_TIMEOUT) {
-    return fail("CACHE_CB_MIN_RECOVERY_TIMEOUT", `must be at most CACHE_CB_RECOVERY_TIMEOUT (${e.CACHE_CB_RECOVERY_TIMEOUT})`);
+    fail("CACHE_CB_MIN_RECOVERY_TIMEOUT", `must be at most CACHE_CB_RECOVERY_TIMEOUT (${e.CACHE_CB_RECOVERY_TIMEOUT})`);
+    return;
   }
-  if (e.SESSION_TTL > e.SESSION_MAX_AGE) return fail("SESSION_TTL", `must be at most SESSION_MAX_AGE (${e.SESSION_MAX_AGE} ms)`);
+  if (e.SESSION_TTL > e.SESSION_MAX_AGE) {
+    fail("SESSION_TTL", `must be at most SESSION_MAX_AGE (${e.SESSION_MAX_AGE} ms)`);
+    return;
+  }
   if (e.DISCORD_ENABLED && !isDemo(e) && !e.DISCORD_TOKEN) {
-    return fail(
+    fail(
       "DISCORD_TOKEN",
       e.NODE_ENV === "production"
         ? "is required in production (set SPYWATCHER_DEMO=true to run the simulated guild, or DISCORD_ENABLED=false to serve the API only)"
         : "is required when SPYWATCHER_DEMO=false",
     );
+    return;
   }
   if (e.NODE_ENV === "production" && e.DISCORD_CLIENT_ID && !e.SESSION_SECRET) {
     // Without it each instance would pick its own: Discord tokens sealed by one could not be read by another.
-    return fail("SESSION_SECRET", "is required in production when DISCORD_CLIENT_ID is set");
+    fail("SESSION_SECRET", "is required in production when DISCORD_CLIENT_ID is set");
+    return;
   }
   if (Boolean(e.DISCORD_CLIENT_ID) !== Boolean(e.DISCORD_CLIENT_SECRET)) {
-    return fail(e.DISCORD_CLIENT_ID ? "DISCORD_CLIENT_SECRET" : "DISCORD_CLIENT_ID", "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together");
+    fail(e.DISCORD_CLIENT_ID ? "DISCORD_CLIENT_SECRET" : "DISCORD_CLIENT_ID", "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together");
+    return;
   }
 }
 

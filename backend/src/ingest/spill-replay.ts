@@ -84,7 +84,7 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
   };
 
   const done = (async () => {
-    let files;
+    let files: Awaited<ReturnType<typeof spill.readAll>>;
     try {
       files = await spill.readAll();
     } catch (error) {

@@ -57,7 +57,7 @@ export class DiscordSignIn {
   /** Finishes a sign-in; throws OAuthStateError, OAuthRefusedError, NoGuildAccessError, DiscordUnavailableError or 503. */
   async finish(input: CallbackInput): Promise<OpenedSession> {
     if (!input.state || !input.cookieState || !sameString(input.state, input.cookieState)) throw new OAuthStateError();
-    let pending;
+    let pending: Awaited<ReturnType<typeof this.deps.states.take>>;
     try {
       pending = await this.deps.states.take(input.state);
     } catch (error) {

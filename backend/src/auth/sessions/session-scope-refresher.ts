@@ -74,7 +74,7 @@ export class SessionScopeRefresher {
     const now = options.now();
     const failedAt = this.failedAt.get(record.id);
     if (!source || (failedAt !== undefined && now - failedAt < options.scopeRetryMs)) return record;
-    let result;
+    let result: Awaited<ReturnType<typeof source.refresh>>;
     try {
       result = await source.refresh(record);
     } catch (error) {

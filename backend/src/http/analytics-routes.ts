@@ -35,6 +35,8 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
   const now = deps.now ?? (() => new Date());
   const serializer = new ResponseSerializer();
+  // One object for every request: rememberAnalytics remembers each request's cache entry per dependencies object.
+  const cached = { cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs };
   // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
   router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
 
@@ -47,7 +49,7 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     assertGuildAccess(res, input.guildId);
     let result: CacheResult<unknown>;
     try {
-      result = await rememberAnalytics({ cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs }, type, input);
+      result = await rememberAnalytics(cached, type, input);
     } catch (error) {
       if (error instanceof AnalyticsBusyError) res.set("Retry-After", String(error.retryAfterSeconds));
       throw error;

@@ -3,7 +3,7 @@ import type { HealthRegistry } from "../health/health-registry.ts";
 import type { ReadinessCheck } from "../health/readiness-checks.ts";
 import { registryOfReadinessChecks } from "../health/service-health.ts";
 import type { Logger } from "../logging/logger.ts";
-import { noteRouteBase } from "../monitoring/route-template.ts";
+import { withRouteBase } from "../monitoring/route-template.ts";
 import { errorMiddleware, notFoundHandler } from "./error-middleware.ts";
 import { healthRoutes } from "./health-routes.ts";
 import { requestLog } from "./middleware/request-log.ts";
@@ -41,9 +41,9 @@ export function createApp(deps: AppDependencies): Express {
   app.use(securityHeaders());
   if (deps.requestMetrics) app.use(deps.requestMetrics);
   app.use(requestLog({ logger: deps.logger, ...deps.requestLog }));
-  // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
-  app.use("/health", noteRouteBase("/health"), healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) }));
-  for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase(path), router);
+  // Each router notes its mount path for metric labels (route templates, never raw URLs).
+  app.use("/health", withRouteBase("/health", healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) })));
+  for (const { path, router } of deps.routers ?? []) app.use(path, withRouteBase(path, router));
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));
   return app;

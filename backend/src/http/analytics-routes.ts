@@ -56,13 +56,17 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     }
     const { body, etag } = serializer.serialize(result.value);
     setCacheHeaders(res, result, etag);
-    if (req.fresh) {
+    // Only a conditional request can be fresh (the answer has an ETag and no Last-Modified): skip the check otherwise.
+    if (req.headers["if-none-match"] !== undefined && req.fresh) {
       res.status(304).end();
       return;
     }
-    // The memoized bytes (a Buffer: Express would otherwise copy a string of 1 kB or more into one per request).
+    // What res.send does with these bytes, without its checks that cannot apply here (type and ETag are set,
+    // freshness was just decided). The memoized bytes are a Buffer: Express would copy a string of 1 kB or more.
     res.setHeader("Content-Type", JSON_CONTENT_TYPE);
-    res.send(body);
+    res.setHeader("Content-Length", body.length);
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
   };
   router.get("/analytics/:type", serve);
   // Document 001's manual test uses `curl -X POST ".../api/analytics/ghosts?guildId=..."`: it answers like GET

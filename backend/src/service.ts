@@ -20,7 +20,7 @@ import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
 import { authRouter } from "./http/auth-routes.ts";
 import { sessionRouter } from "./http/session-routes.ts";
-import { apiKeyRateLimit } from "./http/middleware/api-key-rate-limit.ts";
+import { apiKeyRateLimit, rateLimitChain } from "./http/middleware/api-key-rate-limit.ts";
 import { withTimeout } from "./lib/with-timeout.ts";
 import { boundPort, closeServer, listen } from "./lifecycle/http-server.ts";
 import { shutdownStages, type ShutdownStageName } from "./lifecycle/shutdown-budget.ts";
@@ -170,6 +170,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     timeoutMs: config.redis.commandTimeoutMs,
     breaker: config.cache.breaker,
   });
+  const afterAuth = rateLimitChain(rateLimit);
   const health = createServiceHealth(config, {
     redis: redis.client,
     prisma,
@@ -218,7 +219,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     logger,
     requestMetrics: metrics.httpMetrics,
     routers: [
-      { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: credentials, afterAuth: [rateLimit] }) },
+      { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: credentials, afterAuth }) },
       {
         path: "/auth",
         router: authRouter({
@@ -229,19 +230,19 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           redirectUri: config.sessions.oauth?.redirectUri,
           successRedirect: config.sessions.successRedirect,
           stateTtlMs: config.sessions.stateTtlMs,
-          afterAuth: [rateLimit],
+          afterAuth,
         }),
       },
       // Before the admin routers: they authenticate every request they enter, this one only its own routes.
-      { path: "/api", router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth: [rateLimit] }) },
-      { path: "/api", router: analyticsRouter({ cache, analytics, auth: credentials, afterAuth: [rateLimit], staleIfErrorMs: config.analytics.staleIfErrorMs }) },
-      { path: "/api", router: activityRouter({ activity, auth: credentials, afterAuth: [rateLimit] }) },
+      { path: "/api", router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth }) },
+      { path: "/api", router: analyticsRouter({ cache, analytics, auth: credentials, afterAuth, staleIfErrorMs: config.analytics.staleIfErrorMs }) },
+      { path: "/api", router: activityRouter({ activity, auth: credentials, afterAuth }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
-      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: credentials, afterAuth: [rateLimit] }) },
+      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: credentials, afterAuth }) },
       // Also before the admin cache router, and guarded per route like the alerts router.
       {
         path: "/api/admin",
-        router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: credentials, logger, afterAuth: [rateLimit] }),
+        router: adminOpsRouter({ cache, ops, health: health.registry, alerts, auth: credentials, logger, afterAuth }),
       },
       {
         path: "/api/admin",
@@ -249,7 +250,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           cache,
           auth: credentials,
           logger,
-          afterAuth: [rateLimit],
+          afterAuth,
           healthScore: () => ops.scorer.score(),
           sessionCounts: () => signInSide.sessions.counts(),
           statusThresholds: {

@@ -46,6 +46,28 @@ describe("invalidation protocol details on a single node", () => {
     await b.close();
   });
 
+  it("an instance whose heartbeat cannot be written is never trusted though its pings come back, and never reads invalidated data", async () => {
+    const redis = await connected();
+    // Fault injected around a real connection: ZADD gets an error reply (not a connection failure, so no breaker
+    // opens); the pings and every other command run. Trust from an echo needs its beat's heartbeat written.
+    redis.zadd = (async () => {
+      throw Object.assign(new Error("NOPERM no ZADD in this test"), { name: "ReplyError" });
+    }) as unknown as typeof redis.zadd;
+    const b = kit.cache({ redis, invalidationWindowMs: 500 });
+    const tag = `guild:${randomSnowflake()}`;
+    const key = `unregistered:${randomSnowflake()}`;
+    await b.set(key, "old", { tags: [tag] });
+    expect(await b.get(key)).toBe("old");
+    await vi.waitFor(() => expect(b.getLocalStats().invalidation.lastPingRoundTripMs).not.toBeNull(), { interval: 10 });
+    expect(b.trusted).toBe(false);
+    expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).toBeNull();
+    // Not in the live set, so nobody waits for it: only its distrust keeps it from the old value.
+    await a.invalidateByTag(tag);
+    expect(await b.get(key)).toBeUndefined();
+    expect(b.trusted).toBe(false);
+    await b.close();
+  });
+
   it("with every live instance acknowledging, an invalidation resolves well before W", async () => {
     // A long W (4 s) makes "resolved by acknowledgements" unmistakable even on a loaded machine.
     const prefixKit = new CacheKit("protocol-acks");

@@ -97,6 +97,14 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
     expect(Number(hit.headers["x-cache-age-ms"])).toBeGreaterThanOrEqual(0);
     expect(hit.headers.etag).toBe(miss.headers.etag);
     expect(hit.body).toEqual(miss.body);
+    for (const answer of [miss, hit]) {
+      expect(answer.headers["content-type"]).toBe("application/json; charset=utf-8");
+      expect(answer.headers["content-length"]).toBe(String(Buffer.byteLength(answer.text)));
+    }
+    const head = await request(api.app).head(path).set("authorization", `Bearer ${guildKey}`).expect(200);
+    expect(head.headers["x-cache"]).toBe("HIT");
+    expect(head.headers["content-length"]).toBe(hit.headers["content-length"]);
+    expect(head.text ?? "").toBe("");
 
     const notModified = await get(path, guildKey).set("if-none-match", miss.headers.etag!).expect(304);
     expect(notModified.text).toBe("");

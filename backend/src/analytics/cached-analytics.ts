@@ -45,8 +45,31 @@ export function rememberAnalytics(
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
 ): Promise<CacheResult<unknown>> {
-  const entry = analyticsEntry(deps, type, request);
+  const entry = memoizedEntry(deps, type, request);
   return deps.cache.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+}
+
+type AnalyticsEntry = ReturnType<typeof analyticsEntry>;
+/** Distinct requests remembered per dependencies object before the memo starts over (keys change every minute). */
+const ENTRY_MEMO_MAX = 1_000;
+const entryMemos = new WeakMap<CachedAnalyticsDependencies, Map<string, AnalyticsEntry>>();
+
+/**
+ * `analyticsEntry`, remembered per dependencies object and request (its key, tags, loader and options only depend
+ * on them and on `since` to the minute): a cache hit then builds no key strings, tag arrays or closures. Callers
+ * that pass the same `deps` object on every request (the API router) get the saving; nothing here is mutated.
+ */
+function memoizedEntry(deps: CachedAnalyticsDependencies, type: AnalyticsType, request: CachedAnalyticsRequest): AnalyticsEntry {
+  let memo = entryMemos.get(deps);
+  if (!memo) entryMemos.set(deps, (memo = new Map()));
+  const id = `${type}|${request.guildId}|${Math.floor(request.since.getTime() / 60_000)}|${request.limit}|${request.window ?? ""}`;
+  let entry = memo.get(id);
+  if (!entry) {
+    entry = analyticsEntry(deps, type, request);
+    if (memo.size >= ENTRY_MEMO_MAX) memo.clear();
+    memo.set(id, entry);
+  }
+  return entry;
 }
 
 /** The cache entry of one analytic: key, TTL, loader and tags (what `rememberAnalytics` and `cache.warm` use). */

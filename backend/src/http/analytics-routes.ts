@@ -35,6 +35,8 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
   const now = deps.now ?? (() => new Date());
   const serializer = new ResponseSerializer();
+  // One object for every request: rememberAnalytics remembers each request's cache entry per dependencies object.
+  const cached = { cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs };
   // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
   router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
 
@@ -47,18 +49,24 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
     assertGuildAccess(res, input.guildId);
     let result: CacheResult<unknown>;
     try {
-      result = await rememberAnalytics({ cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs }, type, input);
+      result = await rememberAnalytics(cached, type, input);
     } catch (error) {
       if (error instanceof AnalyticsBusyError) res.set("Retry-After", String(error.retryAfterSeconds));
       throw error;
     }
     const { body, etag } = serializer.serialize(result.value);
     setCacheHeaders(res, result, etag);
-    if (req.fresh) {
+    // Only a conditional request can be fresh (the answer has an ETag and no Last-Modified): skip the check otherwise.
+    if (req.headers["if-none-match"] !== undefined && req.fresh) {
       res.status(304).end();
       return;
     }
-    res.type("application/json").send(body);
+    // What res.send does with these bytes, without its checks that cannot apply here (type and ETag are set,
+    // freshness was just decided). The memoized bytes are a Buffer: Express would copy a string of 1 kB or more.
+    res.setHeader("Content-Type", JSON_CONTENT_TYPE);
+    res.setHeader("Content-Length", body.length);
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
   };
   router.get("/analytics/:type", serve);
   // Document 001's manual test uses `curl -X POST ".../api/analytics/ghosts?guildId=..."`: it answers like GET
@@ -68,13 +76,11 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
 }
 
 function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: string): void {
-  res.set({
-    "X-Cache": result.status.toUpperCase(),
-    Age: String(Math.floor(result.ageMs / 1000)),
-    "X-Cache-Age-Ms": String(Math.round(result.ageMs)),
-    "Cache-Control": "private, no-cache",
-    ETag: etag,
-  });
+  res.setHeader("X-Cache", result.status.toUpperCase());
+  res.setHeader("Age", String(Math.floor(result.ageMs / 1000)));
+  res.setHeader("X-Cache-Age-Ms", String(Math.round(result.ageMs)));
+  res.setHeader("Cache-Control", "private, no-cache");
+  res.setHeader("ETag", etag);
   if (result.status !== "stale") return;
   // RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed.
   res.set("Warning", result.staleBecauseOfError ? ['110 - "Response is Stale"', '111 - "Revalidation Failed"'] : '110 - "Response is Stale"');
@@ -101,18 +107,21 @@ export function staleReason(result: CacheResult<unknown>): string {
   return "loader-failed";
 }
 
+/** What `res.type("application/json")` followed by `res.send(string)` sets. */
+const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
+
 /**
- * JSON text and ETag of a result, remembered per value object: an in-process cache hit returns the same object,
- * so the hot path skips JSON.stringify and hashing. Results are never mutated after they are computed.
+ * JSON bytes and ETag of a result, remembered per value object: an in-process cache hit returns the same object,
+ * so the hot path skips JSON.stringify, UTF-8 encoding and hashing. Results are never mutated after they are computed.
  */
 class ResponseSerializer {
-  private readonly memo = new WeakMap<object, { body: string; etag: string }>();
+  private readonly memo = new WeakMap<object, { body: Buffer; etag: string }>();
 
-  serialize(value: unknown): { body: string; etag: string } {
+  serialize(value: unknown): { body: Buffer; etag: string } {
     const key = typeof value === "object" && value !== null ? value : undefined;
     const known = key && this.memo.get(key);
     if (known) return known;
-    const body = JSON.stringify(value);
+    const body = Buffer.from(JSON.stringify(value));
     const etag = `"${createHash("sha1").update(body).digest("base64url")}"`;
     if (key) this.memo.set(key, { body, etag });
     return { body, etag };

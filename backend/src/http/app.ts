@@ -1,12 +1,13 @@
-import express, { type Express, type RequestHandler, type Router } from "express";
+import express, { type Express, type Router } from "express";
 import type { HealthRegistry } from "../health/health-registry.ts";
 import type { ReadinessCheck } from "../health/readiness-checks.ts";
 import { registryOfReadinessChecks } from "../health/service-health.ts";
 import type { Logger } from "../logging/logger.ts";
-import { noteRouteBase } from "../monitoring/route-template.ts";
+import { withRouteBase } from "../monitoring/route-template.ts";
 import { errorMiddleware, notFoundHandler } from "./error-middleware.ts";
 import { healthRoutes } from "./health-routes.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { observeRequests, type RequestObserver } from "./middleware/request-observers.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 
 /** What the HTTP app is built from; tests build their own. */
@@ -22,8 +23,8 @@ export interface AppDependencies {
   routers?: { path: string; router: Router }[];
   /** Passed to Express's "trust proxy" (default false). */
   trustProxy?: boolean;
-  /** Middleware run first on every request, e.g. the HTTP metrics timer (see backend/src/monitoring). */
-  requestMetrics?: RequestHandler;
+  /** Told about every finished request, timed from its arrival: the HTTP metrics (see backend/src/monitoring). */
+  requestMetrics?: RequestObserver;
   /** Which completed requests are logged (HTTP_SLOW_REQUEST_MS, HTTP_LOG_SAMPLE_RATE; defaults 1,000 ms and 0). */
   requestLog?: { slowMs?: number; sampleRate?: number };
 }
@@ -39,11 +40,11 @@ export function createApp(deps: AppDependencies): Express {
   app.set("trust proxy", deps.trustProxy ?? false);
   app.set("etag", "strong");
   app.use(securityHeaders());
-  if (deps.requestMetrics) app.use(deps.requestMetrics);
-  app.use(requestLog({ logger: deps.logger, ...deps.requestLog }));
-  // noteRouteBase before each router keeps its mount path for metric labels (route templates, never raw URLs).
-  app.use("/health", noteRouteBase("/health"), healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) }));
-  for (const { path, router } of deps.routers ?? []) app.use(path, noteRouteBase(path), router);
+  const log = requestLog({ logger: deps.logger, ...deps.requestLog });
+  app.use(observeRequests([deps.requestMetrics, log].filter((observer) => observer !== undefined)));
+  // Each router notes its mount path for metric labels (route templates, never raw URLs).
+  app.use("/health", withRouteBase("/health", healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) })));
+  for (const { path, router } of deps.routers ?? []) app.use(path, withRouteBase(path, router));
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));
   return app;

@@ -1,4 +1,4 @@
-import type { RequestHandler } from "express";
+import type { RequestObserver } from "../http/middleware/request-observers.ts";
 import { Histogram, type Registry } from "prom-client";
 import { routeTemplate } from "./route-template.ts";
 
@@ -6,11 +6,12 @@ import { routeTemplate } from "./route-template.ts";
 const BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
- * Express middleware timing every request into `<prefix>http_request_duration_seconds{method, route, status}`,
- * with `route` the matched template (see `routeTemplate`), so the number of series stays bounded. A request whose
- * client went away before the response finished is counted with `status="aborted"`. Install it first.
+ * Times every request into `<prefix>http_request_duration_seconds{method, route, status}`, with `route` the matched
+ * template (see `routeTemplate`), so the number of series stays bounded. A request whose client went away before
+ * the response finished is counted with `status="aborted"`. Mount it through `observeRequests` (createApp's
+ * `requestMetrics`), which starts the clock before any other middleware.
  */
-export function httpRequestMetrics(registry: Registry, namePrefix = "spywatcher_"): RequestHandler {
+export function httpRequestMetrics(registry: Registry, namePrefix = "spywatcher_"): RequestObserver {
   const histogram = new Histogram({
     name: `${namePrefix}http_request_duration_seconds`,
     help: "HTTP request duration in seconds, by method, route template and status",
@@ -21,20 +22,15 @@ export function httpRequestMetrics(registry: Registry, namePrefix = "spywatcher_
   // One labelled child per (method, route, status), found by a string key: observing through it skips
   // prom-client's per-call label hashing, which showed in the CPU profile of a loaded service.
   const children = new Map<string, Histogram.Internal<"method" | "route" | "status">>();
-  return (req, res, next) => {
-    const started = performance.now();
-    // One listener: "close" follows "finish" for a completed response; without "finish" the client left first.
-    res.once("close", () => {
-      const route = routeTemplate(req, res);
-      const status = res.writableFinished ? String(res.statusCode) : "aborted";
-      const key = `${req.method} ${status} ${route}`;
-      let child = children.get(key);
-      if (!child) {
-        child = histogram.labels({ method: req.method, route, status });
-        children.set(key, child);
-      }
-      child.observe((performance.now() - started) / 1000);
-    });
-    next();
+  return (req, res, elapsedMs) => {
+    const route = routeTemplate(req, res);
+    const status = res.writableFinished ? String(res.statusCode) : "aborted";
+    const key = `${req.method} ${status} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      child = histogram.labels({ method: req.method, route, status });
+      children.set(key, child);
+    }
+    child.observe(elapsedMs / 1000);
   };
 }

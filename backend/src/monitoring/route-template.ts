@@ -4,16 +4,17 @@ import type { Request, RequestHandler, Response } from "express";
 export const UNMATCHED_ROUTE = "unmatched";
 
 /**
- * Notes where the router about to handle this request is mounted (`res.locals.routeBase`): the configured mount
- * path, never `req.baseUrl`, which keeps the client's letter case (Express matches paths case-insensitively, so
- * `/API/Admin/x` would otherwise mint new label values). Mount it just before a router
- * (`app.use(path, noteRouteBase(path), router)`): once a request leaves a router with an error, Express restores
- * `req.baseUrl`, so the mount path would otherwise be lost by the time the response is finished.
+ * Mounts `router` so that it notes where it is mounted (`res.locals.routeBase`) before it runs: the configured
+ * mount path, never `req.baseUrl`, which keeps the client's letter case (Express matches paths case-insensitively,
+ * so `/API/Admin/x` would otherwise mint new label values). Use it as `app.use(path, withRouteBase(path, router))`:
+ * once a request leaves a router with an error, Express restores `req.baseUrl`, so the mount path would otherwise
+ * be lost by the time the response is finished. One router layer per mount (a separate noting middleware was a
+ * second layer, walked by every request that passed the mount).
  */
-export function noteRouteBase(mountPath: string): RequestHandler {
-  return (_req, res, next) => {
+export function withRouteBase(mountPath: string, router: RequestHandler): RequestHandler {
+  return (req, res, next) => {
     res.locals.routeBase = mountPath;
-    next();
+    return router(req, res, next);
   };
 }
 
@@ -26,7 +27,7 @@ export function routeTemplate(req: Request, res: Response): string {
   const base = typeof res.locals.routeBase === "string" ? res.locals.routeBase : undefined;
   const routePath = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof routePath === "string") {
-    // Without a noted base (a router mounted without noteRouteBase) the URL's own spelling is all there is.
+    // Without a noted base (a router mounted without withRouteBase) the URL's own spelling is all there is.
     const mount = base ?? req.baseUrl;
     // A router's "/" route under a mount is the mount itself ("/health", not "/health/").
     return routePath === "/" && mount !== "" ? mount : `${mount}${routePath}`;

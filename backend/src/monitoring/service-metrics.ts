@@ -1,4 +1,4 @@
-import type { RequestHandler } from "express";
+import type { RequestObserver } from "../http/middleware/request-observers.ts";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { CacheStatsSource } from "./alert-sample.ts";
 import type { CacheStatsRecorder } from "../cache/stats/cache-stats-recorder.ts";
@@ -35,8 +35,8 @@ export interface ServiceMetricsSources {
 /** A service's metrics: its own registry and the HTTP timing middleware that feeds it. */
 export interface ServiceMetrics {
   registry: Registry;
-  /** Times every request into `spywatcher_http_request_duration_seconds`; install first in the app. */
-  httpMetrics: RequestHandler;
+  /** Times every request into `spywatcher_http_request_duration_seconds` (createApp's `requestMetrics`). */
+  httpMetrics: RequestObserver;
 }
 
 /**

@@ -7,6 +7,21 @@ import { PUBLISH_SEQUENCED } from "../transport/lua-script.ts";
 import type { RedisGateway } from "../transport/redis-gateway.ts";
 import type { TagVersionStore } from "./tag-version-store.ts";
 
+/** Beats that may be unanswered at once before the next one is skipped (a slow Redis must not collect them). */
+const MAX_BEATS_IN_FLIGHT = 4;
+
+/** A ping sent and not yet echoed, with its beat's heartbeat write. */
+interface PendingPing {
+  /** performance.now() before the heartbeat was written. */
+  sentAt: number;
+  /** Whether the beat's heartbeat (ZADD) was written: undefined while its reply is pending. */
+  registered: boolean | undefined;
+  /** The ping came back on the bus. */
+  echoed: boolean;
+  /** The bus's reset count when the ping came back. */
+  resetsAtEcho: number;
+}
+
 /** A message on the bus. */
 type BusMessage =
   | { t: "i"; from: string; id: string; v: Record<string, number>; s?: Record<string, number> } // tag invalidation with the new versions (s: soft, each tag's version before it)
@@ -44,10 +59,12 @@ export class InvalidationBus extends EventEmitter {
   private readonly ackChannel: string;
   private lastSequence: number | undefined;
   private pingNumber = 0;
-  private readonly pingsInFlight = new Map<number, number>();
+  private readonly pingsInFlight = new Map<number, PendingPing>();
   private readonly ackWaiters = new Map<string, (from: string) => void>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatRunning = false;
+  private beatsInFlight = 0;
+  /** Resets of the tag map so far: an echo received before one grants no trust after it. */
+  private resets = 0;
   private beats = 0;
   private closed = false;
   /** Round trip of the last own ping, ms (for stats). */
@@ -140,35 +157,63 @@ export class InvalidationBus extends EventEmitter {
     ]);
   }
 
+  /**
+   * One beat: write the heartbeat, then publish a ping; trust comes from the ping's echo, and only once the
+   * heartbeat of the same beat is confirmed written (see `onOwnPing`). On a single node both go on the same
+   * connection, so the ping is sent without waiting for the ZADD's reply (Redis runs them in order); on a cluster
+   * they go to different masters and the ping waits. Beats overlap instead of skipping while one is slow: under
+   * load the event loop lags, and a skipped beat let trust lapse, so every read then took the untrusted path (one
+   * more script call each) exactly when the process was busiest.
+   */
   private async heartbeat(): Promise<void> {
-    if (this.heartbeatRunning || this.closed) return;
+    if (this.closed) return;
     // Not connected (yet, or any more): the ZADD could only fail, counting a Redis error and a breaker failure for
     // every beat (and one at every start, before the connection is up). No ping then, so trust lapses by itself.
     if (!this.options.gateway.isConnected()) return;
-    this.heartbeatRunning = true;
+    // A slow Redis must not collect beats: a few unanswered ones at most.
+    if (this.beatsInFlight >= MAX_BEATS_IN_FLIGHT) return;
+    this.beatsInFlight += 1;
     try {
       // Taken before the heartbeat is written: trust derived from this ping never outlives the registration.
       const sentAt = performance.now();
       const instances = this.options.keys.instances();
-      await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances);
-      // Registered as live from sentAt on: versions fetched from now on may vouch for themselves until then + W/2.
-      const registeredUntil = sentAt + this.options.windowMs / 2;
-      if (registeredUntil > this.options.tagStore.registeredUntil) this.options.tagStore.registeredUntil = registeredUntil;
+      const n = ++this.pingNumber;
+      const beat: PendingPing = { sentAt, registered: undefined, echoed: false, resetsAtEcho: 0 };
+      this.pingsInFlight.set(n, beat);
+      // Pings that never come back (subscriber down) must not pile up: only recent ones can grant trust anyway.
+      if (this.pingsInFlight.size > 32) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value!);
+      const registering = this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances).then(
+        () => {
+          // Registered as live from sentAt on: versions fetched from now on may vouch for themselves until then + W/2.
+          const registeredUntil = sentAt + this.options.windowMs / 2;
+          if (registeredUntil > this.options.tagStore.registeredUntil) this.options.tagStore.registeredUntil = registeredUntil;
+          this.registered(beat, true);
+        },
+        (error: unknown) => {
+          this.registered(beat, false);
+          throw error;
+        },
+      );
+      if (this.options.gateway.isCluster) await registering;
+      else registering.catch(() => undefined);
+      const pinging = this.publish({ t: "p", from: this.options.instanceId, n });
+      await Promise.all([registering, pinging]);
       this.beats += 1;
       if (this.beats % 64 === 0) {
         // Forget instances gone for a minute (crashed without close()).
         await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000), instances);
       }
-      const n = ++this.pingNumber;
-      this.pingsInFlight.set(n, sentAt);
-      // Pings that never come back (subscriber down) must not pile up: only recent ones can grant trust anyway.
-      if (this.pingsInFlight.size > 32) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value!);
-      await this.publish({ t: "p", from: this.options.instanceId, n });
     } catch {
-      // Redis down: no ping arrives, so the local map stops being trusted by itself.
+      // Redis down: no ping arrives (or its heartbeat failed), so the local map stops being trusted by itself.
     } finally {
-      this.heartbeatRunning = false;
+      this.beatsInFlight -= 1;
     }
+  }
+
+  /** The heartbeat of `beat` was written (or failed): an echo that arrived first grants its trust now. */
+  private registered(beat: PendingPing, ok: boolean): void {
+    beat.registered = ok;
+    if (ok && beat.echoed) this.trustFrom(beat);
   }
 
   private async publish(message: BusMessage): Promise<void> {
@@ -194,6 +239,7 @@ export class InvalidationBus extends EventEmitter {
     }
     if (this.lastSequence === undefined || sequence !== this.lastSequence + 1) {
       // First message since subscribing, a gap, or a restarted Redis: something may have been missed.
+      this.resets += 1;
       this.options.tagStore.reset();
       this.emit("reset");
     }
@@ -222,11 +268,20 @@ export class InvalidationBus extends EventEmitter {
   }
 
   private onOwnPing(n: number): void {
-    const sentAt = this.pingsInFlight.get(n);
+    const beat = this.pingsInFlight.get(n);
     for (const pending of this.pingsInFlight.keys()) if (pending <= n) this.pingsInFlight.delete(pending);
-    if (sentAt === undefined) return;
-    this.lastPingRoundTripMs = performance.now() - sentAt;
-    const until = sentAt + this.options.windowMs / 2;
+    if (beat === undefined) return;
+    this.lastPingRoundTripMs = performance.now() - beat.sentAt;
+    beat.echoed = true;
+    beat.resetsAtEcho = this.resets;
+    // The echo may overtake the ZADD's reply (another socket): then `registered` grants the trust.
+    if (beat.registered === true) this.trustFrom(beat);
+  }
+
+  /** Trusts the map until W/2 past the beat's send time, unless messages may have been lost since its echo (a reset after it). */
+  private trustFrom(beat: PendingPing): void {
+    if (this.closed || beat.resetsAtEcho !== this.resets) return;
+    const until = beat.sentAt + this.options.windowMs / 2;
     const wasTrusted = this.options.tagStore.isTrusted();
     if (until > this.options.tagStore.trustedUntil) this.options.tagStore.trustedUntil = until;
     if (!wasTrusted && this.options.tagStore.isTrusted()) this.emit("trusted");

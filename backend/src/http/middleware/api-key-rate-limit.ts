@@ -31,8 +31,13 @@ export interface ApiKeyRateLimitOptions {
   breaker?: CircuitBreakerOptions;
 }
 
-/** The rate limit middleware and a way to stop its background probing. */
-export type ApiKeyRateLimiter = RequestHandler & { close(): void };
+/** The rate limit middleware, whether it limits at all, and a way to stop its background probing. */
+export type ApiKeyRateLimiter = RequestHandler & { close(): void; readonly enabled: boolean };
+
+/** The middleware to mount after authentication: none when the limiter is off (so it costs no router step per request). */
+export function rateLimitChain(limiter: ApiKeyRateLimiter): RequestHandler[] {
+  return limiter.enabled ? [limiter] : [];
+}
 
 /**
  * Per-API-key rate limit, after `requireApiKey`. Answers 429 JSON with RateLimit headers. Counted in Redis (shared
@@ -41,7 +46,7 @@ export type ApiKeyRateLimiter = RequestHandler & { close(): void };
  * while that master's breaker is open.
  */
 export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimiter {
-  if (options.limit <= 0) return Object.assign<RequestHandler, { close(): void }>((_req, _res, next) => next(), { close: () => undefined });
+  if (options.limit <= 0) return Object.assign<RequestHandler, { close(): void; enabled: boolean }>((_req, _res, next) => next(), { close: () => undefined, enabled: false });
   const timeoutMs = options.timeoutMs ?? 250;
   let breakers: NodeBreakers | undefined;
   let store: Store | undefined;
@@ -77,7 +82,7 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimi
       next(new TooManyRequestsError(`Rate limit of ${used.limit} requests per ${used.windowMs / 1000} s exceeded`));
     },
   });
-  return Object.assign(handler, { close: () => breakers?.close() });
+  return Object.assign(handler, { close: () => breakers?.close(), enabled: true });
 }
 
 /**

@@ -5,6 +5,7 @@ import type { RedisClient } from "../../redis/redis-connections.ts";
 import type { KeyBuilder } from "../keys/key-builder.ts";
 import { PUBLISH_SEQUENCED } from "../transport/lua-script.ts";
 import type { RedisGateway } from "../transport/redis-gateway.ts";
+import { AckCollector } from "./ack-collector.ts";
 import { HeardInstances } from "./heard-instances.ts";
 import type { TagVersionStore } from "./tag-version-store.ts";
 
@@ -91,51 +92,26 @@ export class InvalidationBus extends EventEmitter {
    */
   async announceInvalidation(versions: Record<string, number>, softFrom?: Record<string, number>): Promise<{ acked: number; waitedForAll: boolean }> {
     const id = randomBytes(8).toString("hex");
-    const acked = new Set<string>();
-    let expected: Set<string> | undefined;
-    let notBefore = Number.POSITIVE_INFINITY;
-    let wake: (() => void) | undefined;
-    let early: NodeJS.Timeout | undefined;
-    const allIn = () => expected !== undefined && [...expected].every((instance) => acked.has(instance));
-    const check = () => {
-      if (!allIn() || early) return;
-      const wait = notBefore - performance.now();
-      if (wait <= 0) wake?.();
-      else {
-        early = setTimeout(() => wake?.(), wait);
-        early.unref();
-      }
-    };
-    this.ackWaiters.set(id, (from) => {
-      acked.add(from);
-      check();
-    });
+    const acks = new AckCollector();
+    this.ackWaiters.set(id, (from) => acks.ack(from));
     // Registered before publishing: the echo may arrive before the publish's reply does.
     const echo = new Promise<{ ids: Set<string>; notBefore: number }>((resolve) => this.echoWaiters.set(id, resolve));
     try {
       await this.publish(softFrom ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom } : { t: "i", from: this.options.instanceId, id, v: versions });
-      const deadline = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.windowMs);
-        timer.unref();
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      acks.startWindow(this.options.windowMs);
       // The registry is read only after publishing: an instance registering later subscribed after the publish
       // too, so it can only hold versions read after the bump. Without the registry or without the echo (this
       // instance's subscriber is down, so it cannot know who pinged), nothing resolves early: W.
       void Promise.all([this.liveInstances().catch(() => undefined), echo]).then(([registry, heard]) => {
         if (!registry) return;
-        expected = new Set([...registry, ...heard.ids]);
+        const expected = new Set([...registry, ...heard.ids]);
         expected.delete(this.options.instanceId);
-        notBefore = heard.notBefore;
-        check();
+        acks.expect(expected, heard.notBefore);
       });
-      await deadline;
-      return { acked: acked.size, waitedForAll: allIn() };
+      await acks.settled;
+      return { acked: acks.ackCount, waitedForAll: acks.allAcked };
     } finally {
-      clearTimeout(early);
+      acks.dispose();
       this.ackWaiters.delete(id);
       this.echoWaiters.delete(id);
     }

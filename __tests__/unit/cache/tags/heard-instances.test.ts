@@ -29,4 +29,11 @@ describe("HeardInstances", () => {
     heard.runBroken(1_000);
     expect(heard.snapshot(1_010, "a").notBefore).toBe(1_250);
   });
+
+  it("does not keep ids of long-gone peers when it never takes a snapshot", () => {
+    const heard = new HeardInstances(500);
+    for (let i = 0; i < 1_000; i += 1) heard.heardPing(`peer-${i}`, i * 1_000);
+    expect(heard.snapshot(999_000, "a").ids.size).toBeLessThanOrEqual(1);
+    expect((heard as unknown as { lastPing: Map<string, number> }).lastPing.size).toBeLessThanOrEqual(257);
+  });
 });

@@ -99,9 +99,9 @@ export class InvalidationBus extends EventEmitter {
     try {
       await this.publish(softFrom ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom } : { t: "i", from: this.options.instanceId, id, v: versions });
       acks.startWindow(this.options.windowMs);
-      // The registry is read only after publishing: an instance registering later subscribed after the publish
-      // too, so it can only hold versions read after the bump. Without the registry or without the echo (this
-      // instance's subscriber is down, so it cannot know who pinged), nothing resolves early: W.
+      // The registry is read only after publishing, so it lists every registration written before this message.
+      // Without its answer or without the echo (this instance's subscriber is down, so it cannot know who pinged),
+      // nothing resolves early: W. Why each is needed: docs/cache.md, "Tag invalidation".
       void Promise.all([this.liveInstances().catch(() => undefined), echo]).then(([registry, heard]) => {
         if (!registry) return;
         const expected = new Set([...registry, ...heard.ids]);

@@ -158,6 +158,9 @@ describe("soft tag invalidation of an L1 copy", () => {
       await gate.promise;
       return load();
     };
+    // A fresh instance's first invalidations may wait until W/2 after it began hearing the bus (docs/cache.md, rule
+    // 4c), which would eat into S below: let one resolve first.
+    await cache.invalidateByTag("guild:warm-up");
     await cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
     // Behind the cache's back (no announcement): only the L1 copy can still answer.
     const invalidatedAt = performance.now();

@@ -5,27 +5,18 @@ import type { RedisClient } from "../../redis/redis-connections.ts";
 import type { KeyBuilder } from "../keys/key-builder.ts";
 import { PUBLISH_SEQUENCED } from "../transport/lua-script.ts";
 import type { RedisGateway } from "../transport/redis-gateway.ts";
+import { AckCollector } from "./ack-collector.ts";
+import { HeardInstances } from "./heard-instances.ts";
 import type { TagVersionStore } from "./tag-version-store.ts";
 
-/** Beats that may be unanswered at once before the next one is skipped (a slow Redis must not collect them). */
+/** Most heartbeats in flight at once (a slow Redis must not collect them). */
 const MAX_BEATS_IN_FLIGHT = 4;
-
-/** A ping sent and not yet echoed, with its beat's heartbeat write. */
-interface PendingPing {
-  /** performance.now() before the heartbeat was written. */
-  sentAt: number;
-  /** Whether the beat's heartbeat (ZADD) was written: undefined while its reply is pending. */
-  registered: boolean | undefined;
-  /** The ping came back on the bus. */
-  echoed: boolean;
-  /** The bus's reset count when the ping came back. */
-  resetsAtEcho: number;
-}
 
 /** A message on the bus. */
 type BusMessage =
   | { t: "i"; from: string; id: string; v: Record<string, number>; s?: Record<string, number> } // tag invalidation with the new versions (s: soft, each tag's version before it)
   | { t: "p"; from: string; n: number } // ping: proves the sender has seen everything published before it
+  | { t: "l"; from: string } // the sender closed (it stopped trusting its map first): no longer waited for
   | { t: "k"; from: string; keys: string[] } // these entry keys were overwritten or deleted (L1 coherence)
   | { t: "f"; from: string; key: string }; // this key was just filled by a lock holder (wakes waiters)
 
@@ -46,10 +37,13 @@ export interface InvalidationBusOptions {
 /**
  * The invalidation protocol (docs/cache.md, "Tag invalidation"). All bus messages go through one Lua script that
  * numbers them, so every subscriber sees one total order and notices any gap (then it forgets its tag map).
- * Each instance registers in a ZSET, and every W/4 it refreshes that heartbeat and publishes a ping; receiving its
- * own ping sent at P proves it has applied every invalidation published before P, so it trusts its local tag map
- * until P + W/2. An invalidation resolves once every live instance has acknowledged it, or W after publishing:
- * by then any instance that has not applied it has also stopped trusting its map.
+ * Every W/4 each instance refreshes its heartbeat in a ZSET (the registry) and, independently, publishes a ping;
+ * receiving its own ping sent at P proves it has applied every invalidation published before P, so it trusts its
+ * local tag map until P + W/2. An invalidation resolves W after publishing (by then any instance that has not
+ * applied it has also stopped trusting its map), or earlier once every instance of the registry's live set and
+ * every instance heard pinging before it on the bus has acknowledged it, and no sooner than W/2 after the start
+ * of the invalidator's unbroken view of the bus. The registry alone would not do: an instance whose registration
+ * fails (its master is down) still pings and trusts its map (docs/cache.md, "Tag invalidation").
  *
  * Events: "trusted" (the local map became trusted), "reset" (messages may have been lost), "keys" (string[] of full keys changed elsewhere),
  * "filled" (full key), "invalidated" (tags).
@@ -59,12 +53,15 @@ export class InvalidationBus extends EventEmitter {
   private readonly ackChannel: string;
   private lastSequence: number | undefined;
   private pingNumber = 0;
-  private readonly pingsInFlight = new Map<number, PendingPing>();
+  private readonly pingsInFlight = new Map<number, number>();
   private readonly ackWaiters = new Map<string, (from: string) => void>();
+  /** Invalidation id -> called when this instance's own message comes back on the bus, with who was heard before it. */
+  private readonly echoWaiters = new Map<string, (heard: { ids: Set<string>; notBefore: number }) => void>();
+  private readonly heard: HeardInstances;
+  private heartbeatInFlight: Promise<unknown> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Beats whose registration or ping has not answered yet. */
   private beatsInFlight = 0;
-  /** Resets of the tag map so far: an echo received before one grants no trust after it. */
-  private resets = 0;
   private beats = 0;
   private closed = false;
   /** Round trip of the last own ping, ms (for stats). */
@@ -74,6 +71,7 @@ export class InvalidationBus extends EventEmitter {
     super();
     this.channel = options.keys.busChannel();
     this.ackChannel = options.keys.ackChannel(options.instanceId);
+    this.heard = new HeardInstances(options.windowMs);
     this.onMessage = this.onMessage.bind(this);
   }
 
@@ -91,36 +89,35 @@ export class InvalidationBus extends EventEmitter {
     void this.heartbeat();
   }
 
-  /** Publishes the new versions (of a soft bump from `softFrom` if given) and resolves when every live instance applied them, or after W. */
+  /**
+   * Publishes the new versions (of a soft bump from `softFrom` if given) and resolves W after publishing, or earlier
+   * once every live instance applied them: the registry's live set and every instance heard pinging before this
+   * message (both needed; otherwise W), and not before the invalidator's unbroken view of the bus is W/2 old.
+   */
   async announceInvalidation(versions: Record<string, number>, softFrom?: Record<string, number>): Promise<{ acked: number; waitedForAll: boolean }> {
     const id = randomBytes(8).toString("hex");
-    const acked = new Set<string>();
-    let wake: (() => void) | undefined;
-    let expected: Set<string> | undefined;
-    const allIn = () => expected !== undefined && [...expected].every((instance) => acked.has(instance));
-    this.ackWaiters.set(id, (from) => {
-      acked.add(from);
-      if (allIn()) wake?.();
-    });
+    const acks = new AckCollector();
+    this.ackWaiters.set(id, (from) => acks.ack(from));
+    // Registered before publishing: the echo may arrive before the publish's reply does.
+    const echo = new Promise<{ ids: Set<string>; notBefore: number }>((resolve) => this.echoWaiters.set(id, resolve));
     try {
       await this.publish(softFrom ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom } : { t: "i", from: this.options.instanceId, id, v: versions });
-      const deadline = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.windowMs);
-        timer.unref();
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
+      acks.startWindow(this.options.windowMs);
+      // The registry is read only after publishing, so it lists every registration written before this message.
+      // Without its answer or without the echo (this instance's subscriber is down, so it cannot know who pinged),
+      // nothing resolves early: W. Why each is needed: docs/cache.md, "Tag invalidation".
+      void Promise.all([this.liveInstances().catch(() => undefined), echo]).then(([registry, heard]) => {
+        if (!registry) return;
+        const expected = new Set([...registry, ...heard.ids]);
+        expected.delete(this.options.instanceId);
+        acks.expect(expected, heard.notBefore);
       });
-      // Read the live set only after publishing: an instance registering later subscribed after the publish
-      // too, so it can only hold versions read after the bump.
-      expected = await this.liveInstances().catch(() => undefined);
-      if (expected) expected.delete(this.options.instanceId);
-      if (allIn()) wake?.();
-      await deadline;
-      return { acked: acked.size, waitedForAll: allIn() };
+      await acks.settled;
+      return { acked: acks.ackCount, waitedForAll: acks.allAcked };
     } finally {
+      acks.dispose();
       this.ackWaiters.delete(id);
+      this.echoWaiters.delete(id);
     }
   }
 
@@ -142,7 +139,7 @@ export class InvalidationBus extends EventEmitter {
     return new Set(ids);
   }
 
-  /** Stops the heartbeat, leaves the registry and unsubscribes. */
+  /** Stops the heartbeat, leaves the registry and the heard sets (a bus message) and unsubscribes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -150,70 +147,70 @@ export class InvalidationBus extends EventEmitter {
     this.options.tagStore.trustedUntil = 0;
     this.options.tagStore.registeredUntil = 0;
     this.options.subscriber.off("message", this.onMessage);
+    // A ping still in flight would put this instance back in the others' heard sets after its leave message.
+    if (this.heartbeatInFlight) await withTimeout(this.heartbeatInFlight, 1_000, "heartbeat").catch(() => undefined);
     // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
       this.options.gateway.call((c) => c.zrem(this.options.keys.instances(), this.options.instanceId), this.options.keys.instances()),
+      this.publish({ t: "l", from: this.options.instanceId }),
       withTimeout(this.options.subscriber.unsubscribe(this.channel, this.ackChannel), 1_000, "unsubscribe"),
     ]);
   }
 
   /**
-   * One beat: write the heartbeat, then publish a ping; trust comes from the ping's echo, and only once the
-   * heartbeat of the same beat is confirmed written (see `onOwnPing`). On a single node both go on the same
-   * connection, so the ping is sent without waiting for the ZADD's reply (Redis runs them in order); on a cluster
-   * they go to different masters and the ping waits. Beats overlap instead of skipping while one is slow: under
-   * load the event loop lags, and a skipped beat let trust lapse, so every read then took the untrusted path (one
-   * more script call each) exactly when the process was busiest.
+   * One beat: registration and ping. Beats overlap (up to MAX_BEATS_IN_FLIGHT) rather than skip while one is slow:
+   * under HTTP load the event loop lags, and a skipped beat let trust lapse, so every read took the untrusted path
+   * (one more script call each) exactly when the process was busiest.
    */
   private async heartbeat(): Promise<void> {
-    if (this.closed) return;
+    if (this.beatsInFlight >= MAX_BEATS_IN_FLIGHT || this.closed) return;
     // Not connected (yet, or any more): the ZADD could only fail, counting a Redis error and a breaker failure for
     // every beat (and one at every start, before the connection is up). No ping then, so trust lapses by itself.
     if (!this.options.gateway.isConnected()) return;
-    // A slow Redis must not collect beats: a few unanswered ones at most.
-    if (this.beatsInFlight >= MAX_BEATS_IN_FLIGHT) return;
     this.beatsInFlight += 1;
+    // Independent: a registry whose master is down must not silence the ping (invalidators also count instances
+    // heard pinging), nor a silent bus the registration (rule 6 then rests on it alone).
+    const beat = Promise.allSettled([this.register(), this.ping()]);
+    this.heartbeatInFlight = beat;
     try {
-      // Taken before the heartbeat is written: trust derived from this ping never outlives the registration.
-      const sentAt = performance.now();
-      const instances = this.options.keys.instances();
-      const n = ++this.pingNumber;
-      const beat: PendingPing = { sentAt, registered: undefined, echoed: false, resetsAtEcho: 0 };
-      this.pingsInFlight.set(n, beat);
-      // Pings that never come back (subscriber down) must not pile up: only recent ones can grant trust anyway.
-      if (this.pingsInFlight.size > 32) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value!);
-      const registering = this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances).then(
-        () => {
-          // Registered as live from sentAt on: versions fetched from now on may vouch for themselves until then + W/2.
-          const registeredUntil = sentAt + this.options.windowMs / 2;
-          if (registeredUntil > this.options.tagStore.registeredUntil) this.options.tagStore.registeredUntil = registeredUntil;
-          this.registered(beat, true);
-        },
-        (error: unknown) => {
-          this.registered(beat, false);
-          throw error;
-        },
-      );
-      if (this.options.gateway.isCluster) await registering;
-      else registering.catch(() => undefined);
-      const pinging = this.publish({ t: "p", from: this.options.instanceId, n });
-      await Promise.all([registering, pinging]);
-      this.beats += 1;
-      if (this.beats % 64 === 0) {
-        // Forget instances gone for a minute (crashed without close()).
-        await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000), instances);
-      }
-    } catch {
-      // Redis down: no ping arrives (or its heartbeat failed), so the local map stops being trusted by itself.
+      await beat;
     } finally {
       this.beatsInFlight -= 1;
     }
   }
 
-  /** The heartbeat of `beat` was written (or failed): an echo that arrived first grants its trust now. */
-  private registered(beat: PendingPing, ok: boolean): void {
-    beat.registered = ok;
-    if (ok && beat.echoed) this.trustFrom(beat);
+  /** Writes this instance's heartbeat into the registry; once it succeeded, fetched versions vouch until its send time + W/2. */
+  private async register(): Promise<void> {
+    const sentAt = performance.now();
+    const instances = this.options.keys.instances();
+    await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances);
+    this.vouchFrom(sentAt);
+    this.beats += 1;
+    if (this.beats % 64 === 0) {
+      // Forget instances gone for a minute (crashed without close()).
+      await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000), instances);
+    }
+  }
+
+  /** Publishes a ping; its return grants trust (onOwnPing), its publication alone lets fetched versions vouch until its send time + W/2. */
+  private async ping(): Promise<void> {
+    const n = ++this.pingNumber;
+    const sentAt = performance.now();
+    this.pingsInFlight.set(n, sentAt);
+    // Pings that never come back (subscriber down) must not pile up: only recent ones can grant trust anyway.
+    if (this.pingsInFlight.size > 32) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value!);
+    await this.publish({ t: "p", from: this.options.instanceId, n });
+    this.vouchFrom(sentAt);
+  }
+
+  /**
+   * A heartbeat sent at `sentAt` reached Redis (a registration, or a ping now in the bus's order): until sentAt + W/2
+   * no invalidation published later can resolve early without this instance's acknowledgement (rule 6).
+   */
+  private vouchFrom(sentAt: number): void {
+    if (this.closed) return;
+    const until = sentAt + this.options.windowMs / 2;
+    if (until > this.options.tagStore.registeredUntil) this.options.tagStore.registeredUntil = until;
   }
 
   private async publish(message: BusMessage): Promise<void> {
@@ -237,9 +234,10 @@ export class InvalidationBus extends EventEmitter {
     } catch {
       return;
     }
+    const now = performance.now();
     if (this.lastSequence === undefined || sequence !== this.lastSequence + 1) {
       // First message since subscribing, a gap, or a restarted Redis: something may have been missed.
-      this.resets += 1;
+      this.heard.runBroken(now);
       this.options.tagStore.reset();
       this.emit("reset");
     }
@@ -249,7 +247,8 @@ export class InvalidationBus extends EventEmitter {
       case "i":
         this.options.tagStore.apply(message.v, message.s);
         this.emit("invalidated", Object.keys(message.v));
-        if (!self) {
+        if (self) this.echoWaiters.get(message.id)?.(this.heard.snapshot(now, this.options.instanceId));
+        else {
           this.options.gateway
             .call((c) => c.publish(this.options.keys.ackChannel(message.from), `${message.id}|${this.options.instanceId}`))
             .catch(() => undefined);
@@ -257,6 +256,10 @@ export class InvalidationBus extends EventEmitter {
         break;
       case "p":
         if (self) this.onOwnPing(message.n);
+        else this.heard.heardPing(message.from, now);
+        break;
+      case "l":
+        this.heard.left(message.from);
         break;
       case "k":
         if (!self) this.emit("keys", message.keys);
@@ -268,20 +271,11 @@ export class InvalidationBus extends EventEmitter {
   }
 
   private onOwnPing(n: number): void {
-    const beat = this.pingsInFlight.get(n);
+    const sentAt = this.pingsInFlight.get(n);
     for (const pending of this.pingsInFlight.keys()) if (pending <= n) this.pingsInFlight.delete(pending);
-    if (beat === undefined) return;
-    this.lastPingRoundTripMs = performance.now() - beat.sentAt;
-    beat.echoed = true;
-    beat.resetsAtEcho = this.resets;
-    // The echo may overtake the ZADD's reply (another socket): then `registered` grants the trust.
-    if (beat.registered === true) this.trustFrom(beat);
-  }
-
-  /** Trusts the map until W/2 past the beat's send time, unless messages may have been lost since its echo (a reset after it). */
-  private trustFrom(beat: PendingPing): void {
-    if (this.closed || beat.resetsAtEcho !== this.resets) return;
-    const until = beat.sentAt + this.options.windowMs / 2;
+    if (sentAt === undefined) return;
+    this.lastPingRoundTripMs = performance.now() - sentAt;
+    const until = sentAt + this.options.windowMs / 2;
     const wasTrusted = this.options.tagStore.isTrusted();
     if (until > this.options.tagStore.trustedUntil) this.options.tagStore.trustedUntil = until;
     if (!wasTrusted && this.options.tagStore.isTrusted()) this.emit("trusted");

@@ -25,9 +25,9 @@ export class TagVersionStore {
   /** performance.now() deadline until which the local map is complete (set by the bus). */
   trustedUntil = 0;
   /**
-   * performance.now() deadline set by the bus after each heartbeat that registered this instance as live (the
-   * heartbeat's send time + W/2): until then an invalidation cannot resolve without this instance's acknowledgement
-   * or W after its publication.
+   * performance.now() deadline set by the bus after each heartbeat that reached Redis, a registration in the live
+   * set or a published ping (its send time + W/2): until then an invalidation published later cannot resolve without
+   * this instance's acknowledgement or W after its publication.
    */
   registeredUntil = 0;
   /** Tag -> performance.now() until which its version fetched from Redis is current enough for reads (rule 6). */

@@ -48,7 +48,7 @@ describe("stampede protection and the L1 tier (own redis-server, so the server c
     expect(await commandCalls(raw, "get")).toBe(1);
   });
 
-  it("50 concurrent callers of a cold key: one loader run and at most two GETs (read + re-check under the lock)", async () => {
+  it("50 concurrent callers of a cold key: one loader run and at most three GETs (read, re-check under the lock, the lock release script's token check)", async () => {
     const cache = await newCache();
     const key = `cold:${randomSnowflake()}`;
     await raw.config("RESETSTAT");
@@ -63,7 +63,9 @@ describe("stampede protection and the L1 tier (own redis-server, so the server c
     );
     expect(runs).toBe(1);
     expect(new Set(results)).toEqual(new Set([1]));
-    expect(await commandCalls(raw, "get")).toBeLessThanOrEqual(2);
+    // Redis counts a GET run inside a script too: the lock's release reads its token (and may finish before this
+    // count, now that ioredis sends a script by EVAL on first use instead of waiting for a NOSCRIPT round trip).
+    expect(await commandCalls(raw, "get")).toBeLessThanOrEqual(3);
   });
 
   it("across instances the lock lets one compute; the other is woken by the 'filled' message, not by polling", async () => {

@@ -69,8 +69,8 @@ try {
       `redis ${redisVersion} at ${BENCH_REDIS_URL}; load average ${os.loadavg()[0]!.toFixed(2)}`,
   );
   context.print(
-    `throughput: ${options.rounds} interleaved rounds of ${options.roundMs} ms per contender after 2 warm-up rounds; ` +
-      "calls/s are medians, ratios are medians of per-round ratios",
+    `throughput: ${options.rounds} interleaved rounds of ${options.roundMs} ms per contender (order rotating each round) ` +
+      "after 2,000 warm-up calls and 2 warm-up rounds; calls/s are medians, ratios are medians of per-round ratios",
   );
   context.print();
   for (const name of options.only ?? (Object.keys(SECTIONS) as SectionName[])) await SECTIONS[name](context);

@@ -8,6 +8,8 @@ export interface ThroughputOptions {
   rounds?: number;
   /** Unreported rounds run first so the JIT, connections and caches are warm (default 2). */
   warmupRounds?: number;
+  /** Unreported calls each contender makes before its warm-up rounds, however long they take (default 2,000). */
+  warmupCalls?: number;
 }
 
 /** Result of a throughput measurement: the median and every round, in calls per second. */
@@ -44,22 +46,36 @@ export async function runRound(call: Contender["call"], inFlight: number, roundM
   return (calls * 1000) / (performance.now() - start);
 }
 
+/** Makes `count` calls with `inFlight` workers (a warm-up that does not depend on the machine's speed). */
+async function runCalls(call: Contender["call"], inFlight: number, count: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await call(next++);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
 /**
- * Measures several contenders in interleaved rounds (round 1 of each in order, then round 2 of each, ...), so a
- * slow spell of the machine (other processes share its 2 cores) hits every contender alike instead of one of them.
- * Put the limit first. Returns each contender's median and rounds, by name.
+ * Measures several contenders in interleaved rounds (round 1 of each, then round 2 of each, ...), so a slow spell
+ * of the machine (other processes share its 2 cores) hits every contender alike instead of one of them. The order
+ * rotates by one each round, so no contender always runs right after the same one (and pays, say, for the
+ * garbage a heavier one left behind). Warm-up is by calls as well as by time: on a loaded machine two short
+ * rounds are only a few hundred calls, too few for the JIT to settle a deeper call path. Returns each
+ * contender's median and rounds, by name.
  */
 export async function measureInterleaved(
   contenders: Contender[],
   options: ThroughputOptions,
 ): Promise<Map<string, Throughput>> {
-  const { inFlight, roundMs = 150, rounds = 15, warmupRounds = 2 } = options;
+  const { inFlight, roundMs = 150, rounds = 15, warmupRounds = 2, warmupCalls = 2_000 } = options;
+  for (const contender of contenders) await runCalls(contender.call, inFlight, warmupCalls);
   for (let round = 0; round < warmupRounds; round++) {
     for (const contender of contenders) await runRound(contender.call, inFlight, roundMs);
   }
   const measured = new Map<string, number[]>(contenders.map((contender) => [contender.name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const contender of contenders) {
+    for (let turn = 0; turn < contenders.length; turn++) {
+      const contender = contenders[(turn + round) % contenders.length]!;
       measured.get(contender.name)!.push(await runRound(contender.call, inFlight, roundMs));
     }
   }

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { DeadlineWatch, WatchedCommand } from "./deadline-watch.ts";
+import type { WriteCoalescer } from "./write-coalescer.ts";
 
 /** Options of the hit path's GET and MGET: replies as UTF-8 strings, like `client.get`. */
 const UTF8_REPLIES = { replyEncoding: "utf8" } as const;
@@ -17,28 +18,29 @@ interface QueuedGet {
 /**
  * Sends the hit path's GETs of one tick as one MGET. With many reads in flight, one TCP read of Redis's replies
  * wakes many callers whose next GETs are all sent in the same tick; each GET costs ioredis a command object, a
- * reply to parse and a promise, and costs Redis a command to dispatch (Redis shares the machine's cores). The
- * first GET of a tick is sent at once, as a GET (a lone caller waits for nothing); the others of that tick are
- * queued and sent on `process.nextTick` (after the tick's promise continuations, so no caller waits for I/O or a
- * timer) as one MGET, whose array reply settles each of them. Replies keep their order relative to each other;
- * a GET queued before another command of the same tick may be answered after it, which is allowed: neither call
- * had resolved. Only for plain single-node connections (see RedisGateway); every command is bounded by `watch`.
+ * reply to parse and a promise, and costs Redis a command to dispatch (Redis shares the machine's cores). A GET
+ * that is the first command of its tick is sent at once, as a GET (a lone caller waits for nothing); the others
+ * of that tick are queued and sent at the tick's end (the `WriteCoalescer`'s `process.nextTick`, after the tick's
+ * promise continuations, so no caller waits for I/O or a timer; the batcher schedules no tick of its own) as one
+ * MGET, whose array reply settles each of them, in the same socket write as the rest of the tick's burst.
+ * Replies keep their order relative to each other; a GET queued before another command of the same tick may be
+ * answered after it, which is allowed: neither call had resolved. Only for plain single-node connections (see
+ * RedisGateway); every command is bounded by `watch`.
  */
 export class GetBatcher {
   private queued: QueuedGet[] = [];
-  /** A GET was already sent in this tick (reset by `endTick`). */
-  private sentThisTick = false;
 
   constructor(
     private readonly client: Redis,
     private readonly watch: DeadlineWatch,
-  ) {}
+    private readonly coalescer: WriteCoalescer,
+  ) {
+    coalescer.onTickEnd = this.endTick;
+  }
 
-  /** GETs `key` (sent at once when it is the first of its tick, else in the tick's MGET); `started`: performance.now(). */
+  /** GETs `key` (sent at once when it is the first command of its tick, else in the tick's MGET); `started`: performance.now(). */
   get(key: string, started: number): Promise<string | null> {
-    if (!this.sentThisTick) {
-      this.sentThisTick = true;
-      process.nextTick(this.endTick);
+    if (this.coalescer.beforeCommand()) {
       const command = new WatchedCommand("get", [key], UTF8_REPLIES);
       this.client.sendCommand(command);
       this.watch.track(command, started);
@@ -50,7 +52,6 @@ export class GetBatcher {
   }
 
   private readonly endTick = (): void => {
-    this.sentThisTick = false;
     const queued = this.queued;
     if (queued.length === 0) return;
     this.queued = [];

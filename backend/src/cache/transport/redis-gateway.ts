@@ -38,7 +38,7 @@ export class RedisGateway {
     this.timeoutMs = commandTimeout === undefined || (client as Cluster).isCluster === true ? (commandTimeout ?? fallbackTimeoutMs) : undefined;
     this.coalescer = new WriteCoalescer(client);
     this.batcher = sendsPlainCommands(client)
-      ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs))
+      ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs), this.coalescer)
       : undefined;
   }
 
@@ -100,9 +100,9 @@ export class RedisGateway {
    */
   sendGet(key: string, started: number, breaker: CircuitBreaker): Promise<string | null> {
     if (!breaker.allowRequest()) throw new CircuitOpenError(breaker.retryAt());
+    if (this.batcher !== undefined) return this.batcher.get(key, started); // it tells the coalescer itself
     this.coalescer.beforeCommand();
-    if (this.batcher === undefined) return this.bounded(this.client.get(key));
-    return this.batcher.get(key, started);
+    return this.bounded(this.client.get(key));
   }
 
   /** Records a call that answered, started at `started` (performance.now()) in `breaker`'s epoch `epoch`. */

@@ -2,7 +2,10 @@
 // `--check` writes nothing and exits 1 when the checked-in file is stale.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { PROMETHEUS_ALERTS_PATH, renderPrometheusAlertsFile } from "../backend/src/monitoring/prometheus-alerts-file.ts";
+import {
+  PROMETHEUS_ALERTS_PATH,
+  renderPrometheusAlertsFile,
+} from "../backend/src/monitoring/prometheus-alerts-file.ts";
 
 const file = path.resolve(import.meta.dirname, "..", PROMETHEUS_ALERTS_PATH);
 const text = renderPrometheusAlertsFile();

@@ -30,7 +30,14 @@ const children: ChildProcess[] = [];
 function startProcess(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ["--import", "tsx", "backend/src/main.ts"], {
     cwd: root,
-    env: { PATH: process.env.PATH, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: "info", INGEST_SPILL_DIR: testSpillDir(), ...env },
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      LOG_LEVEL: "info",
+      INGEST_SPILL_DIR: testSpillDir(),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);

@@ -23,13 +23,18 @@ describe("npm run build: the service and the CLI run with plain node (no tsx)", 
   });
 
   it("the CLI's --help", async () => {
-    const { stdout } = await run(process.execPath, [path.join(OUT, "backend/src/cli/spywatcher.js"), "--help"], { cwd: ROOT });
+    const { stdout } = await run(process.execPath, [path.join(OUT, "backend/src/cli/spywatcher.js"), "--help"], {
+      cwd: ROOT,
+    });
     expect(stdout).toMatch(/^Usage: spywatcher/);
     expect(stdout).toContain("migrate");
   });
 
   it("the service: applies migrations from the build, answers /health/ready, stops cleanly on SIGTERM", async () => {
-    service = await ServiceProcess.start({ nodeArgs: [path.join(OUT, "backend/src/main.js")], env: { MIGRATE_ON_START: "true" } });
+    service = await ServiceProcess.start({
+      nodeArgs: [path.join(OUT, "backend/src/main.js")],
+      env: { MIGRATE_ON_START: "true" },
+    });
     const migrations = service.logs(/migrations done/)[0]!;
     expect(Number(migrations.applied) + Number(migrations.alreadyApplied)).toBeGreaterThanOrEqual(4);
     const ready = await fetch(`${service.url}/health/ready`);

@@ -8,7 +8,10 @@ import { TestSocket } from "../support/ws-test-client.ts";
 let service: ServiceProcess;
 
 beforeAll(async () => {
-  service = await ServiceProcess.start({ env: { DISCORD_ENABLED: "true", SIMULATION_EVENTS_PER_SECOND: "50" }, readyTimeoutMs: 60_000 });
+  service = await ServiceProcess.start({
+    env: { DISCORD_ENABLED: "true", SIMULATION_EVENTS_PER_SECOND: "50" },
+    readyTimeoutMs: 60_000,
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -30,15 +33,23 @@ describe("a browser signing in to the running service (demo mode)", () => {
     expect(analytic.status).toBe(200);
     expect(await analytic.json()).toBeTypeOf("object");
 
-    const cookie = (await browser.jar.getCookieString(service.url));
+    const cookie = await browser.jar.getCookieString(service.url);
     expect(cookie).toContain("spywatcher_session=");
-    const socket = await TestSocket.open(`${service.url.replace("http", "ws")}/ws`, { headers: { cookie, origin: service.url } });
+    const socket = await TestSocket.open(`${service.url.replace("http", "ws")}/ws`, {
+      headers: { cookie, origin: service.url },
+    });
     socket.send({ type: "subscribe", guildId });
-    expect(await socket.next((message) => message.type === "subscribed" || message.type === "error")).toMatchObject({ type: "subscribed", guildId });
+    expect(await socket.next((message) => message.type === "subscribed" || message.type === "error")).toMatchObject({
+      type: "subscribed",
+      guildId,
+    });
     // Live activity of the simulated guild reaches the socket.
     expect(await socket.next((message) => message.type === "analytics:update")).toMatchObject({ guildId });
 
-    const out = await browser.fetch(`${service.url}/auth/logout`, { method: "POST", headers: { "x-csrf-token": me.csrfToken } });
+    const out = await browser.fetch(`${service.url}/auth/logout`, {
+      method: "POST",
+      headers: { "x-csrf-token": me.csrfToken },
+    });
     expect(out.status).toBe(200);
     expect((await socket.closed).code).toBe(4401);
     // No token, cookie or Discord secret reached the logs.

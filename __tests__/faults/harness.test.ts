@@ -68,9 +68,16 @@ describe("fault harness: the service process", () => {
   });
 
   it("starts main.ts, takes load and events, logs JSON, and exits 0 on SIGTERM", async () => {
-    service = await ServiceProcess.start({ env: { DATABASE_URL: pgProxy.databaseUrl, REDIS_URL: redis.url, ...driver.serviceEnv() } });
+    service = await ServiceProcess.start({
+      env: { DATABASE_URL: pgProxy.databaseUrl, REDIS_URL: redis.url, ...driver.serviceEnv() },
+    });
     await driver.waitForBot();
-    const load = startLoad({ baseUrl: service.url, concurrency: 4, next: () => ({ path: "/health" }), durationMs: 1_000 });
+    const load = startLoad({
+      baseUrl: service.url,
+      concurrency: 4,
+      next: () => ({ path: "/health" }),
+      durationMs: 1_000,
+    });
     driver.sendMessages(50);
     const report = await load.done;
     expect(report.byOutcome["200"]).toBe(report.total);

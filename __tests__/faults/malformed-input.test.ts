@@ -75,10 +75,14 @@ describe("malformed input against the real service process under load", () => {
       baseUrl: service.url,
       concurrency: 4,
       durationMs: ATTACK_MS,
-      next: (index) => (index % 2 ? { path: "/health" } : { path: `/api/analytics/ghosts?guildId=${guildId}&since=24h`, headers: auth }),
+      next: (index) =>
+        index % 2 ? { path: "/health" } : { path: `/api/analytics/ghosts?guildId=${guildId}&since=24h`, headers: auth },
     });
 
-    const corruptGzip = Buffer.concat([gzipSync('{"tags":["guild:1"]}').subarray(0, 12), Buffer.from("not gzip at all")]);
+    const corruptGzip = Buffer.concat([
+      gzipSync('{"tags":["guild:1"]}').subarray(0, 12),
+      Buffer.from("not gzip at all"),
+    ]);
     const nested = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
     const json = { "content-type": "application/json" };
     const invalidate = { method: "POST", path: "/api/admin/cache/invalidate" };
@@ -88,15 +92,30 @@ describe("malformed input against the real service process under load", () => {
       () => send(port, { path: "/%ff%fe%00" }),
       () => send(port, { path: `/api/analytics/ghosts?guildId=${guildId}&since=%ff`, headers: auth }),
       () => send(port, { path: `/api/analytics/ghosts?guildId[]=${guildId}&limit=1e309`, headers: auth }),
-      () => send(port, { path: `/api/analytics/ghosts?guildId=${guildId}&guildId=${guildId}&since=${"9".repeat(4_000)}`, headers: auth }),
+      () =>
+        send(port, {
+          path: `/api/analytics/ghosts?guildId=${guildId}&guildId=${guildId}&since=${"9".repeat(4_000)}`,
+          headers: auth,
+        }),
       () => send(port, { ...invalidate, headers: { ...auth, ...json, "content-encoding": "gzip" } }, corruptGzip),
       () => send(port, { ...invalidate, headers: { ...json, "content-encoding": "gzip" } }, corruptGzip),
-      () => send(port, { method: "POST", path: "/health", headers: { ...json, "content-encoding": "gzip" } }, corruptGzip),
-      () => send(port, { method: "POST", path: `/api/analytics/ghosts?guildId=${guildId}`, headers: { ...auth, ...json, "content-encoding": "gzip" } }, corruptGzip),
+      () =>
+        send(port, { method: "POST", path: "/health", headers: { ...json, "content-encoding": "gzip" } }, corruptGzip),
+      () =>
+        send(
+          port,
+          {
+            method: "POST",
+            path: `/api/analytics/ghosts?guildId=${guildId}`,
+            headers: { ...auth, ...json, "content-encoding": "gzip" },
+          },
+          corruptGzip,
+        ),
       () => send(port, { ...invalidate, headers: { ...auth, ...json, "content-encoding": "br" } }, "garbage"),
       () => send(port, { ...invalidate, headers: { ...auth, ...json, "content-encoding": "x-unknown" } }, "{}"),
       () => send(port, { ...invalidate, headers: { ...auth, "content-type": "text/plain" } }, "tags=guild:1"),
-      () => send(port, { ...invalidate, headers: { ...auth, "content-type": "application/json; charset=utf-42" } }, "{}"),
+      () =>
+        send(port, { ...invalidate, headers: { ...auth, "content-type": "application/json; charset=utf-42" } }, "{}"),
       () => send(port, { ...invalidate, headers: { ...auth, ...json } }, '{"tags": ['),
       () => send(port, { ...invalidate, headers: { ...auth, ...json } }, nested),
       () => send(port, { ...invalidate, headers: json }, nested),
@@ -109,9 +128,17 @@ describe("malformed input against the real service process under load", () => {
       () => raw(port, "GARBAGE\r\n\r\n"),
       () => raw(port, "GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"),
       () => raw(port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
-      () => raw(port, "POST /api/admin/cache/invalidate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\nxx\r\n"),
+      () =>
+        raw(
+          port,
+          "POST /api/admin/cache/invalidate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\nxx\r\n",
+        ),
       () => raw(port, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"),
-      () => raw(port, `GET /api/analytics/ghosts?guildId=${guildId} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Length: 10\r\n\r\n`),
+      () =>
+        raw(
+          port,
+          `GET /api/analytics/ghosts?guildId=${guildId} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Length: 10\r\n\r\n`,
+        ),
     ];
     const random = prng(20_261_206);
     const fuzz = () => {
@@ -144,7 +171,9 @@ describe("malformed input against the real service process under load", () => {
     );
     const goodReport = await good.done;
 
-    console.log(`malformed-input: answers ${JSON.stringify(answers)}; good load ${JSON.stringify(goodReport.byOutcome)} p99 ${goodReport.p99Ms.toFixed(1)} ms`);
+    console.log(
+      `malformed-input: answers ${JSON.stringify(answers)}; good load ${JSON.stringify(goodReport.byOutcome)} p99 ${goodReport.p99Ms.toFixed(1)} ms`,
+    );
     expect(failing).toEqual([]);
     expect(Object.keys(answers).filter((status) => /^5/.test(status))).toEqual([]);
     // Good traffic kept being served: every analytics read and health check answered 200.

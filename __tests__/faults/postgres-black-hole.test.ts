@@ -28,11 +28,19 @@ describe("PostgreSQL black-holed (packets dropped, no reset), then restored, und
     await Promise.all([pgProxy.proxy.close(), redis.kill(), driver.close()]);
   });
 
-  it(`is healthy again within ${RECOVERY_BOUND_MS / 1000} s of the end of a ${BLACK_HOLE_MS / 1000} s black-hole, and stores every event`, async ({ annotate }) => {
+  it(`is healthy again within ${RECOVERY_BOUND_MS / 1000} s of the end of a ${BLACK_HOLE_MS / 1000} s black-hole, and stores every event`, async ({
+    annotate,
+  }) => {
     // Production timeouts (client query timeout 11 s, connect 5 s): the bound must hold with them, not with test values.
     service = await ServiceProcess.start({
       // One key sends every request: the per-key limit (600/min) would answer 429 on an idle machine.
-      env: { DATABASE_URL: pgProxy.databaseUrl, REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_PER_MINUTE: "0", ...driver.serviceEnv() },
+      env: {
+        DATABASE_URL: pgProxy.databaseUrl,
+        REDIS_URL: redis.url,
+        ADMIN_API_KEY: ADMIN_KEY,
+        RATE_LIMIT_PER_MINUTE: "0",
+        ...driver.serviceEnv(),
+      },
     });
     await driver.waitForBot();
     const auth = { authorization: `Bearer ${ADMIN_KEY}` };
@@ -45,7 +53,14 @@ describe("PostgreSQL black-holed (packets dropped, no reset), then restored, und
     const ready = async () => (await fetch(`${service!.url}/health/ready`)).status === 200;
     const analyticsOk = async (n: number) => {
       const request = uncached(n);
-      return (await fetch(`${service!.url}${request.path}`, { headers: request.headers, signal: AbortSignal.timeout(15_000) })).status === 200;
+      return (
+        (
+          await fetch(`${service!.url}${request.path}`, {
+            headers: request.headers,
+            signal: AbortSignal.timeout(15_000),
+          })
+        ).status === 200
+      );
     };
 
     driver.startStream(100);
@@ -75,11 +90,10 @@ describe("PostgreSQL black-holed (packets dropped, no reset), then restored, und
     const stored = await driver.waitForStored(driver.sent, 30_000);
     const exit = await service.stop();
 
-    const figures = (
+    const figures =
       `black-hole ${BLACK_HOLE_MS} ms; healthy ${Math.round(healthyAfterMs)} ms after restore (bound ${RECOVERY_BOUND_MS}); ` +
-        `events sent ${driver.sent}, stored ${stored}; HTTP during outage ${JSON.stringify(duringOutage.byOutcome)}, ` +
-        `whole run ${JSON.stringify(report.byOutcome)}, p99 ${report.p99Ms} ms; stop took ${Math.round(exit.tookMs)} ms`
-    );
+      `events sent ${driver.sent}, stored ${stored}; HTTP during outage ${JSON.stringify(duringOutage.byOutcome)}, ` +
+      `whole run ${JSON.stringify(report.byOutcome)}, p99 ${report.p99Ms} ms; stop took ${Math.round(exit.tookMs)} ms`;
     // The figures docs/reliability.md quotes: in the test report (annotation) and on stdout.
     console.info(`[faults] ${figures}`);
     await annotate(figures);

@@ -27,10 +27,19 @@ describe("PostgreSQL cut across a minute boundary (the real service process unde
   });
 
   it("every analytic served before is served STALE through the cut, 0 5xx; never computed: 503", async () => {
-    service = await ServiceProcess.start({ env: { DATABASE_URL: pgProxy.databaseUrl, REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_PER_MINUTE: "10000000" } });
+    service = await ServiceProcess.start({
+      env: {
+        DATABASE_URL: pgProxy.databaseUrl,
+        REDIS_URL: redis.url,
+        ADMIN_API_KEY: ADMIN_KEY,
+        RATE_LIMIT_PER_MINUTE: "10000000",
+      },
+    });
     const guildId = randomSnowflake();
     const paths = ANALYTICS_TYPES.flatMap((type) =>
-      ["since=24h", "", "since=15m"].map((window) => `/api/analytics/${type}?guildId=${guildId}${window ? `&${window}` : ""}`),
+      ["since=24h", "", "since=15m"].map(
+        (window) => `/api/analytics/${type}?guildId=${guildId}${window ? `&${window}` : ""}`,
+      ),
     );
     const get = (path: string) => fetch(`${service!.url}${path}`, { headers: auth });
     for (const path of paths) expect((await get(path)).status).toBe(200); // served once before the outage
@@ -40,7 +49,12 @@ describe("PostgreSQL cut across a minute boundary (the real service process unde
     await new Promise((resolve) => setTimeout(resolve, toBoundary > 5_000 ? toBoundary - 4_000 : toBoundary + 56_000));
     const boundary = Math.ceil(Date.now() / 60_000) * 60_000;
     await pgProxy.proxy.cut();
-    const load = startLoad({ baseUrl: service.url, concurrency: 6, durationMs: 10_000, next: (i) => ({ path: paths[i % paths.length]!, headers: auth }) });
+    const load = startLoad({
+      baseUrl: service.url,
+      concurrency: 6,
+      durationMs: 10_000,
+      next: (i) => ({ path: paths[i % paths.length]!, headers: auth }),
+    });
     const report = await load.done;
     expect(Date.now()).toBeGreaterThan(boundary + 4_000);
 
@@ -58,7 +72,9 @@ describe("PostgreSQL cut across a minute boundary (the real service process unde
     expect(((await never.json()) as { error: { code: string } }).error.code).toBe("E_DEPENDENCY_UNAVAILABLE");
 
     const fivexx = Object.entries(report.byOutcome).filter(([outcome]) => /^5/.test(outcome));
-    console.log(`[postgres-cut] ${JSON.stringify({ total: report.total, byOutcome: report.byOutcome, p50Ms: report.p50Ms, p99Ms: report.p99Ms })}`);
+    console.log(
+      `[postgres-cut] ${JSON.stringify({ total: report.total, byOutcome: report.byOutcome, p50Ms: report.p50Ms, p99Ms: report.p99Ms })}`,
+    );
     expect(fivexx).toEqual([]);
     expect(report.byOutcome["200"]).toBe(report.total);
 

@@ -33,7 +33,9 @@ async function transactions(): Promise<number> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>("SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()");
+    const { rows } = await client.query<{ n: string }>(
+      "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()",
+    );
     return Number(rows[0]!.n);
   } finally {
     await client.end();
@@ -51,7 +53,12 @@ function cpuMs(pid: number): number {
  * `perGroup` analytics (the exact window SINCE) whose entry and tag versions all live on masters other than `victim`
  * ("isolated"), and `perGroup` whose entry lives on `victim` ("failed"), drawn from new guilds until both are full.
  */
-async function placePaths(masterOf: MasterOfKey, keys: KeyBuilder, victim: number, perGroup: number): Promise<{ isolated: string[]; failed: string[] }> {
+async function placePaths(
+  masterOf: MasterOfKey,
+  keys: KeyBuilder,
+  victim: number,
+  perGroup: number,
+): Promise<{ isolated: string[]; failed: string[] }> {
   const isolated: string[] = [];
   const failed: string[] = [];
   const guilds = new Set<string>();
@@ -98,152 +105,183 @@ const count = (answers: LoadAnswer[]) => {
  * slots must answer HIT again within 2 s of the promotion, throughput must stay at least half (per CPU-second of the
  * service; the raw rate at least 0.3x), PostgreSQL work bounded. The instance registry is kept off the victim: a master holding both is the case left open (docs/cache-resilience.md).
  */
-describe.each(["SIGKILL", "SIGSTOP"] as const)("the service on a Redis Cluster whose bus master gets %s under load", (fault) => {
-  let cluster: RedisClusterHandle | undefined;
-  let service: ServiceProcess | undefined;
-  let victim: number | undefined;
-  afterAll(async () => {
-    if (victim !== undefined) cluster?.thaw(victim);
-    await service?.kill();
-    await cluster?.stop();
-  });
-
-  it("other masters' requests keep hitting, failed slots hit within 2 s of the promotion, >= 0.5x throughput, bounded PostgreSQL work", async () => {
-    cluster = await startRedisCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS, requireFullCoverage: false });
-    const masterOf = await masterLookup(cluster.client());
-    const { prefix, keys } = await prefixWithSplitBus(masterOf);
-    victim = await masterOf(keys.busSequence());
-    // Isolated: entry and every tag version on live masters. Failed: the entry on the victim. As many of each.
-    const { isolated, failed } = await placePaths(masterOf, keys, victim, PATHS_PER_GROUP);
-    const paths = [...isolated, ...failed];
-    const failedSet = new Set(failed);
-
-    service = await ServiceProcess.start({
-      env: {
-        REDIS_CLUSTER_NODES: cluster.nodes.join(","),
-        REDIS_KEY_PREFIX: prefix,
-        ADMIN_API_KEY: ADMIN_KEY,
-        // One key sends every request: the per-key limit is not what this test is about.
-        RATE_LIMIT_PER_MINUTE: "10000000",
-      },
+describe.each(["SIGKILL", "SIGSTOP"] as const)(
+  "the service on a Redis Cluster whose bus master gets %s under load",
+  (fault) => {
+    let cluster: RedisClusterHandle | undefined;
+    let service: ServiceProcess | undefined;
+    let victim: number | undefined;
+    afterAll(async () => {
+      if (victim !== undefined) cluster?.thaw(victim);
+      await service?.kill();
+      await cluster?.stop();
     });
-    const get = (path: string) => fetch(`${service!.url}${path}`, { headers: auth });
-    for (const path of paths) {
-      await vi.waitFor(async () => expect((await get(path)).headers.get("x-cache")).toBe("HIT"), { timeout: 10_000, interval: 20 });
-    }
 
-    const answers: LoadAnswer[] = [];
-    const load = startLoad({
-      baseUrl: service.url,
-      concurrency: 8,
-      next: (i) => ({ path: paths[i % paths.length]!, headers: auth }),
-      onAnswer: (answer) => answers.push(answer),
-      timeoutMs: 10_000,
-    });
-    let promotedAt = Number.NaN;
-    let recoveredAt = Number.NaN;
-    let faultAt = Number.NaN;
-    let queries = Number.NaN;
-    const readiness: { code: number; redis: string }[] = [];
-    /** The service's CPU time at the start of the measured stretch, at the fault, at recovery. */
-    const cpuAt: { at: number; ms: number }[] = [];
-    const sampleCpu = () => cpuAt.push({ at: performance.now(), ms: cpuMs(service!.child.pid!) });
-    try {
-      // Warm-up (a just-started process runs slower for seconds: JIT, start-up tasks), then the measured stretch.
-      await new Promise((resolve) => setTimeout(resolve, WARM_UP_MS));
-      sampleCpu();
-      await new Promise((resolve) => setTimeout(resolve, BEFORE_WINDOW_MS));
-      const replica = await cluster.replicaOf(victim);
-      const queriesBefore = await transactions();
-      if (fault === "SIGKILL") await cluster.killMaster(victim);
-      else await cluster.freezeMaster(victim);
-      faultAt = performance.now();
-      sampleCpu();
-      const promoted = cluster.waitForPromotion(replica);
-      promoted.catch(() => undefined);
-      if (fault === "SIGSTOP") {
-        // The readiness answer with a master frozen: the same twice in a row, that master down, the others up.
-        for (let i = 0; i < 2; i += 1) {
-          const res = await get("/health/ready");
-          const body = (await res.json()) as { checks: { redis: { status: string; masters?: { slots: string; status: string }[] } } };
-          readiness.push({ code: res.status, redis: `${body.checks.redis.status} ${body.checks.redis.masters?.map((m) => `${m.slots}=${m.status}`).join(",")}` });
-        }
-      }
-      promotedAt = await promoted;
-      // Hits are back on every failed request once each answered HIT after the promotion.
-      await vi.waitFor(
-        () => {
-          const hit = new Set(answers.filter((a) => a.sentAt > promotedAt && a.headers["x-cache"] === "HIT").map((a) => a.request.path));
-          expect(failed.filter((path) => !hit.has(path))).toEqual([]);
+    it("other masters' requests keep hitting, failed slots hit within 2 s of the promotion, >= 0.5x throughput, bounded PostgreSQL work", async () => {
+      cluster = await startRedisCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS, requireFullCoverage: false });
+      const masterOf = await masterLookup(cluster.client());
+      const { prefix, keys } = await prefixWithSplitBus(masterOf);
+      victim = await masterOf(keys.busSequence());
+      // Isolated: entry and every tag version on live masters. Failed: the entry on the victim. As many of each.
+      const { isolated, failed } = await placePaths(masterOf, keys, victim, PATHS_PER_GROUP);
+      const paths = [...isolated, ...failed];
+      const failedSet = new Set(failed);
+
+      service = await ServiceProcess.start({
+        env: {
+          REDIS_CLUSTER_NODES: cluster.nodes.join(","),
+          REDIS_KEY_PREFIX: prefix,
+          ADMIN_API_KEY: ADMIN_KEY,
+          // One key sends every request: the per-key limit is not what this test is about.
+          RATE_LIMIT_PER_MINUTE: "10000000",
         },
-        { timeout: 15_000, interval: 20 },
+      });
+      const get = (path: string) => fetch(`${service!.url}${path}`, { headers: auth });
+      for (const path of paths) {
+        await vi.waitFor(async () => expect((await get(path)).headers.get("x-cache")).toBe("HIT"), {
+          timeout: 10_000,
+          interval: 20,
+        });
+      }
+
+      const answers: LoadAnswer[] = [];
+      const load = startLoad({
+        baseUrl: service.url,
+        concurrency: 8,
+        next: (i) => ({ path: paths[i % paths.length]!, headers: auth }),
+        onAnswer: (answer) => answers.push(answer),
+        timeoutMs: 10_000,
+      });
+      let promotedAt = Number.NaN;
+      let recoveredAt = Number.NaN;
+      let faultAt = Number.NaN;
+      let queries = Number.NaN;
+      const readiness: { code: number; redis: string }[] = [];
+      /** The service's CPU time at the start of the measured stretch, at the fault, at recovery. */
+      const cpuAt: { at: number; ms: number }[] = [];
+      const sampleCpu = () => cpuAt.push({ at: performance.now(), ms: cpuMs(service!.child.pid!) });
+      try {
+        // Warm-up (a just-started process runs slower for seconds: JIT, start-up tasks), then the measured stretch.
+        await new Promise((resolve) => setTimeout(resolve, WARM_UP_MS));
+        sampleCpu();
+        await new Promise((resolve) => setTimeout(resolve, BEFORE_WINDOW_MS));
+        const replica = await cluster.replicaOf(victim);
+        const queriesBefore = await transactions();
+        if (fault === "SIGKILL") await cluster.killMaster(victim);
+        else await cluster.freezeMaster(victim);
+        faultAt = performance.now();
+        sampleCpu();
+        const promoted = cluster.waitForPromotion(replica);
+        promoted.catch(() => undefined);
+        if (fault === "SIGSTOP") {
+          // The readiness answer with a master frozen: the same twice in a row, that master down, the others up.
+          for (let i = 0; i < 2; i += 1) {
+            const res = await get("/health/ready");
+            const body = (await res.json()) as {
+              checks: { redis: { status: string; masters?: { slots: string; status: string }[] } };
+            };
+            readiness.push({
+              code: res.status,
+              redis: `${body.checks.redis.status} ${body.checks.redis.masters?.map((m) => `${m.slots}=${m.status}`).join(",")}`,
+            });
+          }
+        }
+        promotedAt = await promoted;
+        // Hits are back on every failed request once each answered HIT after the promotion.
+        await vi.waitFor(
+          () => {
+            const hit = new Set(
+              answers.filter((a) => a.sentAt > promotedAt && a.headers["x-cache"] === "HIT").map((a) => a.request.path),
+            );
+            expect(failed.filter((path) => !hit.has(path))).toEqual([]);
+          },
+          { timeout: 15_000, interval: 20 },
+        );
+        recoveredAt = performance.now();
+        sampleCpu();
+        queries = (await transactions()) - queriesBefore;
+      } finally {
+        await load.stop();
+      }
+
+      const inWindow = (from: number, to: number, which: (path: string) => boolean) =>
+        answers.filter((a) => a.sentAt >= from && a.endedAt <= to && which(a.request.path));
+      const rate = (from: number, to: number) => inWindow(from, to, () => true).length / ((to - from) / 1_000);
+      const before = rate(faultAt - BEFORE_WINDOW_MS, faultAt);
+      const during = rate(faultAt, recoveredAt);
+      // Answers per CPU-second of the service: what the fault costs the service itself, whatever CPU the shared
+      // machine left it (its raw rate over a few seconds swings up to 3x between windows at load average 10-15).
+      const perCpuSecond = (from: number, to: number, cpu: number) =>
+        inWindow(from, to, () => true).length / (cpu / 1_000);
+      const efficiencyBefore = perCpuSecond(cpuAt[0]!.at, cpuAt[1]!.at, cpuAt[1]!.ms - cpuAt[0]!.ms);
+      const efficiencyDuring = perCpuSecond(cpuAt[1]!.at, cpuAt[2]!.at, cpuAt[2]!.ms - cpuAt[1]!.ms);
+      const others = inWindow(faultAt, recoveredAt, (path) => !failedSet.has(path));
+      const othersBeforeStall = others.filter((a) => a.endedAt < promotedAt - STALL_MARGIN_MS);
+      const failedDuring = inWindow(faultAt, promotedAt, (path) => failedSet.has(path));
+      const firstHit = (path: string) =>
+        answers.find((a) => a.sentAt > promotedAt && a.request.path === path && a.headers["x-cache"] === "HIT")!
+          .endedAt;
+      const resumedMs = Math.max(...failed.map(firstHit)) - promotedAt;
+      const all = answers.filter((a) => a.sentAt >= faultAt - BEFORE_WINDOW_MS);
+      const figures = {
+        paths: { isolated: isolated.length, failed: failed.length },
+        before: {
+          perSecond: Math.round(before),
+          outcomes: count(inWindow(faultAt - BEFORE_WINDOW_MS, faultAt, () => true)),
+        },
+        fault: {
+          perSecond: Math.round(during),
+          ratio: Math.round((during / before) * 100) / 100,
+          perCpuSecond: {
+            before: Math.round(efficiencyBefore),
+            during: Math.round(efficiencyDuring),
+            ratio: Math.round((efficiencyDuring / efficiencyBefore) * 100) / 100,
+          },
+          otherMasters: count(others),
+          failedSlotsUntilPromotion: count(failedDuring),
+          postgresTransactions: queries,
+          p99Ms: Math.round(
+            [...all.map((a) => a.endedAt - a.sentAt)].sort((a, b) => a - b)[Math.floor(all.length * 0.99)] ?? 0,
+          ),
+          maxMs: Math.round(Math.max(...all.map((a) => a.endedAt - a.sentAt))),
+        },
+        promotedMs: Math.round(promotedAt - faultAt),
+        hitsBackAfterPromotionMs: Math.round(resumedMs),
+        readiness,
+      };
+      console.log(`[cluster ${fault}] ${JSON.stringify(figures)}`);
+
+      expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+      // Other masters' requests keep hitting: the dead master's breaker never refuses them. What is allowed, as in the
+      // integration test: a command to a live master that outlives the 250 ms timeout on a loaded machine (served from
+      // L1 as STALE), at most 0.5% before the promotion; around it a live master may stall while it records the new
+      // configuration (at most 2% in all).
+      expect(othersBeforeStall.filter((a) => !["HIT", "STALE"].includes(String(a.headers["x-cache"])))).toEqual([]);
+      expect(othersBeforeStall.filter((a) => a.headers["x-cache"] !== "HIT").length).toBeLessThanOrEqual(
+        Math.ceil(othersBeforeStall.length * 0.005),
       );
-      recoveredAt = performance.now();
-      sampleCpu();
-      queries = (await transactions()) - queriesBefore;
-    } finally {
-      await load.stop();
-    }
-
-    const inWindow = (from: number, to: number, which: (path: string) => boolean) =>
-      answers.filter((a) => a.sentAt >= from && a.endedAt <= to && which(a.request.path));
-    const rate = (from: number, to: number) => inWindow(from, to, () => true).length / ((to - from) / 1_000);
-    const before = rate(faultAt - BEFORE_WINDOW_MS, faultAt);
-    const during = rate(faultAt, recoveredAt);
-    // Answers per CPU-second of the service: what the fault costs the service itself, whatever CPU the shared
-    // machine left it (its raw rate over a few seconds swings up to 3x between windows at load average 10-15).
-    const perCpuSecond = (from: number, to: number, cpu: number) => inWindow(from, to, () => true).length / (cpu / 1_000);
-    const efficiencyBefore = perCpuSecond(cpuAt[0]!.at, cpuAt[1]!.at, cpuAt[1]!.ms - cpuAt[0]!.ms);
-    const efficiencyDuring = perCpuSecond(cpuAt[1]!.at, cpuAt[2]!.at, cpuAt[2]!.ms - cpuAt[1]!.ms);
-    const others = inWindow(faultAt, recoveredAt, (path) => !failedSet.has(path));
-    const othersBeforeStall = others.filter((a) => a.endedAt < promotedAt - STALL_MARGIN_MS);
-    const failedDuring = inWindow(faultAt, promotedAt, (path) => failedSet.has(path));
-    const firstHit = (path: string) => answers.find((a) => a.sentAt > promotedAt && a.request.path === path && a.headers["x-cache"] === "HIT")!.endedAt;
-    const resumedMs = Math.max(...failed.map(firstHit)) - promotedAt;
-    const all = answers.filter((a) => a.sentAt >= faultAt - BEFORE_WINDOW_MS);
-    const figures = {
-      paths: { isolated: isolated.length, failed: failed.length },
-      before: { perSecond: Math.round(before), outcomes: count(inWindow(faultAt - BEFORE_WINDOW_MS, faultAt, () => true)) },
-      fault: {
-        perSecond: Math.round(during),
-        ratio: Math.round((during / before) * 100) / 100,
-        perCpuSecond: { before: Math.round(efficiencyBefore), during: Math.round(efficiencyDuring), ratio: Math.round((efficiencyDuring / efficiencyBefore) * 100) / 100 },
-        otherMasters: count(others),
-        failedSlotsUntilPromotion: count(failedDuring),
-        postgresTransactions: queries,
-        p99Ms: Math.round([...all.map((a) => a.endedAt - a.sentAt)].sort((a, b) => a - b)[Math.floor(all.length * 0.99)] ?? 0),
-        maxMs: Math.round(Math.max(...all.map((a) => a.endedAt - a.sentAt))),
-      },
-      promotedMs: Math.round(promotedAt - faultAt),
-      hitsBackAfterPromotionMs: Math.round(resumedMs),
-      readiness,
-    };
-    console.log(`[cluster ${fault}] ${JSON.stringify(figures)}`);
-
-    expect(answers.filter((a) => a.status >= 500)).toEqual([]);
-    // Other masters' requests keep hitting: the dead master's breaker never refuses them. What is allowed, as in the
-    // integration test: a command to a live master that outlives the 250 ms timeout on a loaded machine (served from
-    // L1 as STALE), at most 0.5% before the promotion; around it a live master may stall while it records the new
-    // configuration (at most 2% in all).
-    expect(othersBeforeStall.filter((a) => !["HIT", "STALE"].includes(String(a.headers["x-cache"])))).toEqual([]);
-    expect(othersBeforeStall.filter((a) => a.headers["x-cache"] !== "HIT").length).toBeLessThanOrEqual(Math.ceil(othersBeforeStall.length * 0.005));
-    expect(others.filter((a) => a.headers["x-cache"] !== "HIT").length).toBeLessThanOrEqual(Math.ceil(others.length * 0.02));
-    // The failed slots are answered from this process's L1 copies (HIT while the tag map is still trusted, then STALE
-    // with X-Cache-Stale-Reason redis-unavailable) or by the loader (BYPASS); no request is held up for long.
-    expect(failedDuring.filter((a) => !["HIT", "STALE", "BYPASS"].includes(String(a.headers["x-cache"])))).toEqual([]);
-    expect(Math.max(...all.map((a) => a.endedAt - a.sentAt))).toBeLessThan(MAX_WAIT_MS);
-    expect(resumedMs).toBeLessThan(RESUME_AFTER_PROMOTION_MS);
-    // Issue 14's bound, on the measure the machine's other load does not move; the raw rate keeps a floor that
-    // catches requests held up (the single breaker of issue 14 measured 0.03x).
-    expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.5);
-    expect(during).toBeGreaterThanOrEqual(before * 0.3);
-    // Bounded: at most a few queries per distinct analytic, not one per request.
-    expect(queries).toBeLessThan(paths.length * 4);
-    if (fault === "SIGSTOP") {
-      expect(readiness).toHaveLength(2);
-      expect(readiness[1]).toEqual(readiness[0]);
-      expect(readiness[0]!.redis).toMatch(/^degraded /);
-      expect(readiness[0]!.redis.match(/=down/g)).toHaveLength(1);
-    }
-  });
-});
+      expect(others.filter((a) => a.headers["x-cache"] !== "HIT").length).toBeLessThanOrEqual(
+        Math.ceil(others.length * 0.02),
+      );
+      // The failed slots are answered from this process's L1 copies (HIT while the tag map is still trusted, then STALE
+      // with X-Cache-Stale-Reason redis-unavailable) or by the loader (BYPASS); no request is held up for long.
+      expect(failedDuring.filter((a) => !["HIT", "STALE", "BYPASS"].includes(String(a.headers["x-cache"])))).toEqual(
+        [],
+      );
+      expect(Math.max(...all.map((a) => a.endedAt - a.sentAt))).toBeLessThan(MAX_WAIT_MS);
+      expect(resumedMs).toBeLessThan(RESUME_AFTER_PROMOTION_MS);
+      // Issue 14's bound, on the measure the machine's other load does not move; the raw rate keeps a floor that
+      // catches requests held up (the single breaker of issue 14 measured 0.03x).
+      expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.5);
+      expect(during).toBeGreaterThanOrEqual(before * 0.3);
+      // Bounded: at most a few queries per distinct analytic, not one per request.
+      expect(queries).toBeLessThan(paths.length * 4);
+      if (fault === "SIGSTOP") {
+        expect(readiness).toHaveLength(2);
+        expect(readiness[1]).toEqual(readiness[0]);
+        expect(readiness[0]!.redis).toMatch(/^degraded /);
+        expect(readiness[0]!.redis.match(/=down/g)).toHaveLength(1);
+      }
+    });
+  },
+);

@@ -15,7 +15,9 @@ async function committed(): Promise<number> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>("SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()");
+    const { rows } = await client.query<{ n: string }>(
+      "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()",
+    );
     return Number(rows[0]!.n);
   } finally {
     await client.end();
@@ -31,7 +33,11 @@ const fiveXX = (report: LoadReport) => Object.entries(report.byOutcome).filter((
  */
 describe.each([
   { fault: "killed", cut: (r: ThrowawayRedis) => r.kill(), heal: (r: ThrowawayRedis) => r.resume() },
-  { fault: "frozen (SIGSTOP)", cut: async (r: ThrowawayRedis) => r.freeze(), heal: async (r: ThrowawayRedis) => r.thaw() },
+  {
+    fault: "frozen (SIGSTOP)",
+    cut: async (r: ThrowawayRedis) => r.freeze(),
+    heal: async (r: ThrowawayRedis) => r.thaw(),
+  },
 ])("Redis $fault under load (the real service process)", ({ fault, cut, heal }) => {
   let redis: ThrowawayRedis;
   let service: ServiceProcess | undefined;
@@ -45,14 +51,24 @@ describe.each([
   });
 
   it("0 5xx, p99 <= 2x control, bounded PostgreSQL work, hits back within 2 s", async () => {
-    service = await ServiceProcess.start({ env: { REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_PER_MINUTE: "10000000" } });
+    service = await ServiceProcess.start({
+      env: { REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_PER_MINUTE: "10000000" },
+    });
     const guilds = [randomSnowflake(), randomSnowflake()];
     const paths = guilds.flatMap((guildId) =>
-      ANALYTICS_TYPES.flatMap((type) => ["since=24h", "since=7d"].map((window) => `/api/analytics/${type}?guildId=${guildId}&${window}`)),
+      ANALYTICS_TYPES.flatMap((type) =>
+        ["since=24h", "since=7d"].map((window) => `/api/analytics/${type}?guildId=${guildId}&${window}`),
+      ),
     );
     const get = (path: string) => fetch(`${service!.url}${path}`, { headers: auth });
     for (const path of paths) expect((await get(path)).status).toBe(200);
-    const load = () => startLoad({ baseUrl: service!.url, concurrency: 8, durationMs: PHASE_MS, next: (i) => ({ path: paths[i % paths.length]!, headers: auth }) }).done;
+    const load = () =>
+      startLoad({
+        baseUrl: service!.url,
+        concurrency: 8,
+        durationMs: PHASE_MS,
+        next: (i) => ({ path: paths[i % paths.length]!, headers: auth }),
+      }).done;
 
     const control = await load();
     const queriesBefore = await committed();

@@ -9,7 +9,12 @@ import { startPostgresProxy, type PostgresProxy } from "../support/postgres-prox
 import { ServiceProcess } from "../support/service-process.ts";
 
 // Short stage bounds keep the test's wall time small; the mechanism is the production one.
-const STAGES = { SHUTDOWN_TIMEOUT_MS: "2000", INGEST_CLOSE_TIMEOUT_MS: "2000", INGEST_RETRY_MAX_MS: "500", DATABASE_CONNECT_TIMEOUT_MS: "1000" };
+const STAGES = {
+  SHUTDOWN_TIMEOUT_MS: "2000",
+  INGEST_CLOSE_TIMEOUT_MS: "2000",
+  INGEST_RETRY_MAX_MS: "500",
+  DATABASE_CONNECT_TIMEOUT_MS: "1000",
+};
 const EVENTS_PER_SECOND = 300;
 
 describe("SIGTERM while PostgreSQL is cut, events arriving, under keep-alive HTTP load", () => {
@@ -29,8 +34,16 @@ describe("SIGTERM while PostgreSQL is cut, events arriving, under keep-alive HTT
     await rm(spillDir, { recursive: true, force: true });
   });
 
-  it("loses nothing: what PostgreSQL did not take is spilled, counted, logged, and replayed at the next start", async ({ annotate }) => {
-    const env = { DATABASE_URL: pgProxy.databaseUrl, REDIS_URL: redis.url, INGEST_SPILL_DIR: spillDir, ...STAGES, ...driver.serviceEnv() };
+  it("loses nothing: what PostgreSQL did not take is spilled, counted, logged, and replayed at the next start", async ({
+    annotate,
+  }) => {
+    const env = {
+      DATABASE_URL: pgProxy.databaseUrl,
+      REDIS_URL: redis.url,
+      INGEST_SPILL_DIR: spillDir,
+      ...STAGES,
+      ...driver.serviceEnv(),
+    };
     const first = await ServiceProcess.start({ env });
     services.push(first);
     await driver.waitForBot();
@@ -58,7 +71,13 @@ describe("SIGTERM while PostgreSQL is cut, events arriving, under keep-alive HTT
     const closed = first.logs(/ingestion closed/)[0];
     expect(closed).toBeDefined();
     const stopped = first.logs(/discord side stopped/)[0]!;
-    const ingest = stopped.ingest as { accepted: number; written: number; spilled: number; abandonedOnClose: number; dropped: number };
+    const ingest = stopped.ingest as {
+      accepted: number;
+      written: number;
+      spilled: number;
+      abandonedOnClose: number;
+      dropped: number;
+    };
     expect(ingest.abandonedOnClose).toBe(0);
     expect(ingest.dropped).toBe(0);
     expect(ingest.spilled).toBeGreaterThan(0);
@@ -75,11 +94,10 @@ describe("SIGTERM while PostgreSQL is cut, events arriving, under keep-alive HTT
     expect(await readdir(spillDir)).toHaveLength(0);
     expect((await second.stop()).code).toBe(0);
 
-    const figures = (
+    const figures =
       `sent ${driver.sent}, written before SIGTERM ${ingest.written}, spilled ${ingest.spilled}, stored after replay ${stored}; ` +
-        `stop took ${Math.round(exit.tookMs)} ms (deadline ${deadline} ms); HTTP: ${JSON.stringify(report.byOutcome)}, ` +
-        `${servedAfterSigterm} answered after SIGTERM, ${report.connectionClose} with Connection: close, p99 ${report.p99Ms} ms`
-    );
+      `stop took ${Math.round(exit.tookMs)} ms (deadline ${deadline} ms); HTTP: ${JSON.stringify(report.byOutcome)}, ` +
+      `${servedAfterSigterm} answered after SIGTERM, ${report.connectionClose} with Connection: close, p99 ${report.p99Ms} ms`;
     // The figures docs/reliability.md quotes: in the test report (annotation) and on stdout.
     console.info(`[faults] ${figures}`);
     await annotate(figures);

@@ -31,21 +31,38 @@ describe("two instances racing with soft invalidation every second", () => {
 
   it(`answers no 5xx in ${RUN_MS / 1000} s on either instance`, async () => {
     const keyPrefix = uniquePrefix("race"); // one cache for both: same prefix
-    const common = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: keyPrefix, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_PER_MINUTE: "10000000", INVALIDATION_MODE: "soft", INVALIDATION_COALESCE_MS: "1000" };
+    const common = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      ADMIN_API_KEY: ADMIN_KEY,
+      RATE_LIMIT_PER_MINUTE: "10000000",
+      INVALIDATION_MODE: "soft",
+      INVALIDATION_COALESCE_MS: "1000",
+    };
     services.push(await ServiceProcess.start({ env: { ...common, ...driver.serviceEnv() } }));
     services.push(await ServiceProcess.start({ env: common }));
     await driver.waitForBot();
     const guildId = driver.guild.guild.id;
-    const paths = ANALYTICS_TYPES.flatMap((type) => ["since=24h", "since=7d"].map((window) => `/api/analytics/${type}?guildId=${guildId}&${window}`));
+    const paths = ANALYTICS_TYPES.flatMap((type) =>
+      ["since=24h", "since=7d"].map((window) => `/api/analytics/${type}?guildId=${guildId}&${window}`),
+    );
     driver.startStream(20);
-    const loads = services.map((service) =>
-      startLoad({ baseUrl: service.url, concurrency: 4, durationMs: RUN_MS, next: (i) => ({ path: paths[i % paths.length]!, headers: auth }) }).done,
+    const loads = services.map(
+      (service) =>
+        startLoad({
+          baseUrl: service.url,
+          concurrency: 4,
+          durationMs: RUN_MS,
+          next: (i) => ({ path: paths[i % paths.length]!, headers: auth }),
+        }).done,
     );
     const reports = await Promise.all(loads);
     driver.stopStream();
     const figures = reports.map((r) => ({ total: r.total, byOutcome: r.byOutcome, p50Ms: r.p50Ms, p99Ms: r.p99Ms }));
     const refreshErrors = services.flatMap((service) => service.logs(/TypeError|background cache refresh failed/));
-    console.log(`[two-instances] ${JSON.stringify({ figures, stored: await driver.storedMessages(), refreshErrors: refreshErrors.length })}`);
+    console.log(
+      `[two-instances] ${JSON.stringify({ figures, stored: await driver.storedMessages(), refreshErrors: refreshErrors.length })}`,
+    );
     for (const report of reports) {
       expect(Object.keys(report.byOutcome).filter((outcome) => !/^2/.test(outcome))).toEqual([]);
       expect(report.total).toBeGreaterThan(0);

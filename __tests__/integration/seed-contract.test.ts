@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { apiKeyUserId } from "../../backend/src/auth/principal.ts";
 import { analyticsAffectedBy } from "../../backend/src/invalidation/invalidation-table.ts";
 import type { AppConfig } from "../../backend/src/config/config.ts";
-import { type CacheInvalidationService, type CacheService, PubSubService } from "../../backend/src/documented-services.ts";
+import {
+  type CacheInvalidationService,
+  type CacheService,
+  PubSubService,
+} from "../../backend/src/documented-services.ts";
 import { startService, type RunningService } from "../../backend/src/service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { testGuild, type TestGuild } from "../support/fake-discord-guild.ts";
@@ -76,9 +80,14 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
       let runs = 0;
       const expensiveOperation = async () => ({ run: ++runs });
       const key = `seed:remember:${guildId}`;
-      const result = await cache.remember(key, 300, async () => {
-        return await expensiveOperation();
-      }, { tags: ["my-tag"] });
+      const result = await cache.remember(
+        key,
+        300,
+        async () => {
+          return await expensiveOperation();
+        },
+        { tags: ["my-tag"] },
+      );
       expect(result).toEqual({ run: 1 });
       expect(await cache.remember(key, 300, expensiveOperation, { tags: ["my-tag"] })).toEqual({ run: 1 });
       expect(await cache.getOrSet(key, 300, expensiveOperation, { tags: ["my-tag"] })).toEqual({ run: 1 });
@@ -114,14 +123,18 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
       expect(await cache.get(`analytics:ghosts:${guildId}:all`)).toEqual({ guildId, items: [] });
       expect(await service.redis.client.pttl(redisKey(`analytics:ghosts:${guildId}:all`))).toBeGreaterThan(295_000);
       // Loader entries keep working beside them.
-      const report = await cache.warm([{ key: `seed:warm:loader:${guildId}`, ttl: 300, loader: async () => "computed" }]);
+      const report = await cache.warm([
+        { key: `seed:warm:loader:${guildId}`, ttl: 300, loader: async () => "computed" },
+      ]);
       expect(report).toEqual({ warmed: 1, failed: [] });
     });
 
     it("deleteMany and clearPattern remove this application's keys only", async () => {
       await cache.set(`seed:del:1:${guildId}`, 1, { ttl: 300 });
       await cache.set(`seed:del:2:${guildId}`, 2, { ttl: 300 });
-      expect(await cache.deleteMany([`seed:del:1:${guildId}`, `seed:del:2:${guildId}`, `seed:del:missing:${guildId}`])).toBe(2);
+      expect(
+        await cache.deleteMany([`seed:del:1:${guildId}`, `seed:del:2:${guildId}`, `seed:del:missing:${guildId}`]),
+      ).toBe(2);
       for (const i of [1, 2, 3]) await cache.set(`seed:pattern:${guildId}:${i}`, i, { ttl: 300 });
       const foreign = `${uniquePrefix("not-ours")}:seed:pattern:${guildId}:1`;
       await service.redis.client.set(foreign, "untouched", "EX", 60);
@@ -163,7 +176,14 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
       expect(response.status).toBe(200);
       const body = (await response.json()) as Record<string, unknown>;
       expect(Object.keys(body).slice(0, 3)).toEqual(["stats", "status", "timestamp"]);
-      expect(Object.keys(body.stats as object)).toEqual(["hits", "misses", "hitRate", "memoryUsed", "evictedKeys", "keyCount"]);
+      expect(Object.keys(body.stats as object)).toEqual([
+        "hits",
+        "misses",
+        "hitRate",
+        "memoryUsed",
+        "evictedKeys",
+        "keyCount",
+      ]);
       expect(body.status).toMatch(/^(healthy|degraded|unhealthy)$/);
       expect(new Date(body.timestamp as string).toISOString()).toBe(body.timestamp);
       const stats = body.stats as { hitRate: number };
@@ -188,10 +208,14 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
       expect((await call("GET", `/api/analytics/ghosts?guildId=${guildId}`)).headers.get("x-cache")).toBe("MISS");
 
       // URL-decoded; a bad tag is a 400 naming the problem.
-      expect(await (await call("DELETE", `/api/admin/monitoring/cache/invalidate/guild%3A${guildId}`)).json()).toMatchObject({ tag: `guild:${guildId}` });
+      expect(
+        await (await call("DELETE", `/api/admin/monitoring/cache/invalidate/guild%3A${guildId}`)).json(),
+      ).toMatchObject({ tag: `guild:${guildId}` });
       const bad = await call("DELETE", "/api/admin/monitoring/cache/invalidate/bad%20tag");
       expect(bad.status).toBe(400);
-      expect(await bad.json()).toMatchObject({ error: { code: "E_VALIDATION", message: expect.stringMatching(/^tag: may not contain whitespace/) } });
+      expect(await bad.json()).toMatchObject({
+        error: { code: "E_VALIDATION", message: expect.stringMatching(/^tag: may not contain whitespace/) },
+      });
 
       const foreign = `${uniquePrefix("not-ours")}:x`;
       await service.redis.client.set(foreign, "untouched", "EX", 60);
@@ -236,7 +260,12 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
       try {
         await subscriber.connect();
         const id = await subscriber.client("ID");
-        const own = new PubSubService({ publisher, subscriber, keyPrefix: uniquePrefix("seed-pubsub"), logger: testLogger() });
+        const own = new PubSubService({
+          publisher,
+          subscriber,
+          keyPrefix: uniquePrefix("seed-pubsub"),
+          logger: testLogger(),
+        });
         const received: unknown[] = [];
         await own.subscribe("updates", (message) => void received.push(message));
         const back = new Promise((resolve) => subscriber.once("ready", resolve));
@@ -260,7 +289,13 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
         await socket.subscribe(guildId);
         const data = { type: "ghosts", guildId, items: [{ userId: "1", ghostScore: 2 }] };
         await pubsub.publishAnalyticsUpdate(guildId, "ghosts", data);
-        expect(await socket.nextUpdate()).toMatchObject({ type: "analytics:update", guildId, types: ["ghosts"], analytic: "ghosts", data });
+        expect(await socket.nextUpdate()).toMatchObject({
+          type: "analytics:update",
+          guildId,
+          types: ["ghosts"],
+          analytic: "ghosts",
+          data,
+        });
         // Over the size bound: a version to refetch instead of the data.
         await pubsub.publishAnalyticsUpdate(guildId, "heatmap", { items: "x".repeat(70 * 1024) });
         const big = await socket.nextUpdate();
@@ -280,7 +315,9 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
         await pubsub.publishNotification(userId, notification);
         expect(await mine.next((m) => m.type === "notification")).toMatchObject({ type: "notification", notification });
         await pubsub.publishAdminNotification({ title: "admins only" });
-        expect(await admin.next((m) => m.type === "notification")).toMatchObject({ notification: { title: "admins only" } });
+        expect(await admin.next((m) => m.type === "notification")).toMatchObject({
+          notification: { title: "admins only" },
+        });
         expect(admin.received.filter((m) => m.type === "notification")).toHaveLength(1);
         expect(mine.received.filter((m) => m.type === "notification")).toHaveLength(1);
       } finally {
@@ -326,7 +363,7 @@ describe("document 001, as written: CacheService, PubSubService, CacheInvalidati
     });
   });
 
-  it("/metrics has the source designs' names: cache_hit_rate{window=\"5m\"}, cache_operation_latency_seconds, cache_circuit_breaker_state, cache_active_locks", async () => {
+  it('/metrics has the source designs\' names: cache_hit_rate{window="5m"}, cache_operation_latency_seconds, cache_circuit_breaker_state, cache_active_locks', async () => {
     const text = await (await call("GET", "/metrics")).text();
     expect(text).toMatch(/^cache_hit_rate\{window="5m"\} [\d.]+$/m);
     expect(text).toMatch(/^# TYPE cache_operation_latency_seconds histogram$/m);

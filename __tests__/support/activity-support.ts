@@ -3,7 +3,11 @@ import { ActivityRecorder } from "../../backend/src/activity/activity-recorder.t
 import { ACTIVITY_NAMESPACE } from "../../backend/src/activity/activity-keys.ts";
 import { LiveStateReader } from "../../backend/src/activity/live-state.ts";
 import { createCache, type CacheStructures, type SpyCache } from "../../backend/src/cache/index.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../backend/src/redis/redis-connections.ts";
 import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger, uniquePrefix } from "./test-env.ts";
 
 /** A cache on the test Redis with the activity recorder and readers on it (own prefix, closed by `close`). */
@@ -18,16 +22,27 @@ export interface ActivityKit {
 }
 
 /** Builds an activity kit; `typingTtlMs` shortens "typing now" for expiry tests. */
-export async function startActivityKit(options: { typingTtlMs?: number; redisUrl?: string; commandTimeoutMs?: number } = {}): Promise<ActivityKit> {
+export async function startActivityKit(
+  options: { typingTtlMs?: number; redisUrl?: string; commandTimeoutMs?: number } = {},
+): Promise<ActivityKit> {
   const logger = testLogger();
   const redis = createRedisConnections(
-    { url: options.redisUrl ?? TEST_REDIS_URL, commandTimeoutMs: options.commandTimeoutMs ?? TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 2_000 },
+    {
+      url: options.redisUrl ?? TEST_REDIS_URL,
+      commandTimeoutMs: options.commandTimeoutMs ?? TEST_COMMAND_TIMEOUT_MS,
+      connectTimeoutMs: 2_000,
+    },
     logger,
   );
   await waitForRedisReady(redis.client, 5_000);
   const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("act"), logger });
   const structures = cache.structures(ACTIVITY_NAMESPACE);
-  const recorder = new ActivityRecorder({ structures, logger, flushIntervalMs: 20, ...(options.typingTtlMs ? { typingTtlMs: options.typingTtlMs } : {}) });
+  const recorder = new ActivityRecorder({
+    structures,
+    logger,
+    flushIntervalMs: 20,
+    ...(options.typingTtlMs ? { typingTtlMs: options.typingTtlMs } : {}),
+  });
   return {
     redis,
     cache,

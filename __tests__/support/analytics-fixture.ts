@@ -88,7 +88,12 @@ export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds
     [main, U.D, CH1, ms(UNTIL, -1)],
     [main, U.D, CH1, ms(UNTIL, -1)],
     [main, U.D, CH1, UNTIL], // out
-    ...Array.from({ length: 10 }, (_, i): [string, ...Typing] => [other, U.B, CH1, at(`2026-03-0${1 + (i % 7)}T12:00:00Z`)]),
+    ...Array.from({ length: 10 }, (_, i): [string, ...Typing] => [
+      other,
+      U.B,
+      CH1,
+      at(`2026-03-0${1 + (i % 7)}T12:00:00Z`),
+    ]),
     [other, U.H, CH1, at("2026-03-03T12:00:00Z")], // H types only in the other guild: still a lurker in main
   ];
   const presences: [string, ...Presence][] = [
@@ -124,7 +129,13 @@ export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds
     [main, U.D, "r1", "added", at("2026-03-02T00:00:00Z")],
     [main, U.D, "r2", "added", at("2026-03-02T01:00:00Z")],
     [main, U.D, "r1", "removed", at("2026-03-06T00:00:00Z")],
-    ...Array.from({ length: 5 }, (_, i): [string, ...Role] => [other, U.B, `r${i}`, "added", at("2026-03-02T00:00:00Z")]),
+    ...Array.from({ length: 5 }, (_, i): [string, ...Role] => [
+      other,
+      U.B,
+      `r${i}`,
+      "added",
+      at("2026-03-02T00:00:00Z"),
+    ]),
   ];
   const deletions: [string, ...Deletion][] = [
     [main, U.A, SINCE], // edge: exactly at since -> in
@@ -172,7 +183,13 @@ export async function insertFixture(prisma: PrismaClient): Promise<FixtureGuilds
     })),
   });
   await prisma.messageDeleteEvent.createMany({
-    data: deletions.map(([guildId, userId, deletedAt]) => ({ messageId: randomUUID(), guildId, channelId: CH1, userId, deletedAt })),
+    data: deletions.map(([guildId, userId, deletedAt]) => ({
+      messageId: randomUUID(),
+      guildId,
+      channelId: CH1,
+      userId,
+      deletedAt,
+    })),
   });
   return guilds;
 }

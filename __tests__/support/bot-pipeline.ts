@@ -2,7 +2,10 @@ import { createDiscordBot, type DiscordBot } from "../../backend/src/bot/discord
 import type { PrismaClient } from "../../backend/src/db/prisma-client.ts";
 import { createIngestRepository } from "../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter, type IngestionWriterOptions } from "../../backend/src/ingest/ingestion-writer.ts";
-import { CacheInvalidationService, type TagInvalidator } from "../../backend/src/invalidation/cache-invalidation-service.ts";
+import {
+  CacheInvalidationService,
+  type TagInvalidator,
+} from "../../backend/src/invalidation/cache-invalidation-service.ts";
 import { startFakeDiscord, type FakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { TestGuild } from "./fake-discord-guild.ts";
 import { testLogger } from "./test-env.ts";
@@ -27,7 +30,11 @@ export async function startBotPipeline(options: {
   /** The writer's durable-rows hook (e.g. the activity recorder). */
   onDurableRows?: IngestionWriterOptions["onDurableRows"];
 }): Promise<BotPipeline> {
-  const invalidation = new CacheInvalidationService({ cache: options.cache, logger: testLogger(), coalesceMs: options.coalesceMs });
+  const invalidation = new CacheInvalidationService({
+    cache: options.cache,
+    logger: testLogger(),
+    coalesceMs: options.coalesceMs,
+  });
   const writer = new IngestionWriter({
     repository: createIngestRepository(options.prisma),
     logger: testLogger(),

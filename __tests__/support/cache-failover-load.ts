@@ -134,9 +134,26 @@ export class FailoverLoad {
     try {
       const result = await cache.rememberWithMeta(entry.key, this.options.ttl ?? "10m", loader, { tags: [entry.tag] });
       const version = versionIn(entry.key, result.value);
-      record = { key: entry.key, instance, startedAt, endedAt: performance.now(), status: result.status, version, floor };
+      record = {
+        key: entry.key,
+        instance,
+        startedAt,
+        endedAt: performance.now(),
+        status: result.status,
+        version,
+        floor,
+      };
     } catch (error) {
-      record = { key: entry.key, instance, startedAt, endedAt: performance.now(), status: "error", version: -1, floor, error };
+      record = {
+        key: entry.key,
+        instance,
+        startedAt,
+        endedAt: performance.now(),
+        status: "error",
+        version: -1,
+        floor,
+        error,
+      };
     }
     this.calls.push(record);
     return record;

@@ -68,7 +68,11 @@ export async function deletePrefix(redis: RedisClient, prefix: string): Promise<
 }
 
 /** A promise with its resolve function, for loaders a test releases by hand. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+} {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
   const promise = new Promise<T>((res, rej) => {

@@ -52,7 +52,13 @@ export class DiscordDriver {
     let received = 0;
     for (let i = 0; i < count; i += 1) {
       const author = this.guild.humans[i % this.guild.humans.length]!;
-      const data = messageCreateData({ id: uniqueSnowflake(), channelId: this.guild.channelIds[i % 2]!, guildId: this.guild.guild.id, author, content: "fault" });
+      const data = messageCreateData({
+        id: uniqueSnowflake(),
+        channelId: this.guild.channelIds[i % 2]!,
+        guildId: this.guild.guild.id,
+        author,
+        content: "fault",
+      });
       if (this.fake.dispatch("MESSAGE_CREATE", data) > 0) received += 1;
     }
     this.sentCount += received;
@@ -82,7 +88,10 @@ export class DiscordDriver {
 
   /** This guild's rows in message_events. */
   async storedMessages(): Promise<number> {
-    const { rows } = await this.db.query<{ n: number }>("SELECT count(*)::int AS n FROM message_events WHERE guild_id = $1", [this.guild.guild.id]);
+    const { rows } = await this.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM message_events WHERE guild_id = $1",
+      [this.guild.guild.id],
+    );
     return rows[0]!.n;
   }
 

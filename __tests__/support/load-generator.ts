@@ -94,13 +94,26 @@ export function startLoad(options: LoadOptions): RunningLoad {
     new Promise<void>((resolve) => {
       const sentAt = performance.now();
       const req = http.request(
-        { host: base.hostname, port: base.port, path: request.path, headers: request.headers, agent, timeout: timeoutMs },
+        {
+          host: base.hostname,
+          port: base.port,
+          path: request.path,
+          headers: request.headers,
+          agent,
+          timeout: timeoutMs,
+        },
         (res) => {
           if (res.headers.connection?.toLowerCase() === "close") connectionClose += 1;
           res.resume();
           res.on("end", () => {
             record(String(res.statusCode), sentAt, true);
-            options.onAnswer?.({ request, status: res.statusCode ?? 0, headers: res.headers, sentAt, endedAt: performance.now() });
+            options.onAnswer?.({
+              request,
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              sentAt,
+              endedAt: performance.now(),
+            });
             resolve();
           });
           res.on("error", () => {

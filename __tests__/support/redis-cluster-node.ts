@@ -32,15 +32,21 @@ export async function startClusterNode(nodeTimeoutMs: number, requireFullCoverag
     if (port + BUS_PORT_OFFSET > 65_535 || !(await isPortFree(port + BUS_PORT_OFFSET))) continue;
     const dir = await mkdtemp(path.join(tmpdir(), `spywatcher-cluster-${port}-`));
     const child = spawnRedisServer(port, [
-      "--cluster-enabled", "yes",
-      "--cluster-config-file", "nodes.conf",
-      "--cluster-node-timeout", String(nodeTimeoutMs),
+      "--cluster-enabled",
+      "yes",
+      "--cluster-config-file",
+      "nodes.conf",
+      "--cluster-node-timeout",
+      String(nodeTimeoutMs),
       // "no": while a failed master's slots are uncovered, the other masters keep serving theirs (Redis's
       // default "yes" answers CLUSTERDOWN for every key until the failover ends; docs/cache-resilience.md).
-      "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",
+      "--cluster-require-full-coverage",
+      requireFullCoverage ? "yes" : "no",
       // Replicas sync at once: the default waits 5 s for more replicas before a diskless full sync.
-      "--repl-diskless-sync-delay", "0",
-      "--dir", dir,
+      "--repl-diskless-sync-delay",
+      "0",
+      "--dir",
+      dir,
     ]);
     const node: ClusterNodeProcess = { port, dir, child, alive: true };
     child.once("exit", () => {

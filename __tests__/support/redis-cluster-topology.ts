@@ -23,7 +23,13 @@ export function parseClusterNodes(text: string): ClusterNodeEntry[] {
     .map((line) => {
       const [id = "", address = "", flags = "", masterId = "-", , , , , ...slots] = line.trim().split(" ");
       const port = Number(address.split("@")[0]?.split(":").pop() || 0);
-      return { id, port, flags: flags.split(","), masterId: masterId === "-" ? undefined : masterId, slotCount: countSlots(slots) };
+      return {
+        id,
+        port,
+        flags: flags.split(","),
+        masterId: masterId === "-" ? undefined : masterId,
+        slotCount: countSlots(slots),
+      };
     });
 }
 
@@ -84,7 +90,12 @@ export function agreedTopology({ views, deadPorts, expectedMasters }: TopologyVi
 }
 
 /** What is wrong with one node's view on its own, or "". */
-function viewProblem(viewer: number, entries: ClusterNodeEntry[], livePorts: Set<number>, deadPorts: Set<number>): string {
+function viewProblem(
+  viewer: number,
+  entries: ClusterNodeEntry[],
+  livePorts: Set<number>,
+  deadPorts: Set<number>,
+): string {
   const seen = new Set<number>();
   let slots = 0;
   for (const entry of entries) {
@@ -108,7 +119,8 @@ function viewProblem(viewer: number, entries: ClusterNodeEntry[], livePorts: Set
   const byId = new Map(entries.map((entry) => [entry.id, entry]));
   for (const entry of entries.filter((candidate) => livePorts.has(candidate.port))) {
     // A slotless master is a node whose CLUSTER REPLICATE has not reached this viewer yet (or never happened).
-    if (entry.flags.includes("master") && entry.slotCount === 0) return `node ${viewer} sees ${entry.port} as a master without slots`;
+    if (entry.flags.includes("master") && entry.slotCount === 0)
+      return `node ${viewer} sees ${entry.port} as a master without slots`;
     const master = byId.get(entry.masterId ?? "");
     if (entry.flags.includes("slave") && !(master && livePorts.has(master.port) && master.flags.includes("master"))) {
       return `node ${viewer} sees ${entry.port} replicating a node that is not a live master`;

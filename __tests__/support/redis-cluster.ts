@@ -94,7 +94,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   };
 
   try {
-    const started = await Promise.allSettled(Array.from({ length: NODE_COUNT }, () => startClusterNode(nodeTimeoutMs, options.requireFullCoverage ?? true)));
+    const started = await Promise.allSettled(
+      Array.from({ length: NODE_COUNT }, () => startClusterNode(nodeTimeoutMs, options.requireFullCoverage ?? true)),
+    );
     for (const result of started) if (result.status === "fulfilled") processes.push(result.value);
     const failed = started.find((result) => result.status === "rejected");
     if (failed) throw failed.reason;
@@ -152,7 +154,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       },
       async replicaOf(masterPort: number) {
         const id = await withClusterNode(masterPort, async (redis) => String(await redis.call("CLUSTER", "MYID")));
-        const lines = await withClusterNode(masterPort, async (redis) => (await redis.call("CLUSTER", "REPLICAS", id)) as string[]);
+        const lines = await withClusterNode(
+          masterPort,
+          async (redis) => (await redis.call("CLUSTER", "REPLICAS", id)) as string[],
+        );
         const port = parseClusterNodes(lines.join("\n")).find((entry) => entry.port > 0)?.port;
         if (port === undefined) throw new Error(`master ${masterPort} has no replica`);
         return port;
@@ -160,7 +165,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       async waitForPromotion(port: number, timeoutMs = readyTimeoutMs) {
         const deadline = performance.now() + timeoutMs;
         for (;;) {
-          const role = await withClusterNode(port, async (redis) => ((await redis.call("ROLE")) as unknown[])[0]).catch(() => undefined);
+          const role = await withClusterNode(port, async (redis) => ((await redis.call("ROLE")) as unknown[])[0]).catch(
+            () => undefined,
+          );
           if (role === "master") return performance.now();
           if (performance.now() > deadline) throw new Error(`node ${port} was not promoted within ${timeoutMs} ms`);
           // No event says a replica took over: poll its ROLE.

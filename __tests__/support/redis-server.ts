@@ -20,7 +20,19 @@ export async function freePort(): Promise<number> {
 export function spawnRedisServer(port: number, extraArgs: string[] = []): ChildProcess {
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", ...extraArgs],
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--loglevel",
+      "warning",
+      ...extraArgs,
+    ],
     { stdio: "ignore" },
   );
   const killOnExit = () => child.kill("SIGKILL");
@@ -98,8 +110,15 @@ export class ThrowawayRedis {
 async function waitUntilAnswering(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server on ${port} exited during start-up`);
-    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`redis-server on ${port} exited during start-up`);
+    const probe = new Redis({
+      port,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     probe.on("error", () => undefined);
     try {
       await probe.connect();

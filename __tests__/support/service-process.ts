@@ -119,7 +119,8 @@ export class ServiceProcess {
         throw new Error(`service exited before logging ${pattern}:\n${this.output.slice(-4_000)}`);
       }
       const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`service did not log ${pattern} within ${timeoutMs} ms:\n${this.output.slice(-4_000)}`);
+      if (left <= 0)
+        throw new Error(`service did not log ${pattern} within ${timeoutMs} ms:\n${this.output.slice(-4_000)}`);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         once(this.child.stdout!, "data"),

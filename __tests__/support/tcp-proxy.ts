@@ -94,16 +94,20 @@ export class TcpProxy {
     const upstream = net.connect(this.targetPort, this.targetHost);
     const pair: ProxiedPair = { client, upstream, swallowed: false };
     this.pairs.add(pair);
-    client.on("error", () => undefined).on("close", () => {
-      upstream.destroy();
-      this.pairs.delete(pair);
-    });
-    upstream.on("error", () => undefined).on("close", () => {
-      // A black-holed client never learns that the server side went away.
-      if (pair.swallowed) return;
-      client.destroy();
-      this.pairs.delete(pair);
-    });
+    client
+      .on("error", () => undefined)
+      .on("close", () => {
+        upstream.destroy();
+        this.pairs.delete(pair);
+      });
+    upstream
+      .on("error", () => undefined)
+      .on("close", () => {
+        // A black-holed client never learns that the server side went away.
+        if (pair.swallowed) return;
+        client.destroy();
+        this.pairs.delete(pair);
+      });
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -13,7 +13,10 @@ export class TestSocket {
   /** Resolves with the close code and reason when the socket has closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly unread: ServerMessage[] = [];
-  private readonly waiters: { match: (message: ServerMessage) => boolean; resolve: (message: ServerMessage) => void }[] = [];
+  private readonly waiters: {
+    match: (message: ServerMessage) => boolean;
+    resolve: (message: ServerMessage) => void;
+  }[] = [];
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (data) => {
@@ -23,7 +26,9 @@ export class TestSocket {
       if (index >= 0) this.waiters.splice(index, 1)[0]!.resolve(message);
       else this.unread.push(message);
     });
-    this.closed = new Promise((resolve) => socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   /** Opens a socket and resolves once the handshake completed. */
@@ -44,12 +49,18 @@ export class TestSocket {
   }
 
   /** Attempts an upgrade the server should refuse; resolves with the HTTP status and JSON body it answered. */
-  static async refused(url: string, key?: string): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
+  static async refused(
+    url: string,
+    key?: string,
+  ): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
     return TestSocket.refusedWith(url, key === undefined ? {} : { authorization: key });
   }
 
   /** Attempts an upgrade with these headers that the server should refuse; resolves with its HTTP status and JSON body. */
-  static async refusedWith(url: string, headers: Record<string, string>): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
+  static async refusedWith(
+    url: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
     const socket = new WebSocket(url, { headers });
     socket.on("error", () => undefined);
     const [, response] = (await once(socket, "unexpected-response")) as [unknown, IncomingMessage];
@@ -69,20 +80,36 @@ export class TestSocket {
     const index = this.unread.findIndex(match);
     if (index >= 0) return Promise.resolve(this.unread.splice(index, 1)[0]!);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame within ${FRAME_TIMEOUT_MS} ms; received ${JSON.stringify(this.received)}`)), FRAME_TIMEOUT_MS);
-      this.waiters.push({ match, resolve: (message) => (clearTimeout(timer), resolve(message)) });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`no matching frame within ${FRAME_TIMEOUT_MS} ms; received ${JSON.stringify(this.received)}`),
+          ),
+        FRAME_TIMEOUT_MS,
+      );
+      this.waiters.push({
+        match,
+        resolve: (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+      });
     });
   }
 
   /** Subscribes to `guildId` and resolves with the server's answer (`subscribed` or `error`). */
   async subscribe(guildId: string): Promise<ServerMessage> {
     this.send({ type: "subscribe", guildId });
-    return this.next((message) => (message.type === "subscribed" && message.guildId === guildId) || message.type === "error");
+    return this.next(
+      (message) => (message.type === "subscribed" && message.guildId === guildId) || message.type === "error",
+    );
   }
 
   /** The next `analytics:update` frame. */
   nextUpdate(): Promise<Extract<ServerMessage, { type: "analytics:update" }>> {
-    return this.next((message) => message.type === "analytics:update") as Promise<Extract<ServerMessage, { type: "analytics:update" }>>;
+    return this.next((message) => message.type === "analytics:update") as Promise<
+      Extract<ServerMessage, { type: "analytics:update" }>
+    >;
   }
 
   /** Unread `analytics:update` frames so far. */

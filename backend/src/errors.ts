@@ -25,25 +25,64 @@ export const ERRORS = {
   E_BAD_REQUEST_BODY: { status: 400, message: "The request body could not be read", level: "debug" },
   E_BAD_MESSAGE: { status: 400, message: "The message could not be read", level: "debug" },
   E_INVALID_KEY: { status: 400, message: "A cache key, tag or pattern part is not allowed", level: "debug" },
-  E_INVALID_DURATION: { status: 400, message: 'Invalid duration: use a number or a string such as "500ms", "30s", "5m", "1h"', level: "debug" },
-  E_UNAUTHORIZED: { status: 401, message: "A valid API key is required: send 'Authorization: Bearer <key>'", level: "debug" },
+  E_INVALID_DURATION: {
+    status: 400,
+    message: 'Invalid duration: use a number or a string such as "500ms", "30s", "5m", "1h"',
+    level: "debug",
+  },
+  E_UNAUTHORIZED: {
+    status: 401,
+    message: "A valid API key is required: send 'Authorization: Bearer <key>'",
+    level: "debug",
+  },
   E_FORBIDDEN: { status: 403, message: "This API key does not cover the resource", level: "debug" },
   E_NOT_FOUND: { status: 404, message: "Not found", level: "debug" },
   E_PAYLOAD_TOO_LARGE: { status: 413, message: "The request body is too large", level: "debug" },
-  E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "The request body's content type or encoding is not supported", level: "debug" },
-  E_OAUTH_STATE: { status: 400, message: "The sign-in state is missing, expired, already used or from another browser: start again at /auth/discord/login", level: "debug" },
+  E_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: "The request body's content type or encoding is not supported",
+    level: "debug",
+  },
+  E_OAUTH_STATE: {
+    status: 400,
+    message:
+      "The sign-in state is missing, expired, already used or from another browser: start again at /auth/discord/login",
+    level: "debug",
+  },
   E_OAUTH_REFUSED: { status: 400, message: "Discord refused the sign-in", level: "info" },
-  E_OAUTH_NOT_CONFIGURED: { status: 404, message: "Log in with Discord is not configured on this server (DISCORD_CLIENT_ID, DISCORD_CLIENT_SECRET, DISCORD_REDIRECT_URI)", level: "debug" },
-  E_NO_GUILD_ACCESS: { status: 403, message: "You have Manage Server or Administrator in no guild where the SpyWatcher bot is present", level: "info" },
-  E_CSRF: { status: 403, message: "This request is authenticated by the session cookie: send the session's CSRF token in the X-CSRF-Token header", level: "debug" },
+  E_OAUTH_NOT_CONFIGURED: {
+    status: 404,
+    message:
+      "Log in with Discord is not configured on this server (DISCORD_CLIENT_ID, DISCORD_CLIENT_SECRET, DISCORD_REDIRECT_URI)",
+    level: "debug",
+  },
+  E_NO_GUILD_ACCESS: {
+    status: 403,
+    message: "You have Manage Server or Administrator in no guild where the SpyWatcher bot is present",
+    level: "info",
+  },
+  E_CSRF: {
+    status: 403,
+    message:
+      "This request is authenticated by the session cookie: send the session's CSRF token in the X-CSRF-Token header",
+    level: "debug",
+  },
   E_DISCORD_UNAVAILABLE: { status: 503, message: "Discord is unavailable: retry later", level: "warn" },
-  E_CLEANUP_RUNNING: { status: 409, message: "Another instance is running the cache cleanup right now: retry in a moment", level: "info" },
+  E_CLEANUP_RUNNING: {
+    status: 409,
+    message: "Another instance is running the cache cleanup right now: retry in a moment",
+    level: "info",
+  },
   E_RATE_LIMITED: { status: 429, message: "Too many requests: retry later", level: "debug" },
   E_LIMIT: { status: 429, message: "A limit of this connection was reached", level: "debug" },
   E_INTERNAL: { status: 500, message: "Internal server error", level: "error" },
   E_NOT_A_COUNTER: { status: 500, message: "The cache key does not hold an integer counter", level: "error" },
   E_DEPENDENCY_UNAVAILABLE: { status: 503, message: "A dependency is unavailable: retry later", level: "warn" },
-  E_ACTIVITY_UNAVAILABLE: { status: 503, message: "Live activity is unavailable: Redis did not answer. Try again shortly.", level: "warn" },
+  E_ACTIVITY_UNAVAILABLE: {
+    status: 503,
+    message: "Live activity is unavailable: Redis did not answer. Try again shortly.",
+    level: "warn",
+  },
   E_ANALYTICS_BUSY: { status: 503, message: "Too many analytics are being computed: retry later", level: "warn" },
   E_CACHE_UNAVAILABLE: { status: 503, message: "The cache (Redis) is unavailable: retry later", level: "warn" },
   E_CACHE_CLOSED: { status: 503, message: "The cache is closed: the service is stopping", level: "warn" },
@@ -51,7 +90,11 @@ export const ERRORS = {
   E_LOCK_NOT_ACQUIRED: { status: 503, message: "Another owner holds the lock: retry later", level: "warn" },
   E_LOCK_LOST: { status: 503, message: "A lock was lost before the work finished", level: "warn" },
   E_SHUTTING_DOWN: { status: 503, message: "The service is stopping", level: "info" },
-  E_FACTORY_HARD_TIMEOUT: { status: 504, message: "The computation did not finish in time and no earlier value can be served", level: "warn" },
+  E_FACTORY_HARD_TIMEOUT: {
+    status: 504,
+    message: "The computation did not finish in time and no earlier value can be served",
+    level: "warn",
+  },
 } as const satisfies Record<`E_${string}`, ErrorDefinition>;
 
 /** Every error code of the service. */
@@ -117,7 +160,9 @@ export class NotFoundError extends AppError {
  */
 export class AnalyticsBusyError extends AppError {
   constructor(readonly retryAfterSeconds: number) {
-    super("E_ANALYTICS_BUSY", `Too many analytics are being computed: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    super("E_ANALYTICS_BUSY", `Too many analytics are being computed: retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
   }
 }
 
@@ -138,7 +183,11 @@ export class TooManyRequestsError extends AppError {
 /** Too many failed authentications from one client address (429); `retryAfterSeconds` goes in `Retry-After`. */
 export class AuthRateLimitedError extends AppError {
   constructor(readonly retryAfterSeconds: number) {
-    super("E_RATE_LIMITED", `Too many failed authentications (API keys or session tokens) from this address: retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    super(
+      "E_RATE_LIMITED",
+      `Too many failed authentications (API keys or session tokens) from this address: retry in ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
   }
 }
 

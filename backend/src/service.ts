@@ -81,18 +81,29 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Open the pool's first connection now, so the first request does not pay for it; a database that is down is
   // reported by /health/ready, not fatal here.
   await withTimeout(prisma.$queryRaw`SELECT 1`, config.health.checkTimeoutMs * 2, "postgres warm-up").catch(
-    (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
+    (error: unknown) =>
+      logger.warn({ err: error instanceof Error ? error.message : error }, "postgres not answering yet"),
   );
   const redis = openRedis(config, logger);
   const { cache, stats: cacheStats, lockCounters } = createServiceCacheWithStats(config, redis, logger);
   const ops = createServiceOps(config, { redis: redis.client, recorder: cacheStats, lockCounters }, logger);
   // Start serving with a working cache when Redis is there; when it is not, start anyway (the cache fails open
   // and /health/ready says so) after at most the connect timeout.
-  await cache.ready(config.redis.connectTimeoutMs).catch(() =>
-    logger.warn({ waitedMs: config.redis.connectTimeoutMs }, "redis not ready at start-up: serving without cache until it is"),
-  );
+  await cache
+    .ready(config.redis.connectTimeoutMs)
+    .catch(() =>
+      logger.warn(
+        { waitedMs: config.redis.connectTimeoutMs },
+        "redis not ready at start-up: serving without cache until it is",
+      ),
+    );
 
-  const pubsub = new PubSubService({ publisher: redis.client, subscriber: redis.subscriber, keyPrefix: config.redis.keyPrefix, logger });
+  const pubsub = new PubSubService({
+    publisher: redis.client,
+    subscriber: redis.subscriber,
+    keyPrefix: config.redis.keyPrefix,
+    logger,
+  });
   const analytics = buildAnalyticsService(config, prisma);
   // Demo mode: the fake Discord also serves "Log in with Discord" for a demo moderator, with a per-process client.
   const demoClient = config.discord.enabled && config.discord.demo ? demoOAuthClient() : undefined;
@@ -145,7 +156,12 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       simulated && demoClient
         ? { ...simulated, ...demoClient }
         : config.sessions.oauth
-          ? { apiUrl: config.discord.apiUrl, authorizeUrl: config.sessions.authorizeUrl, ...config.sessions.oauth, botToken: config.discord.token }
+          ? {
+              apiUrl: config.discord.apiUrl,
+              authorizeUrl: config.sessions.authorizeUrl,
+              ...config.sessions.oauth,
+              botToken: config.discord.token,
+            }
           : undefined,
     onRevoked: (ids, reason) => realtime?.closeSessions(ids, reason),
   });
@@ -175,7 +191,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     redis: redis.client,
     prisma,
     breakerState: () => cache.getLocalStats().breaker.state,
-    ingestBuffer: discord ? () => ({ buffered: discord.stats().ingest.buffered, capacity: config.discord.ingestMaxBufferedRows }) : undefined,
+    ingestBuffer: discord
+      ? () => ({ buffered: discord.stats().ingest.buffered, capacity: config.discord.ingestMaxBufferedRows })
+      : undefined,
   });
   const { readinessChecks } = health;
   const alerts = createServiceAlertMonitor(
@@ -199,8 +217,21 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       for (const transition of transitions) {
         if (transition.state !== "firing") continue;
         void pubsub
-          .publishAdminNotification({ kind: "alert", id: transition.id, severity: transition.severity, message: transition.message, value: transition.value, threshold: transition.threshold, since: new Date(transition.since).toISOString() })
-          .catch((error: unknown) => logger.warn({ alert: transition.id, err: error instanceof Error ? error.message : String(error) }, "alert notification publish failed"));
+          .publishAdminNotification({
+            kind: "alert",
+            id: transition.id,
+            severity: transition.severity,
+            message: transition.message,
+            value: transition.value,
+            threshold: transition.threshold,
+            since: new Date(transition.since).toISOString(),
+          })
+          .catch((error: unknown) =>
+            logger.warn(
+              { alert: transition.id, err: error instanceof Error ? error.message : String(error) },
+              "alert notification publish failed",
+            ),
+          );
       }
     },
   );
@@ -234,11 +265,26 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         }),
       },
       // Before the admin routers: they authenticate every request they enter, this one only its own routes.
-      { path: "/api", router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth }) },
-      { path: "/api", router: analyticsRouter({ cache, analytics, auth: credentials, afterAuth, staleIfErrorMs: config.analytics.staleIfErrorMs }) },
+      {
+        path: "/api",
+        router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth }),
+      },
+      {
+        path: "/api",
+        router: analyticsRouter({
+          cache,
+          analytics,
+          auth: credentials,
+          afterAuth,
+          staleIfErrorMs: config.analytics.staleIfErrorMs,
+        }),
+      },
       { path: "/api", router: activityRouter({ activity, auth: credentials, afterAuth }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.
-      { path: "/api/admin", router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: credentials, afterAuth }) },
+      {
+        path: "/api/admin",
+        router: alertsRouter({ monitor: alerts, history: ops.alertHistory, auth: credentials, afterAuth }),
+      },
       // Also before the admin cache router, and guarded per route like the alerts router.
       {
         path: "/api/admin",
@@ -260,7 +306,10 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           },
         }),
       },
-      { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: credentials }) },
+      {
+        path: "/metrics",
+        router: metricsRouter({ registry: metrics.registry, token: config.metricsToken, auth: credentials }),
+      },
     ],
     readinessChecks,
     health: health.registry,
@@ -293,7 +342,10 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // closing connections): each is bounded, and one that overruns is logged and left behind.
   const step = (name: ShutdownStageName, work: Promise<unknown>, ms = boundOf(name)) =>
     withTimeout(work, ms, `shutdown: ${name}`).catch((error: unknown) =>
-      logger.warn({ step: name, err: error instanceof Error ? error.message : String(error) }, "shutdown step did not finish; going on"),
+      logger.warn(
+        { step: name, err: error instanceof Error ? error.message : String(error) },
+        "shutdown step did not finish; going on",
+      ),
     );
   const stop = () => {
     stopping ??= (async () => {
@@ -321,7 +373,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           () => false,
         );
         // The final ingest stats line, always: the Discord side logs it when it stops; here when it could not.
-        if (!stopped) logger.error({ ingest: discord.stats().ingest }, "discord side did not stop in time: final ingest stats");
+        if (!stopped)
+          logger.error({ ingest: discord.stats().ingest }, "discord side did not stop in time: final ingest stats");
       }
       // After ingestion drained: its last durable rows are recorded, then flushed here.
       await step("activity flush", activity.close());
@@ -340,5 +393,20 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     return stopping;
   };
   const services: DocumentedServices = { cache, pubsub, cacheInvalidation: discord?.cacheInvalidation };
-  return { server, port, prisma, redis, cache, apiKeys, signInSide, discord, activity, realtime, alerts, ops, services, stop };
+  return {
+    server,
+    port,
+    prisma,
+    redis,
+    cache,
+    apiKeys,
+    signInSide,
+    discord,
+    activity,
+    realtime,
+    alerts,
+    ops,
+    services,
+    stop,
+  };
 }

@@ -31,14 +31,16 @@ const logger = createLogger({ level: "warn" });
 const cache = createCache({ redis, prefix, logger, breaker: { failureThreshold: 1_000 } });
 const structures = cache.structures(ACTIVITY_NAMESPACE);
 /** The guilds of one round: each round writes its own keys, so its result can be checked on its own. */
-const guildsOf = (round: number) => Array.from({ length: GUILDS }, (_, g) => String(100_000_000_000_000_000n + BigInt(round * 1_000 + g)));
+const guildsOf = (round: number) =>
+  Array.from({ length: GUILDS }, (_, g) => String(100_000_000_000_000_000n + BigInt(round * 1_000 + g)));
 let roundsRun = 0;
 
 /** Deterministic pseudo-random numbers. */
 let seed = 7;
 const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
 /** A user id drawn from a Zipf-like distribution (a few members write most messages, as in real guilds), or uniformly. */
-const userOf = (skewed: boolean) => String(1 + (skewed ? Math.floor(USERS_PER_GUILD * random() ** 3) : Math.floor(USERS_PER_GUILD * random())));
+const userOf = (skewed: boolean) =>
+  String(1 + (skewed ? Math.floor(USERS_PER_GUILD * random() ** 3) : Math.floor(USERS_PER_GUILD * random())));
 
 function batchOf(skewed: boolean, guilds: string[], now: Date): ActivityMetric[] {
   return Array.from({ length: BATCH }, (_, i) => ({
@@ -80,24 +82,47 @@ async function recorderRound(skewed: boolean): Promise<number> {
  * Throws unless Redis holds exactly what a round recorded: per guild, the month counters of messages and typing and
  * the sums of the day leaderboards of users, channels and typers equal the metrics sent.
  */
-async function verifyRound(guilds: string[], batches: ActivityMetric[][], batchesSent: number, at: Date): Promise<void> {
+async function verifyRound(
+  guilds: string[],
+  batches: ActivityMetric[][],
+  batchesSent: number,
+  at: Date,
+): Promise<void> {
   const expected = new Map<string, number>();
   for (let b = 0; b < batchesSent; b += 1) {
-    for (const metric of batches[b % batches.length]!) expected.set(`${metric.guildId}|${metric.type}`, (expected.get(`${metric.guildId}|${metric.type}`) ?? 0) + 1);
+    for (const metric of batches[b % batches.length]!)
+      expected.set(`${metric.guildId}|${metric.type}`, (expected.get(`${metric.guildId}|${metric.type}`) ?? 0) + 1);
   }
   const month = labelOf("month", bucketStart("month", at.getTime()));
   const day = labelOf("day", bucketStart("day", at.getTime()));
   for (const guildId of guilds) {
     const messages = expected.get(`${guildId}|messages`) ?? 0;
     const typing = expected.get(`${guildId}|typing`) ?? 0;
-    const counted = await structures.mget([activityKeys.count(guildId, "messages", "month", month), activityKeys.count(guildId, "typing", "month", month)]);
+    const counted = await structures.mget([
+      activityKeys.count(guildId, "messages", "month", month),
+      activityKeys.count(guildId, "typing", "month", month),
+    ]);
     const boardSum = async (board: "users" | "channels" | "typers") => {
-      const flat = await redis.zrange(structures.key(activityKeys.leaderboard(guildId, board, "day", day)), "0", "-1", "WITHSCORES");
+      const flat = await redis.zrange(
+        structures.key(activityKeys.leaderboard(guildId, board, "day", day)),
+        "0",
+        "-1",
+        "WITHSCORES",
+      );
       return flat.reduce((sum, value, i) => (i % 2 === 1 ? sum + Number(value) : sum), 0);
     };
-    const found = [Number(counted[0] ?? 0), Number(counted[1] ?? 0), await boardSum("users"), await boardSum("channels"), await boardSum("typers")];
+    const found = [
+      Number(counted[0] ?? 0),
+      Number(counted[1] ?? 0),
+      await boardSum("users"),
+      await boardSum("channels"),
+      await boardSum("typers"),
+    ];
     const wanted = [messages, typing, messages, messages, typing];
-    if (found.join() !== wanted.join()) throw new Error(`guild ${guildId}: Redis holds ${found.join("/")}, recorded ${wanted.join("/")} (messages, typing, users, channels, typers)`);
+    if (found.join() !== wanted.join())
+      throw new Error(
+        `guild ${guildId}: Redis holds ${found.join("/")}, recorded ${wanted.join("/")} (messages, typing, users, channels, typers)`,
+      );
   }
 }
 
@@ -133,8 +158,12 @@ async function interleavedLatencies(calls: (() => Promise<unknown>)[], samples: 
 
 async function main(): Promise<void> {
   await redis.ping();
-  const load = loadavg().map((value) => value.toFixed(2)).join(", ");
-  process.stdout.write(`Activity benchmark, ${new Date().toISOString()}, load average ${load}, Redis ${BENCH_REDIS_URL}\n\n`);
+  const load = loadavg()
+    .map((value) => value.toFixed(2))
+    .join(", ");
+  process.stdout.write(
+    `Activity benchmark, ${new Date().toISOString()}, load average ${load}, Redis ${BENCH_REDIS_URL}\n\n`,
+  );
   const raw: number[] = [];
   const skewed: number[] = [];
   const uniform: number[] = [];
@@ -153,13 +182,31 @@ async function main(): Promise<void> {
   const now = Date.now();
   const fill = new ActivityRecorder({ structures, logger, flushIntervalMs: 60_000, maxPendingMetrics: 10_000_000 });
   for (let hour = 0; hour < 30 * 24; hour += 1) {
-    fill.recordMetric({ type: "messages", guildId, userId: userOf(true), channelId: "1", value: 1 + hour, timestamp: new Date(now - hour * 3_600_000) });
+    fill.recordMetric({
+      type: "messages",
+      guildId,
+      userId: userOf(true),
+      channelId: "1",
+      value: 1 + hour,
+      timestamp: new Date(now - hour * 3_600_000),
+    });
   }
-  for (let i = 0; i < 50_000; i += 1) fill.recordMetric({ type: "messages", guildId, userId: String(i % 5_000), channelId: "1", timestamp: new Date(now) });
+  for (let i = 0; i < 50_000; i += 1)
+    fill.recordMetric({
+      type: "messages",
+      guildId,
+      userId: String(i % 5_000),
+      channelId: "1",
+      timestamp: new Date(now),
+    });
   await fill.close();
   const reader = new ActivityReader(structures);
   const [timeline = [], board = [], ping = []] = await interleavedLatencies(
-    [() => reader.timeline(guildId, "messages", "hour", now - 30 * DAY_MS, now), () => reader.leaderboard(guildId, "users", "day", now, 10), () => redis.ping()],
+    [
+      () => reader.timeline(guildId, "messages", "hour", now - 30 * DAY_MS, now),
+      () => reader.leaderboard(guildId, "users", "day", now, 10),
+      () => redis.ping(),
+    ],
     2_000,
   );
   const check = await reader.timeline(guildId, "messages", "hour", now - 30 * DAY_MS, now);
@@ -172,15 +219,39 @@ async function main(): Promise<void> {
       formatRatio(median(skewed) / limit),
       median(skewed) >= 0.5 * limit && median(skewed) >= 50_000 ? "PASS" : "FAIL",
     ],
-    ["recordMetrics + flush, uniform users (worst case: few repeats per flush)", formatRate(median(uniform)), formatRatio(median(uniform) / limit), "(reported)"],
+    [
+      "recordMetrics + flush, uniform users (worst case: few repeats per flush)",
+      formatRate(median(uniform)),
+      formatRatio(median(uniform) / limit),
+      "(reported)",
+    ],
   ];
-  process.stdout.write(`${formatTable(["recording (metrics or commands per second, median of 7 rounds of 1 s)", "rate", "vs limit", "target >= 0.5x and >= 50,000/s"], rows)}\n\n`);
+  process.stdout.write(
+    `${formatTable(["recording (metrics or commands per second, median of 7 rounds of 1 s)", "rate", "vs limit", "target >= 0.5x and >= 50,000/s"], rows)}\n\n`,
+  );
   const latencyRows = [
-    [`30-day timeline, hourly (${check.points.length} buckets: 2 month hashes, one script call)`, formatMs(median(timeline)), formatMs(percentile(timeline, 99)), percentile(timeline, 99) < 5 ? "PASS" : "FAIL"],
-    ["top-10 leaderboard of a day (5,000 members, one script call)", formatMs(median(board)), formatMs(percentile(board, 99)), percentile(board, 99) < 5 ? "PASS" : "FAIL"],
-    ["floor: raw ioredis PING on the same connection (the machine's own noise)", formatMs(median(ping)), formatMs(percentile(ping, 99)), "(reported)"],
+    [
+      `30-day timeline, hourly (${check.points.length} buckets: 2 month hashes, one script call)`,
+      formatMs(median(timeline)),
+      formatMs(percentile(timeline, 99)),
+      percentile(timeline, 99) < 5 ? "PASS" : "FAIL",
+    ],
+    [
+      "top-10 leaderboard of a day (5,000 members, one script call)",
+      formatMs(median(board)),
+      formatMs(percentile(board, 99)),
+      percentile(board, 99) < 5 ? "PASS" : "FAIL",
+    ],
+    [
+      "floor: raw ioredis PING on the same connection (the machine's own noise)",
+      formatMs(median(ping)),
+      formatMs(percentile(ping, 99)),
+      "(reported)",
+    ],
   ];
-  process.stdout.write(`${formatTable(["read (2,000 sequential calls of each, interleaved)", "p50", "p99", "target p99 < 5 ms"], latencyRows)}\n`);
+  process.stdout.write(
+    `${formatTable(["read (2,000 sequential calls of each, interleaved)", "p50", "p99", "target p99 < 5 ms"], latencyRows)}\n`,
+  );
 }
 
 try {

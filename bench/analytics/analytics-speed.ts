@@ -28,7 +28,8 @@ import { median } from "../lib/measure.ts";
 import { formatMs, formatRate, formatRatio, formatTable } from "../lib/table.ts";
 import { DEFAULT_GUILD_SIZE, generateGuild } from "./generate-guild.ts";
 
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/spywatcher_bench_analytics";
+const DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/spywatcher_bench_analytics";
 const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const GUILD = "900000000000000001";
@@ -47,7 +48,8 @@ async function ensureDataset(): Promise<void> {
               (SELECT count(*) FROM role_change_events WHERE guild_id = $1)::int AS roles`,
       [GUILD],
     );
-    const complete = rows[0]?.messages === DEFAULT_GUILD_SIZE.messages && rows[0]?.roles === DEFAULT_GUILD_SIZE.roleChanges;
+    const complete =
+      rows[0]?.messages === DEFAULT_GUILD_SIZE.messages && rows[0]?.roles === DEFAULT_GUILD_SIZE.roleChanges;
     if (!regenerate && complete) return;
     console.log("generating the bench guilds (about a minute)...");
     for (const table of ["message_events", "typing_events", "presence_events", "role_change_events"]) {
@@ -69,12 +71,19 @@ async function main(): Promise<void> {
   const analytics = createAnalyticsService({ prisma, rollups: true });
   const rawAnalytics = createAnalyticsService({ prisma, rollups: false });
 
-  console.log(`\n## Uncached analytics (guild of ${DEFAULT_GUILD_SIZE.messages.toLocaleString("en-US")} messages, since=7d)\n`);
+  console.log(
+    `\n## Uncached analytics (guild of ${DEFAULT_GUILD_SIZE.messages.toLocaleString("en-US")} messages, since=7d)\n`,
+  );
   const uncached: string[][] = [];
   let staticBody: unknown;
   const timeIt = async (service: typeof analytics, type: (typeof ANALYTICS_TYPES)[number]) => {
     const until = new Date();
-    const query = { guildId: GUILD, since: new Date(Math.floor((until.getTime() - 7 * 86_400_000) / 60_000) * 60_000), until, limit: 100 };
+    const query = {
+      guildId: GUILD,
+      since: new Date(Math.floor((until.getTime() - 7 * 86_400_000) / 60_000) * 60_000),
+      until,
+      limit: 100,
+    };
     const result = await service.compute(type, query); // warm-up (also the first, cold-cache run)
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -89,16 +98,37 @@ async function main(): Promise<void> {
     const slow = await timeIt(rawAnalytics, type);
     if (type === "ghosts") staticBody = fast.result;
     const med = median(fast.times);
-    uncached.push([type, formatMs(med), formatMs(Math.min(...fast.times)), formatMs(Math.max(...fast.times)), med < 200 ? "yes" : "NO", formatMs(median(slow.times)), String(fast.result.total)]);
+    uncached.push([
+      type,
+      formatMs(med),
+      formatMs(Math.min(...fast.times)),
+      formatMs(Math.max(...fast.times)),
+      med < 200 ? "yes" : "NO",
+      formatMs(median(slow.times)),
+      String(fast.result.total),
+    ]);
   }
-  console.log(formatTable(["analytic", "median of 5", "min", "max", "< 200 ms", "raw events only (median)", "rows before limit"], uncached));
-  console.log("\n(lurkers and roles always read raw events; the others read rollups plus the raw events of partial days/hours.)");
+  console.log(
+    formatTable(
+      ["analytic", "median of 5", "min", "max", "< 200 ms", "raw events only (median)", "rows before limit"],
+      uncached,
+    ),
+  );
+  console.log(
+    "\n(lurkers and roles always read raw events; the others read rollups plus the raw events of partial days/hours.)",
+  );
 
   const redis = createRedisConnections({ url: BENCH_REDIS_URL }, logger);
   await waitForRedisReady(redis.client, 5_000);
   // BENCH_L1=0 measures Redis-only hits; by default the in-process L1 tier is on, as the service should run it.
   const l1 = process.env.BENCH_L1 !== "0";
-  const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: benchPrefix("analytics"), logger, l1: l1 ? {} : false });
+  const cache = createCache({
+    redis: redis.client,
+    subscriber: redis.subscriber,
+    prefix: benchPrefix("analytics"),
+    logger,
+    l1: l1 ? {} : false,
+  });
   const keys = new ApiKeyService({ prisma, logger });
   const { secret } = await keys.createKey({ name: "bench analytics-speed", admin: true });
   const staticRouter = Router();
@@ -122,22 +152,46 @@ async function main(): Promise<void> {
   const staticBytes = (await (await fetch(`${base}/api/static`, { headers })).text()).length;
 
   const rate = async (path: string): Promise<number> => {
-    const result = await autocannon({ url: `${base}${path}`, connections: CONNECTIONS, duration: ROUND_S, headers, workers: 1 });
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    const result = await autocannon({
+      url: `${base}${path}`,
+      connections: CONNECTIONS,
+      duration: ROUND_S,
+      headers,
+      workers: 1,
+    });
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     return result.requests.average;
   };
   const rounds: { staticRate: number; cachedRate: number }[] = [];
-  for (let round = 0; round < 3; round++) rounds.push({ staticRate: await rate("/api/static"), cachedRate: await rate(cachedPath) });
+  for (let round = 0; round < 3; round++)
+    rounds.push({ staticRate: await rate("/api/static"), cachedRate: await rate(cachedPath) });
   const hit = await fetch(`${base}${cachedPath}`, { headers });
   const staticRate = median(rounds.map((r) => r.staticRate));
   const cachedRate = median(rounds.map((r) => r.cachedRate));
-  console.log(`\n## Cached HTTP throughput (L1 ${l1 ? "on" : "off"}, ${CONNECTIONS} connections, 3 interleaved rounds of ${ROUND_S} s)\n`);
+  console.log(
+    `\n## Cached HTTP throughput (L1 ${l1 ? "on" : "off"}, ${CONNECTIONS} connections, 3 interleaved rounds of ${ROUND_S} s)\n`,
+  );
   console.log(
     formatTable(
       ["endpoint", "body bytes", "median req/s", "rounds", "ratio to static", ">= 0.8x"],
       [
-        ["static JSON (limit)", String(staticBytes), formatRate(staticRate), rounds.map((r) => formatRate(r.staticRate)).join(" "), "1.00x", ""],
-        [`ghosts, X-Cache ${hit.headers.get("x-cache")}`, String(cachedBytes), formatRate(cachedRate), rounds.map((r) => formatRate(r.cachedRate)).join(" "), formatRatio(cachedRate / staticRate), cachedRate / staticRate >= 0.8 ? "yes" : "NO"],
+        [
+          "static JSON (limit)",
+          String(staticBytes),
+          formatRate(staticRate),
+          rounds.map((r) => formatRate(r.staticRate)).join(" "),
+          "1.00x",
+          "",
+        ],
+        [
+          `ghosts, X-Cache ${hit.headers.get("x-cache")}`,
+          String(cachedBytes),
+          formatRate(cachedRate),
+          rounds.map((r) => formatRate(r.cachedRate)).join(" "),
+          formatRatio(cachedRate / staticRate),
+          cachedRate / staticRate >= 0.8 ? "yes" : "NO",
+        ],
       ],
     ),
   );

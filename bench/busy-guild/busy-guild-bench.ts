@@ -109,11 +109,18 @@ export async function runBusyGuildBench(options: BusyGuildOptions): Promise<Busy
     const base = `http://127.0.0.1:${service.port}`;
     const bodies = new Map<AnalyticsType, string>();
     for (const type of ANALYTICS_TYPES) {
-      const response = await fetch(`${base}/api/analytics/${type}?guildId=${guild.guild.id}&since=15m`, { headers: { authorization: `Bearer ${apiKey}` } });
+      const response = await fetch(`${base}/api/analytics/${type}?guildId=${guild.guild.id}&since=15m`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
       if (response.status !== 200) throw new Error(`warm-up ${type}: HTTP ${response.status} ${await response.text()}`);
       bodies.set(type, await response.text());
     }
-    const staticEndpoint: StaticEndpoint = await startStaticEndpoint(service, logger, bodies, `${prefix}:static-ratelimit:`);
+    const staticEndpoint: StaticEndpoint = await startStaticEndpoint(
+      service,
+      logger,
+      bodies,
+      `${prefix}:static-ratelimit:`,
+    );
     closers.unshift(() => staticEndpoint.close());
 
     const before: InvalidationStats = discord.stats().invalidation;
@@ -135,7 +142,9 @@ export async function runBusyGuildBench(options: BusyGuildOptions): Promise<Busy
 
     // Let the last events land (a loss shows up as a timeout here and as a FAIL in the report).
     const dispatched = guild.dispatched();
-    await waitForAll(ledger, dispatched, 30_000).catch((error: unknown) => logger.error({ err: String(error) }, "not every event became durable"));
+    await waitForAll(ledger, dispatched, 30_000).catch((error: unknown) =>
+      logger.error({ err: String(error) }, "not every event became durable"),
+    );
     await ledger.stop();
     const keysDeleted = await cleanUp(options.redisUrl, prefix, closers);
     return {
@@ -163,7 +172,11 @@ export async function runBusyGuildBench(options: BusyGuildOptions): Promise<Busy
 /** Resolves once the ledger holds every dispatched event (messages, typing, presence, role changes). */
 function waitForAll(ledger: DurabilityLedger, sent: Record<BusyEventKind, number>, timeoutMs: number): Promise<void> {
   return ledger.waitFor(
-    (counts) => counts.messages >= sent.message && counts.typing >= sent.typing && counts.presence >= sent.presence && counts.roleChanges >= sent.roleChange,
+    (counts) =>
+      counts.messages >= sent.message &&
+      counts.typing >= sent.typing &&
+      counts.presence >= sent.presence &&
+      counts.roleChanges >= sent.roleChange,
     timeoutMs,
     `${JSON.stringify(sent)} durable rows`,
   );

@@ -1,4 +1,8 @@
-import type { FakeClientStatus, FakeGuild, FakeUser } from "../../backend/src/simulation/fake-discord/fake-discord-types.ts";
+import type {
+  FakeClientStatus,
+  FakeGuild,
+  FakeUser,
+} from "../../backend/src/simulation/fake-discord/fake-discord-types.ts";
 import {
   guildMemberUpdateData,
   messageCreateData,
@@ -42,11 +46,17 @@ export class BusyGuild {
     // A creation time in the last year with a random sequence: a valid snowflake no other run uses.
     const base = now - Math.floor(Math.random() * 365 * 86_400_000);
     const guildId = snowflakeAt(base, Math.floor(Math.random() * 4096));
-    const user = (index: number, name: string): FakeUser => ({ id: snowflakeAt(base - 86_400_000 - index, index % 4096), username: name });
+    const user = (index: number, name: string): FakeUser => ({
+      id: snowflakeAt(base - 86_400_000 - index, index % 4096),
+      username: name,
+    });
     this.talkers = Array.from({ length: TALKERS }, (_, index) => user(index, `talker${index}`));
     this.watchers = Array.from({ length: WATCHERS }, (_, index) => user(TALKERS + index, `watcher${index}`));
     this.grantableRoleId = snowflakeAt(base + 1, 1);
-    const channels = Array.from({ length: CHANNELS }, (_, index) => ({ id: snowflakeAt(base + 2, index), name: `busy-${index}` }));
+    const channels = Array.from({ length: CHANNELS }, (_, index) => ({
+      id: snowflakeAt(base + 2, index),
+      name: `busy-${index}`,
+    }));
     for (const watcher of this.watchers) this.watcherRoles.set(watcher.id, []);
     this.guild = {
       id: guildId,
@@ -92,12 +102,22 @@ export class BusyGuild {
     const id = this.ids.next();
     return {
       type: "MESSAGE_CREATE",
-      data: messageCreateData({ id, channelId: this.channelId(sequence), guildId: this.guild.id, author, content: "busy", memberRoles: [] }),
+      data: messageCreateData({
+        id,
+        channelId: this.channelId(sequence),
+        guildId: this.guild.id,
+        author,
+        content: "busy",
+        memberRoles: [],
+      }),
     };
   }
 
   private typing(user: FakeUser, sequence: number): Dispatch {
-    return { type: "TYPING_START", data: typingStartData({ channelId: this.channelId(sequence), guildId: this.guild.id, user, memberRoles: [] }) };
+    return {
+      type: "TYPING_START",
+      data: typingStartData({ channelId: this.channelId(sequence), guildId: this.guild.id, user, memberRoles: [] }),
+    };
   }
 
   private presence(sequence: number): Dispatch {
@@ -106,7 +126,12 @@ export class BusyGuild {
     const platform = PLATFORMS[Math.floor(sequence / WATCHERS) % PLATFORMS.length]!;
     return {
       type: "PRESENCE_UPDATE",
-      data: presenceUpdateData({ guildId: this.guild.id, userId: watcher.id, status: "online", clientStatus: { [platform]: "online" } }),
+      data: presenceUpdateData({
+        guildId: this.guild.id,
+        userId: watcher.id,
+        status: "online",
+        clientStatus: { [platform]: "online" },
+      }),
     };
   }
 
@@ -115,7 +140,10 @@ export class BusyGuild {
     // Toggle the role: the update carries the full role list after the change, so each one is one recorded change.
     const roles = this.watcherRoles.get(watcher.id)!.length === 0 ? [this.grantableRoleId] : [];
     this.watcherRoles.set(watcher.id, roles);
-    return { type: "GUILD_MEMBER_UPDATE", data: guildMemberUpdateData({ guildId: this.guild.id, user: watcher, roles }) };
+    return {
+      type: "GUILD_MEMBER_UPDATE",
+      data: guildMemberUpdateData({ guildId: this.guild.id, user: watcher, roles }),
+    };
   }
 
   /** One TYPING_START per talker: sent during warm-up so every talker is in the ghosts list from the start. */

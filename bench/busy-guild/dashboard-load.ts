@@ -50,7 +50,10 @@ export async function runDashboardLoad(options: DashboardLoadOptions): Promise<D
   let sentStatic = 0;
 
   const send = (target: DashboardSample["target"], type: AnalyticsType): void => {
-    const url = target === "analytics" ? `${options.serviceUrl}/api/analytics/${type}?${query}` : `${options.staticUrl}/static/${type}`;
+    const url =
+      target === "analytics"
+        ? `${options.serviceUrl}/api/analytics/${type}?${query}`
+        : `${options.staticUrl}/static/${type}`;
     const request = timedRequest(url, headers, target, type).then((sample) => void samples.push(sample));
     inFlight.add(request);
     void request.finally(() => inFlight.delete(request));
@@ -80,7 +83,12 @@ export async function runDashboardLoad(options: DashboardLoadOptions): Promise<D
   return samples.sort((a, b) => a.startedAt - b.startedAt);
 }
 
-async function timedRequest(url: string, headers: Record<string, string>, target: DashboardSample["target"], type: AnalyticsType): Promise<DashboardSample> {
+async function timedRequest(
+  url: string,
+  headers: Record<string, string>,
+  target: DashboardSample["target"],
+  type: AnalyticsType,
+): Promise<DashboardSample> {
   const startedAt = performance.now();
   try {
     const response = await fetch(url, { headers });
@@ -98,6 +106,14 @@ async function timedRequest(url: string, headers: Record<string, string>, target
     else if (target === "analytics") sample.counts = reflectedCounts(type, JSON.parse(text));
     return sample;
   } catch (error) {
-    return { target, type, startedAt, endedAt: performance.now(), status: 0, cache: undefined, error: error instanceof Error ? error.message : String(error) };
+    return {
+      target,
+      type,
+      startedAt,
+      endedAt: performance.now(),
+      status: 0,
+      cache: undefined,
+      error: error instanceof Error ? error.message : String(error),
+    };
   }
 }

@@ -32,7 +32,12 @@ export function percentileOf(sorted: number[], p: number): number {
 /** Percentiles of the latencies (end - start) of `samples`. */
 export function latencyStats(samples: DashboardSample[]): LatencyStats {
   const sorted = samples.map((sample) => sample.endedAt - sample.startedAt).sort((a, b) => a - b);
-  return { count: sorted.length, p50: percentileOf(sorted, 50), p99: percentileOf(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
+  return {
+    count: sorted.length,
+    p50: percentileOf(sorted, 50),
+    p99: percentileOf(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
 }
 
 function groupBy(samples: DashboardSample[], key: (sample: DashboardSample) => string): Map<string, DashboardSample[]> {
@@ -48,8 +53,14 @@ function groupBy(samples: DashboardSample[], key: (sample: DashboardSample) => s
 export function dashboardStats(samples: DashboardSample[]): DashboardStats {
   const analytics = samples.filter((sample) => sample.target === "analytics");
   const failed = samples.filter((sample) => sample.status !== 200);
-  const hits = analytics.filter((sample) => sample.status === 200 && (sample.cache === "HIT" || sample.cache === "STALE")).length;
-  const byCache = new Map([...groupBy(analytics, (sample) => (sample.status === 200 ? (sample.cache ?? "none") : "error"))].map(([name, group]) => [name, latencyStats(group)]));
+  const hits = analytics.filter(
+    (sample) => sample.status === 200 && (sample.cache === "HIT" || sample.cache === "STALE"),
+  ).length;
+  const byCache = new Map(
+    [...groupBy(analytics, (sample) => (sample.status === 200 ? (sample.cache ?? "none") : "error"))].map(
+      ([name, group]) => [name, latencyStats(group)],
+    ),
+  );
   const byType = new Map(
     [...groupBy(analytics, (sample) => sample.type)].map(([name, group]) => [
       name,
@@ -64,6 +75,7 @@ export function dashboardStats(samples: DashboardSample[]): DashboardStats {
     hitRate: analytics.length ? hits / analytics.length : 0,
     errors: failed.length,
   };
-  if (failed[0]) stats.firstError = `${failed[0].target} ${failed[0].type}: ${failed[0].status} ${failed[0].error ?? ""}`;
+  if (failed[0])
+    stats.firstError = `${failed[0].target} ${failed[0].type}: ${failed[0].status} ${failed[0].error ?? ""}`;
   return stats;
 }

@@ -10,7 +10,13 @@ export interface DurableCounts {
 }
 
 /** The fields of `DurableCounts`. */
-export const COUNT_NAMES: readonly (keyof DurableCounts)[] = ["messages", "typing", "presence", "roleChanges", "platformPairs"];
+export const COUNT_NAMES: readonly (keyof DurableCounts)[] = [
+  "messages",
+  "typing",
+  "presence",
+  "roleChanges",
+  "platformPairs",
+];
 
 /** One poll: the counts a snapshot saw, taken between `startedAt` and `endedAt` (performance.now() ms). */
 interface Poll {
@@ -61,7 +67,10 @@ export class DurabilityLedger {
 
   /** Number of polls and the median time between poll ends (the ledger's time resolution), ms. */
   resolution(): { polls: number; medianPeriodMs: number } {
-    const periods = this.polls.slice(1).map((poll, index) => poll.endedAt - this.polls[index]!.endedAt).sort((a, b) => a - b);
+    const periods = this.polls
+      .slice(1)
+      .map((poll, index) => poll.endedAt - this.polls[index]!.endedAt)
+      .sort((a, b) => a - b);
     return { polls: this.polls.length, medianPeriodMs: periods[Math.floor(periods.length / 2)] ?? Number.NaN };
   }
 
@@ -78,14 +87,18 @@ export class DurabilityLedger {
   durableAt(name: keyof DurableCounts, n: number): { earliest: number; latest: number } | undefined {
     const index = this.polls.findIndex((poll) => poll.counts[name] >= n);
     if (index < 0) return undefined;
-    return { earliest: index === 0 ? Number.NEGATIVE_INFINITY : this.polls[index - 1]!.startedAt, latest: this.polls[index]!.endedAt };
+    return {
+      earliest: index === 0 ? Number.NEGATIVE_INFINITY : this.polls[index - 1]!.startedAt,
+      latest: this.polls[index]!.endedAt,
+    };
   }
 
   /** Resolves once `condition` holds for the latest counts, or rejects after `timeoutMs`. */
   async waitFor(condition: (counts: DurableCounts) => boolean, timeoutMs: number, what: string): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!condition(this.latest())) {
-      if (performance.now() > deadline) throw new Error(`ledger: timed out waiting for ${what}; latest ${JSON.stringify(this.latest())}`);
+      if (performance.now() > deadline)
+        throw new Error(`ledger: timed out waiting for ${what}; latest ${JSON.stringify(this.latest())}`);
       await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
     }
   }

@@ -21,7 +21,12 @@ const KINDS: BusyEventKind[] = ["message", "typing", "presence", "roleChange"];
  * Sends the busy guild's events through the fake Discord gateway at fixed rates for `durationMs`. Each tick sends
  * every event owed so far, so timer jitter moves events by a few ms but never changes how many are sent.
  */
-export async function pumpEvents(fake: FakeDiscord, guild: BusyGuild, rates: EventRates, durationMs: number): Promise<PumpResult> {
+export async function pumpEvents(
+  fake: FakeDiscord,
+  guild: BusyGuild,
+  rates: EventRates,
+  durationMs: number,
+): Promise<PumpResult> {
   const sent: Record<BusyEventKind, number> = { message: 0, typing: 0, presence: 0, roleChange: 0 };
   let undelivered = 0;
   let maxTickGapMs = 0;

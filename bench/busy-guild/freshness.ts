@@ -26,8 +26,21 @@ export interface FreshnessReport {
  * row is the oldest one it misses. Staleness is the request's start minus when that row became durable (0 when it
  * was not durable yet); a response violates the target when its staleness exceeds `allowanceMs`.
  */
-export function evaluateFreshness(samples: DashboardSample[], ledger: DurabilityLedger, allowanceMs: number, runStart: number): FreshnessReport {
-  const report: FreshnessReport = { checked: 0, allowanceMs, violations: 0, possibleViolations: 0, maxStalenessMs: { low: 0, high: 0 }, p99StalenessMs: 0, overCounted: 0 };
+export function evaluateFreshness(
+  samples: DashboardSample[],
+  ledger: DurabilityLedger,
+  allowanceMs: number,
+  runStart: number,
+): FreshnessReport {
+  const report: FreshnessReport = {
+    checked: 0,
+    allowanceMs,
+    violations: 0,
+    possibleViolations: 0,
+    maxStalenessMs: { low: 0, high: 0 },
+    p99StalenessMs: 0,
+    overCounted: 0,
+  };
   const final = ledger.latest();
   const lows: number[] = [];
   for (const sample of samples) {
@@ -44,7 +57,8 @@ export function evaluateFreshness(samples: DashboardSample[], ledger: Durability
       if (!missing || missing.earliest >= sample.startedAt) continue;
       const countLow = Math.max(0, sample.startedAt - missing.latest);
       const countHigh = Number.isFinite(missing.earliest) ? sample.startedAt - missing.earliest : countLow;
-      if (countLow > low || !worstOfSample) worstOfSample = { type: sample.type, count: name, reflected, atMs: Math.round(sample.startedAt - runStart) };
+      if (countLow > low || !worstOfSample)
+        worstOfSample = { type: sample.type, count: name, reflected, atMs: Math.round(sample.startedAt - runStart) };
       low = Math.max(low, countLow);
       high = Math.max(high, countHigh);
     }

@@ -16,7 +16,9 @@ const sum = <T>(items: T[], of: (item: T) => number): number => items.reduce((to
 export function reflectedCounts(type: AnalyticsType, body: unknown): ReflectedCounts {
   const result = body as AnalyticsResultMap[AnalyticsType];
   if (result.total !== result.items.length) {
-    throw new Error(`${type}: ${result.total} items exist but ${result.items.length} were returned; the bench guild must fit in one page`);
+    throw new Error(
+      `${type}: ${result.total} items exist but ${result.items.length} were returned; the bench guild must fit in one page`,
+    );
   }
   switch (type) {
     case "ghosts": {

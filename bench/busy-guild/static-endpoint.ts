@@ -42,5 +42,8 @@ export async function startStaticEndpoint(
   });
   const app = createApp({ logger, routers: [{ path: "/", router }], readinessChecks: [] });
   const server: Server = await listen(app, 0, "127.0.0.1");
-  return { url: `http://127.0.0.1:${boundPort(server)}`, close: () => closeServer(server, 1_000).then(() => undefined) };
+  return {
+    url: `http://127.0.0.1:${boundPort(server)}`,
+    close: () => closeServer(server, 1_000).then(() => undefined),
+  };
 }

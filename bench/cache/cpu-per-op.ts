@@ -60,10 +60,26 @@ try {
     // Paired: each round's difference to the limit's round of the same pass, so a slow spell divides out.
     const extra = median(own.map((value, round) => value - limitCpu[round]!));
     const speed = median(wall.get(c.name)!.map((value, round) => limitWall[round]! / value));
-    return [c.name, median(own).toFixed(1), `${extra >= 0 ? "+" : ""}${extra.toFixed(1)}`, median(wall.get(c.name)!).toFixed(1), `${speed.toFixed(3)}x`];
+    return [
+      c.name,
+      median(own).toFixed(1),
+      `${extra >= 0 ? "+" : ""}${extra.toFixed(1)}`,
+      median(wall.get(c.name)!).toFixed(1),
+      `${speed.toFixed(3)}x`,
+    ];
   });
-  console.log(`${rounds} rounds x ${calls} sequential calls, ${keyCount} key(s); medians; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  console.log(formatTable(["contender", "CPU µs/op", "CPU vs limit (median of paired rounds)", "wall µs/op", "speed vs limit (paired)"], rows));
+  console.log(
+    `${rounds} rounds x ${calls} sequential calls, ${keyCount} key(s); medians; load average ${(await import("node:os"))
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log(
+    formatTable(
+      ["contender", "CPU µs/op", "CPU vs limit (median of paired rounds)", "wall µs/op", "speed vs limit (paired)"],
+      rows,
+    ),
+  );
 } finally {
   await ours.close();
   await deleteByPrefix(redis, prefix);

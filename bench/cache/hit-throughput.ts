@@ -170,7 +170,11 @@ async function measureShapes(
     ];
     perShape.set(
       shape,
-      await measureInterleaved(contenders, { inFlight: shape.inFlight, roundMs: context.roundMs, rounds: context.rounds }),
+      await measureInterleaved(contenders, {
+        inFlight: shape.inFlight,
+        roundMs: context.roundMs,
+        rounds: context.rounds,
+      }),
     );
   }
   return perShape;

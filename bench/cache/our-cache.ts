@@ -21,7 +21,11 @@ export async function makeOurCache(options: OurCacheOptions): Promise<OurCacheHa
   );
   // With the Prometheus metrics registered as in the service (cache_operation_latency_seconds is read at scrape time,
   // so registering it must cost the hot path nothing).
-  const stats = new CacheStatsRecorder({ redis: connections.client, prefix: options.prefix, instanceId: newCacheInstanceId() });
+  const stats = new CacheStatsRecorder({
+    redis: connections.client,
+    prefix: options.prefix,
+    instanceId: newCacheInstanceId(),
+  });
   registerCacheMetrics(new Registry(), stats);
   const cache = createCache({
     stats,
@@ -31,7 +35,9 @@ export async function makeOurCache(options: OurCacheOptions): Promise<OurCacheHa
     l1: options.l1 ? {} : false,
     breaker: {
       ...(options.breakerFailureThreshold === undefined ? {} : { failureThreshold: options.breakerFailureThreshold }),
-      ...(options.breakerRecoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: options.breakerRecoveryTimeoutMs }),
+      ...(options.breakerRecoveryTimeoutMs === undefined
+        ? {}
+        : { recoveryTimeoutMs: options.breakerRecoveryTimeoutMs }),
     },
   });
   try {

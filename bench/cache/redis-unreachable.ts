@@ -125,7 +125,8 @@ async function measureOutage(context: BenchContext, outage: Outage): Promise<Out
     for (let index = 0; index < SEQUENTIAL_CALLS; index++) await timedCall(`outage:sequential:${index}`);
 
     const breakerState = (await cache.getStats({ includeKeyspace: false })).breaker.state;
-    if (breakerState !== "open") throw new Error(`outage bench: breaker is ${breakerState} after the outage, expected open`);
+    if (breakerState !== "open")
+      throw new Error(`outage bench: breaker is ${breakerState} after the outage, expected open`);
     const overheads = await measureBreakerOverhead(handle);
     return {
       outage,

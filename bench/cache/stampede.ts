@@ -64,7 +64,9 @@ export async function runStampedeBench(context: BenchContext): Promise<void> {
     measured: `${ok}/${callers}`,
     pass: ok === callers,
   });
-  context.print(`### Stampede: ${callers.toLocaleString("en-US")} callers of one cold key in ${PROCESSES} processes (loader takes ${LOADER_MS} ms)`);
+  context.print(
+    `### Stampede: ${callers.toLocaleString("en-US")} callers of one cold key in ${PROCESSES} processes (loader takes ${LOADER_MS} ms)`,
+  );
   context.print();
   context.print(
     formatTable(

@@ -33,7 +33,11 @@ process.on("message", (request: FillRequest) => {
       const end = Math.min(request.size, start + FILL_CHUNK);
       const entries = [];
       for (let index = start; index < end; index++) {
-        entries.push({ key: `${request.keyBase}:${index}`, value: BENCH_VALUE, options: { ttl: "10m" as const, tags: [request.tag] } });
+        entries.push({
+          key: `${request.keyBase}:${index}`,
+          value: BENCH_VALUE,
+          options: { ttl: "10m" as const, tags: [request.tag] },
+        });
       }
       await handle.cache.mset(entries);
     }

@@ -44,10 +44,13 @@ const GUILD_ID = "100000000000000042";
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/spywatcher_bench_http";
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/13";
 assertLoopback(redisUrl);
-if (!["127.0.0.1", "localhost"].includes(new URL(databaseUrl).hostname)) throw new Error("BENCH_DATABASE_URL must be on loopback");
+if (!["127.0.0.1", "localhost"].includes(new URL(databaseUrl).hostname))
+  throw new Error("BENCH_DATABASE_URL must be on loopback");
 
 const children: ChildProcess[] = [];
-process.on("exit", () => children.forEach((child) => child.kill("SIGKILL")));
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, "127.0.0.1");
@@ -59,7 +62,10 @@ async function freePort(): Promise<number> {
 
 function startChild(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   // Node's own flags (e.g. --cpu-prof) go before the script.
-  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
@@ -70,7 +76,8 @@ function startChild(args: string[], env: NodeJS.ProcessEnv): { child: ChildProce
 async function waitFor(check: () => boolean, what: string, timeoutMs: number, output: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms:\n${output().slice(-3_000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not happen within ${timeoutMs} ms:\n${output().slice(-3_000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -118,7 +125,11 @@ async function round(url: string, headers: Record<string, string>, seconds: numb
   const answered = Math.max(1, result.requests.total);
   return {
     cpuMsPerThousand: ((cpuMs(pid) - cpuBefore) * 1_000) / answered,
-    requestsPerSecond: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+    requestsPerSecond: result.requests.average,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
 }
 
 const median = (values: number[]): number => {
@@ -131,7 +142,9 @@ async function main(): Promise<number> {
   const loadBefore = loadavg();
   const port = await freePort();
   // BENCH_HTTP_PROFILE=<dir>: the service writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
-  const profile = process.env.BENCH_HTTP_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_HTTP_PROFILE}`] : [];
+  const profile = process.env.BENCH_HTTP_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_HTTP_PROFILE}`]
+    : [];
   const service = startChild([...profile, "backend/src/main.ts"], {
     PATH: process.env.PATH,
     NODE_ENV: "production",
@@ -150,28 +163,44 @@ async function main(): Promise<number> {
   const serviceUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`${serviceUrl}/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${serviceUrl}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
-    if (service.child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${service.output().slice(-3_000)}`);
+    if (service.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`service did not start:\n${service.output().slice(-3_000)}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await insertGhosts(flags.users);
   const headers = { authorization: `Bearer ${ADMIN_KEY}` };
   const analyticUrl = `${serviceUrl}/api/analytics/ghosts?guildId=${GUILD_ID}&since=24h`;
   // Clear whatever an earlier run cached under this prefix for this guild, then fill the entry.
-  await fetch(`${serviceUrl}/api/admin/cache/invalidate`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ tags: [`guild:${GUILD_ID}`] }) });
+  await fetch(`${serviceUrl}/api/admin/cache/invalidate`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify({ tags: [`guild:${GUILD_ID}`] }),
+  });
   await fetch(analyticUrl, { headers });
   const hit = await fetch(analyticUrl, { headers });
   const body = await hit.text();
-  if (hit.status !== 200 || hit.headers.get("x-cache") !== "HIT") throw new Error(`expected a cached 200, got ${hit.status} X-Cache ${hit.headers.get("x-cache")}: ${body.slice(0, 300)}`);
+  if (hit.status !== 200 || hit.headers.get("x-cache") !== "HIT")
+    throw new Error(
+      `expected a cached 200, got ${hit.status} X-Cache ${hit.headers.get("x-cache")}: ${body.slice(0, 300)}`,
+    );
 
   const bodyFile = path.join(mkdtempSync(path.join(tmpdir(), "bench-http-")), "body.json");
   writeFileSync(bodyFile, body);
-  const bare = startChild(["bench/http/bare-endpoint.ts", bodyFile], { PATH: process.env.PATH, NODE_ENV: "production" });
+  const bare = startChild(["bench/http/bare-endpoint.ts", bodyFile], {
+    PATH: process.env.PATH,
+    NODE_ENV: "production",
+  });
   await waitFor(() => /"port":\d+/.test(bare.output()), "bare endpoint listening", 30_000, bare.output);
   const bareUrl = `http://127.0.0.1:${JSON.parse(bare.output().trim().split("\n")[0]!).port}/`;
 
-  console.log(`body ${Buffer.byteLength(body)} bytes; ${flags.rounds} rounds of ${flags.seconds} s each, ${flags.connections} connections; load before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `body ${Buffer.byteLength(body)} bytes; ${flags.rounds} rounds of ${flags.seconds} s each, ${flags.connections} connections; load before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
+  );
   // One warm-up round each (JIT, connection pools), not counted.
   await round(bareUrl, {}, 2);
   await round(analyticUrl, headers, 2);
@@ -196,7 +225,15 @@ async function main(): Promise<number> {
 
   console.log(
     formatTable(
-      ["round", "bare req/s", "service req/s", "bare p99 ms", "service p99 ms", "bare CPU ms/1k req", "service CPU ms/1k req"],
+      [
+        "round",
+        "bare req/s",
+        "service req/s",
+        "bare p99 ms",
+        "service p99 ms",
+        "bare CPU ms/1k req",
+        "service CPU ms/1k req",
+      ],
       bareRounds.map((r, i) => [
         String(i + 1),
         r.requestsPerSecond.toFixed(0),
@@ -210,12 +247,22 @@ async function main(): Promise<number> {
   );
   const throughputPass = throughputRatio >= TARGET_THROUGHPUT;
   const p99Pass = p99Ratio <= TARGET_P99;
-  console.log(`throughput: service ${serviceRps.toFixed(0)} req/s vs bare ${bareRps.toFixed(0)} req/s = ${throughputRatio.toFixed(2)}x (target >= ${TARGET_THROUGHPUT}x) ${throughputPass ? "PASS" : "FAIL"}`);
-  console.log(`p99: service ${serviceP99} ms vs bare ${bareP99} ms = ${p99Ratio.toFixed(2)}x (target <= ${TARGET_P99}x; bare p99 floored at 1 ms) ${p99Pass ? "PASS" : "FAIL"}`);
+  console.log(
+    `throughput: service ${serviceRps.toFixed(0)} req/s vs bare ${bareRps.toFixed(0)} req/s = ${throughputRatio.toFixed(2)}x (target >= ${TARGET_THROUGHPUT}x) ${throughputPass ? "PASS" : "FAIL"}`,
+  );
+  console.log(
+    `p99: service ${serviceP99} ms vs bare ${bareP99} ms = ${p99Ratio.toFixed(2)}x (target <= ${TARGET_P99}x; bare p99 floored at 1 ms) ${p99Pass ? "PASS" : "FAIL"}`,
+  );
   const bareCpu = sum(bareRounds, (r) => r.cpuMsPerThousand) / bareRounds.length;
   const serviceCpu = sum(serviceRounds, (r) => r.cpuMsPerThousand) / serviceRounds.length;
-  console.log(`CPU per request: service ${(serviceCpu / 1_000).toFixed(3)} ms vs bare ${(bareCpu / 1_000).toFixed(3)} ms = ${(bareCpu / Math.max(serviceCpu, 0.001)).toFixed(2)}x the bare endpoint's efficiency (informational)`);
-  console.log(`non-2xx or errors: ${failures}; load after ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `CPU per request: service ${(serviceCpu / 1_000).toFixed(3)} ms vs bare ${(bareCpu / 1_000).toFixed(3)} ms = ${(bareCpu / Math.max(serviceCpu, 0.001)).toFixed(2)}x the bare endpoint's efficiency (informational)`,
+  );
+  console.log(
+    `non-2xx or errors: ${failures}; load after ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
 
   service.child.kill("SIGTERM");
   bare.child.kill("SIGTERM");

@@ -1,6 +1,10 @@
 import { createInterface } from "node:readline";
 import { startFakeDiscord } from "../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { messageCreateData, presenceUpdateData, typingStartData } from "../../backend/src/simulation/fake-discord/gateway-payloads.ts";
+import {
+  messageCreateData,
+  presenceUpdateData,
+  typingStartData,
+} from "../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../backend/src/simulation/fake-discord/snowflake.ts";
 import { buildSimulatedGuild } from "../../backend/src/simulation/simulated-guild.ts";
 
@@ -24,14 +28,20 @@ function event(index: number, mix: string): [string, Record<string, unknown>] {
   const channelId = guild.channels[index % guild.channels.length]!.id;
   const roll = index % 10;
   if (mix === "messages" || roll < 6) {
-    return ["MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId, guildId: guild.id, author, content: "benchmark message" })];
+    return [
+      "MESSAGE_CREATE",
+      messageCreateData({ id: ids.next(), channelId, guildId: guild.id, author, content: "benchmark message" }),
+    ];
   }
   if (roll < 9) return ["TYPING_START", typingStartData({ channelId, guildId: guild.id, user: author })];
   // Alternate each user's platform so every update is a change (discord.js emits only changes).
   const mobile = !onMobile.get(author.id);
   onMobile.set(author.id, mobile);
   const clientStatus = mobile ? { mobile: "online" as const } : { desktop: "online" as const };
-  return ["PRESENCE_UPDATE", presenceUpdateData({ guildId: guild.id, userId: author.id, status: "online", clientStatus })];
+  return [
+    "PRESENCE_UPDATE",
+    presenceUpdateData({ guildId: guild.id, userId: author.id, status: "online", clientStatus }),
+  ];
 }
 
 process.stdout.write(`${JSON.stringify({ apiUrl: fake.apiUrl, guildId: guild.id })}\n`);

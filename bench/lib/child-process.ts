@@ -64,7 +64,10 @@ export interface BenchWorker<Request, Reply> {
  * `{ error: string }`. Used where bulk work must happen outside the process that takes the measurement.
  */
 export function forkBenchWorker<Request, Reply>(script: string, args: string[]): BenchWorker<Request, Reply> {
-  const child = fork(script, args, { execArgv: ["--import", import.meta.resolve("tsx")], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(script, args, {
+    execArgv: ["--import", import.meta.resolve("tsx")],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   killOnExit(child);
   const exited = once(child, "exit");
   return {

@@ -8,10 +8,21 @@ import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts"
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
-import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
+import {
+  analyticsUpdateChannel,
+  analyticsUpdateSchema,
+  type AnalyticsUpdate,
+} from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import {
   guildMemberUpdateData,
   messageCreateData,
@@ -21,7 +32,13 @@ import {
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import type { AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 const ADMIN_KEY = `sw_e2e_${uniquePrefix("admin-key-for-d1-e2e")}`;
 
@@ -41,7 +58,11 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
   /** Resolves on the next analytics update of the test guild that names every one of `types`. */
   const nextUpdate = (types: AnalyticsType[]) => new Promise<void>((resolve) => waiters.push({ types, resolve }));
   const get = (type: AnalyticsType) =>
-    request(app).get(`/api/analytics/${type}`).query({ guildId: t.guild.id, since: "1h" }).set("Authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+    request(app)
+      .get(`/api/analytics/${type}`)
+      .query({ guildId: t.guild.id, since: "1h" })
+      .set("Authorization", `Bearer ${ADMIN_KEY}`)
+      .expect(200);
 
   beforeAll(async () => {
     t = testGuild();
@@ -51,7 +72,12 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
       testLogger(),
     );
     await waitForRedisReady(redis.client, 5_000);
-    cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: `${prefix}:cache`, logger: testLogger() });
+    cache = createCache({
+      redis: redis.client,
+      subscriber: redis.subscriber,
+      prefix: `${prefix}:cache`,
+      logger: testLogger(),
+    });
     await cache.ready(5_000);
     subscriber = createSubscriber(redis.subscriber, testLogger());
     await subscriber.subscribe(
@@ -69,7 +95,12 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     app = createApp({
       logger: testLogger(),
       readinessChecks: [],
-      routers: [{ path: "/api", router: analyticsRouter({ cache, analytics: createAnalyticsService({ prisma, rollups: false }), auth }) }],
+      routers: [
+        {
+          path: "/api",
+          router: analyticsRouter({ cache, analytics: createAnalyticsService({ prisma, rollups: false }), auth }),
+        },
+      ],
     });
     fake = await startFakeDiscord({ guilds: [t.guild] });
     side = await startDiscordSide({
@@ -112,8 +143,18 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     expect((await get("ghosts")).body.items).toEqual([]);
 
     const updated = nextUpdate(["ghosts", "heatmap", "shifts", "lurkers"]);
-    for (let i = 0; i < 3; i += 1) fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[0], guildId: t.guild.id, user: alice }));
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[1], guildId: t.guild.id, author: bob, content: "hello" }));
+    for (let i = 0; i < 3; i += 1)
+      fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[0], guildId: t.guild.id, user: alice }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({
+        id: ids.next(),
+        channelId: t.channelIds[1],
+        guildId: t.guild.id,
+        author: bob,
+        content: "hello",
+      }),
+    );
     await updated;
 
     const ghosts = await get("ghosts");
@@ -121,7 +162,12 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     expect(ghosts.body.items).toEqual([expect.objectContaining({ userId: alice.id, typingCount: 3, messageCount: 0 })]);
     const heatmap = await get("heatmap");
     expect(heatmap.headers["x-cache"]).toBe("MISS");
-    const channels = Object.fromEntries(heatmap.body.items.map((item: { channelId: string; messageCount: number; typingCount: number }) => [item.channelId, item]));
+    const channels = Object.fromEntries(
+      heatmap.body.items.map((item: { channelId: string; messageCount: number; typingCount: number }) => [
+        item.channelId,
+        item,
+      ]),
+    );
     expect(channels[t.channelIds[0]]).toMatchObject({ typingCount: 3, messageCount: 0 });
     expect(channels[t.channelIds[1]]).toMatchObject({ typingCount: 0, messageCount: 1 });
   });
@@ -132,7 +178,10 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     expect((await get("roles")).headers["x-cache"]).toBe("HIT");
 
     const rolesUpdated = nextUpdate(["roles"]);
-    fake.dispatch("GUILD_MEMBER_UPDATE", guildMemberUpdateData({ guildId: t.guild.id, user: carol, roles: [t.roles.helper.id] }));
+    fake.dispatch(
+      "GUILD_MEMBER_UPDATE",
+      guildMemberUpdateData({ guildId: t.guild.id, user: carol, roles: [t.roles.helper.id] }),
+    );
     await rolesUpdated;
     const roles = await get("roles");
     expect(roles.headers["x-cache"]).toBe("MISS");
@@ -140,7 +189,15 @@ describe("end to end: fake Discord -> real discord.js bot -> PostgreSQL -> inval
     expect((await get("ghosts")).headers["x-cache"]).toBe("HIT");
 
     const presenceUpdated = nextUpdate(["lurkers", "clients"]);
-    fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId: t.guild.id, userId: carol.id, status: "online", clientStatus: { mobile: "online" } }));
+    fake.dispatch(
+      "PRESENCE_UPDATE",
+      presenceUpdateData({
+        guildId: t.guild.id,
+        userId: carol.id,
+        status: "online",
+        clientStatus: { mobile: "online" },
+      }),
+    );
     await presenceUpdated;
     const lurkers = await get("lurkers");
     expect(lurkers.headers["x-cache"]).toBe("MISS");

@@ -29,9 +29,10 @@ class Peer {
       env: { ...process.env, PEER_REDIS_URL: TEST_REDIS_URL, PEER_PREFIX: prefix, PEER_L1: l1 ? "1" : "0" },
     });
     const peer = new Peer(child);
-    const [first] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => [{ exited: true }])])) as [
-      { ready?: boolean },
-    ];
+    const [first] = (await Promise.race([
+      once(child, "message"),
+      once(child, "exit").then(() => [{ exited: true }]),
+    ])) as [{ ready?: boolean }];
     if (!first.ready) throw new Error("peer process exited before it was ready");
     return peer;
   }
@@ -94,7 +95,10 @@ describe("a second process invalidating while this one reads", () => {
         truth = round;
         const result = await peer.request<{ entries: number }>({ op: "invalidate", tags: [tag] });
         expect(result.entries).toBeGreaterThanOrEqual(0);
-        const [viaRemember, viaGet] = await Promise.all([cache.remember(key, "1m", loader, { tags: [tag] }), cache.get(key)]);
+        const [viaRemember, viaGet] = await Promise.all([
+          cache.remember(key, "1m", loader, { tags: [tag] }),
+          cache.get(key),
+        ]);
         expect(viaRemember).toBe(round);
         expect(viaGet === undefined || viaGet === round).toBe(true);
       }

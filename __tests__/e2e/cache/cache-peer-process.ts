@@ -12,7 +12,11 @@ type Request =
   | { id: number; op: "set"; key: string; value: unknown; tags: string[] }
   | { id: number; op: "close" };
 
-const redis = new Redis(process.env.PEER_REDIS_URL!, { commandTimeout: 1_000, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+const redis = new Redis(process.env.PEER_REDIS_URL!, {
+  commandTimeout: 1_000,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+});
 redis.on("error", () => undefined);
 await new Promise<void>((resolve) => redis.once("ready", () => resolve()));
 const cache = createCache({ redis, prefix: process.env.PEER_PREFIX!, l1: process.env.PEER_L1 === "1" ? {} : false });

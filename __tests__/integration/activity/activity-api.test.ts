@@ -1,8 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppConfig } from "../../../backend/src/config/config.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
-import { messageCreateData, presenceUpdateData, typingStartData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  messageCreateData,
+  presenceUpdateData,
+  typingStartData,
+} from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
 import { testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
@@ -21,6 +28,7 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
 
   const get = async (path: string, key = ADMIN_KEY) => {
     const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } });
+    // biome-ignore lint/suspicious/noExplicitAny: the JSON bodies of every activity route are read loosely here
     return { status: response.status, body: (await response.json()) as Record<string, any> };
   };
 
@@ -44,7 +52,8 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
   });
   afterAll(async () => {
     // Month counters are kept for years: remove this test's keys.
-    if (service) for await (const page of service.activity.structures.scan("*")) await service.activity.structures.del(page);
+    if (service)
+      for await (const page of service.activity.structures.scan("*")) await service.activity.structures.del(page);
     await service?.stop();
     await fake?.close();
   });
@@ -54,20 +63,56 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
     try {
       await socket.subscribe(t.guild.id);
       const [alice, bob] = t.humans;
-      fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId: t.guild.id, userId: alice.id, status: "online", clientStatus: { desktop: "online" } }));
+      fake.dispatch(
+        "PRESENCE_UPDATE",
+        presenceUpdateData({
+          guildId: t.guild.id,
+          userId: alice.id,
+          status: "online",
+          clientStatus: { desktop: "online" },
+        }),
+      );
       fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[0], guildId: t.guild.id, user: bob }));
-      for (let i = 0; i < 3; i += 1) fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[0], guildId: t.guild.id, author: alice, content: "hi" }));
-      fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[1], guildId: t.guild.id, author: bob, content: "yo" }));
+      for (let i = 0; i < 3; i += 1)
+        fake.dispatch(
+          "MESSAGE_CREATE",
+          messageCreateData({
+            id: ids.next(),
+            channelId: t.channelIds[0],
+            guildId: t.guild.id,
+            author: alice,
+            content: "hi",
+          }),
+        );
+      fake.dispatch(
+        "MESSAGE_CREATE",
+        messageCreateData({
+          id: ids.next(),
+          channelId: t.channelIds[1],
+          guildId: t.guild.id,
+          author: bob,
+          content: "yo",
+        }),
+      );
 
       // Each kind is its own ingestion batch: await the (throttled) push that reflects all of them.
       const pushed = await socket.next(
-        (message) => message.type === "activity:live" && message.messagesThisMinute === 4 && message.online.total === 1 && message.typingNow === 1,
+        (message) =>
+          message.type === "activity:live" &&
+          message.messagesThisMinute === 4 &&
+          message.online.total === 1 &&
+          message.typingNow === 1,
       );
       expect(pushed).toMatchObject({ guildId: t.guild.id, online: { total: 1, desktop: 1 }, typingNow: 1 });
 
       const live = await get(`/live?guildId=${t.guild.id}`);
       expect(live.status).toBe(200);
-      expect(live.body).toMatchObject({ guildId: t.guild.id, online: { total: 1, desktop: 1, mobile: 0, web: 0 }, typingNow: 1, messagesThisMinute: 4 });
+      expect(live.body).toMatchObject({
+        guildId: t.guild.id,
+        online: { total: 1, desktop: 1, mobile: 0, web: 0 },
+        typingNow: 1,
+        messagesThisMinute: 4,
+      });
       expect(live.body.typing).toEqual([{ channelId: t.channelIds[0], userIds: [bob.id] }]);
 
       const timeline = await get(`/timeline?guildId=${t.guild.id}&metric=messages&granularity=minute&since=15m`);
@@ -101,10 +146,21 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
       await socket.subscribe(t.guild.id);
       const started = Date.now();
       for (let i = 0; i < 40; i += 1) {
-        fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[1], guildId: t.guild.id, author: t.humans[2], content: "." }));
+        fake.dispatch(
+          "MESSAGE_CREATE",
+          messageCreateData({
+            id: ids.next(),
+            channelId: t.channelIds[1],
+            guildId: t.guild.id,
+            author: t.humans[2],
+            content: ".",
+          }),
+        );
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      await vi.waitFor(() => expect(socket.received.filter((m) => m.type === "activity:live").length).toBeGreaterThan(0));
+      await vi.waitFor(() =>
+        expect(socket.received.filter((m) => m.type === "activity:live").length).toBeGreaterThan(0),
+      );
       const elapsed = Date.now() - started;
       const pushes = socket.received.filter((m) => m.type === "activity:live").length;
       expect(pushes).toBeLessThanOrEqual(Math.ceil(elapsed / 300) + 2);
@@ -117,7 +173,11 @@ describe("end to end: /api/activity and activity:live pushes from the real servi
     const bad = await get(`/timeline?guildId=12&metric=nope&granularity=year`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe("E_VALIDATION");
-    expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(["granularity", "guildId", "metric"]);
+    expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual([
+      "granularity",
+      "guildId",
+      "metric",
+    ]);
     const tooMany = await get(`/timeline?guildId=${t.guild.id}&granularity=minute&since=3d`);
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error.details).toEqual([{ field: "since", message: expect.stringContaining("at most 1500") }]);

@@ -10,7 +10,13 @@ const t = (iso: string) => new Date(iso);
 describe("activity buckets on real Redis (UTC)", () => {
   let kit: ActivityKit;
   const guildId = randomSnowflake();
-  const message = (iso: string, userId = "1", channelId = "9"): ActivityMetric => ({ type: "messages", guildId, userId, channelId, timestamp: t(iso) });
+  const message = (iso: string, userId = "1", channelId = "9"): ActivityMetric => ({
+    type: "messages",
+    guildId,
+    userId,
+    channelId,
+    timestamp: t(iso),
+  });
 
   beforeAll(async () => {
     kit = await startActivityKit();
@@ -87,11 +93,21 @@ describe("activity buckets on real Redis (UTC)", () => {
 
   it("sets each counter's TTL to its bucket end (minute and hour: the end of the day or month hash) plus the granularity's retention", async () => {
     const ttlOf = (key: string) => kit.structures.call("pttl", (c) => c.pexpiretime(kit.structures.key(key)));
-    expect(await ttlOf(`{${guildId}}:minutes:messages:2028-02-29`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 2 * 86_400_000);
-    expect(await ttlOf(`{${guildId}}:hours:messages:2028-02`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 35 * 86_400_000);
-    expect(await ttlOf(`{${guildId}}:count:messages:day:2028-02-29`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 400 * 86_400_000);
-    expect(await ttlOf(`{${guildId}}:count:messages:week:2028-02-28w`)).toBe(Date.parse("2028-03-06T00:00:00Z") + 730 * 86_400_000);
-    expect(await ttlOf(`{${guildId}}:count:messages:month:2028-02`)).toBe(Date.parse("2028-03-01T00:00:00Z") + 1_826 * 86_400_000);
+    expect(await ttlOf(`{${guildId}}:minutes:messages:2028-02-29`)).toBe(
+      Date.parse("2028-03-01T00:00:00Z") + 2 * 86_400_000,
+    );
+    expect(await ttlOf(`{${guildId}}:hours:messages:2028-02`)).toBe(
+      Date.parse("2028-03-01T00:00:00Z") + 35 * 86_400_000,
+    );
+    expect(await ttlOf(`{${guildId}}:count:messages:day:2028-02-29`)).toBe(
+      Date.parse("2028-03-01T00:00:00Z") + 400 * 86_400_000,
+    );
+    expect(await ttlOf(`{${guildId}}:count:messages:week:2028-02-28w`)).toBe(
+      Date.parse("2028-03-06T00:00:00Z") + 730 * 86_400_000,
+    );
+    expect(await ttlOf(`{${guildId}}:count:messages:month:2028-02`)).toBe(
+      Date.parse("2028-03-01T00:00:00Z") + 1_826 * 86_400_000,
+    );
   });
 
   it("splits hours at the end of a month's hash (Feb 29 23:00 and Mar 1 00:00 live in two hashes)", async () => {
@@ -105,7 +121,13 @@ describe("activity buckets on real Redis (UTC)", () => {
 
   it("reads an hour past its 35-day retention as 0 though its month's hash still holds it", async () => {
     // As of 2028-04-06 01:00, hour 2028-03-01T00 ended 35 days ago; 2028-03-05T23 has not.
-    const timeline = await kit.reader.timeline(guildId, "messages", "hour", t("2028-03-01T00:00Z").getTime(), t("2028-04-06T01:00Z").getTime());
+    const timeline = await kit.reader.timeline(
+      guildId,
+      "messages",
+      "hour",
+      t("2028-03-01T00:00Z").getTime(),
+      t("2028-04-06T01:00Z").getTime(),
+    );
     const count = (iso: string) => timeline.points.find((point) => point.start === iso)?.count;
     expect(count("2028-03-01T00:00:00.000Z")).toBe(0);
     expect(count("2028-03-05T23:00:00.000Z")).toBe(1);
@@ -114,7 +136,15 @@ describe("activity buckets on real Redis (UTC)", () => {
   });
 
   it("refuses a timeline of more than 1,500 buckets", async () => {
-    await expect(kit.reader.timeline(guildId, "messages", "minute", t("2028-02-01T00:00Z").getTime(), t("2028-02-03T00:00Z").getTime())).rejects.toThrow(RangeError);
+    await expect(
+      kit.reader.timeline(
+        guildId,
+        "messages",
+        "minute",
+        t("2028-02-01T00:00Z").getTime(),
+        t("2028-02-03T00:00Z").getTime(),
+      ),
+    ).rejects.toThrow(RangeError);
   });
 });
 
@@ -127,7 +157,8 @@ describe("leaderboards with ties", () => {
     const at = "2028-06-15T12:00:00Z";
     const scores: Record<string, number> = { "200": 3, "1000": 3, "5": 5, "77": 1, "300": 3 };
     for (const [userId, count] of Object.entries(scores)) {
-      for (let i = 0; i < count; i += 1) kit.recorder.recordMetric({ type: "messages", guildId, userId, channelId: "42", timestamp: t(at) });
+      for (let i = 0; i < count; i += 1)
+        kit.recorder.recordMetric({ type: "messages", guildId, userId, channelId: "42", timestamp: t(at) });
     }
     await kit.recorder.flush();
   });
@@ -169,7 +200,13 @@ describe("leaderboards with ties", () => {
 describe("streaks across midnight UTC", () => {
   let kit: ActivityKit;
   const guildId = randomSnowflake();
-  const typing = (userId: string, iso: string): ActivityMetric => ({ type: "typing", guildId, userId, channelId: "1", timestamp: t(iso) });
+  const typing = (userId: string, iso: string): ActivityMetric => ({
+    type: "typing",
+    guildId,
+    userId,
+    channelId: "1",
+    timestamp: t(iso),
+  });
 
   beforeAll(async () => {
     kit = await startActivityKit();
@@ -183,14 +220,26 @@ describe("streaks across midnight UTC", () => {
     ]);
     // Deletions and presence do not make a day active.
     kit.recorder.recordMetric({ type: "presence", guildId, userId: "1", timestamp: t("2028-03-04T12:00:00Z") });
-    kit.recorder.recordMetric({ type: "deletes", guildId, userId: "1", channelId: "1", timestamp: t("2028-03-04T12:00:00Z") });
+    kit.recorder.recordMetric({
+      type: "deletes",
+      guildId,
+      userId: "1",
+      channelId: "1",
+      timestamp: t("2028-03-04T12:00:00Z"),
+    });
     await kit.recorder.flush();
   });
   afterAll(() => kit?.close());
 
   it("counts the longest run and the current one", async () => {
     const streaks = await kit.reader.streaks(guildId, "1", t("2028-03-06T23:59:59.999Z").getTime());
-    expect(streaks).toMatchObject({ current: 2, longest: 3, longestStartedOn: "2028-03-01", lastActiveOn: "2028-03-06", activeDays: 5 });
+    expect(streaks).toMatchObject({
+      current: 2,
+      longest: 3,
+      longestStartedOn: "2028-03-01",
+      lastActiveOn: "2028-03-06",
+      activeDays: 5,
+    });
   });
 
   it("keeps the current streak through the next day until it ends, then breaks it at midnight UTC", async () => {
@@ -199,6 +248,10 @@ describe("streaks across midnight UTC", () => {
   });
 
   it("gives zeros for a user never seen", async () => {
-    expect(await kit.reader.streaks(guildId, "2", Date.now())).toMatchObject({ current: 0, longest: 0, lastActiveOn: null });
+    expect(await kit.reader.streaks(guildId, "2", Date.now())).toMatchObject({
+      current: 0,
+      longest: 0,
+      lastActiveOn: null,
+    });
   });
 });

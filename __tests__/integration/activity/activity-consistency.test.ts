@@ -60,37 +60,72 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
     const guildId = t.guild.id;
     // Deterministic pseudo-random spread over the last 24 hours, crossing minute/hour (and usually day) boundaries.
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const when = () => dayStart + Math.floor(random() * (now - dayStart));
     const messages: string[] = [];
     for (let i = 0; i < 400; i += 1) {
       const id = snowflakeAt(when(), i);
       messages.push(id);
       const author = t.humans[i % 3]!;
-      fake.dispatch("MESSAGE_CREATE", messageCreateData({ id, channelId: t.channelIds[i % 2]!, guildId, author, content: "hi" }));
+      fake.dispatch(
+        "MESSAGE_CREATE",
+        messageCreateData({ id, channelId: t.channelIds[i % 2]!, guildId, author, content: "hi" }),
+      );
       sent += 1;
     }
     for (let i = 0; i < 200; i += 1) {
       // Typing timestamps are whole seconds on the wire.
-      fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[i % 2]!, guildId, user: t.humans[(i + 1) % 3]!, at: new Date(Math.floor(when() / 1000) * 1000) }));
+      fake.dispatch(
+        "TYPING_START",
+        typingStartData({
+          channelId: t.channelIds[i % 2]!,
+          guildId,
+          user: t.humans[(i + 1) % 3]!,
+          at: new Date(Math.floor(when() / 1000) * 1000),
+        }),
+      );
       sent += 1;
     }
     for (let i = 0; i < 20; i += 1) {
-      fake.dispatch("MESSAGE_DELETE", messageDeleteData({ id: messages[i]!, channelId: t.channelIds[i % 2]!, guildId }));
+      fake.dispatch(
+        "MESSAGE_DELETE",
+        messageDeleteData({ id: messages[i]!, channelId: t.channelIds[i % 2]!, guildId }),
+      );
       sent += 1;
     }
     for (let i = 0; i < 15; i += 1) {
-      fake.dispatch("GUILD_MEMBER_ADD", guildMemberAddData({ guildId, user: { id: uniqueSnowflake(), username: `new-${i}` }, joinedAt: new Date(when()) }));
+      fake.dispatch(
+        "GUILD_MEMBER_ADD",
+        guildMemberAddData({
+          guildId,
+          user: { id: uniqueSnowflake(), username: `new-${i}` },
+          joinedAt: new Date(when()),
+        }),
+      );
       sent += 1;
     }
     const statuses = ["online", "idle", "dnd", "online"] as const;
     for (let i = 0; i < 12; i += 1) {
       const user = t.humans[i % 3]!;
-      fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId, userId: user.id, status: statuses[i % 4]!, clientStatus: i % 2 ? { desktop: statuses[i % 4]! } : { mobile: statuses[i % 4]! } }));
+      fake.dispatch(
+        "PRESENCE_UPDATE",
+        presenceUpdateData({
+          guildId,
+          userId: user.id,
+          status: statuses[i % 4]!,
+          clientStatus: i % 2 ? { desktop: statuses[i % 4]! } : { mobile: statuses[i % 4]! },
+        }),
+      );
     }
-    fake.dispatch("GUILD_MEMBER_UPDATE", guildMemberUpdateData({ guildId, user: t.humans[1], roles: [t.roles.helper.id] }));
+    fake.dispatch(
+      "GUILD_MEMBER_UPDATE",
+      guildMemberUpdateData({ guildId, user: t.humans[1], roles: [t.roles.helper.id] }),
+    );
     // Everything the bot took in is durable, then recorded, then flushed.
-    await vi.waitFor(async () => expect(pipeline.writer.stats().written).toBeGreaterThanOrEqual(sent), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(async () => expect(pipeline.writer.stats().written).toBeGreaterThanOrEqual(sent), {
+      timeout: 20_000,
+      interval: 50,
+    });
     await pipeline.writer.flush();
     await kit.recorder.flush();
   }, 60_000);
@@ -121,7 +156,9 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
         // Minutes: the simulated day exactly (1,441 buckets, under the 1,500 bound); the rest from a day earlier.
         const since = granularity === "minute" ? dayStart : dayStart - DAY_MS;
         const timeline = await kit.reader.timeline(t.guild.id, metric, granularity, since, Date.now());
-        const redis = new Map(timeline.points.filter((point) => point.count > 0).map((point) => [point.start, point.count]));
+        const redis = new Map(
+          timeline.points.filter((point) => point.count > 0).map((point) => [point.start, point.count]),
+        );
         expect(redis, `${metric} by ${granularity}`).toEqual(expected);
         compared += timeline.points.length;
       }
@@ -132,7 +169,11 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
   it("matches for every metric, granularity and bucket (zeros included)", async () => {
     const compared = await expectRedisEqualsPostgres();
     // Every event kind was seen (the comparison is not vacuous).
-    const totals = await Promise.all((Object.keys(TABLE) as IngestEventKind[]).map(async (kind) => [...(await postgresCounts(kind, "month")).values()].reduce((a, b) => a + b, 0)));
+    const totals = await Promise.all(
+      (Object.keys(TABLE) as IngestEventKind[]).map(async (kind) =>
+        [...(await postgresCounts(kind, "month")).values()].reduce((a, b) => a + b, 0),
+      ),
+    );
     expect(totals.every((n) => n > 0)).toBe(true);
     expect(compared).toBeGreaterThan(2_880);
   });
@@ -143,7 +184,9 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
       SELECT user_id, count(*)::int AS n FROM message_events
       WHERE guild_id = ${t.guild.id} AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
       GROUP BY user_id`;
-    expect(Object.fromEntries(board.top.map((entry) => [entry.id, entry.score]))).toEqual(Object.fromEntries(rows.map((row) => [row.user_id, row.n])));
+    expect(Object.fromEntries(board.top.map((entry) => [entry.id, entry.score]))).toEqual(
+      Object.fromEntries(rows.map((row) => [row.user_id, row.n])),
+    );
   });
 
   it("rebuilds the same counts from PostgreSQL after the Redis side is lost", async () => {
@@ -176,7 +219,10 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
       since,
       pageSize: 97,
     });
-    expect(report).toMatchObject({ from: new Date(Math.floor(since.getTime() / 60_000) * 60_000).toISOString(), dropped: 0 });
+    expect(report).toMatchObject({
+      from: new Date(Math.floor(since.getTime() / 60_000) * 60_000).toISOString(),
+      dropped: 0,
+    });
     // Minute and hour counters from before `since` stay in the day's and month's hashes; those after it were deleted from them.
     expect(report.deletedFields).toBeGreaterThan(0);
     expect(Date.parse(report.readFrom)).toBeLessThanOrEqual(since.getTime() - 86_400_000 + 1);
@@ -186,6 +232,8 @@ describe("a simulated day through the real bot: Redis activity counts equal Post
       SELECT user_id, count(*)::int AS n FROM message_events
       WHERE guild_id = ${t.guild.id} AND created_at >= date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
       GROUP BY user_id`;
-    expect(Object.fromEntries(board.top.map((entry) => [entry.id, entry.score]))).toEqual(Object.fromEntries(rows.map((row) => [row.user_id, row.n])));
+    expect(Object.fromEntries(board.top.map((entry) => [entry.id, entry.score]))).toEqual(
+      Object.fromEntries(rows.map((row) => [row.user_id, row.n])),
+    );
   });
 });

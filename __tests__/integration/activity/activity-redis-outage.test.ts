@@ -14,7 +14,15 @@ describe("activity with Redis down: recording never blocks, drops are counted an
   let redis: ThrowawayRedis;
   let kit: ActivityKit;
   const guildId = randomSnowflake();
-  const message = (i: number): IngestEvent => ({ kind: "message", messageId: String(i), guildId, channelId: "1", userId: "2", contentLength: 1, createdAt: new Date() });
+  const message = (i: number): IngestEvent => ({
+    kind: "message",
+    messageId: String(i),
+    guildId,
+    channelId: "1",
+    userId: "2",
+    contentLength: 1,
+    createdAt: new Date(),
+  });
 
   beforeAll(async () => {
     redis = await ThrowawayRedis.start();
@@ -79,7 +87,12 @@ describe("activity with Redis down: recording never blocks, drops are counted an
     const server = await listen(app, 0, "127.0.0.1");
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/activity`;
-      for (const path of [`/live?guildId=${guildId}`, `/timeline?guildId=${guildId}`, `/leaderboard?guildId=${guildId}`, `/streaks?guildId=${guildId}&userId=2`]) {
+      for (const path of [
+        `/live?guildId=${guildId}`,
+        `/timeline?guildId=${guildId}`,
+        `/leaderboard?guildId=${guildId}`,
+        `/streaks?guildId=${guildId}&userId=2`,
+      ]) {
         const started = performance.now();
         const response = await fetch(`${base}${path}`, { headers: { authorization: "Bearer x" } });
         expect(response.status, path).toBe(503);

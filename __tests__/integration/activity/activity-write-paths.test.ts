@@ -7,7 +7,11 @@ import { ActivityRecorder } from "../../../backend/src/activity/activity-recorde
 import { RECORD_GUILD_ACTIVITY } from "../../../backend/src/activity/activity-scripts.ts";
 import { LiveStateReader } from "../../../backend/src/activity/live-state.ts";
 import { createCache, type CacheStructures, type SpyCache } from "../../../backend/src/cache/index.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
 import { ThrowawayRedis } from "../../support/redis-server.ts";
 import { randomSnowflake, testLogger, uniquePrefix } from "../../support/test-env.ts";
@@ -24,7 +28,10 @@ const deployments: Record<string, () => Promise<Deployment>> = {
   "fresh redis-server (the script is not loaded: NOSCRIPT, then EVAL)": async () => {
     const server = await ThrowawayRedis.start();
     const logger = testLogger();
-    const redis: RedisConnections = createRedisConnections({ url: server.url, commandTimeoutMs: 2_000, connectTimeoutMs: 2_000 }, logger);
+    const redis: RedisConnections = createRedisConnections(
+      { url: server.url, commandTimeoutMs: 2_000, connectTimeoutMs: 2_000 },
+      logger,
+    );
     await waitForRedisReady(redis.client, 5_000);
     return {
       client: redis.client,
@@ -59,8 +66,26 @@ describe.each(Object.keys(deployments))("activity recording on a %s", (name) => 
   /** One message of each user in each guild, and one typing event of each of the first 100 users: a flush of several script calls per guild. */
   const metrics = (): ActivityMetric[] =>
     guilds.flatMap((guildId) => [
-      ...Array.from({ length: USERS }, (_, u): ActivityMetric => ({ type: "messages", guildId, userId: String(1_000 + u), channelId: String(u % 7), timestamp: at })),
-      ...Array.from({ length: 100 }, (_, u): ActivityMetric => ({ type: "typing", guildId, userId: String(1_000 + u), channelId: "1", timestamp: at })),
+      ...Array.from(
+        { length: USERS },
+        (_, u): ActivityMetric => ({
+          type: "messages",
+          guildId,
+          userId: String(1_000 + u),
+          channelId: String(u % 7),
+          timestamp: at,
+        }),
+      ),
+      ...Array.from(
+        { length: 100 },
+        (_, u): ActivityMetric => ({
+          type: "typing",
+          guildId,
+          userId: String(1_000 + u),
+          channelId: "1",
+          timestamp: at,
+        }),
+      ),
     ]);
 
   beforeAll(async () => {
@@ -87,7 +112,12 @@ describe.each(Object.keys(deployments))("activity recording on a %s", (name) => 
       // Every member has the same score: the top is the first ids in byte order, and everyone shares rank 1.
       expect(board.top).toEqual(["1000", "1001", "1002"].map((id) => ({ rank: 1, id, score: times })));
       expect(board.member).toEqual({ id: "3499", rank: 1, score: times });
-      expect((await reader.leaderboard(guildId, "channels", "week", at.getTime(), 10)).top.reduce((sum, entry) => sum + entry.score, 0)).toBe(USERS * times);
+      expect(
+        (await reader.leaderboard(guildId, "channels", "week", at.getTime(), 10)).top.reduce(
+          (sum, entry) => sum + entry.score,
+          0,
+        ),
+      ).toBe(USERS * times);
       expect((await reader.leaderboard(guildId, "typers", "day", at.getTime(), 200)).members).toBe(100);
       expect(await reader.streaks(guildId, "3499", at.getTime())).toMatchObject({ current: 1, activeDays: 1 });
     }

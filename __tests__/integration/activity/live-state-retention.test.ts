@@ -17,13 +17,20 @@ describe("live state on real Redis", () => {
   it("tracks who is online now per platform, and drops members going offline", async () => {
     const presence = (userId: string, status: string, platforms: ("desktop" | "mobile" | "web")[]) =>
       ({ kind: "presence", guildId, userId, status, platforms, createdAt: new Date() }) as const;
-    kit.recorder.recordEvents([presence("1", "online", ["desktop", "mobile"]), presence("2", "idle", ["web"]), presence("3", "dnd", ["mobile"])]);
+    kit.recorder.recordEvents([
+      presence("1", "online", ["desktop", "mobile"]),
+      presence("2", "idle", ["web"]),
+      presence("3", "dnd", ["mobile"]),
+    ]);
     await kit.recorder.flush();
     expect((await kit.live.counters(guildId, Date.now())).online).toEqual({ total: 3, desktop: 1, mobile: 2, web: 1 });
     kit.recorder.recordEvents([presence("1", "offline", []), presence("3", "online", ["desktop"])]);
     await kit.recorder.flush();
     expect((await kit.live.counters(guildId, Date.now())).online).toEqual({ total: 2, desktop: 1, mobile: 0, web: 1 });
-    expect(await kit.structures.hget(`{${guildId}}:live:online`, "3")).toMatchObject({ status: "online", platforms: ["desktop"] });
+    expect(await kit.structures.hget(`{${guildId}}:live:online`, "3")).toMatchObject({
+      status: "online",
+      platforms: ["desktop"],
+    });
   });
 
   it("shows a typer until the typing TTL after their last typing event, then not (the keys expire)", async () => {
@@ -36,7 +43,10 @@ describe("live state on real Redis", () => {
     expect(await kit.live.typing(guildId, typedAt + TYPING_TTL_MS)).toEqual([]);
     // And Redis removes the channel's key by itself: await that instead of sleeping a fixed time.
     const typingKey = kit.structures.key(`{${guildId}}:live:typing:${channelId}`);
-    await vi.waitFor(async () => expect(await kit.redis.client.exists(typingKey)).toBe(0), { timeout: 5_000, interval: 25 });
+    await vi.waitFor(async () => expect(await kit.redis.client.exists(typingKey)).toBe(0), {
+      timeout: 5_000,
+      interval: 25,
+    });
     expect(Date.now()).toBeGreaterThanOrEqual(typedAt + TYPING_TTL_MS);
     expect(await kit.live.typing(guildId, Date.now())).toEqual([]);
   });
@@ -58,7 +68,17 @@ describe("live state on real Redis", () => {
   });
 
   it("counts messages this minute", async () => {
-    kit.recorder.recordEvents([{ kind: "message", messageId: "1", guildId, channelId: "1", userId: "1", contentLength: 3, createdAt: new Date() }]);
+    kit.recorder.recordEvents([
+      {
+        kind: "message",
+        messageId: "1",
+        guildId,
+        channelId: "1",
+        userId: "1",
+        contentLength: 3,
+        createdAt: new Date(),
+      },
+    ]);
     await kit.recorder.flush();
     expect((await kit.live.counters(guildId, Date.now())).messagesThisMinute).toBe(1);
   });
@@ -77,7 +97,12 @@ describe("retention cleanup", () => {
   beforeAll(async () => {
     kit = await startActivityKit();
     // Keys whose expiry was lost: one past its 2-day horizon, one current; and a streak set with a day past 400 days.
-    const batch = kit.structures.batch().incrby(oldKey, 4).incrby(currentKey, 2).zadd(daysKey, today - 401, String(today - 401)).zadd(daysKey, today, String(today));
+    const batch = kit.structures
+      .batch()
+      .incrby(oldKey, 4)
+      .incrby(currentKey, 2)
+      .zadd(daysKey, today - 401, String(today - 401))
+      .zadd(daysKey, today, String(today));
     await batch.exec();
   });
   afterAll(() => kit?.close());
@@ -85,7 +110,14 @@ describe("retention cleanup", () => {
   it("reports without changing anything in a dry run, then deletes, repairs expiries and trims old days", async () => {
     const retention = new ActivityRetention({ structures: kit.structures, logger: testLogger(), maxKeysPerRun: 1 });
     const dry = await retention.runToEnd({ dryRun: true, nowMs: now });
-    expect(dry).toMatchObject({ dryRun: true, scanned: 3, deleted: 1, expiryRepaired: 1, daysTrimmed: 1, complete: true });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      scanned: 3,
+      deleted: 1,
+      expiryRepaired: 1,
+      daysTrimmed: 1,
+      complete: true,
+    });
     expect(await kit.structures.mget([oldKey, currentKey])).toEqual(["4", "2"]);
 
     const done = await retention.runToEnd({ nowMs: now });
@@ -119,7 +151,10 @@ describe("retention of minute and hour counters kept in day and month hashes", (
   beforeAll(async () => {
     kit = await startActivityKit();
     const at = ["2028-03-01T00:10:00Z", "2028-03-20T00:00:00Z", "2028-04-08T00:00:00Z", "2028-04-08T23:00:00Z"];
-    kit.recorder.recordMetrics(at.map((iso) => ({ type: "messages", guildId, userId: "1", channelId: "2", timestamp: new Date(iso) })), { replay: true });
+    kit.recorder.recordMetrics(
+      at.map((iso) => ({ type: "messages", guildId, userId: "1", channelId: "2", timestamp: new Date(iso) })),
+      { replay: true },
+    );
     await kit.recorder.flush();
   });
   afterAll(() => kit?.close());
@@ -133,7 +168,9 @@ describe("retention of minute and hour counters kept in day and month hashes", (
 
     const done = await retention.runToEnd({ nowMs });
     expect(done).toMatchObject({ bucketsTrimmed: 2, deleted: dry.deleted });
-    expect(await kit.redis.client.exists(hashKey("minutes:messages:2028-03-01"), hashKey("minutes:messages:2028-03-20"))).toBe(0);
+    expect(
+      await kit.redis.client.exists(hashKey("minutes:messages:2028-03-01"), hashKey("minutes:messages:2028-03-20")),
+    ).toBe(0);
     expect(await fields("minutes:messages:2028-04-08")).toEqual(["23:00"]);
     expect(await fields("hours:messages:2028-03")).toEqual(["20T00"]);
     expect(await fields("hours:messages:2028-04")).toEqual(["08T00", "08T23"]);

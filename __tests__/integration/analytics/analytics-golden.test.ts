@@ -4,7 +4,16 @@ import { createAnalyticsService, type AnalyticsService } from "../../../backend/
 import type { AnalyticsQuery } from "../../../backend/src/analytics/analytics-types.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { TEST_DATABASE_URL } from "../../support/test-env.ts";
-import { CH1, CH2, insertFixture, PREVIOUS_SINCE, SINCE, U, UNTIL, type FixtureGuilds } from "../../support/analytics-fixture.ts";
+import {
+  CH1,
+  CH2,
+  insertFixture,
+  PREVIOUS_SINCE,
+  SINCE,
+  U,
+  UNTIL,
+  type FixtureGuilds,
+} from "../../support/analytics-fixture.ts";
 
 const hours = (cells: Record<number, number>) => Array.from({ length: 24 }, (_, hour) => cells[hour] ?? 0);
 const window = { since: SINCE.toISOString(), until: UNTIL.toISOString() };
@@ -115,9 +124,30 @@ describe.each([
       total: 3,
       flaggedTotal: 2,
       items: [
-        { userId: U.D, addedCount: 2, removedCount: 1, roleChangeCount: 3, lastChangeAt: "2026-03-06T00:00:00.000Z", flagged: true },
-        { userId: U.A, addedCount: 1, removedCount: 1, roleChangeCount: 2, lastChangeAt: "2026-03-03T00:00:00.000Z", flagged: true },
-        { userId: U.B, addedCount: 1, removedCount: 0, roleChangeCount: 1, lastChangeAt: "2026-03-04T00:00:00.000Z", flagged: false },
+        {
+          userId: U.D,
+          addedCount: 2,
+          removedCount: 1,
+          roleChangeCount: 3,
+          lastChangeAt: "2026-03-06T00:00:00.000Z",
+          flagged: true,
+        },
+        {
+          userId: U.A,
+          addedCount: 1,
+          removedCount: 1,
+          roleChangeCount: 2,
+          lastChangeAt: "2026-03-03T00:00:00.000Z",
+          flagged: true,
+        },
+        {
+          userId: U.B,
+          addedCount: 1,
+          removedCount: 0,
+          roleChangeCount: 1,
+          lastChangeAt: "2026-03-04T00:00:00.000Z",
+          flagged: false,
+        },
         // C's changes are 1 ms before since and exactly at until: out. B's 5 in the other guild: not here.
       ],
     });
@@ -133,13 +163,25 @@ describe.each([
       total: 6,
       flaggedTotal: 3,
       items: [
-        { userId: U.A, platforms: ["desktop", "mobile"], previousPlatforms: ["desktop"], newPlatforms: ["mobile"], flagged: true },
+        {
+          userId: U.A,
+          platforms: ["desktop", "mobile"],
+          previousPlatforms: ["desktop"],
+          newPlatforms: ["mobile"],
+          flagged: true,
+        },
         // E: web only here (its desktop is in the other guild); nothing before, so web is new.
         { userId: U.E, platforms: ["web"], previousPlatforms: [], newPlatforms: ["web"], flagged: true },
         // I: its desktop 1 ms before the window before does not count as "before".
         { userId: U.I, platforms: ["desktop"], previousPlatforms: [], newPlatforms: ["desktop"], flagged: true },
         // B: "vr" is ignored; mobile was there before.
-        { userId: U.B, platforms: ["mobile"], previousPlatforms: ["desktop", "mobile"], newPlatforms: [], flagged: false },
+        {
+          userId: U.B,
+          platforms: ["mobile"],
+          previousPlatforms: ["desktop", "mobile"],
+          newPlatforms: [],
+          flagged: false,
+        },
         { userId: U.F, platforms: [], previousPlatforms: ["web"], newPlatforms: [], flagged: false },
         // H: mobile in the last ms before since and the first ms of the window.
         { userId: U.H, platforms: ["mobile"], previousPlatforms: ["mobile"], newPlatforms: [], flagged: false },
@@ -181,11 +223,47 @@ describe.each([
     expect(result.total).toBe(4);
     expect(result.flaggedTotal).toBe(2);
     expect(result.items).toEqual([
-      { userId: U.S, messageCount: 0, previousMessageCount: 2, typingCount: 11, previousTypingCount: 5, messageDrop: true, typingSpike: true, score: 2 },
-      { userId: U.V, messageCount: 0, previousMessageCount: 0, typingCount: 11, previousTypingCount: 5, messageDrop: false, typingSpike: true, score: 1 },
+      {
+        userId: U.S,
+        messageCount: 0,
+        previousMessageCount: 2,
+        typingCount: 11,
+        previousTypingCount: 5,
+        messageDrop: true,
+        typingSpike: true,
+        score: 2,
+      },
+      {
+        userId: U.V,
+        messageCount: 0,
+        previousMessageCount: 0,
+        typingCount: 11,
+        previousTypingCount: 5,
+        messageDrop: false,
+        typingSpike: true,
+        score: 1,
+      },
       // T: exactly 2x is not a spike. X: 4 before is below the minimum. W: only before both windows.
-      { userId: U.T, messageCount: 1, previousMessageCount: 1, typingCount: 10, previousTypingCount: 5, messageDrop: false, typingSpike: false, score: 0 },
-      { userId: U.X, messageCount: 0, previousMessageCount: 0, typingCount: 20, previousTypingCount: 4, messageDrop: false, typingSpike: false, score: 0 },
+      {
+        userId: U.T,
+        messageCount: 1,
+        previousMessageCount: 1,
+        typingCount: 10,
+        previousTypingCount: 5,
+        messageDrop: false,
+        typingSpike: false,
+        score: 0,
+      },
+      {
+        userId: U.X,
+        messageCount: 0,
+        previousMessageCount: 0,
+        typingCount: 20,
+        previousTypingCount: 4,
+        messageDrop: false,
+        typingSpike: false,
+        score: 0,
+      },
     ]);
   });
 

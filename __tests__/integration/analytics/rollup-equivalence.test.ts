@@ -40,15 +40,34 @@ describe("rollups + raw edges give exactly the raw-event results", () => {
 
   async function insertRandomEvents(count: number): Promise<void> {
     await prisma.messageEvent.createMany({
-      data: Array.from({ length: count }, () => ({ messageId: randomUUID(), guildId, channelId: pick(channels), userId: pick(users.slice(0, 30)), createdAt: when() })),
+      data: Array.from({ length: count }, () => ({
+        messageId: randomUUID(),
+        guildId,
+        channelId: pick(channels),
+        userId: pick(users.slice(0, 30)),
+        createdAt: when(),
+      })),
     });
     await prisma.typingEvent.createMany({
-      data: Array.from({ length: count }, () => ({ guildId, channelId: pick(channels), userId: pick(users), startedAt: when() })),
+      data: Array.from({ length: count }, () => ({
+        guildId,
+        channelId: pick(channels),
+        userId: pick(users),
+        startedAt: when(),
+      })),
     });
     await prisma.presenceEvent.createMany({
       data: Array.from({ length: count / 2 }, () => {
-        const platforms = [["desktop"], ["mobile"], ["web"], ["desktop", "web"], [], ["embedded"]][Math.floor(random() * 6)]!;
-        return { guildId, userId: pick(users), status: platforms.length ? "online" : "offline", platforms, createdAt: when() };
+        const platforms = [["desktop"], ["mobile"], ["web"], ["desktop", "web"], [], ["embedded"]][
+          Math.floor(random() * 6)
+        ]!;
+        return {
+          guildId,
+          userId: pick(users),
+          status: platforms.length ? "online" : "offline",
+          platforms,
+          createdAt: when(),
+        };
       }),
     });
   }
@@ -81,7 +100,12 @@ describe("rollups + raw edges give exactly the raw-event results", () => {
   });
 
   it("on windows with partial days and hours, within one day or hour, and on whole days", async () => {
-    const sample = await raw.compute("shifts", { guildId, since: new Date(WINDOWS[0]![1]), until: new Date(WINDOWS[0]![2]), limit: 500 });
+    const sample = await raw.compute("shifts", {
+      guildId,
+      since: new Date(WINDOWS[0]![1]),
+      until: new Date(WINDOWS[0]![2]),
+      limit: 500,
+    });
     expect(sample.total).toBeGreaterThan(20); // the data set is rich enough to compare something
     await expectSameResults();
   });

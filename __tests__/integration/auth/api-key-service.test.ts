@@ -43,12 +43,23 @@ describe("API keys against real PostgreSQL", () => {
     expect(row.keyHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(row)).not.toContain(secret);
     expect(row.guildIds).toEqual([guildA, guildB]);
-    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, userId: `key:${record.id}`, name: "dashboard", scope: "guild", guildIds: [guildA, guildB] });
+    expect(await service.authenticate(secret)).toEqual({
+      keyId: record.id,
+      userId: `key:${record.id}`,
+      name: "dashboard",
+      scope: "guild",
+      guildIds: [guildA, guildB],
+    });
   });
 
   it("admin keys carry the admin scope; unknown and malformed keys are refused", async () => {
     const { record, secret } = await service.createKey({ name: "ops", admin: true });
-    expect(await service.authenticate(secret)).toEqual({ keyId: record.id, userId: `key:${record.id}`, name: "ops", scope: "admin" });
+    expect(await service.authenticate(secret)).toEqual({
+      keyId: record.id,
+      userId: `key:${record.id}`,
+      name: "ops",
+      scope: "admin",
+    });
     expect(await service.authenticate(`${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`)).toBeUndefined();
     expect(await service.authenticate("not-a-key")).toBeUndefined();
     expect(await service.authenticate("")).toBeUndefined();
@@ -62,7 +73,9 @@ describe("API keys against real PostgreSQL", () => {
     expect(await service.authenticate(secret)).toBeUndefined();
     const otherProcess = new ApiKeyService({ prisma, logger });
     expect(await otherProcess.authenticate(secret)).toBeUndefined();
-    await expect(service.revokeKey("00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+    await expect(service.revokeKey("00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({
+      code: "E_NOT_FOUND",
+    });
     await expect(service.revokeKey("nope")).rejects.toMatchObject({ code: "E_VALIDATION" });
   });
 
@@ -94,7 +107,9 @@ describe("API keys against real PostgreSQL", () => {
 
   it("rejects bad input with coded errors", async () => {
     await expect(service.createKey({ name: "x" })).rejects.toMatchObject({ code: "E_VALIDATION" });
-    await expect(service.createKey({ name: "x", admin: true, guildIds: [randomSnowflake()] })).rejects.toMatchObject({ code: "E_VALIDATION" });
+    await expect(service.createKey({ name: "x", admin: true, guildIds: [randomSnowflake()] })).rejects.toMatchObject({
+      code: "E_VALIDATION",
+    });
     await expect(service.createKey({ name: "x", guildIds: ["123"] })).rejects.toMatchObject({ code: "E_VALIDATION" });
     await expect(service.createKey({ name: " ", admin: true })).rejects.toMatchObject({ code: "E_VALIDATION" });
   });

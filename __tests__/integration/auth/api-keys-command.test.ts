@@ -23,7 +23,9 @@ describe("keys CLI on a commander program, against real PostgreSQL", () => {
   /** Runs one CLI line on a fresh program and returns what it printed. */
   async function cli(...args: string[]): Promise<string> {
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     registerApiKeysCommand(program, {
       open: async () => ({ keys, close: async () => void (closes += 1) }),
       write: (text) => void (output += text),
@@ -34,7 +36,9 @@ describe("keys CLI on a commander program, against real PostgreSQL", () => {
 
   it("create prints the key once; list shows only its prefix; revoke makes it fail", async () => {
     const guilds = [randomSnowflake(), randomSnowflake()];
-    const created = JSON.parse(await cli("keys", "create", "--name", "dash", "--guild", guilds[0]!, "--guild", guilds[1]!, "--json"));
+    const created = JSON.parse(
+      await cli("keys", "create", "--name", "dash", "--guild", guilds[0]!, "--guild", guilds[1]!, "--json"),
+    );
     expect(created).toMatchObject({ name: "dash", scope: "guild", guildIds: guilds });
     expect(created.key).toMatch(/^sw_/);
     expect(await keys.authenticate(created.key)).toMatchObject({ scope: "guild", guildIds: guilds });
@@ -68,10 +72,20 @@ describe("keys CLI on a commander program, against real PostgreSQL", () => {
     );
     expect(noScope).toBeInstanceOf(CommanderError);
     expect(exitCodeOf(noScope as CommanderError)).toBe(2);
-    expect((noScope as CommanderError).message).toBe("error: required option '--admin' or '--guild <id...>' not specified");
-    await expect(cli("keys", "create", "--name", "x", "--admin", "--guild", randomSnowflake())).rejects.toBeInstanceOf(CommanderError);
-    await expect(cli("keys", "revoke", "00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ exitCode: 1, code: "E_NOT_FOUND" });
-    await expect(cli("keys", "create", "--name", "x", "--guild", "12")).rejects.toMatchObject({ exitCode: 1, code: "E_VALIDATION" });
+    expect((noScope as CommanderError).message).toBe(
+      "error: required option '--admin' or '--guild <id...>' not specified",
+    );
+    await expect(cli("keys", "create", "--name", "x", "--admin", "--guild", randomSnowflake())).rejects.toBeInstanceOf(
+      CommanderError,
+    );
+    await expect(cli("keys", "revoke", "00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({
+      exitCode: 1,
+      code: "E_NOT_FOUND",
+    });
+    await expect(cli("keys", "create", "--name", "x", "--guild", "12")).rejects.toMatchObject({
+      exitCode: 1,
+      code: "E_VALIDATION",
+    });
   });
 
   it("openApiKeyService connects to the configured database and closes", async () => {

@@ -25,7 +25,11 @@ describe("API keys under a flood of wrong keys (real PostgreSQL behind a TCP pro
     const viaProxy = { databaseUrl: proxy.rewrite(TEST_DATABASE_URL), keyPrefix, lookupTimeoutMs: LOOKUP_TIMEOUT_MS };
     a = await startAuthInstance({ databaseUrl: TEST_DATABASE_URL, keyPrefix });
     limited = await startAuthInstance({ ...viaProxy, trustProxy: true, service: { failedAuthPerMinute: 5 } });
-    direct = await startAuthInstance({ databaseUrl: TEST_DATABASE_URL, keyPrefix, service: { failedAuthPerMinute: 3 } });
+    direct = await startAuthInstance({
+      databaseUrl: TEST_DATABASE_URL,
+      keyPrefix,
+      service: { failedAuthPerMinute: 3 },
+    });
     bounded = await startAuthInstance({ ...viaProxy, trustProxy: true, service: { maxNewKeyLookups: 2 } });
     smallCache = await startAuthInstance({ ...viaProxy, trustProxy: true, service: { lookupCacheMax: 5 } });
   });
@@ -39,7 +43,9 @@ describe("API keys under a flood of wrong keys (real PostgreSQL behind a TCP pro
   const from = (instance: AuthInstance, ip: string, guildId: string, key: string) =>
     instance.getAnalytic(guildId, key).set("x-forwarded-for", ip);
 
-  it("past AUTH_FAILURES_PER_MINUTE failed keys from one client address: 429 with Retry-After, PostgreSQL not asked", async ({ annotate }) => {
+  it("past AUTH_FAILURES_PER_MINUTE failed keys from one client address: 429 with Retry-After, PostgreSQL not asked", async ({
+    annotate,
+  }) => {
     const guildId = randomSnowflake();
     const { secret: good } = await a.keys.createKey({ name: "good", guildIds: [guildId] });
     await from(limited, "10.0.0.1", guildId, good).expect(200);
@@ -75,7 +81,9 @@ describe("API keys under a flood of wrong keys (real PostgreSQL behind a TCP pro
     expect(refused.body.error.code).toBe("E_RATE_LIMITED");
   });
 
-  it("lookups of keys never verified here are bounded (maxNewKeyLookups): past it, 503 at once instead of queueing on the pool", async ({ annotate }) => {
+  it("lookups of keys never verified here are bounded (maxNewKeyLookups): past it, 503 at once instead of queueing on the pool", async ({
+    annotate,
+  }) => {
     const guildId = randomSnowflake();
     const { secret: good } = await a.keys.createKey({ name: "good, bounded", guildIds: [guildId] });
     await from(bounded, "10.2.0.1", guildId, good).expect(200);
@@ -91,7 +99,9 @@ describe("API keys under a flood of wrong keys (real PostgreSQL behind a TCP pro
       expect(third.status).toBe(503);
       expect(third.body.error).toMatchObject({ code: "E_DEPENDENCY_UNAVAILABLE", details: { dependency: "postgres" } });
       expect(ms).toBeLessThan(LOOKUP_TIMEOUT_MS / 2);
-      await annotate(`bound of 2 new-key lookups full: 503 in ${ms.toFixed(1)} ms (lookup timeout ${LOOKUP_TIMEOUT_MS} ms)`);
+      await annotate(
+        `bound of 2 new-key lookups full: 503 in ${ms.toFixed(1)} ms (lookup timeout ${LOOKUP_TIMEOUT_MS} ms)`,
+      );
       // A key verified here is not held back by the bound.
       await from(bounded, "10.2.0.1", guildId, good).expect(200);
       for (const res of await Promise.all(first)) expect(res.status).toBe(503);

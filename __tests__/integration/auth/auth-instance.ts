@@ -4,13 +4,20 @@ import request from "supertest";
 import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { ApiKeyService, type ApiKeyServiceOptions } from "../../../backend/src/auth/api-key-service.ts";
 import { redisRevocationBroadcaster } from "../../../backend/src/auth/key-revocation-broadcast.ts";
-import { listenForKeyRevocations, type KeyRevocationListener } from "../../../backend/src/auth/key-revocation-listener.ts";
+import {
+  listenForKeyRevocations,
+  type KeyRevocationListener,
+} from "../../../backend/src/auth/key-revocation-listener.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import type { Logger } from "../../../backend/src/logging/logger.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../support/test-env.ts";
 import { SINCE, UNTIL } from "../../support/analytics-fixture.ts";
 
@@ -50,15 +57,27 @@ export interface AuthInstanceOptions {
 export async function startAuthInstance(options: AuthInstanceOptions): Promise<AuthInstance> {
   const logger = options.logger ?? testLogger();
   const prisma = createPrismaClient({ url: options.databaseUrl, poolMax: 2, connectionTimeoutMs: 1_000 });
-  const redis = createRedisConnections({ url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
-  const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: `${options.keyPrefix}:cache`, logger });
+  const redis = createRedisConnections(
+    { url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+    logger,
+  );
+  const cache = createCache({
+    redis: redis.client,
+    subscriber: redis.subscriber,
+    prefix: `${options.keyPrefix}:cache`,
+    logger,
+  });
   const keys = new ApiKeyService({
     prisma,
     logger,
     ...(options.now ? { now: options.now } : {}),
     ...(options.staleIfErrorMs !== undefined ? { staleIfErrorMs: options.staleIfErrorMs } : {}),
     ...(options.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: options.lookupTimeoutMs } : {}),
-    revocationBroadcaster: redisRevocationBroadcaster({ client: redis.client, keyPrefix: options.keyPrefix, timeoutMs: 2_000 }),
+    revocationBroadcaster: redisRevocationBroadcaster({
+      client: redis.client,
+      keyPrefix: options.keyPrefix,
+      timeoutMs: 2_000,
+    }),
     ...options.service,
   });
   const applied = new EventEmitter();
@@ -71,8 +90,18 @@ export async function startAuthInstance(options: AuthInstanceOptions): Promise<A
   });
   await waitForRedisReady(redis.client, 5_000);
   await revocations.subscribed;
-  const router = analyticsRouter({ cache, analytics: createAnalyticsService({ prisma }), auth: keys, now: () => UNTIL });
-  const app = createApp({ logger, readinessChecks: [], routers: [{ path: "/api", router }], trustProxy: options.trustProxy ?? false });
+  const router = analyticsRouter({
+    cache,
+    analytics: createAnalyticsService({ prisma }),
+    auth: keys,
+    now: () => UNTIL,
+  });
+  const app = createApp({
+    logger,
+    readinessChecks: [],
+    routers: [{ path: "/api", router }],
+    trustProxy: options.trustProxy ?? false,
+  });
   return {
     app,
     keys,
@@ -82,7 +111,9 @@ export async function startAuthInstance(options: AuthInstanceOptions): Promise<A
     revocations,
     nextRevocation: (keyId) => once(applied, keyId).then(() => undefined),
     getAnalytic: (guildId, key) =>
-      request(app).get(`/api/analytics/ghosts?guildId=${guildId}&since=${SINCE.toISOString()}`).set("authorization", `Bearer ${key}`),
+      request(app)
+        .get(`/api/analytics/ghosts?guildId=${guildId}&since=${SINCE.toISOString()}`)
+        .set("authorization", `Bearer ${key}`),
     close: async () => {
       await keys.whenIdle();
       await revocations.close();

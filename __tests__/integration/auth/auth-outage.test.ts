@@ -49,7 +49,12 @@ describe("API keys while PostgreSQL is down (stale-if-error; PostgreSQL cut by a
   beforeAll(async () => {
     proxy = await TcpProxy.start("127.0.0.1", Number(new URL(TEST_DATABASE_URL).port || 5432));
     a = await startAuthInstance({ databaseUrl: TEST_DATABASE_URL, keyPrefix });
-    const viaProxy = { databaseUrl: proxy.rewrite(TEST_DATABASE_URL), keyPrefix, now: skewedNow, lookupTimeoutMs: LOOKUP_TIMEOUT_MS };
+    const viaProxy = {
+      databaseUrl: proxy.rewrite(TEST_DATABASE_URL),
+      keyPrefix,
+      now: skewedNow,
+      lookupTimeoutMs: LOOKUP_TIMEOUT_MS,
+    };
     b = await startAuthInstance({ ...viaProxy, staleIfErrorMs: GRACE_MS, logger });
     c = await startAuthInstance({ ...viaProxy, staleIfErrorMs: 0 });
   });
@@ -70,7 +75,9 @@ describe("API keys while PostgreSQL is down (stale-if-error; PostgreSQL cut by a
   /** Moves the key services' clocks past the lookup cache, so the next use of each key must ask PostgreSQL. */
   const pastLookupCache = () => void (skewMs += LOOKUP_CACHE_TTL_MS + 1);
 
-  it("PostgreSQL cut: a recently verified key still reads a cached analytic, unknown keys get 503, a revoked key stays refused", async ({ annotate }) => {
+  it("PostgreSQL cut: a recently verified key still reads a cached analytic, unknown keys get 503, a revoked key stays refused", async ({
+    annotate,
+  }) => {
     const guildId = randomSnowflake();
     const verified = await createKey("verified", [guildId]);
     const toRevoke = await createKey("revoked", [guildId]);
@@ -101,7 +108,10 @@ describe("API keys while PostgreSQL is down (stale-if-error; PostgreSQL cut by a
       for (const secret of [neverSeen.secret, `sw_${"Q".repeat(43)}`]) {
         const unknown = await timed(() => b.getAnalytic(guildId, secret));
         expect(unknown.res.status).toBe(503);
-        expect(unknown.res.body.error).toMatchObject({ code: "E_DEPENDENCY_UNAVAILABLE", details: { dependency: "postgres" } });
+        expect(unknown.res.body.error).toMatchObject({
+          code: "E_DEPENDENCY_UNAVAILABLE",
+          details: { dependency: "postgres" },
+        });
         expect(unknown.ms).toBeLessThan(BOUND_MS);
         await annotate(`PostgreSQL cut: 503 for a key B cannot vouch for in ${unknown.ms.toFixed(1)} ms`);
       }
@@ -121,7 +131,9 @@ describe("API keys while PostgreSQL is down (stale-if-error; PostgreSQL cut by a
     await b.getAnalytic(guildId, toRevoke.secret).expect(401);
   });
 
-  it("PostgreSQL hung (accepts, never answers): each check is bounded by the lookup timeout, stale keys are served", async ({ annotate }) => {
+  it("PostgreSQL hung (accepts, never answers): each check is bounded by the lookup timeout, stale keys are served", async ({
+    annotate,
+  }) => {
     const guildId = randomSnowflake();
     const verified = await createKey("verified before the hang", [guildId]);
     await b.getAnalytic(guildId, verified.secret).expect(200);

@@ -5,15 +5,28 @@ import { Command } from "commander";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
-import { openApiKeyService, registerApiKeysCommand, type ApiKeysCommandDependencies } from "../../../backend/src/cli/api-keys-command.ts";
+import {
+  openApiKeyService,
+  registerApiKeysCommand,
+  type ApiKeysCommandDependencies,
+} from "../../../backend/src/cli/api-keys-command.ts";
 import { apiKeyRevokedChannel } from "../../../backend/src/pubsub/api-key-revoked.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  randomSnowflake,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testConfig,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 import { startAuthInstance, type AuthInstance } from "./auth-instance.ts";
 
 /** Runs one `keys ...` CLI line on a fresh commander program and returns what it printed. */
 async function cli(open: ApiKeysCommandDependencies["open"], ...args: string[]): Promise<string> {
   let output = "";
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  const program = new Command()
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   registerApiKeysCommand(program, { open, write: (text) => void (output += text) });
   await program.parseAsync(["node", "spywatcher", ...args]);
   return output;
@@ -52,7 +65,9 @@ describe("API key revocation reaches every instance at once (real Redis pub/sub,
     return { id: record.id, secret, guildId };
   }
 
-  it("revoked on instance A: instance B rejects the key as soon as the broadcast arrives, not after 10 s", async ({ annotate }) => {
+  it("revoked on instance A: instance B rejects the key as soon as the broadcast arrives, not after 10 s", async ({
+    annotate,
+  }) => {
     const key = await keyVerifiedByB("revoke on A");
     const applied = b.nextRevocation(key.id);
     const started = performance.now();
@@ -89,14 +104,21 @@ describe("API key revocation reaches every instance at once (real Redis pub/sub,
   it("`keys revoke` from the CLI broadcasts too, and says so", async () => {
     const key = await keyVerifiedByB("revoke from cli");
     const applied = b.nextRevocation(key.id);
-    const output = await cli(() => openApiKeyService(testConfig({ REDIS_KEY_PREFIX: keyPrefix })), "keys", "revoke", key.id);
+    const output = await cli(
+      () => openApiKeyService(testConfig({ REDIS_KEY_PREFIX: keyPrefix })),
+      "keys",
+      "revoke",
+      key.id,
+    );
     expect(output).toContain(`Revoked API key ${key.id}`);
     expect(output).toMatch(/told through Redis pub\/sub \(\d+ listening\) and reject it at once/);
     await applied;
     await b.getAnalytic(key.guildId, key.secret).expect(401);
   });
 
-  it("with Redis unreachable the CLI still revokes (and says so); other instances follow within the 10 s lookup TTL", async ({ annotate }) => {
+  it("with Redis unreachable the CLI still revokes (and says so); other instances follow within the 10 s lookup TTL", async ({
+    annotate,
+  }) => {
     const key = await keyVerifiedByB("revoke without redis");
     const config = testConfig({
       REDIS_KEY_PREFIX: keyPrefix,
@@ -110,7 +132,9 @@ describe("API key revocation reaches every instance at once (real Redis pub/sub,
     expect(elapsedMs).toBeLessThan(3_000);
     await annotate(`keys revoke with Redis unreachable (REDIS_CONNECT_TIMEOUT_MS=300): ${elapsedMs.toFixed(0)} ms`);
     expect(output).toContain(`Revoked API key ${key.id}`);
-    expect(output).toContain("Redis was unreachable, so running API instances were not told: they reject it within 10 s.");
+    expect(output).toContain(
+      "Redis was unreachable, so running API instances were not told: they reject it within 10 s.",
+    );
     expect((await a.prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } })).revokedAt).toBeInstanceOf(Date);
 
     // B heard nothing: its cached lookup still answers until the TTL, then PostgreSQL says "revoked".

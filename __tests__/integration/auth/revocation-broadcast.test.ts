@@ -26,20 +26,33 @@ describe("revocation broadcast: bounded in total, and honest about who heard it"
     await prisma?.$disconnect();
   });
 
-  it("a connection that gets ready late and a PUBLISH that then hangs: rejected within timeoutMs in total, not twice it", async ({ annotate }) => {
+  it("a connection that gets ready late and a PUBLISH that then hangs: rejected within timeoutMs in total, not twice it", async ({
+    annotate,
+  }) => {
     // Frozen first: the TCP connection is accepted by the kernel, the ready check waits.
     redis.freeze();
-    const connections = createRedisConnections({ url: redis.url, connectTimeoutMs: 5_000, commandTimeoutMs: 5_000 }, testLogger());
+    const connections = createRedisConnections(
+      { url: redis.url, connectTimeoutMs: 5_000, commandTimeoutMs: 5_000 },
+      testLogger(),
+    );
     try {
       // Ready at about 0.7 x the timeout, frozen again at once: the PUBLISH that follows never gets an answer.
       const thawTimer = setTimeout(() => redis.thaw(), TIMEOUT_MS * 0.7);
       connections.client.once("ready", () => redis.freeze());
-      const broadcaster = redisRevocationBroadcaster({ client: connections.client, keyPrefix: uniquePrefix("bc"), timeoutMs: TIMEOUT_MS });
+      const broadcaster = redisRevocationBroadcaster({
+        client: connections.client,
+        keyPrefix: uniquePrefix("bc"),
+        timeoutMs: TIMEOUT_MS,
+      });
       const started = performance.now();
-      await expect(broadcaster.publish({ keyId: "00000000-0000-4000-8000-000000000000", at: new Date().toISOString() })).rejects.toThrow();
+      await expect(
+        broadcaster.publish({ keyId: "00000000-0000-4000-8000-000000000000", at: new Date().toISOString() }),
+      ).rejects.toThrow();
       const elapsedMs = performance.now() - started;
       clearTimeout(thawTimer);
-      await annotate(`publish with a late ready and a hung PUBLISH, timeoutMs ${TIMEOUT_MS}: rejected after ${elapsedMs.toFixed(0)} ms`);
+      await annotate(
+        `publish with a late ready and a hung PUBLISH, timeoutMs ${TIMEOUT_MS}: rejected after ${elapsedMs.toFixed(0)} ms`,
+      );
       expect(connections.client.status).toBe("ready");
       expect(elapsedMs).toBeLessThan(TIMEOUT_MS + 150);
     } finally {
@@ -65,7 +78,9 @@ describe("revocation broadcast: bounded in total, and honest about who heard it"
   it("`keys revoke` with Redis up but no instance listening does not claim instances reject it at once", async () => {
     const { record } = await keys.createKey({ name: "nobody listening", admin: true });
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     const config = testConfig({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix("nobody") });
     registerApiKeysCommand(program, { open: () => openApiKeyService(config), write: (text) => void (output += text) });
     await program.parseAsync(["node", "spywatcher", "keys", "revoke", record.id]);

@@ -4,7 +4,10 @@ import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/p
 import type { IngestEvent } from "../../../backend/src/ingest/event-records.ts";
 import { createIngestRepository } from "../../../backend/src/ingest/ingest-repository.ts";
 import { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import {
   dmChannelCreateData,
   guildMemberAddData,
@@ -69,10 +72,25 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
   it("messageCreate: a human's guild message lands as a row with its fields", async () => {
     const before = writer.stats().accepted;
     const id = snowflakeAt(Date.now() - 5_000, 1);
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id, channelId: t.channelIds[1], guildId: t.guild.id, author: t.humans[1], content: "hello there" }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({
+        id,
+        channelId: t.channelIds[1],
+        guildId: t.guild.id,
+        author: t.humans[1],
+        content: "hello there",
+      }),
+    );
     await ingested(before, 1);
     const row = await prisma.messageEvent.findUniqueOrThrow({ where: { messageId: id } });
-    expect(row).toMatchObject({ guildId: t.guild.id, channelId: t.channelIds[1], userId: t.humans[1].id, contentLength: 11, createdAt: snowflakeTime(id) });
+    expect(row).toMatchObject({
+      guildId: t.guild.id,
+      channelId: t.channelIds[1],
+      userId: t.humans[1].id,
+      contentLength: 11,
+      createdAt: snowflakeTime(id),
+    });
   });
 
   it("messageCreate: bots, webhooks and DMs reach the listener and are skipped", async () => {
@@ -81,11 +99,29 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
     const dmChannel = uniqueSnowflake();
     fake.dispatch("CHANNEL_CREATE", dmChannelCreateData({ id: dmChannel, recipient: t.humans[0] }));
     const skipped = [uniqueSnowflake(), uniqueSnowflake(), uniqueSnowflake()];
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: skipped[0]!, channelId: t.channelIds[0], guildId: t.guild.id, author: t.bot }));
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: skipped[1]!, channelId: t.channelIds[0], guildId: t.guild.id, author: { id: uniqueSnowflake(), username: "hook", bot: false }, webhookId: uniqueSnowflake() }));
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: skipped[2]!, channelId: dmChannel, author: t.humans[0], content: "psst" }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({ id: skipped[0]!, channelId: t.channelIds[0], guildId: t.guild.id, author: t.bot }),
+    );
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({
+        id: skipped[1]!,
+        channelId: t.channelIds[0],
+        guildId: t.guild.id,
+        author: { id: uniqueSnowflake(), username: "hook", bot: false },
+        webhookId: uniqueSnowflake(),
+      }),
+    );
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({ id: skipped[2]!, channelId: dmChannel, author: t.humans[0], content: "psst" }),
+    );
     const human = uniqueSnowflake();
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: human, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[0] }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({ id: human, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[0] }),
+    );
     await ingested(before, 1);
     expect(handled("messageCreate") - runs).toBe(4);
     expect(await prisma.messageEvent.count({ where: { messageId: { in: [...skipped, human] } } })).toBe(1);
@@ -94,10 +130,16 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
   it("messageDelete: the author is recorded when the message was cached, null when it was not", async () => {
     const before = writer.stats().accepted;
     const cached = uniqueSnowflake();
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: cached, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[2] }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({ id: cached, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[2] }),
+    );
     fake.dispatch("MESSAGE_DELETE", messageDeleteData({ id: cached, channelId: t.channelIds[0], guildId: t.guild.id }));
     const unknown = uniqueSnowflake();
-    fake.dispatch("MESSAGE_DELETE", messageDeleteData({ id: unknown, channelId: t.channelIds[1], guildId: t.guild.id }));
+    fake.dispatch(
+      "MESSAGE_DELETE",
+      messageDeleteData({ id: unknown, channelId: t.channelIds[1], guildId: t.guild.id }),
+    );
     await ingested(before, 3);
     const rows = await prisma.messageDeleteEvent.findMany({ where: { guildId: t.guild.id }, orderBy: { id: "asc" } });
     expect(rows.map(({ messageId, channelId, userId }) => ({ messageId, channelId, userId }))).toEqual([
@@ -109,8 +151,14 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
   it("typingStart: recorded with guild, channel, user and start time; bots skipped", async () => {
     const before = writer.stats().accepted;
     const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-    fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[1], guildId: t.guild.id, user: t.bot, at }));
-    fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[1], guildId: t.guild.id, user: t.humans[2], at }));
+    fake.dispatch(
+      "TYPING_START",
+      typingStartData({ channelId: t.channelIds[1], guildId: t.guild.id, user: t.bot, at }),
+    );
+    fake.dispatch(
+      "TYPING_START",
+      typingStartData({ channelId: t.channelIds[1], guildId: t.guild.id, user: t.humans[2], at }),
+    );
     await ingested(before, 1);
     expect(handled("typingStart")).toBe(2);
     const rows = await prisma.typingEvent.findMany({ where: { guildId: t.guild.id } });
@@ -122,9 +170,23 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
   it("presenceUpdate: every change is recorded with the guild and the set of client platforms", async () => {
     const before = writer.stats().accepted;
     const user = t.humans[0].id;
-    fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId: t.guild.id, userId: user, status: "online", clientStatus: { mobile: "online", desktop: "idle" } }));
-    fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId: t.guild.id, userId: user, status: "dnd", clientStatus: { web: "dnd" } }));
-    fake.dispatch("PRESENCE_UPDATE", presenceUpdateData({ guildId: t.guild.id, userId: user, status: "offline", clientStatus: {} }));
+    fake.dispatch(
+      "PRESENCE_UPDATE",
+      presenceUpdateData({
+        guildId: t.guild.id,
+        userId: user,
+        status: "online",
+        clientStatus: { mobile: "online", desktop: "idle" },
+      }),
+    );
+    fake.dispatch(
+      "PRESENCE_UPDATE",
+      presenceUpdateData({ guildId: t.guild.id, userId: user, status: "dnd", clientStatus: { web: "dnd" } }),
+    );
+    fake.dispatch(
+      "PRESENCE_UPDATE",
+      presenceUpdateData({ guildId: t.guild.id, userId: user, status: "offline", clientStatus: {} }),
+    );
     await ingested(before, 3);
     const rows = await prisma.presenceEvent.findMany({ where: { guildId: t.guild.id }, orderBy: { id: "asc" } });
     expect(rows.map(({ userId, status, platforms }) => ({ userId, status, platforms }))).toEqual([
@@ -137,7 +199,10 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
   it("guildMemberUpdate: one row per role added and per role removed, with the role's name", async () => {
     const before = writer.stats().accepted;
     // alice holds mod; she now gets helper and loses mod.
-    fake.dispatch("GUILD_MEMBER_UPDATE", guildMemberUpdateData({ guildId: t.guild.id, user: t.humans[0], roles: [t.roles.helper.id] }));
+    fake.dispatch(
+      "GUILD_MEMBER_UPDATE",
+      guildMemberUpdateData({ guildId: t.guild.id, user: t.humans[0], roles: [t.roles.helper.id] }),
+    );
     await ingested(before, 2);
     const rows = await prisma.roleChangeEvent.findMany({ where: { guildId: t.guild.id }, orderBy: { action: "asc" } });
     expect(rows.map(({ userId, roleId, roleName, action }) => ({ userId, roleId, roleName, action }))).toEqual([
@@ -152,24 +217,51 @@ describe("the real discord.js bot, driven by the fake Discord, writing to real P
     const created = new Date(joinedAt.getTime() - 400.5 * 86_400_000);
     const newcomer = { id: snowflakeAt(created, 7), username: "newcomer" };
     fake.dispatch("GUILD_MEMBER_ADD", guildMemberAddData({ guildId: t.guild.id, user: newcomer, joinedAt }));
-    fake.dispatch("GUILD_MEMBER_ADD", guildMemberAddData({ guildId: t.guild.id, user: { id: uniqueSnowflake(), username: "a-bot", bot: true }, joinedAt }));
+    fake.dispatch(
+      "GUILD_MEMBER_ADD",
+      guildMemberAddData({
+        guildId: t.guild.id,
+        user: { id: uniqueSnowflake(), username: "a-bot", bot: true },
+        joinedAt,
+      }),
+    );
     await ingested(before, 1);
     const rows = await prisma.memberJoinEvent.findMany({ where: { guildId: t.guild.id } });
-    expect(rows.map(({ userId, accountCreatedAt, accountAgeDays, joinedAt: at }) => ({ userId, accountCreatedAt, accountAgeDays, at }))).toEqual([
-      { userId: newcomer.id, accountCreatedAt: created, accountAgeDays: 400, at: joinedAt },
-    ]);
+    expect(
+      rows.map(({ userId, accountCreatedAt, accountAgeDays, joinedAt: at }) => ({
+        userId,
+        accountCreatedAt,
+        accountAgeDays,
+        at,
+      })),
+    ).toEqual([{ userId: newcomer.id, accountCreatedAt: created, accountAgeDays: 400, at: joinedAt }]);
   });
 
   it("a listener that throws is logged with its name, never crashes the bot, and the next event still lands", async () => {
     const before = writer.stats().accepted;
     explodeOnMessageId = uniqueSnowflake();
     const next = uniqueSnowflake();
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: explodeOnMessageId, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[1] }));
-    fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: next, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[1] }));
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({
+        id: explodeOnMessageId,
+        channelId: t.channelIds[0],
+        guildId: t.guild.id,
+        author: t.humans[1],
+      }),
+    );
+    fake.dispatch(
+      "MESSAGE_CREATE",
+      messageCreateData({ id: next, channelId: t.channelIds[0], guildId: t.guild.id, author: t.humans[1] }),
+    );
     await ingested(before, 1);
     expect(bot.stats().messageCreate?.failed).toBe(1);
     const failure = lines.find((line) => line.msg === "listener messageCreate failed");
-    expect(failure).toMatchObject({ listener: "messageCreate", event: "messageCreate", err: { message: "sink exploded" } });
+    expect(failure).toMatchObject({
+      listener: "messageCreate",
+      event: "messageCreate",
+      err: { message: "sink exploded" },
+    });
     expect(await prisma.messageEvent.count({ where: { messageId: { in: [explodeOnMessageId, next] } } })).toBe(1);
     expect(bot.client.isReady()).toBe(true);
   });

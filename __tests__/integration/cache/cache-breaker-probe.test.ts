@@ -33,7 +33,9 @@ describe("breaker probing: a restarted Redis is used again within 2 s", () => {
     await server?.kill();
   });
 
-  it("after a 4.5 s outage under load, the first call that is not a bypass comes less than 2 s after Redis is back", async ({ annotate }) => {
+  it("after a 4.5 s outage under load, the first call that is not a bypass comes less than 2 s after Redis is back", async ({
+    annotate,
+  }) => {
     const key = `probe:${randomSnowflake()}`;
     const loader = async () => "value";
     expect((await cache.rememberWithMeta(key, "1m", loader)).status).toBe("miss");

@@ -18,7 +18,10 @@ describe("the cache on a Redis Cluster whose every node is gone", () => {
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
-    const config = testConfig({ REDIS_CLUSTER_NODES: cluster.nodes.join(","), REDIS_KEY_PREFIX: uniquePrefix("cluster-outage") });
+    const config = testConfig({
+      REDIS_CLUSTER_NODES: cluster.nodes.join(","),
+      REDIS_KEY_PREFIX: uniquePrefix("cluster-outage"),
+    });
     boundMs = (config.redis.commandTimeoutMs ?? 250) + 500;
     redis = createRedisConnections(config.redis, testLogger());
     cache = createServiceCache(config, redis, testLogger());

@@ -39,7 +39,9 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
     };
     const done = once(cache, "refresh:done");
     const first = await cache.rememberWithMeta(key, "1m", loader, { tags: ["g"] });
-    const others = await Promise.all(Array.from({ length: 10 }, () => cache.rememberWithMeta(key, "1m", loader, { tags: ["g"] })));
+    const others = await Promise.all(
+      Array.from({ length: 10 }, () => cache.rememberWithMeta(key, "1m", loader, { tags: ["g"] })),
+    );
     expect(first).toMatchObject({ value: "old", status: "stale" });
     expect(first.staleBecauseOfError).toBeUndefined();
     expect(first.ageMs).toBeGreaterThanOrEqual(61_000);
@@ -48,7 +50,10 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
     const [event] = await done;
     expect(event).toMatchObject({ key, reason: "stale", computedHere: true });
     expect(runs).toBe(1);
-    expect(await cache.rememberWithMeta(key, "1m", loader, { tags: ["g"] })).toMatchObject({ value: "new", status: "hit" });
+    expect(await cache.rememberWithMeta(key, "1m", loader, { tags: ["g"] })).toMatchObject({
+      value: "new",
+      status: "hit",
+    });
   });
 
   it("a failing background refresh keeps the stale value and emits refresh:error", async () => {
@@ -71,14 +76,19 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
 
   it("without a stale value the loader's own error reaches the caller", async () => {
     const boom = new Error("db down");
-    await expect(cache.remember(`grace:${randomSnowflake()}`, "1m", async () => Promise.reject(boom))).rejects.toBe(boom);
+    await expect(cache.remember(`grace:${randomSnowflake()}`, "1m", async () => Promise.reject(boom))).rejects.toBe(
+      boom,
+    );
   });
 
   it("soft timeout serves stale, and the loader still fills the cache when it finishes", async () => {
     const key = await staleEntry();
     const gate = deferred<string>();
     const started = performance.now();
-    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, softTimeout: "30ms" });
+    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, {
+      staleWhileRevalidate: false,
+      softTimeout: "30ms",
+    });
     expect(result).toMatchObject({ value: "old", status: "stale", staleBecauseOfError: true });
     expect(performance.now() - started).toBeGreaterThanOrEqual(25);
     gate.resolve("late but fine");
@@ -87,7 +97,9 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
 
   it("hard timeout without a stale value fails with E_FACTORY_HARD_TIMEOUT and a cause", async () => {
     const gate = deferred<string>();
-    const error = await cache.remember(`grace:${randomSnowflake()}`, "1m", () => gate.promise, { hardTimeout: "40ms" }).catch((e: unknown) => e);
+    const error = await cache
+      .remember(`grace:${randomSnowflake()}`, "1m", () => gate.promise, { hardTimeout: "40ms" })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FactoryHardTimeoutError);
     expect(error).toMatchObject({ code: "E_FACTORY_HARD_TIMEOUT", timeoutMs: 40 });
     expect((error as Error).cause).toBeInstanceOf(Error);
@@ -97,7 +109,10 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
   it("hard timeout with a stale value serves it (stale-if-error)", async () => {
     const key = await staleEntry();
     const gate = deferred<string>();
-    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, { staleWhileRevalidate: false, hardTimeout: "40ms" });
+    const result = await cache.rememberWithMeta(key, "1m", () => gate.promise, {
+      staleWhileRevalidate: false,
+      hardTimeout: "40ms",
+    });
     expect(result).toMatchObject({ value: "old", status: "stale", staleBecauseOfError: true });
     gate.resolve("x");
   });
@@ -114,7 +129,11 @@ describe("grace: stale-while-revalidate, stale-if-error, refresh-ahead, soft and
     expect(await cache.rememberWithMeta(key, "1m", loader)).toMatchObject({ value: "v1", status: "hit" });
     expect(await done).toEqual([expect.objectContaining({ key, reason: "ahead" })]);
     expect(runs).toBe(1);
-    expect(await cache.rememberWithMeta(key, "1m", loader)).toMatchObject({ value: "v2", status: "hit", ageMs: expect.any(Number) });
+    expect(await cache.rememberWithMeta(key, "1m", loader)).toMatchObject({
+      value: "v2",
+      status: "hit",
+      ageMs: expect.any(Number),
+    });
   });
 
   it("an expired entry past its grace is a plain miss", async () => {

@@ -7,7 +7,10 @@ import { CacheKit, ready, testRedis } from "../../support/cache-test-kit.ts";
 
 /** Counts the socket writes of a real connection by wrapping its stream's write methods (nothing else changes). */
 function countWrites(connection: Redis): { readonly count: number; restore(): void } {
-  const stream = connection.stream as unknown as { _write: (...args: unknown[]) => void; _writev?: (...args: unknown[]) => void };
+  const stream = connection.stream as unknown as {
+    _write: (...args: unknown[]) => void;
+    _writev?: (...args: unknown[]) => void;
+  };
   const { _write: write, _writev: writev } = stream;
   const counter = { count: 0 };
   stream._write = function (this: unknown, ...args: unknown[]) {
@@ -150,7 +153,10 @@ describe("the L2 hit path times out its GETs itself (Redis frozen with SIGSTOP)"
     const guild = randomSnowflake();
     const keys = Array.from({ length: 20 }, (_, i) => `frozen:${guild}:${i}`);
     for (const key of keys) await cache.set(key, "cached", { ttl: "1m" });
-    expect(await cache.rememberWithMeta(keys[0]!, "1m", async () => "loaded")).toMatchObject({ status: "hit", value: "cached" });
+    expect(await cache.rememberWithMeta(keys[0]!, "1m", async () => "loaded")).toMatchObject({
+      status: "hit",
+      value: "cached",
+    });
 
     server.freeze();
     try {
@@ -186,7 +192,9 @@ describe("the L2 hit path when the batched MGET itself fails (a server that refu
     // Renaming MGET away makes every MGET an error reply, while GET (the first read of a tick) still works.
     server = await ThrowawayRedis.start({ args: ["--rename-command", "MGET", ""] });
     kit = new CacheKit("hit-mget-refused");
-    const connection = kit.track(new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 }));
+    const connection = kit.track(
+      new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 }),
+    );
     connection.on("error", () => undefined);
     await ready(connection);
     cache = kit.cache({ redis: connection });

@@ -45,7 +45,11 @@ describe.each([
     const connection = kit.track(testRedis(server.url));
     await ready(connection);
     // The service's breaker settings: first wait 1 s, doubling to 10 s while the outage lasts.
-    const cache = kit.cache({ redis: connection, l1: { maxEntries: 100 }, breaker: { failureThreshold: 5, recoveryTimeoutMs: 10_000 } });
+    const cache = kit.cache({
+      redis: connection,
+      l1: { maxEntries: 100 },
+      breaker: { failureThreshold: 5, recoveryTimeoutMs: 10_000 },
+    });
     await cache.ready();
     let loads = 0;
     const loader = async () => ++loads;
@@ -58,7 +62,11 @@ describe.each([
 
     // The L1 copy is served (stale: its tags cannot be checked) instead of running the loader.
     const before = loads;
-    expect(await cache.rememberWithMeta("held", "1m", loader, { tags: ["g"] })).toMatchObject({ status: "stale", value: 1, staleBecauseOfError: true });
+    expect(await cache.rememberWithMeta("held", "1m", loader, { tags: ["g"] })).toMatchObject({
+      status: "stale",
+      value: 1,
+      staleBecauseOfError: true,
+    });
     expect(loads).toBe(before);
 
     // 50 concurrent callers of one key not held: one loader run, every caller gets its value.

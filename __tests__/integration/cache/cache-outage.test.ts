@@ -16,7 +16,10 @@ describe("fail-open: Redis killed and restarted during a run", () => {
     kit = new CacheKit("outage");
     const connection = kit.track(testRedis(server.url));
     await ready(connection);
-    cache = kit.cache({ redis: connection, breaker: { failureThreshold: 3, recoveryTimeoutMs: 300, halfOpenMaxCalls: 1 } });
+    cache = kit.cache({
+      redis: connection,
+      breaker: { failureThreshold: 3, recoveryTimeoutMs: 300, halfOpenMaxCalls: 1 },
+    });
     await cache.ready();
   });
   afterAll(async () => {

@@ -25,7 +25,9 @@ describe("invalidation protocol details on a single node", () => {
   afterAll(async () => kit?.close());
 
   it("an instance whose subscriber never connects is never trusted, still never reads invalidated data, and invalidations wait at most W for it", async () => {
-    const deadSubscriber = kit.track(new Redis({ port: await freePort(), host: "127.0.0.1", retryStrategy: () => 1_000 }));
+    const deadSubscriber = kit.track(
+      new Redis({ port: await freePort(), host: "127.0.0.1", retryStrategy: () => 1_000 }),
+    );
     deadSubscriber.on("error", () => undefined);
     const b = kit.cache({ redis: await connected(), subscriber: deadSubscriber, invalidationWindowMs: 500 });
     const tag = `guild:${randomSnowflake()}`;
@@ -33,7 +35,10 @@ describe("invalidation protocol details on a single node", () => {
     await b.set(key, "old", { tags: [tag] });
     expect(await b.get(key)).toBe("old");
     // b heartbeats (so it is live) but never hears its pings, so it never acknowledges: a waits for W.
-    await vi.waitFor(async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(), { interval: 10 });
+    await vi.waitFor(
+      async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(),
+      { interval: 10 },
+    );
     const started = performance.now();
     await a.invalidateByTag(tag);
     const waited = performance.now() - started;
@@ -74,7 +79,9 @@ describe("invalidation protocol details on a single node", () => {
       const first = prefixKit.cache({ redis: prefixKit.track(testRedis()), ...options });
       const b = prefixKit.cache({ redis: prefixKit.track(testRedis()), ...options });
       await Promise.all([first.ready(), b.ready()]);
-      await vi.waitFor(async () => expect(await raw.zcard(`${prefixKit.prefix}:_sys:v1:instances`)).toBe(2), { interval: 10 });
+      await vi.waitFor(async () => expect(await raw.zcard(`${prefixKit.prefix}:_sys:v1:instances`)).toBe(2), {
+        interval: 10,
+      });
       // The first one may wait until W/2 after `first` began hearing the bus (a ping it missed before then may
       // still be trusted until that time: docs/cache.md, rule 4); by then it has heard the whole window.
       const startedFirst = performance.now();
@@ -93,7 +100,10 @@ describe("invalidation protocol details on a single node", () => {
   it("a closed instance leaves the registry", async () => {
     const b = kit.cache({ redis: await connected() });
     await b.ready();
-    await vi.waitFor(async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(), { interval: 10 });
+    await vi.waitFor(
+      async () => expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).not.toBeNull(),
+      { interval: 10 },
+    );
     await b.close();
     expect(await raw.zscore(`${kit.prefix}:_sys:v1:instances`, b.instanceId)).toBeNull();
   });
@@ -104,10 +114,13 @@ describe("invalidation protocol details on a single node", () => {
     expect((await a.getStats({ includeKeyspace: false })).invalidation.knownTags).toBeGreaterThan(0);
     // Skip a sequence number, as if a message had been published and lost.
     await raw.incr(`${kit.prefix}:_sys:v1:bus:seq`);
-    await vi.waitFor(async () => expect((await a.getStats({ includeKeyspace: false })).invalidation.knownTags).toBe(0), {
-      interval: 10,
-      timeout: 2_000,
-    });
+    await vi.waitFor(
+      async () => expect((await a.getStats({ includeKeyspace: false })).invalidation.knownTags).toBe(0),
+      {
+        interval: 10,
+        timeout: 2_000,
+      },
+    );
     expect(await a.get(`gap:${tag}`)).toBe("v");
     await a.invalidateByTag(tag);
     expect(await a.get(`gap:${tag}`)).toBeUndefined();

@@ -18,14 +18,14 @@ describe("a caller joining a background refresh that is skipped (lock held by an
     kit = new CacheKit("refresh-join");
     const redisA = kit.track(testRedis());
     // A's lock is the real one, held at a gate so the test decides when A's refresh learns the lock is busy.
-    const realLock = new DistributedLock(redisA, { prefix: `${kit.prefix}:_sys:v1` }) // the prefix createCache gives its lock;
+    const realLock = new DistributedLock(redisA, { prefix: `${kit.prefix}:_sys:v1` }); // the prefix createCache gives its lock;
     const gate = deferred();
     let gated = false;
     const arrived: (() => void)[] = [];
     const lockService: LockPort = {
       async acquire(name, ttlMs, options) {
         if (gated) {
-          arrived.forEach((fn) => fn());
+          for (const fn of arrived) fn();
           await gate.promise;
         }
         return realLock.acquire(name, ttlMs, options);
@@ -37,7 +37,10 @@ describe("a caller joining a background refresh that is skipped (lock held by an
     await Promise.all([a.ready(), b.ready()]);
     const tags = ["guild:1"];
     const loaderA = countingLoader();
-    expect(await a.rememberWithMeta("k", "1m", loaderA.load, { tags })).toMatchObject({ status: "miss", value: { n: 1 } });
+    expect(await a.rememberWithMeta("k", "1m", loaderA.load, { tags })).toMatchObject({
+      status: "miss",
+      value: { n: 1 },
+    });
 
     gated = true;
     const refreshWaiting = new Promise<void>((resolve) => arrived.push(resolve));

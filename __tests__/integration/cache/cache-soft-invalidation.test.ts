@@ -126,7 +126,13 @@ describe.each([
     const a = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 60_000 });
     const subscriber = kit.track(new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }));
     subscriber.on("error", () => undefined);
-    const b = kit.cache({ refreshOnSoftInvalidation: false, l1, softInvalidationStaleMs: 60_000, subscriber, invalidationWindowMs: 200 });
+    const b = kit.cache({
+      refreshOnSoftInvalidation: false,
+      l1,
+      softInvalidationStaleMs: 60_000,
+      subscriber,
+      invalidationWindowMs: 200,
+    });
     await Promise.all([a.ready(), b.ready()]);
     const { state, load } = countingLoader();
     const readB = () => b.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] });
@@ -149,7 +155,11 @@ describe("soft tag invalidation of an L1 copy", () => {
   it("the L1 copy alone is served stale within S (the Redis bytes are gone) and a miss past S", async () => {
     kit = new CacheKit("soft-l1");
     const raw = kit.track(testRedis());
-    const cache = kit.cache({ refreshOnSoftInvalidation: false, l1: { maxEntries: 100 }, softInvalidationStaleMs: 300 });
+    const cache = kit.cache({
+      refreshOnSoftInvalidation: false,
+      l1: { maxEntries: 100 },
+      softInvalidationStaleMs: 300,
+    });
     await cache.ready();
     let calls = 0;
     const load = async () => ({ n: ++calls });
@@ -165,8 +175,13 @@ describe("soft tag invalidation of an L1 copy", () => {
     // Behind the cache's back (no announcement): only the L1 copy can still answer.
     const invalidatedAt = performance.now();
     await cache.invalidateByTag("guild:1", { mode: "soft" });
-    expect(await raw.unlink(new KeyBuilder({ prefix: kit.prefix, version: "v1", maxKeyLength: 250 }).entry("k"))).toBe(1);
-    expect(await cache.rememberWithMeta("k", "1m", gated, { tags: ["guild:1"] })).toMatchObject({ status: "stale", value: { n: 1 } });
+    expect(await raw.unlink(new KeyBuilder({ prefix: kit.prefix, version: "v1", maxKeyLength: 250 }).entry("k"))).toBe(
+      1,
+    );
+    expect(await cache.rememberWithMeta("k", "1m", gated, { tags: ["guild:1"] })).toMatchObject({
+      status: "stale",
+      value: { n: 1 },
+    });
     await waitPast(invalidatedAt, 350);
     gate.resolve();
     await vi.waitFor(() => expect(calls).toBe(2), { timeout: 5_000, interval: 10 });
@@ -174,6 +189,9 @@ describe("soft tag invalidation of an L1 copy", () => {
     const again = performance.now();
     await cache.invalidateByTag("guild:1", { mode: "soft" });
     await waitPast(again, 350);
-    expect(await cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] })).toMatchObject({ status: "miss", value: { n: 3 } });
+    expect(await cache.rememberWithMeta("k", "1m", load, { tags: ["guild:1"] })).toMatchObject({
+      status: "miss",
+      value: { n: 3 },
+    });
   });
 });

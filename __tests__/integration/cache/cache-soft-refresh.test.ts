@@ -30,7 +30,8 @@ function nextRefresh(cache: SpyCache, key: string, ms = 5_000): Promise<RefreshE
 /** Every refresh event of `cache` from now on (to show that none came for a key). */
 function recordRefreshes(cache: SpyCache): string[] {
   const keys: string[] = [];
-  for (const kind of ["done", "skipped", "error"]) cache.on(`refresh:${kind}`, (event: { key: string }) => keys.push(event.key));
+  for (const kind of ["done", "skipped", "error"])
+    cache.on(`refresh:${kind}`, (event: { key: string }) => keys.push(event.key));
   return keys;
 }
 
@@ -116,7 +117,10 @@ describe.each([
     await cache.remember("idle", "1m", idle.load, { tags: ["guild:1"] });
     const idleSince = performance.now();
     // The bound under test is itself a duration: wait until it has passed.
-    await vi.waitFor(() => expect(performance.now() - idleSince).toBeGreaterThan(200), { timeout: 5_000, interval: 10 });
+    await vi.waitFor(() => expect(performance.now() - idleSince).toBeGreaterThan(200), {
+      timeout: 5_000,
+      interval: 10,
+    });
     await cache.remember("recent", "1m", recent.load, { tags: ["guild:1"] });
     const events = recordRefreshes(cache);
     const refreshed = nextRefresh(cache, "recent");
@@ -144,7 +148,10 @@ describe.each([
     expect((await refreshed).kind).toBe("done");
     expect(hard.state.calls).toBe(1);
     expect(events).toEqual(["control"]);
-    expect(await cache.rememberWithMeta("hard", "1m", hard.load, { tags: ["guild:1"] })).toMatchObject({ status: "miss", value: { n: 2 } });
+    expect(await cache.rememberWithMeta("hard", "1m", hard.load, { tags: ["guild:1"] })).toMatchObject({
+      status: "miss",
+      value: { n: 2 },
+    });
   });
 
   it("a failing refresh is reported as refresh:error and the bus keeps working", async () => {

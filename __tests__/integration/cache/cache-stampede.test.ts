@@ -42,7 +42,9 @@ describe("stampede protection and the L1 tier (own redis-server, so the server c
     await cache.set(key, { big: "x".repeat(1000) }, { tags: ["guild:1"] });
     await raw.config("RESETSTAT");
     const loader = vi.fn(async () => ({ big: "never" }));
-    const results = await Promise.all(Array.from({ length: 50 }, () => cache.rememberWithMeta(key, "1m", loader, { tags: ["guild:1"] })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => cache.rememberWithMeta(key, "1m", loader, { tags: ["guild:1"] })),
+    );
     expect(results.every((r) => r.status === "hit")).toBe(true);
     expect(loader).not.toHaveBeenCalled();
     expect(await commandCalls(raw, "get")).toBe(1);
@@ -98,9 +100,14 @@ describe("stampede protection and the L1 tier (own redis-server, so the server c
     const key = `stuck:${randomSnowflake()}`;
     const gate = deferred<string>();
     const fromA = a.remember(key, "1m", () => gate.promise);
-    await vi.waitFor(async () => expect(await raw.exists(`${kit.prefix}:_sys:v1:lock:${key}`)).toBe(1), { interval: 5 });
+    await vi.waitFor(async () => expect(await raw.exists(`${kit.prefix}:_sys:v1:lock:${key}`)).toBe(1), {
+      interval: 5,
+    });
     const started = performance.now();
-    expect(await b.rememberWithMeta(key, "1m", async () => "b computed")).toMatchObject({ value: "b computed", status: "miss" });
+    expect(await b.rememberWithMeta(key, "1m", async () => "b computed")).toMatchObject({
+      value: "b computed",
+      status: "miss",
+    });
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
     gate.resolve("a computed");
     expect(await fromA).toBe("a computed");
@@ -118,7 +125,8 @@ describe("stampede protection and the L1 tier (own redis-server, so the server c
       const key = `l1:${randomSnowflake()}`;
       await a.set(key, { n: 1 }, { tags: ["l1tag"] });
       await raw.config("RESETSTAT");
-      for (let i = 0; i < 20; i += 1) expect(await a.remember(key, "1m", async () => ({ n: 0 }), { tags: ["l1tag"] })).toEqual({ n: 1 });
+      for (let i = 0; i < 20; i += 1)
+        expect(await a.remember(key, "1m", async () => ({ n: 0 }), { tags: ["l1tag"] })).toEqual({ n: 1 });
       expect(await commandCalls(raw, "get")).toBe(0);
       expect((await a.getStats({ includeKeyspace: false })).instance.hits.l1).toBeGreaterThanOrEqual(20);
     });

@@ -71,7 +71,9 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
     it("rejects keys and tags with whitespace, control or glob characters", async () => {
       await expect(cache.get("a b")).rejects.toBeInstanceOf(InvalidKeyError);
       await expect(cache.set("a*", 1)).rejects.toBeInstanceOf(InvalidKeyError);
-      await expect(cache.remember("ok", "1m", async () => 1, { tags: ["bad tag"] })).rejects.toMatchObject({ code: "E_INVALID_KEY" });
+      await expect(cache.remember("ok", "1m", async () => 1, { tags: ["bad tag"] })).rejects.toMatchObject({
+        code: "E_INVALID_KEY",
+      });
     });
 
     it("remember: miss, then hit with the same value and its age; the loader ran once", async () => {
@@ -92,15 +94,25 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
       let runs = 0;
       const loader = async () => ++runs;
       for (const type of ["ghosts", "lurkers", "heatmap"]) {
-        await cache.remember(`analytics:${type}:${guild}`, "5m", loader, { tags: [`guild:${guild}`, `analytics:${type}`] });
+        await cache.remember(`analytics:${type}:${guild}`, "5m", loader, {
+          tags: [`guild:${guild}`, `analytics:${type}`],
+        });
       }
       await cache.remember(`analytics:ghosts:${other}`, "5m", loader, { tags: [`guild:${other}`] });
       expect(runs).toBe(4);
       expect(await cache.invalidateByTag(`guild:${guild}`)).toBe(3);
       expect(await cache.get(`analytics:ghosts:${guild}`)).toBeUndefined();
-      expect((await cache.rememberWithMeta(`analytics:ghosts:${guild}`, "5m", loader, { tags: [`guild:${guild}`] })).status).toBe("miss");
-      expect((await cache.rememberWithMeta(`analytics:ghosts:${other}`, "5m", loader, { tags: [`guild:${other}`] })).status).toBe("hit");
-      expect(await cache.invalidateByTagsWithReport([`guild:${guild}`, `guild:${other}`])).toEqual({ tags: [`guild:${guild}`, `guild:${other}`], entries: 2, approximate: true });
+      expect(
+        (await cache.rememberWithMeta(`analytics:ghosts:${guild}`, "5m", loader, { tags: [`guild:${guild}`] })).status,
+      ).toBe("miss");
+      expect(
+        (await cache.rememberWithMeta(`analytics:ghosts:${other}`, "5m", loader, { tags: [`guild:${other}`] })).status,
+      ).toBe("hit");
+      expect(await cache.invalidateByTagsWithReport([`guild:${guild}`, `guild:${other}`])).toEqual({
+        tags: [`guild:${guild}`, `guild:${other}`],
+        entries: 2,
+        approximate: true,
+      });
       expect(await cache.invalidateByTags([`guild:${other}`])).toBe(0);
     });
 
@@ -139,7 +151,9 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
         await new Promise((resolve) => setImmediate(resolve));
         return `value-${runs}`;
       };
-      const results = await Promise.all(Array.from({ length: 100 }, () => cache.remember(key, "1m", loader, { tags: ["t"] })));
+      const results = await Promise.all(
+        Array.from({ length: 100 }, () => cache.remember(key, "1m", loader, { tags: ["t"] })),
+      );
       expect(runs).toBe(1);
       expect(new Set(results)).toEqual(new Set(["value-1"]));
     });
@@ -167,16 +181,24 @@ export function describeCoreSuite(label: string, connect: () => RedisClient): vo
       const ids = [randomSnowflake(), randomSnowflake(), randomSnowflake()];
       await cache.set(`user:${ids[1]}`, "cached");
       const calls: string[][] = [];
-      const values = await cache.rememberMany(ids.map((id) => `user:${id}`), "1m", async (missing) => {
-        calls.push(missing);
-        return Object.fromEntries(missing.map((key) => [key, `loaded:${key}`]));
-      });
+      const values = await cache.rememberMany(
+        ids.map((id) => `user:${id}`),
+        "1m",
+        async (missing) => {
+          calls.push(missing);
+          return Object.fromEntries(missing.map((key) => [key, `loaded:${key}`]));
+        },
+      );
       expect(calls).toEqual([[`user:${ids[0]}`, `user:${ids[2]}`]]);
       expect(values).toEqual([`loaded:user:${ids[0]}`, "cached", `loaded:user:${ids[2]}`]);
-      const again = await cache.rememberMany(ids.map((id) => `user:${id}`), "1m", async (missing) => {
-        calls.push(missing);
-        return {};
-      });
+      const again = await cache.rememberMany(
+        ids.map((id) => `user:${id}`),
+        "1m",
+        async (missing) => {
+          calls.push(missing);
+          return {};
+        },
+      );
       expect(calls).toHaveLength(1);
       expect(again).toEqual(values);
     });

@@ -34,9 +34,16 @@ describe("activity CLI (rebuild, cleanup --dry-run) on real Redis and PostgreSQL
 
   async function cli(...args: string[]): Promise<string> {
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     registerActivityCommand(program, {
-      open: async () => ({ structures: kit.structures, repository: () => createActivityRebuildRepository(prisma), logger: testLogger(), close: async () => undefined }),
+      open: async () => ({
+        structures: kit.structures,
+        repository: () => createActivityRebuildRepository(prisma),
+        logger: testLogger(),
+        close: async () => undefined,
+      }),
       write: (text) => void (output += text),
     });
     await program.parseAsync(["node", "spywatcher", ...args]);
@@ -48,16 +55,22 @@ describe("activity CLI (rebuild, cleanup --dry-run) on real Redis and PostgreSQL
     expect(output).toMatch(/5 events replayed \(message 5, /);
     const timeline = await kit.reader.timeline(guildId, "messages", "hour", Date.now() - 3_600_000, Date.now());
     expect(timeline.total).toBe(5);
-    expect((await kit.reader.leaderboard(guildId, "users", "day", Date.now(), 10)).top.map((entry) => entry.score)).toEqual([3, 2]);
+    expect(
+      (await kit.reader.leaderboard(guildId, "users", "day", Date.now(), 10)).top.map((entry) => entry.score),
+    ).toEqual([3, 2]);
   });
 
   it("refuses a bad guild id or time with exit status 2 before opening anything", async () => {
     await expect(cli("activity", "rebuild", "--guild", "12", "--since", "1h")).rejects.toMatchObject({ exitCode: 2 });
-    await expect(cli("activity", "rebuild", "--guild", guildId, "--since", "yesterday")).rejects.toMatchObject({ exitCode: 2 });
+    await expect(cli("activity", "rebuild", "--guild", guildId, "--since", "yesterday")).rejects.toMatchObject({
+      exitCode: 2,
+    });
   });
 
   it("cleanup --dry-run counts without deleting", async () => {
     const output = await cli("activity", "cleanup", "--dry-run");
-    expect(output).toMatch(/activity keys scanned: 0 past retention would be deleted, 0 without a TTL would be given theirs, 0 old streak days and 0 old minute\/hour counters would be trimmed \(dry run\)/);
+    expect(output).toMatch(
+      /activity keys scanned: 0 past retention would be deleted, 0 without a TTL would be given theirs, 0 old streak days and 0 old minute\/hour counters would be trimmed \(dry run\)/,
+    );
   });
 });

@@ -12,7 +12,14 @@ import { createRedisConnections, type RedisConnections } from "../../../backend/
 import { cacheKeys, createServiceOps, type ServiceOps } from "../../../backend/src/ops/service-ops.ts";
 import { createServiceCache, createServiceCacheWithStats } from "../../../backend/src/composition/service-cache.ts";
 import { freePort, ThrowawayRedis } from "../../support/redis-server.ts";
-import { randomSnowflake, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  randomSnowflake,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testConfig,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 const run = promisify(execFile);
 
@@ -33,7 +40,11 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     redis = createRedisConnections(config.redis, testLogger());
     const built = createServiceCacheWithStats(config, redis, testLogger());
     cache = built.cache;
-    ops = createServiceOps(config, { redis: redis.client, recorder: built.stats, lockCounters: built.lockCounters }, testLogger());
+    ops = createServiceOps(
+      config,
+      { redis: redis.client, recorder: built.stats, lockCounters: built.lockCounters },
+      testLogger(),
+    );
     await cache.ready();
   });
   afterAll(async () => {
@@ -45,11 +56,20 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
   /** Runs one CLI line on a fresh program; resolves with what it printed, rejects with commander's error. */
   async function cli(...args: string[]): Promise<string> {
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     registerCacheCommand(program, {
       open: async () => {
         opens += 1;
-        return { cache, ops, redis: redis.client, cacheKeys: cacheKeys(config), analytics: () => createAnalyticsService({ prisma }), close: async () => undefined };
+        return {
+          cache,
+          ops,
+          redis: redis.client,
+          cacheKeys: cacheKeys(config),
+          analytics: () => createAnalyticsService({ prisma }),
+          close: async () => undefined,
+        };
       },
       write: (text) => void (output += text),
     });
@@ -59,15 +79,47 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
 
   async function guildWithTyping(): Promise<string> {
     const guildId = randomSnowflake();
-    await prisma.typingEvent.create({ data: { guildId, channelId: randomSnowflake(), userId: randomSnowflake(), startedAt: new Date(Date.now() - 60_000) } });
+    await prisma.typingEvent.create({
+      data: {
+        guildId,
+        channelId: randomSnowflake(),
+        userId: randomSnowflake(),
+        startedAt: new Date(Date.now() - 60_000),
+      },
+    });
     return guildId;
   }
 
   it("warm computes each analytic once into the entries the API reads; a second warm finds them cached", async () => {
     const guildId = await guildWithTyping();
-    const first = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap", "--since", SINCE, "--json"));
+    const first = JSON.parse(
+      await cli(
+        "cache",
+        "warm",
+        "--guild",
+        guildId,
+        "--type",
+        "ghosts",
+        "--type",
+        "heatmap",
+        "--since",
+        SINCE,
+        "--json",
+      ),
+    );
     expect(first).toEqual({ total: 2, computed: 2, alreadyCached: 0, failed: [] });
-    const second = await cli("cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "heatmap", "--since", SINCE);
+    const second = await cli(
+      "cache",
+      "warm",
+      "--guild",
+      guildId,
+      "--type",
+      "ghosts",
+      "--type",
+      "heatmap",
+      "--since",
+      SINCE,
+    );
     expect(second).toBe("warmed 2 analytics: 0 computed, 2 already cached, 0 failed\n");
     // What the route serves for the same `since` is a hit on the warmed entry.
     const analytics = createAnalyticsService({ prisma });
@@ -80,12 +132,16 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     const guildId = await guildWithTyping();
     const other = await guildWithTyping();
     await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE);
-    expect(await cli("cache", "invalidate", "--guild", guildId, "--type", "ghosts")).toContain(`analytics:ghosts:guild:${guildId}`);
+    expect(await cli("cache", "invalidate", "--guild", guildId, "--type", "ghosts")).toContain(
+      `analytics:ghosts:guild:${guildId}`,
+    );
     const cleaned = JSON.parse(await cli("cache", "cleanup", "--json"));
     expect(cleaned.deleted).toBeGreaterThanOrEqual(1);
     expect(cleaned.bytes).toBeGreaterThan(0);
     expect(cleaned.failed).toBe(0);
-    const again = JSON.parse(await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE, "--json"));
+    const again = JSON.parse(
+      await cli("cache", "warm", "--guild", guildId, "--guild", other, "--type", "ghosts", "--since", SINCE, "--json"),
+    );
     // The invalidated guild is computed again; the other guild's entry was neither invalidated nor swept.
     expect(again).toMatchObject({ total: 2, computed: 1, alreadyCached: 1 });
   });
@@ -107,7 +163,10 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     try {
       await otherCache.set("survivor", "still here", { ttl: "1m" });
       await cache.set("doomed", "gone soon", { ttl: "1m" });
-      await expect(cli("cache", "clear")).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining("--yes") });
+      await expect(cli("cache", "clear")).rejects.toMatchObject({
+        exitCode: 2,
+        message: expect.stringContaining("--yes"),
+      });
       expect(await cache.get("doomed")).toBe("gone soon");
       expect(await cli("cache", "clear", "--yes")).toMatch(/^deleted [1-9]\d* entries\n$/);
       expect(await cache.get("doomed")).toBeUndefined();
@@ -148,15 +207,26 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
     try {
       await downCache.ready();
       await server.kill();
-      const program = new Command().exitOverride().configureOutput({ writeErr: (text) => void (errorOutput += text), writeOut: () => undefined });
+      const program = new Command()
+        .exitOverride()
+        .configureOutput({ writeErr: (text) => void (errorOutput += text), writeOut: () => undefined });
       registerCacheCommand(program, {
-        open: async () => ({ cache: downCache, ops, redis: downRedis.client, cacheKeys: cacheKeys(config), analytics: () => createAnalyticsService({ prisma }), close: async () => void (closed += 1) }),
+        open: async () => ({
+          cache: downCache,
+          ops,
+          redis: downRedis.client,
+          cacheKeys: cacheKeys(config),
+          analytics: () => createAnalyticsService({ prisma }),
+          close: async () => void (closed += 1),
+        }),
         write: () => undefined,
       });
-      const error = await program.parseAsync(["node", "spywatcher", "cache", "invalidate", "--guild", randomSnowflake()]).then(
-        () => undefined,
-        (caught: unknown) => caught,
-      );
+      const error = await program
+        .parseAsync(["node", "spywatcher", "cache", "invalidate", "--guild", randomSnowflake()])
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
       expect(error).toBeInstanceOf(CommanderError);
       expect((error as CommanderError).exitCode).toBe(1);
       expect(closed).toBe(1);
@@ -170,16 +240,25 @@ describe("cache CLI (status, warm, invalidate, cleanup, clear) on real Redis and
   });
 
   it("the real entry point: status exits 0 on this Redis, and 1 with a clear message when Redis does not answer", async () => {
-    const env = { ...process.env, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: keyPrefix, LOG_LEVEL: "warn" };
-    const ok = await run(process.execPath, ["--import", "tsx", "backend/src/cli/spywatcher.ts", "cache", "status", "--no-keyspace"], { env, timeout: 30_000 });
+    const env = {
+      ...process.env,
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      LOG_LEVEL: "warn",
+    };
+    const ok = await run(
+      process.execPath,
+      ["--import", "tsx", "backend/src/cli/spywatcher.ts", "cache", "status", "--no-keyspace"],
+      { env, timeout: 30_000 },
+    );
     expect(ok.stdout).toMatch(/^fleet \(/);
     const port = await freePort();
     const started = performance.now();
-    const down = await run(
-      process.execPath,
-      ["--import", "tsx", "backend/src/cli/spywatcher.ts", "cache", "status"],
-      { env: { ...env, REDIS_URL: `redis://127.0.0.1:${port}/0`, REDIS_CONNECT_TIMEOUT_MS: "300" }, timeout: 30_000 },
-    ).then(
+    const down = await run(process.execPath, ["--import", "tsx", "backend/src/cli/spywatcher.ts", "cache", "status"], {
+      env: { ...env, REDIS_URL: `redis://127.0.0.1:${port}/0`, REDIS_CONNECT_TIMEOUT_MS: "300" },
+      timeout: 30_000,
+    }).then(
       () => undefined,
       (error: { code?: number; stderr?: string }) => error,
     );

@@ -33,9 +33,14 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     await opened?.close();
   });
 
-  async function cli(args: string[], options: { confirm?: boolean } = {}): Promise<{ output: string; exitCode: number | undefined }> {
+  async function cli(
+    args: string[],
+    options: { confirm?: boolean } = {},
+  ): Promise<{ output: string; exitCode: number | undefined }> {
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     registerCacheCommand(program, {
       open: async () => ({ ...opened, close: async () => undefined }),
       write: (text) => void (output += text),
@@ -53,11 +58,37 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
 
   it("warm: repeatable --since, --parallel n, and --force recomputing fresh entries", async () => {
     const guildId = randomSnowflake();
-    const first = JSON.parse((await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--type", "roles", "--since", SINCE_A, "--since", SINCE_B, "--parallel", "3", "--json"])).output);
+    const first = JSON.parse(
+      (
+        await cli([
+          "cache",
+          "warm",
+          "--guild",
+          guildId,
+          "--type",
+          "ghosts",
+          "--type",
+          "roles",
+          "--since",
+          SINCE_A,
+          "--since",
+          SINCE_B,
+          "--parallel",
+          "3",
+          "--json",
+        ])
+      ).output,
+    );
     expect(first).toEqual({ total: 4, computed: 4, alreadyCached: 0, failed: [] });
-    const again = JSON.parse((await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--since", SINCE_A, "--parallel", "--json"])).output);
+    const again = JSON.parse(
+      (await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--since", SINCE_A, "--parallel", "--json"]))
+        .output,
+    );
     expect(again).toMatchObject({ total: 1, alreadyCached: 1 });
-    const forced = JSON.parse((await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--since", SINCE_A, "--force", "--json"])).output);
+    const forced = JSON.parse(
+      (await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--since", SINCE_A, "--force", "--json"]))
+        .output,
+    );
     expect(forced).toMatchObject({ total: 1, computed: 1, alreadyCached: 0 });
     const text = await cli(["cache", "warm", "--guild", guildId, "--type", "ghosts", "--since", SINCE_A]);
     expect(text.output).toBe("warmed 1 analytics: 0 computed, 1 already cached, 0 failed\n");
@@ -69,10 +100,22 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     const text = (await cli(["cache", "status", "--detailed", "--no-keyspace"])).output;
     expect(text).toMatch(/^health score: \d+\/100 \((healthy|degraded|unhealthy);/m);
     expect(text).toMatch(/^per analytic \(lookups and hit rate: fleet, since the stats keys were created\):$/m);
-    expect(text).toMatch(/^ {2}heatmap +\d+ keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; \d+ lookups, hit rate /m);
+    expect(text).toMatch(
+      /^ {2}heatmap +\d+ keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; \d+ lookups, hit rate /m,
+    );
     const json = JSON.parse((await cli(["cache", "status", "--type", "heatmap", "--json", "--no-keyspace"])).output);
-    expect(json).toMatchObject({ schema: "spywatcher.cache-status/1", generatedAt: expect.any(String), instance: expect.any(Object), breaker: expect.any(Object), keyspace: null });
-    expect(json.healthScore).toMatchObject({ score: expect.any(Number), components: expect.any(Object), basis: expect.stringMatching(/fleet-window|instance/) });
+    expect(json).toMatchObject({
+      schema: "spywatcher.cache-status/1",
+      generatedAt: expect.any(String),
+      instance: expect.any(Object),
+      breaker: expect.any(Object),
+      keyspace: null,
+    });
+    expect(json.healthScore).toMatchObject({
+      score: expect.any(Number),
+      components: expect.any(Object),
+      basis: expect.stringMatching(/fleet-window|instance/),
+    });
     expect(json.types).toHaveLength(1);
     expect(json.types[0]).toMatchObject({ type: "heatmap", keys: expect.any(Number), sampled: expect.any(Number) });
     expect(json.types[0].keys).toBeGreaterThanOrEqual(1);
@@ -95,9 +138,14 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     expect(dry.sample).toContain(fullKey);
     expect(await raw.exists(fullKey)).toBe(1);
     const text = (await cli(["cache", "cleanup", "--expired-only"])).output;
-    expect(text).toMatch(/^entries: scanned \d+, removed [1-9]\d* \([1-9]\d* invalidated, \d+ past grace; \d+ bytes\)\n$/);
+    expect(text).toMatch(
+      /^entries: scanned \d+, removed [1-9]\d* \([1-9]\d* invalidated, \d+ past grace; \d+ bytes\)\n$/,
+    );
     expect(await raw.exists(fullKey)).toBe(0);
-    expect((await opened.ops.invalidationLog.recent({ limit: 1 }))[0]).toMatchObject({ source: "cli", action: "cleanup" });
+    expect((await opened.ops.invalidationLog.recent({ limit: 1 }))[0]).toMatchObject({
+      source: "cli",
+      action: "cleanup",
+    });
 
     const lockBase = `${opened.cacheKeys.lockPrefix()}:lock:`;
     await raw.set(`${lockBase}orphan-${guildId}`, "token"); // no expiry: nothing would remove it
@@ -122,7 +170,9 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     expect(await opened.cache.get("ops-cli:force")).toBe(1);
     const dry = JSON.parse((await cli(["cache", "cleanup", "--force", "--dry-run", "--json"])).output);
     expect(dry.wouldDelete).toBeGreaterThanOrEqual(1);
-    expect((await cli(["cache", "cleanup", "--force"], { confirm: true })).output).toMatch(/^deleted [1-9]\d* entries\n$/);
+    expect((await cli(["cache", "cleanup", "--force"], { confirm: true })).output).toMatch(
+      /^deleted [1-9]\d* entries\n$/,
+    );
     expect(await opened.cache.get("ops-cli:force")).toBeUndefined();
     await opened.cache.set("ops-cli:force", 1, { ttl: "5m" });
     expect((await cli(["cache", "cleanup", "--force", "--yes"])).output).toMatch(/^deleted [1-9]\d* entries\n$/);
@@ -133,9 +183,17 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
     await cli(["cache", "invalidate", "--guild", guildId, "--type", "ghosts"]);
     const json = JSON.parse((await cli(["cache", "invalidations", "--guild", guildId, "--json"])).output);
     expect(json.entries).toHaveLength(1);
-    expect(json.entries[0]).toMatchObject({ source: "cli", action: "guild", guildId, mode: "hard", tags: [`analytics:ghosts:guild:${guildId}`] });
+    expect(json.entries[0]).toMatchObject({
+      source: "cli",
+      action: "guild",
+      guildId,
+      mode: "hard",
+      tags: [`analytics:ghosts:guild:${guildId}`],
+    });
     const text = (await cli(["cache", "invalidations", "--limit", "1"])).output;
-    expect(text).toMatch(/ cli +guild +hard +\d+ entries [\d.]+ ms guild \d+ analytics:ghosts:guild:\d+ by cli: cache invalidate ok\n$/);
+    expect(text).toMatch(
+      / cli +guild +hard +\d+ entries [\d.]+ ms guild \d+ analytics:ghosts:guild:\d+ by cli: cache invalidate ok\n$/,
+    );
   });
 
   it.each([
@@ -157,7 +215,11 @@ describe("cache CLI operations commands (warm options, status, cleanup, invalida
 
   it("the real entry point (and the spywatcher bin): an unknown option is one line naming it and exit 2", async () => {
     const env = { ...process.env, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: "warn" };
-    const failed = await run(process.execPath, ["backend/src/cli/spywatcher-bin.mjs", "cache", "status", "--detialed"], { env, timeout: 30_000 }).then(
+    const failed = await run(
+      process.execPath,
+      ["backend/src/cli/spywatcher-bin.mjs", "cache", "status", "--detialed"],
+      { env, timeout: 30_000 },
+    ).then(
       () => undefined,
       (error: { code?: number; stderr?: string; stdout?: string }) => error,
     );
@@ -214,7 +276,9 @@ describe("cache status: per-analytic hit rate of the fleet, driven through the r
 
   async function status(args: string[]): Promise<string> {
     let output = "";
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     registerCacheCommand(program, {
       open: async () => ({ ...opened, close: async () => undefined }),
       write: (text) => void (output += text),
@@ -229,11 +293,20 @@ describe("cache status: per-analytic hit rate of the fleet, driven through the r
     const guildId = randomSnowflake();
     const since = new Date(Date.now() - 86_400_000).toISOString();
     const get = async (type: string) => {
-      const response = await request(service.server).get(`/api/analytics/${type}?guildId=${guildId}&since=${since}`).set("authorization", `Bearer ${ADMIN_KEY}`);
+      const response = await request(service.server)
+        .get(`/api/analytics/${type}?guildId=${guildId}&since=${since}`)
+        .set("authorization", `Bearer ${ADMIN_KEY}`);
       expect(response.status).toBe(200);
       return response.headers["x-cache"];
     };
-    const seen = [await get("ghosts"), await get("ghosts"), await get("ghosts"), await get("ghosts"), await get("heatmap"), await get("heatmap")];
+    const seen = [
+      await get("ghosts"),
+      await get("ghosts"),
+      await get("ghosts"),
+      await get("ghosts"),
+      await get("heatmap"),
+      await get("heatmap"),
+    ];
     expect(seen).toEqual(["MISS", "HIT", "HIT", "HIT", "MISS", "HIT"]);
 
     // The service flushes its counters on its interval; wait for them rather than sleeping.
@@ -252,8 +325,12 @@ describe("cache status: per-analytic hit rate of the fleet, driven through the r
       { timeout: 10_000, interval: 100 },
     );
     const text = await status(["--detailed", "--no-keyspace"]);
-    expect(text).toMatch(/^ {2}ghosts +1 keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; 4 lookups, hit rate 75% \(hits 3, stale 0, misses 1, bypasses 0\)$/m);
-    expect(text).toMatch(/^ {2}heatmap +1 keys, .*; 2 lookups, hit rate 50% \(hits 1, stale 0, misses 1, bypasses 0\)$/m);
+    expect(text).toMatch(
+      /^ {2}ghosts +1 keys, TTL left [\d.]+-[\d.]+ s \(avg [\d.]+\), about \d+ bytes; 4 lookups, hit rate 75% \(hits 3, stale 0, misses 1, bypasses 0\)$/m,
+    );
+    expect(text).toMatch(
+      /^ {2}heatmap +1 keys, .*; 2 lookups, hit rate 50% \(hits 1, stale 0, misses 1, bypasses 0\)$/m,
+    );
     expect(text).toMatch(/^ {2}roles +0 keys, TTL left n\/a, about 0 bytes; 0 lookups, hit rate n\/a /m);
     const typed = await status(["--type", "heatmap", "--no-keyspace"]);
     expect(typed).toMatch(/^ {2}heatmap .*hit rate 50%/m);

@@ -42,7 +42,12 @@ describe("runMigrations", () => {
     expect(result.databaseCreated).toBe(true);
     expect(result.applied).toContain("20261122000000_init");
 
-    const rows = await query<{ migration_name: string; checksum: string; applied_steps_count: number; finished_at: Date }>(
+    const rows = await query<{
+      migration_name: string;
+      checksum: string;
+      applied_steps_count: number;
+      finished_at: Date;
+    }>(
       scratchUrl,
       `SELECT migration_name, checksum, applied_steps_count, finished_at FROM "_prisma_migrations" ORDER BY migration_name`,
     );
@@ -53,7 +58,10 @@ describe("runMigrations", () => {
       applied_steps_count: 1,
     });
     expect(rows[0]?.finished_at).toBeInstanceOf(Date);
-    const tables = await query<{ tablename: string }>(scratchUrl, `SELECT tablename FROM pg_tables WHERE schemaname='public'`);
+    const tables = await query<{ tablename: string }>(
+      scratchUrl,
+      `SELECT tablename FROM pg_tables WHERE schemaname='public'`,
+    );
     expect(tables.map((t) => t.tablename)).toEqual(
       expect.arrayContaining(["message_events", "typing_events", "presence_events", "api_keys"]),
     );
@@ -78,7 +86,10 @@ describe("runMigrations", () => {
     await expect(failure).rejects.toThrow(/20990101000000_broken.*no_such_table/);
     const leftovers = await query(scratchUrl, `SELECT 1 FROM pg_tables WHERE tablename = 'half_applied'`);
     expect(leftovers).toEqual([]);
-    const recorded = await query(scratchUrl, `SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '20990101000000_broken'`);
+    const recorded = await query(
+      scratchUrl,
+      `SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '20990101000000_broken'`,
+    );
     expect(recorded).toEqual([]);
   });
 });

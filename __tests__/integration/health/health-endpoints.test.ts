@@ -11,7 +11,10 @@ describe("health endpoints against real PostgreSQL and a Redis this test can kil
 
   beforeAll(async () => {
     redis = await ThrowawayRedis.start();
-    service = await startService(testConfig({ REDIS_URL: redis.url, HEALTH_CHECK_TIMEOUT_MS: "2000", HEALTH_CACHE_TTL_MS: "0" }), testLogger());
+    service = await startService(
+      testConfig({ REDIS_URL: redis.url, HEALTH_CHECK_TIMEOUT_MS: "2000", HEALTH_CACHE_TTL_MS: "0" }),
+      testLogger(),
+    );
     await waitForRedisReady(service.redis.client, 5_000);
   });
   afterAll(async () => {

@@ -30,7 +30,12 @@ describe("health registry over HTTP against the real service, Redis and PostgreS
   beforeAll(async () => {
     redis = await ThrowawayRedis.start();
     service = await startService(
-      testConfig({ REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY, HEALTH_DISK_DIR: diskDir, HEALTH_CACHE_TTL_MS: "2000" }),
+      testConfig({
+        REDIS_URL: redis.url,
+        ADMIN_API_KEY: ADMIN_KEY,
+        HEALTH_DISK_DIR: diskDir,
+        HEALTH_CACHE_TTL_MS: "2000",
+      }),
       testLogger(),
     );
     await waitForRedisReady(service.redis.client, 5_000);
@@ -44,9 +49,23 @@ describe("health registry over HTTP against the real service, Redis and PostgreS
   it("GET /health/ready lists every check with status, latency, attempts, age; no address in the body", async () => {
     const res = await request(service.server).get("/health/ready").expect(200);
     expect(res.body.status).toBe("ready");
-    expect(Object.keys(res.body.checks)).toEqual(["postgres", "redis", "redis-memory", "disk", "memory", "application", "composite"]);
+    expect(Object.keys(res.body.checks)).toEqual([
+      "postgres",
+      "redis",
+      "redis-memory",
+      "disk",
+      "memory",
+      "application",
+      "composite",
+    ]);
     for (const check of Object.values(res.body.checks) as Record<string, unknown>[]) {
-      expect(check).toMatchObject({ status: expect.stringMatching(/^(up|degraded)$/), attempts: 1, latencyMs: expect.any(Number), ageMs: expect.any(Number), critical: expect.any(Boolean) });
+      expect(check).toMatchObject({
+        status: expect.stringMatching(/^(up|degraded)$/),
+        attempts: 1,
+        latencyMs: expect.any(Number),
+        ageMs: expect.any(Number),
+        critical: expect.any(Boolean),
+      });
     }
     expect(res.body.checks.redis.critical).toBe(true);
     expect(res.body.checks.disk.critical).toBe(false);
@@ -54,20 +73,29 @@ describe("health registry over HTTP against the real service, Redis and PostgreS
   });
 
   it("reuses a result younger than its cache TTL (age grows, no new probe)", async () => {
-    const first = await request(service.server).get("/health/details?fresh=true").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+    const first = await request(service.server)
+      .get("/health/details?fresh=true")
+      .set("authorization", `Bearer ${ADMIN_KEY}`)
+      .expect(200);
     const second = await request(service.server).get("/health/ready").expect(200);
     const postgresFirst = first.body.checks.find((check: { name: string }) => check.name === "postgres");
     expect(postgresFirst.cached).toBe(false);
     expect(second.body.checks.postgres.ageMs).toBeGreaterThanOrEqual(0);
     expect(second.body.checks.postgres.ageMs).toBeLessThan(2_000);
-    const third = await request(service.server).get("/health/details").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+    const third = await request(service.server)
+      .get("/health/details")
+      .set("authorization", `Bearer ${ADMIN_KEY}`)
+      .expect(200);
     const postgresThird = third.body.checks.find((check: { name: string }) => check.name === "postgres");
     expect(postgresThird).toMatchObject({ cached: true, checkedAt: postgresFirst.checkedAt });
   });
 
   it("GET /health/details is admin only and shows each check's definition", async () => {
     await request(service.server).get("/health/details").expect(401);
-    const res = await request(service.server).get("/health/details").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+    const res = await request(service.server)
+      .get("/health/details")
+      .set("authorization", `Bearer ${ADMIN_KEY}`)
+      .expect(200);
     const redisCheck = res.body.checks.find((check: { name: string }) => check.name === "redis");
     expect(redisCheck).toMatchObject({
       group: "infrastructure",
@@ -83,17 +111,27 @@ describe("health registry over HTTP against the real service, Redis and PostgreS
   it("a directory that refuses writes fails the disk check for real (retried, degraded, still 200 when not critical)", async () => {
     const undo = makeUnwritable(diskDir);
     try {
-      const res = await request(service.server).get("/health/details?fresh=true").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+      const res = await request(service.server)
+        .get("/health/details?fresh=true")
+        .set("authorization", `Bearer ${ADMIN_KEY}`)
+        .expect(200);
       const disk = res.body.checks.find((check: { name: string }) => check.name === "disk");
       expect(disk).toMatchObject({ status: "down", attempts: 2, error: expect.stringMatching(/EPERM|EACCES/) });
       const composite = res.body.checks.find((check: { name: string }) => check.name === "composite");
       expect(composite).toMatchObject({ status: "down", error: "down: disk" });
       const ready = await request(service.server).get("/health/ready").expect(200);
-      expect(ready.body).toMatchObject({ status: "degraded", failing: [], degraded: expect.arrayContaining(["disk", "composite"]) });
+      expect(ready.body).toMatchObject({
+        status: "degraded",
+        failing: [],
+        degraded: expect.arrayContaining(["disk", "composite"]),
+      });
     } finally {
       undo();
     }
-    const healed = await request(service.server).get("/health/details?fresh=true").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+    const healed = await request(service.server)
+      .get("/health/details?fresh=true")
+      .set("authorization", `Bearer ${ADMIN_KEY}`)
+      .expect(200);
     expect(healed.body.checks.find((check: { name: string }) => check.name === "disk").status).toBe("up");
   });
 
@@ -102,7 +140,10 @@ describe("health registry over HTTP against the real service, Redis and PostgreS
     try {
       const used = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))![1]);
       await admin.config("SET", "maxmemory", String(Math.floor(used * 1.05)));
-      const res = await request(service.server).get("/health/details?fresh=true").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+      const res = await request(service.server)
+        .get("/health/details?fresh=true")
+        .set("authorization", `Bearer ${ADMIN_KEY}`)
+        .expect(200);
       const memory = res.body.checks.find((check: { name: string }) => check.name === "redis-memory");
       expect(memory.status).toBe("degraded");
       expect(memory.details.worstPercent).toBeGreaterThan(90);
@@ -119,7 +160,12 @@ describe("critical checks decide 503, thresholds injected for real", () => {
 
   beforeAll(async () => {
     service = await startService(
-      testConfig({ HEALTH_DISK_DIR: diskDir, HEALTH_CRITICAL_CHECKS: "redis,postgres,disk", HEALTH_MEMORY_RSS_MAX_MB: "1", HEALTH_CACHE_TTL_MS: "0" }),
+      testConfig({
+        HEALTH_DISK_DIR: diskDir,
+        HEALTH_CRITICAL_CHECKS: "redis,postgres,disk",
+        HEALTH_MEMORY_RSS_MAX_MB: "1",
+        HEALTH_CACHE_TTL_MS: "0",
+      }),
       testLogger(),
     );
     await waitForRedisReady(service.redis.client, 5_000);
@@ -131,7 +177,11 @@ describe("critical checks decide 503, thresholds injected for real", () => {
 
   it("an RSS threshold below the process's RSS fails the memory check; not critical, so still 200", async () => {
     const res = await request(service.server).get("/health/ready").expect(200);
-    expect(res.body.checks.memory).toMatchObject({ status: "down", critical: false, error: expect.stringContaining("RSS") });
+    expect(res.body.checks.memory).toMatchObject({
+      status: "down",
+      critical: false,
+      error: expect.stringContaining("RSS"),
+    });
     expect(res.body.degraded).toContain("memory");
   });
 

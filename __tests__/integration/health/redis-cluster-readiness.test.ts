@@ -48,7 +48,16 @@ describe("/health/ready's Redis check on a 6-node cluster", () => {
   const ready = async () => {
     const started = performance.now();
     const res = await fetch(`${base}/health/ready`);
-    const body = (await res.json()) as { status: string; checks: { redis: { status: string; error?: string; masters?: { slots: string; status: string; clusterState?: string; error?: string }[] } } };
+    const body = (await res.json()) as {
+      status: string;
+      checks: {
+        redis: {
+          status: string;
+          error?: string;
+          masters?: { slots: string; status: string; clusterState?: string; error?: string }[];
+        };
+      };
+    };
     return { code: res.status, body, ms: performance.now() - started };
   };
 
@@ -63,7 +72,9 @@ describe("/health/ready's Redis check on a 6-node cluster", () => {
     expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|:\d{4,5}\b/);
   });
 
-  it("with a master frozen: the same answer four times in a row (degraded, that master down), each within the timeout", async ({ annotate }) => {
+  it("with a master frozen: the same answer four times in a row (degraded, that master down), each within the timeout", async ({
+    annotate,
+  }) => {
     const victim = await cluster.freezeMaster();
     try {
       const answers = [];
@@ -79,7 +90,9 @@ describe("/health/ready's Redis check on a 6-node cluster", () => {
       expect(shapes[0]!.masters!.filter((master) => master.endsWith(" down"))).toHaveLength(1);
       expect(answers[0]!.body.checks.redis.error).toMatch(/1 of 3 masters down/);
       expect(Math.max(...answers.map((answer) => answer.ms))).toBeLessThan(CHECK_TIMEOUT_MS + 250);
-      await annotate(`4 answers: ${JSON.stringify(shapes[0])}, slowest ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`);
+      await annotate(
+        `4 answers: ${JSON.stringify(shapes[0])}, slowest ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`,
+      );
     } finally {
       cluster.thaw(victim);
     }

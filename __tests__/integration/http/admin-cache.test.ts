@@ -12,9 +12,19 @@ import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import { apiKeyRateLimit } from "../../../backend/src/http/middleware/api-key-rate-limit.ts";
 import { REDACTED_PATHS, type Logger } from "../../../backend/src/logging/logger.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { ThrowawayRedis } from "../../support/redis-server.ts";
-import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, uniquePrefix } from "../../support/test-env.ts";
+import {
+  randomSnowflake,
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 /** The app as service.ts mounts it (analytics at /api, admin at /api/admin) on its own connections and prefix. */
 interface AdminApi {
@@ -25,10 +35,20 @@ interface AdminApi {
   close(): Promise<void>;
 }
 
-function buildAdminApi(options: { prisma: PrismaClient; keys: ApiKeyService; redisUrl: string; logger: Logger; commandTimeoutMs?: number }): AdminApi {
+function buildAdminApi(options: {
+  prisma: PrismaClient;
+  keys: ApiKeyService;
+  redisUrl: string;
+  logger: Logger;
+  commandTimeoutMs?: number;
+}): AdminApi {
   const { logger } = options;
   const redis = createRedisConnections(
-    { url: options.redisUrl, commandTimeoutMs: options.commandTimeoutMs ?? TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+    {
+      url: options.redisUrl,
+      commandTimeoutMs: options.commandTimeoutMs ?? TEST_COMMAND_TIMEOUT_MS,
+      connectTimeoutMs: 500,
+    },
     logger,
   );
   const prefix = uniquePrefix("admin");
@@ -38,7 +58,15 @@ function buildAdminApi(options: { prisma: PrismaClient; keys: ApiKeyService; red
     logger,
     readinessChecks: [],
     routers: [
-      { path: "/api", router: analyticsRouter({ cache, analytics: createAnalyticsService({ prisma: options.prisma }), auth: options.keys, afterAuth: [rateLimit] }) },
+      {
+        path: "/api",
+        router: analyticsRouter({
+          cache,
+          analytics: createAnalyticsService({ prisma: options.prisma }),
+          auth: options.keys,
+          afterAuth: [rateLimit],
+        }),
+      },
       { path: "/api/admin", router: adminCacheRouter({ cache, auth: options.keys, logger, afterAuth: [rateLimit] }) },
     ],
   });
@@ -118,15 +146,26 @@ describe("admin cache routes on real Redis and PostgreSQL", () => {
     ] as const) {
       const none = await request(api.app)[method](path).expect(401);
       expect(none.body.error.code).toBe("E_UNAUTHORIZED");
-      await request(api.app)[method](path).set(auth(`sw_${"x".repeat(43)}`)).expect(401);
-      const forbidden = await request(api.app)[method](path).set(auth(guildKey)).send({ tags: ["guild:1"] }).expect(403);
+      await request(api.app)
+        [method](path)
+        .set(auth(`sw_${"x".repeat(43)}`))
+        .expect(401);
+      const forbidden = await request(api.app)
+        [method](path)
+        .set(auth(guildKey))
+        .send({ tags: ["guild:1"] })
+        .expect(403);
       expect(forbidden.body.error.code).toBe("E_FORBIDDEN");
     }
     await request(api.app).get("/api/admin/cache/stats?keyspace=false").set(admin()).expect(200);
   });
 
   it("stats report this application's own numbers, keyspace only when asked, and 400 for a bad keyspace flag", async () => {
-    const other = createCache({ redis: api.redis.client, subscriber: api.redis.subscriber, prefix: uniquePrefix("admin-other") });
+    const other = createCache({
+      redis: api.redis.client,
+      subscriber: api.redis.subscriber,
+      prefix: uniquePrefix("admin-other"),
+    });
     try {
       // Another application on the same Redis: its lookups and keys must not show up in ours.
       for (let i = 0; i < 40; i++) await other.set(`k${i}`, i);
@@ -139,7 +178,9 @@ describe("admin cache routes on real Redis and PostgreSQL", () => {
       const after = res.body;
       expect(res.headers["cache-control"]).toBe("no-store");
       expect(after.instance.misses - before.instance.misses).toBe(1);
-      expect(after.instance.hits.l1 + after.instance.hits.l2 - (before.instance.hits.l1 + before.instance.hits.l2)).toBe(1);
+      expect(
+        after.instance.hits.l1 + after.instance.hits.l2 - (before.instance.hits.l1 + before.instance.hits.l2),
+      ).toBe(1);
       expect(after.breaker.state).toBe("closed");
       // The other application is another prefix: the fleet is this app's one instance.
       expect(after.fleet).toMatchObject({ scope: "fleet", activeInstances: [api.cache.instanceId] });
@@ -160,7 +201,11 @@ describe("admin cache routes on real Redis and PostgreSQL", () => {
   it("invalidating tags makes the next analytics read a MISS, and logs the action with the key's id and name only", async () => {
     expect(await readAnalytic("ghosts")).toBe("MISS");
     expect(await readAnalytic("ghosts")).toBe("HIT");
-    const res = await request(api.app).post("/api/admin/cache/invalidate").set(admin()).send({ tags: [`guild:${guildId}`] }).expect(200);
+    const res = await request(api.app)
+      .post("/api/admin/cache/invalidate")
+      .set(admin())
+      .send({ tags: [`guild:${guildId}`] })
+      .expect(200);
     expect(res.body).toMatchObject({ tags: [`guild:${guildId}`], mode: "hard", approximate: true });
     expect(res.body.entries).toBeGreaterThanOrEqual(1);
     expect(await readAnalytic("ghosts")).toBe("MISS");
@@ -194,7 +239,11 @@ describe("admin cache routes on real Redis and PostgreSQL", () => {
     expect(await readAnalytic("ghosts", otherGuild)).toBe("HIT");
 
     // Without types: every analytic of the guild.
-    const all = await request(api.app).post("/api/admin/cache/invalidate").set(admin()).send({ guildId: guild }).expect(200);
+    const all = await request(api.app)
+      .post("/api/admin/cache/invalidate")
+      .set(admin())
+      .send({ guildId: guild })
+      .expect(200);
     expect(all.body.tags).toEqual([`guild:${guild}`]);
     expect(await readAnalytic("lurkers", guild)).toBe("MISS");
     expect(await readAnalytic("lurkers", otherGuild)).toBe("HIT");
@@ -304,7 +353,11 @@ describe("admin cache routes while Redis is down", () => {
     await server.kill();
     const admin = { authorization: `Bearer ${adminSecret}` };
     const calls = [
-      () => request(api.app).post("/api/admin/cache/invalidate").set(admin).send({ tags: ["t:1"] }),
+      () =>
+        request(api.app)
+          .post("/api/admin/cache/invalidate")
+          .set(admin)
+          .send({ tags: ["t:1"] }),
       () => request(api.app).post("/api/admin/cache/purge").set(admin).send({ tag: "t:1" }),
       () => request(api.app).delete("/api/admin/cache?confirm=yes").set(admin),
     ];

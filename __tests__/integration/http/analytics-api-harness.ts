@@ -26,7 +26,10 @@ export function buildApi(options: {
   rateLimitPerMinute?: number;
 }): ApiHarness {
   const logger = testLogger();
-  const redis = createRedisConnections({ url: options.redisUrl, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
+  const redis = createRedisConnections(
+    { url: options.redisUrl, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+    logger,
+  );
   const prefix = uniquePrefix("api");
   const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix, logger });
   const keys = new ApiKeyService({ prisma: options.prisma, logger });
@@ -35,7 +38,12 @@ export function buildApi(options: {
     analytics: createAnalyticsService({ prisma: options.prisma }),
     auth: keys,
     afterAuth: [
-      apiKeyRateLimit({ redis: redis.client, logger, limit: options.rateLimitPerMinute ?? 10_000, prefix: `${prefix}:ratelimit:` }),
+      apiKeyRateLimit({
+        redis: redis.client,
+        logger,
+        limit: options.rateLimitPerMinute ?? 10_000,
+        prefix: `${prefix}:ratelimit:`,
+      }),
     ],
     ...(options.now ? { now: options.now } : {}),
   });

@@ -72,7 +72,11 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
 
   it("400 lists every bad field at once, since included", async () => {
     const res = await get("/api/analytics/ghosts?guildId=12&since=never&limit=0", adminKey).expect(400);
-    expect(res.body.error.details.map((detail: { field: string }) => detail.field).sort()).toEqual(["guildId", "limit", "since"]);
+    expect(res.body.error.details.map((detail: { field: string }) => detail.field).sort()).toEqual([
+      "guildId",
+      "limit",
+      "since",
+    ]);
     const repeated = await get(`/api/analytics/ghosts?guildId=${guilds.main}&since=1h&since=2h`, adminKey).expect(400);
     expect(repeated.body.error.details).toEqual([{ field: "since", message: "must be a single value" }]);
   });
@@ -151,7 +155,10 @@ describe("GET /api/analytics/:type on real PostgreSQL and Redis", () => {
   });
 
   it("503 E_DEPENDENCY_UNAVAILABLE when PostgreSQL cannot be reached and nothing is cached", async () => {
-    const unreachable = createPrismaClient({ url: "postgresql://postgres@127.0.0.1:1/nowhere", connectionTimeoutMs: 500 });
+    const unreachable = createPrismaClient({
+      url: "postgresql://postgres@127.0.0.1:1/nowhere",
+      connectionTimeoutMs: 500,
+    });
     try {
       const router = analyticsRouter({
         cache: api.cache,

@@ -35,7 +35,9 @@ describe("analytics refreshed at a soft invalidation count rows up to the refres
     const [early, late] = [randomSnowflake(), randomSnowflake()];
     const path = `/api/analytics/ghosts?guildId=${guildId}&since=${SINCE.toISOString()}`;
     const get = () => request(api.app).get(path).set("authorization", `Bearer ${key}`).expect(200);
-    await prisma.typingEvent.create({ data: { guildId, channelId: randomSnowflake(), userId: early, startedAt: new Date("2026-05-01T11:00:00.000Z") } });
+    await prisma.typingEvent.create({
+      data: { guildId, channelId: randomSnowflake(), userId: early, startedAt: new Date("2026-05-01T11:00:00.000Z") },
+    });
 
     const first = await get();
     expect(first.headers["x-cache"]).toBe("MISS");
@@ -43,7 +45,9 @@ describe("analytics refreshed at a soft invalidation count rows up to the refres
 
     // Time passes; a new row lands after that read; then the guild's ghosts are invalidated softly.
     clock = new Date("2026-05-01T12:10:00.000Z");
-    await prisma.typingEvent.create({ data: { guildId, channelId: randomSnowflake(), userId: late, startedAt: new Date("2026-05-01T12:05:00.000Z") } });
+    await prisma.typingEvent.create({
+      data: { guildId, channelId: randomSnowflake(), userId: late, startedAt: new Date("2026-05-01T12:05:00.000Z") },
+    });
     const refreshed = once(api.cache, "refresh:done");
     await api.cache.invalidateByTags([guildAnalyticsTag("ghosts", guildId)], { mode: "soft" });
     const [done] = (await refreshed) as [{ key: string; reason: string }];

@@ -6,12 +6,23 @@ import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts"
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { messageCreateData, messageDeleteData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
 import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
-import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  randomSnowflake,
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 /**
  * The seventh analytic end to end, added by its definition alone: the route, auth, validation, cache and
@@ -42,18 +53,32 @@ describe("GET /api/analytics/deletions on real PostgreSQL and Redis, fed by the 
     const accepted = pipeline.writer.stats().accepted;
     const reported = pipeline.invalidation.stats().events;
     dispatch();
-    await vi.waitFor(() => expect(pipeline.writer.stats().accepted).toBe(accepted + count), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(pipeline.writer.stats().accepted).toBe(accepted + count), {
+      timeout: 10_000,
+      interval: 5,
+    });
     await pipeline.writer.flush();
-    await vi.waitFor(() => expect(pipeline.invalidation.stats().events).toBe(reported + count), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(pipeline.invalidation.stats().events).toBe(reported + count), {
+      timeout: 10_000,
+      interval: 5,
+    });
     await pipeline.invalidation.flush();
   };
 
   beforeAll(async () => {
     t = testGuild();
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
-    redis = createRedisConnections({ url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectionName: uniquePrefix("deletions") }, testLogger());
+    redis = createRedisConnections(
+      { url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectionName: uniquePrefix("deletions") },
+      testLogger(),
+    );
     await waitForRedisReady(redis.client, 5_000);
-    cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("deletions"), logger: testLogger() });
+    cache = createCache({
+      redis: redis.client,
+      subscriber: redis.subscriber,
+      prefix: uniquePrefix("deletions"),
+      logger: testLogger(),
+    });
     await cache.ready(5_000);
     keys = new ApiKeyService({ prisma, logger: testLogger() });
     const router = analyticsRouter({ cache, analytics: createAnalyticsService({ prisma }), auth: keys });
@@ -72,12 +97,19 @@ describe("GET /api/analytics/deletions on real PostgreSQL and Redis, fed by the 
   it("answers 401, 400 naming the field, 403 and 404 like the other analytics", async () => {
     const none = await get(`guildId=${t.guild.id}`, null).expect(401);
     expect(none.body.error.code).toBe("E_UNAUTHORIZED");
-    for (const [field, query] of [["guildId", "guildId=12"], ["since", `guildId=${t.guild.id}&since=91d`], ["limit", `guildId=${t.guild.id}&limit=0`]]) {
+    for (const [field, query] of [
+      ["guildId", "guildId=12"],
+      ["since", `guildId=${t.guild.id}&since=91d`],
+      ["limit", `guildId=${t.guild.id}&limit=0`],
+    ]) {
       const bad = await get(query!).expect(400);
       expect(bad.body.error).toMatchObject({ code: "E_VALIDATION", details: [{ field }] });
     }
     expect((await get(`guildId=${randomSnowflake()}`).expect(403)).body.error.code).toBe("E_FORBIDDEN");
-    const unknown = await request(app).get(`/api/analytics/spies?guildId=${t.guild.id}`).set("authorization", `Bearer ${guildKey}`).expect(404);
+    const unknown = await request(app)
+      .get(`/api/analytics/spies?guildId=${t.guild.id}`)
+      .set("authorization", `Bearer ${guildKey}`)
+      .expect(404);
     expect(unknown.body.error.message).toContain("deletions");
   });
 
@@ -85,8 +117,15 @@ describe("GET /api/analytics/deletions on real PostgreSQL and Redis, fed by the 
     const [alice] = t.humans;
     const posted = [ids.next(), ids.next(), ids.next(), ids.next()];
     await ingest(5, () => {
-      for (const id of posted) fake().dispatch("MESSAGE_CREATE", messageCreateData({ id, channelId: t.channelIds[0], guildId: t.guild.id, author: alice, content: "hi" }));
-      fake().dispatch("MESSAGE_DELETE", messageDeleteData({ id: posted[0]!, channelId: t.channelIds[0], guildId: t.guild.id }));
+      for (const id of posted)
+        fake().dispatch(
+          "MESSAGE_CREATE",
+          messageCreateData({ id, channelId: t.channelIds[0], guildId: t.guild.id, author: alice, content: "hi" }),
+        );
+      fake().dispatch(
+        "MESSAGE_DELETE",
+        messageDeleteData({ id: posted[0]!, channelId: t.channelIds[0], guildId: t.guild.id }),
+      );
     });
     const query = `guildId=${t.guild.id}&since=1h`;
     const miss = await get(query).expect(200);
@@ -97,11 +136,21 @@ describe("GET /api/analytics/deletions on real PostgreSQL and Redis, fed by the 
 
     // One more deletion: durable -> the guild's deletions tag is invalidated -> the next reads see 2.
     const invalidations = pipeline.invalidation.stats().invalidations;
-    await ingest(1, () => fake().dispatch("MESSAGE_DELETE", messageDeleteData({ id: posted[1]!, channelId: t.channelIds[0], guildId: t.guild.id })));
+    await ingest(1, () =>
+      fake().dispatch(
+        "MESSAGE_DELETE",
+        messageDeleteData({ id: posted[1]!, channelId: t.channelIds[0], guildId: t.guild.id }),
+      ),
+    );
     // Soft invalidation refreshes the entry at once (or serves it STALE while one refresh runs): well within the
     // 5 min TTL, the new deletion is in the answer, which only the invalidation can explain.
     await vi.waitFor(
-      async () => expect((await get(query).expect(200)).body.items[0]).toMatchObject({ deletedCount: 2, messageCount: 4, deletionRatio: 0.5 }),
+      async () =>
+        expect((await get(query).expect(200)).body.items[0]).toMatchObject({
+          deletedCount: 2,
+          messageCount: 4,
+          deletionRatio: 0.5,
+        }),
       { timeout: 5_000, interval: 50 },
     );
     expect(pipeline.invalidation.stats().invalidations).toBe(invalidations + 1);

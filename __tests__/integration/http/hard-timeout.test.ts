@@ -6,8 +6,19 @@ import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts"
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
-import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
+import {
+  randomSnowflake,
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 describe("a slow analytics loader past CACHE_HARD_TIMEOUT", () => {
   let prisma: PrismaClient;
@@ -19,9 +30,18 @@ describe("a slow analytics loader past CACHE_HARD_TIMEOUT", () => {
   beforeAll(async () => {
     const logger = testLogger();
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
-    redis = createRedisConnections({ url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
+    redis = createRedisConnections(
+      { url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+      logger,
+    );
     await waitForRedisReady(redis.client, 5_000);
-    cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("hard-timeout"), logger, hardTimeout: "100ms" });
+    cache = createCache({
+      redis: redis.client,
+      subscriber: redis.subscriber,
+      prefix: uniquePrefix("hard-timeout"),
+      logger,
+      hardTimeout: "100ms",
+    });
     keys = new ApiKeyService({ prisma, logger });
   });
   afterAll(async () => {
@@ -38,11 +58,17 @@ describe("a slow analytics loader past CACHE_HARD_TIMEOUT", () => {
       compute: () => new Promise((resolve) => slowTimers.add(setTimeout(() => resolve([] as never), 5_000))),
       usesRollups: async () => false,
     };
-    const app = createApp({ logger: testLogger(), readinessChecks: [], routers: [{ path: "/api", router: analyticsRouter({ cache, analytics, auth: keys }) }] });
+    const app = createApp({
+      logger: testLogger(),
+      readinessChecks: [],
+      routers: [{ path: "/api", router: analyticsRouter({ cache, analytics, auth: keys }) }],
+    });
     const guildId = randomSnowflake();
     const { secret } = await keys.createKey({ name: "hard timeout", guildIds: [guildId] });
     const startedAt = performance.now();
-    const response = await request(app).get(`/api/analytics/ghosts?guildId=${guildId}`).set("authorization", `Bearer ${secret}`);
+    const response = await request(app)
+      .get(`/api/analytics/ghosts?guildId=${guildId}`)
+      .set("authorization", `Bearer ${secret}`);
     // It did not wait for the 5 s computation.
     expect(performance.now() - startedAt).toBeLessThan(4_000);
     expect(response.status).toBe(504);

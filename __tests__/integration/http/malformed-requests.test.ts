@@ -43,7 +43,10 @@ describe("malformed requests answer 4xx JSON naming the problem", () => {
   });
 
   it("a corrupt gzip body is 400 E_BAD_REQUEST_BODY on a route that reads bodies, and never read elsewhere", async () => {
-    const corrupt = Buffer.concat([gzipSync(JSON.stringify({ tags: ["guild:1"] })).subarray(0, 12), Buffer.from("garbage!")]);
+    const corrupt = Buffer.concat([
+      gzipSync(JSON.stringify({ tags: ["guild:1"] })).subarray(0, 12),
+      Buffer.from("garbage!"),
+    ]);
     const onAdmin = await admin(request(service.server).post("/api/admin/cache/invalidate"))
       .set("content-type", "application/json")
       .set("content-encoding", "gzip")
@@ -51,10 +54,18 @@ describe("malformed requests answer 4xx JSON naming the problem", () => {
     expect(onAdmin.status).toBe(400);
     expect(onAdmin.body.error.code).toBe("E_BAD_REQUEST_BODY");
     // No key: refused before the body is touched.
-    const noKey = await request(service.server).post("/api/admin/cache/invalidate").set("content-type", "application/json").set("content-encoding", "gzip").send(corrupt);
+    const noKey = await request(service.server)
+      .post("/api/admin/cache/invalidate")
+      .set("content-type", "application/json")
+      .set("content-encoding", "gzip")
+      .send(corrupt);
     expect(noKey.status).toBe(401);
     for (const path of ["/health", "/api/analytics/ghosts", "/nope"]) {
-      const response = await request(service.server).post(path).set("content-type", "application/json").set("content-encoding", "gzip").send(corrupt);
+      const response = await request(service.server)
+        .post(path)
+        .set("content-type", "application/json")
+        .set("content-encoding", "gzip")
+        .send(corrupt);
       expect(response.status, path).toBeGreaterThanOrEqual(400);
       expect(response.status, path).toBeLessThan(500);
       expect(response.body.error.code, path).toEqual(expect.stringMatching(/^E_/));
@@ -63,7 +74,10 @@ describe("malformed requests answer 4xx JSON naming the problem", () => {
 
   it("an unsupported Content-Encoding is 415, a wrong content type 415, invalid JSON 400, an oversize body 413", async () => {
     const post = () => admin(request(service.server).post("/api/admin/cache/invalidate"));
-    const encoding = await post().set("content-type", "application/json").set("content-encoding", "compress").send('{"tags":["guild:1"]}');
+    const encoding = await post()
+      .set("content-type", "application/json")
+      .set("content-encoding", "compress")
+      .send('{"tags":["guild:1"]}');
     expect([encoding.status, encoding.body.error.code]).toEqual([415, "E_UNSUPPORTED_MEDIA_TYPE"]);
     const textPlain = await post().set("content-type", "text/plain").send("tags=guild:1");
     expect([textPlain.status, textPlain.body.error.code]).toEqual([415, "E_UNSUPPORTED_MEDIA_TYPE"]);
@@ -71,7 +85,9 @@ describe("malformed requests answer 4xx JSON naming the problem", () => {
     expect([invalid.status, invalid.body.error.code]).toEqual([400, "E_BAD_REQUEST_BODY"]);
     const charset = await post().set("content-type", "application/json; charset=klingon").send("{}");
     expect([charset.status, charset.body.error.code]).toEqual([415, "E_UNSUPPORTED_MEDIA_TYPE"]);
-    const oversize = await post().set("content-type", "application/json").send(`{"tags":["${"a".repeat(200_000)}"]}`);
+    const oversize = await post()
+      .set("content-type", "application/json")
+      .send(`{"tags":["${"a".repeat(200_000)}"]}`);
     expect([oversize.status, oversize.body.error.code]).toEqual([413, "E_PAYLOAD_TOO_LARGE"]);
   });
 
@@ -90,7 +106,10 @@ describe("malformed requests answer 4xx JSON naming the problem", () => {
   });
 
   it("every answer carries the security headers", async () => {
-    for (const response of [await request(service.server).get("/health"), await request(service.server).get("/api/analytics/ghosts")]) {
+    for (const response of [
+      await request(service.server).get("/health"),
+      await request(service.server).get("/api/analytics/ghosts"),
+    ]) {
       expect(response.headers["x-content-type-options"]).toBe("nosniff");
       expect(response.headers["referrer-policy"]).toBe("no-referrer");
       expect(response.headers["content-security-policy"]).toContain("default-src 'none'");

@@ -13,9 +13,21 @@ import { analyticsRouter } from "../../../backend/src/http/analytics-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import { metricsRouter } from "../../../backend/src/monitoring/metrics-routes.ts";
 import { createServiceMetrics } from "../../../backend/src/monitoring/service-metrics.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { randomSnowflake, TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  randomSnowflake,
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testConfig,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 
 const METRICS_TOKEN = "scrape-token-0123456789";
 
@@ -27,9 +39,18 @@ interface MetricsApi {
   close(): Promise<void>;
 }
 
-function buildMetricsApi(options: { prisma: PrismaClient; keys: ApiKeyService; token?: string; discord?: DiscordSide; processMetrics?: boolean }): MetricsApi {
+function buildMetricsApi(options: {
+  prisma: PrismaClient;
+  keys: ApiKeyService;
+  token?: string;
+  discord?: DiscordSide;
+  processMetrics?: boolean;
+}): MetricsApi {
   const logger = testLogger();
-  const redis = createRedisConnections({ url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
+  const redis = createRedisConnections(
+    { url: TEST_REDIS_URL, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+    logger,
+  );
   const prefix = uniquePrefix("metrics");
   const stats = new CacheStatsRecorder({ redis: redis.client, prefix, instanceId: `metrics-test-${prefix}` });
   const cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix, logger, stats });
@@ -44,9 +65,19 @@ function buildMetricsApi(options: { prisma: PrismaClient; keys: ApiKeyService; t
     readinessChecks: [],
     requestMetrics: metrics.httpMetrics,
     routers: [
-      { path: "/api", router: analyticsRouter({ cache, analytics: createAnalyticsService({ prisma: options.prisma }), auth: options.keys }) },
+      {
+        path: "/api",
+        router: analyticsRouter({
+          cache,
+          analytics: createAnalyticsService({ prisma: options.prisma }),
+          auth: options.keys,
+        }),
+      },
       { path: "/api/admin", router: adminCacheRouter({ cache, auth: options.keys, logger }) },
-      { path: "/metrics", router: metricsRouter({ registry: metrics.registry, token: options.token, auth: options.keys }) },
+      {
+        path: "/metrics",
+        router: metricsRouter({ registry: metrics.registry, token: options.token, auth: options.keys }),
+      },
     ],
   });
   return {
@@ -86,9 +117,15 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
 
   describe("without METRICS_TOKEN", () => {
     let api: MetricsApi;
-    const scrape = async () => (await request(api.app).get("/metrics").set("authorization", `Bearer ${adminKey}`).expect(200)).text;
+    const scrape = async () =>
+      (await request(api.app).get("/metrics").set("authorization", `Bearer ${adminKey}`).expect(200)).text;
     const readGhosts = async (guild = guildId) =>
-      (await request(api.app).get(`/api/analytics/ghosts?guildId=${guild}&since=1h`).set("authorization", `Bearer ${adminKey}`).expect(200)).headers["x-cache"];
+      (
+        await request(api.app)
+          .get(`/api/analytics/ghosts?guildId=${guild}&since=1h`)
+          .set("authorization", `Bearer ${adminKey}`)
+          .expect(200)
+      ).headers["x-cache"];
 
     beforeAll(async () => {
       api = buildMetricsApi({ prisma, keys });
@@ -99,7 +136,10 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
 
     it("needs an admin API key: 401 without or with an unknown key, 403 for a guild key", async () => {
       await request(api.app).get("/metrics").expect(401);
-      await request(api.app).get("/metrics").set("authorization", `Bearer sw_${"y".repeat(43)}`).expect(401);
+      await request(api.app)
+        .get("/metrics")
+        .set("authorization", `Bearer sw_${"y".repeat(43)}`)
+        .expect(401);
       const forbidden = await request(api.app).get("/metrics").set("authorization", `Bearer ${guildKey}`).expect(403);
       expect(forbidden.body.error.code).toBe("E_FORBIDDEN");
       const res = await request(api.app).get("/metrics").set("authorization", `Bearer ${adminKey}`).expect(200);
@@ -111,25 +151,38 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
 
     it("cache lookup counters move after a miss and a hit", async () => {
       const hits = (text: string) =>
-        (sample(text, 'spywatcher_cache_lookups_total{outcome="hit_l1"}') ?? 0) + (sample(text, 'spywatcher_cache_lookups_total{outcome="hit_l2"}') ?? 0);
+        (sample(text, 'spywatcher_cache_lookups_total{outcome="hit_l1"}') ?? 0) +
+        (sample(text, 'spywatcher_cache_lookups_total{outcome="hit_l2"}') ?? 0);
       const before = await scrape();
       const guild = randomSnowflake();
       expect(await readGhosts(guild)).toBe("MISS");
       expect(await readGhosts(guild)).toBe("HIT");
       const after = await scrape();
       expect(hits(after) - hits(before)).toBe(1);
-      expect(sample(after, 'spywatcher_cache_lookups_total{outcome="miss"}')! - sample(before, 'spywatcher_cache_lookups_total{outcome="miss"}')!).toBe(1);
+      expect(
+        sample(after, 'spywatcher_cache_lookups_total{outcome="miss"}')! -
+          sample(before, 'spywatcher_cache_lookups_total{outcome="miss"}')!,
+      ).toBe(1);
       expect(sample(after, 'cache_operation_latency_seconds_count{source="loader"}')).toBeGreaterThanOrEqual(1);
     });
 
     it("times requests by route template, method and status, never by raw URL", async () => {
       await readGhosts();
-      await request(api.app).get(`/api/analytics/ghosts?guildId=${guildId}&since=nonsense`).set("authorization", `Bearer ${adminKey}`).expect(400);
+      await request(api.app)
+        .get(`/api/analytics/ghosts?guildId=${guildId}&since=nonsense`)
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(400);
       await request(api.app).get(`/api/analytics/ghosts?guildId=${guildId}`).expect(401);
-      await request(api.app).get("/api/admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+      await request(api.app)
+        .get("/api/admin/cache/stats?keyspace=false")
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(200);
       await request(api.app).get(`/nowhere/${randomSnowflake()}`).expect(404);
       // Ids in the path of requests that end inside a router (404 there, 401 from its auth) never reach a label.
-      await request(api.app).get(`/api/admin/guilds/${guildId}/nothing`).set("authorization", `Bearer ${adminKey}`).expect(404);
+      await request(api.app)
+        .get(`/api/admin/guilds/${guildId}/nothing`)
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(404);
       await request(api.app).get(`/api/analytics/ghosts/${guildId}`).expect(401);
       const text = await scrape();
       const count = (labels: string) => sample(text, `spywatcher_http_request_duration_seconds_count{${labels}}`);
@@ -140,7 +193,9 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       expect(count('method="GET",route="/api/admin/cache/stats",status="200"')).toBe(1);
       expect(count('method="GET",route="unmatched",status="404"')).toBeGreaterThanOrEqual(1);
       expect(count('method="GET",route="/metrics",status="200"')).toBeGreaterThanOrEqual(1);
-      expect(text).toContain('spywatcher_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/analytics/:type",status="200"}');
+      expect(text).toContain(
+        'spywatcher_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/analytics/:type",status="200"}',
+      );
       const httpLines = text.split("\n").filter((line) => line.startsWith("spywatcher_http_request_duration_seconds"));
       expect(httpLines.length).toBeGreaterThan(0);
       for (const line of httpLines) {
@@ -150,8 +205,14 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
     });
 
     it("labels mixed-case URLs with the configured templates only (Express matches paths case-insensitively)", async () => {
-      await request(api.app).get("/API/ADMIN/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
-      await request(api.app).get("/Api/Admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+      await request(api.app)
+        .get("/API/ADMIN/cache/stats?keyspace=false")
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(200);
+      await request(api.app)
+        .get("/Api/Admin/cache/stats?keyspace=false")
+        .set("authorization", `Bearer ${adminKey}`)
+        .expect(200);
       await request(api.app).get("/Api/Admin/whatever").set("authorization", `Bearer ${adminKey}`).expect(404);
       await request(api.app).get("/API/ADMIN/x").expect(401);
       await request(api.app).get(`/API/Analytics/ghosts?guildId=${guildId}`).expect(401);
@@ -201,7 +262,11 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       // The Discord side invalidates through a cache of its own app; the metrics app reads its stats().
       cacheApi = buildMetricsApi({ prisma, keys, processMetrics: false });
       discord = await startDiscordSide({
-        config: loadConfig({ SIMULATION_EVENTS_PER_SECOND: "200", INGEST_FLUSH_INTERVAL_MS: "50", INVALIDATION_COALESCE_MS: "100" }).discord,
+        config: loadConfig({
+          SIMULATION_EVENTS_PER_SECOND: "200",
+          INGEST_FLUSH_INTERVAL_MS: "50",
+          INVALIDATION_COALESCE_MS: "100",
+        }).discord,
         keyPrefix: uniquePrefix("metrics-bot"),
         logger: testLogger(),
         prisma,
@@ -216,7 +281,8 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
     });
 
     it("exports the bot's, the ingestion writer's and the invalidation service's counters as they move", async () => {
-      const scrape = async () => (await request(api.app).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
+      const scrape = async () =>
+        (await request(api.app).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
       await vi.waitFor(
         async () => {
           const text = await scrape();
@@ -227,7 +293,10 @@ describe("GET /metrics on real Redis and PostgreSQL", () => {
       );
       // The source is read before and after the scrape: a value read at scrape time lies between the two.
       const before = discord.stats().ingest.written;
-      await vi.waitFor(() => expect(discord.stats().ingest.written).toBeGreaterThan(before), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(discord.stats().ingest.written).toBeGreaterThan(before), {
+        timeout: 10_000,
+        interval: 20,
+      });
       const moved = discord.stats().ingest.written;
       const text = await scrape();
       const after = discord.stats().ingest.written;
@@ -255,16 +324,27 @@ describe("the service wires /metrics and /api/admin", () => {
 
   it("serves /metrics with METRICS_TOKEN and the admin cache routes with an admin key", async () => {
     await request(service.server).get("/metrics").expect(401);
-    const metrics = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);
+    const metrics = await request(service.server)
+      .get("/metrics")
+      .set("authorization", `Bearer ${METRICS_TOKEN}`)
+      .expect(200);
     expect(metrics.text).toContain("spywatcher_cache_breaker_state 0");
     expect(metrics.text).toContain("process_resident_memory_bytes");
     // The cache's own lookup counters (its stats recorder) and the WebSocket endpoint's gauges are wired too.
     expect(metrics.text).toMatch(/^spywatcher_cache_lookups_total\{outcome="miss"\} \d+$/m);
     expect(metrics.text).toContain("spywatcher_ws_connections 0");
     expect(metrics.text).toContain('spywatcher_ws_upgrades_total{outcome="accepted"} 0');
-    const stats = await request(service.server).get("/api/admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+    const stats = await request(service.server)
+      .get("/api/admin/cache/stats?keyspace=false")
+      .set("authorization", `Bearer ${adminKey}`)
+      .expect(200);
     expect(stats.body.instance.scope).toBe("instance");
-    const after = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);
-    expect(after.text).toContain('spywatcher_http_request_duration_seconds_count{method="GET",route="/api/admin/cache/stats",status="200"} 1');
+    const after = await request(service.server)
+      .get("/metrics")
+      .set("authorization", `Bearer ${METRICS_TOKEN}`)
+      .expect(200);
+    expect(after.text).toContain(
+      'spywatcher_http_request_duration_seconds_count{method="GET",route="/api/admin/cache/stats",status="200"} 1',
+    );
   });
 });

@@ -21,12 +21,49 @@ function eventsOf(guildId: string, count: number): Record<IngestEventKind, Inges
   const channel = (i: number) => String(8000 + (i % 3));
   const range = <T>(make: (i: number) => T) => Array.from({ length: count }, (_, i) => make(i));
   return {
-    message: range((i) => ({ kind: "message", messageId: ids.next(), guildId, channelId: channel(i), userId: user(i), contentLength: i, createdAt: at(i) })),
-    messageDelete: range((i) => ({ kind: "messageDelete", messageId: ids.next(), guildId, channelId: channel(i), userId: i % 2 ? user(i) : null, deletedAt: at(i) })),
+    message: range((i) => ({
+      kind: "message",
+      messageId: ids.next(),
+      guildId,
+      channelId: channel(i),
+      userId: user(i),
+      contentLength: i,
+      createdAt: at(i),
+    })),
+    messageDelete: range((i) => ({
+      kind: "messageDelete",
+      messageId: ids.next(),
+      guildId,
+      channelId: channel(i),
+      userId: i % 2 ? user(i) : null,
+      deletedAt: at(i),
+    })),
     typing: range((i) => ({ kind: "typing", guildId, channelId: channel(i), userId: user(i), startedAt: at(i) })),
-    presence: range((i) => ({ kind: "presence", guildId, userId: user(i), status: "online", platforms: i % 2 ? ["desktop", "web"] : ["mobile"], createdAt: at(i) })),
-    roleChange: range((i) => ({ kind: "roleChange", guildId, userId: user(i), roleId: String(9000 + i), roleName: `r${i}`, action: i % 2 ? "added" : "removed", createdAt: at(i) })),
-    memberJoin: range((i) => ({ kind: "memberJoin", guildId, userId: user(i), accountCreatedAt: new Date(Date.UTC(2020, 0, 1)), accountAgeDays: 2_000, joinedAt: at(i) })),
+    presence: range((i) => ({
+      kind: "presence",
+      guildId,
+      userId: user(i),
+      status: "online",
+      platforms: i % 2 ? ["desktop", "web"] : ["mobile"],
+      createdAt: at(i),
+    })),
+    roleChange: range((i) => ({
+      kind: "roleChange",
+      guildId,
+      userId: user(i),
+      roleId: String(9000 + i),
+      roleName: `r${i}`,
+      action: i % 2 ? "added" : "removed",
+      createdAt: at(i),
+    })),
+    memberJoin: range((i) => ({
+      kind: "memberJoin",
+      guildId,
+      userId: user(i),
+      accountCreatedAt: new Date(Date.UTC(2020, 0, 1)),
+      accountAgeDays: 2_000,
+      joinedAt: at(i),
+    })),
   };
 }
 
@@ -46,18 +83,23 @@ describe("ingestion retries are idempotent for every event table", () => {
   /** Each rollup table next to the same figures computed from the raw rows, as sorted JSON lines. */
   const rollupsVsRaw = async (guildId: string) => {
     const lines = (rows: unknown[]) => rows.map((row) => JSON.stringify(row)).sort();
-    const q = async (sql: TemplateStringsArray) => lines(await prisma.$queryRawUnsafe<unknown[]>(sql.join(""), guildId));
+    const q = async (sql: TemplateStringsArray) =>
+      lines(await prisma.$queryRawUnsafe<unknown[]>(sql.join(""), guildId));
     return {
-      dailyRollup: await q`SELECT day::text, user_id, messages, typing FROM user_activity_daily WHERE guild_id = $1 AND (messages <> 0 OR typing <> 0)`,
+      dailyRollup:
+        await q`SELECT day::text, user_id, messages, typing FROM user_activity_daily WHERE guild_id = $1 AND (messages <> 0 OR typing <> 0)`,
       dailyRaw: await q`SELECT day::text, user_id, sum(m)::int AS messages, sum(t)::int AS typing FROM (
           SELECT (created_at AT TIME ZONE 'UTC')::date AS day, user_id, 1 AS m, 0 AS t FROM message_events WHERE guild_id = $1
           UNION ALL SELECT (started_at AT TIME ZONE 'UTC')::date, user_id, 0, 1 FROM typing_events WHERE guild_id = $1) e GROUP BY 1, 2`,
-      hourlyRollup: await q`SELECT hour::text, channel_id, messages, typing FROM channel_activity_hourly WHERE guild_id = $1 AND (messages <> 0 OR typing <> 0)`,
+      hourlyRollup:
+        await q`SELECT hour::text, channel_id, messages, typing FROM channel_activity_hourly WHERE guild_id = $1 AND (messages <> 0 OR typing <> 0)`,
       hourlyRaw: await q`SELECT hour::text, channel_id, sum(m)::int AS messages, sum(t)::int AS typing FROM (
           SELECT date_trunc('hour', created_at, 'UTC') AS hour, channel_id, 1 AS m, 0 AS t FROM message_events WHERE guild_id = $1
           UNION ALL SELECT date_trunc('hour', started_at, 'UTC'), channel_id, 0, 1 FROM typing_events WHERE guild_id = $1) e GROUP BY 1, 2`,
-      presenceRollup: await q`SELECT day::text, user_id, presence_count, platform_mask FROM user_presence_daily WHERE guild_id = $1`,
-      presenceRaw: await q`SELECT (created_at AT TIME ZONE 'UTC')::date::text AS day, user_id, count(*)::int AS presence_count,
+      presenceRollup:
+        await q`SELECT day::text, user_id, presence_count, platform_mask FROM user_presence_daily WHERE guild_id = $1`,
+      presenceRaw:
+        await q`SELECT (created_at AT TIME ZONE 'UTC')::date::text AS day, user_id, count(*)::int AS presence_count,
           bit_or(analytics_platform_mask(platforms)) AS platform_mask FROM presence_events WHERE guild_id = $1 GROUP BY 1, 2`,
     };
   };
@@ -68,7 +110,8 @@ describe("ingestion retries are idempotent for every event table", () => {
     expect(r.hourlyRollup).toEqual(r.hourlyRaw);
     expect(r.presenceRollup).toEqual(r.presenceRaw);
     // The rollups hold exactly one count per stored event, not one per attempt.
-    const total = (lines: string[], field: string) => lines.reduce((sum, line) => sum + (JSON.parse(line)[field] as number), 0);
+    const total = (lines: string[], field: string) =>
+      lines.reduce((sum, line) => sum + (JSON.parse(line)[field] as number), 0);
     expect(total(r.dailyRollup, "typing")).toBe(typing);
     expect(total(r.hourlyRollup, "typing")).toBe(typing);
     expect(total(r.presenceRollup, "presence_count")).toBe(presence);
@@ -107,17 +150,41 @@ describe("ingestion retries are idempotent for every event table", () => {
       ]);
       expect(durable.get(kind)).toBe(60);
     }
-    expect(await tableCounts(guildId)).toEqual({ message: 60, messageDelete: 60, typing: 60, presence: 60, roleChange: 60, memberJoin: 60 });
-    expect(writer.stats()).toMatchObject({ written: 360, batches: 6, failedAttempts: 6, retried: 6, replayedBatches: 6, buffered: 0 });
+    expect(await tableCounts(guildId)).toEqual({
+      message: 60,
+      messageDelete: 60,
+      typing: 60,
+      presence: 60,
+      roleChange: 60,
+      memberJoin: 60,
+    });
+    expect(writer.stats()).toMatchObject({
+      written: 360,
+      batches: 6,
+      failedAttempts: 6,
+      retried: 6,
+      replayedBatches: 6,
+      buffered: 0,
+    });
     await expectRollupsMatchRaw(guildId, 60, 60);
   });
 
   it("a real connection cut after COMMIT (reply lost on the wire) does not double typing or presence rows", async () => {
     const proxy = await LostReplyProxy.start("127.0.0.1", Number(new URL(TEST_DATABASE_URL).port || 5432));
     cleanups.push(() => proxy.close());
-    const proxied = createPrismaClient({ url: proxy.rewrite(TEST_DATABASE_URL), poolMax: 2, connectionTimeoutMs: 2_000 });
+    const proxied = createPrismaClient({
+      url: proxy.rewrite(TEST_DATABASE_URL),
+      poolMax: 2,
+      connectionTimeoutMs: 2_000,
+    });
     cleanups.push(() => proxied.$disconnect());
-    const writer = new IngestionWriter({ repository: createIngestRepository(proxied), logger: testLogger(), batchSize: 500, retryBaseMs: 10, retryMaxMs: 50 });
+    const writer = new IngestionWriter({
+      repository: createIngestRepository(proxied),
+      logger: testLogger(),
+      batchSize: 500,
+      retryBaseMs: 10,
+      retryMaxMs: 50,
+    });
     cleanups.push(() => writer.close());
     const guildId = randomSnowflake();
     const events = eventsOf(guildId, 400);
@@ -132,7 +199,13 @@ describe("ingestion retries are idempotent for every event table", () => {
     expect(proxy.cuts).toBe(2);
 
     // Each cut batch had committed (the server had sent ReadyForQuery) and was found stored when retried.
-    expect(writer.stats()).toMatchObject({ written: 800, batches: 2, failedAttempts: 2, replayedBatches: 2, buffered: 0 });
+    expect(writer.stats()).toMatchObject({
+      written: 800,
+      batches: 2,
+      failedAttempts: 2,
+      replayedBatches: 2,
+      buffered: 0,
+    });
     expect(await tableCounts(guildId)).toMatchObject({ typing: 400, presence: 400 });
     await expectRollupsMatchRaw(guildId, 400, 400);
   });

@@ -19,7 +19,15 @@ const ids = new SnowflakeGenerator();
 function events(guildId: string, count: number): IngestEvent[] {
   return Array.from({ length: count }, (_, index) =>
     index % 2 === 0
-      ? { kind: "message" as const, messageId: ids.next(), guildId, channelId: "2000", userId: String(3000 + (index % 7)), contentLength: index, createdAt: new Date() }
+      ? {
+          kind: "message" as const,
+          messageId: ids.next(),
+          guildId,
+          channelId: "2000",
+          userId: String(3000 + (index % 7)),
+          contentLength: index,
+          createdAt: new Date(),
+        }
       : { kind: "typing" as const, guildId, channelId: "2000", userId: String(4000 + index), startedAt: new Date() },
   );
 }
@@ -34,7 +42,12 @@ describe("ingestion spill: rows PostgreSQL did not take at shutdown are kept on 
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
     proxy = await TcpProxy.start("127.0.0.1", Number(new URL(TEST_DATABASE_URL).port || 5432));
     // A long client-side query timeout: close() must not wait for a hung attempt whatever the pool does.
-    viaProxy = createPrismaClient({ url: proxy.rewrite(TEST_DATABASE_URL), poolMax: 2, queryTimeoutMs: 60_000, connectionTimeoutMs: 60_000 });
+    viaProxy = createPrismaClient({
+      url: proxy.rewrite(TEST_DATABASE_URL),
+      poolMax: 2,
+      queryTimeoutMs: 60_000,
+      connectionTimeoutMs: 60_000,
+    });
     await viaProxy.$queryRaw`SELECT 1`;
     dir = await mkdtemp(path.join(tmpdir(), "spill-test-"));
   });
@@ -46,13 +59,21 @@ describe("ingestion spill: rows PostgreSQL did not take at shutdown are kept on 
   });
 
   const count = async (guildId: string) =>
-    (await prisma.messageEvent.count({ where: { guildId } })) + (await prisma.typingEvent.count({ where: { guildId } }));
+    (await prisma.messageEvent.count({ where: { guildId } })) +
+    (await prisma.typingEvent.count({ where: { guildId } }));
 
   it("PostgreSQL black-holed at close: close() returns at its deadline, spills every row under its batch id; a replay stores each once", async () => {
     const guildId = randomSnowflake();
     const spill = new IngestSpillFile(path.join(dir, "a"));
     const { logger, lines } = capturingLogger();
-    const writer = new IngestionWriter({ repository: createIngestRepository(viaProxy), logger, spill, batchSize: 20, flushIntervalMs: 10, closeTimeoutMs: 500 });
+    const writer = new IngestionWriter({
+      repository: createIngestRepository(viaProxy),
+      logger,
+      spill,
+      batchSize: 20,
+      flushIntervalMs: 10,
+      closeTimeoutMs: 500,
+    });
     const first = events(guildId, 40);
     for (const event of first) writer.write(event);
     await writer.flush();
@@ -64,10 +85,21 @@ describe("ingestion spill: rows PostgreSQL did not take at shutdown are kept on 
     const tookMs = performance.now() - started;
     expect(tookMs).toBeLessThan(2_000);
     expect(writer.stats()).toMatchObject({ written: 40, spilled: 70, abandonedOnClose: 0, buffered: 0 });
-    expect(lines.some((line) => String(line.msg).startsWith("ingestion closed with rows PostgreSQL did not take") && line.spilled === 70)).toBe(true);
+    expect(
+      lines.some(
+        (line) =>
+          String(line.msg).startsWith("ingestion closed with rows PostgreSQL did not take") && line.spilled === 70,
+      ),
+    ).toBe(true);
 
     await proxy.restore();
-    const replay = replaySpill({ spill, repository: createIngestRepository(prisma), logger: testLogger(), retryBaseMs: 10, retryMaxMs: 50 });
+    const replay = replaySpill({
+      spill,
+      repository: createIngestRepository(prisma),
+      logger: testLogger(),
+      retryBaseMs: 10,
+      retryMaxMs: 50,
+    });
     const stats = await replay.done;
     expect(stats).toMatchObject({ files: 1, rows: 70, badLines: 0, rejected: 0 });
     expect(await count(guildId)).toBe(110);
@@ -80,7 +112,15 @@ describe("ingestion spill: rows PostgreSQL did not take at shutdown are kept on 
     const repository = createIngestRepository(prisma);
     // The batch's last attempt before shutdown committed (only its reply was lost), and it was spilled anyway.
     const batchId = randomUUID();
-    const stored = { kind: "message" as const, messageId: ids.next(), guildId, channelId: "2000", userId: "3000", contentLength: 1, createdAt: new Date() };
+    const stored = {
+      kind: "message" as const,
+      messageId: ids.next(),
+      guildId,
+      channelId: "2000",
+      userId: "3000",
+      contentLength: 1,
+      createdAt: new Date(),
+    };
     await repository.insertBatch("message", [stored], batchId);
     const fresh = events(guildId, 4).filter((event) => event.kind === "typing");
     const file = await spill.write([

@@ -8,7 +8,11 @@ export class SwitchableRepository implements IngestRepository {
   calls = 0;
   constructor(private readonly real: IngestRepository) {}
 
-  async insertBatch<K extends IngestEventKind>(kind: K, records: IngestEventOf<K>[], batchId: string): Promise<BatchInsertResult> {
+  async insertBatch<K extends IngestEventKind>(
+    kind: K,
+    records: IngestEventOf<K>[],
+    batchId: string,
+  ): Promise<BatchInsertResult> {
     this.calls += 1;
     if (this.down) throw new Error("injected: database unavailable");
     if (this.failNext > 0) {
@@ -45,7 +49,11 @@ export class LostReplyRepository implements IngestRepository {
     private readonly loseReplies = 1,
   ) {}
 
-  async insertBatch<K extends IngestEventKind>(kind: K, records: IngestEventOf<K>[], batchId: string): Promise<BatchInsertResult> {
+  async insertBatch<K extends IngestEventKind>(
+    kind: K,
+    records: IngestEventOf<K>[],
+    batchId: string,
+  ): Promise<BatchInsertResult> {
     const result = await this.real.insertBatch(kind, records, batchId);
     const lostSoFar = this.lost.get(kind) ?? 0;
     const replyLost = this.kinds.includes(kind) && lostSoFar < this.loseReplies;

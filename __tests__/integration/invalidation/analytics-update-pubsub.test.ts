@@ -1,8 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
-import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
+import {
+  analyticsUpdateChannel,
+  analyticsUpdateSchema,
+  type AnalyticsUpdate,
+} from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { randomSnowflake, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 describe("analytics updates over real Redis pub/sub", () => {
@@ -24,7 +32,14 @@ describe("analytics updates over real Redis pub/sub", () => {
     const received: AnalyticsUpdate[] = [];
     let arrived!: () => void;
     const first = new Promise<void>((resolve) => (arrived = resolve));
-    await subscriber.subscribe(channel, (update) => (received.push(update), arrived()), analyticsUpdateSchema);
+    await subscriber.subscribe(
+      channel,
+      (update) => {
+        received.push(update);
+        arrived();
+      },
+      analyticsUpdateSchema,
+    );
 
     const invalidated: string[][] = [];
     const service = new CacheInvalidationService({
@@ -50,7 +65,14 @@ describe("analytics updates over real Redis pub/sub", () => {
     const received: AnalyticsUpdate[] = [];
     let arrived!: () => void;
     const good = new Promise<void>((resolve) => (arrived = resolve));
-    const unsubscribe = await subscriber.subscribe(channel, (update) => (received.push(update), arrived()), analyticsUpdateSchema);
+    const unsubscribe = await subscriber.subscribe(
+      channel,
+      (update) => {
+        received.push(update);
+        arrived();
+      },
+      analyticsUpdateSchema,
+    );
     const publisher = createPublisher(redis.client);
     const update = { guildId: randomSnowflake(), types: ["heatmap"], at: new Date().toISOString() };
     await redis.client.publish(channel, "not json");

@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { analyticsCacheKey, analyticsTags, type AnalyticsType } from "../../../backend/src/analytics/analytics-catalog.ts";
+import {
+  analyticsCacheKey,
+  analyticsTags,
+  type AnalyticsType,
+} from "../../../backend/src/analytics/analytics-catalog.ts";
 import { analyticDefinition } from "../../../backend/src/analytics/definitions/index.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import type { IngestionWriter } from "../../../backend/src/ingest/ingestion-writer.ts";
 import type { CacheInvalidationService } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import type { FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { startBotPipeline, type BotPipeline } from "../../support/bot-pipeline.ts";
 import { messageCreateData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
@@ -32,7 +40,10 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     cache.rememberWithMeta(
       analyticsCacheKey(type, guildId, since),
       analyticDefinition(type).ttlSeconds,
-      async () => (loads.push(`${type}:${guildId}`), { type, guildId, computedAt: performance.now() }),
+      async () => {
+        loads.push(`${type}:${guildId}`);
+        return { type, guildId, computedAt: performance.now() };
+      },
       { tags: analyticsTags(type, guildId) },
     );
 
@@ -41,10 +52,21 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     quiet = testGuild();
     redis = createRedisConnections({ url: TEST_REDIS_URL, connectionName: uniquePrefix("d1-cache") }, testLogger());
     await waitForRedisReady(redis.client, 5_000);
-    cache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("d1-cache"), logger: testLogger() });
+    cache = createCache({
+      redis: redis.client,
+      subscriber: redis.subscriber,
+      prefix: uniquePrefix("d1-cache"),
+      logger: testLogger(),
+    });
     await cache.ready(5_000);
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 4 });
-    pipeline = await startBotPipeline({ prisma, cache, guilds: [busy, quiet], token: "cache", coalesceMs: COALESCE_MS });
+    pipeline = await startBotPipeline({
+      prisma,
+      cache,
+      guilds: [busy, quiet],
+      token: "cache",
+      coalesceMs: COALESCE_MS,
+    });
     ({ fake, writer, invalidation } = pipeline);
   });
   afterAll(async () => {
@@ -55,7 +77,12 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
   });
 
   it("10,000 messages in one guild: its message-based analytics recompute, its roles and the other guild keep hitting", async () => {
-    for (const [type, guild] of [["ghosts", busy], ["heatmap", busy], ["roles", busy], ["ghosts", quiet]] as const) {
+    for (const [type, guild] of [
+      ["ghosts", busy],
+      ["heatmap", busy],
+      ["roles", busy],
+      ["ghosts", quiet],
+    ] as const) {
       expect((await read(type, guild.guild.id)).status).toBe("miss");
       expect((await read(type, guild.guild.id)).status).toBe("hit");
     }
@@ -64,7 +91,16 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     const ids = new SnowflakeGenerator();
     const started = performance.now();
     for (let i = 0; i < 10_000; i += 1) {
-      fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: busy.channelIds[i % 2]!, guildId: busy.guild.id, author: busy.humans[i % 3]!, content: "hi" }));
+      fake.dispatch(
+        "MESSAGE_CREATE",
+        messageCreateData({
+          id: ids.next(),
+          channelId: busy.channelIds[i % 2]!,
+          guildId: busy.guild.id,
+          author: busy.humans[i % 3]!,
+          content: "hi",
+        }),
+      );
     }
     await vi.waitFor(() => expect(writer.stats().written).toBe(10_000), { timeout: 20_000, interval: 20 });
     await vi.waitFor(() => expect(invalidation.stats().pendingGuilds).toBe(0), { timeout: 5_000, interval: 10 });
@@ -79,13 +115,19 @@ describe("event-driven invalidation through the real cache layer (Redis), from t
     // Event-driven invalidation is soft and the cache refreshes the keys it served lately at once, without waiting
     // for a reader (refreshOnSoftInvalidation): each window's invalidation recomputes the busy guild's
     // message-based analytics in the background, never its roles nor the other guild.
-    await vi.waitFor(() => expect(new Set(loads)).toEqual(new Set([`ghosts:${busy.guild.id}`, `heatmap:${busy.guild.id}`])), { timeout: 5_000, interval: 10 });
+    await vi.waitFor(
+      () => expect(new Set(loads)).toEqual(new Set([`ghosts:${busy.guild.id}`, `heatmap:${busy.guild.id}`])),
+      { timeout: 5_000, interval: 10 },
+    );
     expect(loads.length).toBeLessThanOrEqual(2 * invalidation.stats().invalidations);
     expect((await read("roles", busy.guild.id)).status).toBe("hit");
     expect((await read("ghosts", quiet.guild.id)).status).toBe("hit");
     // Once the last refresh is stored, the busy guild's analytics are hits again (stale while it runs, miss past S).
     for (const type of ["ghosts", "heatmap"] as const) {
-      await vi.waitFor(async () => expect((await read(type, busy.guild.id)).status).toBe("hit"), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(async () => expect((await read(type, busy.guild.id)).status).toBe("hit"), {
+        timeout: 5_000,
+        interval: 20,
+      });
     }
   });
 });

@@ -20,7 +20,9 @@ describe("service stop() while Redis is hung (SIGSTOP: connections open, no repl
   });
 
   it("still finishes, every step bounded, and closes open WebSockets and the HTTP server", async () => {
-    const socket = new WebSocket(`ws://127.0.0.1:${service.port}/ws`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const socket = new WebSocket(`ws://127.0.0.1:${service.port}/ws`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());

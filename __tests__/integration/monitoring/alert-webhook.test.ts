@@ -63,7 +63,12 @@ describe("AlertWebhook against a local HTTP receiver", () => {
     const hook = await receiver([500, 503, 204]);
     cleanups.push(hook.close);
     const { logger, text } = capturingLogger();
-    const webhook = new AlertWebhook({ url: `${hook.origin}${SECRET_PATH}?token=also-secret`, retries: 3, backoffMs: 10, logger });
+    const webhook = new AlertWebhook({
+      url: `${hook.origin}${SECRET_PATH}?token=also-secret`,
+      retries: 3,
+      backoffMs: 10,
+      logger,
+    });
     cleanups.push(() => webhook.close());
 
     webhook.send({ alerts: [{ id: "cache_breaker_open", state: "firing" }] });
@@ -84,7 +89,13 @@ describe("AlertWebhook against a local HTTP receiver", () => {
     const hook = await receiver([0]);
     cleanups.push(hook.close);
     const { logger, text } = capturingLogger();
-    const webhook = new AlertWebhook({ url: `${hook.origin}${SECRET_PATH}`, timeoutMs: 100, retries: 1, backoffMs: 10, logger });
+    const webhook = new AlertWebhook({
+      url: `${hook.origin}${SECRET_PATH}`,
+      timeoutMs: 100,
+      retries: 1,
+      backoffMs: 10,
+      logger,
+    });
     cleanups.push(() => webhook.close());
 
     const started = performance.now();
@@ -168,7 +179,11 @@ describe("AlertWebhook against a local HTTP receiver", () => {
       await new Promise((resolve) => server.close(resolve));
     });
     const { logger, text } = capturingLogger();
-    const webhook = new AlertWebhook({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/moved`, retries: 0, logger });
+    const webhook = new AlertWebhook({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/moved`,
+      retries: 0,
+      logger,
+    });
     cleanups.push(() => webhook.close());
     webhook.send({ n: 1 });
     await webhook.whenIdle();
@@ -181,7 +196,14 @@ describe("AlertWebhook against a local HTTP receiver", () => {
     const hook = await receiver([0]);
     cleanups.push(hook.close);
     const { logger, text } = capturingLogger();
-    const webhook = new AlertWebhook({ url: hook.origin, timeoutMs: 60_000, retries: 0, maxQueued: 2, closeGraceMs: 0, logger });
+    const webhook = new AlertWebhook({
+      url: hook.origin,
+      timeoutMs: 60_000,
+      retries: 0,
+      maxQueued: 2,
+      closeGraceMs: 0,
+      logger,
+    });
     webhook.send({ n: 1 });
     // n 1 is in flight (the receiver never answers); n 2 and 3 wait; n 4 pushes n 2 out.
     await expect.poll(() => hook.bodies.length).toBe(1);
@@ -239,7 +261,9 @@ describe("AlertMonitor with a webhook (injected clock, local receiver)", () => {
       // 60 s after it was sent: sent again, same since (when the condition started).
       await at(90_000);
       expect(bodies()).toHaveLength(2);
-      expect(bodies()[1]!.alerts).toEqual([expect.objectContaining({ id: "cache_breaker_open", state: "firing", since: new Date(start).toISOString() })]);
+      expect(bodies()[1]!.alerts).toEqual([
+        expect.objectContaining({ id: "cache_breaker_open", state: "firing", since: new Date(start).toISOString() }),
+      ]);
       await at(120_000);
       expect(bodies()).toHaveLength(2);
 
@@ -247,7 +271,12 @@ describe("AlertMonitor with a webhook (injected clock, local receiver)", () => {
       await monitor.close();
       expect(bodies()).toHaveLength(3);
       const last = bodies()[2]!;
-      expect(last).toMatchObject({ source: "spywatcher", instance: "api-test:3001", stopping: true, sentAt: new Date(start + 125_000).toISOString() });
+      expect(last).toMatchObject({
+        source: "spywatcher",
+        instance: "api-test:3001",
+        stopping: true,
+        sentAt: new Date(start + 125_000).toISOString(),
+      });
       expect(last.alerts).toEqual([
         expect.objectContaining({
           id: "cache_breaker_open",

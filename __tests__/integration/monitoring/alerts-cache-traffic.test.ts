@@ -7,7 +7,11 @@ import { registerAlertMetrics } from "../../../backend/src/monitoring/alert-metr
 import { AlertMonitor, type AlertReport } from "../../../backend/src/monitoring/alert-monitor.ts";
 import { buildAlertRules, DEFAULT_ALERT_THRESHOLDS } from "../../../backend/src/monitoring/alert-rules.ts";
 import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { ThrowawayRedis } from "../../support/redis-server.ts";
 import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
@@ -17,14 +21,27 @@ const alert = (report: AlertReport, id: string) => report.alerts.find((entry) =>
 /** A cache and an alert monitor on `redisUrl`, the monitor on a clock the test moves. */
 async function monitoredCache(redisUrl: string, thresholds = DEFAULT_ALERT_THRESHOLDS) {
   const logger = testLogger();
-  const redis: RedisConnections = createRedisConnections({ url: redisUrl, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 }, logger);
+  const redis: RedisConnections = createRedisConnections(
+    { url: redisUrl, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+    logger,
+  );
   await waitForRedisReady(redis.client, 5_000);
-  const cache: SpyCache = createCache({ redis: redis.client, subscriber: redis.subscriber, prefix: uniquePrefix("alert-traffic"), logger });
+  const cache: SpyCache = createCache({
+    redis: redis.client,
+    subscriber: redis.subscriber,
+    prefix: uniquePrefix("alert-traffic"),
+    logger,
+  });
   await cache.ready(5_000);
   let clock = Date.parse("2026-11-22T12:00:00.000Z");
   const monitor = new AlertMonitor({
     rules: buildAlertRules(thresholds),
-    sample: createAlertSampler({ cache, redis: redis.client, readinessChecks: [redisReadinessCheck(redis.client)], timeoutMs: 1_000 }),
+    sample: createAlertSampler({
+      cache,
+      redis: redis.client,
+      readinessChecks: [redisReadinessCheck(redis.client)],
+      timeoutMs: 1_000,
+    }),
     logger,
     windowMs: 30 * MINUTE,
     now: () => clock,
@@ -70,8 +87,15 @@ describe("cache_hit_rate_low with real cache traffic", () => {
 
     // 30 hits on the same keys: 50% over the window, still under 90% for longer than the rule's 10 min.
     for (let i = 0; i < 30; i += 1) await read(`cold:${i}`);
-    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({ state: "pending", value: 50 });
-    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({ state: "firing", value: 50, severity: "medium" });
+    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({
+      state: "pending",
+      value: 50,
+    });
+    expect(alert(await kit.evaluateAt(5 * MINUTE), "cache_hit_rate_low")).toMatchObject({
+      state: "firing",
+      value: 50,
+      severity: "medium",
+    });
 
     // 270 more hits: 300 of 330 lookups in the window hit (90.91%).
     for (let round = 0; round < 9; round += 1) for (let i = 0; i < 30; i += 1) await read(`cold:${i}`);
@@ -96,7 +120,11 @@ describe("redis_memory_high and redis_evictions on a Redis with maxmemory", () =
 
   it("reads INFO memory and evicted_keys from the master: memory fires after its for, evictions at once", async () => {
     const before = await kit.evaluateAt(0);
-    expect(alert(before, "redis_memory_high")).toMatchObject({ state: "ok", value: null, message: "maxmemory is not set on any master" });
+    expect(alert(before, "redis_memory_high")).toMatchObject({
+      state: "ok",
+      value: null,
+      message: "maxmemory is not set on any master",
+    });
     expect(alert(before, "redis_evictions")).toMatchObject({ state: "ok", value: null });
 
     const used = Number(/used_memory:(\d+)/.exec(await writer.info("memory"))![1]);
@@ -113,14 +141,18 @@ describe("redis_memory_high and redis_evictions on a Redis with maxmemory", () =
     const memory = alert(full, "redis_memory_high");
     expect(memory.state).toBe("pending");
     expect(memory.value).toBeGreaterThan(90);
-    expect(memory.message).toMatch(new RegExp(`^Redis 127\\.0\\.0\\.1:${server.port} uses [\\d.]+% of maxmemory \\(maximum 80%\\)$`));
+    expect(memory.message).toMatch(
+      new RegExp(`^Redis 127\\.0\\.0\\.1:${server.port} uses [\\d.]+% of maxmemory \\(maximum 80%\\)$`),
+    );
     const evictions = alert(full, "redis_evictions");
     expect(evictions.state).toBe("firing");
     expect(evictions.value).toBeGreaterThan(0);
     // Exported per master, equal to what this Redis itself says (read after the evaluation; nothing evicts since).
     const evictedNow = Number(/evicted_keys:(\d+)/.exec(await writer.info("stats"))![1]);
     expect(evictedNow).toBeGreaterThan(0);
-    expect(await kit.registry.metrics()).toContain(`spywatcher_redis_evicted_keys_total{node="127.0.0.1:${server.port}"} ${evictedNow}`);
+    expect(await kit.registry.metrics()).toContain(
+      `spywatcher_redis_evicted_keys_total{node="127.0.0.1:${server.port}"} ${evictedNow}`,
+    );
 
     expect(alert(await kit.evaluateAt(5 * MINUTE), "redis_memory_high").state).toBe("firing");
     // Memory freed and maxmemory lifted: both resolve (evictions once the increase leaves the 30 min window).

@@ -12,13 +12,21 @@ import { postgresReadinessCheck, redisReadinessCheck } from "../../../backend/sr
 import { adminCacheRouter } from "../../../backend/src/http/admin-cache-routes.ts";
 import { createApp } from "../../../backend/src/http/app.ts";
 import { registerAlertMetrics } from "../../../backend/src/monitoring/alert-metrics.ts";
-import { AlertMonitor, type AlertReport, type AlertWebhookPayload } from "../../../backend/src/monitoring/alert-monitor.ts";
+import {
+  AlertMonitor,
+  type AlertReport,
+  type AlertWebhookPayload,
+} from "../../../backend/src/monitoring/alert-monitor.ts";
 import { alertsRouter } from "../../../backend/src/monitoring/alert-routes.ts";
 import { buildAlertRules } from "../../../backend/src/monitoring/alert-rules.ts";
 import { createAlertSampler } from "../../../backend/src/monitoring/alert-sample.ts";
 import { AlertWebhook } from "../../../backend/src/monitoring/alert-webhook.ts";
 import { registerCacheStateMetrics } from "../../../backend/src/monitoring/cache-state-metrics.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { ThrowawayRedis } from "../../support/redis-server.ts";
 import { randomSnowflake, TEST_DATABASE_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
@@ -122,41 +130,77 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
     expect(alert(healthy, "redis_unready")).toMatchObject({ state: "ok", value: 1 });
     expect(alert(healthy, "postgres_unready")).toMatchObject({ state: "ok", value: 1 });
     // maxmemory is not set on a default redis-server: the memory rule says so instead of guessing.
-    expect(alert(healthy, "redis_memory_high")).toMatchObject({ state: "ok", value: null, message: "maxmemory is not set on any master" });
+    expect(alert(healthy, "redis_memory_high")).toMatchObject({
+      state: "ok",
+      value: null,
+      message: "maxmemory is not set on any master",
+    });
 
     await server.kill();
     // The monitor's own stats reads go through the breaker: on an idle service they are what opens it.
-    await vi.waitFor(async () => expect(alert(await monitor.evaluate(), "cache_breaker_open").state).toBe("pending"), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(async () => expect(alert(await monitor.evaluate(), "cache_breaker_open").state).toBe("pending"), {
+      timeout: 10_000,
+      interval: 50,
+    });
     const pending = await evaluateAt(15_000);
     expect(alert(pending, "cache_breaker_open")).toMatchObject({ state: "pending", value: 2, threshold: 1 });
     expect(alert(pending, "redis_unready").state).toBe("pending");
     expect(hook.bodies).toHaveLength(0);
 
     const firing = await evaluateAt(15_000);
-    expect(alert(firing, "cache_breaker_open")).toMatchObject({ state: "firing", severity: "critical", message: "cache circuit breaker is open" });
+    expect(alert(firing, "cache_breaker_open")).toMatchObject({
+      state: "firing",
+      severity: "critical",
+      message: "cache circuit breaker is open",
+    });
     expect(alert(firing, "redis_unready").state).toBe("firing");
     expect(alert(firing, "postgres_unready").state).toBe("ok");
 
     await webhook.whenIdle();
     expect(hook.bodies).toHaveLength(1);
     const posted = hook.bodies[0]!;
-    expect(posted).toMatchObject({ source: "spywatcher", instance: "alerts-test", sentAt: new Date(clock).toISOString() });
-    expect(posted.alerts.map((a) => [a.id, a.state]).sort()).toEqual([["cache_breaker_open", "firing"], ["redis_unready", "firing"]]);
+    expect(posted).toMatchObject({
+      source: "spywatcher",
+      instance: "alerts-test",
+      sentAt: new Date(clock).toISOString(),
+    });
+    expect(posted.alerts.map((a) => [a.id, a.state]).sort()).toEqual([
+      ["cache_breaker_open", "firing"],
+      ["redis_unready", "firing"],
+    ]);
     const breaker = posted.alerts.find((a) => a.id === "cache_breaker_open")!;
-    expect(breaker).toMatchObject({ severity: "critical", value: 2, threshold: 1, message: "cache circuit breaker is open", since: new Date(clock - 30_000).toISOString() });
+    expect(breaker).toMatchObject({
+      severity: "critical",
+      value: 2,
+      threshold: 1,
+      message: "cache circuit breaker is open",
+      since: new Date(clock - 30_000).toISOString(),
+    });
     expect(breaker.description).toContain("circuit breaker");
 
     // The admin route: admin keys only, and it shows what fires.
     await request(app).get("/api/admin/alerts").expect(401);
-    expect((await request(app).get("/api/admin/alerts").set("authorization", `Bearer ${guildKey}`).expect(403)).body.error.code).toBe("E_FORBIDDEN");
+    expect(
+      (await request(app).get("/api/admin/alerts").set("authorization", `Bearer ${guildKey}`).expect(403)).body.error
+        .code,
+    ).toBe("E_FORBIDDEN");
     const shown = await request(app).get("/api/admin/alerts").set("authorization", `Bearer ${adminKey}`).expect(200);
     expect(shown.headers["cache-control"]).toBe("no-store");
     expect(shown.body.evaluatedAt).toBe(new Date(clock).toISOString());
-    expect(alert(shown.body as AlertReport, "cache_breaker_open")).toMatchObject({ state: "firing", severity: "critical", since: new Date(clock).toISOString(), value: 2, threshold: 1 });
+    expect(alert(shown.body as AlertReport, "cache_breaker_open")).toMatchObject({
+      state: "firing",
+      severity: "critical",
+      since: new Date(clock).toISOString(),
+      value: 2,
+      threshold: 1,
+    });
     expect(shown.body.webhook).toMatchObject({ origin: new URL(hook.url).origin, delivered: 1, dropped: 0 });
     expect(JSON.stringify(shown.body)).not.toContain("receiver-secret");
     // The other admin routes behind it are untouched.
-    await request(app).get("/api/admin/cache/stats?keyspace=false").set("authorization", `Bearer ${adminKey}`).expect(200);
+    await request(app)
+      .get("/api/admin/cache/stats?keyspace=false")
+      .set("authorization", `Bearer ${adminKey}`)
+      .expect(200);
     const metrics = await registry.metrics();
     expect(metrics).toContain('spywatcher_alerts_firing{alert="cache_breaker_open",severity="critical"} 1');
     expect(metrics).toContain('spywatcher_alerts_firing{alert="postgres_unready",severity="critical"} 0');
@@ -173,11 +217,25 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
       },
       { timeout: 15_000, interval: 100 },
     );
-    await vi.waitFor(() => expect(hook.bodies.flatMap((body) => body.alerts).filter((a) => a.state === "resolved").map((a) => a.id).sort()).toEqual(["cache_breaker_open", "redis_unready"]), { timeout: 5_000, interval: 20 });
-    const resolved = hook.bodies.flatMap((body) => body.alerts).find((a) => a.id === "cache_breaker_open" && a.state === "resolved")!;
+    await vi.waitFor(
+      () =>
+        expect(
+          hook.bodies
+            .flatMap((body) => body.alerts)
+            .filter((a) => a.state === "resolved")
+            .map((a) => a.id)
+            .sort(),
+        ).toEqual(["cache_breaker_open", "redis_unready"]),
+      { timeout: 5_000, interval: 20 },
+    );
+    const resolved = hook.bodies
+      .flatMap((body) => body.alerts)
+      .find((a) => a.id === "cache_breaker_open" && a.state === "resolved")!;
     expect(resolved).toMatchObject({ value: 0, message: "cache circuit breaker is closed" });
     expect(Date.parse(resolved.since)).toBeGreaterThan(outageEnded);
-    expect(await registry.metrics()).toContain('spywatcher_alerts_firing{alert="cache_breaker_open",severity="critical"} 0');
+    expect(await registry.metrics()).toContain(
+      'spywatcher_alerts_firing{alert="cache_breaker_open",severity="critical"} 0',
+    );
   });
 
   it("reads the breaker in process: known to the alert sample and /metrics while the cache's getStats never answers", async () => {
@@ -192,10 +250,16 @@ describe("alerts on a real Redis outage: breaker opens -> fires after its for ->
     );
     // The same cache, except that its Redis-backed stats hang (as through a frozen cluster).
     const hung = { getStats: () => new Promise<never>(() => undefined), getLocalStats: () => cache.getLocalStats() };
-    const sample = await createAlertSampler({ cache: hung, redis: redis.client, readinessChecks: [], timeoutMs: 200 })(Date.now());
+    const sample = await createAlertSampler({ cache: hung, redis: redis.client, readinessChecks: [], timeoutMs: 200 })(
+      Date.now(),
+    );
     expect(["open", "half-open"]).toContain(sample.breakerState);
     expect(sample.cache).not.toBeNull();
-    expect(buildAlertRules().find((rule) => rule.id === "cache_breaker_open")!.evaluate({ current: sample, earlier: [], windowMs: 60_000 }).firing).toBe(true);
+    expect(
+      buildAlertRules()
+        .find((rule) => rule.id === "cache_breaker_open")!
+        .evaluate({ current: sample, earlier: [], windowMs: 60_000 }).firing,
+    ).toBe(true);
 
     const stateRegistry = new Registry();
     registerCacheStateMetrics(stateRegistry, hung);

@@ -40,7 +40,11 @@ function metricNames(expr: string): string[] {
 /** Label matchers of an expression: `name{label="value"}` and `name{label=~"a|b"}`. */
 function matchers(expr: string): { metric: string; label: string; values: string[] }[] {
   return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)].flatMap((match) =>
-    [...match[2]!.matchAll(/(\w+)\s*(=~|=)\s*"([^"]*)"/g)].map((m) => ({ metric: match[1]!, label: m[1]!, values: m[2] === "=~" ? m[3]!.split("|") : [m[3]!] })),
+    [...match[2]!.matchAll(/(\w+)\s*(=~|=)\s*"([^"]*)"/g)].map((m) => ({
+      metric: match[1]!,
+      label: m[1]!,
+      values: m[2] === "=~" ? m[3]!.split("|") : [m[3]!],
+    })),
   );
 }
 
@@ -48,7 +52,11 @@ function matchers(expr: string): { metric: string; label: string; values: string
 // here: every metric and label value its expressions read is exported by a running service.
 describe("ops/prometheus-alerts.yml", () => {
   it("extracts metric names from expressions (self-check of the test's parser)", () => {
-    expect(metricNames('max by (job, node) (a_used / (b_max{x="y"} > 0)) * 100 > 90 and on (job) sum(increase(c_total[5m])) >= 1')).toEqual(["a_used", "b_max", "c_total"]);
+    expect(
+      metricNames(
+        'max by (job, node) (a_used / (b_max{x="y"} > 0)) * 100 > 90 and on (job) sum(increase(c_total[5m])) >= 1',
+      ),
+    ).toEqual(["a_used", "b_max", "c_total"]);
     expect(metricNames("time() - d_seconds > 120")).toEqual(["d_seconds"]);
   });
 
@@ -70,8 +78,13 @@ describe("ops/prometheus-alerts.yml", () => {
         }),
         testLogger(),
       );
-      await vi.waitFor(() => expect(service.alerts.lastSample()?.redis).toHaveProperty("nodes"), { timeout: 10_000, interval: 50 });
-      exposition = (await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
+      await vi.waitFor(() => expect(service.alerts.lastSample()?.redis).toHaveProperty("nodes"), {
+        timeout: 10_000,
+        interval: 50,
+      });
+      exposition = (
+        await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)
+      ).text;
     });
     afterAll(async () => service?.stop());
 
@@ -82,7 +95,11 @@ describe("ops/prometheus-alerts.yml", () => {
       expect(used.size).toBeGreaterThanOrEqual(12);
       for (const name of used) expect(names, name).toContain(name);
       for (const { metric, label, values } of prometheusRules.flatMap((rule) => matchers(rule.expr))) {
-        for (const value of values) expect(series.some((line) => line.startsWith(`${metric}{`) && line.includes(`${label}="${value}"`)), `${metric}{${label}="${value}"}`).toBe(true);
+        for (const value of values)
+          expect(
+            series.some((line) => line.startsWith(`${metric}{`) && line.includes(`${label}="${value}"`)),
+            `${metric}{${label}="${value}"}`,
+          ).toBe(true);
       }
     });
 
@@ -96,7 +113,9 @@ describe("ops/prometheus-alerts.yml", () => {
       const invalidationErrors = service.discord!.stats().invalidation.errors;
       const info = await service.redis.client.info("stats");
       const evictedKeys = Number(/evicted_keys:(\d+)/.exec(info)![1]);
-      const text = (await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)).text;
+      const text = (
+        await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200)
+      ).text;
       expect(value(text, "spywatcher_ingest_buffer_capacity_rows")).toBe(12_345);
       const buffered = value(text, "spywatcher_ingest_buffered_rows")!;
       expect(buffered).toBeGreaterThanOrEqual(0);
@@ -105,26 +124,44 @@ describe("ops/prometheus-alerts.yml", () => {
       expect(evaluatedAt).toBeGreaterThanOrEqual(evaluatedBefore);
       expect(evaluatedAt).toBeLessThanOrEqual(Date.now() / 1_000);
       expect(value(text, "spywatcher_invalidation_errors_total")).toBeGreaterThanOrEqual(invalidationErrors);
-      expect(value(text, "spywatcher_cache_breaker_state")).toBe({ closed: 0, "half-open": 1, open: 2 }[service.cache.getLocalStats().breaker.state]);
+      expect(value(text, "spywatcher_cache_breaker_state")).toBe(
+        { closed: 0, "half-open": 1, open: 2 }[service.cache.getLocalStats().breaker.state],
+      );
       // Evictions are per master (label node): the test Redis's own INFO evicted_keys (the whole server's).
       const { host, port } = service.redis.client.options as { host: string; port: number };
-      expect(value(text, `spywatcher_redis_evicted_keys_total{node="${host}:${port}"}`)).toBeGreaterThanOrEqual(evictedKeys);
+      expect(value(text, `spywatcher_redis_evicted_keys_total{node="${host}:${port}"}`)).toBeGreaterThanOrEqual(
+        evictedKeys,
+      );
     });
 
     it("exports spywatcher_alerts_firing for every rule and serves GET /api/admin/alerts to admin keys", async () => {
-      for (const rule of buildAlertRules()) expect(exposition).toMatch(new RegExp(`^spywatcher_alerts_firing\\{alert="${rule.id}",severity="${rule.severity}"\\} [01]$`, "m"));
+      for (const rule of buildAlertRules())
+        expect(exposition).toMatch(
+          new RegExp(`^spywatcher_alerts_firing\\{alert="${rule.id}",severity="${rule.severity}"\\} [01]$`, "m"),
+        );
       await request(service.server).get("/api/admin/alerts").expect(401);
-      const res = await request(service.server).get("/api/admin/alerts").set("authorization", `Bearer ${ADMIN_KEY}`).expect(200);
+      const res = await request(service.server)
+        .get("/api/admin/alerts")
+        .set("authorization", `Bearer ${ADMIN_KEY}`)
+        .expect(200);
       const report = res.body as AlertReport;
       expect(report.evaluatedAt).not.toBeNull();
       expect(report.webhook).toBeNull();
       expect(report.alerts.map((a) => a.id)).toEqual(buildAlertRules().map((rule) => rule.id));
       for (const id of ["postgres_unready", "redis_unready", "cache_breaker_open", "ingest_rows_lost"]) {
-        expect(report.alerts.find((a) => a.id === id), id).toMatchObject({ state: "ok" });
+        expect(
+          report.alerts.find((a) => a.id === id),
+          id,
+        ).toMatchObject({ state: "ok" });
       }
       expect(report.alerts.find((a) => a.id === "ingest_buffer_high")!.value).not.toBeNull();
-      const metrics = await request(service.server).get("/metrics").set("authorization", `Bearer ${METRICS_TOKEN}`).expect(200);
-      expect(metrics.text).toContain('spywatcher_http_request_duration_seconds_count{method="GET",route="/api/admin/alerts",status="200"} 1');
+      const metrics = await request(service.server)
+        .get("/metrics")
+        .set("authorization", `Bearer ${METRICS_TOKEN}`)
+        .expect(200);
+      expect(metrics.text).toContain(
+        'spywatcher_http_request_duration_seconds_count{method="GET",route="/api/admin/alerts",status="200"} 1',
+      );
     });
   });
 });

@@ -37,7 +37,10 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
   let noDatabase: RealtimeInstance;
   let publisher: UpdatePublisher;
   const sockets: TestSocket[] = [];
-  const track = (socket: TestSocket) => (sockets.push(socket), socket);
+  const track = (socket: TestSocket) => {
+    sockets.push(socket);
+    return socket;
+  };
 
   beforeAll(async () => {
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
@@ -45,12 +48,21 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
     guildKey = (await keys.createKey({ name: "realtime guild A", guildIds: [guildA] })).secret;
     const revocable = await keys.createKey({ name: "realtime revocable", guildIds: [guildA] });
     revocableKey = { id: revocable.record.id, secret: revocable.secret };
-    instance = await startRealtimeInstance({ keyPrefix, auth: keys, realtime: { authTimeoutMs: 300, heartbeatIntervalMs: 200 } });
+    instance = await startRealtimeInstance({
+      keyPrefix,
+      auth: keys,
+      realtime: { authTimeoutMs: 300, heartbeatIntervalMs: 200 },
+    });
     publisher = new UpdatePublisher(keyPrefix);
     const unreachableUrl = new URL(TEST_DATABASE_URL);
     unreachableUrl.port = String(await closedPort());
     unreachablePrisma = createPrismaClient({ url: unreachableUrl.toString(), poolMax: 1, connectionTimeoutMs: 300 });
-    unreachableKeys = new ApiKeyService({ prisma: unreachablePrisma, logger: testLogger(), staleIfErrorMs: 0, lookupTimeoutMs: 500 });
+    unreachableKeys = new ApiKeyService({
+      prisma: unreachablePrisma,
+      logger: testLogger(),
+      staleIfErrorMs: 0,
+      lookupTimeoutMs: 500,
+    });
     noDatabase = await startRealtimeInstance({ keyPrefix, auth: unreachableKeys });
   });
   afterAll(async () => {
@@ -76,7 +88,10 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
 
   it("refuses a key of the wrong shape or a malformed header with HTTP 401 and a JSON body (no query needed)", async () => {
     const unknown = await TestSocket.refused(instance.url, "Bearer sw_not_a_real_key_0123456789");
-    expect(unknown).toEqual({ status: 401, body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } } });
+    expect(unknown).toEqual({
+      status: 401,
+      body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } },
+    });
     const malformed = await TestSocket.refused(instance.url, "Basic abc");
     expect(malformed.status).toBe(401);
     expect(malformed.body.error.message).toMatch(/Bearer/);
@@ -84,7 +99,10 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
 
   it("a well-formed key that PostgreSQL does not know: HTTP 401 on upgrade, 4401 on first-message auth", async () => {
     const refused = await TestSocket.refused(instance.url, `Bearer ${wellFormedUnknownKey()}`);
-    expect(refused).toEqual({ status: 401, body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } } });
+    expect(refused).toEqual({
+      status: 401,
+      body: { error: { code: "E_UNAUTHORIZED", message: "the API key is unknown or revoked" } },
+    });
     const socket = track(await TestSocket.open(instance.url));
     socket.send({ type: "auth", key: wellFormedUnknownKey() });
     expect(await socket.closed).toEqual({ code: 4401, reason: "the API key is unknown or revoked" });
@@ -92,7 +110,12 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
 
   it("a key that cannot be checked (PostgreSQL unreachable, no stale grace): HTTP 503 on upgrade, 1013 on first-message auth", async () => {
     const refused = await TestSocket.refused(noDatabase.url, `Bearer ${wellFormedUnknownKey()}`);
-    expect(refused).toEqual({ status: 503, body: { error: { code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" } } });
+    expect(refused).toEqual({
+      status: 503,
+      body: {
+        error: { code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" },
+      },
+    });
     const socket = track(await TestSocket.open(noDatabase.url));
     socket.send({ type: "auth", key: wellFormedUnknownKey() });
     expect(await socket.closed).toEqual({ code: 1013, reason: "the API key cannot be checked now; try again later" });
@@ -115,13 +138,19 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
   it("closes with 4008 when no auth message comes within the auth timeout; subscribe before auth is an error frame", async () => {
     const socket = track(await TestSocket.open(instance.url));
     socket.send({ type: "subscribe", guildId: guildA });
-    expect(await socket.next()).toEqual({ type: "error", error: { code: "E_UNAUTHORIZED", message: 'send {"type":"auth","key":"<api key>"} first' } });
+    expect(await socket.next()).toEqual({
+      type: "error",
+      error: { code: "E_UNAUTHORIZED", message: 'send {"type":"auth","key":"<api key>"} first' },
+    });
     expect(await socket.closed).toEqual({ code: 4008, reason: "no auth message within 300 ms" });
   });
 
   it("a guild-scoped key may subscribe to its guild only: E_FORBIDDEN otherwise, connection kept", async () => {
     const socket = track(await TestSocket.withAuthMessage(instance.url, guildKey));
-    expect(await socket.subscribe(guildB)).toEqual({ type: "error", error: { code: "E_FORBIDDEN", message: `this API key is not scoped to guild ${guildB}` } });
+    expect(await socket.subscribe(guildB)).toEqual({
+      type: "error",
+      error: { code: "E_FORBIDDEN", message: `this API key is not scoped to guild ${guildB}` },
+    });
     expect(await socket.subscribe(guildA)).toEqual({ type: "subscribed", guildId: guildA });
   });
 
@@ -134,12 +163,24 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
       return answer.error;
     };
     expect(await errorOf("not json")).toEqual({ code: "E_BAD_MESSAGE", message: "frame is not valid JSON" });
-    expect(await errorOf({ type: "dance" })).toEqual({ code: "E_VALIDATION", message: 'type must be one of "auth", "subscribe", "unsubscribe"' });
+    expect(await errorOf({ type: "dance" })).toEqual({
+      code: "E_VALIDATION",
+      message: 'type must be one of "auth", "subscribe", "unsubscribe"',
+    });
     expect(await errorOf({ type: "subscribe" })).toEqual({ code: "E_VALIDATION", message: "guildId is required" });
-    expect(await errorOf({ type: "subscribe", guildId: "12ab" })).toEqual({ code: "E_VALIDATION", message: "guildId must be a Discord snowflake (17-20 digits)" });
-    expect(await errorOf({ type: "auth", key: ADMIN_KEY })).toEqual({ code: "E_BAD_MESSAGE", message: "already authenticated" });
+    expect(await errorOf({ type: "subscribe", guildId: "12ab" })).toEqual({
+      code: "E_VALIDATION",
+      message: "guildId must be a Discord snowflake (17-20 digits)",
+    });
+    expect(await errorOf({ type: "auth", key: ADMIN_KEY })).toEqual({
+      code: "E_BAD_MESSAGE",
+      message: "already authenticated",
+    });
     socket.socket.send(Buffer.from([1, 2, 3]), { binary: true });
-    expect(await socket.next()).toEqual({ type: "error", error: { code: "E_BAD_MESSAGE", message: "frames must be JSON text, not binary" } });
+    expect(await socket.next()).toEqual({
+      type: "error",
+      error: { code: "E_BAD_MESSAGE", message: "frames must be JSON text, not binary" },
+    });
     expect(await socket.subscribe(guildA)).toEqual({ type: "subscribed", guildId: guildA });
   });
 
@@ -168,7 +209,10 @@ describe("/ws endpoint: auth, subscriptions, bad frames, pushes from another pub
     await socket.subscribe(guildA);
     await socket.subscribe(guildB);
     socket.send({ type: "unsubscribe", guildId: guildA });
-    expect(await socket.next((message) => message.type === "unsubscribed")).toEqual({ type: "unsubscribed", guildId: guildA });
+    expect(await socket.next((message) => message.type === "unsubscribed")).toEqual({
+      type: "unsubscribed",
+      guildId: guildA,
+    });
     await publisher.publish(guildA);
     const forB = await publisher.publish(guildB);
     expect(await socket.nextUpdate()).toEqual({ type: "analytics:update", ...forB });

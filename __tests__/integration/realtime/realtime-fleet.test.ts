@@ -26,8 +26,13 @@ describe("/ws across instances and through a Redis outage", () => {
     const keyPrefix = uniquePrefix("rt-fleet");
     const guildId = randomSnowflake();
     const publisher = new UpdatePublisher(keyPrefix);
-    const [one, two] = await Promise.all([startRealtimeInstance({ keyPrefix, auth: keys }), startRealtimeInstance({ keyPrefix, auth: keys })]);
-    const sockets = await Promise.all([one.url, one.url, two.url].map((url) => TestSocket.open(url, { key: ADMIN_KEY })));
+    const [one, two] = await Promise.all([
+      startRealtimeInstance({ keyPrefix, auth: keys }),
+      startRealtimeInstance({ keyPrefix, auth: keys }),
+    ]);
+    const sockets = await Promise.all(
+      [one.url, one.url, two.url].map((url) => TestSocket.open(url, { key: ADMIN_KEY })),
+    );
     try {
       for (const socket of sockets) await socket.subscribe(guildId);
       // One subscription per instance, however many sockets it serves.

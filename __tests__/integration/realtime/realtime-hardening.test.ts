@@ -23,12 +23,18 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
   let prisma: PrismaClient;
   let keys: ApiKeyService;
   const cleanUps: (() => Promise<void>)[] = [];
-  const start = async (realtime: Parameters<typeof startRealtimeInstance>[0]["realtime"], auth: KeyAuthenticator = keys): Promise<RealtimeInstance> => {
+  const start = async (
+    realtime: Parameters<typeof startRealtimeInstance>[0]["realtime"],
+    auth: KeyAuthenticator = keys,
+  ): Promise<RealtimeInstance> => {
     const instance = await startRealtimeInstance({ keyPrefix, auth, realtime });
     cleanUps.push(() => instance.close());
     return instance;
   };
-  const track = (socket: TestSocket): TestSocket => (cleanUps.push(() => socket.close()), socket);
+  const track = (socket: TestSocket): TestSocket => {
+    cleanUps.push(() => socket.close());
+    return socket;
+  };
 
   beforeAll(async () => {
     prisma = createPrismaClient({ url: TEST_DATABASE_URL, poolMax: 2 });
@@ -65,7 +71,9 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
     for (let i = 0; i < 50; i += 1) socket.send("x");
     expect(await socket.closed).toEqual({ code: 1008, reason: "5 bad frames in a row" });
     expect(socket.received.filter((message) => message.type === "error")).toHaveLength(8);
-    await vi.waitFor(() => expect(instance.realtime.stats()).toMatchObject({ badFrameCloses: 1, errorFrames: 8, connections: 0 }));
+    await vi.waitFor(() =>
+      expect(instance.realtime.stats()).toMatchObject({ badFrameCloses: 1, errorFrames: 8, connections: 0 }),
+    );
   });
 
   it("refuses at once (4401) an auth message whose key is too long, instead of waiting for the auth timeout", async () => {
@@ -87,7 +95,8 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
     inOneWrite(socket, () => {
       for (const guildId of guilds) socket.send({ type: "subscribe", guildId });
     });
-    for (const guildId of guilds) await socket.next((message) => message.type === "subscribed" && message.guildId === guildId);
+    for (const guildId of guilds)
+      await socket.next((message) => message.type === "subscribed" && message.guildId === guildId);
     expect(socket.received.filter((message) => message.type === "error")).toEqual([]);
   });
 
@@ -112,7 +121,12 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
 
   it("closes with 4429 a client that never reads and makes the server answer (bad-frame limit off): answers obey WS_MAX_BUFFERED_BYTES", async () => {
     const maxBufferedBytes = 16 * 1024;
-    const instance = await start({ maxBufferedBytes, maxConsecutiveBadFrames: Number.MAX_SAFE_INTEGER, closeTimeoutMs: 10_000, heartbeatIntervalMs: 60_000 });
+    const instance = await start({
+      maxBufferedBytes,
+      maxConsecutiveBadFrames: Number.MAX_SAFE_INTEGER,
+      closeTimeoutMs: 10_000,
+      heartbeatIntervalMs: 60_000,
+    });
     const socket = track(await TestSocket.open(instance.url, { key: ADMIN_KEY }));
     socket.socket.pause();
     let sent = 0;
@@ -121,10 +135,13 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
     while (instance.realtime.stats().slowConsumerCloses === 0) {
       for (let i = 0; i < 5_000; i += 1) socket.send("x");
       sent += 5_000;
-      await vi.waitFor(() => {
-        const stats = instance.realtime.stats();
-        expect(stats.slowConsumerCloses === 1 || stats.errorFrames === sent).toBe(true);
-      }, { timeout: 10_000 });
+      await vi.waitFor(
+        () => {
+          const stats = instance.realtime.stats();
+          expect(stats.slowConsumerCloses === 1 || stats.errorFrames === sent).toBe(true);
+        },
+        { timeout: 10_000 },
+      );
       if (sent > 500_000) throw new Error("the non-reading socket was never closed");
     }
     const answered = instance.realtime.stats().errorFrames;
@@ -133,14 +150,19 @@ describe("/ws against hostile or unlucky clients: malformed upgrades, junk flood
     // Every answer the server queued reached the client: nothing beyond the bound (plus what the kernel holds) was kept.
     expect(socket.received).toHaveLength(answered);
     expect(answered).toBeLessThan(sent);
-    console.info(`4429 after ${sent} junk frames sent, ${answered} answered (${Math.round((answered * 87) / 1024)} KiB)`);
+    console.info(
+      `4429 after ${sent} junk frames sent, ${answered} answered (${Math.round((answered * 87) / 1024)} KiB)`,
+    );
   });
 
   it("bounds sockets waiting for their auth message apart from the connection bound; header-authenticated upgrades are not affected", async () => {
     expect(resolveRealtimeOptions({}).maxUnauthenticatedConnections).toBe(100);
     expect(resolveRealtimeOptions({ maxConnections: 50 }).maxUnauthenticatedConnections).toBe(10);
     expect(resolveRealtimeOptions({ maxConnections: 5 }).maxUnauthenticatedConnections).toBe(5);
-    expect(resolveRealtimeOptions({ maxConnections: 50, maxUnauthenticatedConnections: undefined }).maxUnauthenticatedConnections).toBe(10);
+    expect(
+      resolveRealtimeOptions({ maxConnections: 50, maxUnauthenticatedConnections: undefined })
+        .maxUnauthenticatedConnections,
+    ).toBe(10);
 
     const instance = await start({ maxConnections: 10, maxUnauthenticatedConnections: 2, authTimeoutMs: 60_000 });
     const waiting = [track(await TestSocket.open(instance.url)), track(await TestSocket.open(instance.url))];

@@ -8,7 +8,11 @@ import type { KeyAuthenticator } from "../../../backend/src/realtime/realtime-cl
 import type { RealtimeOptions } from "../../../backend/src/realtime/realtime-options.ts";
 import { attachRealtime, type RealtimeServer } from "../../../backend/src/realtime/realtime-server.ts";
 import { analyticsUpdateChannel, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { boundPort } from "../../../backend/src/lifecycle/http-server.ts";
 import { TEST_COMMAND_TIMEOUT_MS, TEST_REDIS_URL, testLogger } from "../../support/test-env.ts";
 
@@ -67,7 +71,10 @@ export async function startRealtimeInstance(options: {
 export class UpdatePublisher {
   private readonly connection: Redis;
 
-  constructor(private readonly keyPrefix: string, url = TEST_REDIS_URL) {
+  constructor(
+    private readonly keyPrefix: string,
+    url = TEST_REDIS_URL,
+  ) {
     this.connection = new Redis(url, { maxRetriesPerRequest: 1 });
   }
 
@@ -88,7 +95,10 @@ export class UpdatePublisher {
 
   /** Subscribers of the update channel across the Redis server (PUBSUB NUMSUB). */
   async channelSubscribers(): Promise<number> {
-    const [, count] = (await this.connection.pubsub("NUMSUB", analyticsUpdateChannel(this.keyPrefix))) as [string, number];
+    const [, count] = (await this.connection.pubsub("NUMSUB", analyticsUpdateChannel(this.keyPrefix))) as [
+      string,
+      number,
+    ];
     return Number(count);
   }
 

@@ -3,7 +3,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
 import { TEST_DATABASE_URL, randomSnowflake, testLogger, uniquePrefix } from "../../support/test-env.ts";
-import { openStalledSocket, startRealtimeInstance, UpdatePublisher, writeClientFrame, type RealtimeInstance } from "./realtime-harness.ts";
+import {
+  openStalledSocket,
+  startRealtimeInstance,
+  UpdatePublisher,
+  writeClientFrame,
+  type RealtimeInstance,
+} from "./realtime-harness.ts";
 import { TestSocket } from "../../support/ws-test-client.ts";
 
 const ADMIN_KEY = `sw_rt_${uniquePrefix("admin-key-realtime-limits")}`;
@@ -14,7 +20,9 @@ describe("/ws limits: connections, subscriptions, heartbeat, slow consumers, fra
   let keys: ApiKeyService;
   let publisher: UpdatePublisher;
   const cleanUps: (() => Promise<void>)[] = [];
-  const start = async (realtime: Parameters<typeof startRealtimeInstance>[0]["realtime"]): Promise<RealtimeInstance> => {
+  const start = async (
+    realtime: Parameters<typeof startRealtimeInstance>[0]["realtime"],
+  ): Promise<RealtimeInstance> => {
     const instance = await startRealtimeInstance({ keyPrefix, auth: keys, realtime });
     cleanUps.push(() => instance.close());
     return instance;
@@ -44,7 +52,10 @@ describe("/ws limits: connections, subscriptions, heartbeat, slow consumers, fra
     const first = await open(instance.url);
     await open(instance.url);
     const refused = await TestSocket.refused(instance.url, `Bearer ${ADMIN_KEY}`);
-    expect(refused).toEqual({ status: 503, body: { error: { code: "E_LIMIT", message: "at most 2 WebSocket connections; try again later" } } });
+    expect(refused).toEqual({
+      status: 503,
+      body: { error: { code: "E_LIMIT", message: "at most 2 WebSocket connections; try again later" } },
+    });
     expect(instance.realtime.stats()).toMatchObject({ connections: 2, rejectedAtLimit: 1 });
     await first.close();
     await vi.waitFor(() => expect(instance.realtime.stats().connections).toBe(1));
@@ -58,7 +69,10 @@ describe("/ws limits: connections, subscriptions, heartbeat, slow consumers, fra
     await socket.subscribe(g1);
     await socket.subscribe(g2);
     expect(await socket.subscribe(g1)).toEqual({ type: "subscribed", guildId: g1 });
-    expect(await socket.subscribe(g3)).toEqual({ type: "error", error: { code: "E_LIMIT", message: "at most 2 subscriptions per socket" } });
+    expect(await socket.subscribe(g3)).toEqual({
+      type: "error",
+      error: { code: "E_LIMIT", message: "at most 2 subscriptions per socket" },
+    });
     expect(instance.realtime.stats()).toMatchObject({ subscriptions: 2, guilds: 2 });
     socket.send({ type: "unsubscribe", guildId: g2 });
     expect(await socket.subscribe(g3)).toEqual({ type: "subscribed", guildId: g3 });
@@ -78,7 +92,9 @@ describe("/ws limits: connections, subscriptions, heartbeat, slow consumers, fra
     const healthy = await open(instance.url);
     // Terminated without a close frame: the client sees 1006 (abnormal closure).
     expect((await socket.closed).code).toBe(1006);
-    await vi.waitFor(() => expect(instance.realtime.stats()).toMatchObject({ heartbeatTerminations: 1, connections: 1 }));
+    await vi.waitFor(() =>
+      expect(instance.realtime.stats()).toMatchObject({ heartbeatTerminations: 1, connections: 1 }),
+    );
     expect(healthy.socket.readyState).toBe(healthy.socket.OPEN);
   });
 
@@ -103,9 +119,14 @@ describe("/ws limits: connections, subscriptions, heartbeat, slow consumers, fra
     }
     stalled.resume();
     await stalledEnded;
-    await vi.waitFor(() => expect(instance.realtime.stats()).toMatchObject({ slowConsumerCloses: 1, connections: 1, subscriptions: 1 }));
+    await vi.waitFor(() =>
+      expect(instance.realtime.stats()).toMatchObject({ slowConsumerCloses: 1, connections: 1, subscriptions: 1 }),
+    );
     // The reading socket got every update.
-    await vi.waitFor(() => expect(reader.received.filter((message) => message.type === "analytics:update")).toHaveLength(sent), { timeout: 10_000 });
+    await vi.waitFor(
+      () => expect(reader.received.filter((message) => message.type === "analytics:update")).toHaveLength(sent),
+      { timeout: 10_000 },
+    );
   });
 
   it("stop closes every socket with 1001 and removes the upgrade listener", async () => {

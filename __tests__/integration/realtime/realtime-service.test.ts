@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppConfig } from "../../../backend/src/config/config.ts";
 import { analyticsAffectedBy } from "../../../backend/src/invalidation/invalidation-table.ts";
 import { startService, type RunningService } from "../../../backend/src/service.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { messageCreateData, typingStartData } from "../../../backend/src/simulation/fake-discord/gateway-payloads.ts";
 import { SnowflakeGenerator } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { testGuild, type TestGuild } from "../../support/fake-discord-guild.ts";
@@ -54,7 +57,16 @@ describe("end to end: the real service (startService) with a fake Discord pushes
       const [alice, bob] = t.humans;
       const started = performance.now();
       fake.dispatch("TYPING_START", typingStartData({ channelId: t.channelIds[0], guildId: t.guild.id, user: alice }));
-      fake.dispatch("MESSAGE_CREATE", messageCreateData({ id: ids.next(), channelId: t.channelIds[0], guildId: t.guild.id, author: bob, content: "hi" }));
+      fake.dispatch(
+        "MESSAGE_CREATE",
+        messageCreateData({
+          id: ids.next(),
+          channelId: t.channelIds[0],
+          guildId: t.guild.id,
+          author: bob,
+          content: "hi",
+        }),
+      );
       const update = await socket.nextUpdate();
       const elapsedMs = performance.now() - started;
       // After the invalidation each affected analytic is recomputed and pushed with its fresh result, one frame each.
@@ -63,25 +75,41 @@ describe("end to end: the real service (startService) with a fake Discord pushes
       while (updates.length < expected.length) updates.push(await socket.nextUpdate());
       expect(updates.map((u) => u.analytic).sort()).toEqual([...expected].sort());
       for (const u of updates) {
-        expect(u).toMatchObject({ type: "analytics:update", guildId: t.guild.id, types: [u.analytic], data: { guildId: t.guild.id } });
+        expect(u).toMatchObject({
+          type: "analytics:update",
+          guildId: t.guild.id,
+          types: [u.analytic],
+          data: { guildId: t.guild.id },
+        });
         expect(Date.parse(u.at)).not.toBeNaN();
       }
-      const ghosts = updates.find((u) => u.analytic === "ghosts")!.data as { items: { userId: string; typingCount: number }[] };
+      const ghosts = updates.find((u) => u.analytic === "ghosts")!.data as {
+        items: { userId: string; typingCount: number }[];
+      };
       expect(ghosts.items).toContainEqual(expect.objectContaining({ userId: alice.id, typingCount: 1 }));
       // Trailing-edge coalescing: the first push comes after the window (and its recompute), not before, nor much later.
       const { invalidationCoalesceMs, ingestFlushIntervalMs } = config.discord;
       expect(elapsedMs).toBeGreaterThanOrEqual(invalidationCoalesceMs - 50);
       expect(elapsedMs).toBeLessThan(invalidationCoalesceMs + ingestFlushIntervalMs + MARGIN_MS + RECOMPUTE_MARGIN_MS);
       // Both events of the window came as one invalidation, then one recompute and one update per analytic.
-      expect(service.discord?.stats().invalidation).toMatchObject({ invalidations: 1, recomputed: expected.length, published: expected.length });
+      expect(service.discord?.stats().invalidation).toMatchObject({
+        invalidations: 1,
+        recomputed: expected.length,
+        published: expected.length,
+      });
       // The other guild's socket: its updates are its own guild's (pushes of one process leave in order).
       const carol = other.humans[2];
-      fake.dispatch("TYPING_START", typingStartData({ channelId: other.channelIds[1], guildId: other.guild.id, user: carol }));
+      fake.dispatch(
+        "TYPING_START",
+        typingStartData({ channelId: other.channelIds[1], guildId: other.guild.id, user: carol }),
+      );
       const typingAnalytics = analyticsAffectedBy(["typing"]).length;
       const otherUpdates = [];
       while (otherUpdates.length < typingAnalytics) otherUpdates.push(await otherSocket.nextUpdate());
       for (const u of otherUpdates) expect(u).toMatchObject({ guildId: other.guild.id });
-      expect(otherSocket.received.filter((message) => message.type === "analytics:update")).toHaveLength(typingAnalytics);
+      expect(otherSocket.received.filter((message) => message.type === "analytics:update")).toHaveLength(
+        typingAnalytics,
+      );
     } finally {
       await Promise.all([socket.close(), otherSocket.close()]);
     }

@@ -28,7 +28,10 @@ describe("/ws: a session's scope reduced on another instance without a broadcast
   const discord: SessionScopeSource = { refresh: async () => discordScope };
 
   /** One instance's session service on the shared Redis; none has `broadcastRevocation`: the announcement is lost. */
-  const sessionService = (scopeSources: Partial<Record<"discord", SessionScopeSource>>, onRevoked: SessionServiceOptions["onRevoked"]) =>
+  const sessionService = (
+    scopeSources: Partial<Record<"discord", SessionScopeSource>>,
+    onRevoked: SessionServiceOptions["onRevoked"],
+  ) =>
     new SessionService({
       store: new SessionStore(redis, keyPrefix, 24 * HOUR),
       logger: testLogger(),
@@ -45,7 +48,11 @@ describe("/ws: a session's scope reduced on another instance without a broadcast
     // This instance holds the socket and never refreshes by itself (no scope source); the other one refreshes.
     here = sessionService({}, (ids, reason) => instance?.realtime.closeSessions(ids, reason));
     there = sessionService({ discord }, undefined);
-    instance = await startRealtimeInstance({ keyPrefix, auth: credentialAuthenticator({ authenticate: async () => undefined }, here), realtime: { heartbeatIntervalMs: 200 } });
+    instance = await startRealtimeInstance({
+      keyPrefix,
+      auth: credentialAuthenticator({ authenticate: async () => undefined }, here),
+      realtime: { heartbeatIntervalMs: 200 },
+    });
   });
   afterAll(async () => {
     await instance?.close();
@@ -54,7 +61,14 @@ describe("/ws: a session's scope reduced on another instance without a broadcast
   });
 
   it("the next heartbeat closes the socket with 4403 and its subscriptions end; the session keeps its remaining guild", async () => {
-    const opened = await here.open({ kind: "discord", userId: randomSnowflake(), userName: "mod", scope: discordScope, clientIp: "127.0.0.1", userAgent: "test" });
+    const opened = await here.open({
+      kind: "discord",
+      userId: randomSnowflake(),
+      userName: "mod",
+      scope: discordScope,
+      clientIp: "127.0.0.1",
+      userAgent: "test",
+    });
     const publisher = new UpdatePublisher(keyPrefix);
     const socket = await TestSocket.open(instance.url, { key: opened.token });
     try {

@@ -20,7 +20,10 @@ async function rolesSeenBy(port: number): Promise<{ masters: number; replicas: n
     await redis.connect();
     const lines = ((await redis.call("CLUSTER", "NODES")) as string).trim().split("\n");
     const flags = lines.map((line) => line.split(" ")[2]!.split(","));
-    return { masters: flags.filter((f) => f.includes("master")).length, replicas: flags.filter((f) => f.includes("slave")).length };
+    return {
+      masters: flags.filter((f) => f.includes("master")).length,
+      replicas: flags.filter((f) => f.includes("slave")).length,
+    };
   } finally {
     redis.disconnect();
   }

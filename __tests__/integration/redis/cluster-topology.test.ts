@@ -57,7 +57,13 @@ describe("parseClusterNodes", () => {
     const [entry] = parseClusterNodes(
       `${idOf(7)} 127.0.0.1:7000@17000,host-a myself,master - 0 0 3 connected 0-99 200 [300->-${idOf(8)}]\n`,
     );
-    expect(entry).toEqual({ id: idOf(7), port: 7000, flags: ["myself", "master"], masterId: undefined, slotCount: 101 });
+    expect(entry).toEqual({
+      id: idOf(7),
+      port: 7000,
+      flags: ["myself", "master"],
+      masterId: undefined,
+      slotCount: 101,
+    });
     const [replica] = parseClusterNodes(view(0, [{ port: 9, flags: "slave", master: 7 }]));
     expect(replica).toMatchObject({ port: 9, flags: ["slave"], masterId: idOf(7), slotCount: 0 });
   });
@@ -70,7 +76,11 @@ describe("agreedTopology", () => {
   it("returns the masters and who replicates whom when all six views agree", () => {
     const result = topology(agreed(views(settled)));
     expect(result.masters).toEqual([1, 2, 3]);
-    expect([...result.replicaOf]).toEqual([[4, 1], [5, 2], [6, 3]]);
+    expect([...result.replicaOf]).toEqual([
+      [4, 1],
+      [5, 2],
+      [6, 3],
+    ]);
   });
 
   it("is not settled while one node still sees a replica as a slotless master (CLUSTER REPLICATE not gossiped yet)", () => {
@@ -79,7 +89,9 @@ describe("agreedTopology", () => {
   });
 
   it("is not settled when every node still sees six masters (the view right after redis-cli returned)", () => {
-    const unreplicated = settled.map(({ port, flags, slots }) => (flags === "slave" ? { port, flags: "master" } : { port, flags, slots }));
+    const unreplicated = settled.map(({ port, flags, slots }) =>
+      flags === "slave" ? { port, flags: "master" } : { port, flags, slots },
+    );
     expect(agreed(views(unreplicated))).toMatch(/master without slots/);
   });
 
@@ -90,7 +102,9 @@ describe("agreedTopology", () => {
 
   it("refuses a view that knows a node of another cluster", () => {
     const met = [...settled, { port: 99, flags: "master", slots: "" }];
-    expect(agreed(views(settled, livePorts, { 3: met }))).toMatch(/node 3 knows node 99, which is not part of this cluster/);
+    expect(agreed(views(settled, livePorts, { 3: met }))).toMatch(
+      /node 3 knows node 99, which is not part of this cluster/,
+    );
   });
 
   it("is not settled while a node is in a handshake or flags a live node as possibly failing", () => {
@@ -112,7 +126,10 @@ describe("agreedTopology", () => {
     ];
     const result = topology(agreed(views(promoted, alive), [2]));
     expect(result.masters).toEqual([1, 3, 5]);
-    expect([...result.replicaOf]).toEqual([[4, 1], [6, 3]]);
+    expect([...result.replicaOf]).toEqual([
+      [4, 1],
+      [6, 3],
+    ]);
 
     const suspected = settled.map((line) => (line.port === 2 ? { ...line, flags: "master,fail?" } : line));
     expect(agreed(views(suspected, alive), [2])).toMatch(/does not yet flag dead node 2 as failed/);

@@ -3,11 +3,25 @@ import { loadConfig } from "../../../backend/src/config/config.ts";
 import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
 import { startDiscordSide, type DiscordSide } from "../../../backend/src/composition/discord-side.ts";
 import { createPrismaClient, type PrismaClient } from "../../../backend/src/db/prisma-client.ts";
-import { analyticsUpdateChannel, analyticsUpdateSchema, type AnalyticsUpdate } from "../../../backend/src/pubsub/analytics-update.ts";
+import {
+  analyticsUpdateChannel,
+  analyticsUpdateSchema,
+  type AnalyticsUpdate,
+} from "../../../backend/src/pubsub/analytics-update.ts";
 import { createPublisher, createSubscriber, type Subscriber } from "../../../backend/src/pubsub/pubsub.ts";
-import { createRedisConnections, waitForRedisReady, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  waitForRedisReady,
+  type RedisConnections,
+} from "../../../backend/src/redis/redis-connections.ts";
 import { buildSimulatedGuild } from "../../../backend/src/simulation/simulated-guild.ts";
-import { TEST_COMMAND_TIMEOUT_MS, TEST_DATABASE_URL, TEST_REDIS_URL, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import {
+  TEST_COMMAND_TIMEOUT_MS,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  testLogger,
+  uniquePrefix,
+} from "../../support/test-env.ts";
 import { capturingLogger } from "../../support/capturing-logger.ts";
 
 describe("startDiscordSide without a token: the same bot against the simulated guild, real PostgreSQL and Redis", () => {
@@ -34,7 +48,11 @@ describe("startDiscordSide without a token: the same bot against the simulated g
     await subscriber.subscribe(analyticsUpdateChannel(prefix), (update) => updates.push(update), analyticsUpdateSchema);
     startedAt = new Date();
     side = await startDiscordSide({
-      config: loadConfig({ SIMULATION_EVENTS_PER_SECOND: "500", INGEST_FLUSH_INTERVAL_MS: "50", INVALIDATION_COALESCE_MS: "200" }).discord,
+      config: loadConfig({
+        SIMULATION_EVENTS_PER_SECOND: "500",
+        INGEST_FLUSH_INTERVAL_MS: "50",
+        INVALIDATION_COALESCE_MS: "200",
+      }).discord,
       keyPrefix: prefix,
       logger,
       prisma,
@@ -52,7 +70,9 @@ describe("startDiscordSide without a token: the same bot against the simulated g
   const since = () => ({ guildId });
   const counts = async () => ({
     messages: await prisma.messageEvent.count({ where: { ...since(), createdAt: { gte: startedAt } } }),
-    typing: await prisma.typingEvent.count({ where: { ...since(), startedAt: { gte: new Date(Math.floor(startedAt.getTime() / 1000) * 1000) } } }),
+    typing: await prisma.typingEvent.count({
+      where: { ...since(), startedAt: { gte: new Date(Math.floor(startedAt.getTime() / 1000) * 1000) } },
+    }),
     presence: await prisma.presenceEvent.count({ where: { ...since(), createdAt: { gte: startedAt } } }),
     roles: await prisma.roleChangeEvent.count({ where: { ...since(), createdAt: { gte: startedAt } } }),
     joins: await prisma.memberJoinEvent.count({ where: { ...since(), joinedAt: { gte: startedAt } } }),
@@ -77,7 +97,10 @@ describe("startDiscordSide without a token: the same bot against the simulated g
   });
 
   it("personas behave: ghosts type far more than they post, lurkers only show presence, platforms vary", async () => {
-    await vi.waitFor(async () => expect((await counts()).typing).toBeGreaterThan(300), { timeout: 25_000, interval: 200 });
+    await vi.waitFor(async () => expect((await counts()).typing).toBeGreaterThan(300), {
+      timeout: 25_000,
+      interval: 200,
+    });
     const ghosts = simulated.users.filter((user) => user.persona === "ghost").map((user) => user.user.id);
     const lurkers = simulated.users.filter((user) => user.persona === "lurker").map((user) => user.user.id);
     const ghostTyping = await prisma.typingEvent.count({ where: { guildId, userId: { in: ghosts } } });

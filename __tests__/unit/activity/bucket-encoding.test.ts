@@ -19,9 +19,18 @@ describe("timeline ISO strings", () => {
 
 describe("counter slots: minutes in a hash per UTC day, hours in a hash per UTC month", () => {
   it("names the hash and field of a bucket, and reads the field back to the same bucket", () => {
-    expect(counterSlot("1", "messages", "minute", t("2028-02-29T23:59Z"))).toMatchObject({ key: "{1}:minutes:messages:2028-02-29", field: "23:59" });
-    expect(counterSlot("1", "messages", "hour", t("2028-02-29T23:00Z"))).toMatchObject({ key: "{1}:hours:messages:2028-02", field: "29T23" });
-    expect(counterSlot("1", "messages", "day", t("2028-02-29T00:00Z"))).toMatchObject({ key: "{1}:count:messages:day:2028-02-29", field: undefined });
+    expect(counterSlot("1", "messages", "minute", t("2028-02-29T23:59Z"))).toMatchObject({
+      key: "{1}:minutes:messages:2028-02-29",
+      field: "23:59",
+    });
+    expect(counterSlot("1", "messages", "hour", t("2028-02-29T23:00Z"))).toMatchObject({
+      key: "{1}:hours:messages:2028-02",
+      field: "29T23",
+    });
+    expect(counterSlot("1", "messages", "day", t("2028-02-29T00:00Z"))).toMatchObject({
+      key: "{1}:count:messages:day:2028-02-29",
+      field: undefined,
+    });
     for (const start of bucketStarts("hour", t("2028-02-01T00:00Z"), t("2028-02-29T23:00Z"))) {
       expect(fieldStart("hour", t("2028-02-01T00:00Z"), fieldOf("hour", start))).toBe(start);
     }

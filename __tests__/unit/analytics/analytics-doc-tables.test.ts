@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ANALYTICS_TYPES } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { DOC_TABLE_MARKERS, renderAnalyticsDocTables, spliceDocTables } from "../../../backend/src/analytics/analytics-doc-tables.ts";
+import {
+  DOC_TABLE_MARKERS,
+  renderAnalyticsDocTables,
+  spliceDocTables,
+} from "../../../backend/src/analytics/analytics-doc-tables.ts";
 import { INGEST_EVENT_KINDS } from "../../../backend/src/ingest/event-kinds/index.ts";
 
 const doc = () => readFileSync(new URL("../../../docs/analytics.md", import.meta.url), "utf8");
@@ -9,7 +13,10 @@ const doc = () => readFileSync(new URL("../../../docs/analytics.md", import.meta
 describe("docs/analytics.md's generated tables", () => {
   it("are current: `npm run docs:analytics` rewrites them from the definitions", () => {
     const current = doc();
-    expect(spliceDocTables(current, renderAnalyticsDocTables()), "docs/analytics.md is stale: run `npm run docs:analytics`").toBe(current);
+    expect(
+      spliceDocTables(current, renderAnalyticsDocTables()),
+      "docs/analytics.md is stale: run `npm run docs:analytics`",
+    ).toBe(current);
   });
 
   it("hold one row per analytic and one per event kind", () => {

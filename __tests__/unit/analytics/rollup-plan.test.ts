@@ -6,7 +6,10 @@ const d = (iso: string) => new Date(iso);
 describe("rollup plans", () => {
   it("whole days from the rollup, short edges raw", () => {
     expect(planAdditiveWindow({ since: d("2026-03-01T20:00:00Z"), until: d("2026-03-04T05:00:00Z") }, true)).toEqual({
-      days: [{ day: "2026-03-02", isNow: true }, { day: "2026-03-03", isNow: true }],
+      days: [
+        { day: "2026-03-02", isNow: true },
+        { day: "2026-03-03", isNow: true },
+      ],
       raw: [
         { since: d("2026-03-01T20:00:00Z"), until: d("2026-03-02T00:00:00Z"), sign: 1, isNow: true },
         { since: d("2026-03-04T00:00:00Z"), until: d("2026-03-04T05:00:00Z"), sign: 1, isNow: true },
@@ -16,7 +19,10 @@ describe("rollup plans", () => {
 
   it("a long edge is the rollup day minus the raw rest of that day", () => {
     expect(planAdditiveWindow({ since: d("2026-03-01T03:00:00Z"), until: d("2026-03-02T22:00:00Z") }, false)).toEqual({
-      days: [{ day: "2026-03-01", isNow: false }, { day: "2026-03-02", isNow: false }],
+      days: [
+        { day: "2026-03-01", isNow: false },
+        { day: "2026-03-02", isNow: false },
+      ],
       raw: [
         { since: d("2026-03-01T00:00:00Z"), until: d("2026-03-01T03:00:00Z"), sign: -1, isNow: false },
         { since: d("2026-03-02T22:00:00Z"), until: d("2026-03-03T00:00:00Z"), sign: -1, isNow: false },
@@ -25,7 +31,9 @@ describe("rollup plans", () => {
   });
 
   it("exactly half a day is read raw; a window inside one day never subtracts outside it", () => {
-    expect(planAdditiveWindow({ since: d("2026-03-01T00:00:00Z"), until: d("2026-03-01T12:00:00Z") }, true).days).toEqual([]);
+    expect(
+      planAdditiveWindow({ since: d("2026-03-01T00:00:00Z"), until: d("2026-03-01T12:00:00Z") }, true).days,
+    ).toEqual([]);
     const plan = planAdditiveWindow({ since: d("2026-03-01T01:00:00Z"), until: d("2026-03-01T23:00:00Z") }, true);
     expect(plan.days).toEqual([{ day: "2026-03-01", isNow: true }]);
     expect(plan.raw.map((piece) => [piece.since.toISOString(), piece.until.toISOString(), piece.sign])).toEqual([
@@ -41,7 +49,10 @@ describe("rollup plans", () => {
     );
     // Before: [03-01 06:00, 03-02 00:00) is 18 h -> rollup 03-01 minus its first 6 h; [03-02 00:00, 06:00) raw.
     // Now: [03-02 06:00, 03-03 00:00) -> rollup 03-02 minus its first 6 h; [03-03 00:00, 06:00) raw.
-    expect(plan.days).toEqual([{ day: "2026-03-01", isNow: false }, { day: "2026-03-02", isNow: true }]);
+    expect(plan.days).toEqual([
+      { day: "2026-03-01", isNow: false },
+      { day: "2026-03-02", isNow: true },
+    ]);
     expect(plan.raw.filter((piece) => piece.isNow).map((piece) => piece.sign)).toEqual([-1, 1]);
     expect(plan.raw.filter((piece) => !piece.isNow).map((piece) => piece.sign)).toEqual([-1, 1]);
   });

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { KeyLookupCache } from "../../../backend/src/auth/key-lookup-cache.ts";
 import type { ApiKeyPrincipal } from "../../../backend/src/auth/principal.ts";
 
-const principal: ApiKeyPrincipal = { keyId: "6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11", userId: "key:6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11", name: "dash", scope: "guild", guildIds: ["1180000000000000001"] };
+const principal: ApiKeyPrincipal = {
+  keyId: "6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11",
+  userId: "key:6f0c2a9e-4b0d-4a8e-9a57-0d1f3c2b7e11",
+  name: "dash",
+  scope: "guild",
+  guildIds: ["1180000000000000001"],
+};
 const HASH = "a".repeat(64);
 
 function cacheAt(start = 1_000_000) {
@@ -58,7 +64,8 @@ describe("KeyLookupCache", () => {
   it("unknown hashes are refused for freshMs only, and never evict verified keys", () => {
     const { cache, advance } = cacheAt();
     cache.rememberActive(HASH, principal, cache.startLookup());
-    for (let i = 0; i < 500; i += 1) cache.rememberRefused(i.toString(16).padStart(64, "0"), false, cache.startLookup());
+    for (let i = 0; i < 500; i += 1)
+      cache.rememberRefused(i.toString(16).padStart(64, "0"), false, cache.startLookup());
     expect(cache.get(HASH)).toEqual({ state: "active", principal });
     const unknown = "f".repeat(64);
     cache.rememberRefused(unknown, false, cache.startLookup());
@@ -73,7 +80,8 @@ describe("KeyLookupCache", () => {
     cache.rememberRefused(revokedHash, true, cache.startLookup());
     cache.rememberActive(HASH, principal, cache.startLookup());
     cache.revoke(principal.keyId);
-    for (let i = 0; i < 1_000; i += 1) cache.rememberRefused(i.toString(16).padStart(64, "0"), false, cache.startLookup());
+    for (let i = 0; i < 1_000; i += 1)
+      cache.rememberRefused(i.toString(16).padStart(64, "0"), false, cache.startLookup());
     advance(3_600_000);
     expect(cache.get(revokedHash)).toEqual({ state: "refused", revoked: true });
     expect(cache.get(HASH)).toEqual({ state: "refused", revoked: true });

@@ -14,7 +14,13 @@ describe("presence platforms", () => {
 
 describe("bot intents", () => {
   it("asks for presences and members, and for message content only when told to", () => {
-    expect(botIntents()).toEqual(expect.arrayContaining([GatewayIntentBits.GuildPresences, GatewayIntentBits.GuildMembers, GatewayIntentBits.GuildMessageTyping]));
+    expect(botIntents()).toEqual(
+      expect.arrayContaining([
+        GatewayIntentBits.GuildPresences,
+        GatewayIntentBits.GuildMembers,
+        GatewayIntentBits.GuildMessageTyping,
+      ]),
+    );
     expect(botIntents()).not.toContain(GatewayIntentBits.MessageContent);
     expect(botIntents(true)).toContain(GatewayIntentBits.MessageContent);
   });

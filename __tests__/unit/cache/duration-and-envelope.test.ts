@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope } from "../../../backend/src/cache/read/cache-envelope.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  tagsMatch,
+  type CacheEnvelope,
+} from "../../../backend/src/cache/read/cache-envelope.ts";
 import { InvalidDurationError } from "../../../backend/src/cache/cache-errors.ts";
 import { parseDuration, TTL_PRESETS } from "../../../backend/src/cache/duration.ts";
 import { raceTimeouts } from "../../../backend/src/cache/remember/loader-timeouts.ts";
@@ -33,7 +38,13 @@ describe("parseDuration and TTL presets", () => {
 });
 
 describe("envelope", () => {
-  const envelope: CacheEnvelope = { value: { rows: ["a".repeat(2000)] }, createdAt: 1, freshUntil: 2, graceUntil: 3, tags: { "guild:1": 7 } };
+  const envelope: CacheEnvelope = {
+    value: { rows: ["a".repeat(2000)] },
+    createdAt: 1,
+    freshUntil: 2,
+    graceUntil: 3,
+    tags: { "guild:1": 7 },
+  };
 
   it("is plain JSON below the compression threshold", () => {
     const text = encodeEnvelope(envelope, undefined);
@@ -55,12 +66,30 @@ describe("envelope", () => {
     expect(decodeEnvelope("42")).toMatchObject({ value: 42, tags: {}, freshUntil: Infinity });
     expect(decodeEnvelope("{not json")).toBeUndefined();
     expect(decodeEnvelope(null)).toBeUndefined();
-    expect(decodeEnvelope(JSON.stringify({ ...envelope, value: undefined, encoding: "gzip+base64", data: "%%%" }))).toBeUndefined();
+    expect(
+      decodeEnvelope(JSON.stringify({ ...envelope, value: undefined, encoding: "gzip+base64", data: "%%%" })),
+    ).toBeUndefined();
   });
 
   it("is valid only while every tag version equals the current one", () => {
-    expect(tagsMatch({ a: 1, b: 2 }, new Map([["a", 1], ["b", 2]]))).toBe(true);
-    expect(tagsMatch({ a: 1, b: 2 }, new Map([["a", 1], ["b", 3]]))).toBe(false);
+    expect(
+      tagsMatch(
+        { a: 1, b: 2 },
+        new Map([
+          ["a", 1],
+          ["b", 2],
+        ]),
+      ),
+    ).toBe(true);
+    expect(
+      tagsMatch(
+        { a: 1, b: 2 },
+        new Map([
+          ["a", 1],
+          ["b", 3],
+        ]),
+      ),
+    ).toBe(false);
     expect(tagsMatch({ a: 1 }, new Map())).toBe(false);
   });
 });

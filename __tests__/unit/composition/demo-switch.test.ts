@@ -38,6 +38,10 @@ describe("one composition root, one demo switch", () => {
       ingestMaxBufferedRows: INGESTION_WRITER_DEFAULTS.maxBufferedRows,
       ingestRetryBaseMs: INGESTION_WRITER_DEFAULTS.retryBaseMs,
     });
-    expect(config.cache).toMatchObject({ defaultTtlMs: CACHE_DEFAULTS.defaultTtlMs, graceMs: CACHE_DEFAULTS.graceMs, version: CACHE_DEFAULTS.version });
+    expect(config.cache).toMatchObject({
+      defaultTtlMs: CACHE_DEFAULTS.defaultTtlMs,
+      graceMs: CACHE_DEFAULTS.graceMs,
+      version: CACHE_DEFAULTS.version,
+    });
   });
 });

@@ -13,7 +13,12 @@ describe("loadConfig", () => {
   });
 
   it("reads cache durations as seconds when plain numbers, or with their unit", () => {
-    const cache = loadConfig({ CACHE_DEFAULT_TTL: "300", CACHE_GRACE: "500ms", CACHE_SOFT_TIMEOUT: "1.5", CACHE_HARD_TIMEOUT: "2m" }).cache;
+    const cache = loadConfig({
+      CACHE_DEFAULT_TTL: "300",
+      CACHE_GRACE: "500ms",
+      CACHE_SOFT_TIMEOUT: "1.5",
+      CACHE_HARD_TIMEOUT: "2m",
+    }).cache;
     expect(cache).toMatchObject({ defaultTtlMs: 300_000, graceMs: 500, softTimeoutMs: 1_500, hardTimeoutMs: 120_000 });
     expect(() => loadConfig({ CACHE_DEFAULT_TTL: "5 minutes" })).toThrowError(/CACHE_DEFAULT_TTL: must be seconds/);
   });
@@ -25,7 +30,9 @@ describe("loadConfig", () => {
     expect(loadConfig({ NODE_ENV: "production", SPYWATCHER_DEMO: "true" }).discord.demo).toBe(true);
     expect(loadConfig({ NODE_ENV: "production", DISCORD_TOKEN: "t" }).discord.demo).toBe(false);
     expect(loadConfig({ NODE_ENV: "production", DISCORD_ENABLED: "false" }).discord.enabled).toBe(false);
-    expect(() => loadConfig({ SPYWATCHER_DEMO: "false" })).toThrowError(/DISCORD_TOKEN: is required when SPYWATCHER_DEMO=false/);
+    expect(() => loadConfig({ SPYWATCHER_DEMO: "false" })).toThrowError(
+      /DISCORD_TOKEN: is required when SPYWATCHER_DEMO=false/,
+    );
   });
 
   it("names the variable when PORT is not a number", () => {
@@ -48,8 +55,12 @@ describe("loadConfig", () => {
   });
 
   it("names CACHE_CB_MIN_RECOVERY_TIMEOUT when it exceeds CACHE_CB_RECOVERY_TIMEOUT", () => {
-    expect(() => loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "20000" })).toThrow(/CACHE_CB_MIN_RECOVERY_TIMEOUT: must be at most CACHE_CB_RECOVERY_TIMEOUT \(10000\)/);
-    expect(loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "2000", CACHE_CB_RECOVERY_TIMEOUT: "4000" }).cache.breaker).toMatchObject({ minRecoveryTimeoutMs: 2_000, recoveryTimeoutMs: 4_000 });
+    expect(() => loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "20000" })).toThrow(
+      /CACHE_CB_MIN_RECOVERY_TIMEOUT: must be at most CACHE_CB_RECOVERY_TIMEOUT \(10000\)/,
+    );
+    expect(
+      loadConfig({ CACHE_CB_MIN_RECOVERY_TIMEOUT: "2000", CACHE_CB_RECOVERY_TIMEOUT: "4000" }).cache.breaker,
+    ).toMatchObject({ minRecoveryTimeoutMs: 2_000, recoveryTimeoutMs: 4_000 });
   });
 
   it("parses a cluster node list and treats empty strings as unset", () => {

@@ -47,7 +47,9 @@ describe("HealthRegistry", () => {
 
   it("shares one run between concurrent callers and caches for the TTL", async () => {
     let probes = 0;
-    const registry = new HealthRegistry().register(definition({ cacheTtlMs: 60_000, probe: async () => void (probes += 1) }));
+    const registry = new HealthRegistry().register(
+      definition({ cacheTtlMs: 60_000, probe: async () => void (probes += 1) }),
+    );
     await Promise.all([registry.run("probe"), registry.run("probe"), registry.run("probe")]);
     const again = await registry.run("probe");
     expect(probes).toBe(1);
@@ -58,7 +60,14 @@ describe("HealthRegistry", () => {
 
   it("is unavailable only when a critical check is down", async () => {
     const registry = new HealthRegistry()
-      .register(definition({ name: "a", critical: false, retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 }, probe: async () => Promise.reject(new Error("x")) }))
+      .register(
+        definition({
+          name: "a",
+          critical: false,
+          retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
+          probe: async () => Promise.reject(new Error("x")),
+        }),
+      )
       .register(definition({ name: "b", probe: async () => ({ status: "degraded", message: "slow" }) }));
     const summary = await registry.runAll();
     expect(summary).toMatchObject({ status: "degraded", failing: [], degraded: ["a", "b"] });
@@ -68,6 +77,8 @@ describe("HealthRegistry", () => {
     expect(withoutAddresses("connect ECONNREFUSED 127.0.0.1:6379")).toBe("connect ECONNREFUSED <redacted>");
     expect(withoutAddresses("getaddrinfo ENOTFOUND redis.internal.example")).toBe("getaddrinfo ENOTFOUND <redacted>");
     expect(withoutAddresses("Can't reach database server at `db.prod.local:5432`")).not.toMatch(/5432|prod/);
-    expect(withoutAddresses("not connected (connection status: reconnecting)")).toBe("not connected (connection status: reconnecting)");
+    expect(withoutAddresses("not connected (connection status: reconnecting)")).toBe(
+      "not connected (connection status: reconnecting)",
+    );
   });
 });

@@ -24,7 +24,13 @@ describe("BatchMarkerPruner", () => {
   it("prunes at the first write, then at most once per interval, with the retention as the cut-off", async () => {
     let now = 1_000_000;
     const { repository, prunes } = recordingRepository();
-    const pruner = new BatchMarkerPruner({ repository, logger: capturingLogger().logger, retentionMs: 24 * HOUR, intervalMs: 60_000, now: () => now });
+    const pruner = new BatchMarkerPruner({
+      repository,
+      logger: capturingLogger().logger,
+      retentionMs: 24 * HOUR,
+      intervalMs: 60_000,
+      now: () => now,
+    });
     pruner.maybePrune();
     await pruner.idle();
     now += 59_999;
@@ -40,7 +46,12 @@ describe("BatchMarkerPruner", () => {
 
   it("never prunes the marker of a batch it still holds, however long an outage keeps it retrying", () => {
     let now = 0;
-    const pruner = new BatchMarkerPruner({ repository: recordingRepository().repository, logger: capturingLogger().logger, retentionMs: 24 * HOUR, now: () => now });
+    const pruner = new BatchMarkerPruner({
+      repository: recordingRepository().repository,
+      logger: capturingLogger().logger,
+      retentionMs: 24 * HOUR,
+      now: () => now,
+    });
     pruner.formed("a");
     now = 30 * HOUR;
     pruner.formed("b");
@@ -57,7 +68,9 @@ describe("BatchMarkerPruner", () => {
     const pruner = new BatchMarkerPruner({ repository, logger, intervalMs: 1_000, now: () => now });
     pruner.maybePrune();
     await pruner.idle();
-    expect(lines.some((line) => line.msg === "ingestion: pruning batch markers failed; retrying next interval")).toBe(true);
+    expect(lines.some((line) => line.msg === "ingestion: pruning batch markers failed; retrying next interval")).toBe(
+      true,
+    );
     now = 1_000;
     pruner.maybePrune();
     await pruner.idle();
@@ -71,9 +84,17 @@ describe("BatchMarkerPruner", () => {
     const prunes: number[] = [];
     const repository: IngestRepository = {
       insertBatch: () => Promise.reject(new Error("not used")),
-      pruneBatchMarkers: (olderThanMs) => (prunes.push(olderThanMs), new Promise<number>((resolve) => (release = () => resolve(0)))),
+      pruneBatchMarkers: (olderThanMs) => {
+        prunes.push(olderThanMs);
+        return new Promise<number>((resolve) => (release = () => resolve(0)));
+      },
     };
-    const pruner = new BatchMarkerPruner({ repository, logger: capturingLogger().logger, intervalMs: 10, now: () => now });
+    const pruner = new BatchMarkerPruner({
+      repository,
+      logger: capturingLogger().logger,
+      intervalMs: 10,
+      now: () => now,
+    });
     pruner.maybePrune();
     now = 1_000;
     pruner.maybePrune();

@@ -4,7 +4,11 @@ import { isPermanentWriteError, sqlStateOf, writeBackoff } from "../../../backen
 
 /** The shape Prisma 7's driver adapter gives a PostgreSQL error (as observed from the real client). */
 const prismaError = (cause: Record<string, unknown>) =>
-  Object.assign(new Error("Invalid invocation"), { name: "PrismaClientKnownRequestError", code: "P2010", meta: { driverAdapterError: { name: "DriverAdapterError", cause } } });
+  Object.assign(new Error("Invalid invocation"), {
+    name: "PrismaClientKnownRequestError",
+    code: "P2010",
+    meta: { driverAdapterError: { name: "DriverAdapterError", cause } },
+  });
 
 describe("write error classification", () => {
   it("treats data exceptions and constraint violations as permanent", () => {
@@ -15,7 +19,9 @@ describe("write error classification", () => {
   });
 
   it("treats outages, timeouts and unknown errors as transient (retried)", () => {
-    expect(isPermanentWriteError(prismaError({ kind: "DatabaseNotReachable", host: "127.0.0.1", port: 1 }))).toBe(false);
+    expect(isPermanentWriteError(prismaError({ kind: "DatabaseNotReachable", host: "127.0.0.1", port: 1 }))).toBe(
+      false,
+    );
     expect(isPermanentWriteError(prismaError({ originalCode: "57P01", kind: "postgres" }))).toBe(false);
     expect(isPermanentWriteError(prismaError({ originalCode: "08006" }))).toBe(false);
     expect(isPermanentWriteError(new Error("socket hang up"))).toBe(false);
@@ -25,7 +31,9 @@ describe("write error classification", () => {
 
 describe("retry delay", () => {
   it("doubles from the base up to the ceiling, with at most 20% jitter below", () => {
-    expect([1, 2, 3, 4, 10].map((attempt) => backoffDelayMs(attempt, writeBackoff(100, 1_000), () => 1))).toEqual([100, 200, 400, 800, 1_000]);
+    expect([1, 2, 3, 4, 10].map((attempt) => backoffDelayMs(attempt, writeBackoff(100, 1_000), () => 1))).toEqual([
+      100, 200, 400, 800, 1_000,
+    ]);
     expect(backoffDelayMs(3, writeBackoff(100, 1_000), () => 0)).toBe(320);
   });
 });

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ANALYTICS_TYPES, guildAnalyticsTag } from "../../../backend/src/analytics/analytics-catalog.ts";
-import { CacheInvalidationService, type TagInvalidator } from "../../../backend/src/invalidation/cache-invalidation-service.ts";
+import {
+  CacheInvalidationService,
+  type TagInvalidator,
+} from "../../../backend/src/invalidation/cache-invalidation-service.ts";
 import { ANALYTICS_AFFECTED_BY, analyticsAffectedBy } from "../../../backend/src/invalidation/invalidation-table.ts";
 import type { Publisher } from "../../../backend/src/pubsub/pubsub.ts";
 import { randomSnowflake, testLogger } from "../../support/test-env.ts";
@@ -39,7 +42,14 @@ describe("invalidation table", () => {
   });
 
   it("unions kinds in catalog order without duplicates", () => {
-    expect(analyticsAffectedBy(["presence", "message"])).toEqual(["ghosts", "lurkers", "heatmap", "clients", "shifts", "deletions"]);
+    expect(analyticsAffectedBy(["presence", "message"])).toEqual([
+      "ghosts",
+      "lurkers",
+      "heatmap",
+      "clients",
+      "shifts",
+      "deletions",
+    ]);
     expect(analyticsAffectedBy(["memberJoin", "messageDelete"])).toEqual(["deletions"]);
     expect(analyticsAffectedBy(["memberJoin"])).toEqual([]);
   });
@@ -54,7 +64,13 @@ describe("CacheInvalidationService coalescing (fake clock)", () => {
     vi.useFakeTimers({ now: new Date("2026-11-22T10:00:00Z") });
     cache = new RecordingInvalidator();
     publisher = new RecordingPublisher();
-    service = new CacheInvalidationService({ cache, publisher, channel: "t:analytics:update", logger: testLogger(), coalesceMs: 1_000 });
+    service = new CacheInvalidationService({
+      cache,
+      publisher,
+      channel: "t:analytics:update",
+      logger: testLogger(),
+      coalesceMs: 1_000,
+    });
   });
   afterEach(async () => {
     await service.close();
@@ -77,7 +93,13 @@ describe("CacheInvalidationService coalescing (fake clock)", () => {
     expect(publisher.messages).toEqual([
       { channel: "t:analytics:update", message: { guildId: guild, types: union, at: "2026-11-22T10:00:01.000Z" } },
     ]);
-    expect(service.stats()).toMatchObject({ events: 504, invalidations: 1, coalescedEvents: 503, published: 1, pendingGuilds: 0 });
+    expect(service.stats()).toMatchObject({
+      events: 504,
+      invalidations: 1,
+      coalescedEvents: 503,
+      published: 1,
+      pendingGuilds: 0,
+    });
   });
 
   it("keeps guilds apart: each guild's window invalidates only that guild's tags", async () => {
@@ -90,7 +112,8 @@ describe("CacheInvalidationService coalescing (fake clock)", () => {
     expect(cache.calls).toEqual([analyticsAffectedBy(["message"]).map((type) => guildAnalyticsTag(type, busy))]);
     await vi.advanceTimersByTimeAsync(500);
     expect(cache.calls[1]).toEqual([guildAnalyticsTag("roles", quiet)]);
-    for (const tags of cache.calls) for (const tag of tags) expect(tag.endsWith(`:guild:${tags === cache.calls[0] ? busy : quiet}`)).toBe(true);
+    for (const tags of cache.calls)
+      for (const tag of tags) expect(tag.endsWith(`:guild:${tags === cache.calls[0] ? busy : quiet}`)).toBe(true);
   });
 
   it("a steady stream causes one invalidation per elapsed window, not one per event", async () => {

@@ -3,7 +3,9 @@ import { backoffDelayMs, retry, sleep } from "../../../backend/src/lib/retry.ts"
 
 describe("backoffDelayMs", () => {
   it("doubles from the first delay up to the ceiling; jitter takes off at most its share", () => {
-    expect([1, 2, 3, 4, 5, 30].map((attempt) => backoffDelayMs(attempt, { initialMs: 50, maxMs: 500 }))).toEqual([50, 100, 200, 400, 500, 500]);
+    expect([1, 2, 3, 4, 5, 30].map((attempt) => backoffDelayMs(attempt, { initialMs: 50, maxMs: 500 }))).toEqual([
+      50, 100, 200, 400, 500, 500,
+    ]);
     expect(backoffDelayMs(20, { initialMs: 500 })).toBe(500 * 2 ** 19);
     expect(backoffDelayMs(2, { initialMs: 100, maxMs: 1_000, jitter: 0.5 }, () => 0)).toBe(100);
     expect(backoffDelayMs(2, { initialMs: 100, maxMs: 1_000, jitter: 0.5 }, () => 1)).toBe(200);
@@ -21,7 +23,11 @@ describe("retry", () => {
         if (attempt < 3) throw new Error(`failure ${attempt}`);
         return "done";
       },
-      { attempts: 5, backoff: { initialMs: 1 }, onRetry: (_error, attempt, delayMs) => retried.push([attempt, delayMs]) },
+      {
+        attempts: 5,
+        backoff: { initialMs: 1 },
+        onRetry: (_error, attempt, delayMs) => retried.push([attempt, delayMs]),
+      },
     );
     expect(result).toBe("done");
     expect(seen).toEqual([1, 2, 3]);
@@ -33,11 +39,31 @@ describe("retry", () => {
 
   it("throws the last failure once the attempts are used, or at once when shouldRetry says no", async () => {
     let calls = 0;
-    await expect(retry(async (attempt) => (calls++, Promise.reject(new Error(`failure ${attempt}`))), { attempts: 3, backoff: { initialMs: 1 } })).rejects.toThrow("failure 3");
+    await expect(
+      retry(
+        async (attempt) => {
+          calls++;
+          throw new Error(`failure ${attempt}`);
+        },
+        {
+          attempts: 3,
+          backoff: { initialMs: 1 },
+        },
+      ),
+    ).rejects.toThrow("failure 3");
     expect(calls).toBe(3);
     calls = 0;
     await expect(
-      retry(async () => (calls++, Promise.reject(new Error("permanent"))), { backoff: { initialMs: 1 }, shouldRetry: (error) => (error as Error).message !== "permanent" }),
+      retry(
+        async () => {
+          calls++;
+          throw new Error("permanent");
+        },
+        {
+          backoff: { initialMs: 1 },
+          shouldRetry: (error) => (error as Error).message !== "permanent",
+        },
+      ),
     ).rejects.toThrow("permanent");
     expect(calls).toBe(1);
   });

@@ -24,7 +24,8 @@ function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split("\n").filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -32,7 +33,11 @@ function capturingLogger() {
 }
 
 /** A monitor on an injected clock whose samples the test scripts (what each source "said" at each time). */
-function scriptedMonitor(options: { rules?: AlertRule[]; windowMs?: number; read: (at: number) => Partial<AlertSample> }) {
+function scriptedMonitor(options: {
+  rules?: AlertRule[];
+  windowMs?: number;
+  read: (at: number) => Partial<AlertSample>;
+}) {
   let clock = 1_700_000_000_000;
   const start = clock;
   const { logger, lines } = capturingLogger();
@@ -50,10 +55,10 @@ function scriptedMonitor(options: { rules?: AlertRule[]; windowMs?: number; read
   return { monitor, at, lines };
 }
 
-const state = (report: Awaited<ReturnType<AlertMonitor["evaluate"]>>, id: string) => report.alerts.find((alert) => alert.id === id)!;
+const state = (report: Awaited<ReturnType<AlertMonitor["evaluate"]>>, id: string) =>
+  report.alerts.find((alert) => alert.id === id)!;
 
 describe("AlertMonitor (injected clock and samples)", () => {
-
   it("compares counters with the oldest sample inside the window, so an increase fires until it leaves the window", async () => {
     // One invalidation error at 30 s, none after; window 60 s, evaluations every 15 s.
     const { at } = scriptedMonitor({ read: (t) => ({ invalidationErrors: t >= 30_000 ? 1 : 0 }) });
@@ -69,7 +74,12 @@ describe("AlertMonitor (injected clock and samples)", () => {
     let open = true;
     const { at, lines } = scriptedMonitor({ read: () => ({ breakerState: open ? "open" : "closed" }) });
     const first = await at(0);
-    expect(state(first, "cache_breaker_open")).toMatchObject({ state: "pending", value: 2, threshold: 1, since: new Date(1_700_000_000_000).toISOString() });
+    expect(state(first, "cache_breaker_open")).toMatchObject({
+      state: "pending",
+      value: 2,
+      threshold: 1,
+      since: new Date(1_700_000_000_000).toISOString(),
+    });
     expect(first.evaluatedAt).toBe(new Date(1_700_000_000_000).toISOString());
     expect(state(await at(15_000), "cache_breaker_open").state).toBe("pending");
     expect(state(await at(30_000), "cache_breaker_open").state).toBe("firing");
@@ -88,7 +98,11 @@ describe("AlertMonitor (injected clock and samples)", () => {
     const { at, lines } = scriptedMonitor({ read: (t) => ({ wsSlowConsumerCloses: t > 0 ? 3 : 0 }) });
     await at(0);
     await at(15_000);
-    expect(lines.find((line) => line.msg === "alert firing: ws_slow_consumers: 3 slow WebSocket consumers closed in the last 15 s")?.level).toBe(30);
+    expect(
+      lines.find(
+        (line) => line.msg === "alert firing: ws_slow_consumers: 3 slow WebSocket consumers closed in the last 15 s",
+      )?.level,
+    ).toBe(30);
   });
 
   it("a rule that throws is reported with its error, keeps its state (a firing alert stays firing), and the others still run", async () => {
@@ -104,7 +118,10 @@ describe("AlertMonitor (injected clock and samples)", () => {
         return { firing: true, value: 1, message: "holds" };
       },
     };
-    const { at, lines } = scriptedMonitor({ rules: [flaky, ...buildAlertRules()], read: () => ({ breakerState: "open" }) });
+    const { at, lines } = scriptedMonitor({
+      rules: [flaky, ...buildAlertRules()],
+      read: () => ({ breakerState: "open" }),
+    });
     expect(state(await at(0), "flaky").state).toBe("firing");
     throws = true;
     const report = await at(15_000);
@@ -121,12 +138,18 @@ describe("AlertMonitor (injected clock and samples)", () => {
     expect(state(await at(30_000), "cache_breaker_open").state).toBe("firing");
     breaker = null;
     const blind = await at(45_000);
-    expect(state(blind, "cache_breaker_open")).toMatchObject({ state: "firing", value: null, message: "the breaker state is unknown" });
+    expect(state(blind, "cache_breaker_open")).toMatchObject({
+      state: "firing",
+      value: null,
+      message: "the breaker state is unknown",
+    });
     expect(state(await at(60_000), "cache_breaker_open").state).toBe("firing");
     breaker = "closed";
     expect(state(await at(75_000), "cache_breaker_open").state).toBe("ok");
     const resolved = lines.filter((line) => typeof line.msg === "string" && line.msg.startsWith("alert resolved"));
-    expect(resolved.map((line) => line.msg)).toEqual(["alert resolved: cache_breaker_open: cache circuit breaker is closed"]);
+    expect(resolved.map((line) => line.msg)).toEqual([
+      "alert resolved: cache_breaker_open: cache circuit breaker is closed",
+    ]);
   });
 
   it("compares a counter with the oldest sample in the window that has it, even when the oldest one's read failed", async () => {

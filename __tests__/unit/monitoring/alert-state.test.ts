@@ -3,7 +3,14 @@ import type { AlertEvaluation, AlertRule } from "../../../backend/src/monitoring
 import { AlertStateTracker } from "../../../backend/src/monitoring/alert-state.ts";
 
 function testRule(forMs: number, id = "test_rule"): AlertRule {
-  return { id, severity: "critical", description: "a test rule", threshold: 1, forMs, evaluate: () => ({ firing: false, value: null, message: "" }) };
+  return {
+    id,
+    severity: "critical",
+    description: "a test rule",
+    threshold: 1,
+    forMs,
+    evaluate: () => ({ firing: false, value: null, message: "" }),
+  };
 }
 
 const on = (value = 2): AlertEvaluation => ({ firing: true, value, message: `value ${value}` });
@@ -21,7 +28,16 @@ describe("AlertStateTracker (the for state machine, clock injected)", () => {
     expect(tracker.statuses()[0]!.state).toBe("pending");
 
     const fired = tracker.apply(rule, on(3), 31_000);
-    expect(fired).toEqual({ id: "test_rule", severity: "critical", description: "a test rule", state: "firing", since: 1_000, value: 3, threshold: 1, message: "value 3" });
+    expect(fired).toEqual({
+      id: "test_rule",
+      severity: "critical",
+      description: "a test rule",
+      state: "firing",
+      since: 1_000,
+      value: 3,
+      threshold: 1,
+      message: "value 3",
+    });
     expect(tracker.statuses()[0]).toMatchObject({ state: "firing", since: 31_000 });
     // Still firing: nothing new to announce, the value follows.
     expect(tracker.apply(rule, on(4), 46_000)).toBeUndefined();
@@ -45,12 +61,22 @@ describe("AlertStateTracker (the for state machine, clock injected)", () => {
   });
 
   it("an unknown verdict keeps the state: a firing alert stays firing, a pending one keeps its start", () => {
-    const unknown: AlertEvaluation = { firing: false, value: null, message: "Redis memory unknown: timed out", unknown: true };
+    const unknown: AlertEvaluation = {
+      firing: false,
+      value: null,
+      message: "Redis memory unknown: timed out",
+      unknown: true,
+    };
     const rule = testRule(30_000);
     const tracker = new AlertStateTracker([rule], 0);
     tracker.apply(rule, on(), 0);
     expect(tracker.apply(rule, unknown, 15_000)).toBeUndefined();
-    expect(tracker.statuses()[0]).toMatchObject({ state: "pending", since: 0, value: null, message: "Redis memory unknown: timed out" });
+    expect(tracker.statuses()[0]).toMatchObject({
+      state: "pending",
+      since: 0,
+      value: null,
+      message: "Redis memory unknown: timed out",
+    });
     // The wait started at 0 still counts: firing at 30 s, since 0.
     expect(tracker.apply(rule, on(), 30_000)).toMatchObject({ state: "firing", since: 0 });
 
@@ -80,7 +106,10 @@ describe("AlertStateTracker (the for state machine, clock injected)", () => {
     const tracker = new AlertStateTracker([a, b], 0);
     tracker.apply(b, on(), 0);
     tracker.apply(a, off, 0);
-    expect(tracker.statuses().map((s) => [s.id, s.state])).toEqual([["a", "ok"], ["b", "pending"]]);
+    expect(tracker.statuses().map((s) => [s.id, s.state])).toEqual([
+      ["a", "ok"],
+      ["b", "pending"],
+    ]);
     expect(() => tracker.apply(testRule(0, "c"), on(), 0)).toThrow("unknown alert rule c");
   });
 });

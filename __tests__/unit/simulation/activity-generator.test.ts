@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ActivityGenerator } from "../../../backend/src/simulation/activity-generator.ts";
-import { SnowflakeGenerator, snowflakeAt, snowflakeTime } from "../../../backend/src/simulation/fake-discord/snowflake.ts";
+import {
+  SnowflakeGenerator,
+  snowflakeAt,
+  snowflakeTime,
+} from "../../../backend/src/simulation/fake-discord/snowflake.ts";
 import { buildSimulatedGuild } from "../../../backend/src/simulation/simulated-guild.ts";
 
 /** A small deterministic PRNG (mulberry32) so the run is reproducible. */
@@ -22,22 +26,35 @@ describe("the simulated guild's activity", () => {
   const byType = (type: string) => events.filter((event) => event.type === type);
 
   it("produces every event type the bot records", () => {
-    for (const type of ["MESSAGE_CREATE", "TYPING_START", "PRESENCE_UPDATE", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_ADD", "MESSAGE_DELETE"]) {
+    for (const type of [
+      "MESSAGE_CREATE",
+      "TYPING_START",
+      "PRESENCE_UPDATE",
+      "GUILD_MEMBER_UPDATE",
+      "GUILD_MEMBER_ADD",
+      "MESSAGE_DELETE",
+    ]) {
       expect(byType(type).length, type).toBeGreaterThan(50);
     }
   });
 
   it("ghosts type at least ten times as often as they post; lurkers never post or type", () => {
-    const authorOf = (event: { data: Record<string, unknown> }) => (event.data.author as { id: string } | undefined)?.id ?? (event.data.user_id as string);
-    const count = (type: string, persona: string) => byType(type).filter((event) => personaOf.get(authorOf(event)) === persona).length;
+    const authorOf = (event: { data: Record<string, unknown> }) =>
+      (event.data.author as { id: string } | undefined)?.id ?? (event.data.user_id as string);
+    const count = (type: string, persona: string) =>
+      byType(type).filter((event) => personaOf.get(authorOf(event)) === persona).length;
     expect(count("TYPING_START", "ghost")).toBeGreaterThan(10 * count("MESSAGE_CREATE", "ghost"));
     expect(count("MESSAGE_CREATE", "lurker") + count("TYPING_START", "lurker")).toBe(0);
-    const lurkerPresence = byType("PRESENCE_UPDATE").filter((event) => personaOf.get((event.data.user as { id: string }).id) === "lurker");
+    const lurkerPresence = byType("PRESENCE_UPDATE").filter(
+      (event) => personaOf.get((event.data.user as { id: string }).id) === "lurker",
+    );
     expect(lurkerPresence.length).toBeGreaterThan(100);
   });
 
   it("moves users across all three platforms", () => {
-    const platforms = new Set(byType("PRESENCE_UPDATE").flatMap((event) => Object.keys(event.data.client_status as object)));
+    const platforms = new Set(
+      byType("PRESENCE_UPDATE").flatMap((event) => Object.keys(event.data.client_status as object)),
+    );
     expect([...platforms].sort()).toEqual(["desktop", "mobile", "web"]);
   });
 
@@ -55,7 +72,9 @@ describe("the simulated guild's activity", () => {
     }
     expect(simulated.guild.members.length).toBeLessThanOrEqual(200);
     const last = byType("GUILD_MEMBER_UPDATE").at(-1)!;
-    const member = simulated.guild.members.find((candidate) => candidate.user.id === (last.data.user as { id: string }).id)!;
+    const member = simulated.guild.members.find(
+      (candidate) => candidate.user.id === (last.data.user as { id: string }).id,
+    )!;
     expect(member.roles).toEqual(last.data.roles);
   });
 });

@@ -23,7 +23,8 @@ export type IngestFailureKind = (typeof INGEST_FAILURE_KINDS)[number];
 /** The builders of every activity key. */
 export const activityKeys = {
   /** Counter (string) of one metric in one day, week or month bucket: `{g}:count:messages:day:2026-12-06`. */
-  count: (guildId: string, metric: ActivityMetricType, granularity: Granularity, label: string) => `{${guildId}}:count:${metric}:${granularity}:${label}`,
+  count: (guildId: string, metric: ActivityMetricType, granularity: Granularity, label: string) =>
+    `{${guildId}}:count:${metric}:${granularity}:${label}`,
   /**
    * Minute or hour counters of one metric, one hash per UTC day (minutes, field `HH:MM`) or month (hours, field
    * `DDTHH`): `{g}:minutes:messages:2026-12-06`, `{g}:hours:messages:2026-12` (see counter-slots.ts).
@@ -31,7 +32,8 @@ export const activityKeys = {
   counterHash: (guildId: string, metric: ActivityMetricType, granularity: "minute" | "hour", containerLabel: string) =>
     `{${guildId}}:${granularity}s:${metric}:${containerLabel}`,
   /** Leaderboard (sorted set, member -> score) of one period: `{g}:top:users:day:2026-12-06`. */
-  leaderboard: (guildId: string, board: LeaderboardName, period: LeaderboardPeriod, label: string) => `{${guildId}}:top:${board}:${period}:${label}`,
+  leaderboard: (guildId: string, board: LeaderboardName, period: LeaderboardPeriod, label: string) =>
+    `{${guildId}}:top:${board}:${period}:${label}`,
   /** Active days of a user (sorted set, member and score the UTC day number): `{g}:days:<userId>`. */
   activeDays: (guildId: string, userId: string) => `{${guildId}}:days:${userId}`,
   /** Members online now (hash userId -> {status, platforms, at}). */
@@ -53,19 +55,27 @@ export const activityKeys = {
 };
 
 /** A counter key taken apart, or undefined for any other key. */
-export function parseCountKey(key: string): { guildId: string; metric: string; granularity: string; label: string } | undefined {
+export function parseCountKey(
+  key: string,
+): { guildId: string; metric: string; granularity: string; label: string } | undefined {
   const match = /^\{(\d+)\}:count:([a-z]+):([a-z]+):(.+)$/.exec(key);
   return match ? { guildId: match[1]!, metric: match[2]!, granularity: match[3]!, label: match[4]! } : undefined;
 }
 
 /** A minute or hour counter hash key taken apart, or undefined for any other key. */
-export function parseCounterHashKey(key: string): { guildId: string; granularity: "minute" | "hour"; metric: string; containerLabel: string } | undefined {
+export function parseCounterHashKey(
+  key: string,
+): { guildId: string; granularity: "minute" | "hour"; metric: string; containerLabel: string } | undefined {
   const match = /^\{(\d+)\}:(minute|hour)s:([a-z]+):(.+)$/.exec(key);
-  return match ? { guildId: match[1]!, granularity: match[2] as "minute" | "hour", metric: match[3]!, containerLabel: match[4]! } : undefined;
+  return match
+    ? { guildId: match[1]!, granularity: match[2] as "minute" | "hour", metric: match[3]!, containerLabel: match[4]! }
+    : undefined;
 }
 
 /** A leaderboard key taken apart, or undefined for any other key. */
-export function parseLeaderboardKey(key: string): { guildId: string; board: string; period: string; label: string } | undefined {
+export function parseLeaderboardKey(
+  key: string,
+): { guildId: string; board: string; period: string; label: string } | undefined {
   const match = /^\{(\d+)\}:top:([a-z]+):([a-z]+):(.+)$/.exec(key);
   return match ? { guildId: match[1]!, board: match[2]!, period: match[3]!, label: match[4]! } : undefined;
 }

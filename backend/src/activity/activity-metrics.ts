@@ -41,7 +41,12 @@ export const METRIC_OF_KIND = {
     type: "deletes",
     description: "messages deleted",
     activeDay: false,
-    toMetric: (e) => ({ guildId: e.guildId, userId: e.userId ?? undefined, channelId: e.channelId, timestamp: e.deletedAt }),
+    toMetric: (e) => ({
+      guildId: e.guildId,
+      userId: e.userId ?? undefined,
+      channelId: e.channelId,
+      timestamp: e.deletedAt,
+    }),
   },
   typing: {
     type: "typing",
@@ -73,11 +78,15 @@ export const METRIC_OF_KIND = {
 export type ActivityMetricType = (typeof METRIC_OF_KIND)[IngestEventKind]["type"];
 
 /** Every metric name, in catalog order. */
-export const ACTIVITY_METRIC_TYPES = Object.values(METRIC_OF_KIND).map((definition) => definition.type) as ActivityMetricType[];
+export const ACTIVITY_METRIC_TYPES = Object.values(METRIC_OF_KIND).map(
+  (definition) => definition.type,
+) as ActivityMetricType[];
 
 /** Metrics that make a user active on their day (streaks). */
 export const ACTIVE_DAY_METRICS: ReadonlySet<ActivityMetricType> = new Set(
-  Object.values(METRIC_OF_KIND).filter((definition) => definition.activeDay).map((definition) => definition.type),
+  Object.values(METRIC_OF_KIND)
+    .filter((definition) => definition.activeDay)
+    .map((definition) => definition.type),
 );
 
 /** True for a known metric name. */
@@ -96,7 +105,10 @@ export const LEADERBOARDS = {
   users: { metric: "messages", member: "userId", description: "top users by messages" },
   channels: { metric: "messages", member: "channelId", description: "top channels by messages" },
   typers: { metric: "typing", member: "userId", description: "most active typers (typing indicators)" },
-} as const satisfies Record<string, { metric: ActivityMetricType; member: "userId" | "channelId"; description: string }>;
+} as const satisfies Record<
+  string,
+  { metric: ActivityMetricType; member: "userId" | "channelId"; description: string }
+>;
 
 /** A leaderboard's name. */
 export type LeaderboardName = keyof typeof LEADERBOARDS;

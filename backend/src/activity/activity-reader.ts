@@ -2,7 +2,15 @@ import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import { activityKeys } from "./activity-keys.ts";
 import type { ActivityMetricType, LeaderboardName, LeaderboardPeriod } from "./activity-metrics.ts";
 import { READ_COUNTER_HASHES, READ_LEADERBOARD } from "./activity-scripts.ts";
-import { CONTAINER_OF, fieldOffset, HASHED_BUCKET_MS, isFieldOf, isHashed, isPastHorizon, type HashedGranularity } from "./counter-slots.ts";
+import {
+  CONTAINER_OF,
+  fieldOffset,
+  HASHED_BUCKET_MS,
+  isFieldOf,
+  isHashed,
+  isPastHorizon,
+  type HashedGranularity,
+} from "./counter-slots.ts";
 import { computeStreaks, type Streaks } from "./streaks.ts";
 import { bucketStart, bucketStarts, isoStrings, labelOf, nextBucketStart, type Granularity } from "./time-buckets.ts";
 
@@ -59,12 +67,22 @@ export class ActivityReader {
    * call for minutes and hours (their hashes, one per day or month), one MGET otherwise. Rejects RangeError when more
    * than MAX_TIMELINE_POINTS buckets are asked.
    */
-  async timeline(guildId: string, metric: ActivityMetricType, granularity: Granularity, sinceMs: number, nowMs: number): Promise<Timeline> {
+  async timeline(
+    guildId: string,
+    metric: ActivityMetricType,
+    granularity: Granularity,
+    sinceMs: number,
+    nowMs: number,
+  ): Promise<Timeline> {
     const starts = bucketStarts(granularity, sinceMs, nowMs);
     if (starts.length > MAX_TIMELINE_POINTS) {
-      throw new RangeError(`${starts.length} ${granularity} buckets asked; at most ${MAX_TIMELINE_POINTS}: use a coarser granularity or a later since`);
+      throw new RangeError(
+        `${starts.length} ${granularity} buckets asked; at most ${MAX_TIMELINE_POINTS}: use a coarser granularity or a later since`,
+      );
     }
-    const counts = isHashed(granularity) ? await this.hashedCounts(guildId, metric, granularity, starts) : await this.stringCounts(guildId, metric, granularity, starts);
+    const counts = isHashed(granularity)
+      ? await this.hashedCounts(guildId, metric, granularity, starts)
+      : await this.stringCounts(guildId, metric, granularity, starts);
     let total = 0;
     const isoStarts = isoStrings(starts);
     const points = starts.map((start, i) => {
@@ -72,20 +90,34 @@ export class ActivityReader {
       total += count;
       return { start: isoStarts[i]!, count };
     });
-    return { guildId, metric, granularity, since: new Date(starts[0]!).toISOString(), until: new Date(nowMs).toISOString(), total, points };
+    return {
+      guildId,
+      metric,
+      granularity,
+      since: new Date(starts[0]!).toISOString(),
+      until: new Date(nowMs).toISOString(),
+      total,
+      points,
+    };
   }
 
   /** The top `limit` of a leaderboard for the period holding `atMs`, and `memberId`'s rank and score when given (one script call). */
-  async leaderboard(guildId: string, board: LeaderboardName, period: LeaderboardPeriod, atMs: number, limit: number, memberId?: string): Promise<Leaderboard> {
+  async leaderboard(
+    guildId: string,
+    board: LeaderboardName,
+    period: LeaderboardPeriod,
+    atMs: number,
+    limit: number,
+    memberId?: string,
+  ): Promise<Leaderboard> {
     const start = bucketStart(period, atMs);
     const label = labelOf(period, start);
     const key = this.structures.key(activityKeys.leaderboard(guildId, board, period, label));
-    const [head, members, tied, standing] = (await this.structures.call("leaderboard", (c) => READ_LEADERBOARD.run(c, [key], [limit, memberId ?? ""]), key)) as [
-      string[],
-      number,
-      string[],
-      [score: string, higher: number] | null,
-    ];
+    const [head, members, tied, standing] = (await this.structures.call(
+      "leaderboard",
+      (c) => READ_LEADERBOARD.run(c, [key], [limit, memberId ?? ""]),
+      key,
+    )) as [string[], number, string[], [score: string, higher: number] | null];
     const entries = pairs(head);
     let top: { id: string; score: number }[];
     if (entries.length === limit && limit > 0) {
@@ -105,28 +137,53 @@ export class ActivityReader {
       members,
       top: rank(top),
     };
-    if (memberId !== undefined) result.member = standing ? { id: memberId, rank: standing[1] + 1, score: Number(standing[0]) } : { id: memberId, rank: null, score: 0 };
+    if (memberId !== undefined)
+      result.member = standing
+        ? { id: memberId, rank: standing[1] + 1, score: Number(standing[0]) }
+        : { id: memberId, rank: null, score: 0 };
     return result;
   }
 
   /** A user's current and longest streak of active UTC days in a guild, as of `nowMs`. */
-  async streaks(guildId: string, userId: string, nowMs: number): Promise<Streaks & { guildId: string; userId: string }> {
+  async streaks(
+    guildId: string,
+    userId: string,
+    nowMs: number,
+  ): Promise<Streaks & { guildId: string; userId: string }> {
     const key = this.structures.key(activityKeys.activeDays(guildId, userId));
     const days = await this.structures.call("streaks", (c) => c.zrange(key, "0", "-1"), key);
     return { guildId, userId, ...computeStreaks(days.map(Number), nowMs) };
   }
 
-  private async stringCounts(guildId: string, metric: ActivityMetricType, granularity: Granularity, starts: number[]): Promise<number[]> {
-    const values = await this.structures.mget(starts.map((start) => activityKeys.count(guildId, metric, granularity, labelOf(granularity, start))));
+  private async stringCounts(
+    guildId: string,
+    metric: ActivityMetricType,
+    granularity: Granularity,
+    starts: number[],
+  ): Promise<number[]> {
+    const values = await this.structures.mget(
+      starts.map((start) => activityKeys.count(guildId, metric, granularity, labelOf(granularity, start))),
+    );
     return values.map((value) => Number(value ?? 0));
   }
 
   /** Counts of minute or hour buckets from their hashes (one per UTC day or month), read in one script call. */
-  private async hashedCounts(guildId: string, metric: ActivityMetricType, granularity: HashedGranularity, starts: number[]): Promise<number[]> {
+  private async hashedCounts(
+    guildId: string,
+    metric: ActivityMetricType,
+    granularity: HashedGranularity,
+    starts: number[],
+  ): Promise<number[]> {
     const container = CONTAINER_OF[granularity];
     const containerStarts = bucketStarts(container, starts[0]!, starts[starts.length - 1]!);
-    const keys = containerStarts.map((start) => this.structures.key(activityKeys.counterHash(guildId, metric, granularity, labelOf(container, start))));
-    const replies = (await this.structures.call("timeline", (c) => READ_COUNTER_HASHES.run(c, keys, []), keys[0])) as string[];
+    const keys = containerStarts.map((start) =>
+      this.structures.key(activityKeys.counterHash(guildId, metric, granularity, labelOf(container, start))),
+    );
+    const replies = (await this.structures.call(
+      "timeline",
+      (c) => READ_COUNTER_HASHES.run(c, keys, []),
+      keys[0],
+    )) as string[];
     const counts = new Array<number>(starts.length).fill(0);
     const unit = HASHED_BUCKET_MS[granularity];
     replies.forEach((reply, i) => {

@@ -6,7 +6,13 @@ import { activityKeys, parseCounterHashKey, parseCountKey, parseLeaderboardKey }
 import { metricOfEvent } from "./activity-metrics.ts";
 import type { ActivityRebuildRepository } from "./activity-rebuild-repository.ts";
 import { ActivityRecorder } from "./activity-recorder.ts";
-import { CONTAINER_OF, containerStartOf, fieldStart, HASHED_BUCKET_MS, type HashedGranularity } from "./counter-slots.ts";
+import {
+  CONTAINER_OF,
+  containerStartOf,
+  fieldStart,
+  HASHED_BUCKET_MS,
+  type HashedGranularity,
+} from "./counter-slots.ts";
 import { bucketStart, GRANULARITIES, nextBucketStart, parseLabel, type Granularity } from "./time-buckets.ts";
 
 /** What a rebuild did. */
@@ -53,7 +59,13 @@ export async function rebuildActivity(options: RebuildOptions): Promise<RebuildR
   const from = bucketStart("minute", options.since.getTime());
   const readFrom = Math.min(bucketStart("month", from), bucketStart("week", from));
   const deleted = await deleteFrom(structures, guildId, from);
-  const recorder = new ActivityRecorder({ structures, logger, flushIntervalMs: 60_000, maxPendingMetrics: Number.MAX_SAFE_INTEGER, keepBucketsEndingAfter: from });
+  const recorder = new ActivityRecorder({
+    structures,
+    logger,
+    flushIntervalMs: 60_000,
+    maxPendingMetrics: Number.MAX_SAFE_INTEGER,
+    keepBucketsEndingAfter: from,
+  });
   const events = Object.fromEntries(INGEST_EVENT_KINDS.map((kind) => [kind, 0])) as Record<IngestEventKind, number>;
   const pageSize = options.pageSize ?? 5_000;
   let total = 0;
@@ -86,7 +98,11 @@ export async function rebuildActivity(options: RebuildOptions): Promise<RebuildR
  * Deletes the guild's counters and leaderboards of buckets ending after `fromMs` (SCAN, never KEYS): whole keys, or
  * the fields of those buckets from a minute or hour hash that also holds older ones.
  */
-async function deleteFrom(structures: CacheStructures, guildId: string, fromMs: number): Promise<{ deletedKeys: number; deletedFields: number }> {
+async function deleteFrom(
+  structures: CacheStructures,
+  guildId: string,
+  fromMs: number,
+): Promise<{ deletedKeys: number; deletedFields: number }> {
   let deletedKeys = 0;
   let deletedFields = 0;
   for await (const page of structures.scan(activityKeys.guildPattern(guildId))) {
@@ -95,7 +111,8 @@ async function deleteFrom(structures: CacheStructures, guildId: string, fromMs: 
       const hash = parseCounterHashKey(key);
       if (hash) {
         const containerStart = containerStartOf(hash.granularity, hash.containerLabel);
-        if (containerStart === undefined || nextBucketStart(CONTAINER_OF[hash.granularity], containerStart) <= fromMs) continue;
+        if (containerStart === undefined || nextBucketStart(CONTAINER_OF[hash.granularity], containerStart) <= fromMs)
+          continue;
         if (containerStart >= fromMs) doomed.push(key);
         else deletedFields += await deleteFieldsFrom(structures, key, hash.granularity, containerStart, fromMs);
         continue;
@@ -113,7 +130,13 @@ async function deleteFrom(structures: CacheStructures, guildId: string, fromMs: 
 }
 
 /** HDEL of the fields of buckets ending after `fromMs` from one counter hash. */
-async function deleteFieldsFrom(structures: CacheStructures, key: string, granularity: HashedGranularity, containerStart: number, fromMs: number): Promise<number> {
+async function deleteFieldsFrom(
+  structures: CacheStructures,
+  key: string,
+  granularity: HashedGranularity,
+  containerStart: number,
+  fromMs: number,
+): Promise<number> {
   const full = structures.key(key);
   const fields = await structures.call("rebuild", (c) => c.hkeys(full), full);
   const doomed = fields.filter((field) => {

@@ -172,7 +172,10 @@ export class ActivityRecorder {
       await commands.exec();
     } catch (error) {
       this.counters.failedFlushes += 1;
-      this.dropped(batch.metrics, error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error));
+      this.dropped(
+        batch.metrics,
+        error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error),
+      );
       return;
     }
     this.counters.flushes += 1;
@@ -199,7 +202,12 @@ export class ActivityRecorder {
     for (const kind of INGEST_FAILURE_KINDS) {
       const grown = stats[kind] - (this.lastIngestStats[kind] ?? 0);
       this.lastIngestStats[kind] = stats[kind];
-      if (grown > 0) this.pending.increment(activityKeys.ingestFailures(kind, labelOf("minute", minute)), grown, bucketExpiresAt("minute", minute));
+      if (grown > 0)
+        this.pending.increment(
+          activityKeys.ingestFailures(kind, labelOf("minute", minute)),
+          grown,
+          bucketExpiresAt("minute", minute),
+        );
     }
   }
 
@@ -210,7 +218,10 @@ export class ActivityRecorder {
     const now = Date.now();
     // An outage fails every flush: one line a second with the count, not one per flush.
     if (now - this.lastDropLog >= LOG_EVERY_MS) {
-      this.logger.warn({ dropped: this.droppedSinceLog, totalDropped: this.counters.dropped, reason }, "activity metrics dropped (rebuild with `spywatcher activity rebuild`)");
+      this.logger.warn(
+        { dropped: this.droppedSinceLog, totalDropped: this.counters.dropped, reason },
+        "activity metrics dropped (rebuild with `spywatcher activity rebuild`)",
+      );
       this.lastDropLog = now;
       this.droppedSinceLog = 0;
     }

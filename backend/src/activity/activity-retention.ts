@@ -1,10 +1,23 @@
 import type { CacheStructures } from "../cache/structures/data-structures.ts";
 import type { Logger } from "../logging/logger.ts";
 import { parseCounterHashKey, parseCountKey, parseLeaderboardKey } from "./activity-keys.ts";
-import { ACTIVE_DAYS_RETENTION_MS, EVENTS_PER_SECOND_RETENTION_MS, LEADERBOARD_RETENTION_MS, ONLINE_STATE_TTL_MS } from "./activity-horizons.ts";
+import {
+  ACTIVE_DAYS_RETENTION_MS,
+  EVENTS_PER_SECOND_RETENTION_MS,
+  LEADERBOARD_RETENTION_MS,
+  ONLINE_STATE_TTL_MS,
+} from "./activity-horizons.ts";
 import { LEADERBOARD_PERIODS, type LeaderboardPeriod } from "./activity-metrics.ts";
 import { containerExpiresAt, containerStartOf, fieldStart, HASHED_BUCKET_MS } from "./counter-slots.ts";
-import { BUCKET_RETENTION_MS, bucketExpiresAt, dayNumber, GRANULARITIES, nextBucketStart, parseLabel, type Granularity } from "./time-buckets.ts";
+import {
+  BUCKET_RETENTION_MS,
+  bucketExpiresAt,
+  dayNumber,
+  GRANULARITIES,
+  nextBucketStart,
+  parseLabel,
+  type Granularity,
+} from "./time-buckets.ts";
 
 /** What one retention run did (or, dry, would do). */
 export interface RetentionReport {
@@ -62,7 +75,15 @@ export class ActivityRetention {
 
   /** Runs until the whole keyspace was examined once (the CLI's `activity cleanup`). */
   async runToEnd(options: { nowMs?: number; dryRun?: boolean } = {}): Promise<RetentionReport> {
-    const total: RetentionReport = { dryRun: options.dryRun ?? false, scanned: 0, deleted: 0, expiryRepaired: 0, daysTrimmed: 0, bucketsTrimmed: 0, complete: false };
+    const total: RetentionReport = {
+      dryRun: options.dryRun ?? false,
+      scanned: 0,
+      deleted: 0,
+      expiryRepaired: 0,
+      daysTrimmed: 0,
+      bucketsTrimmed: 0,
+      complete: false,
+    };
     this.scan = undefined;
     while (!total.complete) {
       const report = await this.run(options);
@@ -77,7 +98,15 @@ export class ActivityRetention {
   }
 
   private async runOnce(nowMs: number, dryRun: boolean): Promise<RetentionReport> {
-    const report: RetentionReport = { dryRun, scanned: 0, deleted: 0, expiryRepaired: 0, daysTrimmed: 0, bucketsTrimmed: 0, complete: false };
+    const report: RetentionReport = {
+      dryRun,
+      scanned: 0,
+      deleted: 0,
+      expiryRepaired: 0,
+      daysTrimmed: 0,
+      bucketsTrimmed: 0,
+      complete: false,
+    };
     this.scan ??= this.structures.scan("*", 500);
     while (report.scanned < this.maxKeysPerRun) {
       const next = await this.scan.next();
@@ -99,8 +128,10 @@ export class ActivityRetention {
     // Keys are examined concurrently: each count is awaited first and added after (`x += await` would lose updates).
     if (key.includes("}:days:")) {
       const oldest = dayNumber(nowMs - ACTIVE_DAYS_RETENTION_MS);
-      const trimmed = await this.structures.call("retention", (c) =>
-        dryRun ? c.zcount(full, "-inf", `(${oldest}`) : c.zremrangebyscore(full, "-inf", `(${oldest}`), full,
+      const trimmed = await this.structures.call(
+        "retention",
+        (c) => (dryRun ? c.zcount(full, "-inf", `(${oldest}`) : c.zremrangebyscore(full, "-inf", `(${oldest}`)),
+        full,
       );
       report.daysTrimmed += trimmed;
       return;
@@ -116,7 +147,11 @@ export class ActivityRetention {
     if (ttl !== -1) return;
     report.expiryRepaired += 1;
     if (dryRun) return;
-    await this.structures.call("retention", (c) => (horizon !== undefined ? c.pexpireat(full, horizon) : c.pexpire(full, ONLINE_STATE_TTL_MS)), full);
+    await this.structures.call(
+      "retention",
+      (c) => (horizon !== undefined ? c.pexpireat(full, horizon) : c.pexpire(full, ONLINE_STATE_TTL_MS)),
+      full,
+    );
   }
 
   /** Removes the fields past their horizon from a minute or hour counter hash; resolves with how many (0 for other keys). */

@@ -17,7 +17,9 @@ import { LuaScript } from "../cache/transport/lua-script.ts";
  *   d k day ttlMs               ZADD NX day day, then PEXPIRE ttlMs (a user's active day)
  * Returns the number of operations applied.
  */
-export const RECORD_GUILD_ACTIVITY = new LuaScript("swRecordGuildActivity", `
+export const RECORD_GUILD_ACTIVITY = new LuaScript(
+  "swRecordGuildActivity",
+  `
 local a = ARGV
 local i = 1
 local ops = 0
@@ -54,17 +56,21 @@ while i <= #a do
   ops = ops + 1
 end
 return ops
-`);
+`,
+);
 
 /**
  * Reads counter hashes compactly: for each key, one string `field,value,field,value,...` ('' when missing), so a
  * timeline costs Node one reply string per hash instead of an array of hundreds. KEYS: the hashes.
  */
-export const READ_COUNTER_HASHES = new LuaScript("swReadCounterHashes", `
+export const READ_COUNTER_HASHES = new LuaScript(
+  "swReadCounterHashes",
+  `
 local out = {}
 for k = 1, #KEYS do out[k] = table.concat(redis.call('HGETALL', KEYS[k]), ',') end
 return out
-`);
+`,
+);
 
 /**
  * A leaderboard in one round trip. KEYS: the sorted set. ARGV: limit, member ('' for none). Returns
@@ -72,7 +78,9 @@ return out
  * full), {score, higher} of the member or false}. Redis orders equal scores in reverse byte order in ZREVRANGE:
  * the caller re-takes the last tie group from ZRANGEBYSCORE so a cut through a tie is deterministic.
  */
-export const READ_LEADERBOARD = new LuaScript("swReadLeaderboard", `
+export const READ_LEADERBOARD = new LuaScript(
+  "swReadLeaderboard",
+  `
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local top = redis.call('ZREVRANGE', key, 0, limit - 1, 'WITHSCORES')
@@ -93,4 +101,5 @@ if ARGV[2] ~= '' then
   if score then standing = {score, redis.call('ZCOUNT', key, '(' .. score, '+inf')} end
 end
 return {top, members, tied, standing}
-`);
+`,
+);

@@ -57,7 +57,13 @@ export function createActivityService(deps: ActivityDependencies): ActivityServi
   const structures = deps.cache.structures(ACTIVITY_NAMESPACE);
   const live = new LiveStateReader(structures);
   const livePush = deps.publisher
-    ? new LivePush({ reader: live, publisher: deps.publisher, channel: liveCountersChannel(deps.keyPrefix), intervalMs: settings.livePushIntervalMs, logger })
+    ? new LivePush({
+        reader: live,
+        publisher: deps.publisher,
+        channel: liveCountersChannel(deps.keyPrefix),
+        intervalMs: settings.livePushIntervalMs,
+        logger,
+      })
     : undefined;
   const recorder = new ActivityRecorder({
     structures,
@@ -71,7 +77,14 @@ export function createActivityService(deps: ActivityDependencies): ActivityServi
   const timer =
     settings.retentionIntervalMs > 0
       ? setInterval(() => {
-          retention.run().catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "activity retention run failed"));
+          retention
+            .run()
+            .catch((error: unknown) =>
+              logger.warn(
+                { err: error instanceof Error ? error.message : String(error) },
+                "activity retention run failed",
+              ),
+            );
         }, settings.retentionIntervalMs)
       : undefined;
   timer?.unref();

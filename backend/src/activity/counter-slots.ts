@@ -1,6 +1,14 @@
 import { activityKeys } from "./activity-keys.ts";
 import type { ActivityMetricType } from "./activity-metrics.ts";
-import { BUCKET_RETENTION_MS, bucketExpiresAt, bucketStart, labelOf, nextBucketStart, parseLabel, type Granularity } from "./time-buckets.ts";
+import {
+  BUCKET_RETENTION_MS,
+  bucketExpiresAt,
+  bucketStart,
+  labelOf,
+  nextBucketStart,
+  parseLabel,
+  type Granularity,
+} from "./time-buckets.ts";
 
 /**
  * Where the counter of each bucket lives. Minute and hour counters are fields of one hash per larger period, its
@@ -13,7 +21,9 @@ import { BUCKET_RETENTION_MS, bucketExpiresAt, bucketStart, labelOf, nextBucketS
  */
 
 /** The container period of each hashed granularity. */
-export const CONTAINER_OF = { minute: "day", hour: "month" } as const satisfies Partial<Record<Granularity, Granularity>>;
+export const CONTAINER_OF = { minute: "day", hour: "month" } as const satisfies Partial<
+  Record<Granularity, Granularity>
+>;
 
 /** A granularity whose counters are hash fields. */
 export type HashedGranularity = keyof typeof CONTAINER_OF;
@@ -35,9 +45,18 @@ export interface CounterSlot {
 }
 
 /** The slot of the `granularity` bucket starting at `startMs` of one guild and metric. */
-export function counterSlot(guildId: string, metric: ActivityMetricType, granularity: Granularity, startMs: number): CounterSlot {
+export function counterSlot(
+  guildId: string,
+  metric: ActivityMetricType,
+  granularity: Granularity,
+  startMs: number,
+): CounterSlot {
   if (!isHashed(granularity)) {
-    return { key: activityKeys.count(guildId, metric, granularity, labelOf(granularity, startMs)), field: undefined, keyExpiresAt: bucketExpiresAt(granularity, startMs) };
+    return {
+      key: activityKeys.count(guildId, metric, granularity, labelOf(granularity, startMs)),
+      field: undefined,
+      keyExpiresAt: bucketExpiresAt(granularity, startMs),
+    };
   }
   const container = CONTAINER_OF[granularity];
   const containerStart = bucketStart(container, startMs);
@@ -66,8 +85,11 @@ export function fieldOf(granularity: HashedGranularity, startMs: number): string
 export function fieldStart(granularity: HashedGranularity, containerStart: number, field: string): number | undefined {
   const match = (granularity === "minute" ? /^(\d{2}):(\d{2})$/ : /^(\d{2})T(\d{2})$/).exec(field);
   if (!match) return undefined;
-  const start = containerStart + fieldOffset(granularity, Number(match[1]), Number(match[2])) * HASHED_BUCKET_MS[granularity];
-  return fieldOf(granularity, start) === field && start < nextBucketStart(CONTAINER_OF[granularity], containerStart) ? start : undefined;
+  const start =
+    containerStart + fieldOffset(granularity, Number(match[1]), Number(match[2])) * HASHED_BUCKET_MS[granularity];
+  return fieldOf(granularity, start) === field && start < nextBucketStart(CONTAINER_OF[granularity], containerStart)
+    ? start
+    : undefined;
 }
 
 /** Buckets from the container's start to the bucket a field names: minutes `HH*60+MM`, hours `(DD-1)*24+HH`. */
@@ -77,7 +99,9 @@ export function fieldOffset(granularity: HashedGranularity, first: number, secon
 
 /** True when two numbers can name a field: minute `HH:MM` (0-23, 0-59), hour `DDTHH` (1-31, 0-23). */
 export function isFieldOf(granularity: HashedGranularity, first: number, second: number): boolean {
-  return granularity === "minute" ? first >= 0 && first < 24 && second >= 0 && second < 60 : first >= 1 && first <= 31 && second >= 0 && second < 24;
+  return granularity === "minute"
+    ? first >= 0 && first < 24 && second >= 0 && second < 60
+    : first >= 1 && first <= 31 && second >= 0 && second < 24;
 }
 
 /** The start of the container a hash key's label names, or undefined. */

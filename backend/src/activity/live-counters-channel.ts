@@ -7,7 +7,12 @@ import { z } from "zod";
 export const liveCountersSchema = z.object({
   guildId: z.string().regex(/^\d{1,20}$/),
   at: z.iso.datetime(),
-  online: z.object({ total: z.number().int(), desktop: z.number().int(), mobile: z.number().int(), web: z.number().int() }),
+  online: z.object({
+    total: z.number().int(),
+    desktop: z.number().int(),
+    mobile: z.number().int(),
+    web: z.number().int(),
+  }),
   typingNow: z.number().int(),
   messagesThisMinute: z.number().int(),
 });

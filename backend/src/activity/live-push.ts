@@ -49,7 +49,8 @@ export class LivePush {
       this.scheduled.set(guildId, timer);
     }
     // Guilds quiet for a whole interval need no memory of their last push.
-    if (this.lastPush.size > 10_000) for (const [guildId, at] of this.lastPush) if (now - at > this.intervalMs) this.lastPush.delete(guildId);
+    if (this.lastPush.size > 10_000)
+      for (const [guildId, at] of this.lastPush) if (now - at > this.intervalMs) this.lastPush.delete(guildId);
   }
 
   /** Cancels scheduled pushes and waits for those in flight. */
@@ -74,7 +75,10 @@ export class LivePush {
       const now = Date.now();
       if (now - this.lastErrorLog >= 1_000) {
         this.lastErrorLog = now;
-        this.options.logger.warn({ guildId, err: error instanceof Error ? error.message : String(error) }, "activity: live counters push failed");
+        this.options.logger.warn(
+          { guildId, err: error instanceof Error ? error.message : String(error) },
+          "activity: live counters push failed",
+        );
       }
     }
   }

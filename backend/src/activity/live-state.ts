@@ -35,7 +35,11 @@ export class LiveStateReader {
     const [counters, typing, recentJoins] = await Promise.all([
       this.counters(guildId, nowMs),
       this.typing(guildId, nowMs),
-      this.structures.lrange<{ userId: string; at: string; accountAgeDays: number }>(activityKeys.joins(guildId), 0, joins - 1),
+      this.structures.lrange<{ userId: string; at: string; accountAgeDays: number }>(
+        activityKeys.joins(guildId),
+        0,
+        joins - 1,
+      ),
     ]);
     return { ...counters, typing, recentJoins };
   }
@@ -44,9 +48,17 @@ export class LiveStateReader {
   async counters(guildId: string, nowMs: number): Promise<LiveCounters> {
     const minute = counterSlot(guildId, "messages", "minute", bucketStart("minute", nowMs));
     const [total, [desktop, mobile, web], messages, typing] = await Promise.all([
-      this.structures.call("live", (c) => c.hlen(this.structures.key(activityKeys.online(guildId))), this.structures.key(activityKeys.online(guildId))),
+      this.structures.call(
+        "live",
+        (c) => c.hlen(this.structures.key(activityKeys.online(guildId))),
+        this.structures.key(activityKeys.online(guildId)),
+      ),
       Promise.all(LIVE_PLATFORMS.map((platform) => this.structures.scard(activityKeys.onlineOn(guildId, platform)))),
-      this.structures.call("live", (c) => c.hget(this.structures.key(minute.key), minute.field!), this.structures.key(minute.key)),
+      this.structures.call(
+        "live",
+        (c) => c.hget(this.structures.key(minute.key), minute.field!),
+        this.structures.key(minute.key),
+      ),
       this.typing(guildId, nowMs),
     ]);
     return {
@@ -65,7 +77,9 @@ export class LiveStateReader {
       .filter(([, expiresAt]) => Number(expiresAt) > nowMs)
       .map(([channelId]) => channelId)
       .sort();
-    const typers = await Promise.all(active.map((channelId) => this.structures.hgetall<number>(activityKeys.typingIn(guildId, channelId))));
+    const typers = await Promise.all(
+      active.map((channelId) => this.structures.hgetall<number>(activityKeys.typingIn(guildId, channelId))),
+    );
     return active
       .map((channelId, i) => ({
         channelId,

@@ -2,7 +2,14 @@ import type { StructureBatch } from "../cache/structures/structure-batch.ts";
 import type { IngestEvent } from "../ingest/event-records.ts";
 import { activityKeys } from "./activity-keys.ts";
 import { ACTIVE_DAYS_RETENTION_MS, EVENTS_PER_SECOND_RETENTION_MS } from "./activity-horizons.ts";
-import { ACTIVE_DAY_METRICS, LEADERBOARDS, LEADERBOARD_NAMES, type ActivityMetric, type ActivityMetricType, type LeaderboardName } from "./activity-metrics.ts";
+import {
+  ACTIVE_DAY_METRICS,
+  LEADERBOARDS,
+  LEADERBOARD_NAMES,
+  type ActivityMetric,
+  type ActivityMetricType,
+  type LeaderboardName,
+} from "./activity-metrics.ts";
 import { GuildWriteScript } from "./guild-write-script.ts";
 import { PendingLiveState } from "./pending-live-state.ts";
 import { BucketPlans } from "./bucket-plans.ts";
@@ -83,7 +90,12 @@ export class PendingActivity {
       if (!days) guild.activeDays.set(metric.userId, (days = new Set()));
       days.add(day);
     }
-    if (!replay) this.increment(activityKeys.eventsPerSecond(metric.type, nowSecond), by, (nowSecond + 1) * 1000 + EVENTS_PER_SECOND_RETENTION_MS);
+    if (!replay)
+      this.increment(
+        activityKeys.eventsPerSecond(metric.type, nowSecond),
+        by,
+        (nowSecond + 1) * 1000 + EVENTS_PER_SECOND_RETENTION_MS,
+      );
   }
 
   /** Adds the live state an event changes (online, typing, joins); its metric is added apart. */
@@ -107,7 +119,8 @@ export class PendingActivity {
   writeTo(batch: StructureBatch, memo: FlushMemo): FlushMarks {
     const marks: FlushMarks = { expiryKeys: [], streakDays: [] };
     const plans = new BucketPlans();
-    for (const [guildId, guild] of this.byGuild) this.writeGuild(new GuildWriteScript(batch), guildId, guild, memo, marks, plans);
+    for (const [guildId, guild] of this.byGuild)
+      this.writeGuild(new GuildWriteScript(batch), guildId, guild, memo, marks, plans);
     for (const [key, { by, expiresAt }] of this.system) {
       batch.incrby(key, by);
       if (!memo.expirySent(key)) {
@@ -119,7 +132,14 @@ export class PendingActivity {
     return marks;
   }
 
-  private writeGuild(script: GuildWriteScript, guildId: string, guild: GuildAggregate, memo: FlushMemo, marks: FlushMarks, plans: BucketPlans): void {
+  private writeGuild(
+    script: GuildWriteScript,
+    guildId: string,
+    guild: GuildAggregate,
+    memo: FlushMemo,
+    marks: FlushMarks,
+    plans: BucketPlans,
+  ): void {
     const expiries = new Map<string, number>();
     for (const [metric, minutes] of guild.counts) {
       // Sum per slot first: the minutes of one flush fall in a few hours, days, weeks and months.

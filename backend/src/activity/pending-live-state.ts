@@ -11,8 +11,14 @@ import { ONLINE_STATE_TTL_MS, RECENT_JOINS, RECENT_JOINS_TTL_MS } from "./activi
 export class PendingLiveState {
   /** Guilds whose live state changed. */
   readonly guilds = new Set<string>();
-  private readonly online = new Map<string, { guildId: string; userId: string; status: string; platforms: string[]; at: number }>();
-  private readonly typing = new Map<string, { guildId: string; channelId: string; userId: string; expiresAt: number }>();
+  private readonly online = new Map<
+    string,
+    { guildId: string; userId: string; status: string; platforms: string[]; at: number }
+  >();
+  private readonly typing = new Map<
+    string,
+    { guildId: string; channelId: string; userId: string; expiresAt: number }
+  >();
   private readonly joins: { guildId: string; userId: string; at: number; accountAgeDays: number }[] = [];
 
   /** Adds the live state an event changes; other kinds change none. */
@@ -23,19 +29,32 @@ export class PendingLiveState {
         const key = `${event.guildId}|${event.userId}`;
         const known = this.online.get(key);
         // The newest presence of a member in this flush wins.
-        if (!known || known.at <= at) this.online.set(key, { guildId: event.guildId, userId: event.userId, status: event.status, platforms: event.platforms, at });
+        if (!known || known.at <= at)
+          this.online.set(key, {
+            guildId: event.guildId,
+            userId: event.userId,
+            status: event.status,
+            platforms: event.platforms,
+            at,
+          });
         this.guilds.add(event.guildId);
         return;
       }
       case "typing": {
         const key = `${event.guildId}|${event.channelId}|${event.userId}`;
         const expiresAt = event.startedAt.getTime() + typingTtlMs;
-        if ((this.typing.get(key)?.expiresAt ?? 0) < expiresAt) this.typing.set(key, { guildId: event.guildId, channelId: event.channelId, userId: event.userId, expiresAt });
+        if ((this.typing.get(key)?.expiresAt ?? 0) < expiresAt)
+          this.typing.set(key, { guildId: event.guildId, channelId: event.channelId, userId: event.userId, expiresAt });
         this.guilds.add(event.guildId);
         return;
       }
       case "memberJoin":
-        this.joins.push({ guildId: event.guildId, userId: event.userId, at: event.joinedAt.getTime(), accountAgeDays: event.accountAgeDays });
+        this.joins.push({
+          guildId: event.guildId,
+          userId: event.userId,
+          at: event.joinedAt.getTime(),
+          accountAgeDays: event.accountAgeDays,
+        });
         this.guilds.add(event.guildId);
         return;
       default:
@@ -53,10 +72,16 @@ export class PendingLiveState {
     for (const { guildId, userId, status, platforms, at } of this.online.values()) {
       const offline = status === "offline" || status === "invisible";
       if (offline) batch.hdel(activityKeys.online(guildId), userId);
-      else batch.hset(activityKeys.online(guildId), userId, JSON.stringify({ status, platforms, at: new Date(at).toISOString() }));
+      else
+        batch.hset(
+          activityKeys.online(guildId),
+          userId,
+          JSON.stringify({ status, platforms, at: new Date(at).toISOString() }),
+        );
       for (const platform of LIVE_PLATFORMS) {
         const key = activityKeys.onlineOn(guildId, platform);
-        if (!offline && platforms.includes(platform)) batch.sadd(key, JSON.stringify(userId)).expire(key, ONLINE_STATE_TTL_MS);
+        if (!offline && platforms.includes(platform))
+          batch.sadd(key, JSON.stringify(userId)).expire(key, ONLINE_STATE_TTL_MS);
         else batch.srem(key, JSON.stringify(userId));
       }
       if (!offline) batch.expire(activityKeys.online(guildId), ONLINE_STATE_TTL_MS);
@@ -65,7 +90,8 @@ export class PendingLiveState {
     for (const { guildId, channelId, userId, expiresAt } of this.typing.values()) {
       batch.hset(activityKeys.typingIn(guildId, channelId), userId, String(expiresAt));
       const channelKey = `${guildId}|${channelId}`;
-      if ((latestPerChannel.get(channelKey)?.expiresAt ?? 0) < expiresAt) latestPerChannel.set(channelKey, { guildId, channelId, expiresAt });
+      if ((latestPerChannel.get(channelKey)?.expiresAt ?? 0) < expiresAt)
+        latestPerChannel.set(channelKey, { guildId, channelId, expiresAt });
     }
     for (const { guildId, channelId, expiresAt } of latestPerChannel.values()) {
       // The channel's hash goes away with its last typer; the guild's channel index a little later (read filters it).
@@ -75,7 +101,10 @@ export class PendingLiveState {
     }
     for (const { guildId, userId, at, accountAgeDays } of this.joins) {
       const key = activityKeys.joins(guildId);
-      batch.lpush(key, JSON.stringify({ userId, at: new Date(at).toISOString(), accountAgeDays })).ltrim(key, 0, RECENT_JOINS - 1).expire(key, RECENT_JOINS_TTL_MS);
+      batch
+        .lpush(key, JSON.stringify({ userId, at: new Date(at).toISOString(), accountAgeDays }))
+        .ltrim(key, 0, RECENT_JOINS - 1)
+        .expire(key, RECENT_JOINS_TTL_MS);
     }
   }
 }

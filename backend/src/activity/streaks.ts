@@ -35,7 +35,13 @@ export function computeStreaks(days: readonly number[], nowMs: number): Streaks 
   const last = sorted[sorted.length - 1]!;
   const today = dayNumber(nowMs);
   const current = last === today || last === today - 1 ? last - runStart + 1 : 0;
-  return { current, longest, longestStartedOn: isoDay(longestStart), lastActiveOn: isoDay(last), activeDays: sorted.length };
+  return {
+    current,
+    longest,
+    longestStartedOn: isoDay(longestStart),
+    lastActiveOn: isoDay(last),
+    activeDays: sorted.length,
+  };
 }
 
 function isoDay(day: number): string {

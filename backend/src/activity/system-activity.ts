@@ -18,7 +18,12 @@ export interface SystemActivity {
 }
 
 /** Reads the system-wide counters: one MGET (they share the `{system}` hash tag). */
-export async function readSystemActivity(structures: CacheStructures, nowMs: number, windowSeconds = 60, failureMinutes = 60): Promise<SystemActivity> {
+export async function readSystemActivity(
+  structures: CacheStructures,
+  nowMs: number,
+  windowSeconds = 60,
+  failureMinutes = 60,
+): Promise<SystemActivity> {
   const lastSecond = Math.floor(nowMs / 1000) - 1;
   const seconds = Array.from({ length: windowSeconds }, (_, i) => lastSecond - i);
   const thisMinute = bucketStart("minute", nowMs);
@@ -40,7 +45,14 @@ export async function readSystemActivity(structures: CacheStructures, nowMs: num
   const ingestFailures = {} as Record<IngestFailureKind, number>;
   for (const kind of INGEST_FAILURE_KINDS) ingestFailures[kind] = sumNext(failureMinutes);
   const totalPerSecond = round(Object.values(eventsPerSecond).reduce((sum, rate) => sum + rate, 0));
-  return { at: new Date(nowMs).toISOString(), windowSeconds, eventsPerSecond, totalPerSecond, ingestFailures, failureMinutes };
+  return {
+    at: new Date(nowMs).toISOString(),
+    windowSeconds,
+    eventsPerSecond,
+    totalPerSecond,
+    ingestFailures,
+    failureMinutes,
+  };
 }
 
 function round(value: number): number {

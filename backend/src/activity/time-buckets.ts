@@ -96,11 +96,15 @@ export function parseLabel(granularity: Granularity, label: string): number | un
   const pattern = LABEL_PATTERNS[granularity];
   if (!pattern.test(label)) return undefined;
   const iso =
-    granularity === "minute" ? `${label}:00Z`
-    : granularity === "hour" ? `${label}:00:00Z`
-    : granularity === "week" ? `${label.slice(0, -1)}T00:00:00Z`
-    : granularity === "month" ? `${label}-01T00:00:00Z`
-    : `${label}T00:00:00Z`;
+    granularity === "minute"
+      ? `${label}:00Z`
+      : granularity === "hour"
+        ? `${label}:00:00Z`
+        : granularity === "week"
+          ? `${label.slice(0, -1)}T00:00:00Z`
+          : granularity === "month"
+            ? `${label}-01T00:00:00Z`
+            : `${label}T00:00:00Z`;
   const ms = Date.parse(iso);
   return Number.isNaN(ms) || labelOf(granularity, ms) !== label ? undefined : ms;
 }
@@ -116,7 +120,8 @@ const LABEL_PATTERNS: Record<Granularity, RegExp> = {
 /** Bucket starts from the bucket holding `fromMs` to the bucket holding `toMs`, inclusive, oldest first. */
 export function bucketStarts(granularity: Granularity, fromMs: number, toMs: number): number[] {
   const starts: number[] = [];
-  for (let start = bucketStart(granularity, fromMs); start <= toMs; start = nextBucketStart(granularity, start)) starts.push(start);
+  for (let start = bucketStart(granularity, fromMs); start <= toMs; start = nextBucketStart(granularity, start))
+    starts.push(start);
   return starts;
 }
 

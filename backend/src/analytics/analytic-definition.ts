@@ -49,6 +49,8 @@ export interface AnalyticDefinition<T extends AnalyticsType, Result> {
 }
 
 /** Declares an analytic (identity at run time; the type ties its name, result and computations together). */
-export function defineAnalytic<T extends AnalyticsType, Result>(definition: AnalyticDefinition<T, Result>): AnalyticDefinition<T, Result> {
+export function defineAnalytic<T extends AnalyticsType, Result>(
+  definition: AnalyticDefinition<T, Result>,
+): AnalyticDefinition<T, Result> {
   return definition;
 }

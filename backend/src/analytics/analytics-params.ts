@@ -30,7 +30,11 @@ export interface ParsedAnalyticsParams {
 }
 
 /** Validates a query string with `schema` and `since` against `now`; throws one ValidationError listing every bad field. */
-export function parseAnalyticsParams(schema: AnalyticsParamsSchema, raw: Record<string, unknown>, now: Date): ParsedAnalyticsParams {
+export function parseAnalyticsParams(
+  schema: AnalyticsParamsSchema,
+  raw: Record<string, unknown>,
+  now: Date,
+): ParsedAnalyticsParams {
   const parsed = schema.safeParse(raw);
   const issues = parsed.success
     ? []

@@ -25,7 +25,8 @@ export class AnalyticsQueryLimiter {
   /** Runs `compute` when a slot is free, or rejects with AnalyticsBusyError at once when the queue is full. */
   async run<T>(compute: () => Promise<T>): Promise<T> {
     if (this.running >= this.limits.maxConcurrent) {
-      if (this.waiting.length >= this.limits.maxQueued) throw new AnalyticsBusyError(this.limits.retryAfterSeconds ?? 1);
+      if (this.waiting.length >= this.limits.maxQueued)
+        throw new AnalyticsBusyError(this.limits.retryAfterSeconds ?? 1);
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else this.running += 1;
     try {

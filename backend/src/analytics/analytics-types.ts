@@ -108,4 +108,3 @@ export type RolesResult = AnalyticsEnvelope<"roles", RoleDriftItem>;
 export type ClientsResult = AnalyticsEnvelope<"clients", ClientDriftItem>;
 /** Result of the behaviour shifts analytic. */
 export type ShiftsResult = AnalyticsEnvelope<"shifts", BehaviorShiftItem>;
-

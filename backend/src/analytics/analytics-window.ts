@@ -37,7 +37,8 @@ export function parseSince(input: string | undefined, now: Date): SinceParseResu
     since = new Date(now.getTime() - amount * UNIT_MS[unit]);
   } else if (ISO_TIME.test(raw)) {
     since = new Date(raw);
-    if (Number.isNaN(since.getTime()) || !isCalendarDate(raw)) return { ok: false, message: `"${raw}" is not a valid time` };
+    if (Number.isNaN(since.getTime()) || !isCalendarDate(raw))
+      return { ok: false, message: `"${raw}" is not a valid time` };
     if (since.getTime() >= now.getTime()) return { ok: false, message: "must be in the past" };
   } else {
     return { ok: false, message: 'must be an ISO 8601 time or a relative window such as "15m", "24h" or "7d"' };

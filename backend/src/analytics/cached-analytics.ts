@@ -59,7 +59,11 @@ const entryMemos = new WeakMap<CachedAnalyticsDependencies, Map<string, Analytic
  * on them and on `since` to the minute): a cache hit then builds no key strings, tag arrays or closures. Callers
  * that pass the same `deps` object on every request (the API router) get the saving; nothing here is mutated.
  */
-function memoizedEntry(deps: CachedAnalyticsDependencies, type: AnalyticsType, request: CachedAnalyticsRequest): AnalyticsEntry {
+function memoizedEntry(
+  deps: CachedAnalyticsDependencies,
+  type: AnalyticsType,
+  request: CachedAnalyticsRequest,
+): AnalyticsEntry {
   let memo = entryMemos.get(deps);
   if (!memo) entryMemos.set(deps, (memo = new Map()));
   const id = `${type}|${request.guildId}|${Math.floor(request.since.getTime() / 60_000)}|${request.limit}|${request.window ?? ""}`;
@@ -77,7 +81,10 @@ export function analyticsEntry(
   deps: Pick<CachedAnalyticsDependencies, "analytics" | "now" | "staleIfErrorMs">,
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
-): WarmLoaderEntry & { ttl: number; options: { tags: string[]; statsLabel: AnalyticsType; lastGood?: { key: string; horizon: `${number}ms` } } } {
+): WarmLoaderEntry & {
+  ttl: number;
+  options: { tags: string[]; statsLabel: AnalyticsType; lastGood?: { key: string; horizon: `${number}ms` } };
+} {
   const now = deps.now ?? (() => new Date());
   // Windows start on a whole minute, as the cache key does, so every request sharing a key shares a result.
   const since = floorToMinute(request.since);
@@ -89,10 +96,18 @@ export function analyticsEntry(
     ttl: analyticDefinition(type).ttlSeconds,
     // The window ends when the loader runs, not when the caller came: the cache may rerun this loader later
     // (a refresh at an invalidation reuses the latest reader's loader), and it must then count rows up to then.
-    loader: () => compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
+    loader: () =>
+      compute(deps.analytics, type, { guildId: request.guildId, since, until: now(), limit: request.limit }),
     options:
       horizonMs > 0
-        ? { tags, statsLabel: type, lastGood: { key: lastGoodKey(type, request.guildId, since, request.window, variant), horizon: `${horizonMs}ms` } }
+        ? {
+            tags,
+            statsLabel: type,
+            lastGood: {
+              key: lastGoodKey(type, request.guildId, since, request.window, variant),
+              horizon: `${horizonMs}ms`,
+            },
+          }
         : { tags, statsLabel: type },
   };
 }
@@ -130,12 +145,23 @@ const RELATIVE_WINDOW = /^\d{1,6}[mhd]$/;
  * at the next minute; the copy is rewritten at each computation and read only when a computation fails. Outside
  * `analytics:<type>:*`, so the CLI's per-analytic status and patterns count entries only.
  */
-export function lastGoodKey(type: AnalyticsType, guildId: string, since: Date, window: string | undefined, variant?: string): string {
-  const spec = window !== undefined && RELATIVE_WINDOW.test(window.trim()) ? window.trim() : floorToMinute(since).toISOString();
+export function lastGoodKey(
+  type: AnalyticsType,
+  guildId: string,
+  since: Date,
+  window: string | undefined,
+  variant?: string,
+): string {
+  const spec =
+    window !== undefined && RELATIVE_WINDOW.test(window.trim()) ? window.trim() : floorToMinute(since).toISOString();
   return `last-good:analytics:${type}:${guildId}:${spec}${variant ? `:${variant}` : ""}`;
 }
 
-async function compute(analytics: AnalyticsService, type: AnalyticsType, query: Parameters<AnalyticsService["compute"]>[1]): Promise<unknown> {
+async function compute(
+  analytics: AnalyticsService,
+  type: AnalyticsType,
+  query: Parameters<AnalyticsService["compute"]>[1],
+): Promise<unknown> {
   try {
     return await analytics.compute(type, query);
   } catch (error) {

@@ -71,5 +71,6 @@ function addEdge(plan: RollupPlan, part: TimeWindow, isNow: boolean): void {
   const dayStart = Math.floor(since / DAY_MS) * DAY_MS;
   plan.days.push({ day: isoDay(dayStart), isNow });
   if (since > dayStart) plan.raw.push({ since: new Date(dayStart), until: part.since, sign: -1, isNow });
-  if (until < dayStart + DAY_MS) plan.raw.push({ since: part.until, until: new Date(dayStart + DAY_MS), sign: -1, isNow });
+  if (until < dayStart + DAY_MS)
+    plan.raw.push({ since: part.until, until: new Date(dayStart + DAY_MS), sign: -1, isNow });
 }

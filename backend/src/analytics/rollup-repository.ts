@@ -50,7 +50,11 @@ function activityContributions(guildId: string, plan: RollupPlan): Prisma.Sql {
 function twoWindowRows(
   guildId: string,
   window: TimeWindow,
-  source: { rollup: "user_presence_daily"; rollupColumns: Prisma.Sql; raw: { table: "presence_events"; column: "created_at"; values: Prisma.Sql }[] },
+  source: {
+    rollup: "user_presence_daily";
+    rollupColumns: Prisma.Sql;
+    raw: { table: "presence_events"; column: "created_at"; values: Prisma.Sql }[];
+  },
 ): Prisma.Sql {
   const now = splitWindow(window, DAY_MS);
   const before = splitWindow(previousWindow(window), DAY_MS);
@@ -71,7 +75,12 @@ function twoWindowRows(
 }
 
 /** No row of `table` for the outer query's user in `range` (an index probe on guild, user, time). */
-function noEventIn(table: "message_events" | "typing_events", column: "created_at" | "started_at", guildId: string, range: TimeWindow): Prisma.Sql {
+function noEventIn(
+  table: "message_events" | "typing_events",
+  column: "created_at" | "started_at",
+  guildId: string,
+  range: TimeWindow,
+): Prisma.Sql {
   if (range.since.getTime() >= range.until.getTime()) return Prisma.sql`TRUE`;
   const col = Prisma.raw(column); // fixed names chosen in this file, never input
   return Prisma.sql`NOT EXISTS (SELECT 1 FROM ${Prisma.raw(table)} e WHERE e.guild_id = ${guildId} AND e.user_id = p.user_id
@@ -119,7 +128,9 @@ export class RollupRepository {
     const days = splitWindow(q, DAY_MS);
     const head = splitWindow(days.head, HOUR_MS);
     const tail = splitWindow(days.tail, HOUR_MS);
-    const hourly = (range: TimeWindow) => Prisma.sql`SELECT user_id, presence_count, last_seen_at FROM user_presence_hourly
+    const hourly = (
+      range: TimeWindow,
+    ) => Prisma.sql`SELECT user_id, presence_count, last_seen_at FROM user_presence_hourly
       WHERE guild_id = ${q.guildId} AND hour >= ${range.since}::timestamptz AND hour < ${range.until}::timestamptz`;
     const raw = (split: ReturnType<typeof splitWindow>) => Prisma.sql`SELECT user_id, 1, created_at FROM presence_events
       WHERE guild_id = ${q.guildId} AND ${edgeFilter("created_at", split)}`;
@@ -177,7 +188,9 @@ export class RollupRepository {
 
   /** Same contract as PresenceRepository.clientDrift, on platform bit masks. */
   async clientDrift(q: AnalyticsQuery): Promise<AnalyticsPage<ClientDriftItem>> {
-    const rows = await this.prisma.$queryRaw<{ userId: string; nowMask: number; beforeMask: number; total: number; flaggedTotal: number }[]>`
+    const rows = await this.prisma.$queryRaw<
+      { userId: string; nowMask: number; beforeMask: number; total: number; flaggedTotal: number }[]
+    >`
       WITH masks AS (
         SELECT user_id,
                coalesce(bit_or(mask) FILTER (WHERE is_now), 0) AS now_mask,
@@ -185,7 +198,13 @@ export class RollupRepository {
           FROM (${twoWindowRows(q.guildId, q, {
             rollup: "user_presence_daily",
             rollupColumns: Prisma.sql`platform_mask AS mask`,
-            raw: [{ table: "presence_events", column: "created_at", values: Prisma.sql`analytics_platform_mask(platforms)` }],
+            raw: [
+              {
+                table: "presence_events",
+                column: "created_at",
+                values: Prisma.sql`analytics_platform_mask(platforms)`,
+              },
+            ],
           })}) AS p
          GROUP BY user_id
         HAVING bool_or(is_now)

@@ -19,7 +19,13 @@ export class ApiKeyRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Stores a new key's hash and metadata. */
-  async insert(key: { name: string; keyPrefix: string; keyHash: string; scope: "admin" | "guild"; guildIds: string[] }): Promise<ApiKeyRecord> {
+  async insert(key: {
+    name: string;
+    keyPrefix: string;
+    keyHash: string;
+    scope: "admin" | "guild";
+    guildIds: string[];
+  }): Promise<ApiKeyRecord> {
     const row = await this.prisma.apiKey.create({ data: { id: randomUUID(), ...key } });
     return toRecord(row);
   }

@@ -130,11 +130,20 @@ export class ApiKeyService {
   async createKey(input: { name: string; admin?: boolean; guildIds?: string[] }): Promise<CreatedApiKey> {
     const name = input.name.trim();
     const guildIds = [...new Set(input.guildIds ?? [])];
-    if (!name || name.length > 100) throw new ValidationError("name: must be 1-100 characters", [{ field: "name", message: "must be 1-100 characters" }]);
+    if (!name || name.length > 100)
+      throw new ValidationError("name: must be 1-100 characters", [
+        { field: "name", message: "must be 1-100 characters" },
+      ]);
     if (input.admin && guildIds.length) throw new ValidationError("a key is either admin or guild-scoped, not both");
-    if (!input.admin && !guildIds.length) throw new ValidationError("guildIds: a guild-scoped key needs at least one guild id", [{ field: "guildIds", message: "at least one guild id" }]);
+    if (!input.admin && !guildIds.length)
+      throw new ValidationError("guildIds: a guild-scoped key needs at least one guild id", [
+        { field: "guildIds", message: "at least one guild id" },
+      ]);
     const bad = guildIds.filter((id) => !SNOWFLAKE.test(id));
-    if (bad.length) throw new ValidationError(`guildIds: not snowflakes: ${bad.join(", ")}`, [{ field: "guildIds", message: "each must be 17-20 digits" }]);
+    if (bad.length)
+      throw new ValidationError(`guildIds: not snowflakes: ${bad.join(", ")}`, [
+        { field: "guildIds", message: "each must be 17-20 digits" },
+      ]);
     const generated = generateApiKey();
     const record = await this.repository.insert({
       name,
@@ -158,7 +167,11 @@ export class ApiKeyService {
    */
   async findActiveKey(id: string): Promise<ApiKeySummary | undefined> {
     if (!UUID.test(id)) return undefined;
-    const record = await withTimeout(this.repository.findById(id), this.options.lookupTimeoutMs ?? API_KEY_DEFAULTS.lookupTimeoutMs, "api key lookup by id");
+    const record = await withTimeout(
+      this.repository.findById(id),
+      this.options.lookupTimeoutMs ?? API_KEY_DEFAULTS.lookupTimeoutMs,
+      "api key lookup by id",
+    );
     if (!record || record.revokedAt) return undefined;
     const { keyHash: _hash, ...summary } = record;
     return summary;
@@ -169,11 +182,17 @@ export class ApiKeyService {
    * instance; when the broadcast fails the revocation still stands and other instances follow within the lookup TTL.
    */
   async revokeKey(id: string): Promise<RevokedApiKey> {
-    if (!UUID.test(id)) throw new ValidationError("id: must be a key id (UUID) as shown by `keys list`", [{ field: "id", message: "must be a UUID" }]);
+    if (!UUID.test(id))
+      throw new ValidationError("id: must be a key id (UUID) as shown by `keys list`", [
+        { field: "id", message: "must be a UUID" },
+      ]);
     const record = await this.repository.revoke(id, new Date(this.now()));
     if (!record) throw new NotFoundError(`No API key with id ${id}`);
     this.verifier.forgetRevokedKey(record.id, record.keyHash);
-    const { broadcast, receivers } = await this.broadcastRevocation(record.id, record.revokedAt ?? new Date(this.now()));
+    const { broadcast, receivers } = await this.broadcastRevocation(
+      record.id,
+      record.revokedAt ?? new Date(this.now()),
+    );
     this.options.logger.info({ keyId: id, broadcast, receivers }, "api key revoked");
     const { keyHash: _hash, ...summary } = record;
     return { ...summary, broadcast, receivers };
@@ -212,7 +231,10 @@ export class ApiKeyService {
     return this.verifier.newKeyLookupsInFlight();
   }
 
-  private async broadcastRevocation(keyId: string, at: Date): Promise<{ broadcast: RevocationBroadcast; receivers?: number | undefined }> {
+  private async broadcastRevocation(
+    keyId: string,
+    at: Date,
+  ): Promise<{ broadcast: RevocationBroadcast; receivers?: number | undefined }> {
     const broadcaster = this.options.revocationBroadcaster;
     if (!broadcaster) return { broadcast: "disabled" };
     try {

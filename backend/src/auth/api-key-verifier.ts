@@ -44,7 +44,11 @@ export class ApiKeyVerifier {
 
   constructor(private readonly options: ApiKeyVerifierOptions) {
     this.now = options.now;
-    this.lookups = new KeyLookupCache({ freshMs: options.lookupCacheTtlMs, max: options.lookupCacheMax, now: options.now });
+    this.lookups = new KeyLookupCache({
+      freshMs: options.lookupCacheTtlMs,
+      max: options.lookupCacheMax,
+      now: options.now,
+    });
   }
 
   /** Refuses a revoked key from now on, even while PostgreSQL is down (by hash too when the caller knows it). */
@@ -63,7 +67,10 @@ export class ApiKeyVerifier {
    */
   isFamiliar(secret: string): boolean {
     const hash = hashApiKey(secret);
-    return (this.options.adminHash !== undefined && hashesEqual(hash, this.options.adminHash)) || this.lookups.wasVerified(hash);
+    return (
+      (this.options.adminHash !== undefined && hashesEqual(hash, this.options.adminHash)) ||
+      this.lookups.wasVerified(hash)
+    );
   }
 
   /** Lookups of never-verified keys now waiting for PostgreSQL (at most `maxNewKeyLookups`). */
@@ -79,7 +86,12 @@ export class ApiKeyVerifier {
   async authenticate(secret: string): Promise<ApiKeyPrincipal | undefined> {
     const hash = hashApiKey(secret);
     if (this.options.adminHash && hashesEqual(hash, this.options.adminHash)) {
-      return { keyId: BOOTSTRAP_ADMIN_KEY_ID, userId: apiKeyUserId(BOOTSTRAP_ADMIN_KEY_ID), name: "bootstrap admin (ADMIN_API_KEY)", scope: "admin" };
+      return {
+        keyId: BOOTSTRAP_ADMIN_KEY_ID,
+        userId: apiKeyUserId(BOOTSTRAP_ADMIN_KEY_ID),
+        name: "bootstrap admin (ADMIN_API_KEY)",
+        scope: "admin",
+      };
     }
     // Shape check before the database: garbage never costs a query.
     if (!looksLikeApiKey(secret)) return undefined;
@@ -102,7 +114,11 @@ export class ApiKeyVerifier {
       // Asked again, not reused from above: a revocation may have arrived while the lookup was failing.
       const fallback = this.lookups.lastVerified(hash, this.options.staleIfErrorMs);
       if (fallback) return this.serveStale(fallback, lastLine(error));
-      throw new DependencyUnavailableError("postgres", "Cannot check the API key right now: the database is unavailable", error);
+      throw new DependencyUnavailableError(
+        "postgres",
+        "Cannot check the API key right now: the database is unavailable",
+        error,
+      );
     }
     if (principal) this.touch(principal.keyId);
     return principal;
@@ -117,7 +133,10 @@ export class ApiKeyVerifier {
       // Made-up keys from many addresses must not take the whole pool: past the bound they get 503 at once
       // (no lookup, no timeout), while keys verified here are still looked up.
       if (this.newKeyLookups >= this.options.maxNewKeyLookups) {
-        throw new DependencyUnavailableError("postgres", "Too many checks of unfamiliar API keys are in progress: retry shortly");
+        throw new DependencyUnavailableError(
+          "postgres",
+          "Too many checks of unfamiliar API keys are in progress: retry shortly",
+        );
       }
       this.newKeyLookups += 1;
     }
@@ -131,7 +150,11 @@ export class ApiKeyVerifier {
 
   private async lookUp(hash: string): Promise<ApiKeyPrincipal | undefined> {
     const started = this.lookups.startLookup();
-    const record = await withTimeout(this.options.repository.findByHash(hash), this.options.lookupTimeoutMs, "api key lookup");
+    const record = await withTimeout(
+      this.options.repository.findByHash(hash),
+      this.options.lookupTimeoutMs,
+      "api key lookup",
+    );
     // The index lookup already matched the hash; compare again in constant time so no code path relies on `=`.
     if (!record || !hashesEqual(record.keyHash, hash)) {
       this.lookups.rememberRefused(hash, false, started);
@@ -144,7 +167,13 @@ export class ApiKeyVerifier {
     const principal: ApiKeyPrincipal =
       record.scope === "admin"
         ? { keyId: record.id, userId: apiKeyUserId(record.id), name: record.name, scope: "admin" }
-        : { keyId: record.id, userId: apiKeyUserId(record.id), name: record.name, scope: "guild", guildIds: record.guildIds };
+        : {
+            keyId: record.id,
+            userId: apiKeyUserId(record.id),
+            name: record.name,
+            scope: "guild",
+            guildIds: record.guildIds,
+          };
     return this.lookups.rememberActive(hash, principal, started) ? principal : undefined;
   }
 

@@ -27,7 +27,11 @@ export interface SessionAuthenticator extends Pick<Authenticator, "authenticate"
  * against the client address as wrong API keys do, in the same count: past the limit a session this process has not
  * verified is refused with 429 before any Redis read, so session ids cannot be guessed at speed.
  */
-export function credentialAuthenticator(apiKeys: Authenticator, sessions: SessionAuthenticator | undefined, failedAuth?: FailedAuthLimiter): Authenticator {
+export function credentialAuthenticator(
+  apiKeys: Authenticator,
+  sessions: SessionAuthenticator | undefined,
+  failedAuth?: FailedAuthLimiter,
+): Authenticator {
   const authenticateSession = async (sessions: SessionAuthenticator, secret: string, clientIp: string | undefined) => {
     // No address (the heartbeat's re-check of an open socket): not an attempt from a client, not counted.
     if (clientIp === undefined || !failedAuth) return sessions.authenticate(secret);
@@ -40,7 +44,8 @@ export function credentialAuthenticator(apiKeys: Authenticator, sessions: Sessio
   };
   return {
     authenticate(secret, context) {
-      if (sessions && secret.startsWith(SESSION_TOKEN_PREFIX)) return authenticateSession(sessions, secret, context?.clientIp);
+      if (sessions && secret.startsWith(SESSION_TOKEN_PREFIX))
+        return authenticateSession(sessions, secret, context?.clientIp);
       return apiKeys.authenticate(secret, context);
     },
   };

@@ -39,8 +39,12 @@ export class FailedAuthLimiter {
     // peek: checking must not keep an address in the LRU; only failing does.
     const entry = this.clients.peek(clientKey(clientIp));
     const now = this.now();
-    if (!entry || now - entry.windowStart >= this.windowMs || entry.failures < this.options.limit) return { limited: false };
-    return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil((entry.windowStart + this.windowMs - now) / 1_000)) };
+    if (!entry || now - entry.windowStart >= this.windowMs || entry.failures < this.options.limit)
+      return { limited: false };
+    return {
+      limited: true,
+      retryAfterSeconds: Math.max(1, Math.ceil((entry.windowStart + this.windowMs - now) / 1_000)),
+    };
   }
 
   /** Counts one failed authentication from `clientIp`. */

@@ -67,7 +67,8 @@ export class KeyLookupCache {
     const unknown = this.unknown.get(hash);
     if (unknown && this.isFresh(unknown.checkedAt, unknown.generation)) return { state: "refused", revoked: false };
     const verified = this.verified.get(hash);
-    if (verified && this.isFresh(verified.verifiedAt, verified.generation)) return { state: "active", principal: verified.principal };
+    if (verified && this.isFresh(verified.verifiedAt, verified.generation))
+      return { state: "active", principal: verified.principal };
     return { state: "unknown" };
   }
 
@@ -76,7 +77,9 @@ export class KeyLookupCache {
     if (maxAgeMs <= 0 || this.revokedHashes.has(hash)) return undefined;
     const verified = this.verified.get(hash);
     if (!verified || this.options.now() - verified.verifiedAt > maxAgeMs) return undefined;
-    return this.revokedKeyIds.has(verified.principal.keyId) ? undefined : { principal: verified.principal, verifiedAt: verified.verifiedAt };
+    return this.revokedKeyIds.has(verified.principal.keyId)
+      ? undefined
+      : { principal: verified.principal, verifiedAt: verified.verifiedAt };
   }
 
   /** Call when a lookup is about to ask PostgreSQL; pass the result to `rememberActive` / `rememberRefused`. */

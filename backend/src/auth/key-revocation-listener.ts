@@ -59,7 +59,9 @@ export function listenForKeyRevocations(options: KeyRevocationListenerOptions): 
       apiKeyRevokedSchema,
     )
     .then(() => undefined);
-  subscribed.catch((error: unknown) => logger.warn({ channel, err: (error as Error).message }, "could not subscribe to api key revocations"));
+  subscribed.catch((error: unknown) =>
+    logger.warn({ channel, err: (error as Error).message }, "could not subscribe to api key revocations"),
+  );
 
   return {
     subscribed,

@@ -29,7 +29,8 @@ export function canAccessGuild(principal: Principal, guildId: string): boolean {
  * `after` (a scope refresh found the moderator lost Manage Server). A scope that only grew is not reduced.
  */
 export function isScopeReduced(before: PrincipalScope, after: PrincipalScope): boolean {
-  if (before.scope === "guild") return after.scope === "guild" && before.guildIds.some((guildId) => !after.guildIds.includes(guildId));
+  if (before.scope === "guild")
+    return after.scope === "guild" && before.guildIds.some((guildId) => !after.guildIds.includes(guildId));
   return after.scope !== "admin";
 }
 

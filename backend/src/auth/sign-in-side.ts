@@ -63,7 +63,9 @@ export function createSignInSide(input: {
   const settings = config.sessions;
   const prefix = config.redis.keyPrefix;
   if (!settings.sessionSecret && input.discord) {
-    logger.warn("SESSION_SECRET is not set: using a random one for this process (stored Discord tokens do not survive a restart; set it in production)");
+    logger.warn(
+      "SESSION_SECRET is not set: using a random one for this process (stored Discord tokens do not survive a restart; set it in production)",
+    );
   }
   const cipher = new TokenCipher(settings.sessionSecret ?? randomBytes(48).toString("base64"));
   const adminUserIds = new Set(settings.adminUserIds);
@@ -87,7 +89,15 @@ export function createSignInSide(input: {
   });
   const signIn =
     client && botGuilds
-      ? new DiscordSignIn({ client, states: new OAuthStateStore(redis.client, prefix, settings.stateTtlMs), sessions, botGuilds, cipher, adminUserIds, logger })
+      ? new DiscordSignIn({
+          client,
+          states: new OAuthStateStore(redis.client, prefix, settings.stateTtlMs),
+          sessions,
+          botGuilds,
+          cipher,
+          adminUserIds,
+          logger,
+        })
       : undefined;
   const listener = listenForSessionRevocations({ connection: redis.subscriber, keyPrefix: prefix, sessions, logger });
 

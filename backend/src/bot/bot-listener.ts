@@ -43,7 +43,10 @@ export function attachListener<E extends keyof ClientEvents>(
   const counts = (stats[listener.name] ??= { handled: 0, failed: 0 });
   const fail = (error: unknown) => {
     counts.failed += 1;
-    context.logger.error({ listener: listener.name, event: listener.event, err: error }, `listener ${listener.name} failed`);
+    context.logger.error(
+      { listener: listener.name, event: listener.event, err: error },
+      `listener ${listener.name} failed`,
+    );
   };
   client.on(listener.event, (...args: ClientEvents[E]) => {
     try {

@@ -3,7 +3,11 @@ import { setTimeout as delay } from "node:timers/promises";
 import { Client, Events, GatewayIntentBits, Partials, type Guild } from "discord.js";
 import type { Logger } from "../logging/logger.ts";
 import { attachListener, type BotListener, type EventSink, type ListenerStats } from "./bot-listener.ts";
-import { GuildMemberLoader, type GuildMemberLoaderOptions, type GuildMemberLoaderStats } from "./guild-member-loader.ts";
+import {
+  GuildMemberLoader,
+  type GuildMemberLoaderOptions,
+  type GuildMemberLoaderStats,
+} from "./guild-member-loader.ts";
 import { ALL_LISTENERS } from "./listeners/all-listeners.ts";
 
 /** Options of the Discord bot. */
@@ -16,6 +20,7 @@ export interface DiscordBotOptions {
   /** Receives the records the listeners produce (the ingestion writer). */
   ingest: EventSink;
   /** Listeners to register (default: all six). */
+  // biome-ignore lint/suspicious/noExplicitAny: a list of listeners of different events (each checked where it is defined)
   listeners?: readonly BotListener<any>[];
   /** Request the privileged MessageContent intent, so message lengths are known on the real Discord (default false). */
   readMessageContent?: boolean;
@@ -82,7 +87,9 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
   for (const listener of options.listeners ?? ALL_LISTENERS) attachListener(client, listener, context, stats);
   client.on(Events.Error, (error) => options.logger.error({ err: error }, "discord client error"));
   client.on(Events.Warn, (message) => options.logger.warn({ discord: message }, "discord client warning"));
-  client.on(Events.ShardDisconnect, (_event, shardId) => options.logger.warn({ shardId }, "discord gateway disconnected"));
+  client.on(Events.ShardDisconnect, (_event, shardId) =>
+    options.logger.warn({ shardId }, "discord gateway disconnected"),
+  );
 
   /** Starts loading `guilds`' members and waits for them at most `memberFetchWaitMs`; never rejects. */
   async function waitForMemberLists(guilds: Iterable<Guild>): Promise<void> {
@@ -95,7 +102,11 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     const ms = Math.round(performance.now() - startedAt);
     if (done) options.logger.info({ ms, ...members.stats() }, "guild member lists loaded");
     // Why not wait longer: the bot already records events; only role changes of members not yet cached are skipped.
-    else options.logger.warn({ waitedMs: ms, ...members.stats() }, "guild member lists still loading; bot started without waiting further");
+    else
+      options.logger.warn(
+        { waitedMs: ms, ...members.stats() },
+        "guild member lists still loading; bot started without waiting further",
+      );
   }
 
   let stopped: Promise<void> | undefined;
@@ -104,7 +115,10 @@ export function createDiscordBot(options: DiscordBotOptions): DiscordBot {
     async start() {
       const timeoutMs = options.readyTimeoutMs ?? 30_000;
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new Error(`discord client not ready within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => abort.abort(new Error(`discord client not ready within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const ready = once(client, Events.ClientReady, { signal: abort.signal });
       // If login fails, `ready` is aborted below; observe it so that rejection is not reported as unhandled.
       ready.catch(() => undefined);

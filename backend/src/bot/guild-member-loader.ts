@@ -39,7 +39,14 @@ export class GuildMemberLoader {
   private readonly chunkTimeoutMs: number;
   private readonly concurrency: number;
   private readonly maxRateLimitRetries: number;
-  private readonly counters: GuildMemberLoaderStats = { requested: 0, skipped: 0, completed: 0, failed: 0, rateLimited: 0, membersFetched: 0 };
+  private readonly counters: GuildMemberLoaderStats = {
+    requested: 0,
+    skipped: 0,
+    completed: 0,
+    failed: 0,
+    rateLimited: 0,
+    membersFetched: 0,
+  };
   /** The load of each guild in progress or queued, so a guild asked for twice is fetched once. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly queue: (() => void)[] = [];
@@ -104,7 +111,13 @@ export class GuildMemberLoader {
         this.counters.completed += 1;
         this.counters.membersFetched += members.size;
         this.logger.info(
-          { guildId: guild.id, fetched: members.size, cached: guild.members.cache.size, memberCount: guild.memberCount, ms: Math.round(performance.now() - startedAt) },
+          {
+            guildId: guild.id,
+            fetched: members.size,
+            cached: guild.members.cache.size,
+            memberCount: guild.memberCount,
+            ms: Math.round(performance.now() - startedAt),
+          },
           "guild members loaded",
         );
         return;
@@ -117,7 +130,10 @@ export class GuildMemberLoader {
         }
         if (retryAfterMs !== undefined && attempt < this.maxRateLimitRetries) {
           this.counters.rateLimited += 1;
-          this.logger.warn({ guildId: guild.id, retryAfterMs, attempt: attempt + 1 }, "guild member fetch rate limited; retrying");
+          this.logger.warn(
+            { guildId: guild.id, retryAfterMs, attempt: attempt + 1 },
+            "guild member fetch rate limited; retrying",
+          );
           await this.sleep(retryAfterMs);
           if (this.stopped) return;
           continue;
@@ -137,7 +153,12 @@ export class GuildMemberLoader {
       this.running += 1;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.queue.push(() => (this.running += 1, resolve())));
+    return new Promise((resolve) =>
+      this.queue.push(() => {
+        this.running += 1;
+        resolve();
+      }),
+    );
   }
 
   private releaseSlot(): void {

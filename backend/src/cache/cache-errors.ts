@@ -39,7 +39,10 @@ export class InvalidKeyError extends CacheError {
 export class InvalidDurationError extends CacheError {
   static readonly code = "E_INVALID_DURATION" satisfies ErrorCode;
   constructor(readonly input: unknown) {
-    super(InvalidDurationError.code, `invalid duration ${JSON.stringify(input)}: use seconds (a number, as Redis EX) or "500ms", "30s", "5m", "1h", "1d"`);
+    super(
+      InvalidDurationError.code,
+      `invalid duration ${JSON.stringify(input)}: use seconds (a number, as Redis EX) or "500ms", "30s", "5m", "1h", "1d"`,
+    );
   }
 }
 

@@ -107,7 +107,10 @@ export interface Cache {
   /** Invalidates every entry carrying any of `tags` (hard by default; see `InvalidateOptions`); resolves to the entry count. */
   invalidateByTags(tags: string[], options?: InvalidateOptions): Promise<number>;
   /** `invalidateByTags` with the whole report: the tags, the entries covered and whether that count is approximate. */
-  invalidateByTagsWithReport(tags: string[], options?: InvalidateOptions): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
+  invalidateByTagsWithReport(
+    tags: string[],
+    options?: InvalidateOptions,
+  ): Promise<{ tags: string[]; entries: number; approximate: boolean }>;
 
   /** Deletes these keys everywhere (Redis, every instance's L1); resolves to how many existed. */
   deleteMany(keys: string[]): Promise<number>;

@@ -27,12 +27,20 @@ export class CallPlanner {
       refreshAheadAt: options.refreshAheadAt ?? defaults.refreshAheadAt,
       staleWhileRevalidate: options.staleWhileRevalidate ?? defaults.staleWhileRevalidate,
       statsLabel: options.statsLabel,
-      lastGood: options.lastGood && { fullKey: this.ctx.keys.entry(options.lastGood.key), horizonMs: parseDuration(options.lastGood.horizon) },
+      lastGood: options.lastGood && {
+        fullKey: this.ctx.keys.entry(options.lastGood.key),
+        horizonMs: parseDuration(options.lastGood.horizon),
+      },
     };
   }
 
   /** A new envelope created now, with the given tag versions. */
-  envelope(value: unknown, ttl: Duration | undefined, grace: Duration | undefined, versions: Map<string, number>): CacheEnvelope {
+  envelope(
+    value: unknown,
+    ttl: Duration | undefined,
+    grace: Duration | undefined,
+    versions: Map<string, number>,
+  ): CacheEnvelope {
     const createdAt = Date.now();
     const ttlMs = parseOptionalDuration(ttl, this.ctx.options.defaultTtlMs);
     return {

@@ -16,7 +16,15 @@ import { SpyCache } from "./spy-cache.ts";
 import { CacheStatsRecorder } from "./stats/cache-stats-recorder.ts";
 import { TagVersionStore } from "./tags/tag-version-store.ts";
 
-export type { Cache, CacheResult, CacheStatus, Duration, InvalidateOptions, RememberOptions, SetOptions } from "./cache-types.ts";
+export type {
+  Cache,
+  CacheResult,
+  CacheStatus,
+  Duration,
+  InvalidateOptions,
+  RememberOptions,
+  SetOptions,
+} from "./cache-types.ts";
 export type { CreateCacheOptions } from "./cache-options.ts";
 export type { InvalidationResult } from "./spy-cache.ts";
 export type { SpyCacheStats } from "./stats/cache-stats-report.ts";
@@ -35,11 +43,16 @@ export { StructureBatch } from "./structures/structure-batch.ts";
  */
 export function createCache(options: CreateCacheOptions): SpyCache {
   const resolved = resolveCacheOptions(options);
-  const keys = new KeyBuilder({ prefix: resolved.prefix, version: resolved.version, maxKeyLength: resolved.maxKeyLength });
+  const keys = new KeyBuilder({
+    prefix: resolved.prefix,
+    version: resolved.version,
+    maxKeyLength: resolved.maxKeyLength,
+  });
   const instanceId = options.instanceId ?? newCacheInstanceId();
   const stats = options.stats ?? new CacheStatsRecorder({ redis: options.redis, prefix: resolved.prefix, instanceId });
   const breakers = new NodeBreakers(options.redis, {
-    breaker: options.breaker instanceof CircuitBreaker ? options.breaker : { isFailure: isRedisFailure, ...options.breaker },
+    breaker:
+      options.breaker instanceof CircuitBreaker ? options.breaker : { isFailure: isRedisFailure, ...options.breaker },
     probeTimeoutMs: commandTimeoutOf(options.redis) ?? resolved.fallbackCommandTimeoutMs,
     ...(options.breakerProbeIntervalMs === undefined ? {} : { probeIntervalMs: options.breakerProbeIntervalMs }),
     ...(options.onBreakerStateChange ? { onNodeStateChange: options.onBreakerStateChange } : {}),
@@ -66,7 +79,9 @@ export function createCache(options: CreateCacheOptions): SpyCache {
     bus,
     l1: resolved.l1 ? new L1Store(resolved.l1) : undefined,
     stats,
-    lock: resolved.lock ? (options.lockService ?? new DistributedLock(options.redis, { prefix: keys.lockPrefix() })) : undefined,
+    lock: resolved.lock
+      ? (options.lockService ?? new DistributedLock(options.redis, { prefix: keys.lockPrefix() }))
+      : undefined,
     events: new EventEmitter(),
     logger: options.logger,
   };
@@ -87,14 +102,25 @@ function openSubscriber(redis: RedisClient): RedisClient {
   const subscriber = (redis as Cluster).isCluster
     ? (redis as Cluster).duplicate(undefined, {
         enableOfflineQueue: true,
-        redisOptions: { ...(redis as Cluster).options.redisOptions, commandTimeout: undefined, connectionName: "spywatcher:cache-bus" },
+        redisOptions: {
+          ...(redis as Cluster).options.redisOptions,
+          commandTimeout: undefined,
+          connectionName: "spywatcher:cache-bus",
+        },
       })
-    : (redis as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, connectionName: "spywatcher:cache-bus" });
+    : (redis as Redis).duplicate({
+        enableOfflineQueue: true,
+        commandTimeout: undefined,
+        maxRetriesPerRequest: null,
+        connectionName: "spywatcher:cache-bus",
+      });
   subscriber.on("error", () => undefined);
   return subscriber;
 }
 
 /** The per-command timeout the connection applies itself, if any. */
 function commandTimeoutOf(redis: RedisClient): number | undefined {
-  return (redis as Cluster).isCluster ? (redis as Cluster).options.redisOptions?.commandTimeout : (redis as Redis).options.commandTimeout;
+  return (redis as Cluster).isCluster
+    ? (redis as Cluster).options.redisOptions?.commandTimeout
+    : (redis as Redis).options.commandTimeout;
 }

@@ -20,7 +20,7 @@ import { CacheStructures } from "./structures/data-structures.ts";
 const NO_OPTIONS: RememberOptions<never> = Object.freeze({});
 
 /** What `remember` returns of a result. */
-function valueOf<T>(result: CacheResult<T>): T {
+function valueOfResult<T>(result: CacheResult<T>): T {
   return result.value;
 }
 
@@ -170,9 +170,12 @@ export class SpyCache extends EventEmitter implements Cache {
     const fullKey = this.ctx.keys.entry(key);
     const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
     try {
-      return Number(await this.ctx.gateway.call((c) => INCREMENT_COUNTER.run(c, [fullKey], [Math.trunc(by), ttlMs]), fullKey));
+      return Number(
+        await this.ctx.gateway.call((c) => INCREMENT_COUNTER.run(c, [fullKey], [Math.trunc(by), ttlMs]), fullKey),
+      );
     } catch (error) {
-      if (error instanceof Error && /not an integer|out of range/.test(error.message)) throw new NotACounterError(key, error);
+      if (error instanceof Error && /not an integer|out of range/.test(error.message))
+        throw new NotACounterError(key, error);
       throw new CacheUnavailableError("increment", error);
     }
   }
@@ -188,14 +191,19 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside; see `rememberWithMeta`. */
-  remember<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<T> {
+  remember<T>(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<T>,
+    options: RememberOptions<T> = NO_OPTIONS,
+  ): Promise<T> {
     let plan: RememberPlan<T>;
     try {
       plan = this.plan(key, ttl, options);
     } catch (error) {
       return Promise.reject(error); // bad key, tag or duration, or closed: a rejection, like every other failure
     }
-    return this.flow.run(plan, loader, valueOf);
+    return this.flow.run(plan, loader, valueOfResult);
   }
 
   /** Same as `remember`. */
@@ -204,7 +212,12 @@ export class SpyCache extends EventEmitter implements Cache {
   }
 
   /** Cache-aside with stampede protection, grace, timeouts and fail-open; says how the value was obtained. */
-  rememberWithMeta<T>(key: string, ttl: Duration, loader: () => Promise<T>, options: RememberOptions<T> = NO_OPTIONS): Promise<CacheResult<T>> {
+  rememberWithMeta<T>(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<T>,
+    options: RememberOptions<T> = NO_OPTIONS,
+  ): Promise<CacheResult<T>> {
     let plan: RememberPlan<T>;
     try {
       plan = this.plan(key, ttl, options);
@@ -224,8 +237,15 @@ export class SpyCache extends EventEmitter implements Cache {
     loader: (missingKeys: string[]) => Promise<Map<string, T> | Record<string, T>>,
     options: SetOptions & { schema?: z.ZodType<T> } = {},
   ): Promise<(T | undefined)[]> {
-    return rememberMany(this.ctx, this.reader, this.planner.validTags(options.tags), keys, ttl, loader, options, (value, versions) =>
-      this.planner.envelope(value, ttl, options.grace, versions),
+    return rememberMany(
+      this.ctx,
+      this.reader,
+      this.planner.validTags(options.tags),
+      keys,
+      ttl,
+      loader,
+      options,
+      (value, versions) => this.planner.envelope(value, ttl, options.grace, versions),
     );
   }
 
@@ -375,18 +395,30 @@ export class SpyCache extends EventEmitter implements Cache {
       this.ctx.gateway.breakers.close();
       // Bounded: a cluster with no reachable node queues commands without a deadline, and close() must end.
       await withTimeout(this.ctx.bus.close(), CLOSE_STEP_MS, "cache close (bus)").catch(() => undefined);
-      await withTimeout(Promise.resolve(this.ctx.stats.close()), CLOSE_STEP_MS, "cache close (final stats flush)").catch(() => undefined);
+      await withTimeout(
+        Promise.resolve(this.ctx.stats.close()),
+        CLOSE_STEP_MS,
+        "cache close (final stats flush)",
+      ).catch(() => undefined);
       if (this.ownedSubscriber) this.ownedSubscriber.disconnect();
       this.removeAllListeners();
     })();
     return this.closing;
   }
 
-  private async refreshNow(key: string, ttl: Duration, loader: () => Promise<unknown>, options: SetOptions | undefined): Promise<void> {
+  private async refreshNow(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<unknown>,
+    options: SetOptions | undefined,
+  ): Promise<void> {
     const tags = this.planner.validTags(options?.tags);
     const versions = await this.ctx.tags.current(tags);
     const value = await loader();
-    const written = await this.reader.write(this.ctx.keys.entry(key), this.planner.envelope(value, ttl, options?.grace, versions));
+    const written = await this.reader.write(
+      this.ctx.keys.entry(key),
+      this.planner.envelope(value, ttl, options?.grace, versions),
+    );
     if (!written) throw new CacheUnavailableError("warm");
   }
 
@@ -395,7 +427,8 @@ export class SpyCache extends EventEmitter implements Cache {
     this.assertOpen();
     const fullKey = this.ctx.keys.entry(key);
     const versions = await this.ctx.tags.current(this.planner.validTags(options.tags));
-    if (!(await this.reader.write(fullKey, this.planner.envelope(value, options.ttl, options.grace, versions)))) throw new CacheUnavailableError("warm");
+    if (!(await this.reader.write(fullKey, this.planner.envelope(value, options.ttl, options.grace, versions))))
+      throw new CacheUnavailableError("warm");
     this.announce([fullKey]);
   }
 

@@ -1,7 +1,10 @@
 import type { Command } from "commander";
 import { ACTIVITY_NAMESPACE } from "../activity/activity-keys.ts";
 import { parseTime } from "../activity/activity-query.ts";
-import { createActivityRebuildRepository, type ActivityRebuildRepository } from "../activity/activity-rebuild-repository.ts";
+import {
+  createActivityRebuildRepository,
+  type ActivityRebuildRepository,
+} from "../activity/activity-rebuild-repository.ts";
 import { rebuildActivity } from "../activity/activity-rebuild.ts";
 import { ActivityRetention } from "../activity/activity-retention.ts";
 import type { CacheStructures } from "../cache/structures/data-structures.ts";
@@ -48,11 +51,15 @@ export async function openActivity(config: AppConfig): Promise<OpenedActivity> {
 /** Registers `spywatcher activity rebuild|cleanup` (docs/activity.md). */
 export function registerActivityCommand(program: Command, deps: ActivityCommandDependencies): void {
   const write = deps.write ?? ((text: string) => process.stdout.write(text));
-  const activity = program.command("activity").description("live guild activity in Redis: rebuild from PostgreSQL, retention cleanup");
+  const activity = program
+    .command("activity")
+    .description("live guild activity in Redis: rebuild from PostgreSQL, retention cleanup");
 
   activity
     .command("rebuild")
-    .description("rebuild a guild's activity counters, leaderboards and streaks from PostgreSQL (every bucket ending after --since, whole)")
+    .description(
+      "rebuild a guild's activity counters, leaderboards and streaks from PostgreSQL (every bucket ending after --since, whole)",
+    )
     .requiredOption("--guild <id>", "guild id (a Discord snowflake)")
     .requiredOption("--since <time>", 'ISO 8601 time or a relative window ("24h", "30d")')
     .action(async function (this: Command, options: { guild: string; since: string }) {
@@ -64,14 +71,26 @@ export function registerActivityCommand(program: Command, deps: ActivityCommandD
         usageError(this, `--${(error as ValidationError).message}`);
       }
       await runWithOpened(this, deps.open, async (opened) => {
-        const report = await rebuildActivity({ structures: opened.structures, repository: opened.repository(), logger: opened.logger, guildId: options.guild, since: new Date(since) });
+        const report = await rebuildActivity({
+          structures: opened.structures,
+          repository: opened.repository(),
+          logger: opened.logger,
+          guildId: options.guild,
+          since: new Date(since),
+        });
         const replayed = Object.values(report.events).reduce((sum, n) => sum + n, 0);
         write(
           `guild ${report.guildId}: rebuilt from ${report.from} (events read from ${report.readFrom}): ${report.deletedKeys} keys and ` +
             `${report.deletedFields} hash fields deleted, ${replayed} events replayed ` +
-            `(${Object.entries(report.events).map(([kind, n]) => `${kind} ${n}`).join(", ")})\n`,
+            `(${Object.entries(report.events)
+              .map(([kind, n]) => `${kind} ${n}`)
+              .join(", ")})\n`,
         );
-        if (report.dropped > 0) throw new AppError("E_ACTIVITY_UNAVAILABLE", `${report.dropped} metrics could not be written (Redis failed): run the rebuild again`);
+        if (report.dropped > 0)
+          throw new AppError(
+            "E_ACTIVITY_UNAVAILABLE",
+            `${report.dropped} metrics could not be written (Redis failed): run the rebuild again`,
+          );
       });
     });
 

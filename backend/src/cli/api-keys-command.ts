@@ -1,6 +1,11 @@
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { ApiKeyService, DEFAULT_LOOKUP_CACHE_TTL_MS, type ApiKeySummary, type RevokedApiKey } from "../auth/api-key-service.ts";
+import {
+  ApiKeyService,
+  DEFAULT_LOOKUP_CACHE_TTL_MS,
+  type ApiKeySummary,
+  type RevokedApiKey,
+} from "../auth/api-key-service.ts";
 import { redisRevocationBroadcaster, type KeyRevocationBroadcaster } from "../auth/key-revocation-broadcast.ts";
 import type { AppConfig } from "../config/config.ts";
 import { openDatabase, openRedis } from "../composition/connections.ts";
@@ -34,7 +39,11 @@ export async function openApiKeyService(config: AppConfig): Promise<OpenedApiKey
   const revocationBroadcaster: KeyRevocationBroadcaster = {
     publish: (revocation) => {
       redis ??= openRedis(config, logger, "spywatcher-cli");
-      return redisRevocationBroadcaster({ client: redis.client, keyPrefix: config.redis.keyPrefix, timeoutMs: config.redis.connectTimeoutMs }).publish(revocation);
+      return redisRevocationBroadcaster({
+        client: redis.client,
+        keyPrefix: config.redis.keyPrefix,
+        timeoutMs: config.redis.connectTimeoutMs,
+      }).publish(revocation);
     },
   };
   return {
@@ -54,7 +63,8 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const keys = program.command("keys").description("create, list and revoke API keys");
 
-  const run = (command: Command, work: (opened: OpenedApiKeys) => Promise<void>) => runWithOpened(command, deps.open, work);
+  const run = (command: Command, work: (opened: OpenedApiKeys) => Promise<void>) =>
+    runWithOpened(command, deps.open, work);
 
   keys
     .command("create")
@@ -64,11 +74,18 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
     .option("--guild <id...>", "guild ids the key may read (repeatable)")
     .option("--json", "print JSON")
     .action(async (options: { name: string; admin?: boolean; guild?: string[]; json?: boolean }, command: Command) => {
-      if (!options.admin && !options.guild?.length) usageError(command, "required option '--admin' or '--guild <id...>' not specified");
+      if (!options.admin && !options.guild?.length)
+        usageError(command, "required option '--admin' or '--guild <id...>' not specified");
       await run(command, async ({ keys: service }) => {
-        const { record, secret } = await service.createKey({ name: options.name, admin: options.admin, guildIds: options.guild });
+        const { record, secret } = await service.createKey({
+          name: options.name,
+          admin: options.admin,
+          guildIds: options.guild,
+        });
         if (options.json) {
-          write(`${JSON.stringify({ id: record.id, name: record.name, scope: record.scope, guildIds: record.guildIds, keyPrefix: record.keyPrefix, key: secret })}\n`);
+          write(
+            `${JSON.stringify({ id: record.id, name: record.name, scope: record.scope, guildIds: record.guildIds, keyPrefix: record.keyPrefix, key: secret })}\n`,
+          );
           return;
         }
         write(
@@ -109,7 +126,9 @@ export function registerApiKeysCommand(program: Command, deps: ApiKeysCommandDep
     .action(async (id: string, _options: unknown, command: Command) => {
       await run(command, async ({ keys: service }) => {
         const key = await service.revokeKey(id);
-        write(`Revoked API key ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}\n${describeBroadcast(key)}\n`);
+        write(
+          `Revoked API key ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}\n${describeBroadcast(key)}\n`,
+        );
       });
     });
   return keys;
@@ -129,7 +148,8 @@ function describeBroadcast(key: RevokedApiKey): string {
     return `Running API instances were told through Redis pub/sub (${key.receivers} listening) and reject it at once.`;
   }
   // The revocation is durable in PostgreSQL either way: an unreachable Redis only delays other instances.
-  if (key.broadcast === "failed") return `Redis was unreachable, so running API instances were not told: they reject it ${bound}.`;
+  if (key.broadcast === "failed")
+    return `Redis was unreachable, so running API instances were not told: they reject it ${bound}.`;
   return `Running API instances reject it ${bound}.`;
 }
 

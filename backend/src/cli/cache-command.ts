@@ -34,7 +34,8 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const cache = program.command("cache").description("inspect, warm, clean up and invalidate the analytics cache");
 
-  const run = (command: Command, work: (opened: OpenedCache) => Promise<void>) => runWithOpened(command, deps.open, work);
+  const run = (command: Command, work: (opened: OpenedCache) => Promise<void>) =>
+    runWithOpened(command, deps.open, work);
 
   registerStatusCommand(cache, run, write);
   registerWarmCommand(cache, run, write, deps.progressStream);
@@ -48,34 +49,54 @@ export function registerCacheCommand(program: Command, deps: CacheCommandDepende
     .option("--guild <id>", "a guild whose analytics to invalidate")
     .addOption(new Option("--type <type...>", "with --guild: only these analytics").choices([...ANALYTICS_TYPES]))
     .option("--soft", "serve the old value for a moment while one recompute runs (default: hard)")
-    .action(async (options: { tag?: string[]; guild?: string; type?: AnalyticsType[]; soft?: boolean }, command: Command) => {
-      if (!options.tag?.length === !options.guild) usageError(command, "give either --tag <tag...> or --guild <id>");
-      if (options.guild !== undefined && !SNOWFLAKE.test(options.guild)) usageError(command, `--guild "${options.guild}" must be a Discord snowflake (17-20 digits)`);
-      for (const tag of options.tag ?? []) {
-        try {
-          validatePart(tag, "tag");
-        } catch (error) {
-          usageError(command, `--tag ${(error as Error).message}`);
+    .action(
+      async (options: { tag?: string[]; guild?: string; type?: AnalyticsType[]; soft?: boolean }, command: Command) => {
+        if (!options.tag?.length === !options.guild) usageError(command, "give either --tag <tag...> or --guild <id>");
+        if (options.guild !== undefined && !SNOWFLAKE.test(options.guild))
+          usageError(command, `--guild "${options.guild}" must be a Discord snowflake (17-20 digits)`);
+        for (const tag of options.tag ?? []) {
+          try {
+            validatePart(tag, "tag");
+          } catch (error) {
+            usageError(command, `--tag ${(error as Error).message}`);
+          }
         }
-      }
-      const tags = options.tag ?? (options.type ?? [...ANALYTICS_TYPES]).map((type) => guildAnalyticsTag(type, options.guild!));
-      await run(command, async ({ cache: spy, ops }) => {
-        const mode = options.soft ? "soft" : "hard";
-        const result = await logged(ops.invalidationLog, { source: "cli", cause: "cli: cache invalidate", action: options.guild ? "guild" : "tags", tags, mode, ...optionalGuild(tags) }, () =>
-          spy.invalidateByTagsWithReport(tags, { mode }),
-        );
-        write(`invalidated ${result.tags.length} tag(s), about ${result.entries} entries: ${result.tags.join(", ")}\n`);
-      });
-    });
+        const tags =
+          options.tag ?? (options.type ?? [...ANALYTICS_TYPES]).map((type) => guildAnalyticsTag(type, options.guild!));
+        await run(command, async ({ cache: spy, ops }) => {
+          const mode = options.soft ? "soft" : "hard";
+          const result = await logged(
+            ops.invalidationLog,
+            {
+              source: "cli",
+              cause: "cli: cache invalidate",
+              action: options.guild ? "guild" : "tags",
+              tags,
+              mode,
+              ...optionalGuild(tags),
+            },
+            () => spy.invalidateByTagsWithReport(tags, { mode }),
+          );
+          write(
+            `invalidated ${result.tags.length} tag(s), about ${result.entries} entries: ${result.tags.join(", ")}\n`,
+          );
+        });
+      },
+    );
 
   cache
     .command("clear")
     .description("delete every entry of this application's cache (its prefix only; never FLUSHDB)")
     .option("--yes", "confirm")
     .action(async (options: { yes?: boolean }, command: Command) => {
-      if (!options.yes) usageError(command, "clear deletes every cached entry of this application: add --yes to confirm");
+      if (!options.yes)
+        usageError(command, "clear deletes every cached entry of this application: add --yes to confirm");
       await run(command, async ({ cache: spy, ops }) => {
-        const deleted = await logged(ops.invalidationLog, { source: "cli", cause: "cli: cache clear", action: "clear", tags: [], mode: "delete" }, () => spy.clear());
+        const deleted = await logged(
+          ops.invalidationLog,
+          { source: "cli", cause: "cli: cache clear", action: "clear", tags: [], mode: "delete" },
+          () => spy.clear(),
+        );
         write(`deleted ${deleted} entries\n`);
       });
     });

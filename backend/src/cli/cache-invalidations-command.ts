@@ -19,9 +19,13 @@ export function registerInvalidationsCommand(
     .option("--json", "print JSON")
     .action(async (options: { limit: string; guild?: string; json?: boolean }, command: Command) => {
       const limit = integerOption(command, "--limit", options.limit, 1, 1_000);
-      if (options.guild !== undefined && !SNOWFLAKE.test(options.guild)) usageError(command, `--guild "${options.guild}" must be a Discord snowflake (17-20 digits)`);
+      if (options.guild !== undefined && !SNOWFLAKE.test(options.guild))
+        usageError(command, `--guild "${options.guild}" must be a Discord snowflake (17-20 digits)`);
       await run(command, async ({ ops }) => {
-        const entries = await ops.invalidationLog.recent({ limit, ...(options.guild ? { guildId: options.guild } : {}) });
+        const entries = await ops.invalidationLog.recent({
+          limit,
+          ...(options.guild ? { guildId: options.guild } : {}),
+        });
         write(options.json ? `${JSON.stringify({ entries })}\n` : describe(entries));
       });
     });

@@ -49,50 +49,85 @@ export function registerStatusCommand(
     .addOption(new Option("--type <type...>", "per analytic, only these (repeatable)").choices([...ANALYTICS_TYPES]))
     .option("--alerts", "only the alerts firing now and the recent ones (exit 1 when any fires)")
     .option("--json", `print JSON (schema ${CACHE_STATUS_SCHEMA})`)
-    .action(async (options: { keyspace: boolean; detailed?: boolean; type?: AnalyticsType[]; alerts?: boolean; json?: boolean }, command: Command) => {
-      await run(command, async ({ cache: spy, ops, redis, cacheKeys }) => {
-        const generatedAt = new Date().toISOString();
-        if (options.alerts) {
-          const history = await ops.alertHistory.recent(HISTORY_READ);
-          const alerts = { firing: firingFromHistory(history), recent: history.slice(0, RECENT_ALERTS) };
-          write(options.json ? `${JSON.stringify({ schema: CACHE_STATUS_SCHEMA, generatedAt, alerts } satisfies CacheStatusJson)}\n` : describeAlerts(alerts));
-          if (alerts.firing.length > 0) process.exitCode = 1;
-          return;
-        }
-        const [stats, healthScore] = await Promise.all([spy.getStats({ includeKeyspace: options.keyspace }), ops.scorer.score()]);
-        const wantTypes = options.detailed || options.type;
-        const keyspace = wantTypes ? await analyticsKeyspace(redis, cacheKeys, options.type ?? ANALYTICS_TYPES) : undefined;
-        const types = keyspace?.map((entry): AnalyticsTypeStatus => ({
-          ...entry,
-          lookups: stats.fleet ? (stats.fleet.byLabel?.[entry.type] ?? labelStats(NO_LOOKUPS)) : null,
-        }));
-        if (options.json) {
-          const json: CacheStatusJson = { schema: CACHE_STATUS_SCHEMA, generatedAt, ...stats, healthScore, ...(types ? { types } : {}) };
-          write(`${JSON.stringify(json)}\n`);
-          return;
-        }
-        write(describeCacheStats(stats));
-        write(`health score: ${healthScore.score}/100 (${healthScore.grade}; hit rate ${healthScore.components.hitRate}, response time ${healthScore.components.responseTime}, error rate ${healthScore.components.errorRate}; ${healthScore.basis === "fleet-window" ? `fleet, last ${Math.round(healthScore.windowMs / 1000)} s` : "this instance only"})\n`);
-        if (types) write(describeTypes(types));
-      });
-    });
+    .action(
+      async (
+        options: { keyspace: boolean; detailed?: boolean; type?: AnalyticsType[]; alerts?: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        await run(command, async ({ cache: spy, ops, redis, cacheKeys }) => {
+          const generatedAt = new Date().toISOString();
+          if (options.alerts) {
+            const history = await ops.alertHistory.recent(HISTORY_READ);
+            const alerts = { firing: firingFromHistory(history), recent: history.slice(0, RECENT_ALERTS) };
+            write(
+              options.json
+                ? `${JSON.stringify({ schema: CACHE_STATUS_SCHEMA, generatedAt, alerts } satisfies CacheStatusJson)}\n`
+                : describeAlerts(alerts),
+            );
+            if (alerts.firing.length > 0) process.exitCode = 1;
+            return;
+          }
+          const [stats, healthScore] = await Promise.all([
+            spy.getStats({ includeKeyspace: options.keyspace }),
+            ops.scorer.score(),
+          ]);
+          const wantTypes = options.detailed || options.type;
+          const keyspace = wantTypes
+            ? await analyticsKeyspace(redis, cacheKeys, options.type ?? ANALYTICS_TYPES)
+            : undefined;
+          const types = keyspace?.map(
+            (entry): AnalyticsTypeStatus => ({
+              ...entry,
+              lookups: stats.fleet ? (stats.fleet.byLabel?.[entry.type] ?? labelStats(NO_LOOKUPS)) : null,
+            }),
+          );
+          if (options.json) {
+            const json: CacheStatusJson = {
+              schema: CACHE_STATUS_SCHEMA,
+              generatedAt,
+              ...stats,
+              healthScore,
+              ...(types ? { types } : {}),
+            };
+            write(`${JSON.stringify(json)}\n`);
+            return;
+          }
+          write(describeCacheStats(stats));
+          write(
+            `health score: ${healthScore.score}/100 (${healthScore.grade}; hit rate ${healthScore.components.hitRate}, response time ${healthScore.components.responseTime}, error rate ${healthScore.components.errorRate}; ${healthScore.basis === "fleet-window" ? `fleet, last ${Math.round(healthScore.windowMs / 1000)} s` : "this instance only"})\n`,
+          );
+          if (types) write(describeTypes(types));
+        });
+      },
+    );
 }
 
 function describeTypes(types: AnalyticsTypeStatus[]): string {
   const lines = ["per analytic (lookups and hit rate: fleet, since the stats keys were created):"];
   for (const type of types) {
-    const ttl = type.ttlSecondsLeft ? `TTL left ${type.ttlSecondsLeft.min}-${type.ttlSecondsLeft.max} s (avg ${type.ttlSecondsLeft.avg})` : "TTL left n/a";
+    const ttl = type.ttlSecondsLeft
+      ? `TTL left ${type.ttlSecondsLeft.min}-${type.ttlSecondsLeft.max} s (avg ${type.ttlSecondsLeft.avg})`
+      : "TTL left n/a";
     const { lookups } = type;
-    const rate = lookups === null ? "hit rate unknown" : `${lookups.lookups} lookups, hit rate ${lookups.hitRatePercent === null ? "n/a" : `${lookups.hitRatePercent}%`} (hits ${lookups.hits}, stale ${lookups.stale}, misses ${lookups.misses}, bypasses ${lookups.bypasses})`;
-    lines.push(`  ${type.type.padEnd(8)} ${String(type.keys).padStart(6)} keys, ${ttl}, about ${type.estimatedBytes} bytes; ${rate}`);
+    const rate =
+      lookups === null
+        ? "hit rate unknown"
+        : `${lookups.lookups} lookups, hit rate ${lookups.hitRatePercent === null ? "n/a" : `${lookups.hitRatePercent}%`} (hits ${lookups.hits}, stale ${lookups.stale}, misses ${lookups.misses}, bypasses ${lookups.bypasses})`;
+    lines.push(
+      `  ${type.type.padEnd(8)} ${String(type.keys).padStart(6)} keys, ${ttl}, about ${type.estimatedBytes} bytes; ${rate}`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
 
 function describeAlerts(alerts: { firing: AlertHistoryEntry[]; recent: AlertHistoryEntry[] }): string {
   const lines = [alerts.firing.length === 0 ? "firing: none" : `firing: ${alerts.firing.length}`];
-  for (const alert of alerts.firing) lines.push(`  [${alert.severity}] ${alert.alert} on ${alert.instance} since ${alert.since}: ${alert.message}`);
+  for (const alert of alerts.firing)
+    lines.push(`  [${alert.severity}] ${alert.alert} on ${alert.instance} since ${alert.since}: ${alert.message}`);
   lines.push(alerts.recent.length === 0 ? "recent: none" : "recent:");
-  for (const entry of alerts.recent) lines.push(`  ${entry.at} ${entry.state.padEnd(8)} [${entry.severity}] ${entry.alert} on ${entry.instance}: ${entry.message}`);
+  for (const entry of alerts.recent)
+    lines.push(
+      `  ${entry.at} ${entry.state.padEnd(8)} [${entry.severity}] ${entry.alert} on ${entry.instance}: ${entry.message}`,
+    );
   return `${lines.join("\n")}\n`;
 }

@@ -7,7 +7,10 @@ export function describeCacheStats(stats: SpyCacheStats): string {
   const lines: string[] = [];
   const { fleet } = stats;
   if (fleet) {
-    const range = fleet.range.kind === "lifetime" ? "since the stats keys were created" : `over the last ${Math.round((fleet.range.to - fleet.range.from) / 1_000)} s`;
+    const range =
+      fleet.range.kind === "lifetime"
+        ? "since the stats keys were created"
+        : `over the last ${Math.round((fleet.range.to - fleet.range.from) / 1_000)} s`;
     lines.push(`fleet (${fleet.activeInstances.length} active instance(s), ${range}):`);
     lines.push(...describeCounts(fleet));
   } else {

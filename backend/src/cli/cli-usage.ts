@@ -18,7 +18,8 @@ export function strictParsing(program: Command): Command {
 
 /** The process exit status for a CommanderError: 0 for --help/--version, 2 for commander's own parse errors. */
 export function exitCodeOf(error: CommanderError): number {
-  if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+  if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help")
+    return 0;
   if (error.code.startsWith("commander.") && error.code !== "commander.executeSubCommandAsync") return USAGE_EXIT_CODE;
   return error.exitCode;
 }
@@ -26,7 +27,8 @@ export function exitCodeOf(error: CommanderError): number {
 /** Parses an integer option within bounds, or refuses it naming the option. */
 export function integerOption(command: Command, name: string, raw: string, min: number, max: number): number {
   const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isInteger(value) || value < min || value > max) usageError(command, `${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  if (!/^\d+$/.test(raw) || !Number.isInteger(value) || value < min || value > max)
+    usageError(command, `${name} must be an integer from ${min} to ${max} (got "${raw}")`);
   return value;
 }
 

@@ -34,7 +34,10 @@ export async function openServiceCache(config: AppConfig): Promise<OpenedCache> 
   const logger = pino({ level: "warn", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination(2));
   const redis = openRedis(config, logger, "spywatcher-cli");
   const unavailable = (error: unknown) =>
-    new AppError("E_CACHE_UNAVAILABLE", `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`);
+    new AppError(
+      "E_CACHE_UNAVAILABLE",
+      `Redis at the configured REDIS_URL did not answer: ${(error as Error).message}`,
+    );
   try {
     // The cache is built only once Redis answers, so a down Redis is not recorded as cache errors in the fleet stats.
     await waitForRedisReady(redis.client, config.redis.connectTimeoutMs);

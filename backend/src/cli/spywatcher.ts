@@ -21,7 +21,9 @@ export function configOrExit(): AppConfig {
 }
 
 // Strict parsing: an unknown option or a bad value is one `error: ...` line and exit status 2 (docs/cli.md).
-const program = strictParsing(new Command().name("spywatcher").description("Operate the SpyWatcher backend: migrations, cache, API keys, activity"));
+const program = strictParsing(
+  new Command().name("spywatcher").description("Operate the SpyWatcher backend: migrations, cache, API keys, activity"),
+);
 
 program
   .command("migrate")

@@ -70,11 +70,14 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     ...(deps.publisher ? { publisher: deps.publisher, channel: analyticsUpdateChannel(deps.keyPrefix) } : {}),
     coalesceMs: config.invalidationCoalesceMs,
     mode: config.invalidationMode,
-    ...(deps.recompute && deps.analyticsUpdates ? { recompute: deps.recompute, analyticsUpdates: deps.analyticsUpdates } : {}),
+    ...(deps.recompute && deps.analyticsUpdates
+      ? { recompute: deps.recompute, analyticsUpdates: deps.analyticsUpdates }
+      : {}),
   });
   const repository = createIngestRepository(deps.prisma);
   const spill = new IngestSpillFile(config.ingestSpillDir);
-  const onDurable = (guildId: string, kinds: IngestEventKind[], events: number) => invalidation.notify(guildId, kinds, events);
+  const onDurable = (guildId: string, kinds: IngestEventKind[], events: number) =>
+    invalidation.notify(guildId, kinds, events);
   const writer = new IngestionWriter({
     repository,
     logger,
@@ -117,7 +120,10 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
       const replayed = replay.stop();
       await writer.close();
       await invalidation.close();
-      logger.info({ ingest: writer.stats(), spillReplay: replayed, invalidation: invalidation.stats() }, "discord side stopped");
+      logger.info(
+        { ingest: writer.stats(), spillReplay: replayed, invalidation: invalidation.stats() },
+        "discord side stopped",
+      );
     })();
     return stopping;
   };
@@ -132,8 +138,16 @@ export async function startDiscordSide(deps: DiscordSideDependencies): Promise<D
     simulated: Boolean(simulation),
     simulatedGuildIds: simulation?.guildIds ?? [],
     cacheInvalidation: invalidation,
-    simulatedDiscord: simulation ? { apiUrl: simulation.apiUrl, authorizeUrl: simulation.authorizeUrl, botToken: simulation.token } : undefined,
-    stats: () => ({ simulated: Boolean(simulation), listeners: bot.stats(), memberFetch: bot.memberFetchStats(), ingest: writer.stats(), invalidation: invalidation.stats() }),
+    simulatedDiscord: simulation
+      ? { apiUrl: simulation.apiUrl, authorizeUrl: simulation.authorizeUrl, botToken: simulation.token }
+      : undefined,
+    stats: () => ({
+      simulated: Boolean(simulation),
+      listeners: bot.stats(),
+      memberFetch: bot.memberFetchStats(),
+      ingest: writer.stats(),
+      invalidation: invalidation.stats(),
+    }),
     stop,
   };
 }

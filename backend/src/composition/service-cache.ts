@@ -53,7 +53,10 @@ export function createServiceCacheWithStats(
     breaker: options.breaker,
     // One breaker per master: say which one changed (a master's outage costs only its own slots).
     onBreakerStateChange: (node, from, to) =>
-      (to === "closed" ? logger.info.bind(logger) : logger.warn.bind(logger))({ node, from, to }, "cache circuit breaker changed state"),
+      (to === "closed" ? logger.info.bind(logger) : logger.warn.bind(logger))(
+        { node, from, to },
+        "cache circuit breaker changed state",
+      ),
     stats,
     lockService: locks.lock,
   });

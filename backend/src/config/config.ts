@@ -28,21 +28,22 @@ const duration = z.string().transform((value, context) => {
   try {
     return parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : (value as `${number}s`));
   } catch {
-    context.addIssue({ code: "custom", message: 'must be seconds ("300") or a duration such as "500ms", "30s", "5m", "1h"' });
+    context.addIssue({
+      code: "custom",
+      message: 'must be seconds ("300") or a duration such as "500ms", "30s", "5m", "1h"',
+    });
     return z.NEVER;
   }
 });
 
-const postgresUrl = z
-  .string()
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === "postgresql:" || url.protocol === "postgres:") && url.pathname.length > 1;
-    } catch {
-      return false;
-    }
-  }, "must be a postgresql://user@host:port/database URL");
+const postgresUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "postgresql:" || url.protocol === "postgres:") && url.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}, "must be a postgresql://user@host:port/database URL");
 
 const redisUrl = z.string().refine((value) => {
   try {
@@ -55,7 +56,12 @@ const redisUrl = z.string().refine((value) => {
 
 const clusterNodes = z
   .string()
-  .transform((value) => value.split(",").map((node) => node.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(",")
+      .map((node) => node.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z
       .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "each node must be host:port"))
@@ -86,7 +92,10 @@ export const environmentSchema = z.object({
 
   REDIS_URL: redisUrl.default("redis://127.0.0.1:6379/0"),
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
-  REDIS_PROTOCOL: z.coerce.number().pipe(z.union([z.literal(2), z.literal(3)])).default(REDIS_CONNECTION_DEFAULTS.protocol),
+  REDIS_PROTOCOL: z.coerce
+    .number()
+    .pipe(z.union([z.literal(2), z.literal(3)]))
+    .default(REDIS_CONNECTION_DEFAULTS.protocol),
   REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(REDIS_CONNECTION_DEFAULTS.connectTimeoutMs),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(REDIS_CONNECTION_DEFAULTS.commandTimeoutMs),
   REDIS_PASSWORD: z.string().min(1).optional(),
@@ -97,7 +106,10 @@ export const environmentSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")
     .default("spywatcher"),
 
-  CACHE_VERSION: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, "must be 1-16 letters, digits, '_' or '-'").default(CACHE_DEFAULTS.version),
+  CACHE_VERSION: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,16}$/, "must be 1-16 letters, digits, '_' or '-'")
+    .default(CACHE_DEFAULTS.version),
   CACHE_DEFAULT_TTL: duration.default(CACHE_DEFAULTS.defaultTtlMs),
   CACHE_GRACE: duration.default(CACHE_DEFAULTS.graceMs),
   CACHE_STALE_WHILE_REVALIDATE: booleanFromEnv.default(CACHE_DEFAULTS.staleWhileRevalidate),
@@ -150,7 +162,12 @@ export const environmentSchema = z.object({
   HEALTH_RETRY_MAX_DELAY_MS: nonNegativeInt.default(500),
   HEALTH_CRITICAL_CHECKS: z
     .string()
-    .transform((value) => value.split(",").map((name) => name.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(SERVICE_CHECK_NAMES, { error: `each must be one of ${SERVICE_CHECK_NAMES.join(", ")}` })))
     .default(["redis", "postgres"]),
   HEALTH_MEMORY_RSS_MAX_MB: positiveInt.default(2_048),
@@ -163,10 +180,17 @@ export const environmentSchema = z.object({
   AUTH_STALE_IF_ERROR_MS: nonNegativeInt.default(API_KEY_DEFAULTS.staleIfErrorMs),
   AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(API_KEY_DEFAULTS.failedAuthPerMinute),
   AUTH_MAX_NEW_KEY_LOOKUPS: positiveInt.optional(),
-  DISCORD_CLIENT_ID: z.string().regex(/^\S{1,100}$/, "must be the application's client id").optional(),
+  DISCORD_CLIENT_ID: z
+    .string()
+    .regex(/^\S{1,100}$/, "must be the application's client id")
+    .optional(),
   DISCORD_CLIENT_SECRET: z.string().min(1).optional(),
-  DISCORD_REDIRECT_URI: z.url({ protocol: /^https?$/, error: "must be an http(s) URL ending in /auth/discord/callback" }).optional(),
-  DISCORD_OAUTH_AUTHORIZE_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://discord.com/oauth2/authorize"),
+  DISCORD_REDIRECT_URI: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL ending in /auth/discord/callback" })
+    .optional(),
+  DISCORD_OAUTH_AUTHORIZE_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .default("https://discord.com/oauth2/authorize"),
   DISCORD_OAUTH_TIMEOUT_MS: positiveInt.default(5_000),
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)").optional(),
   SESSION_TTL: duration.default(24 * 3_600_000),
@@ -177,18 +201,34 @@ export const environmentSchema = z.object({
   OAUTH_STATE_TTL: duration.default(10 * 60_000),
   AUTH_ADMIN_USER_IDS: z
     .string()
-    .transform((value) => value.split(",").map((id) => id.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(",")
+        .map((id) => id.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^\d{17,20}$/, "each must be a Discord user id (17-20 digits)")))
     .default([]),
   AUTH_SUCCESS_REDIRECT: z
     .string()
-    .refine((value) => (value.startsWith("/") && !value.startsWith("//")) || /^https?:\/\//.test(value), "must be a path (/dashboard) or an http(s) URL")
+    .refine(
+      (value) => (value.startsWith("/") && !value.startsWith("//")) || /^https?:\/\//.test(value),
+      "must be a path (/dashboard) or an http(s) URL",
+    )
     .default("/auth/me"),
-  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')").optional(),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .regex(/^\S+$/, "must not contain spaces (it is sent as 'Authorization: Bearer <token>')")
+    .optional(),
   TRUST_PROXY: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt.default(600),
   HTTP_SLOW_REQUEST_MS: nonNegativeInt.default(1_000),
-  HTTP_LOG_SAMPLE_RATE: z.coerce.number().min(0, "must be between 0 and 1").max(1, "must be between 0 and 1").default(0),
+  HTTP_LOG_SAMPLE_RATE: z.coerce
+    .number()
+    .min(0, "must be between 0 and 1")
+    .max(1, "must be between 0 and 1")
+    .default(0),
   WS_MAX_CONNECTIONS: positiveInt.default(1_000),
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(50),
   WS_AUTH_TIMEOUT_MS: positiveInt.default(5_000),
@@ -200,12 +240,28 @@ export const environmentSchema = z.object({
   ALERT_WINDOW_MS: positiveInt.default(ALERT_MONITOR_DEFAULTS.windowMs),
   ALERT_CACHE_HIT_RATE_MIN: z.coerce.number().min(0).max(100).default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinPercent),
   ALERT_CACHE_HIT_RATE_MIN_LOOKUPS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.cacheHitRateMinLookups),
-  ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.redisMemoryMaxPercent),
-  ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.ingestBufferMaxPercent),
+  ALERT_REDIS_MEMORY_MAX_PERCENT: z.coerce
+    .number()
+    .positive()
+    .max(100)
+    .default(DEFAULT_ALERT_THRESHOLDS.redisMemoryMaxPercent),
+  ALERT_INGEST_BUFFER_MAX_PERCENT: z.coerce
+    .number()
+    .positive()
+    .max(100)
+    .default(DEFAULT_ALERT_THRESHOLDS.ingestBufferMaxPercent),
   ALERT_CACHE_P99_MAX_MS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.cacheP99MaxMs),
-  ALERT_ERROR_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.errorRateMaxPercent),
+  ALERT_ERROR_RATE_MAX_PERCENT: z.coerce
+    .number()
+    .positive()
+    .max(100)
+    .default(DEFAULT_ALERT_THRESHOLDS.errorRateMaxPercent),
   ALERT_ERROR_RATE_MIN_LOOKUPS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.errorRateMinLookups),
-  ALERT_LOCK_FAILURE_RATE_MAX_PERCENT: z.coerce.number().positive().max(100).default(DEFAULT_ALERT_THRESHOLDS.lockFailureRateMaxPercent),
+  ALERT_LOCK_FAILURE_RATE_MAX_PERCENT: z.coerce
+    .number()
+    .positive()
+    .max(100)
+    .default(DEFAULT_ALERT_THRESHOLDS.lockFailureRateMaxPercent),
   ALERT_LOCK_MIN_ATTEMPTS: positiveInt.default(DEFAULT_ALERT_THRESHOLDS.lockMinAttempts),
   ALERT_HISTORY_MAX_ENTRIES: positiveInt.default(1_000),
   INVALIDATION_LOG_MAX_ENTRIES: positiveInt.default(10_000),
@@ -223,7 +279,10 @@ export const environmentSchema = z.object({
   ALERT_WEBHOOK_TIMEOUT_MS: positiveInt.default(ALERT_WEBHOOK_DEFAULTS.timeoutMs),
   ALERT_WEBHOOK_RETRIES: nonNegativeInt.max(10).default(ALERT_WEBHOOK_DEFAULTS.retries),
   ALERT_WEBHOOK_REPEAT_MS: positiveInt.default(ALERT_MONITOR_DEFAULTS.repeatMs),
-  ALERT_INSTANCE: z.string().regex(/^\S{1,200}$/, "must be 1-200 characters without spaces").optional(),
+  ALERT_INSTANCE: z
+    .string()
+    .regex(/^\S{1,200}$/, "must be 1-200 characters without spaces")
+    .optional(),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -238,7 +297,8 @@ function isDemo(e: Environment): boolean {
 
 /** Rules across variables; the first one broken is reported under the variable to change. */
 function checkCrossVariableRules(e: Environment, context: z.RefinementCtx): void {
-  const fail = (variable: string, message: string) => context.addIssue({ code: "custom", path: [variable], message, input: e });
+  const fail = (variable: string, message: string) =>
+    context.addIssue({ code: "custom", path: [variable], message, input: e });
   if (e.ALERT_WINDOW_MS < 2 * e.ALERT_EVAL_INTERVAL_MS) {
     // With fewer than two evaluations per window a counter rule would never have a baseline to compare with.
     fail("ALERT_WINDOW_MS", `must be at least 2 x ALERT_EVAL_INTERVAL_MS (${2 * e.ALERT_EVAL_INTERVAL_MS})`);
@@ -267,7 +327,10 @@ function checkCrossVariableRules(e: Environment, context: z.RefinementCtx): void
     return;
   }
   if (Boolean(e.DISCORD_CLIENT_ID) !== Boolean(e.DISCORD_CLIENT_SECRET)) {
-    fail(e.DISCORD_CLIENT_ID ? "DISCORD_CLIENT_SECRET" : "DISCORD_CLIENT_ID", "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together");
+    fail(
+      e.DISCORD_CLIENT_ID ? "DISCORD_CLIENT_SECRET" : "DISCORD_CLIENT_ID",
+      "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together",
+    );
     return;
   }
 }
@@ -335,7 +398,9 @@ function toAppConfig(e: Environment) {
       softTimeoutMs: e.CACHE_SOFT_TIMEOUT,
       hardTimeoutMs: e.CACHE_HARD_TIMEOUT,
       compressAboveBytes: e.CACHE_COMPRESS_ABOVE_BYTES,
-      l1: e.CACHE_L1_ENABLED ? { maxEntries: e.CACHE_L1_MAX_ENTRIES, maxBytes: e.CACHE_L1_MAX_BYTES } : (false as const),
+      l1: e.CACHE_L1_ENABLED
+        ? { maxEntries: e.CACHE_L1_MAX_ENTRIES, maxBytes: e.CACHE_L1_MAX_BYTES }
+        : (false as const),
       invalidationWindowMs: e.CACHE_INVALIDATION_WINDOW_MS,
       softInvalidationStaleMs: e.CACHE_SOFT_INVALIDATION_STALE_MS,
       lockWaitMs: e.CACHE_LOCK_WAIT_MS,
@@ -391,7 +456,11 @@ function toAppConfig(e: Environment) {
     health: {
       checkTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
       cacheTtlMs: e.HEALTH_CACHE_TTL_MS,
-      retry: { attempts: e.HEALTH_CHECK_ATTEMPTS, initialDelayMs: e.HEALTH_RETRY_INITIAL_DELAY_MS, maxDelayMs: e.HEALTH_RETRY_MAX_DELAY_MS },
+      retry: {
+        attempts: e.HEALTH_CHECK_ATTEMPTS,
+        initialDelayMs: e.HEALTH_RETRY_INITIAL_DELAY_MS,
+        maxDelayMs: e.HEALTH_RETRY_MAX_DELAY_MS,
+      },
       criticalChecks: e.HEALTH_CRITICAL_CHECKS,
       rssMaxBytes: e.HEALTH_MEMORY_RSS_MAX_MB * 1_048_576,
       heapMaxPercent: e.HEALTH_MEMORY_HEAP_MAX_PERCENT,
@@ -416,7 +485,14 @@ function toAppConfig(e: Environment) {
      * one per process outside production (stored Discord tokens then do not survive a restart).
      */
     sessions: {
-      oauth: e.DISCORD_CLIENT_ID && e.DISCORD_CLIENT_SECRET ? { clientId: e.DISCORD_CLIENT_ID, clientSecret: e.DISCORD_CLIENT_SECRET, redirectUri: e.DISCORD_REDIRECT_URI } : undefined,
+      oauth:
+        e.DISCORD_CLIENT_ID && e.DISCORD_CLIENT_SECRET
+          ? {
+              clientId: e.DISCORD_CLIENT_ID,
+              clientSecret: e.DISCORD_CLIENT_SECRET,
+              redirectUri: e.DISCORD_REDIRECT_URI,
+            }
+          : undefined,
       authorizeUrl: e.DISCORD_OAUTH_AUTHORIZE_URL,
       discordTimeoutMs: e.DISCORD_OAUTH_TIMEOUT_MS,
       sessionSecret: e.SESSION_SECRET,
@@ -469,7 +545,12 @@ function toAppConfig(e: Environment) {
       instance: e.ALERT_INSTANCE ?? `${hostname()}:${e.PORT}`,
       /** Where transitions are POSTed (ALERT_WEBHOOK_URL); undefined: logs only. May carry a token: log its origin only. */
       webhook: e.ALERT_WEBHOOK_URL
-        ? { url: e.ALERT_WEBHOOK_URL, timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS, retries: e.ALERT_WEBHOOK_RETRIES, repeatMs: e.ALERT_WEBHOOK_REPEAT_MS }
+        ? {
+            url: e.ALERT_WEBHOOK_URL,
+            timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS,
+            retries: e.ALERT_WEBHOOK_RETRIES,
+            repeatMs: e.ALERT_WEBHOOK_REPEAT_MS,
+          }
         : undefined,
     },
     /** Operators' tools (docs/operations.md): invalidation log and alert history caps, scheduled cleanup, health score. */
@@ -493,9 +574,7 @@ export type AppConfig = z.output<typeof configSchema>;
 /** Raised when the environment does not validate; its message names every bad variable. */
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {
-    super(
-      `Invalid environment:\n${issues.map((issue) => `  - ${issue.variable}: ${issue.message}`).join("\n")}`,
-    );
+    super(`Invalid environment:\n${issues.map((issue) => `  - ${issue.variable}: ${issue.message}`).join("\n")}`);
     this.name = "ConfigError";
   }
 }

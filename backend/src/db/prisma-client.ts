@@ -2,7 +2,12 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
 
 /** Defaults of `PrismaClientOptions`; the DATABASE_* defaults of config/config.ts are these. */
-export const PRISMA_CLIENT_DEFAULTS = { poolMax: 10, statementTimeoutMs: 10_000, connectionTimeoutMs: 5_000, keepAliveDelayMs: 10_000 } as const;
+export const PRISMA_CLIENT_DEFAULTS = {
+  poolMax: 10,
+  statementTimeoutMs: 10_000,
+  connectionTimeoutMs: 5_000,
+  keepAliveDelayMs: 10_000,
+} as const;
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
 
@@ -31,7 +36,8 @@ export function createPrismaClient(options: PrismaClientOptions): PrismaClient {
     max: options.poolMax ?? PRISMA_CLIENT_DEFAULTS.poolMax,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.connectionTimeoutMs,
     statement_timeout: options.statementTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.statementTimeoutMs,
-    query_timeout: options.queryTimeoutMs ?? (options.statementTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.statementTimeoutMs) + 1_000,
+    query_timeout:
+      options.queryTimeoutMs ?? (options.statementTimeoutMs ?? PRISMA_CLIENT_DEFAULTS.statementTimeoutMs) + 1_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveDelayMs ?? PRISMA_CLIENT_DEFAULTS.keepAliveDelayMs,
     idleTimeoutMillis: 30_000,

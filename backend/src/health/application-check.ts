@@ -18,7 +18,10 @@ export interface ApplicationCheckSources {
  * ingestion buffer's fill and the cache breaker. Degraded (never down: the process answers) when one is off.
  * `close()` stops the event loop histogram.
  */
-export function applicationProbe(sources: ApplicationCheckSources): { probe: () => Promise<HealthProbe>; close(): void } {
+export function applicationProbe(sources: ApplicationCheckSources): {
+  probe: () => Promise<HealthProbe>;
+  close(): void;
+} {
   const histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   histogram.enable();
   return {
@@ -28,11 +31,14 @@ export function applicationProbe(sources: ApplicationCheckSources): { probe: () 
       histogram.reset();
       const breaker = sources.breakerState();
       const buffer = sources.ingestBuffer?.();
-      const bufferPercent = buffer && buffer.capacity > 0 ? Math.round((buffer.buffered / buffer.capacity) * 10_000) / 100 : null;
+      const bufferPercent =
+        buffer && buffer.capacity > 0 ? Math.round((buffer.buffered / buffer.capacity) * 10_000) / 100 : null;
       const problems: string[] = [];
-      if (p99Ms > sources.eventLoopDelayMaxMs) problems.push(`event loop delay p99 ${p99Ms} ms (maximum ${sources.eventLoopDelayMaxMs} ms)`);
+      if (p99Ms > sources.eventLoopDelayMaxMs)
+        problems.push(`event loop delay p99 ${p99Ms} ms (maximum ${sources.eventLoopDelayMaxMs} ms)`);
       if (breaker !== "closed") problems.push(`cache circuit breaker is ${breaker}`);
-      if (bufferPercent !== null && bufferPercent > sources.ingestBufferMaxPercent) problems.push(`ingestion buffer at ${bufferPercent}% (maximum ${sources.ingestBufferMaxPercent}%)`);
+      if (bufferPercent !== null && bufferPercent > sources.ingestBufferMaxPercent)
+        problems.push(`ingestion buffer at ${bufferPercent}% (maximum ${sources.ingestBufferMaxPercent}%)`);
       const details = { eventLoopDelayP99Ms: p99Ms, breaker, ingestBufferPercent: bufferPercent };
       return problems.length > 0 ? { status: "degraded", message: problems.join("; "), details } : { details };
     },

@@ -30,7 +30,8 @@ export class HealthRegistry {
   /** Adds a check; a second check with the same name is a wiring bug and throws. */
   register(definition: HealthCheckDefinition): this {
     if (this.checks.has(definition.name)) throw new Error(`health check "${definition.name}" is registered twice`);
-    if (definition.retry.attempts < 1) throw new RangeError(`health check "${definition.name}": attempts must be at least 1`);
+    if (definition.retry.attempts < 1)
+      throw new RangeError(`health check "${definition.name}": attempts must be at least 1`);
     this.checks.set(definition.name, definition);
     return this;
   }
@@ -81,7 +82,9 @@ export class HealthRegistry {
           attempts = attempt;
           const started = performance.now();
           try {
-            return (await withTimeout(definition.probe(), definition.timeoutMs, definition.name)) as HealthProbe | undefined;
+            return (await withTimeout(definition.probe(), definition.timeoutMs, definition.name)) as
+              | HealthProbe
+              | undefined;
           } finally {
             latencyMs = elapsed(started);
           }
@@ -97,11 +100,19 @@ export class HealthRegistry {
         ...(probe?.details ? { details: probe.details } : {}),
       });
     } catch (error) {
-      return this.produced(definition, { status: "down", latencyMs, attempts, error: error instanceof Error ? error.message : String(error) });
+      return this.produced(definition, {
+        status: "down",
+        latencyMs,
+        attempts,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 
-  private produced(definition: HealthCheckDefinition, outcome: Pick<HealthCheckResult, "status" | "latencyMs" | "attempts" | "error" | "details">): Cached {
+  private produced(
+    definition: HealthCheckDefinition,
+    outcome: Pick<HealthCheckResult, "status" | "latencyMs" | "attempts" | "error" | "details">,
+  ): Cached {
     const at = this.now();
     return {
       at,
@@ -120,7 +131,9 @@ export class HealthRegistry {
 /** The verdict over a set of results. */
 export function summarize(checks: HealthCheckResult[]): HealthSummary {
   const failing = checks.filter((check) => check.critical && check.status === "down").map((check) => check.name);
-  const degraded = checks.filter((check) => !(check.critical && check.status === "down") && check.status !== "up").map((check) => check.name);
+  const degraded = checks
+    .filter((check) => !(check.critical && check.status === "down") && check.status !== "up")
+    .map((check) => check.name);
   const status = failing.length > 0 ? "unavailable" : degraded.length > 0 ? "degraded" : "ready";
   return { status, failing, degraded, checks };
 }

@@ -32,9 +32,19 @@ export function redisMemoryProbe(client: RedisClient, maxPercent: number): () =>
     );
     const bounded = readings.filter((reading) => reading.percent !== null);
     const worst = bounded.sort((a, b) => b.percent! - a.percent!)[0];
-    const details = { masters: readings.length, usedBytes: readings.reduce((sum, r) => sum + r.usedBytes, 0), worstPercent: worst?.percent ?? null, maxPercent };
+    const details = {
+      masters: readings.length,
+      usedBytes: readings.reduce((sum, r) => sum + r.usedBytes, 0),
+      worstPercent: worst?.percent ?? null,
+      maxPercent,
+    };
     if (!worst) return { details: { ...details, note: "maxmemory is not set" } };
-    if (worst.percent! > maxPercent) return { status: "degraded", message: `Redis uses ${worst.percent}% of maxmemory (maximum ${maxPercent}%)`, details };
+    if (worst.percent! > maxPercent)
+      return {
+        status: "degraded",
+        message: `Redis uses ${worst.percent}% of maxmemory (maximum ${maxPercent}%)`,
+        details,
+      };
     return { details };
   };
 }
@@ -48,14 +58,25 @@ export interface ProcessMemoryThresholds {
 }
 
 /** Process memory: RSS and V8 heap used against their thresholds (real readings of this process). */
-export function processMemoryProbe(thresholds: ProcessMemoryThresholds, heapLimitBytes: number): () => Promise<HealthProbe> {
+export function processMemoryProbe(
+  thresholds: ProcessMemoryThresholds,
+  heapLimitBytes: number,
+): () => Promise<HealthProbe> {
   return async () => {
     const usage = process.memoryUsage();
     const heapPercent = Math.round((usage.heapUsed / heapLimitBytes) * 10_000) / 100;
-    const details = { rssBytes: usage.rss, rssMaxBytes: thresholds.rssMaxBytes, heapUsedBytes: usage.heapUsed, heapPercent, heapMaxPercent: thresholds.heapMaxPercent };
+    const details = {
+      rssBytes: usage.rss,
+      rssMaxBytes: thresholds.rssMaxBytes,
+      heapUsedBytes: usage.heapUsed,
+      heapPercent,
+      heapMaxPercent: thresholds.heapMaxPercent,
+    };
     const problems: string[] = [];
-    if (usage.rss > thresholds.rssMaxBytes) problems.push(`RSS ${mib(usage.rss)} MiB above ${mib(thresholds.rssMaxBytes)} MiB`);
-    if (heapPercent > thresholds.heapMaxPercent) problems.push(`heap at ${heapPercent}% of its limit (maximum ${thresholds.heapMaxPercent}%)`);
+    if (usage.rss > thresholds.rssMaxBytes)
+      problems.push(`RSS ${mib(usage.rss)} MiB above ${mib(thresholds.rssMaxBytes)} MiB`);
+    if (heapPercent > thresholds.heapMaxPercent)
+      problems.push(`heap at ${heapPercent}% of its limit (maximum ${thresholds.heapMaxPercent}%)`);
     if (problems.length > 0) throw Object.assign(new Error(problems.join("; ")), { details });
     return { details };
   };
@@ -69,7 +90,8 @@ export function diskProbe(directory: string): () => Promise<HealthProbe> {
     const payload = `spywatcher health ${Date.now()}`;
     try {
       await writeFile(file, payload);
-      if ((await readFile(file, "utf8")) !== payload) throw new Error("the file read back differs from what was written");
+      if ((await readFile(file, "utf8")) !== payload)
+        throw new Error("the file read back differs from what was written");
     } finally {
       await unlink(file).catch(() => undefined);
     }

@@ -25,16 +25,23 @@ export function redisClusterProbe(cluster: Cluster, perMasterTimeoutMs: number):
     const masters = cluster.nodes("master");
     if (masters.length === 0) throw new Error(`no master is known (connection status: ${cluster.status})`);
     const ranges = slotRanges(cluster);
-    const states = await Promise.all(masters.map((node) => masterState(node, ranges.get(nodeId(node)) ?? "none", perMasterTimeoutMs)));
+    const states = await Promise.all(
+      masters.map((node) => masterState(node, ranges.get(nodeId(node)) ?? "none", perMasterTimeoutMs)),
+    );
     states.sort((a, b) => firstSlot(a.slots) - firstSlot(b.slots));
     const details = { masters: states };
     const down = states.filter((state) => state.status === "down");
-    if (down.length === states.length) throw Object.assign(new Error(`every master is down (${states.length})`), { details });
+    if (down.length === states.length)
+      throw Object.assign(new Error(`every master is down (${states.length})`), { details });
     const notOk = states.filter((state) => state.status === "up" && state.clusterState !== "ok");
     if (down.length > 0 || notOk.length > 0) {
       const parts = [
-        ...(down.length > 0 ? [`${down.length} of ${states.length} masters down (slots ${down.map((state) => state.slots).join(", ")})`] : []),
-        ...(notOk.length > 0 ? [`cluster_state ${[...new Set(notOk.map((state) => state.clusterState))].join(", ")}`] : []),
+        ...(down.length > 0
+          ? [`${down.length} of ${states.length} masters down (slots ${down.map((state) => state.slots).join(", ")})`]
+          : []),
+        ...(notOk.length > 0
+          ? [`cluster_state ${[...new Set(notOk.map((state) => state.clusterState))].join(", ")}`]
+          : []),
       ];
       return { status: "degraded", message: parts.join("; "), details };
     }
@@ -65,9 +72,13 @@ function slotRanges(cluster: Cluster): Map<string, string> {
     else list.push([slot, slot]);
     ranges.set(owner, list);
   });
-  return new Map([...ranges].map(([owner, list]) => [owner, list.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(",")]));
+  return new Map(
+    [...ranges].map(([owner, list]) => [
+      owner,
+      list.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(","),
+    ]),
+  );
 }
-
 
 function firstSlot(slots: string): number {
   const first = Number.parseInt(slots, 10);

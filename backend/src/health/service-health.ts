@@ -38,7 +38,12 @@ export function createServiceHealth(config: AppConfig, sources: ServiceHealthSou
   const { health } = config;
   const registry = new HealthRegistry();
   const critical = new Set<string>(health.criticalChecks);
-  const define = (name: string, group: string, priority: number, probe: () => Promise<HealthProbe | void>): HealthCheckDefinition => ({
+  const define = (
+    name: string,
+    group: string,
+    priority: number,
+    probe: () => Promise<HealthProbe | void>,
+  ): HealthCheckDefinition => ({
     name,
     group,
     priority,
@@ -57,9 +62,26 @@ export function createServiceHealth(config: AppConfig, sources: ServiceHealthSou
   registry
     .register(define("redis", "infrastructure", 100, redisProbe(sources.redis, health.checkTimeoutMs)))
     .register(define("postgres", "infrastructure", 100, probeOf(postgresReadinessCheck(sources.prisma))))
-    .register(define("redis-memory", "infrastructure", 90, redisMemoryProbe(sources.redis, config.alerts.redisMemoryMaxPercent)))
+    .register(
+      define(
+        "redis-memory",
+        "infrastructure",
+        90,
+        redisMemoryProbe(sources.redis, config.alerts.redisMemoryMaxPercent),
+      ),
+    )
     .register(define("disk", "infrastructure", 80, diskProbe(health.diskDir)))
-    .register(define("memory", "process", 50, processMemoryProbe({ rssMaxBytes: health.rssMaxBytes, heapMaxPercent: health.heapMaxPercent }, getHeapStatistics().heap_size_limit)))
+    .register(
+      define(
+        "memory",
+        "process",
+        50,
+        processMemoryProbe(
+          { rssMaxBytes: health.rssMaxBytes, heapMaxPercent: health.heapMaxPercent },
+          getHeapStatistics().heap_size_limit,
+        ),
+      ),
+    )
     .register(define("application", "application", 30, application.probe))
     .register(define("composite", "composite", 10, compositeProbe(registry, ["redis", "postgres", "disk"])));
   return { registry, readinessChecks: readinessThrough(registry, ["redis", "postgres"]), close: application.close };
@@ -70,7 +92,8 @@ export function createServiceHealth(config: AppConfig, sources: ServiceHealthSou
  * check's timeout (redis-cluster-check.ts), its state in the body.
  */
 function redisProbe(redis: RedisClient, checkTimeoutMs: number): () => Promise<HealthProbe | void> {
-  if ((redis as Cluster).isCluster) return redisClusterProbe(redis as Cluster, Math.max(50, Math.floor(checkTimeoutMs * 0.8)));
+  if ((redis as Cluster).isCluster)
+    return redisClusterProbe(redis as Cluster, Math.max(50, Math.floor(checkTimeoutMs * 0.8)));
   return probeOf(redisReadinessCheck(redis));
 }
 
@@ -82,7 +105,9 @@ export function compositeProbe(registry: HealthRegistry, names: string[]): () =>
     const details = Object.fromEntries(results.map((result) => [result.name, result.status]));
     if (down.length > 0) throw new Error(`down: ${down.join(", ")}`);
     const degraded = results.filter((result) => result.status === "degraded").map((result) => result.name);
-    return degraded.length > 0 ? { status: "degraded", message: `degraded: ${degraded.join(", ")}`, details } : { details };
+    return degraded.length > 0
+      ? { status: "degraded", message: `degraded: ${degraded.join(", ")}`, details }
+      : { details };
   };
 }
 

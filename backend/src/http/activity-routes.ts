@@ -1,5 +1,13 @@
 import { Router, type RequestHandler } from "express";
-import { fieldError, leaderboardQuerySchema, liveQuerySchema, parseActivityQuery, parseTime, streaksQuerySchema, timelineQuerySchema } from "../activity/activity-query.ts";
+import {
+  fieldError,
+  leaderboardQuerySchema,
+  liveQuerySchema,
+  parseActivityQuery,
+  parseTime,
+  streaksQuerySchema,
+  timelineQuerySchema,
+} from "../activity/activity-query.ts";
 import type { ActivityMetricType } from "../activity/activity-metrics.ts";
 import type { ActivityService } from "../activity/activity-service.ts";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
@@ -34,7 +42,16 @@ export function activityRouter(deps: ActivityRouterDependencies): Router {
     const at = now();
     const since = parseTime("since", query.since, at);
     try {
-      send(res, await deps.activity.reader.timeline(query.guildId, query.metric as ActivityMetricType, query.granularity, since, at));
+      send(
+        res,
+        await deps.activity.reader.timeline(
+          query.guildId,
+          query.metric as ActivityMetricType,
+          query.granularity,
+          since,
+          at,
+        ),
+      );
     } catch (error) {
       if (error instanceof RangeError) throw fieldError("since", error.message);
       throw unavailable(error);
@@ -46,7 +63,12 @@ export function activityRouter(deps: ActivityRouterDependencies): Router {
     assertGuildAccess(res, query.guildId);
     const at = query.at === undefined ? now() : parseTime("at", query.at, now());
     const member = query.board === "channels" ? query.channelId : query.userId;
-    send(res, await deps.activity.reader.leaderboard(query.guildId, query.board, query.period, at, query.limit, member).catch(rethrow));
+    send(
+      res,
+      await deps.activity.reader
+        .leaderboard(query.guildId, query.board, query.period, at, query.limit, member)
+        .catch(rethrow),
+    );
   });
 
   router.get("/activity/streaks", async (req, res) => {

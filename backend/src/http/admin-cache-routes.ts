@@ -41,7 +41,10 @@ const tagSchema = z
     try {
       validatePart(tag, "tag");
     } catch {
-      ctx.addIssue({ code: "custom", message: "may not contain whitespace, control characters or any of * ? [ ] { } \\" });
+      ctx.addIssue({
+        code: "custom",
+        message: "may not contain whitespace, control characters or any of * ? [ ] { } \\",
+      });
     }
   });
 const modeSchema = z.enum(["hard", "soft"], { error: 'must be "hard" or "soft"' }).default("hard");
@@ -55,7 +58,9 @@ const byTagsSchema = z.strictObject({
 const byGuildSchema = z.strictObject({
   guildId: z.string({ error: "must be a string" }).regex(/^\d{17,20}$/, "must be a Discord snowflake (17-20 digits)"),
   types: z
-    .array(z.enum(ANALYTICS_TYPES, { error: `must be one of ${ANALYTICS_TYPES.join(", ")}` }), { error: "must be a list of analytics types" })
+    .array(z.enum(ANALYTICS_TYPES, { error: `must be one of ${ANALYTICS_TYPES.join(", ")}` }), {
+      error: "must be a list of analytics types",
+    })
     .min(1, "must list at least one analytics type (or leave types out for all of them)")
     .optional(),
   mode: modeSchema,
@@ -75,10 +80,18 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
   router.use(requireApiKey(deps.auth), ...(deps.afterAuth ?? []), requireAdmin, jsonBody());
   const audit = (res: Response, action: string, input: object, outcome: object) => {
     const principal = principalOf(res);
-    deps.logger.info({ admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome }, "admin action");
+    deps.logger.info(
+      { admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome },
+      "admin action",
+    );
   };
   // Logs the action whatever its outcome, and turns "Redis is unavailable" into a 503 naming the cache.
-  const act = async <T extends object>(res: Response, action: string, input: object, run: () => Promise<T>): Promise<T> => {
+  const act = async <T extends object>(
+    res: Response,
+    action: string,
+    input: object,
+    run: () => Promise<T>,
+  ): Promise<T> => {
     try {
       const result = await run();
       audit(res, action, input, { outcome: "ok", result });
@@ -86,14 +99,20 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
     } catch (error) {
       audit(res, action, input, { outcome: "failed", code: (error as { code?: unknown }).code ?? "E_INTERNAL" });
       if (error instanceof CacheUnavailableError) {
-        throw new AppError(CacheUnavailableError.code, `${error.message}; nothing is guaranteed to have changed, retry later`, { dependency: "redis" }, { cause: error });
+        throw new AppError(
+          CacheUnavailableError.code,
+          `${error.message}; nothing is guaranteed to have changed, retry later`,
+          { dependency: "redis" },
+          { cause: error },
+        );
       }
       throw error;
     }
   };
 
   // The actions both forms of the routes share.
-  const clear = async (res: Response) => (await act(res, "cache.clear", { confirm: "yes" }, async () => ({ deleted: await deps.cache.clear() }))).deleted;
+  const clear = async (res: Response) =>
+    (await act(res, "cache.clear", { confirm: "yes" }, async () => ({ deleted: await deps.cache.clear() }))).deleted;
   const invalidate = (res: Response, input: { tags: string[]; mode: "hard" | "soft" }) =>
     act(res, "cache.invalidate", input, () => deps.cache.invalidateByTagsWithReport(input.tags, { mode: input.mode }));
 
@@ -125,7 +144,9 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
   router.get("/cache/stats", async (req, res) => {
     const keyspace = req.query.keyspace;
     if (keyspace !== undefined && keyspace !== "true" && keyspace !== "false") {
-      throw new ValidationError('keyspace: must be "true" or "false"', [{ field: "keyspace", message: 'must be "true" or "false"' }]);
+      throw new ValidationError('keyspace: must be "true" or "false"', [
+        { field: "keyspace", message: 'must be "true" or "false"' },
+      ]);
     }
     const includeKeyspace = keyspace !== "false";
     const [stats, healthScore, sessions] = await Promise.all([
@@ -134,7 +155,9 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
       deps.sessionCounts?.().catch(() => undefined),
     ]);
     audit(res, "cache.stats", { keyspace: includeKeyspace }, { outcome: "ok" });
-    res.set("Cache-Control", "no-store").json({ ...stats, ...(healthScore ? { healthScore } : {}), ...(sessions === undefined ? {} : { sessions }) });
+    res
+      .set("Cache-Control", "no-store")
+      .json({ ...stats, ...(healthScore ? { healthScore } : {}), ...(sessions === undefined ? {} : { sessions }) });
   });
 
   router.post("/cache/invalidate", async (req, res) => {
@@ -160,7 +183,12 @@ export function adminCacheRouter(deps: AdminCacheRouterDependencies): Router {
 }
 
 /** The tags and mode of an invalidation body: `{tags, mode}`, or `{guildId, types?, mode}` mapped to that guild's tags. */
-function parseInvalidation(body: unknown): { tags: string[]; mode: "hard" | "soft"; guildId?: string; types?: string[] } {
+function parseInvalidation(body: unknown): {
+  tags: string[];
+  mode: "hard" | "soft";
+  guildId?: string;
+  types?: string[];
+} {
   const fields = isObject(body) ? body : {};
   if ("tags" in fields && "guildId" in fields) {
     const message = "send either tags or guildId (with optional types), not both";

@@ -29,7 +29,11 @@ const SNOWFLAKE = /^\d{17,20}$/;
 const PATTERN = /^[A-Za-z0-9_:.\-*?[\]^]+$/;
 const MAX_PATTERN_LENGTH = 200;
 
-const limitSchema = z.coerce.number({ error: "must be a number" }).int("must be an integer").min(1, "must be at least 1").max(1_000, "must be at most 1000");
+const limitSchema = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be an integer")
+  .min(1, "must be at least 1")
+  .max(1_000, "must be at most 1000");
 
 /**
  * Operators' extra routes (mount at `/api/admin`, admin API keys only; each route guards itself so other admin
@@ -46,14 +50,20 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
   };
   const audit = (res: Response, action: string, input: object, outcome: object) => {
     const principal = principalOf(res);
-    deps.logger.info({ admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome }, "admin action");
+    deps.logger.info(
+      { admin: { keyId: principal?.keyId, name: principal?.name }, action, input, ...outcome },
+      "admin action",
+    );
   };
 
   router.get("/cache/invalidations", ...guard, async (req, res) => {
     const limit = parseQuery("limit", limitSchema, req.query.limit ?? "50");
     const guildId = req.query.guildId;
-    if (guildId !== undefined && (typeof guildId !== "string" || !SNOWFLAKE.test(guildId))) throw invalid("guildId", "must be a Discord snowflake (17-20 digits)");
-    const entries = await unavailableAs503(() => deps.ops.invalidationLog.recent({ limit, ...(guildId ? { guildId } : {}) }));
+    if (guildId !== undefined && (typeof guildId !== "string" || !SNOWFLAKE.test(guildId)))
+      throw invalid("guildId", "must be a Discord snowflake (17-20 digits)");
+    const entries = await unavailableAs503(() =>
+      deps.ops.invalidationLog.recent({ limit, ...(guildId ? { guildId } : {}) }),
+    );
     res.set("cache-control", "no-store").json({ entries, limit, ...(guildId ? { guildId } : {}) });
   });
 
@@ -68,18 +78,33 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
     let result: object;
     if (field === "key") {
       checkPart(field, value, "key");
-      const deleted = await unavailableAs503(() => logged(deps.ops.invalidationLog, { ...base, action: "key", tags: [], target: value, mode: "delete" }, () => deps.cache.delete(value), (ok) => (ok ? 1 : 0)));
+      const deleted = await unavailableAs503(() =>
+        logged(
+          deps.ops.invalidationLog,
+          { ...base, action: "key", tags: [], target: value, mode: "delete" },
+          () => deps.cache.delete(value),
+          (ok) => (ok ? 1 : 0),
+        ),
+      );
       result = { key: value, deleted };
     } else if (field === "pattern") {
       checkPattern(value);
-      const deleted = await unavailableAs503(() => logged(deps.ops.invalidationLog, { ...base, action: "pattern", tags: [], target: value, mode: "delete" }, () => deps.cache.deleteByPattern(value)));
+      const deleted = await unavailableAs503(() =>
+        logged(deps.ops.invalidationLog, { ...base, action: "pattern", tags: [], target: value, mode: "delete" }, () =>
+          deps.cache.deleteByPattern(value),
+        ),
+      );
       result = { pattern: value, deleted };
     } else {
       if (!SNOWFLAKE.test(value)) throw invalid(field, "must be a Discord snowflake (17-20 digits)");
       const tag = field === "guildId" ? guildTag(value) : userTag(value);
       const extra = field === "guildId" ? { guildId: value } : { target: value };
       const outcome = await unavailableAs503(() =>
-        logged(deps.ops.invalidationLog, { ...base, action: field === "guildId" ? "guild" : "user", tags: [tag], mode, ...extra }, () => deps.cache.invalidateByTagsWithReport([tag], { mode })),
+        logged(
+          deps.ops.invalidationLog,
+          { ...base, action: field === "guildId" ? "guild" : "user", tags: [tag], mode, ...extra },
+          () => deps.cache.invalidateByTagsWithReport([tag], { mode }),
+        ),
       );
       result = { [field]: value, tags: outcome.tags, entries: outcome.entries, mode };
     }
@@ -89,7 +114,8 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
 
   router.get("/monitoring/cache/metrics", ...guard, async (req, res) => {
     const type = req.query.type ?? "summary";
-    if (type !== "summary" && type !== "health" && type !== "report") throw invalid("type", 'must be "summary", "health" or "report"');
+    if (type !== "summary" && type !== "health" && type !== "report")
+      throw invalid("type", 'must be "summary", "health" or "report"');
     res.set("cache-control", "no-store");
     if (type === "summary") return void res.json(summary(deps));
     const [score, health] = await Promise.all([deps.ops.scorer.score(), deps.health.runAll()]);
@@ -99,14 +125,27 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
       deps.ops.alertHistory.recent(20).catch(() => null),
       deps.ops.invalidationLog.recent({ limit: 20 }).catch(() => null),
     ]);
-    res.json({ type, generatedAt: new Date().toISOString(), summary: summary(deps), healthScore: score, health, stats, alerts: deps.alerts.report(), recentAlerts, recentInvalidations });
+    res.json({
+      type,
+      generatedAt: new Date().toISOString(),
+      summary: summary(deps),
+      healthScore: score,
+      health,
+      stats,
+      alerts: deps.alerts.report(),
+      recentAlerts,
+      recentInvalidations,
+    });
   });
 
   router.delete("/monitoring/cache/metrics", ...guard, (req, res) => {
     if (req.query.action !== "reset-metrics") throw invalid("action", 'must be "reset-metrics"');
     const reset = deps.ops.scorer.reset();
     audit(res, "cache.metrics.reset", {}, { outcome: "ok" });
-    res.json({ ...reset, note: "in-process summary counters start from zero; Prometheus counters and fleet totals are never reset" });
+    res.json({
+      ...reset,
+      note: "in-process summary counters start from zero; Prometheus counters and fleet totals are never reset",
+    });
   });
 
   router.post("/monitoring/cache/cleanup", ...guard, async (req, res) => {
@@ -119,9 +158,17 @@ export function adminOpsRouter(deps: AdminOpsRouterDependencies): Router {
       return void res.json(run.report);
     }
     if (action === "flush-all") {
-      if (req.query.confirm !== "flush-all") throw invalid("confirm", 'must be "flush-all": this deletes every cache entry of this application (its prefix only)');
+      if (req.query.confirm !== "flush-all")
+        throw invalid(
+          "confirm",
+          'must be "flush-all": this deletes every cache entry of this application (its prefix only)',
+        );
       const deleted = await unavailableAs503(() =>
-        logged(deps.ops.invalidationLog, { source: "admin", cause: causeOf(res), action: "clear", tags: [], mode: "delete" }, () => deps.cache.clear()),
+        logged(
+          deps.ops.invalidationLog,
+          { source: "admin", cause: causeOf(res), action: "clear", tags: [], mode: "delete" },
+          () => deps.cache.clear(),
+        ),
       );
       audit(res, "cache.flush-all", {}, { outcome: "ok", deleted });
       return void res.json({ deleted });
@@ -150,9 +197,23 @@ async function unavailableAs503<T>(run: () => Promise<T>): Promise<T> {
     return await run();
   } catch (error) {
     if (error instanceof AppError) throw error;
-    if (error instanceof CacheUnavailableError) throw new AppError(CacheUnavailableError.code, `${error.message}; retry later`, { dependency: "redis" }, { cause: error });
-    if (error instanceof Error && /ECONNREFUSED|Connection is closed|timed? ?out|did not answer|ETIMEDOUT|no Redis master/i.test(error.message)) {
-      throw new AppError(CacheUnavailableError.code, `Redis did not answer: ${error.message}`, { dependency: "redis" }, { cause: error });
+    if (error instanceof CacheUnavailableError)
+      throw new AppError(
+        CacheUnavailableError.code,
+        `${error.message}; retry later`,
+        { dependency: "redis" },
+        { cause: error },
+      );
+    if (
+      error instanceof Error &&
+      /ECONNREFUSED|Connection is closed|timed? ?out|did not answer|ETIMEDOUT|no Redis master/i.test(error.message)
+    ) {
+      throw new AppError(
+        CacheUnavailableError.code,
+        `Redis did not answer: ${error.message}`,
+        { dependency: "redis" },
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -169,8 +230,10 @@ function checkPart(field: string, value: string, what: "key" | "tag"): void {
 /** A glob over this app's entry namespace: allowed characters only, not only wildcards, not the internal `_sys` space. */
 function checkPattern(pattern: string): void {
   if (pattern.length > MAX_PATTERN_LENGTH) throw invalid("pattern", `must be at most ${MAX_PATTERN_LENGTH} characters`);
-  if (!PATTERN.test(pattern)) throw invalid("pattern", "may contain letters, digits, _ : . - and the glob characters * ? [ ] ^ only");
-  if (!/[A-Za-z0-9]/.test(pattern)) throw invalid("pattern", "must name something besides wildcards (use action=flush-all to delete everything)");
+  if (!PATTERN.test(pattern))
+    throw invalid("pattern", "may contain letters, digits, _ : . - and the glob characters * ? [ ] ^ only");
+  if (!/[A-Za-z0-9]/.test(pattern))
+    throw invalid("pattern", "must name something besides wildcards (use action=flush-all to delete everything)");
   if (pattern.startsWith("_sys")) throw invalid("pattern", "may not address the cache's internal keys (_sys)");
   let depth = 0;
   for (const char of pattern) {

@@ -83,7 +83,12 @@ function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: stri
   res.setHeader("ETag", etag);
   if (result.status !== "stale") return;
   // RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed.
-  res.set("Warning", result.staleBecauseOfError ? ['110 - "Response is Stale"', '111 - "Revalidation Failed"'] : '110 - "Response is Stale"');
+  res.set(
+    "Warning",
+    result.staleBecauseOfError
+      ? ['110 - "Response is Stale"', '111 - "Revalidation Failed"']
+      : '110 - "Response is Stale"',
+  );
   res.set("X-Cache-Stale-Reason", staleReason(result));
 }
 

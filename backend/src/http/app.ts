@@ -43,7 +43,15 @@ export function createApp(deps: AppDependencies): Express {
   const log = requestLog({ logger: deps.logger, ...deps.requestLog });
   app.use(observeRequests([deps.requestMetrics, log].filter((observer) => observer !== undefined)));
   // Each router notes its mount path for metric labels (route templates, never raw URLs).
-  app.use("/health", withRouteBase("/health", healthRoutes({ registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000) })));
+  app.use(
+    "/health",
+    withRouteBase(
+      "/health",
+      healthRoutes({
+        registry: deps.health ?? registryOfReadinessChecks(deps.readinessChecks, deps.healthCheckTimeoutMs ?? 1_000),
+      }),
+    ),
+  );
   for (const { path, router } of deps.routers ?? []) app.use(path, withRouteBase(path, router));
   app.use(notFoundHandler);
   app.use(errorMiddleware(deps.logger));

@@ -5,7 +5,14 @@ import type { SessionService } from "../auth/sessions/session-service.ts";
 import { csrfTokenOf } from "../auth/sessions/session-token.ts";
 import { OAuthNotConfiguredError } from "../errors.ts";
 import { principalOf, presentedCredential, requireApiKey } from "./middleware/require-api-key.ts";
-import { clearSessionCookies, OAUTH_STATE_COOKIE, readCookie, setOAuthStateCookie, setSessionCookies, type CookiePolicy } from "./session-cookies.ts";
+import {
+  clearSessionCookies,
+  OAUTH_STATE_COOKIE,
+  readCookie,
+  setOAuthStateCookie,
+  setSessionCookies,
+  type CookiePolicy,
+} from "./session-cookies.ts";
 
 /** What the `/auth` routes are built from. */
 export interface AuthRouterDependencies {
@@ -33,7 +40,8 @@ export interface AuthRouterDependencies {
 export function authRouter(deps: AuthRouterDependencies): Router {
   const router = Router();
   const stateMaxAge = Math.ceil(deps.stateTtlMs / 1000);
-  const redirectUri = (req: Request) => deps.redirectUri ?? `${req.protocol}://${req.get("host")}/auth/discord/callback`;
+  const redirectUri = (req: Request) =>
+    deps.redirectUri ?? `${req.protocol}://${req.get("host")}/auth/discord/callback`;
 
   router.get("/discord/login", async (req, res) => {
     if (!deps.signIn) throw new OAuthNotConfiguredError();
@@ -56,7 +64,11 @@ export function authRouter(deps: AuthRouterDependencies): Router {
       clientIp: req.ip ?? "unknown",
       userAgent: req.get("user-agent") ?? "",
     });
-    setSessionCookies(req, res, deps.cookies, { token: opened.token, csrfToken: opened.csrfToken, maxExpiresAt: Date.parse(opened.session.maxExpiresAt) });
+    setSessionCookies(req, res, deps.cookies, {
+      token: opened.token,
+      csrfToken: opened.csrfToken,
+      maxExpiresAt: Date.parse(opened.session.maxExpiresAt),
+    });
     res.redirect(302, deps.successRedirect);
   });
 

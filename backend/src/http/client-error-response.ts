@@ -13,7 +13,11 @@ const CODE: ErrorCode = "E_BAD_REQUEST";
 export function answerClientErrorsAsJson(server: Server): void {
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     // A reset or timed-out socket cannot be answered; anything already half-written must not get a second status.
-    if (error.code === "ECONNRESET" || !socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    if (
+      error.code === "ECONNRESET" ||
+      !socket.writable ||
+      (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
+    ) {
       socket.destroy();
       return;
     }

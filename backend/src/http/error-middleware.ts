@@ -28,12 +28,23 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     const level = ERRORS[body.error.code].level;
     if (logger.isLevelEnabled(level)) {
       // Bugs are throttled per message (different bugs stay visible); expected failures per code.
-      const throttleKey = body.error.code === "E_INTERNAL" ? `E_INTERNAL:${(error as Error)?.message}` : body.error.code;
+      const throttleKey =
+        body.error.code === "E_INTERNAL" ? `E_INTERNAL:${(error as Error)?.message}` : body.error.code;
       const suppressed = level === "warn" || level === "error" ? throttle.admit(throttleKey) : 0;
       if (suppressed !== undefined) {
-        const fields = { code: body.error.code, status, method: req.method, path: req.path.slice(0, 200), similarSinceLastLog: suppressed };
+        const fields = {
+          code: body.error.code,
+          status,
+          method: req.method,
+          path: req.path.slice(0, 200),
+          similarSinceLastLog: suppressed,
+        };
         if (body.error.code === "E_INTERNAL") logger.error({ ...fields, err: error }, "request failed");
-        else logger[level]({ ...fields, reason: describe(error) }, status >= 500 ? "request failed: a dependency is unavailable" : "request refused");
+        else
+          logger[level](
+            { ...fields, reason: describe(error) },
+            status >= 500 ? "request failed: a dependency is unavailable" : "request refused",
+          );
       }
     }
     if (res.headersSent) {
@@ -57,7 +68,14 @@ export function toResponse(error: unknown): { status: number; body: ErrorBody } 
   }
   // Express's router decodes path parameters with decodeURIComponent: "%ff" throws a URIError (with status 400).
   if (error instanceof URIError) return coded("E_BAD_REQUEST", "The request path is not valid percent-encoding");
-  const http = error as { type?: unknown; status?: unknown; statusCode?: unknown; code?: unknown; errno?: unknown; message?: unknown };
+  const http = error as {
+    type?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+    code?: unknown;
+    errno?: unknown;
+    message?: unknown;
+  };
   // body-parser marks its errors with `type` (malformed JSON, too large, unsupported charset or encoding).
   switch (http.type) {
     case "entity.too.large":
@@ -75,13 +93,29 @@ export function toResponse(error: unknown): { status: number; body: ErrorBody } 
   }
   // zlib errors of a corrupt "Content-Encoding: gzip/deflate/br" body (Z_DATA_ERROR, Z_BUF_ERROR, ...).
   if (typeof http.code === "string" && http.code.startsWith("Z_") && typeof http.errno === "number") {
-    return coded("E_BAD_REQUEST_BODY", "The request body could not be decompressed: it does not match its Content-Encoding");
+    return coded(
+      "E_BAD_REQUEST_BODY",
+      "The request body could not be decompressed: it does not match its Content-Encoding",
+    );
   }
   // Any other client error from Express or its dependencies (http-errors carry a 4xx status).
-  const statusOf = typeof http.status === "number" ? http.status : typeof http.statusCode === "number" ? http.statusCode : undefined;
+  const statusOf =
+    typeof http.status === "number" ? http.status : typeof http.statusCode === "number" ? http.statusCode : undefined;
   if (statusOf !== undefined && statusOf >= 400 && statusOf < 500) {
-    const code = statusOf === 413 ? "E_PAYLOAD_TOO_LARGE" : statusOf === 415 ? "E_UNSUPPORTED_MEDIA_TYPE" : statusOf === 404 ? "E_NOT_FOUND" : "E_BAD_REQUEST";
-    return { status: statusOf, body: { error: { code, message: typeof http.message === "string" ? http.message.slice(0, 200) : ERRORS[code].message } } };
+    const code =
+      statusOf === 413
+        ? "E_PAYLOAD_TOO_LARGE"
+        : statusOf === 415
+          ? "E_UNSUPPORTED_MEDIA_TYPE"
+          : statusOf === 404
+            ? "E_NOT_FOUND"
+            : "E_BAD_REQUEST";
+    return {
+      status: statusOf,
+      body: {
+        error: { code, message: typeof http.message === "string" ? http.message.slice(0, 200) : ERRORS[code].message },
+      },
+    };
   }
   return coded("E_INTERNAL", ERRORS.E_INTERNAL.message);
 }
@@ -94,7 +128,8 @@ function coded(code: ErrorCode, message: string, details?: unknown): { status: n
 // source code above the reason), never a stack.
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const causeLines = error instanceof Error && error.cause instanceof Error ? error.cause.message.trim().split("\n") : [];
+  const causeLines =
+    error instanceof Error && error.cause instanceof Error ? error.cause.message.trim().split("\n") : [];
   const cause = causeLines.length ? `: ${causeLines[causeLines.length - 1]!.trim()}` : "";
   return `${message}${cause}`.slice(0, 500);
 }

@@ -38,7 +38,8 @@ function publicView(check: HealthCheckResult) {
   };
 }
 
-const ADDRESS = /\b(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-f]*:[0-9a-f:]+\]?(?=:\d)|localhost|(?:[a-z0-9-]+\.)+[a-z]{2,})(?::\d{1,5})?\b|(?<=port )\d{1,5}\b/gi;
+const ADDRESS =
+  /\b(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-f]*:[0-9a-f:]+\]?(?=:\d)|localhost|(?:[a-z0-9-]+\.)+[a-z]{2,})(?::\d{1,5})?\b|(?<=port )\d{1,5}\b/gi;
 
 /** An error message with IP addresses, host names and ports replaced by `<redacted>`. */
 export function withoutAddresses(message: string): string {

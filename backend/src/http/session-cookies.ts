@@ -34,11 +34,19 @@ function secure(req: Request, policy: CookiePolicy): boolean {
 }
 
 /** Sets the session and CSRF cookies, living until the session's absolute end. */
-export function setSessionCookies(req: Request, res: Response, policy: CookiePolicy, input: { token: string; csrfToken: string; maxExpiresAt: number }): void {
+export function setSessionCookies(
+  req: Request,
+  res: Response,
+  policy: CookiePolicy,
+  input: { token: string; csrfToken: string; maxExpiresAt: number },
+): void {
   const maxAge = Math.max(1, Math.floor((input.maxExpiresAt - Date.now()) / 1000));
   const common = { path: "/", sameSite: "lax" as const, secure: secure(req, policy), maxAge };
   res.append("Set-Cookie", stringifySetCookie({ name: SESSION_COOKIE, value: input.token, httpOnly: true, ...common }));
-  res.append("Set-Cookie", stringifySetCookie({ name: CSRF_COOKIE, value: input.csrfToken, httpOnly: false, ...common }));
+  res.append(
+    "Set-Cookie",
+    stringifySetCookie({ name: CSRF_COOKIE, value: input.csrfToken, httpOnly: false, ...common }),
+  );
 }
 
 /** Clears the session and CSRF cookies (logout, revoked session). */
@@ -49,7 +57,13 @@ export function clearSessionCookies(req: Request, res: Response, policy: CookieP
 }
 
 /** Sets (or, with undefined, clears) the OAuth state cookie. */
-export function setOAuthStateCookie(req: Request, res: Response, policy: CookiePolicy, state: string | undefined, maxAgeSeconds: number): void {
+export function setOAuthStateCookie(
+  req: Request,
+  res: Response,
+  policy: CookiePolicy,
+  state: string | undefined,
+  maxAgeSeconds: number,
+): void {
   res.append(
     "Set-Cookie",
     stringifySetCookie({

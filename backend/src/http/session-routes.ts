@@ -40,19 +40,28 @@ export function sessionRouter(deps: SessionRouterDependencies): Router {
       clientIp: req.ip ?? "unknown",
       userAgent: req.get("user-agent") ?? "",
     });
-    setSessionCookies(req, res, deps.cookies, { token: opened.token, csrfToken: opened.csrfToken, maxExpiresAt: Date.parse(opened.session.maxExpiresAt) });
+    setSessionCookies(req, res, deps.cookies, {
+      token: opened.token,
+      csrfToken: opened.csrfToken,
+      maxExpiresAt: Date.parse(opened.session.maxExpiresAt),
+    });
     res.status(201).set("Cache-Control", "no-store").json(opened);
   });
 
   router.get("/sessions", ...signedIn, async (_req, res) => {
     const principal = principalOf(res)!;
-    res.set("Cache-Control", "no-store").json({ sessions: await deps.sessions.list(principal.userId, principal.sessionId) });
+    res
+      .set("Cache-Control", "no-store")
+      .json({ sessions: await deps.sessions.list(principal.userId, principal.sessionId) });
   });
 
   router.delete("/sessions/:id", ...signedIn, async (req, res) => {
     const principal = principalOf(res)!;
     const id = String(req.params.id);
-    if (!isSessionId(id)) throw new ValidationError("id: must be a session id (64 hex characters) as listed by GET /api/sessions", [{ field: "id", message: "64 hex characters" }]);
+    if (!isSessionId(id))
+      throw new ValidationError("id: must be a session id (64 hex characters) as listed by GET /api/sessions", [
+        { field: "id", message: "64 hex characters" },
+      ]);
     if (!(await deps.sessions.revoke(principal.userId, id))) throw new NotFoundError(`You have no session ${id}`);
     if (id === principal.sessionId) clearSessionCookies(req, res, deps.cookies);
     res.json({ revoked: 1 });
@@ -71,7 +80,10 @@ export function sessionRouter(deps: SessionRouterDependencies): Router {
 
   router.delete("/admin/sessions/users/:userId", ...signedIn, requireAdmin, async (req, res) => {
     const userId = String(req.params.userId);
-    if (!USER_ID.test(userId)) throw new ValidationError("userId: must be a Discord user id or key:<keyId>", [{ field: "userId", message: "a snowflake or key:<uuid>" }]);
+    if (!USER_ID.test(userId))
+      throw new ValidationError("userId: must be a Discord user id or key:<keyId>", [
+        { field: "userId", message: "a snowflake or key:<uuid>" },
+      ]);
     res.json({ userId, revoked: await deps.sessions.revokeUser(userId) });
   });
 

@@ -73,7 +73,10 @@ export class BatchMarkerPruner {
           if (deleted > 0) this.logger.debug({ deleted, olderThanMs }, "ingestion: pruned batch markers");
         },
         (error: unknown) => {
-          this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "ingestion: pruning batch markers failed; retrying next interval");
+          this.logger.warn(
+            { err: error instanceof Error ? error.message : String(error) },
+            "ingestion: pruning batch markers failed; retrying next interval",
+          );
         },
       )
       .finally(() => {

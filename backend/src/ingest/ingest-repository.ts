@@ -16,7 +16,11 @@ export interface IngestRepository {
    * Inserts one batch of records of one kind, identified by `batchId` (a UUID), in one statement. Calling it again
    * with the same id inserts nothing and reports `replayed`, so a retry after a lost reply never stores rows twice.
    */
-  insertBatch<K extends IngestEventKind>(kind: K, records: IngestEventOf<K>[], batchId: string): Promise<BatchInsertResult>;
+  insertBatch<K extends IngestEventKind>(
+    kind: K,
+    records: IngestEventOf<K>[],
+    batchId: string,
+  ): Promise<BatchInsertResult>;
   /** Deletes batch markers stored more than `olderThanMs` ago; resolves with how many it deleted. */
   pruneBatchMarkers(olderThanMs: number): Promise<number>;
 }

@@ -74,11 +74,19 @@ export class IngestSpillFile {
 }
 
 function checksum(batch: SpilledBatch): string {
-  return createHash("sha256").update(JSON.stringify([batch.batchId, batch.kind, batch.rows])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([batch.batchId, batch.kind, batch.rows]))
+    .digest("hex");
 }
 
 function encodeLine(batch: SpilledBatch): string {
-  return JSON.stringify({ v: FORMAT_VERSION, batchId: batch.batchId, kind: batch.kind, rows: batch.rows, sha256: checksum(batch) });
+  return JSON.stringify({
+    v: FORMAT_VERSION,
+    batchId: batch.batchId,
+    kind: batch.kind,
+    rows: batch.rows,
+    sha256: checksum(batch),
+  });
 }
 
 function decodeFile(text: string): { batches: SpilledBatch[]; badLines: number } {
@@ -100,7 +108,12 @@ function decodeLine(line: string): SpilledBatch | undefined {
   } catch {
     return undefined;
   }
-  if (parsed.v !== FORMAT_VERSION || typeof parsed.batchId !== "string" || !isIngestEventKind(parsed.kind) || !Array.isArray(parsed.rows)) {
+  if (
+    parsed.v !== FORMAT_VERSION ||
+    typeof parsed.batchId !== "string" ||
+    !isIngestEventKind(parsed.kind) ||
+    !Array.isArray(parsed.rows)
+  ) {
     return undefined;
   }
   // The checksum is over the rows as written (dates still strings), so it is checked before they are revived.

@@ -5,7 +5,11 @@ import { INGEST_EVENT_KINDS } from "./event-kinds/index.ts";
 import type { IngestEvent, IngestEventKind } from "./event-records.ts";
 import type { SpilledBatch } from "./ingest-spill-file.ts";
 import type { IngestRepository } from "./ingest-repository.ts";
-import { INGESTION_WRITER_DEFAULTS, type IngestionWriterOptions, type IngestStats } from "./ingestion-writer-options.ts";
+import {
+  INGESTION_WRITER_DEFAULTS,
+  type IngestionWriterOptions,
+  type IngestStats,
+} from "./ingestion-writer-options.ts";
 import { backoffDelayMs, sleep } from "../lib/retry.ts";
 import { isPermanentWriteError, writeBackoff } from "./write-errors.ts";
 import { WriteOutageLog } from "./write-outage-log.ts";
@@ -47,11 +51,24 @@ export class IngestionWriter {
   private readonly handedOff = new Set<string>();
 
   private readonly queues = new Map<IngestEventKind, IngestEvent[]>(INGEST_EVENT_KINDS.map((kind) => [kind, []]));
-  private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]));
+  private readonly loops = new Map<IngestEventKind, Set<Promise<void>>>(
+    INGEST_EVENT_KINDS.map((kind) => [kind, new Set()]),
+  );
   /** Aborted when `close()` gives up: every back-off wait ends at once, and every later one is skipped. */
   private readonly stopWaiting = new AbortController();
   private readonly outage: WriteOutageLog;
-  private readonly counters = { accepted: 0, written: 0, batches: 0, failedAttempts: 0, retried: 0, dropped: 0, rejected: 0, abandonedOnClose: 0, spilled: 0, replayedBatches: 0 };
+  private readonly counters = {
+    accepted: 0,
+    written: 0,
+    batches: 0,
+    failedAttempts: 0,
+    retried: 0,
+    dropped: 0,
+    rejected: 0,
+    abandonedOnClose: 0,
+    spilled: 0,
+    replayedBatches: 0,
+  };
   private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -112,7 +129,9 @@ export class IngestionWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
       let deadline: NodeJS.Timeout | undefined;
-      const outOfTime = new Promise<false>((resolve) => (deadline = setTimeout(() => resolve(false), this.closeTimeoutMs)));
+      const outOfTime = new Promise<false>(
+        (resolve) => (deadline = setTimeout(() => resolve(false), this.closeTimeoutMs)),
+      );
       const drained = await Promise.race([this.flush().then(() => true as const), outOfTime]);
       clearTimeout(deadline);
       if (drained) return;
@@ -145,16 +164,25 @@ export class IngestionWriter {
     if (rows === 0) return;
     if (!this.spill) {
       this.counters.abandonedOnClose += rows;
-      this.logger.error({ abandoned: rows, stats: this.stats() }, "ingestion closed with rows it could not write (no spill configured)");
+      this.logger.error(
+        { abandoned: rows, stats: this.stats() },
+        "ingestion closed with rows it could not write (no spill configured)",
+      );
       return;
     }
     try {
       const file = await this.spill.write(batches);
       this.counters.spilled += rows;
-      this.logger.warn({ spilled: rows, batches: batches.length, file, stats: this.stats() }, "ingestion closed with rows PostgreSQL did not take: spilled to disk, replayed at the next start");
+      this.logger.warn(
+        { spilled: rows, batches: batches.length, file, stats: this.stats() },
+        "ingestion closed with rows PostgreSQL did not take: spilled to disk, replayed at the next start",
+      );
     } catch (error) {
       this.counters.abandonedOnClose += rows;
-      this.logger.error({ abandoned: rows, err: error, stats: this.stats() }, "ingestion closed with rows it could neither write nor spill");
+      this.logger.error(
+        { abandoned: rows, err: error, stats: this.stats() },
+        "ingestion closed with rows it could neither write nor spill",
+      );
     }
   }
 
@@ -165,7 +193,13 @@ export class IngestionWriter {
     // Overflow happens row by row during an outage: one log line per interval with the count, not one per row.
     if (now - this.lastOverflowLog >= LOG_EVERY_MS) {
       this.logger.error(
-        { dropped: this.droppedSinceLog, totalDropped: this.counters.dropped, buffered: this.buffered, maxBufferedRows: this.maxBufferedRows, closing: Boolean(this.closing) },
+        {
+          dropped: this.droppedSinceLog,
+          totalDropped: this.counters.dropped,
+          buffered: this.buffered,
+          maxBufferedRows: this.maxBufferedRows,
+          closing: Boolean(this.closing),
+        },
         "ingestion buffer full: dropping events",
       );
       this.lastOverflowLog = now;
@@ -249,7 +283,10 @@ export class IngestionWriter {
         }
         this.outage.failed(kind, attempt, this.buffered, error);
         this.counters.retried += 1;
-        await sleep(backoffDelayMs(attempt, writeBackoff(this.retryBaseMs, this.retryMaxMs)), this.stopWaiting.signal).catch(() => undefined);
+        await sleep(
+          backoffDelayMs(attempt, writeBackoff(this.retryBaseMs, this.retryMaxMs)),
+          this.stopWaiting.signal,
+        ).catch(() => undefined);
       }
     }
   }
@@ -262,7 +299,10 @@ export class IngestionWriter {
     if (batch.length === 1) {
       this.counters.rejected += 1;
       this.settle(1);
-      this.logger.error({ kind, guildId: batch[0]!.guildId, err: error }, "ingestion: PostgreSQL rejected a row; it is not retried");
+      this.logger.error(
+        { kind, guildId: batch[0]!.guildId, err: error },
+        "ingestion: PostgreSQL rejected a row; it is not retried",
+      );
       return;
     }
     const middle = Math.ceil(batch.length / 2);

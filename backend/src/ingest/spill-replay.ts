@@ -48,7 +48,9 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
   // Aborted by stop(): a wait between attempts ends at once and no attempt follows.
   const stopping = new AbortController();
 
-  const insert = async (batch: Awaited<ReturnType<IngestSpillFile["readAll"]>>[number]["batches"][number]): Promise<boolean> => {
+  const insert = async (
+    batch: Awaited<ReturnType<IngestSpillFile["readAll"]>>[number]["batches"][number],
+  ): Promise<boolean> => {
     if (stopping.signal.aborted) return false;
     try {
       const result = await retry(() => repository.insertBatch(batch.kind, batch.rows as never, batch.batchId), {
@@ -57,7 +59,10 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
         shouldRetry: (error) => !isPermanentWriteError(error),
         onRetry: (error, attempt) => {
           if (attempt === 1 || attempt % 10 === 0) {
-            logger.warn({ batchId: batch.batchId, attempt, err: error instanceof Error ? error.message : String(error) }, "spill replay: write failed; retrying");
+            logger.warn(
+              { batchId: batch.batchId, attempt, err: error instanceof Error ? error.message : String(error) },
+              "spill replay: write failed; retrying",
+            );
           }
         },
       });
@@ -71,7 +76,10 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
     } catch (error) {
       if (!isPermanentWriteError(error)) return false; // stopped while PostgreSQL was failing
       stats.rejected += 1;
-      logger.error({ batchId: batch.batchId, kind: batch.kind, rows: batch.rows.length, err: error }, "spill replay: PostgreSQL rejected a batch; it is not retried");
+      logger.error(
+        { batchId: batch.batchId, kind: batch.kind, rows: batch.rows.length, err: error },
+        "spill replay: PostgreSQL rejected a batch; it is not retried",
+      );
       return true;
     }
   };
@@ -93,10 +101,17 @@ export function replaySpill(options: SpillReplayOptions): RunningSpillReplay {
     }
     if (files.length === 0) return stats;
     const pending = files.reduce((n, file) => n + file.batches.reduce((m, batch) => m + batch.rows.length, 0), 0);
-    logger.info({ dir: spill.dir, files: files.length, rows: pending }, "spill replay: replaying rows spilled at an earlier shutdown");
+    logger.info(
+      { dir: spill.dir, files: files.length, rows: pending },
+      "spill replay: replaying rows spilled at an earlier shutdown",
+    );
     for (const file of files) {
       stats.badLines += file.badLines;
-      if (file.badLines > 0) logger.error({ file: file.file, badLines: file.badLines }, "spill replay: torn or corrupt lines skipped (file kept as .bad)");
+      if (file.badLines > 0)
+        logger.error(
+          { file: file.file, badLines: file.badLines },
+          "spill replay: torn or corrupt lines skipped (file kept as .bad)",
+        );
       for (const batch of file.batches) if (!(await insert(batch))) return stats;
       await spill.retire(file);
       stats.files += 1;

@@ -1,4 +1,9 @@
-import { ANALYTICS_TYPES, analyticsTypeTag, guildAnalyticsTag, type AnalyticsType } from "../analytics/analytics-catalog.ts";
+import {
+  ANALYTICS_TYPES,
+  analyticsTypeTag,
+  guildAnalyticsTag,
+  type AnalyticsType,
+} from "../analytics/analytics-catalog.ts";
 import type { IngestEventKind } from "../ingest/event-records.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
@@ -78,7 +83,15 @@ export class CacheInvalidationService {
   private readonly invalidateOptions: { mode: "hard" | "soft" };
   private readonly windows = new Map<string, OpenWindow>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly counters = { events: 0, eventsWithoutEffect: 0, invalidations: 0, coalescedEvents: 0, published: 0, recomputed: 0, errors: 0 };
+  private readonly counters = {
+    events: 0,
+    eventsWithoutEffect: 0,
+    invalidations: 0,
+    coalescedEvents: 0,
+    published: 0,
+    recomputed: 0,
+    errors: 0,
+  };
   private readonly recompute: CacheInvalidationOptions["recompute"];
   private readonly analyticsUpdates: CacheInvalidationOptions["analyticsUpdates"];
   private closed = false;
@@ -114,7 +127,10 @@ export class CacheInvalidationService {
     if (userId !== undefined) return this.onEvent(guildIdOrUserId, "presence");
     this.counters.events += 1;
     return this.cache
-      .invalidateByTags(analyticsAffectedBy(["presence"]).map((type) => analyticsTypeTag(type)), this.invalidateOptions)
+      .invalidateByTags(
+        analyticsAffectedBy(["presence"]).map((type) => analyticsTypeTag(type)),
+        this.invalidateOptions,
+      )
       .then(() => {
         this.counters.invalidations += 1;
       });
@@ -192,7 +208,12 @@ export class CacheInvalidationService {
     if (!window) return;
     clearTimeout(window.timer);
     this.windows.delete(guildId);
-    this.track(this.invalidate(guildId, ANALYTICS_TYPES.filter((type) => window.types.has(type))));
+    this.track(
+      this.invalidate(
+        guildId,
+        ANALYTICS_TYPES.filter((type) => window.types.has(type)),
+      ),
+    );
   }
 
   private track(work: Promise<void>): void {
@@ -209,7 +230,10 @@ export class CacheInvalidationService {
       this.counters.invalidations += 1;
     } catch (error) {
       this.counters.errors += 1;
-      this.logger.warn({ guildId, types, err: error instanceof Error ? error.message : String(error) }, "cache invalidation failed: retrying next window");
+      this.logger.warn(
+        { guildId, types, err: error instanceof Error ? error.message : String(error) },
+        "cache invalidation failed: retrying next window",
+      );
       // The entries stay stale until their TTL unless retried: put the types back into the guild's next window.
       if (!this.closed) this.requeue(guildId, types);
       return;
@@ -228,7 +252,10 @@ export class CacheInvalidationService {
       data = await this.recompute!(guildId, type);
       this.counters.recomputed += 1;
     } catch (error) {
-      this.logger.warn({ guildId, type, err: error instanceof Error ? error.message : String(error) }, "recompute after invalidation failed: dashboards are told to refetch");
+      this.logger.warn(
+        { guildId, type, err: error instanceof Error ? error.message : String(error) },
+        "recompute after invalidation failed: dashboards are told to refetch",
+      );
       await this.publish({ guildId, types: [type], at: new Date().toISOString() });
       return;
     }
@@ -237,7 +264,10 @@ export class CacheInvalidationService {
       this.counters.published += 1;
     } catch (error) {
       this.counters.errors += 1;
-      this.logger.warn({ guildId, type, err: error instanceof Error ? error.message : String(error) }, "analytics update publish failed");
+      this.logger.warn(
+        { guildId, type, err: error instanceof Error ? error.message : String(error) },
+        "analytics update publish failed",
+      );
     }
   }
 
@@ -254,7 +284,10 @@ export class CacheInvalidationService {
       this.counters.published += 1;
     } catch (error) {
       this.counters.errors += 1;
-      this.logger.warn({ guildId: update.guildId, err: error instanceof Error ? error.message : String(error) }, "analytics update publish failed");
+      this.logger.warn(
+        { guildId: update.guildId, err: error instanceof Error ? error.message : String(error) },
+        "analytics update publish failed",
+      );
     }
   }
 }

@@ -66,7 +66,8 @@ export async function retry<T>(work: (attempt: number) => Promise<T>, options: R
     try {
       return await work(attempt);
     } catch (error) {
-      const retrying = attempt < attempts && !options.signal?.aborted && (options.shouldRetry?.(error, attempt) ?? true);
+      const retrying =
+        attempt < attempts && !options.signal?.aborted && (options.shouldRetry?.(error, attempt) ?? true);
       if (!retrying) throw error;
       const delayMs = backoffDelayMs(attempt, options.backoff);
       options.onRetry?.(error, attempt, delayMs);

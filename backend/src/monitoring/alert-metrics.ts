@@ -15,7 +15,11 @@ import type { RedisNodeInfo } from "./alert-sample.ts";
  * A reading that is unknown or absent exports no series at all: never a 0 that a rule would read as a value (or, for
  * a counter, as a reset followed by an increase).
  */
-export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMonitor, "report" | "lastSample">, namePrefix = "spywatcher_"): void {
+export function registerAlertMetrics(
+  registry: Registry,
+  monitor: Pick<AlertMonitor, "report" | "lastSample">,
+  namePrefix = "spywatcher_",
+): void {
   const name = (suffix: string) => `${namePrefix}${suffix}`;
   new Gauge({
     name: name("alerts_firing"),
@@ -24,7 +28,8 @@ export function registerAlertMetrics(registry: Registry, monitor: Pick<AlertMoni
     registers: [registry],
     collect() {
       this.reset();
-      for (const alert of monitor.report().alerts) this.set({ alert: alert.id, severity: alert.severity }, alert.state === "firing" ? 1 : 0);
+      for (const alert of monitor.report().alerts)
+        this.set({ alert: alert.id, severity: alert.severity }, alert.state === "firing" ? 1 : 0);
     },
   });
   new Gauge({

@@ -157,7 +157,12 @@ export class AlertMonitor {
     clearTimeout(this.timer);
     await this.inFlight;
     const stoppedAt = this.now();
-    const stopped = this.tracker.firing().map((alert) => ({ ...alert, state: "resolved" as const, since: stoppedAt, message: `instance ${this.instance} stopped: no longer evaluated (last: ${alert.message})` }));
+    const stopped = this.tracker.firing().map((alert) => ({
+      ...alert,
+      state: "resolved" as const,
+      since: stoppedAt,
+      message: `instance ${this.instance} stopped: no longer evaluated (last: ${alert.message})`,
+    }));
     if (stopped.length > 0) await this.notifyTransitions(stopped);
     if (this.webhook) {
       const now = this.now();
@@ -179,7 +184,10 @@ export class AlertMonitor {
       sample = await this.sample(now);
     } catch (error) {
       // The sampler bounds and absorbs each source's failure; reaching here is a bug, not an outage.
-      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, "alert evaluation could not take a sample");
+      this.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        "alert evaluation could not take a sample",
+      );
       return this.report();
     }
     const earlier = this.history.filter((older) => older.at >= now - this.windowMs && older.at < now);
@@ -200,7 +208,9 @@ export class AlertMonitor {
   /** POSTs this evaluation's transitions plus a repeat of every alert still firing whose last POST is `repeatMs` old. */
   private notify(transitions: AlertTransition[], now: number): void {
     const changed = new Set(transitions.map((transition) => transition.id));
-    const repeats = this.tracker.firing().filter((alert) => !changed.has(alert.id) && now - (this.lastSent.get(alert.id) ?? now) >= this.repeatMs);
+    const repeats = this.tracker
+      .firing()
+      .filter((alert) => !changed.has(alert.id) && now - (this.lastSent.get(alert.id) ?? now) >= this.repeatMs);
     const outgoing = [...transitions, ...repeats];
     for (const alert of outgoing) {
       if (alert.state === "firing") this.lastSent.set(alert.id, now);
@@ -213,7 +223,10 @@ export class AlertMonitor {
     try {
       await this.onTransitions?.(transitions);
     } catch (error) {
-      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "alert transitions hook failed");
+      this.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "alert transitions hook failed",
+      );
     }
   }
 
@@ -229,7 +242,14 @@ export class AlertMonitor {
   }
 
   private log(transition: AlertTransition): void {
-    const fields = { alert: { id: transition.id, severity: transition.severity, value: transition.value, threshold: transition.threshold } };
+    const fields = {
+      alert: {
+        id: transition.id,
+        severity: transition.severity,
+        value: transition.value,
+        threshold: transition.threshold,
+      },
+    };
     if (transition.state === "resolved") {
       this.logger.info(fields, `alert resolved: ${transition.id}: ${transition.message}`);
     } else if (transition.severity === "critical") {

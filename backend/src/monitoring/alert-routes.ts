@@ -31,17 +31,30 @@ export function alertsRouter(deps: AlertsRouterDependencies): Router {
     const action = req.query.action;
     if (action === undefined) return void res.json(deps.monitor.report());
     if (action === "monitor") {
-      const before = new Set(deps.monitor.report().alerts.filter((alert) => alert.state === "firing").map((alert) => alert.id));
+      const before = new Set(
+        deps.monitor
+          .report()
+          .alerts.filter((alert) => alert.state === "firing")
+          .map((alert) => alert.id),
+      );
       const report = await deps.monitor.evaluate();
-      return void res.json({ ...report, newAlerts: report.alerts.filter((alert) => alert.state === "firing" && !before.has(alert.id)) });
+      return void res.json({
+        ...report,
+        newAlerts: report.alerts.filter((alert) => alert.state === "firing" && !before.has(alert.id)),
+      });
     }
     if (action === "recent" && deps.history) {
       const raw = req.query.limit ?? "50";
       const limit = Number(raw);
-      if (typeof raw !== "string" || !/^\d+$/.test(raw) || limit < 1 || limit > 1_000) throw new ValidationError("limit: must be an integer from 1 to 1000", [{ field: "limit", message: "must be an integer from 1 to 1000" }]);
+      if (typeof raw !== "string" || !/^\d+$/.test(raw) || limit < 1 || limit > 1_000)
+        throw new ValidationError("limit: must be an integer from 1 to 1000", [
+          { field: "limit", message: "must be an integer from 1 to 1000" },
+        ]);
       return void res.json({ history: await deps.history.recent(limit) });
     }
-    throw new ValidationError('action: must be "recent" or "monitor"', [{ field: "action", message: 'must be "recent" or "monitor"' }]);
+    throw new ValidationError('action: must be "recent" or "monitor"', [
+      { field: "action", message: 'must be "recent" or "monitor"' },
+    ]);
   });
   return router;
 }

@@ -123,20 +123,34 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
         const hits = hitsGrowth.delta;
         const rate = lookups === 0 ? null : round((hits / lookups) * 100);
         // An idle service has no meaningful hit rate: a handful of cold misses must not page anyone.
-        if (lookups < t.cacheHitRateMinLookups) return { firing: false, value: rate, message: `${lookups} lookups in the window (< ${t.cacheHitRateMinLookups}): not judged` };
-        return { firing: rate! < t.cacheHitRateMinPercent, value: rate, message: `cache hit rate ${rate}% over ${lookups} lookups in the last ${span(lookupsGrowth.spanMs)} (minimum ${t.cacheHitRateMinPercent}%)` };
+        if (lookups < t.cacheHitRateMinLookups)
+          return {
+            firing: false,
+            value: rate,
+            message: `${lookups} lookups in the window (< ${t.cacheHitRateMinLookups}): not judged`,
+          };
+        return {
+          firing: rate! < t.cacheHitRateMinPercent,
+          value: rate,
+          message: `cache hit rate ${rate}% over ${lookups} lookups in the last ${span(lookupsGrowth.spanMs)} (minimum ${t.cacheHitRateMinPercent}%)`,
+        };
       },
     },
     {
       id: "cache_breaker_open",
       severity: "critical",
-      description: "The cache's circuit breaker in front of Redis is open or half-open: requests run their loaders without Redis",
+      description:
+        "The cache's circuit breaker in front of Redis is open or half-open: requests run their loaders without Redis",
       threshold: BREAKER_STATE_VALUE["half-open"],
       forMs: 30 * SECOND,
       evaluate: (s) => {
         const state = s.current.breakerState;
         if (state === null) return unknown("the breaker state is unknown");
-        return { firing: state !== "closed", value: BREAKER_STATE_VALUE[state], message: `cache circuit breaker is ${state}` };
+        return {
+          firing: state !== "closed",
+          value: BREAKER_STATE_VALUE[state],
+          message: `cache circuit breaker is ${state}`,
+        };
       },
     },
     {
@@ -151,23 +165,40 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
         const bounded = redis.nodes.filter((node) => node.maxBytes > 0);
         // Known, not unknown: without maxmemory this rule cannot hold, so a firing alert resolves.
         if (bounded.length === 0) return { firing: false, value: null, message: "maxmemory is not set on any master" };
-        const worst = bounded.map((node) => ({ node: node.node, percent: round((node.usedBytes / node.maxBytes) * 100) })).sort((a, b) => b.percent - a.percent)[0]!;
-        return { firing: worst.percent > t.redisMemoryMaxPercent, value: worst.percent, message: `Redis ${worst.node} uses ${worst.percent}% of maxmemory (maximum ${t.redisMemoryMaxPercent}%)` };
+        const worst = bounded
+          .map((node) => ({ node: node.node, percent: round((node.usedBytes / node.maxBytes) * 100) }))
+          .sort((a, b) => b.percent - a.percent)[0]!;
+        return {
+          firing: worst.percent > t.redisMemoryMaxPercent,
+          value: worst.percent,
+          message: `Redis ${worst.node} uses ${worst.percent}% of maxmemory (maximum ${t.redisMemoryMaxPercent}%)`,
+        };
       },
     },
     {
       id: "redis_evictions",
       severity: "medium",
-      description: "Redis evicted keys in the window (server-wide INFO evicted_keys, increase per master, summed): memory is too small for the data",
+      description:
+        "Redis evicted keys in the window (server-wide INFO evicted_keys, increase per master, summed): memory is too small for the data",
       threshold: 0,
       forMs: 0,
       evaluate: (s) => {
         const growth = evictionsIncrease(s);
         if (growth === null) return unknown("keys evicted by Redis: no reading over a window yet");
-        return { firing: growth.delta > 0, value: growth.delta, message: `${growth.delta} keys evicted by Redis in the last ${span(growth.spanMs)}` };
+        return {
+          firing: growth.delta > 0,
+          value: growth.delta,
+          message: `${growth.delta} keys evicted by Redis in the last ${span(growth.spanMs)}`,
+        };
       },
     },
-    increasingRule("ingest_rows_lost", "critical", "The ingestion writer dropped (buffer full) or PostgreSQL rejected rows in the window: Discord events were lost", (x) => (x.ingest ? x.ingest.dropped + x.ingest.rejected : undefined), "ingestion rows dropped or rejected"),
+    increasingRule(
+      "ingest_rows_lost",
+      "critical",
+      "The ingestion writer dropped (buffer full) or PostgreSQL rejected rows in the window: Discord events were lost",
+      (x) => (x.ingest ? x.ingest.dropped + x.ingest.rejected : undefined),
+      "ingestion rows dropped or rejected",
+    ),
     {
       id: "ingest_buffer_high",
       severity: "high",
@@ -179,12 +210,30 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
         if (!ingest) return unknown("the Discord side does not run");
         if (ingest.capacity <= 0) return unknown("the buffer bound is unknown");
         const percent = round((ingest.buffered / ingest.capacity) * 100);
-        return { firing: percent > t.ingestBufferMaxPercent, value: percent, message: `ingestion buffer at ${percent}% (${ingest.buffered} of ${ingest.capacity} rows; maximum ${t.ingestBufferMaxPercent}%)` };
+        return {
+          firing: percent > t.ingestBufferMaxPercent,
+          value: percent,
+          message: `ingestion buffer at ${percent}% (${ingest.buffered} of ${ingest.capacity} rows; maximum ${t.ingestBufferMaxPercent}%)`,
+        };
       },
     },
-    increasingRule("invalidation_errors", "medium", "Cache invalidations or analytics-update publishes failed in the window (retried next window; dashboards may lag)", (x) => x.invalidationErrors, "invalidation errors"),
-    readinessRule("postgres_unready", "postgres", "PostgreSQL fails its readiness check (SELECT 1): analytics and API-key lookups fail, ingestion buffers"),
-    readinessRule("redis_unready", "redis", "Redis fails its readiness check (PING): the cache runs loaders directly, pub/sub and WebSocket pushes stop"),
+    increasingRule(
+      "invalidation_errors",
+      "medium",
+      "Cache invalidations or analytics-update publishes failed in the window (retried next window; dashboards may lag)",
+      (x) => x.invalidationErrors,
+      "invalidation errors",
+    ),
+    readinessRule(
+      "postgres_unready",
+      "postgres",
+      "PostgreSQL fails its readiness check (SELECT 1): analytics and API-key lookups fail, ingestion buffers",
+    ),
+    readinessRule(
+      "redis_unready",
+      "redis",
+      "Redis fails its readiness check (PING): the cache runs loaders directly, pub/sub and WebSocket pushes stop",
+    ),
     {
       id: "cache_p99_high",
       severity: "medium",
@@ -194,17 +243,53 @@ export function buildAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRE
       evaluate: (s) => {
         const p99 = s.current.cacheP99Ms;
         if (p99 === null || p99 === undefined) return unknown("no cache latency over a window yet");
-        return { firing: p99 > t.cacheP99MaxMs, value: p99, message: `cache Redis p99 ${p99} ms over the window (maximum ${t.cacheP99MaxMs} ms)` };
+        return {
+          firing: p99 > t.cacheP99MaxMs,
+          value: p99,
+          message: `cache Redis p99 ${p99} ms over the window (maximum ${t.cacheP99MaxMs} ms)`,
+        };
       },
     },
-    rateRule("cache_error_rate_high", "high", `Cache Redis errors per lookup above ${t.errorRateMaxPercent}% in the window, judged with at least ${t.errorRateMinLookups} lookups`, t.errorRateMaxPercent, t.errorRateMinLookups, (x) => x.cache?.errors, (x) => x.cache?.lookups, "cache error rate", "lookups"),
-    rateRule("lock_failure_rate_high", "medium", `Stampede lock acquisitions failing (Redis error or timeout; contention is not a failure) above ${t.lockFailureRateMaxPercent}% in the window, judged with at least ${t.lockMinAttempts} attempts`, t.lockFailureRateMaxPercent, t.lockMinAttempts, (x) => x.locks?.failures, (x) => x.locks?.attempts, "lock failure rate", "acquisitions"),
-    increasingRule("ws_slow_consumers", "low", "WebSocket sockets were closed as slow consumers (code 4429) in the window", (x) => x.wsSlowConsumerCloses, "slow WebSocket consumers closed"),
+    rateRule(
+      "cache_error_rate_high",
+      "high",
+      `Cache Redis errors per lookup above ${t.errorRateMaxPercent}% in the window, judged with at least ${t.errorRateMinLookups} lookups`,
+      t.errorRateMaxPercent,
+      t.errorRateMinLookups,
+      (x) => x.cache?.errors,
+      (x) => x.cache?.lookups,
+      "cache error rate",
+      "lookups",
+    ),
+    rateRule(
+      "lock_failure_rate_high",
+      "medium",
+      `Stampede lock acquisitions failing (Redis error or timeout; contention is not a failure) above ${t.lockFailureRateMaxPercent}% in the window, judged with at least ${t.lockMinAttempts} attempts`,
+      t.lockFailureRateMaxPercent,
+      t.lockMinAttempts,
+      (x) => x.locks?.failures,
+      (x) => x.locks?.attempts,
+      "lock failure rate",
+      "acquisitions",
+    ),
+    increasingRule(
+      "ws_slow_consumers",
+      "low",
+      "WebSocket sockets were closed as slow consumers (code 4429) in the window",
+      (x) => x.wsSlowConsumerCloses,
+      "slow WebSocket consumers closed",
+    ),
   ];
 }
 
 /** A rule that fires while a counter increased within the window. */
-function increasingRule(id: AlertRuleId, severity: AlertSeverity, description: string, read: (sample: AlertSample) => number | null | undefined, what: string): ServiceAlertRule {
+function increasingRule(
+  id: AlertRuleId,
+  severity: AlertSeverity,
+  description: string,
+  read: (sample: AlertSample) => number | null | undefined,
+  what: string,
+): ServiceAlertRule {
   return {
     id,
     severity,
@@ -214,7 +299,11 @@ function increasingRule(id: AlertRuleId, severity: AlertSeverity, description: s
     evaluate: (s) => {
       const growth = increase(s, read);
       if (growth === null) return unknown(`${what}: no counter over a window yet`);
-      return { firing: growth.delta > 0, value: growth.delta, message: `${growth.delta} ${what} in the last ${span(growth.spanMs)}` };
+      return {
+        firing: growth.delta > 0,
+        value: growth.delta,
+        message: `${growth.delta} ${what} in the last ${span(growth.spanMs)}`,
+      };
     },
   };
 }
@@ -242,8 +331,17 @@ function rateRule(
       const partGrowth = increase(s, part);
       if (wholeGrowth === null || partGrowth === null) return unknown(`${what}: no counters over a window yet`);
       const rate = wholeGrowth.delta === 0 ? null : round((partGrowth.delta / wholeGrowth.delta) * 100);
-      if (wholeGrowth.delta < minWhole) return { firing: false, value: rate, message: `${wholeGrowth.delta} ${unit} in the window (< ${minWhole}): not judged` };
-      return { firing: rate! > maxPercent, value: rate, message: `${what} ${rate}% over ${wholeGrowth.delta} ${unit} in the last ${span(wholeGrowth.spanMs)} (maximum ${maxPercent}%)` };
+      if (wholeGrowth.delta < minWhole)
+        return {
+          firing: false,
+          value: rate,
+          message: `${wholeGrowth.delta} ${unit} in the window (< ${minWhole}): not judged`,
+        };
+      return {
+        firing: rate! > maxPercent,
+        value: rate,
+        message: `${what} ${rate}% over ${wholeGrowth.delta} ${unit} in the last ${span(wholeGrowth.spanMs)} (maximum ${maxPercent}%)`,
+      };
     },
   };
 }
@@ -295,7 +393,9 @@ function evictionsIncrease(s: AlertSnapshot): Growth | null {
   const current = s.current.redis;
   if ("unknown" in current) return null;
   const growths = current.nodes.flatMap((node) => {
-    const growth = increase(s, (x) => ("unknown" in x.redis ? undefined : x.redis.nodes.find((n) => n.node === node.node)?.evictedKeys));
+    const growth = increase(s, (x) =>
+      "unknown" in x.redis ? undefined : x.redis.nodes.find((n) => n.node === node.node)?.evictedKeys,
+    );
     return growth ? [growth] : [];
   });
   if (growths.length === 0) return null;

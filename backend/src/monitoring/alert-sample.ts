@@ -42,7 +42,10 @@ export interface AlertSample {
 }
 
 /** What the monitoring reads from the cache: `getLocalStats` (in process) when it has one, else `getStats`. */
-export type CacheStatsSource = Pick<SpyCache, "getStats"> & { getLocalStats?: () => Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> & Partial<Pick<SpyCacheStats, "locks">> };
+export type CacheStatsSource = Pick<SpyCache, "getStats"> & {
+  getLocalStats?: () => Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation"> &
+    Partial<Pick<SpyCacheStats, "locks">>;
+};
 
 /** Where an `AlertSampler` reads from (the running service's parts). */
 export interface AlertSampleSources {
@@ -78,7 +81,9 @@ export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
       readCache(sources),
       readRedisInfo(sources.redis, sources.timeoutMs),
       runReadinessChecks(sources.readinessChecks, sources.timeoutMs),
-      sources.cacheP99Ms ? withTimeout(sources.cacheP99Ms(), sources.timeoutMs, "cache p99").catch(() => null) : Promise.resolve(null),
+      sources.cacheP99Ms
+        ? withTimeout(sources.cacheP99Ms(), sources.timeoutMs, "cache p99").catch(() => null)
+        : Promise.resolve(null),
     ]);
     const locks = sources.lockCounters?.();
     const discord = sources.discordStats?.();
@@ -98,7 +103,11 @@ export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
           }
         : null,
       invalidationErrors: discord ? discord.invalidation.errors : null,
-      readiness: readiness.map(({ name, status, error }) => ({ name, up: status === "up", ...(error ? { error: scrubError(error) } : {}) })),
+      readiness: readiness.map(({ name, status, error }) => ({
+        name,
+        up: status === "up",
+        ...(error ? { error: scrubError(error) } : {}),
+      })),
       wsSlowConsumerCloses: realtime ? realtime.slowConsumerCloses : null,
     };
   };
@@ -111,7 +120,11 @@ export function createAlertSampler(sources: AlertSampleSources): AlertSampler {
  * `cache_breaker_open` can fire) even when `getStats` hangs or fails.
  */
 async function readCache(sources: AlertSampleSources): Promise<Pick<AlertSample, "cache" | "breakerState">> {
-  const remote = await withTimeout(sources.cache.getStats({ includeKeyspace: false }), sources.timeoutMs, "cache stats").catch(() => undefined);
+  const remote = await withTimeout(
+    sources.cache.getStats({ includeKeyspace: false }),
+    sources.timeoutMs,
+    "cache stats",
+  ).catch(() => undefined);
   let stats: Pick<SpyCacheStats, "instance" | "breaker"> | undefined;
   try {
     stats = sources.cache.getLocalStats?.() ?? remote;
@@ -120,7 +133,10 @@ async function readCache(sources: AlertSampleSources): Promise<Pick<AlertSample,
   }
   if (!stats) return { cache: null, breakerState: null };
   const { instance } = stats;
-  return { cache: { lookups: instance.lookups, hits: instance.hits.total + instance.stale, errors: instance.errors }, breakerState: stats.breaker.state };
+  return {
+    cache: { lookups: instance.lookups, hits: instance.hits.total + instance.stale, errors: instance.errors },
+    breakerState: stats.breaker.state,
+  };
 }
 
 /** INFO (memory and stats) on every master, each bounded by `timeoutMs`; any failure makes the whole reading unknown. */

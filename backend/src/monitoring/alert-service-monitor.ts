@@ -23,7 +23,11 @@ export function createServiceAlertMonitor(
   );
   return new AlertMonitor({
     rules: buildAlertRules(alerts),
-    sample: createAlertSampler({ ...sources, timeoutMs: config.health.checkTimeoutMs, ingestCapacity: config.discord.ingestMaxBufferedRows }),
+    sample: createAlertSampler({
+      ...sources,
+      timeoutMs: config.health.checkTimeoutMs,
+      ingestCapacity: config.discord.ingestMaxBufferedRows,
+    }),
     logger,
     intervalMs: alerts.evalIntervalMs,
     windowMs: alerts.windowMs,

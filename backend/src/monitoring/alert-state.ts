@@ -51,7 +51,12 @@ export class AlertStateTracker {
     startedAt: number,
   ) {
     for (const rule of rules) {
-      this.tracked.set(rule.id, { state: "ok", since: startedAt, activeSince: startedAt, evaluation: { firing: false, value: null, message: "not evaluated yet" } });
+      this.tracked.set(rule.id, {
+        state: "ok",
+        since: startedAt,
+        activeSince: startedAt,
+        evaluation: { firing: false, value: null, message: "not evaluated yet" },
+      });
     }
   }
 

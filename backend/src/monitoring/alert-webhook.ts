@@ -71,7 +71,10 @@ export class AlertWebhook {
     if (this.queue.length >= this.maxQueued) {
       this.queue.shift();
       this.counts.dropped += 1;
-      this.logger.error({ webhook: this.origin, maxQueued: this.maxQueued }, "alert webhook queue full: oldest payload dropped");
+      this.logger.error(
+        { webhook: this.origin, maxQueued: this.maxQueued },
+        "alert webhook queue full: oldest payload dropped",
+      );
     }
     this.queue.push(payload);
     this.kick();
@@ -142,13 +145,19 @@ export class AlertWebhook {
           // Closing: the wait ends at once and no attempt follows (close() gives the queue its grace, not its retries).
           signal: this.closing.signal,
           onRetry: (failure, attempt) =>
-            this.logger.warn({ webhook: this.origin, attempt, of, reason: (failure as Error).message }, "alert webhook attempt failed: retrying"),
+            this.logger.warn(
+              { webhook: this.origin, attempt, of, reason: (failure as Error).message },
+              "alert webhook attempt failed: retrying",
+            ),
         },
       );
       this.counts.delivered += 1;
     } catch (failure) {
       if (!this.closing.signal.aborted) {
-        this.logger.warn({ webhook: this.origin, attempt: of, of, reason: (failure as Error).message }, "alert webhook attempt failed: giving up");
+        this.logger.warn(
+          { webhook: this.origin, attempt: of, of, reason: (failure as Error).message },
+          "alert webhook attempt failed: giving up",
+        );
       }
       this.counts.dropped += 1;
       this.logger.error({ webhook: this.origin, dropped: this.counts.dropped }, "alert webhook payload not delivered");
@@ -178,11 +187,17 @@ export class AlertWebhook {
     if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
       return this.closing.signal.aborted ? "closed" : `no answer within ${this.timeoutMs} ms`;
     }
-    const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+    const cause =
+      error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
     // undici reports "fetch failed" with the reason in its cause: a code (ECONNREFUSED) or a message ("unexpected redirect").
     const text =
-      typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : error instanceof Error ? error.message : String(error);
+      typeof cause?.code === "string"
+        ? cause.code
+        : typeof cause?.message === "string"
+          ? cause.message
+          : error instanceof Error
+            ? error.message
+            : String(error);
     return text.split(this.url).join(this.origin).slice(0, 200);
   }
-
 }

@@ -11,7 +11,11 @@ export interface CacheStatusThresholds {
 }
 
 /** The default thresholds: 80 %, 100 lookups, 2 GiB. */
-export const DEFAULT_CACHE_STATUS_THRESHOLDS: CacheStatusThresholds = { hitRateMinPercent: 80, minLookups: 100, memoryLimitBytes: 2 * 1024 ** 3 };
+export const DEFAULT_CACHE_STATUS_THRESHOLDS: CacheStatusThresholds = {
+  hitRateMinPercent: 80,
+  minLookups: 100,
+  memoryLimitBytes: 2 * 1024 ** 3,
+};
 
 /** A status and, when it is not healthy, why. */
 export interface CacheHealthStatus {
@@ -24,9 +28,15 @@ export interface CacheHealthStatus {
  * hit rate is at or under the minimum (once there were enough lookups) or this application's keys use more memory
  * than the limit; healthy otherwise.
  */
-export function cacheHealthStatus(stats: SpyCacheStats, thresholds: CacheStatusThresholds = DEFAULT_CACHE_STATUS_THRESHOLDS): CacheHealthStatus {
+export function cacheHealthStatus(
+  stats: SpyCacheStats,
+  thresholds: CacheStatusThresholds = DEFAULT_CACHE_STATUS_THRESHOLDS,
+): CacheHealthStatus {
   const unhealthy: string[] = [];
-  if (stats.fleet === null) unhealthy.push("Redis did not answer the stats read: the cache is unreachable, requests run their loaders directly");
+  if (stats.fleet === null)
+    unhealthy.push(
+      "Redis did not answer the stats read: the cache is unreachable, requests run their loaders directly",
+    );
   if (stats.breaker.state === "open") unhealthy.push("the circuit breaker is open: Redis calls are skipped");
   if (unhealthy.length > 0) return { status: "unhealthy", reasons: unhealthy };
   const degraded: string[] = [];
@@ -35,7 +45,9 @@ export function cacheHealthStatus(stats: SpyCacheStats, thresholds: CacheStatusT
     degraded.push(`hit rate ${stats.hitRate}% is not above ${thresholds.hitRateMinPercent}% (${lookups} lookups)`);
   }
   if (stats.keyspace && stats.keyspace.estimatedBytes >= thresholds.memoryLimitBytes) {
-    degraded.push(`this application's keys use about ${stats.memoryUsed}, over the limit of ${thresholds.memoryLimitBytes} bytes`);
+    degraded.push(
+      `this application's keys use about ${stats.memoryUsed}, over the limit of ${thresholds.memoryLimitBytes} bytes`,
+    );
   }
   return degraded.length > 0 ? { status: "degraded", reasons: degraded } : { status: "healthy", reasons: [] };
 }

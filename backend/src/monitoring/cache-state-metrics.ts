@@ -27,18 +27,31 @@ type CacheStateStats = Pick<SpyCacheStats, "breaker" | "l1" | "invalidation"> & 
  * - source design 003's names, unprefixed: `cache_circuit_breaker_state` (0 closed, 1 open, 2 half-open) and
  *   `cache_active_locks` (stampede locks this instance holds)
  */
-export function registerCacheStateMetrics(registry: Registry, cache: CacheStatsSource, namePrefix = "spywatcher_cache_", timeoutMs = 1_000): void {
+export function registerCacheStateMetrics(
+  registry: Registry,
+  cache: CacheStatsSource,
+  namePrefix = "spywatcher_cache_",
+  timeoutMs = 1_000,
+): void {
   let last: { at: number; stats: Promise<CacheStateStats | undefined> } | undefined;
   const read = (): Promise<CacheStateStats | undefined> => {
     const local = cache.getLocalStats?.();
     if (local) return Promise.resolve(local);
     const now = Date.now();
     if (!last || now - last.at > SNAPSHOT_REUSE_MS) {
-      last = { at: now, stats: withTimeout(cache.getStats({ includeKeyspace: false }), timeoutMs, "cache stats").catch(() => undefined) };
+      last = {
+        at: now,
+        stats: withTimeout(cache.getStats({ includeKeyspace: false }), timeoutMs, "cache stats").catch(() => undefined),
+      };
     }
     return last.stats;
   };
-  const gauge = (name: string, help: string, value: (stats: CacheStateStats) => number | undefined, fullName = `${namePrefix}${name}`) =>
+  const gauge = (
+    name: string,
+    help: string,
+    value: (stats: CacheStateStats) => number | undefined,
+    fullName = `${namePrefix}${name}`,
+  ) =>
     new Gauge({
       name: fullName,
       help,
@@ -64,13 +77,24 @@ export function registerCacheStateMetrics(registry: Registry, cache: CacheStatsS
       },
     });
 
-  gauge("breaker_state", "Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open", (s) => BREAKER_STATE_VALUE[s.breaker.state]);
+  gauge(
+    "breaker_state",
+    "Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open",
+    (s) => BREAKER_STATE_VALUE[s.breaker.state],
+  );
   counter("breaker_opens_total", "Times the circuit breaker opened", (s) => s.breaker.opens);
   counter("breaker_rejected_total", "Redis calls refused while the breaker was open", (s) => s.breaker.rejected);
   gauge("l1_entries", "Entries in the in-process L1 tier", (s) => s.l1?.entries ?? 0);
   gauge("l1_bytes", "Estimated bytes held by the in-process L1 tier", (s) => s.l1?.bytes ?? 0);
-  gauge("invalidation_trusted", "1 while the in-process tag map is trusted (hits need no tag round trip)", (s) => (s.invalidation.trusted ? 1 : 0));
+  gauge("invalidation_trusted", "1 while the in-process tag map is trusted (hits need no tag round trip)", (s) =>
+    s.invalidation.trusted ? 1 : 0,
+  );
   gauge("known_tags", "Tags whose versions this instance holds in process", (s) => s.invalidation.knownTags);
-  gauge("", "Circuit breaker in front of Redis: 0 closed, 1 open, 2 half-open (source design 003)", (s) => SEED_BREAKER_STATE_VALUE[s.breaker.state], "cache_circuit_breaker_state");
+  gauge(
+    "",
+    "Circuit breaker in front of Redis: 0 closed, 1 open, 2 half-open (source design 003)",
+    (s) => SEED_BREAKER_STATE_VALUE[s.breaker.state],
+    "cache_circuit_breaker_state",
+  );
   gauge("", "Stampede locks this instance holds now", (s) => s.locks?.held ?? undefined, "cache_active_locks");
 }

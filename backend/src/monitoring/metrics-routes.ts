@@ -36,7 +36,11 @@ function requireToken(token: string): RequestHandler {
   return (req, _res, next) => {
     const sent = BEARER.exec(req.headers.authorization ?? "")?.[1];
     const valid = sent !== undefined && timingSafeEqual(digest(sent), expected);
-    next(valid ? undefined : new UnauthorizedError("A valid metrics token is required: send 'Authorization: Bearer <METRICS_TOKEN>'"));
+    next(
+      valid
+        ? undefined
+        : new UnauthorizedError("A valid metrics token is required: send 'Authorization: Bearer <METRICS_TOKEN>'"),
+    );
   };
 }
 

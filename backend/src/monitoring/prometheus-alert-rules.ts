@@ -1,4 +1,10 @@
-import { buildAlertRules, DEFAULT_ALERT_THRESHOLDS, type AlertRuleId, type AlertSeverity, type AlertThresholds } from "./alert-rules.ts";
+import {
+  buildAlertRules,
+  DEFAULT_ALERT_THRESHOLDS,
+  type AlertRuleId,
+  type AlertSeverity,
+  type AlertThresholds,
+} from "./alert-rules.ts";
 
 /** The Prometheus side of one rule: its alert name, PromQL expression, summary template and an optional comment. */
 interface PrometheusExpression {
@@ -36,7 +42,12 @@ function expressions(t: AlertThresholds) {
   return {
     cache_hit_rate_low: {
       alert: "SpywatcherCacheHitRateLow",
-      expr: ratioOver('spywatcher_cache_lookups_total{outcome=~"hit_l1|hit_l2|stale"}', "spywatcher_cache_lookups_total", `< ${t.cacheHitRateMinPercent}`, t.cacheHitRateMinLookups),
+      expr: ratioOver(
+        'spywatcher_cache_lookups_total{outcome=~"hit_l1|hit_l2|stale"}',
+        "spywatcher_cache_lookups_total",
+        `< ${t.cacheHitRateMinPercent}`,
+        t.cacheHitRateMinLookups,
+      ),
       summary: `Cache hit rate {{ $value | printf "%.1f" }}% on {{ $labels.instance }} (minimum ${t.cacheHitRateMinPercent}%)`,
     },
     cache_breaker_open: {
@@ -59,7 +70,8 @@ function expressions(t: AlertThresholds) {
     ingest_rows_lost: {
       alert: "SpywatcherIngestRowsLost",
       expr: `sum by (job, instance) (increase(spywatcher_ingest_rows_total{outcome=~"dropped|rejected"}[${WINDOW}])) > 0`,
-      summary: '{{ $value | printf "%.0f" }} Discord event rows dropped or rejected in 5 minutes on {{ $labels.instance }}',
+      summary:
+        '{{ $value | printf "%.0f" }} Discord event rows dropped or rejected in 5 minutes on {{ $labels.instance }}',
     },
     ingest_buffer_high: {
       alert: "SpywatcherIngestBufferHigh",
@@ -69,7 +81,8 @@ function expressions(t: AlertThresholds) {
     invalidation_errors: {
       alert: "SpywatcherInvalidationErrors",
       expr: `increase(spywatcher_invalidation_errors_total[${WINDOW}]) > 0`,
-      summary: '{{ $value | printf "%.0f" }} cache invalidation or publish errors in 5 minutes on {{ $labels.instance }}',
+      summary:
+        '{{ $value | printf "%.0f" }} cache invalidation or publish errors in 5 minutes on {{ $labels.instance }}',
     },
     postgres_unready: {
       alert: "SpywatcherPostgresUnready",
@@ -90,18 +103,29 @@ function expressions(t: AlertThresholds) {
     },
     cache_error_rate_high: {
       alert: "SpywatcherCacheErrorRateHigh",
-      expr: ratioOver("spywatcher_cache_errors_total", "spywatcher_cache_lookups_total", `> ${t.errorRateMaxPercent}`, t.errorRateMinLookups),
+      expr: ratioOver(
+        "spywatcher_cache_errors_total",
+        "spywatcher_cache_lookups_total",
+        `> ${t.errorRateMaxPercent}`,
+        t.errorRateMinLookups,
+      ),
       summary: `Cache Redis errors {{ $value | printf "%.2f" }}% of lookups on {{ $labels.instance }} (maximum ${t.errorRateMaxPercent}%)`,
     },
     lock_failure_rate_high: {
       alert: "SpywatcherLockFailureRateHigh",
-      expr: ratioOver('spywatcher_cache_lock_acquisitions_total{outcome="failed"}', "spywatcher_cache_lock_acquisitions_total", `> ${t.lockFailureRateMaxPercent}`, t.lockMinAttempts),
+      expr: ratioOver(
+        'spywatcher_cache_lock_acquisitions_total{outcome="failed"}',
+        "spywatcher_cache_lock_acquisitions_total",
+        `> ${t.lockFailureRateMaxPercent}`,
+        t.lockMinAttempts,
+      ),
       summary: `Stampede lock acquisitions failing {{ $value | printf "%.1f" }}% on {{ $labels.instance }} (maximum ${t.lockFailureRateMaxPercent}%)`,
     },
     ws_slow_consumers: {
       alert: "SpywatcherWebSocketSlowConsumers",
       expr: `increase(spywatcher_ws_closed_total{reason="slow_consumer"}[${WINDOW}]) > 0`,
-      summary: '{{ $value | printf "%.0f" }} WebSocket sockets closed as slow consumers in 5 minutes on {{ $labels.instance }}',
+      summary:
+        '{{ $value | printf "%.0f" }} WebSocket sockets closed as slow consumers in 5 minutes on {{ $labels.instance }}',
     },
   } satisfies Record<AlertRuleId, PrometheusExpression>;
 }
@@ -114,14 +138,21 @@ const PROMETHEUS_ONLY_RULES: PrometheusOnlyRule[] = [
     forMs: 60_000,
     alert: "SpywatcherAlertMonitorStale",
     expr: "time() - spywatcher_alert_last_evaluation_timestamp_seconds > 120",
-    summary: 'The in-process alert monitor of {{ $labels.instance }} has not evaluated for {{ $value | printf "%.0f" }} s',
-    comment: "Prometheus only: the in-process monitor cannot report that it stopped evaluating. 120 s assumes\nALERT_EVAL_INTERVAL_MS well under 120 s (default 15 s); raise it with a longer interval.",
+    summary:
+      'The in-process alert monitor of {{ $labels.instance }} has not evaluated for {{ $value | printf "%.0f" }} s',
+    comment:
+      "Prometheus only: the in-process monitor cannot report that it stopped evaluating. 120 s assumes\nALERT_EVAL_INTERVAL_MS well under 120 s (default 15 s); raise it with a longer interval.",
   },
 ];
 
 /** Every rule of ops/prometheus-alerts.yml: the in-process rules (defaults of ALERT_*) then the Prometheus-only ones. */
 export function prometheusAlertRules(thresholds: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): PrometheusAlertRule[] {
   const byId = expressions(thresholds);
-  const inProcess = buildAlertRules(thresholds).map((rule) => ({ id: rule.id, severity: rule.severity, forMs: rule.forMs, ...byId[rule.id] }));
+  const inProcess = buildAlertRules(thresholds).map((rule) => ({
+    id: rule.id,
+    severity: rule.severity,
+    forMs: rule.forMs,
+    ...byId[rule.id],
+  }));
   return [...inProcess, ...PROMETHEUS_ONLY_RULES];
 }

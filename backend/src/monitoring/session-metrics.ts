@@ -8,7 +8,11 @@ export type SessionCountsSource = () => SessionCounts | undefined;
  * Exposes fleet-wide session counts as of the last session sweep (SESSION_SWEEP_INTERVAL; no Redis call at scrape
  * time): gauges `<prefix>sessions_active{scope="admin"|"guild"}` and `<prefix>session_users`.
  */
-export function registerSessionMetrics(registry: Registry, read: SessionCountsSource, namePrefix = "spywatcher_"): void {
+export function registerSessionMetrics(
+  registry: Registry,
+  read: SessionCountsSource,
+  namePrefix = "spywatcher_",
+): void {
   new Gauge({
     name: `${namePrefix}sessions_active`,
     help: "Live dashboard sessions, fleet-wide, by scope",

@@ -11,7 +11,12 @@ export type SetTotal<L extends string> = (labels: Partial<Record<L, string>>, va
  */
 export function totalsMetrics<S>(registry: Registry, namePrefix: string, read: () => S | undefined) {
   return {
-    counter<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (stats: S, set: SetTotal<L>) => void): Counter<L> {
+    counter<L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (stats: S, set: SetTotal<L>) => void,
+    ): Counter<L> {
       return new Counter({
         name: `${namePrefix}${name}`,
         help,

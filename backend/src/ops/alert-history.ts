@@ -56,11 +56,18 @@ export class AlertHistory {
         instance: this.options.instance,
       };
       try {
-        await withTimeout(appendCapped(this.options.redis, this.options.key, this.options.maxEntries, fields), this.options.timeoutMs ?? 1_000, "alert history append");
+        await withTimeout(
+          appendCapped(this.options.redis, this.options.key, this.options.maxEntries, fields),
+          this.options.timeoutMs ?? 1_000,
+          "alert history append",
+        );
       } catch (error) {
         if (Date.now() - this.lastWarnAt > 60_000) {
           this.lastWarnAt = Date.now();
-          this.options.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, "alert history append failed");
+          this.options.logger?.warn(
+            { err: error instanceof Error ? error.message : String(error) },
+            "alert history append failed",
+          );
         }
         return;
       }

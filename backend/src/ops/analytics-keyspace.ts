@@ -16,7 +16,12 @@ export interface AnalyticsTypeKeyspace {
 }
 
 /** Keys, TTL left and memory of each analytic's entries (`analytics:<type>:*`; SCAN on every master, `sample` per type). */
-export async function analyticsKeyspace(redis: RedisClient, keys: KeyBuilder, types: readonly AnalyticsType[], sample = 50): Promise<AnalyticsTypeKeyspace[]> {
+export async function analyticsKeyspace(
+  redis: RedisClient,
+  keys: KeyBuilder,
+  types: readonly AnalyticsType[],
+  sample = 50,
+): Promise<AnalyticsTypeKeyspace[]> {
   const result: AnalyticsTypeKeyspace[] = [];
   for (const type of types) {
     let count = 0;
@@ -26,7 +31,15 @@ export async function analyticsKeyspace(redis: RedisClient, keys: KeyBuilder, ty
       count += batch.length;
       const take = batch.slice(0, Math.max(0, sample - ttls.length));
       if (take.length === 0) return;
-      const replies = (await node.pipeline(take.flatMap((key) => [["pttl", key], ["memory", "usage", key]])).exec()) ?? [];
+      const replies =
+        (await node
+          .pipeline(
+            take.flatMap((key) => [
+              ["pttl", key],
+              ["memory", "usage", key],
+            ]),
+          )
+          .exec()) ?? [];
       for (let index = 0; index + 1 < replies.length; index += 2) {
         const [ttlError, ttl] = replies[index]!;
         const [memoryError, bytes] = replies[index + 1]!;
@@ -40,7 +53,14 @@ export async function analyticsKeyspace(redis: RedisClient, keys: KeyBuilder, ty
       type,
       keys: count,
       sampled,
-      ttlSecondsLeft: sampled === 0 ? null : { min: round(Math.min(...ttls)), avg: round(ttls.reduce((a, b) => a + b, 0) / sampled), max: round(Math.max(...ttls)) },
+      ttlSecondsLeft:
+        sampled === 0
+          ? null
+          : {
+              min: round(Math.min(...ttls)),
+              avg: round(ttls.reduce((a, b) => a + b, 0) / sampled),
+              max: round(Math.max(...ttls)),
+            },
       estimatedBytes: sampled === 0 ? 0 : Math.round((sampledBytes / sampled) * count),
     });
   }

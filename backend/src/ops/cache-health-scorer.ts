@@ -27,8 +27,14 @@ export class CacheHealthScorer {
   /** The score now. Never rejects. */
   async score(): Promise<HealthScore> {
     const { windowMs } = this.options;
-    const fleet = await withTimeout(this.options.recorder.fleetStats({ lastMs: windowMs }), this.options.timeoutMs ?? 1_000, "fleet stats").catch(() => undefined);
-    this.latest = fleet ? computeHealthScore(fleet, this.options.targets, "fleet-window", windowMs) : computeHealthScore(this.sinceReset(), this.options.targets, "instance", windowMs);
+    const fleet = await withTimeout(
+      this.options.recorder.fleetStats({ lastMs: windowMs }),
+      this.options.timeoutMs ?? 1_000,
+      "fleet stats",
+    ).catch(() => undefined);
+    this.latest = fleet
+      ? computeHealthScore(fleet, this.options.targets, "fleet-window", windowMs)
+      : computeHealthScore(this.sinceReset(), this.options.targets, "instance", windowMs);
     return this.latest;
   }
 
@@ -46,7 +52,11 @@ export class CacheHealthScorer {
     const base = this.baseline;
     const since = new Date(this.resetAt ?? now.since).toISOString();
     if (!base) return { ...pick(now), since };
-    const hits = { l1: now.hits.l1 - base.hits.l1, l2: now.hits.l2 - base.hits.l2, total: now.hits.total - base.hits.total };
+    const hits = {
+      l1: now.hits.l1 - base.hits.l1,
+      l2: now.hits.l2 - base.hits.l2,
+      total: now.hits.total - base.hits.total,
+    };
     const stale = now.stale - base.stale;
     const lookups = now.lookups - base.lookups;
     return {
@@ -73,5 +83,15 @@ export class CacheHealthScorer {
 
 function pick(stats: CacheStats): CacheStats {
   const { hits, misses, stale, errors, bypasses, lookups, hitRatePercent, redisLatencyMs, loaderLatencyMs } = stats;
-  return { hits: { ...hits }, misses, stale, errors, bypasses, lookups, hitRatePercent, redisLatencyMs, loaderLatencyMs };
+  return {
+    hits: { ...hits },
+    misses,
+    stale,
+    errors,
+    bypasses,
+    lookups,
+    hitRatePercent,
+    redisLatencyMs,
+    loaderLatencyMs,
+  };
 }

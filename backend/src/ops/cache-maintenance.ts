@@ -53,30 +53,40 @@ export class CacheMaintenance {
    * Removes entries invalidated since they were built and entries past grace still held, examining at most
    * `maxKeys` keys (resuming from `cursors`, updated in place). `dryRun` removes nothing.
    */
-  async expired(options: { dryRun: boolean; maxKeys?: number; cursors?: ScanCursors; now?: number }): Promise<CleanupReport> {
+  async expired(options: {
+    dryRun: boolean;
+    maxKeys?: number;
+    cursors?: ScanCursors;
+    now?: number;
+  }): Promise<CleanupReport> {
     const report = emptyReport("expired", options.dryRun);
     const started = performance.now();
     const now = options.now ?? Date.now();
-    report.truncated = !(await this.scan(this.keys.allEntriesPattern(), options.maxKeys, options.cursors, async (batch, node) => {
-      report.scanned += batch.length;
-      const raws = await this.readRaw(node, batch);
-      const envelopes = raws.map((raw) => decodeEnvelope(raw));
-      const versions = await this.tagVersions(envelopes);
-      await Promise.all(
-        batch.map(async (key, index) => {
-          const envelope = envelopes[index];
-          const raw = raws[index];
-          if (!envelope || raw === null || raw === undefined) return;
-          const invalidated = invalidatedSince(envelope, versions);
-          const pastGrace = !invalidated && envelope.graceUntil < now;
-          if (!invalidated && !pastGrace) return;
-          if (await this.remove(node, key, raw, report)) {
-            if (invalidated) report.invalidated += 1;
-            else report.pastGrace += 1;
-          }
-        }),
-      );
-    }));
+    report.truncated = !(await this.scan(
+      this.keys.allEntriesPattern(),
+      options.maxKeys,
+      options.cursors,
+      async (batch, node) => {
+        report.scanned += batch.length;
+        const raws = await this.readRaw(node, batch);
+        const envelopes = raws.map((raw) => decodeEnvelope(raw));
+        const versions = await this.tagVersions(envelopes);
+        await Promise.all(
+          batch.map(async (key, index) => {
+            const envelope = envelopes[index];
+            const raw = raws[index];
+            if (!envelope || raw === null || raw === undefined) return;
+            const invalidated = invalidatedSince(envelope, versions);
+            const pastGrace = !invalidated && envelope.graceUntil < now;
+            if (!invalidated && !pastGrace) return;
+            if (await this.remove(node, key, raw, report)) {
+              if (invalidated) report.invalidated += 1;
+              else report.pastGrace += 1;
+            }
+          }),
+        );
+      },
+    ));
     report.durationMs = Math.round(performance.now() - started);
     return report;
   }
@@ -98,10 +108,11 @@ export class CacheMaintenance {
         }
         report.orphanedLocks += 1;
         if (report.sample.length < SAMPLE) report.sample.push(key);
-        if (!options.dryRun) report.deleted += await node.unlink(key).catch(() => {
-          report.failed += 1;
-          return 0;
-        });
+        if (!options.dryRun)
+          report.deleted += await node.unlink(key).catch(() => {
+            report.failed += 1;
+            return 0;
+          });
       }
     });
     report.durationMs = Math.round(performance.now() - started);
@@ -190,5 +201,18 @@ function invalidatedSince(envelope: CacheEnvelope, current: Map<string, number>)
 }
 
 function emptyReport(kind: CleanupReport["kind"], dryRun: boolean): CleanupReport {
-  return { kind, dryRun, scanned: 0, invalidated: 0, pastGrace: 0, orphanedLocks: 0, deleted: 0, bytes: 0, failed: 0, truncated: false, sample: [], durationMs: 0 };
+  return {
+    kind,
+    dryRun,
+    scanned: 0,
+    invalidated: 0,
+    pastGrace: 0,
+    orphanedLocks: 0,
+    deleted: 0,
+    bytes: 0,
+    failed: 0,
+    truncated: false,
+    sample: [],
+    durationMs: 0,
+  };
 }

@@ -34,17 +34,28 @@ export interface HealthScore {
  *   E = 100 - 50 * errorRate / maxErrorRate, at least 0 (errorRate = Redis errors / lookups, in percent).
  * A part with nothing to measure (no lookups, no Redis call) counts 100: no evidence of trouble.
  */
-export function computeHealthScore(stats: CacheStats, targets: HealthScoreTargets, basis: HealthScore["basis"], windowMs: number): HealthScore {
+export function computeHealthScore(
+  stats: CacheStats,
+  targets: HealthScoreTargets,
+  basis: HealthScore["basis"],
+  windowMs: number,
+): HealthScore {
   const p99Ms = stats.redisLatencyMs.count > 0 ? stats.redisLatencyMs.p99Ms : null;
   const errorRatePercent = stats.lookups > 0 ? round((stats.errors / stats.lookups) * 100) : null;
   const hitRate = stats.hitRatePercent ?? 100;
   const responseTime =
     p99Ms === null || p99Ms <= targets.targetResponseMs
       ? 100
-      : clamp(100 - (50 * (p99Ms - targets.targetResponseMs)) / Math.max(1, targets.maxResponseMs - targets.targetResponseMs));
-  const errorRate = errorRatePercent === null ? 100 : clamp(100 - (50 * errorRatePercent) / targets.maxErrorRatePercent);
+      : clamp(
+          100 -
+            (50 * (p99Ms - targets.targetResponseMs)) / Math.max(1, targets.maxResponseMs - targets.targetResponseMs),
+        );
+  const errorRate =
+    errorRatePercent === null ? 100 : clamp(100 - (50 * errorRatePercent) / targets.maxErrorRatePercent);
   const score = Math.round(
-    HEALTH_SCORE_WEIGHTS.hitRate * hitRate + HEALTH_SCORE_WEIGHTS.responseTime * responseTime + HEALTH_SCORE_WEIGHTS.errorRate * errorRate,
+    HEALTH_SCORE_WEIGHTS.hitRate * hitRate +
+      HEALTH_SCORE_WEIGHTS.responseTime * responseTime +
+      HEALTH_SCORE_WEIGHTS.errorRate * errorRate,
   );
   return {
     score,

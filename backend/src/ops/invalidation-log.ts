@@ -73,12 +73,19 @@ export class InvalidationLog {
     if (record.target) fields.target = record.target;
     if (record.error) fields.error = record.error;
     try {
-      await withTimeout(appendCapped(this.options.redis, this.options.key, this.options.maxEntries, fields), this.options.timeoutMs ?? 1_000, "invalidation log append");
+      await withTimeout(
+        appendCapped(this.options.redis, this.options.key, this.options.maxEntries, fields),
+        this.options.timeoutMs ?? 1_000,
+        "invalidation log append",
+      );
     } catch (error) {
       this.failedAppends += 1;
       if (Date.now() - this.lastWarnAt > 60_000) {
         this.lastWarnAt = Date.now();
-        this.options.logger?.warn({ err: error instanceof Error ? error.message : String(error), failedAppends: this.failedAppends }, "invalidation log append failed");
+        this.options.logger?.warn(
+          { err: error instanceof Error ? error.message : String(error), failedAppends: this.failedAppends },
+          "invalidation log append failed",
+        );
       }
     }
   }

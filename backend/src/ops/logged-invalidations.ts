@@ -17,7 +17,13 @@ export async function logged<T>(
     await log?.record({ ...base, count: countOf(result), durationMs: performance.now() - started, outcome: "ok" });
     return result;
   } catch (error) {
-    await log?.record({ ...base, count: 0, durationMs: performance.now() - started, outcome: "failed", error: error instanceof Error ? error.message : String(error) });
+    await log?.record({
+      ...base,
+      count: 0,
+      durationMs: performance.now() - started,
+      outcome: "failed",
+      error: error instanceof Error ? error.message : String(error),
+    });
     throw error;
   }
 }
@@ -26,7 +32,11 @@ export async function logged<T>(
  * The cache's `invalidateByTags` with each call logged as event-driven: the invalidation service calls it once per
  * guild per coalescing window, so the log gets one entry per window, not one per Discord event.
  */
-export function loggedEventInvalidator(cache: TagInvalidator, log: InvalidationLog, coalesceMs: number): TagInvalidator {
+export function loggedEventInvalidator(
+  cache: TagInvalidator,
+  log: InvalidationLog,
+  coalesceMs: number,
+): TagInvalidator {
   return {
     invalidateByTags: (tags, options) =>
       logged(

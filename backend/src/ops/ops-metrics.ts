@@ -16,7 +16,8 @@ export function registerOpsMetrics(
   registry: Registry,
   sources: { scorer: CacheHealthScorer; lockCounters: () => LockCounters; lastSample: () => AlertSample | undefined },
 ): void {
-  const score = async () => withTimeout(sources.scorer.score(), 1_000, "health score").catch(() => sources.scorer.last());
+  const score = async () =>
+    withTimeout(sources.scorer.score(), 1_000, "health score").catch(() => sources.scorer.last());
   new Gauge({
     name: "spywatcher_cache_health_score",
     help: "Cache health score 0-100: 0.5 x hit rate + 0.3 x response time + 0.2 x error rate parts (docs/operations.md)",

@@ -46,7 +46,10 @@ export class ScheduledCleanup {
     if (this.closed) return Promise.resolve({ ran: false, reason: "closed" });
     this.running ??= this.run(options.dryRun ?? false)
       .catch((error: unknown) => {
-        this.options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "scheduled cache cleanup failed");
+        this.options.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "scheduled cache cleanup failed",
+        );
         throw error;
       })
       .finally(() => {
@@ -66,13 +69,19 @@ export class ScheduledCleanup {
     const { redis, keys, maintenance, logger } = this.options;
     const token = randomBytes(8).toString("hex");
     const holdMs = Math.max(60_000, 2 * this.options.intervalMs);
-    if ((await redis.set(keys.cleanupLock(), token, "PX", holdMs, "NX")) !== "OK") return { ran: false, reason: "locked" };
+    if ((await redis.set(keys.cleanupLock(), token, "PX", holdMs, "NX")) !== "OK")
+      return { ran: false, reason: "locked" };
     try {
       const last = await redis.get(keys.cleanupLast());
       const cursors: ScanCursors = parseCursors(last);
       const report = await maintenance.expired({ dryRun, maxKeys: this.options.maxKeysPerRun, cursors });
       if (!dryRun) {
-        await redis.set(keys.cleanupLast(), JSON.stringify({ at: new Date().toISOString(), report, cursors }), "PX", 86_400_000);
+        await redis.set(
+          keys.cleanupLast(),
+          JSON.stringify({ at: new Date().toISOString(), report, cursors }),
+          "PX",
+          86_400_000,
+        );
         if (report.deleted > 0 || report.failed > 0) {
           await this.options.log?.record({
             source: "scheduled",
@@ -88,7 +97,19 @@ export class ScheduledCleanup {
         }
       }
       logger.info(
-        { cleanup: { dryRun, scanned: report.scanned, invalidated: report.invalidated, pastGrace: report.pastGrace, deleted: report.deleted, bytes: report.bytes, failed: report.failed, truncated: report.truncated, durationMs: report.durationMs } },
+        {
+          cleanup: {
+            dryRun,
+            scanned: report.scanned,
+            invalidated: report.invalidated,
+            pastGrace: report.pastGrace,
+            deleted: report.deleted,
+            bytes: report.bytes,
+            failed: report.failed,
+            truncated: report.truncated,
+            durationMs: report.durationMs,
+          },
+        },
         `scheduled cache cleanup: ${dryRun ? "would remove" : "removed"} ${dryRun ? report.invalidated + report.pastGrace : report.deleted} of ${report.scanned} entries examined`,
       );
       return { ran: true, report };

@@ -36,12 +36,27 @@ export interface ServiceOpsSources {
 export function createServiceOps(config: AppConfig, sources: ServiceOpsSources, logger: Logger): ServiceOps {
   const keys = new OpsKeys(config.redis.keyPrefix);
   const { ops, alerts } = config;
-  const invalidationLog = new InvalidationLog({ redis: sources.redis, key: keys.invalidations(), maxEntries: ops.invalidationLogMaxEntries, logger });
-  const alertHistory = new AlertHistory({ redis: sources.redis, key: keys.alertHistory(), maxEntries: ops.alertHistoryMaxEntries, instance: alerts.instance, logger });
+  const invalidationLog = new InvalidationLog({
+    redis: sources.redis,
+    key: keys.invalidations(),
+    maxEntries: ops.invalidationLogMaxEntries,
+    logger,
+  });
+  const alertHistory = new AlertHistory({
+    redis: sources.redis,
+    key: keys.alertHistory(),
+    maxEntries: ops.alertHistoryMaxEntries,
+    instance: alerts.instance,
+    logger,
+  });
   const scorer = new CacheHealthScorer({
     recorder: sources.recorder,
     windowMs: ops.scoreWindowMs,
-    targets: { targetResponseMs: ops.scoreTargetResponseMs, maxResponseMs: alerts.cacheP99MaxMs, maxErrorRatePercent: alerts.errorRateMaxPercent },
+    targets: {
+      targetResponseMs: ops.scoreTargetResponseMs,
+      maxResponseMs: alerts.cacheP99MaxMs,
+      maxErrorRatePercent: alerts.errorRateMaxPercent,
+    },
   });
   const maintenance = new CacheMaintenance(sources.redis, cacheKeys(config));
   const scheduledCleanup = new ScheduledCleanup({
@@ -71,4 +86,13 @@ export function cacheKeys(config: AppConfig): KeyBuilder {
 }
 
 /** The cache operations the admin extras and CLI use, for their types. */
-export type OpsCache = Pick<SpyCache, "delete" | "deleteByPattern" | "invalidateByTags" | "invalidateByTagsWithReport" | "clear" | "getStats" | "getLocalStats">;
+export type OpsCache = Pick<
+  SpyCache,
+  | "delete"
+  | "deleteByPattern"
+  | "invalidateByTags"
+  | "invalidateByTagsWithReport"
+  | "clear"
+  | "getStats"
+  | "getLocalStats"
+>;

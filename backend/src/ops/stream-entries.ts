@@ -7,7 +7,12 @@ export interface StreamEntry {
 }
 
 /** XADD with an exact MAXLEN cap; the fields are written in order. Resolves to the entry id. */
-export async function appendCapped(redis: RedisClient, key: string, maxEntries: number, fields: Record<string, string>): Promise<string> {
+export async function appendCapped(
+  redis: RedisClient,
+  key: string,
+  maxEntries: number,
+  fields: Record<string, string>,
+): Promise<string> {
   const flat = Object.entries(fields).flat();
   const id = await redis.xadd(key, "MAXLEN", String(maxEntries), "*", ...flat);
   return String(id);

@@ -45,8 +45,10 @@ export class PubSubService {
   private readonly channels = new Map<string, Set<MessageHandler>>();
   private readonly patterns = new Map<string, Set<MessageHandler>>();
   private readonly counters: PubSubStats = { published: 0, received: 0, malformed: 0, handlerErrors: 0 };
-  private readonly onMessage = (channel: string, raw: string) => this.dispatch(this.channels.get(channel), channel, raw);
-  private readonly onPatternMessage = (pattern: string, channel: string, raw: string) => this.dispatch(this.patterns.get(pattern), channel, raw);
+  private readonly onMessage = (channel: string, raw: string) =>
+    this.dispatch(this.channels.get(channel), channel, raw);
+  private readonly onPatternMessage = (pattern: string, channel: string, raw: string) =>
+    this.dispatch(this.patterns.get(pattern), channel, raw);
 
   constructor(options: PubSubServiceOptions) {
     this.publisher = options.publisher;
@@ -67,22 +69,30 @@ export class PubSubService {
 
   /** Calls `handler` with every message on `channel` (JSON-parsed); resolves once Redis confirmed the subscription. */
   subscribe<T = unknown>(channel: string, handler: MessageHandler<T>): Promise<void> {
-    return this.add(this.channels, this.prefix + channel, handler as MessageHandler, (full) => this.subscriber.subscribe(full));
+    return this.add(this.channels, this.prefix + channel, handler as MessageHandler, (full) =>
+      this.subscriber.subscribe(full),
+    );
   }
 
   /** Calls `handler` with every message on a channel matching the glob `pattern` (e.g. `analytics:*`). */
   psubscribe<T = unknown>(pattern: string, handler: MessageHandler<T>): Promise<void> {
-    return this.add(this.patterns, this.prefix + pattern, handler as MessageHandler, (full) => this.subscriber.psubscribe(full));
+    return this.add(this.patterns, this.prefix + pattern, handler as MessageHandler, (full) =>
+      this.subscriber.psubscribe(full),
+    );
   }
 
   /** Removes `handler` from `channel` (or every handler without one); the channel is left when its last handler goes. */
   unsubscribe(channel: string, handler?: MessageHandler<never>): Promise<void> {
-    return this.remove(this.channels, this.prefix + channel, handler as MessageHandler | undefined, (full) => this.subscriber.unsubscribe(full));
+    return this.remove(this.channels, this.prefix + channel, handler as MessageHandler | undefined, (full) =>
+      this.subscriber.unsubscribe(full),
+    );
   }
 
   /** `unsubscribe` for a pattern. */
   punsubscribe(pattern: string, handler?: MessageHandler<never>): Promise<void> {
-    return this.remove(this.patterns, this.prefix + pattern, handler as MessageHandler | undefined, (full) => this.subscriber.punsubscribe(full));
+    return this.remove(this.patterns, this.prefix + pattern, handler as MessageHandler | undefined, (full) =>
+      this.subscriber.punsubscribe(full),
+    );
   }
 
   /**
@@ -90,7 +100,12 @@ export class PubSubService {
    * as `analytics:update` with `data`. A result whose JSON is over `maxInlineBytes` is sent as `version` (its
    * computation time) with `refetch: true` instead, so a big result does not flood pub/sub.
    */
-  publishAnalyticsUpdate(guildId: string, type: AnalyticsType, data: unknown, options: { version?: string } = {}): Promise<number> {
+  publishAnalyticsUpdate(
+    guildId: string,
+    type: AnalyticsType,
+    data: unknown,
+    options: { version?: string } = {},
+  ): Promise<number> {
     const at = new Date().toISOString();
     const json = data === undefined ? undefined : JSON.stringify(data);
     const update: AnalyticsUpdate =
@@ -102,12 +117,20 @@ export class PubSubService {
 
   /** Delivers `notification` to the WebSockets of user `userId` (the owner of an API key or a session), on any instance. */
   publishNotification(userId: string, notification: Record<string, unknown>): Promise<number> {
-    return this.publishRaw(notificationChannel(this.prefix.slice(0, -1)), { to: { userId }, notification, at: new Date().toISOString() } satisfies NotificationMessage);
+    return this.publishRaw(notificationChannel(this.prefix.slice(0, -1)), {
+      to: { userId },
+      notification,
+      at: new Date().toISOString(),
+    } satisfies NotificationMessage);
   }
 
   /** Delivers `notification` to every admin-scoped WebSocket, on any instance (fired alerts use this). */
   publishAdminNotification(notification: Record<string, unknown>): Promise<number> {
-    return this.publishRaw(notificationChannel(this.prefix.slice(0, -1)), { to: { admins: true }, notification, at: new Date().toISOString() } satisfies NotificationMessage);
+    return this.publishRaw(notificationChannel(this.prefix.slice(0, -1)), {
+      to: { admins: true },
+      notification,
+      at: new Date().toISOString(),
+    } satisfies NotificationMessage);
   }
 
   /** Counters since start. */
@@ -134,7 +157,12 @@ export class PubSubService {
     return receivers;
   }
 
-  private async add(registry: Map<string, Set<MessageHandler>>, full: string, handler: MessageHandler, join: (full: string) => Promise<unknown>): Promise<void> {
+  private async add(
+    registry: Map<string, Set<MessageHandler>>,
+    full: string,
+    handler: MessageHandler,
+    join: (full: string) => Promise<unknown>,
+  ): Promise<void> {
     let handlers = registry.get(full);
     const first = !handlers;
     if (!handlers) registry.set(full, (handlers = new Set()));
@@ -182,6 +210,9 @@ export class PubSubService {
 
   private handlerFailed(channel: string, error: unknown): void {
     this.counters.handlerErrors += 1;
-    this.logger.error({ channel, err: error instanceof Error ? error.message : String(error) }, "pub/sub: handler failed");
+    this.logger.error(
+      { channel, err: error instanceof Error ? error.message : String(error) },
+      "pub/sub: handler failed",
+    );
   }
 }

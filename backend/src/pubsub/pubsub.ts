@@ -54,7 +54,10 @@ export function createSubscriber(connection: RedisClient, logger: Logger): Subsc
         }
         const parsed = schema ? schema.safeParse(message) : { success: true as const, data: message as T };
         if (!parsed.success) {
-          logger.warn({ channel, issues: parsed.error.issues.length }, "pub/sub: ignoring a message of the wrong shape");
+          logger.warn(
+            { channel, issues: parsed.error.issues.length },
+            "pub/sub: ignoring a message of the wrong shape",
+          );
           return;
         }
         try {
@@ -74,7 +77,8 @@ export function createSubscriber(connection: RedisClient, logger: Logger): Subsc
       connection.off("message", onMessage);
       const channels = [...handlers.keys()];
       handlers.clear();
-      if (channels.length > 0 && connection.status === "ready") await connection.unsubscribe(...channels).catch(() => undefined);
+      if (channels.length > 0 && connection.status === "ready")
+        await connection.unsubscribe(...channels).catch(() => undefined);
     },
   };
 }

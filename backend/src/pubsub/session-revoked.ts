@@ -14,7 +14,10 @@ export type SessionRevocationReason = (typeof SESSION_REVOCATION_REASONS)[number
 
 /** Payload: the session ids, why (absent: `revoked`, as older publishers sent it) and when (ISO 8601). */
 export const sessionRevokedSchema = z.object({
-  sessionIds: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(10_000),
+  sessionIds: z
+    .array(z.string().regex(/^[0-9a-f]{64}$/))
+    .min(1)
+    .max(10_000),
   reason: z.enum(SESSION_REVOCATION_REASONS).optional(),
   at: z.iso.datetime(),
 });

@@ -9,7 +9,13 @@ import type { Logger } from "../logging/logger.ts";
 import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 import type { GuildSubscriptions } from "./guild-subscriptions.ts";
 import type { RealtimeOptions } from "./realtime-options.ts";
-import { CLOSE_CODES, parseClientFrame, type ClientMessage, type RealtimeErrorCode, type ServerMessage } from "./realtime-protocol.ts";
+import {
+  CLOSE_CODES,
+  parseClientFrame,
+  type ClientMessage,
+  type RealtimeErrorCode,
+  type ServerMessage,
+} from "./realtime-protocol.ts";
 import type { RealtimeCounters } from "./realtime-stats.ts";
 
 /** What a socket needs from the key service: the same check the analytics routes use. */
@@ -83,7 +89,8 @@ export class RealtimeClient {
 
   /** Sends an update unless the socket holds more than `maxBufferedBytes` unsent, in which case it is closed. */
   push(update: AnalyticsUpdate, resync = false): void {
-    if (this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) })) this.deps.counters.pushed += 1;
+    if (this.send({ type: "analytics:update", ...update, ...(resync ? { resync: true as const } : {}) }))
+      this.deps.counters.pushed += 1;
   }
 
   /** Sends a notification if it is meant for this socket's user (or, with `to.admins`, for admin sockets); true if sent. */
@@ -132,7 +139,8 @@ export class RealtimeClient {
   closeIfSessionRevoked(sessionIds: ReadonlySet<string>, reason: SessionRevocationReason = "revoked"): boolean {
     const sessionId = this.principal?.sessionId;
     // A socket already closing (the revoking instance hears its own broadcast too) is not counted twice.
-    if (sessionId === undefined || !sessionIds.has(sessionId) || this.deps.socket.readyState !== WebSocket.OPEN) return false;
+    if (sessionId === undefined || !sessionIds.has(sessionId) || this.deps.socket.readyState !== WebSocket.OPEN)
+      return false;
     if (reason === "scope-reduced") this.closeScopeReduced();
     else {
       this.deps.counters.authFailures += 1;
@@ -174,7 +182,9 @@ export class RealtimeClient {
       clearTimeout(this.authTimer);
     } else if (this.pendingFrames === 0) {
       // No key check in flight (a header-authenticated socket, or after auth): handled at once, no queue, no limit.
-      this.handle(parsed.message).catch((error: unknown) => this.deps.logger.error({ err: error }, "websocket message handler failed"));
+      this.handle(parsed.message).catch((error: unknown) =>
+        this.deps.logger.error({ err: error }, "websocket message handler failed"),
+      );
       return;
     }
     if (this.pendingFrames >= MAX_PENDING_FRAMES) {
@@ -228,10 +238,16 @@ export class RealtimeClient {
       principal = await this.deps.auth.authenticate(key, { clientIp: this.deps.clientIp });
     } catch (error) {
       if (error instanceof AuthRateLimitedError) {
-        this.closeWith(CLOSE_CODES.tryAgainLater, `too many failed authentications from this address; retry in ${error.retryAfterSeconds} s`);
+        this.closeWith(
+          CLOSE_CODES.tryAgainLater,
+          `too many failed authentications from this address; retry in ${error.retryAfterSeconds} s`,
+        );
         return;
       }
-      this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "websocket auth: key could not be checked");
+      this.deps.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "websocket auth: key could not be checked",
+      );
       this.closeWith(CLOSE_CODES.tryAgainLater, "the API key cannot be checked now; try again later");
       return;
     }
@@ -244,7 +260,11 @@ export class RealtimeClient {
     this.principal = principal;
     this.key = key;
     this.deps.onAuthenticated?.(this);
-    this.reply(principal.scope === "admin" ? { type: "authenticated", scope: "admin" } : { type: "authenticated", scope: "guild", guildIds: principal.guildIds });
+    this.reply(
+      principal.scope === "admin"
+        ? { type: "authenticated", scope: "admin" }
+        : { type: "authenticated", scope: "guild", guildIds: principal.guildIds },
+    );
   }
 
   private async recheckKey(): Promise<void> {
@@ -258,11 +278,15 @@ export class RealtimeClient {
     }
     if (current) {
       // A scope reduction whose broadcast was lost is caught here, within one heartbeat.
-      if (this.principal && this.deps.socket.readyState === WebSocket.OPEN && isScopeReduced(this.principal, current)) this.closeScopeReduced();
+      if (this.principal && this.deps.socket.readyState === WebSocket.OPEN && isScopeReduced(this.principal, current))
+        this.closeScopeReduced();
       return;
     }
     this.deps.counters.authFailures += 1;
-    this.closeWith(CLOSE_CODES.unauthorized, this.principal?.sessionId ? "the session was revoked" : "the API key was revoked");
+    this.closeWith(
+      CLOSE_CODES.unauthorized,
+      this.principal?.sessionId ? "the session was revoked" : "the API key was revoked",
+    );
   }
 
   private closeScopeReduced(): void {
@@ -303,7 +327,10 @@ export class RealtimeClient {
       // A client that does not read would grow this buffer without end; closing it tells it to reconnect and refetch,
       // where silently skipping pushes would leave its dashboard stale without it knowing.
       counters.slowConsumerCloses += 1;
-      this.deps.logger.warn({ bufferedBytes: socket.bufferedAmount, keyId: this.principal?.keyId }, "websocket closed as slow consumer");
+      this.deps.logger.warn(
+        { bufferedBytes: socket.bufferedAmount, keyId: this.principal?.keyId },
+        "websocket closed as slow consumer",
+      );
       this.closeWith(CLOSE_CODES.slowConsumer, `slow consumer: over ${options.maxBufferedBytes} bytes unsent`);
       return false;
     }

@@ -46,7 +46,13 @@ export function defaultMaxUnauthenticated(maxConnections: number): number {
 
 /** Fills every missing (or undefined, as an unset env var gives) option with its default. */
 export function resolveRealtimeOptions(given: Partial<RealtimeOptions> = {}): RealtimeOptions {
-  const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as Partial<RealtimeOptions>;
+  const defined = Object.fromEntries(
+    Object.entries(given).filter(([, value]) => value !== undefined),
+  ) as Partial<RealtimeOptions>;
   const merged = { ...DEFAULT_REALTIME_OPTIONS, ...defined };
-  return { ...merged, maxUnauthenticatedConnections: defined.maxUnauthenticatedConnections ?? defaultMaxUnauthenticated(merged.maxConnections) };
+  return {
+    ...merged,
+    maxUnauthenticatedConnections:
+      defined.maxUnauthenticatedConnections ?? defaultMaxUnauthenticated(merged.maxConnections),
+  };
 }

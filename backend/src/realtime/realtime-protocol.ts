@@ -11,7 +11,9 @@ import type { AnalyticsUpdate } from "../pubsub/analytics-update.ts";
 /** Longest API key an `auth` message may carry (issued keys are far shorter). */
 export const MAX_KEY_LENGTH = 512;
 
-const guildId = z.string({ error: "guildId is required" }).regex(/^\d{17,20}$/, "guildId must be a Discord snowflake (17-20 digits)");
+const guildId = z
+  .string({ error: "guildId is required" })
+  .regex(/^\d{17,20}$/, "guildId must be a Discord snowflake (17-20 digits)");
 
 /** A message a client may send. */
 export const clientMessageSchema = z.discriminatedUnion(
@@ -35,7 +37,10 @@ export const clientMessageSchema = z.discriminatedUnion(
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
 /** Codes of `error` frames (rows of the one error table); the connection stays open after each of them. */
-export type RealtimeErrorCode = Extract<ErrorCode, "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE">;
+export type RealtimeErrorCode = Extract<
+  ErrorCode,
+  "E_BAD_MESSAGE" | "E_VALIDATION" | "E_FORBIDDEN" | "E_LIMIT" | "E_UNAUTHORIZED" | "E_DEPENDENCY_UNAVAILABLE"
+>;
 
 /** A message the server sends. */
 export type ServerMessage =
@@ -69,12 +74,16 @@ export const CLOSE_CODES = {
  * The result of parsing one frame: the message, or the error frame to answer with (`auth` when the frame was an
  * `auth` message that failed validation: the socket is then refused at once, not left to its auth timeout).
  */
-export type ParsedFrame = { ok: true; message: ClientMessage } | { ok: false; error: { code: RealtimeErrorCode; message: string }; auth?: true };
+export type ParsedFrame =
+  | { ok: true; message: ClientMessage }
+  | { ok: false; error: { code: RealtimeErrorCode; message: string }; auth?: true };
 
 /** Parses a text frame into a client message; never throws (bad input is a returned error, not an exception). */
 export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ParsedFrame {
   if (isBinary) return { ok: false, error: { code: "E_BAD_MESSAGE", message: "frames must be JSON text, not binary" } };
-  const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString("utf8");
+  const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString(
+    "utf8",
+  );
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -84,7 +93,11 @@ export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary
   const parsed = clientMessageSchema.safeParse(json);
   if (parsed.success) return { ok: true, message: parsed.data };
   const message = parsed.error.issues
-    .map((issue) => (issue.path.length && !issue.message.startsWith(String(issue.path[0])) ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .map((issue) =>
+      issue.path.length && !issue.message.startsWith(String(issue.path[0]))
+        ? `${issue.path.join(".")}: ${issue.message}`
+        : issue.message,
+    )
     .join("; ");
   const auth = (json as { type?: unknown } | null)?.type === "auth";
   return { ok: false, error: { code: "E_VALIDATION", message }, ...(auth ? { auth: true as const } : {}) };

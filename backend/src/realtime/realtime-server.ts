@@ -89,13 +89,25 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     // The path is taken without URL parsing: Node's parser accepts request targets (`//[/ws`, `http://[`) that
     // `new URL` throws on, and a throw here would escape the "upgrade" listener and end the process.
     const path = (request.url ?? "/").split("?", 1)[0]!;
-    if (path !== options.path) return { status: 404, code: "E_NOT_FOUND", message: `no WebSocket endpoint at ${path.slice(0, 200)}; use ${options.path}` };
+    if (path !== options.path)
+      return {
+        status: 404,
+        code: "E_NOT_FOUND",
+        message: `no WebSocket endpoint at ${path.slice(0, 200)}; use ${options.path}`,
+      };
     if (closing) return { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" };
     if (clients.size + pendingUpgrades >= options.maxConnections) {
       counters.rejectedAtLimit += 1;
-      return { status: 503, code: "E_LIMIT", message: `at most ${options.maxConnections} WebSocket connections; try again later` };
+      return {
+        status: 503,
+        code: "E_LIMIT",
+        message: `at most ${options.maxConnections} WebSocket connections; try again later`,
+      };
     }
-    if (request.headers.authorization === undefined && unauthenticated.size + pendingUnauthenticated >= options.maxUnauthenticatedConnections) {
+    if (
+      request.headers.authorization === undefined &&
+      unauthenticated.size + pendingUnauthenticated >= options.maxUnauthenticatedConnections
+    ) {
       counters.rejectedAtLimit += 1;
       return {
         status: 503,
@@ -106,7 +118,12 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     return undefined;
   };
 
-  const accept = (request: IncomingMessage, socket: Duplex, head: Buffer, authenticated: { principal: Principal; key: string } | undefined) => {
+  const accept = (
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    authenticated: { principal: Principal; key: string } | undefined,
+  ) => {
     wss.handleUpgrade(request, socket, head, (socket) => {
       counters.accepted += 1;
       const client = new RealtimeClient({
@@ -152,7 +169,12 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
         .then((result) => {
           if (!result.ok || closing) {
             counters.rejectedUpgrades += 1;
-            rejectUpgrade(socket, result.ok ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" } : result.rejection);
+            rejectUpgrade(
+              socket,
+              result.ok
+                ? { status: 503, code: "E_SHUTTING_DOWN", message: "the service is stopping" }
+                : result.rejection,
+            );
             return;
           }
           accept(request, socket, head, result.authenticated);
@@ -164,10 +186,17 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
           socket.destroy();
         });
     } catch (error) {
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: upgrade request could not be handled");
+      logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "realtime: upgrade request could not be handled",
+      );
       counters.rejectedUpgrades += 1;
       try {
-        rejectUpgrade(socket, { status: 400, code: "E_BAD_REQUEST", message: "the upgrade request could not be handled" });
+        rejectUpgrade(socket, {
+          status: 400,
+          code: "E_BAD_REQUEST",
+          message: "the upgrade request could not be handled",
+        });
       } catch {
         socket.destroy();
       }
@@ -217,15 +246,29 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     subscriber.subscribe(notificationChannel(deps.keyPrefix), deliver, notificationMessageSchema),
   ])
     .then(() => logger.debug({ channel }, "realtime: subscribed to analytics updates and notifications"))
-    .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: could not subscribe to analytics updates"));
+    .catch((error: unknown) =>
+      logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "realtime: could not subscribe to analytics updates",
+      ),
+    );
 
   if (deps.liveCountersChannel) {
     const liveChannel = deps.liveCountersChannel;
     subscriber
-      .subscribe(liveChannel, (counters: LiveCountersMessage) => {
-        for (const client of subscriptions.listenersOf(counters.guildId)) client.pushLive(counters);
-      }, liveCountersSchema)
-      .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "realtime: could not subscribe to live activity counters"));
+      .subscribe(
+        liveChannel,
+        (counters: LiveCountersMessage) => {
+          for (const client of subscriptions.listenersOf(counters.guildId)) client.pushLive(counters);
+        },
+        liveCountersSchema,
+      )
+      .catch((error: unknown) =>
+        logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "realtime: could not subscribe to live activity counters",
+        ),
+      );
   }
 
   const close = () => {
@@ -234,10 +277,11 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
       clearInterval(heartbeat);
       deps.subscriber.off("ready", onSubscriberReady);
       const closed = [...clients].map(
-        (client) => new Promise<void>((resolve) => {
-          client.onceClosed(resolve);
-          client.closeWith(CLOSE_CODES.goingAway, "server shutting down");
-        }),
+        (client) =>
+          new Promise<void>((resolve) => {
+            client.onceClosed(resolve);
+            client.closeWith(CLOSE_CODES.goingAway, "server shutting down");
+          }),
       );
       await Promise.all(closed);
       await subscriber.close();
@@ -258,7 +302,8 @@ export function attachRealtime(deps: RealtimeServerDependencies): RealtimeServer
     const revoked = new Set(sessionIds);
     let closed = 0;
     for (const client of clients) if (client.closeIfSessionRevoked(revoked, reason)) closed += 1;
-    if (closed > 0) logger.info({ sockets: closed, reason }, "realtime: closed the sockets of revoked or re-scoped sessions");
+    if (closed > 0)
+      logger.info({ sockets: closed, reason }, "realtime: closed the sockets of revoked or re-scoped sessions");
     return closed;
   };
 

@@ -18,7 +18,11 @@ export type UpgradeAuthentication =
  * is malformed or carries an unknown or revoked key is 401; a key that cannot be checked now is 503; an address
  * past its failed-key limit (AUTH_FAILURES_PER_MINUTE, counted as for the HTTP API) is 429 with Retry-After.
  */
-export async function authenticateUpgrade(request: IncomingMessage, auth: KeyAuthenticator, clientIp?: string): Promise<UpgradeAuthentication> {
+export async function authenticateUpgrade(
+  request: IncomingMessage,
+  auth: KeyAuthenticator,
+  clientIp?: string,
+): Promise<UpgradeAuthentication> {
   const header = request.headers.authorization;
   if (header === undefined) {
     // A browser sends the session cookie with the upgrade. Cookies also ride along when another site opens a socket
@@ -28,19 +32,47 @@ export async function authenticateUpgrade(request: IncomingMessage, auth: KeyAut
     return check(cookie, auth, clientIp, "the session is unknown, expired or revoked");
   }
   const key = BEARER.exec(header)?.[1];
-  if (!key) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: "the Authorization header must be 'Bearer <api key>'" } };
+  if (!key)
+    return {
+      ok: false,
+      rejection: {
+        status: 401,
+        code: "E_UNAUTHORIZED",
+        message: "the Authorization header must be 'Bearer <api key>'",
+      },
+    };
   return check(key, auth, clientIp, "the API key is unknown or revoked");
 }
 
-async function check(key: string, auth: KeyAuthenticator, clientIp: string | undefined, unknown: string): Promise<UpgradeAuthentication> {
+async function check(
+  key: string,
+  auth: KeyAuthenticator,
+  clientIp: string | undefined,
+  unknown: string,
+): Promise<UpgradeAuthentication> {
   let principal: Principal | undefined;
   try {
     principal = await auth.authenticate(key, { clientIp });
   } catch (error) {
     if (error instanceof AuthRateLimitedError) {
-      return { ok: false, rejection: { status: 429, code: "E_RATE_LIMITED", message: error.message, retryAfterSeconds: error.retryAfterSeconds } };
+      return {
+        ok: false,
+        rejection: {
+          status: 429,
+          code: "E_RATE_LIMITED",
+          message: error.message,
+          retryAfterSeconds: error.retryAfterSeconds,
+        },
+      };
     }
-    return { ok: false, rejection: { status: 503, code: "E_DEPENDENCY_UNAVAILABLE", message: "the API key cannot be checked now; try again later" } };
+    return {
+      ok: false,
+      rejection: {
+        status: 503,
+        code: "E_DEPENDENCY_UNAVAILABLE",
+        message: "the API key cannot be checked now; try again later",
+      },
+    };
   }
   if (!principal) return { ok: false, rejection: { status: 401, code: "E_UNAUTHORIZED", message: unknown } };
   return { ok: true, authenticated: { principal, key } };

@@ -90,7 +90,9 @@ function baseOptions(options: RedisConnectionOptions, name: string, role: "comma
     // As document 001's production snippet: `tls: {}` (system CAs, the node's host name checked).
     ...(options.tls ? { tls: {} } : {}),
     // Subscribers block on reads by design; a command timeout would only break them.
-    ...(role === "command" ? { commandTimeout: options.commandTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.commandTimeoutMs } : {}),
+    ...(role === "command"
+      ? { commandTimeout: options.commandTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.commandTimeoutMs }
+      : {}),
     maxRetriesPerRequest: role === "command" ? 1 : null,
   };
 }
@@ -149,7 +151,13 @@ async function closeAll(connections: RedisClient[]): Promise<void> {
           resolve();
         }, 1_000);
       });
-      await Promise.race([connection.quit().then(() => undefined, () => connection.disconnect()), forced]);
+      await Promise.race([
+        connection.quit().then(
+          () => undefined,
+          () => connection.disconnect(),
+        ),
+        forced,
+      ]);
       clearTimeout(timer);
     }),
   );

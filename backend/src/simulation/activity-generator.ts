@@ -65,16 +65,21 @@ export class ActivityGenerator {
       case "ghostTalk":
         return this.message(this.pickUser(action === "ghostTalk" ? "ghost" : "regular"), channelId);
       case "regularType":
-      case "ghostType":
-      {
+      case "ghostType": {
         const user = this.pickUser(action === "ghostType" ? "ghost" : "regular");
-        return { type: "TYPING_START", data: typingStartData({ channelId, guildId: guild.id, user, memberRoles: this.rolesOf(user) }) };
+        return {
+          type: "TYPING_START",
+          data: typingStartData({ channelId, guildId: guild.id, user, memberRoles: this.rolesOf(user) }),
+        };
       }
       case "presence": {
         const user = this.pickUser(this.random() < 0.6 ? "lurker" : "regular");
         const clientStatus = this.pick(PLATFORM_SETS);
         const status = Object.values(clientStatus)[0] ?? "online";
-        return { type: "PRESENCE_UPDATE", data: presenceUpdateData({ guildId: guild.id, userId: user.id, status, clientStatus }) };
+        return {
+          type: "PRESENCE_UPDATE",
+          data: presenceUpdateData({ guildId: guild.id, userId: user.id, status, clientStatus }),
+        };
       }
       case "roleChange":
         return this.roleChange();
@@ -84,7 +89,10 @@ export class ActivityGenerator {
         const message = this.recentMessages.splice(Math.floor(this.random() * this.recentMessages.length), 1)[0];
         // Nothing to delete yet: talk instead.
         if (!message) return this.message(this.pickUser("regular"), channelId);
-        return { type: "MESSAGE_DELETE", data: messageDeleteData({ id: message.id, channelId: message.channelId, guildId: guild.id }) };
+        return {
+          type: "MESSAGE_DELETE",
+          data: messageDeleteData({ id: message.id, channelId: message.channelId, guildId: guild.id }),
+        };
       }
     }
   }
@@ -96,7 +104,14 @@ export class ActivityGenerator {
     const words = 1 + Math.floor(this.random() * 20);
     return {
       type: "MESSAGE_CREATE",
-      data: messageCreateData({ id, channelId, guildId: this.simulated.guild.id, author, content: "lorem ".repeat(words).trim(), memberRoles: this.rolesOf(author) }),
+      data: messageCreateData({
+        id,
+        channelId,
+        guildId: this.simulated.guild.id,
+        author,
+        content: "lorem ".repeat(words).trim(),
+        memberRoles: this.rolesOf(author),
+      }),
     };
   }
 
@@ -105,8 +120,13 @@ export class ActivityGenerator {
     const member = this.pick(guild.members);
     const roleId = this.pick(grantableRoleIds);
     // Toggle one role: the update carries the member's full role list after the change.
-    member.roles = member.roles.includes(roleId) ? member.roles.filter((id) => id !== roleId) : [...member.roles, roleId];
-    return { type: "GUILD_MEMBER_UPDATE", data: guildMemberUpdateData({ guildId: guild.id, user: member.user, roles: member.roles }) };
+    member.roles = member.roles.includes(roleId)
+      ? member.roles.filter((id) => id !== roleId)
+      : [...member.roles, roleId];
+    return {
+      type: "GUILD_MEMBER_UPDATE",
+      data: guildMemberUpdateData({ guildId: guild.id, user: member.user, roles: member.roles }),
+    };
   }
 
   private join(): SimulatedDispatch {
@@ -114,7 +134,10 @@ export class ActivityGenerator {
     this.joined += 1;
     const ageDays = Math.floor(this.random() * 900);
     // The id encodes the account's creation time, so it is made directly rather than by the (increasing) generator.
-    const user: FakeUser = { id: snowflakeAt(Date.now() - ageDays * 86_400_000, this.joined), username: `newcomer${this.joined}` };
+    const user: FakeUser = {
+      id: snowflakeAt(Date.now() - ageDays * 86_400_000, this.joined),
+      username: `newcomer${this.joined}`,
+    };
     // Keep the guild bounded in long runs: newcomers beyond the cap join but are not remembered as members.
     if (guild.members.length < MAX_USERS) {
       guild.members.push({ user, roles: [] });

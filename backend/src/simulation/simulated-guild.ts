@@ -21,8 +21,30 @@ export interface SimulatedGuild {
 const CHANNELS = ["general", "random", "help", "announcements", "off-topic", "dev"];
 const ROLES = ["moderator", "helper", "member", "vip", "muted"];
 const NAMES = [
-  "ada", "brook", "cyrus", "dana", "eli", "fay", "gus", "hana", "ivo", "jun", "kai", "lea", "milo", "nia", "otto",
-  "pia", "quin", "rhea", "sol", "tove", "uma", "vik", "wren", "xia",
+  "ada",
+  "brook",
+  "cyrus",
+  "dana",
+  "eli",
+  "fay",
+  "gus",
+  "hana",
+  "ivo",
+  "jun",
+  "kai",
+  "lea",
+  "milo",
+  "nia",
+  "otto",
+  "pia",
+  "quin",
+  "rhea",
+  "sol",
+  "tove",
+  "uma",
+  "vik",
+  "wren",
+  "xia",
 ];
 const DAY_MS = 86_400_000;
 // Account creation times count back from a fixed date so user ids stay the same across restarts.
@@ -38,11 +60,17 @@ export function buildSimulatedGuild(guildNumber = 1): SimulatedGuild {
   const base = Date.UTC(2020, 0, 1) + guildNumber * 1_000;
   const guildId = snowflakeAt(base, 0);
   const channels = CHANNELS.map((name, index) => ({ id: snowflakeAt(base, 100 + index), name }));
-  const roles = [{ id: guildId, name: "@everyone" }, ...ROLES.map((name, index) => ({ id: snowflakeAt(base, 200 + index), name }))];
+  const roles = [
+    { id: guildId, name: "@everyone" },
+    ...ROLES.map((name, index) => ({ id: snowflakeAt(base, 200 + index), name })),
+  ];
   const users: SimulatedUser[] = NAMES.map((name, index) => {
     const persona: Persona = index < 14 ? "regular" : index < 19 ? "ghost" : "lurker";
     const accountAgeMs = (10 + ((index * 97) % 2_180)) * DAY_MS;
-    return { user: { id: snowflakeAt(ACCOUNTS_REFERENCE_MS - accountAgeMs, 300 + guildNumber * 32 + index), username: name }, persona };
+    return {
+      user: { id: snowflakeAt(ACCOUNTS_REFERENCE_MS - accountAgeMs, 300 + guildNumber * 32 + index), username: name },
+      persona,
+    };
   });
   const guild: FakeGuild = {
     id: guildId,

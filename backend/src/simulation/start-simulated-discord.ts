@@ -46,7 +46,13 @@ export async function startSimulatedDiscord(options: SimulatedDiscordOptions): P
   const fake = await startFakeDiscord({
     guilds: guilds.map((simulated) => simulated.guild),
     ...(options.oauth
-      ? { oauth: { ...options.oauth, user: DEMO_MODERATOR, userGuilds: demoModeratorGuilds(guilds.map((simulated) => simulated.guild)) } }
+      ? {
+          oauth: {
+            ...options.oauth,
+            user: DEMO_MODERATOR,
+            userGuilds: demoModeratorGuilds(guilds.map((simulated) => simulated.guild)),
+          },
+        }
       : {}),
   });
 

@@ -18,7 +18,10 @@ const forgedToken = () => `sws_${randomBytes(32).toString("base64url")}`;
 const forgedKey = () => `sw_${randomBytes(32).toString("base64url")}`;
 
 beforeAll(async () => {
-  service = await startService(testConfig({ AUTH_FAILURES_PER_MINUTE: String(LIMIT), TRUST_PROXY: "true" }), testLogger());
+  service = await startService(
+    testConfig({ AUTH_FAILURES_PER_MINUTE: String(LIMIT), TRUST_PROXY: "true" }),
+    testLogger(),
+  );
   base = `http://127.0.0.1:${service.port}`;
   apiKey = (await service.apiKeys.createKey({ name: "session limit", guildIds: [guildId] })).secret;
 });
@@ -30,12 +33,20 @@ afterAll(async () => {
 /** GET /auth/me as if from `ip` with a bearer credential, or with the session cookie. */
 const me = (ip: string, credential: string, via: "bearer" | "cookie" = "bearer") =>
   fetch(`${base}/auth/me`, {
-    headers: { "x-forwarded-for": ip, ...(via === "bearer" ? { authorization: `Bearer ${credential}` } : { cookie: `spywatcher_session=${credential}` }) },
+    headers: {
+      "x-forwarded-for": ip,
+      ...(via === "bearer"
+        ? { authorization: `Bearer ${credential}` }
+        : { cookie: `spywatcher_session=${credential}` }),
+    },
   });
 
 /** A session made from the API key, from a spare address (so it costs the tested one nothing). */
 async function openSession(): Promise<string> {
-  const res = await fetch(`${base}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKey}`, "x-forwarded-for": "10.77.0.250" } });
+  const res = await fetch(`${base}/api/sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "x-forwarded-for": "10.77.0.250" },
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { token: string }).token;
 }
@@ -54,7 +65,9 @@ describe("failed session tokens from one address (AUTH_FAILURES_PER_MINUTE)", ()
 
     const limited = await me(ip, forgedToken());
     expect(limited.status).toBe(429);
-    const body = (await limited.json()) as { error: { code: string; message: string; details: { retryAfterSeconds: number } } };
+    const body = (await limited.json()) as {
+      error: { code: string; message: string; details: { retryAfterSeconds: number } };
+    };
     expect(body.error.code).toBe("E_RATE_LIMITED");
     expect(body.error.message).toMatch(/Too many failed authentications/);
     const retryAfter = Number(limited.headers.get("retry-after"));
@@ -69,7 +82,10 @@ describe("failed session tokens from one address (AUTH_FAILURES_PER_MINUTE)", ()
     // The session verified before the flood still works from the limited address.
     expect((await me(ip, verified)).status).toBe(200);
     // /ws: the upgrade with a forged session counts the same address (X-Forwarded-For under TRUST_PROXY).
-    const socket = await TestSocket.refusedWith(`ws://127.0.0.1:${service.port}/ws`, { authorization: `Bearer ${forgedToken()}`, "x-forwarded-for": ip });
+    const socket = await TestSocket.refusedWith(`ws://127.0.0.1:${service.port}/ws`, {
+      authorization: `Bearer ${forgedToken()}`,
+      "x-forwarded-for": ip,
+    });
     expect(socket.status).toBe(429);
     expect(socket.body.error.code).toBe("E_RATE_LIMITED");
     // The limit is per address: another one still gets the plain 401, and its valid session works.

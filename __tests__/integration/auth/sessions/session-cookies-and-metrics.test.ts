@@ -24,8 +24,13 @@ afterAll(async () => {
 
 /** Exchanges a fresh key (admin or scoped to `guildId`) for a session; `headers` are added to the exchange. */
 async function exchange(admin: boolean, headers: Record<string, string> = {}) {
-  const { record, secret } = await service.apiKeys.createKey(admin ? { name: "admin dash", admin: true } : { name: "dash", guildIds: [guildId] });
-  const res = await fetch(`${base}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${secret}`, ...headers } });
+  const { record, secret } = await service.apiKeys.createKey(
+    admin ? { name: "admin dash", admin: true } : { name: "dash", guildIds: [guildId] },
+  );
+  const res = await fetch(`${base}/api/sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${secret}`, ...headers },
+  });
   expect(res.status).toBe(201);
   const body = (await res.json()) as { token: string; session: { id: string } };
   return { keyId: record.id, key: secret, token: body.token, id: body.session.id, cookies: res.headers.getSetCookie() };
@@ -66,14 +71,19 @@ describe("session cookies, expiry and counts over HTTP", () => {
     expect(opened.id).toMatch(/^[0-9a-f]{64}$/);
     const created = Date.parse(session!.createdAt as string);
     expect(Math.abs(created - Date.now())).toBeLessThan(60_000);
-    expect(Date.parse(session!.expiresAt as string) - Date.parse(session!.lastActivityAt as string)).toBe(24 * 3_600_000);
+    expect(Date.parse(session!.expiresAt as string) - Date.parse(session!.lastActivityAt as string)).toBe(
+      24 * 3_600_000,
+    );
     expect(Date.parse(session!.maxExpiresAt as string) - created).toBe(7 * 24 * 3_600_000);
   });
 
   it("an expired session answers 401 E_UNAUTHORIZED, and listing the user's sessions removes its index entries", async () => {
     const live = await exchange(false);
     // The second session of the same key's user, then expired the way Redis ends it: its record's TTL runs out.
-    const res = await fetch(`${base}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${live.key}` } });
+    const res = await fetch(`${base}/api/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${live.key}` },
+    });
     const expired = (await res.json()) as { token: string; session: { id: string } };
     const userKey = `${prefix}:session-user:key:${live.keyId}`;
     expect(await service.redis.client.zcard(userKey)).toBe(2);
@@ -82,21 +92,36 @@ describe("session cookies, expiry and counts over HTTP", () => {
 
     const refused = await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${expired.token}` } });
     expect(refused.status).toBe(401);
-    expect(await refused.json()).toMatchObject({ error: { code: "E_UNAUTHORIZED", message: "The session is unknown, expired or revoked: sign in again" } });
-    const list = (await (await fetch(`${base}/api/sessions`, { headers: { authorization: `Bearer ${live.token}` } })).json()) as { sessions: { id: string }[] };
+    expect(await refused.json()).toMatchObject({
+      error: { code: "E_UNAUTHORIZED", message: "The session is unknown, expired or revoked: sign in again" },
+    });
+    const list = (await (
+      await fetch(`${base}/api/sessions`, { headers: { authorization: `Bearer ${live.token}` } })
+    ).json()) as { sessions: { id: string }[] };
     expect(list.sessions.map((session) => session.id)).toEqual([live.id]);
     expect(await service.redis.client.zrange(userKey, "0", "-1")).toEqual([live.id]);
-    expect(await service.redis.client.zscore(`${prefix}:sessions-active:guild`, `${expired.session.id}|key:${live.keyId}`)).toBeNull();
+    expect(
+      await service.redis.client.zscore(`${prefix}:sessions-active:guild`, `${expired.session.id}|key:${live.keyId}`),
+    ).toBeNull();
   });
 
   it("/metrics shows the fleet's live sessions by scope and the users holding them (as of the last sweep)", async () => {
     const counts = await service.signInSide.sessions.counts();
     await exchange(true);
     const gauges = async () => {
-      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-      const value = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1]);
-      return { admin: value('spywatcher_sessions_active{scope="admin"}'), guild: value('spywatcher_sessions_active{scope="guild"}'), users: value("spywatcher_session_users") };
+      const text = await (
+        await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+      ).text();
+      const value = (name: string) =>
+        Number(new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1]);
+      return {
+        admin: value('spywatcher_sessions_active{scope="admin"}'),
+        guild: value('spywatcher_sessions_active{scope="guild"}'),
+        users: value("spywatcher_session_users"),
+      };
     };
-    await expect.poll(gauges, { timeout: 10_000, interval: 250 }).toEqual({ admin: counts.byScope.admin + 1, guild: counts.byScope.guild, users: counts.users + 1 });
+    await expect
+      .poll(gauges, { timeout: 10_000, interval: 250 })
+      .toEqual({ admin: counts.byScope.admin + 1, guild: counts.byScope.guild, users: counts.users + 1 });
   });
 });

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startService, type RunningService } from "../../../../backend/src/service.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import { ThrowawayRedis } from "../../../support/redis-server.ts";
 import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../../support/test-env.ts";
 import { browserClient } from "../../../support/browser-client.ts";
@@ -20,7 +23,12 @@ let base: string;
 beforeAll(async () => {
   fake = await startFakeDiscord({
     guilds: [{ id: guildA, name: "A", channels: [], roles: [{ id: guildA, name: "@everyone" }], members: [] }],
-    oauth: { clientId: "client-1", clientSecret: "secret-1", user: moderator, userGuilds: [{ id: guildA, name: "A", permissions: "32" }] },
+    oauth: {
+      clientId: "client-1",
+      clientSecret: "secret-1",
+      user: moderator,
+      userGuilds: [{ id: guildA, name: "A", permissions: "32" }],
+    },
   });
   redis = await ThrowawayRedis.start();
   service = await startService(
@@ -46,22 +54,32 @@ afterAll(async () => {
 });
 
 /** A request and how long its answer took. */
-async function timed(url: string, init?: RequestInit): Promise<{ res: Response; ms: number; code: string | undefined; body: Record<string, unknown> | undefined }> {
+async function timed(
+  url: string,
+  init?: RequestInit,
+): Promise<{ res: Response; ms: number; code: string | undefined; body: Record<string, unknown> | undefined }> {
   const started = performance.now();
   const res = await fetch(url, init);
   const ms = performance.now() - started;
-  const body = (await res.json().catch(() => undefined)) as (Record<string, unknown> & { error?: { code: string } }) | undefined;
+  const body = (await res.json().catch(() => undefined)) as
+    | (Record<string, unknown> & { error?: { code: string } })
+    | undefined;
   return { res, ms, code: body?.error?.code, body };
 }
 
 describe("sign-in and sessions with Redis killed", () => {
-  it("sign-in 503 E_DEPENDENCY_UNAVAILABLE; the verified session keeps its scope; an unverified one gets 503; back after Redis returns", async ({ annotate }) => {
+  it("sign-in 503 E_DEPENDENCY_UNAVAILABLE; the verified session keeps its scope; an unverified one gets 503; back after Redis returns", async ({
+    annotate,
+  }) => {
     const browser = browserClient();
     expect((await browser.fetch(`${base}/auth/discord/login`)).status).toBe(200);
     const verified = (await browser.cookie(base, "spywatcher_session"))!;
     expect((await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${verified}` } })).status).toBe(200);
     const { secret } = await service.apiKeys.createKey({ name: "outage", guildIds: [guildA] });
-    const exchanged = await fetch(`${base}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${secret}` } });
+    const exchanged = await fetch(`${base}/api/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}` },
+    });
     const unverified = ((await exchanged.json()) as { token: string }).token;
     // A callback URL whose state was stored before the outage.
     const halfway = browserClient();
@@ -74,25 +92,42 @@ describe("sign-in and sessions with Redis killed", () => {
     const callbackDown = await halfway.fetch(callback, { redirect: "manual" });
     expect(callbackDown.status).toBe(503);
     expect(((await callbackDown.json()) as { error: { code: string } }).error.code).toBe("E_DEPENDENCY_UNAVAILABLE");
-    const exchangeDown = await timed(`${base}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${secret}` } });
+    const exchangeDown = await timed(`${base}/api/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}` },
+    });
     expect([exchangeDown.res.status, exchangeDown.code]).toEqual([503, "E_DEPENDENCY_UNAVAILABLE"]);
 
     const stale = await timed(`${base}/auth/me`, { headers: { authorization: `Bearer ${verified}` } });
     expect(stale.res.status).toBe(200);
     expect(stale.body).toMatchObject({ userId: moderator.id, scope: "guild", guildIds: [guildA] });
-    const analytic = await timed(`${base}/api/analytics/ghosts?guildId=${guildA}`, { headers: { authorization: `Bearer ${verified}` } });
+    const analytic = await timed(`${base}/api/analytics/ghosts?guildId=${guildA}`, {
+      headers: { authorization: `Bearer ${verified}` },
+    });
     expect(analytic.res.status).toBe(200);
     const other = await timed(`${base}/auth/me`, { headers: { authorization: `Bearer ${unverified}` } });
     expect([other.res.status, other.code]).toEqual([503, "E_DEPENDENCY_UNAVAILABLE"]);
     const answers = { loginDown, exchangeDown, stale, analytic, other };
     for (const { ms } of Object.values(answers)) expect(ms).toBeLessThan(BOUND_MS);
-    await annotate(Object.entries(answers).map(([name, { ms }]) => `${name} ${ms.toFixed(0)} ms`).join(", "));
+    await annotate(
+      Object.entries(answers)
+        .map(([name, { ms }]) => `${name} ${ms.toFixed(0)} ms`)
+        .join(", "),
+    );
 
     await redis.resume();
     // The Redis server restarted empty (no persistence here): the sessions are gone (401), and signing in works again.
     const again = browserClient();
-    await expect.poll(async () => (await again.fetch(`${base}/auth/discord/login`)).status, { timeout: 10_000, interval: 200 }).toBe(200);
+    await expect
+      .poll(async () => (await again.fetch(`${base}/auth/discord/login`)).status, { timeout: 10_000, interval: 200 })
+      .toBe(200);
     expect((await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${verified}` } })).status).toBe(401);
-    expect((await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${(await again.cookie(base, "spywatcher_session"))!}` } })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${base}/auth/me`, {
+          headers: { authorization: `Bearer ${(await again.cookie(base, "spywatcher_session"))!}` },
+        })
+      ).status,
+    ).toBe(200);
   }, 30_000);
 });

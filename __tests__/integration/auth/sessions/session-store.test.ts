@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 /** A session service on real Redis with a clock the test moves (Redis TTLs are checked against real time separately). */
-function serviceAt(client: Redis, clock: { now: number }, overrides: Partial<ConstructorParameters<typeof SessionService>[0]> = {}) {
+function serviceAt(
+  client: Redis,
+  clock: { now: number },
+  overrides: Partial<ConstructorParameters<typeof SessionService>[0]> = {},
+) {
   const prefix = uniquePrefix("sess");
   const store = new SessionStore(client, prefix, overrides.ttlMs ?? 24 * HOUR);
   const service = new SessionService({
@@ -35,7 +39,14 @@ function serviceAt(client: Redis, clock: { now: number }, overrides: Partial<Con
   return { service, store, prefix };
 }
 
-const input = (userId: string) => ({ kind: "discord" as const, userId, userName: "u", scope: { scope: "guild" as const, guildIds: ["1"] }, clientIp: "127.0.0.1", userAgent: "test" });
+const input = (userId: string) => ({
+  kind: "discord" as const,
+  userId,
+  userName: "u",
+  scope: { scope: "guild" as const, guildIds: ["1"] },
+  clientIp: "127.0.0.1",
+  userAgent: "test",
+});
 
 describe("sessions in Redis", () => {
   it("stores only the hashed id, with a TTL, and never the token", async () => {
@@ -143,7 +154,12 @@ describe("sessions while Redis is down (docs/auth.md)", () => {
 
   it("sign-in answers 503; a session verified here recently keeps working; others get 503, never 401", async () => {
     throwaway = await ThrowawayRedis.start();
-    client = new Redis(throwaway.url, { enableOfflineQueue: false, commandTimeout: 250, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    client = new Redis(throwaway.url, {
+      enableOfflineQueue: false,
+      commandTimeout: 250,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 50,
+    });
     client.on("error", () => undefined);
     await once(client, "ready");
     const clock = { now: Date.now() };

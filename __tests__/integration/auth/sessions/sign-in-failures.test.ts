@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startService, type RunningService } from "../../../../backend/src/service.ts";
-import { startFakeDiscord, type FakeDiscord } from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+} from "../../../../backend/src/simulation/fake-discord/fake-discord-server.ts";
 import type { FakeUserGuild } from "../../../../backend/src/simulation/fake-discord/fake-oauth.ts";
 import { freePort } from "../../../support/redis-server.ts";
 import { createLogger } from "../../../../backend/src/logging/logger.ts";
@@ -49,11 +52,23 @@ function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 beforeAll(async () => {
   fake = await startFakeDiscord({
-    guilds: [guildA, guildB].map((id) => ({ id, name: id, channels: [], roles: [{ id, name: "@everyone" }], members: [] })),
+    guilds: [guildA, guildB].map((id) => ({
+      id,
+      name: id,
+      channels: [],
+      roles: [{ id, name: "@everyone" }],
+      members: [],
+    })),
     oauth: { clientId: "client-1", clientSecret: "secret-1", user: moderator, userGuilds: allGuilds },
   });
-  const capturing = createLogger({ level: "debug", destination: { write: (line: string) => void logLines.push(line) } });
-  [first, second] = await Promise.all([startService(testConfig(env()), capturing), startService(testConfig(env()), testLogger())]);
+  const capturing = createLogger({
+    level: "debug",
+    destination: { write: (line: string) => void logLines.push(line) },
+  });
+  [first, second] = await Promise.all([
+    startService(testConfig(env()), capturing),
+    startService(testConfig(env()), testLogger()),
+  ]);
 });
 
 afterAll(async () => {
@@ -79,7 +94,11 @@ async function signIn(service: RunningService) {
   const browser = browserClient();
   const res = await browser.fetch(`${base(service)}/auth/discord/login`);
   expect(res.status).toBe(200);
-  return { browser, token: (await browser.cookie(base(service), "spywatcher_session"))!, csrf: (await browser.cookie(base(service), "spywatcher_csrf"))! };
+  return {
+    browser,
+    token: (await browser.cookie(base(service), "spywatcher_session"))!,
+    csrf: (await browser.cookie(base(service), "spywatcher_csrf"))!,
+  };
 }
 
 describe("Log in with Discord against a Discord that says no, is slow or is gone", () => {
@@ -108,7 +127,10 @@ describe("Log in with Discord against a Discord that says no, is slow or is gone
   });
 
   it("refuses a user who moderates no guild with the bot: 403 E_NO_GUILD_ACCESS", async () => {
-    fake.oauth!.setUserGuilds([{ id: guildWithoutBot, name: "no bot", permissions: "8" }, { id: guildA, name: "A", permissions: "0" }]);
+    fake.oauth!.setUserGuilds([
+      { id: guildWithoutBot, name: "no bot", permissions: "8" },
+      { id: guildA, name: "A", permissions: "0" },
+    ]);
     try {
       const browser = browserClient();
       const res = await browser.fetch(`${base(first)}/auth/discord/login`);
@@ -135,7 +157,10 @@ describe("Log in with Discord against a Discord that says no, is slow or is gone
   });
 
   it("answers 503 E_DISCORD_UNAVAILABLE when Discord's API cannot be reached", async () => {
-    const unreachable = await startService(testConfig(env({ DISCORD_API_URL: `http://127.0.0.1:${await freePort()}/api` })), testLogger());
+    const unreachable = await startService(
+      testConfig(env({ DISCORD_API_URL: `http://127.0.0.1:${await freePort()}/api` })),
+      testLogger(),
+    );
     try {
       const { browser, callback } = await callbackUrl(unreachable);
       const res = await browser.fetch(callback.toString(), { redirect: "manual" });
@@ -150,9 +175,17 @@ describe("Log in with Discord against a Discord that says no, is slow or is gone
     fake.oauth!.setUserGuilds(allGuilds);
     const { token } = await signIn(first);
     const me = async () => fetch(`${base(first)}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
-    fake.oauth!.setUserGuilds([{ id: guildA, name: "A", permissions: "32" }, { id: guildB, name: "B", permissions: "0" }]);
-    await vi.waitFor(async () => expect(((await (await me()).json()) as { guildIds: string[] }).guildIds).toEqual([guildA]), { timeout: 10_000, interval: 300 });
-    const forbidden = await fetch(`${base(first)}/api/analytics/ghosts?guildId=${guildB}`, { headers: { authorization: `Bearer ${token}` } });
+    fake.oauth!.setUserGuilds([
+      { id: guildA, name: "A", permissions: "32" },
+      { id: guildB, name: "B", permissions: "0" },
+    ]);
+    await vi.waitFor(
+      async () => expect(((await (await me()).json()) as { guildIds: string[] }).guildIds).toEqual([guildA]),
+      { timeout: 10_000, interval: 300 },
+    );
+    const forbidden = await fetch(`${base(first)}/api/analytics/ghosts?guildId=${guildB}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(forbidden.status).toBe(403);
     fake.oauth!.setUserGuilds([]);
     await vi.waitFor(async () => expect((await me()).status).toBe(401), { timeout: 10_000, interval: 300 });
@@ -163,10 +196,16 @@ describe("Log in with Discord against a Discord that says no, is slow or is gone
     fake.oauth!.setUserGuilds(allGuilds);
     const { token } = await signIn(first);
     fake.oauth!.revokeAllTokens();
-    await vi.waitFor(async () => expect((await fetch(`${base(first)}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401), {
-      timeout: 10_000,
-      interval: 300,
-    });
+    await vi.waitFor(
+      async () =>
+        expect((await fetch(`${base(first)}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+          401,
+        ),
+      {
+        timeout: 10_000,
+        interval: 300,
+      },
+    );
   });
 });
 
@@ -176,45 +215,75 @@ describe("sessions across two instances", () => {
     const { token } = await signIn(first);
     const onSecond = await fetch(`${base(second)}/auth/me`, { headers: { cookie: `spywatcher_session=${token}` } });
     expect(onSecond.status).toBe(200);
-    const socket = await TestSocket.open(`ws://127.0.0.1:${second.port}/ws`, { headers: { cookie: `spywatcher_session=${token}` } });
+    const socket = await TestSocket.open(`ws://127.0.0.1:${second.port}/ws`, {
+      headers: { cookie: `spywatcher_session=${token}` },
+    });
     socket.send({ type: "subscribe", guildId: guildA });
     await socket.next((message) => message.type === "subscribed");
-    const revoked = await fetch(`${base(first)}/api/sessions`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+    const revoked = await fetch(`${base(first)}/api/sessions`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${token}` },
+    });
     // Every session of this user goes (earlier tests left some).
     expect(((await revoked.json()) as { revoked: number }).revoked).toBeGreaterThanOrEqual(1);
     expect((await socket.closed).code).toBe(4401);
-    expect((await fetch(`${base(second)}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    expect((await fetch(`${base(second)}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      401,
+    );
   });
 
   it("an admin revokes every session of a user; stats count them; an API key becomes a session and its revocation ends it", async () => {
     const { record: adminRecord, secret: adminKey } = await first.apiKeys.createKey({ name: "ops", admin: true });
     const { record, secret } = await first.apiKeys.createKey({ name: "dash", guildIds: [guildA] });
-    const exchanged = await fetch(`${base(first)}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${secret}` } });
+    const exchanged = await fetch(`${base(first)}/api/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}` },
+    });
     expect(exchanged.status).toBe(201);
-    const opened = (await exchanged.json()) as { token: string; csrfToken: string; session: { userId: string; scope: string; guildIds: string[] } };
+    const opened = (await exchanged.json()) as {
+      token: string;
+      csrfToken: string;
+      session: { userId: string; scope: string; guildIds: string[] };
+    };
     expect(opened.session).toMatchObject({ userId: `key:${record.id}`, scope: "guild", guildIds: [guildA] });
     const bearer = { authorization: `Bearer ${opened.token}` };
-    expect((await fetch(`${base(second)}/api/analytics/ghosts?guildId=${guildA}`, { headers: bearer })).status).toBe(200);
+    expect((await fetch(`${base(second)}/api/analytics/ghosts?guildId=${guildA}`, { headers: bearer })).status).toBe(
+      200,
+    );
     // A session cannot mint another session.
     expect((await fetch(`${base(first)}/api/sessions`, { method: "POST", headers: bearer })).status).toBe(401);
 
     await signIn(first);
     await signIn(second);
     const admin = { authorization: `Bearer ${adminKey}` };
-    const stats = (await (await fetch(`${base(first)}/api/admin/sessions/stats`, { headers: admin })).json()) as { active: number; users: number; byScope: { guild: number } };
+    const stats = (await (await fetch(`${base(first)}/api/admin/sessions/stats`, { headers: admin })).json()) as {
+      active: number;
+      users: number;
+      byScope: { guild: number };
+    };
     expect(stats.active).toBeGreaterThanOrEqual(3);
     expect(stats.users).toBeGreaterThanOrEqual(2);
-    const cacheStats = (await (await fetch(`${base(first)}/api/admin/cache/stats?keyspace=false`, { headers: admin })).json()) as { sessions?: { active: number } };
+    const cacheStats = (await (
+      await fetch(`${base(first)}/api/admin/cache/stats?keyspace=false`, { headers: admin })
+    ).json()) as { sessions?: { active: number } };
     expect(cacheStats.sessions?.active).toBe(stats.active);
     expect((await fetch(`${base(first)}/api/admin/sessions/stats`, { headers: bearer })).status).toBe(403);
 
-    const out = await fetch(`${base(second)}/api/admin/sessions/users/${moderator.id}`, { method: "DELETE", headers: admin });
+    const out = await fetch(`${base(second)}/api/admin/sessions/users/${moderator.id}`, {
+      method: "DELETE",
+      headers: admin,
+    });
     expect(((await out.json()) as { revoked: number }).revoked).toBeGreaterThanOrEqual(2);
-    const list = (await (await fetch(`${base(first)}/api/sessions`, { headers: bearer })).json()) as { sessions: unknown[] };
+    const list = (await (await fetch(`${base(first)}/api/sessions`, { headers: bearer })).json()) as {
+      sessions: unknown[];
+    };
     expect(list.sessions).toHaveLength(1);
 
     await first.apiKeys.revokeKey(record.id);
-    await vi.waitFor(async () => expect((await fetch(`${base(second)}/auth/me`, { headers: bearer })).status).toBe(401), { timeout: 5_000, interval: 100 });
+    await vi.waitFor(
+      async () => expect((await fetch(`${base(second)}/auth/me`, { headers: bearer })).status).toBe(401),
+      { timeout: 5_000, interval: 100 },
+    );
     await first.apiKeys.revokeKey(adminRecord.id);
   });
 
@@ -224,7 +293,9 @@ describe("sessions across two instances", () => {
     const cookie = { cookie: `spywatcher_session=${token}` };
     const bearer = { authorization: `Bearer ${token}` };
     const publisher = new UpdatePublisher(prefix);
-    const sockets = await Promise.all([first, second].map((service) => TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, { headers: cookie })));
+    const sockets = await Promise.all(
+      [first, second].map((service) => TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, { headers: cookie })),
+    );
     let again: TestSocket | undefined;
     try {
       for (const socket of sockets) {
@@ -237,19 +308,32 @@ describe("sessions across two instances", () => {
       const closesBefore = [first, second].map((service) => service.realtime.stats().scopeReducedCloses);
 
       // The moderator loses Manage Server on A. No request is made: the session sweep's refresh finds it.
-      fake.oauth!.setUserGuilds([{ id: guildA, name: "A", permissions: "0" }, { id: guildB, name: "B", permissions: "8" }]);
-      for (const socket of sockets) expect(await socket.closed).toEqual({ code: 4403, reason: "the session's guild scope was reduced: reconnect" });
+      fake.oauth!.setUserGuilds([
+        { id: guildA, name: "A", permissions: "0" },
+        { id: guildB, name: "B", permissions: "8" },
+      ]);
+      for (const socket of sockets)
+        expect(await socket.closed).toEqual({ code: 4403, reason: "the session's guild scope was reduced: reconnect" });
       // Each instance closed its own socket (one heard its own refresh, the other the broadcast) and dropped its subscriptions.
-      expect([first, second].map((service) => service.realtime.stats().scopeReducedCloses)).toEqual(closesBefore.map((count) => count + 1));
+      expect([first, second].map((service) => service.realtime.stats().scopeReducedCloses)).toEqual(
+        closesBefore.map((count) => count + 1),
+      );
       await publisher.publish(guildA);
-      for (const socket of sockets) expect(socket.received.filter((message) => message.type === "analytics:update")).toHaveLength(1);
+      for (const socket of sockets)
+        expect(socket.received.filter((message) => message.type === "analytics:update")).toHaveLength(1);
 
       // Not signed out: the same token reads B, and A is now 403, on both instances.
       for (const service of [first, second]) {
-        const me = (await (await fetch(`${base(service)}/auth/me`, { headers: bearer })).json()) as { guildIds: string[] };
+        const me = (await (await fetch(`${base(service)}/auth/me`, { headers: bearer })).json()) as {
+          guildIds: string[];
+        };
         expect(me.guildIds).toEqual([guildB]);
-        expect((await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildA}`, { headers: bearer })).status).toBe(403);
-        expect((await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildB}`, { headers: bearer })).status).toBe(200);
+        expect(
+          (await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildA}`, { headers: bearer })).status,
+        ).toBe(403);
+        expect(
+          (await fetch(`${base(service)}/api/analytics/ghosts?guildId=${guildB}`, { headers: bearer })).status,
+        ).toBe(200);
       }
       // The dashboard reconnects with the reduced scope: A is refused, and only B's pushes arrive.
       again = await TestSocket.open(`ws://127.0.0.1:${second.port}/ws`, { headers: cookie });
@@ -258,7 +342,9 @@ describe("sessions across two instances", () => {
       await publisher.publish(guildA);
       await publisher.publish(guildB);
       expect(await again.nextUpdate()).toMatchObject({ guildId: guildB });
-      expect(again.received.filter((message) => message.type === "analytics:update" && message.guildId === guildA)).toEqual([]);
+      expect(
+        again.received.filter((message) => message.type === "analytics:update" && message.guildId === guildA),
+      ).toEqual([]);
     } finally {
       fake.oauth!.setUserGuilds(allGuilds);
       await Promise.all([...sockets, ...(again ? [again] : [])].map((socket) => socket.close()));

@@ -12,7 +12,10 @@ let service: RunningService;
 let base: string;
 
 beforeAll(async () => {
-  service = await startService(testConfig({ DISCORD_ENABLED: "true", SIMULATION_EVENTS_PER_SECOND: "0" }), testLogger());
+  service = await startService(
+    testConfig({ DISCORD_ENABLED: "true", SIMULATION_EVENTS_PER_SECOND: "0" }),
+    testLogger(),
+  );
   base = `http://127.0.0.1:${service.port}`;
 });
 
@@ -61,9 +64,14 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
     const { browser } = await signIn();
     const token = (await browser.cookie(base, "spywatcher_session"))!;
     const guildId = service.discord!.simulatedGuildIds[0]!;
-    const socket = await TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, { headers: { cookie: `spywatcher_session=${token}`, origin: base } });
+    const socket = await TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, {
+      headers: { cookie: `spywatcher_session=${token}`, origin: base },
+    });
     socket.send({ type: "subscribe", guildId });
-    expect(await socket.next((message) => message.type === "subscribed" || message.type === "error")).toMatchObject({ type: "subscribed", guildId });
+    expect(await socket.next((message) => message.type === "subscribed" || message.type === "error")).toMatchObject({
+      type: "subscribed",
+      guildId,
+    });
     // Logging out closes the socket at once (4401), on this instance through the revocation callback.
     const csrf = (await browser.cookie(base, "spywatcher_csrf"))!;
     const out = await browser.fetch(`${base}/auth/logout`, { method: "POST", headers: { "x-csrf-token": csrf } });
@@ -75,7 +83,9 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
   it("refuses the cookie on /ws from another site's page (Origin), so cross-site sockets stay unauthenticated", async () => {
     const { browser } = await signIn();
     const token = (await browser.cookie(base, "spywatcher_session"))!;
-    const socket = await TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, { headers: { cookie: `spywatcher_session=${token}`, origin: "https://evil.example" } });
+    const socket = await TestSocket.open(`ws://127.0.0.1:${service.port}/ws`, {
+      headers: { cookie: `spywatcher_session=${token}`, origin: "https://evil.example" },
+    });
     socket.send({ type: "subscribe", guildId: service.discord!.simulatedGuildIds[0]! });
     expect(await socket.next((message) => message.type === "error")).toMatchObject({ type: "error" });
     socket.socket.terminate();
@@ -85,14 +95,22 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
     const { browser } = await signIn();
     const refused = await browser.fetch(`${base}/api/sessions`, { method: "DELETE" });
     expect(refused.status).toBe(403);
-    expect((await errorCode(refused))).toBe("E_CSRF");
-    const wrong = await browser.fetch(`${base}/api/sessions`, { method: "DELETE", headers: { "x-csrf-token": "x".repeat(43) } });
+    expect(await errorCode(refused)).toBe("E_CSRF");
+    const wrong = await browser.fetch(`${base}/api/sessions`, {
+      method: "DELETE",
+      headers: { "x-csrf-token": "x".repeat(43) },
+    });
     expect(wrong.status).toBe(403);
-    const list = (await (await browser.fetch(`${base}/api/sessions`)).json()) as { sessions: { id: string; current: boolean }[] };
+    const list = (await (await browser.fetch(`${base}/api/sessions`)).json()) as {
+      sessions: { id: string; current: boolean }[];
+    };
     const current = list.sessions.find((session) => session.current)!;
     expect(current.id).toMatch(/^[0-9a-f]{64}$/);
     const csrf = (await browser.cookie(base, "spywatcher_csrf"))!;
-    const deleted = await browser.fetch(`${base}/api/sessions/${current.id}`, { method: "DELETE", headers: { "x-csrf-token": csrf } });
+    const deleted = await browser.fetch(`${base}/api/sessions/${current.id}`, {
+      method: "DELETE",
+      headers: { "x-csrf-token": csrf },
+    });
     expect(await deleted.json()).toEqual({ revoked: 1 });
     expect((await browser.fetch(`${base}/auth/me`)).status).toBe(401);
   });
@@ -117,12 +135,12 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
     // Another browser (no state cookie) presenting this callback: login CSRF.
     const stranger = await fetch(callback, { redirect: "manual" });
     expect(stranger.status).toBe(400);
-    expect((await errorCode(stranger))).toBe("E_OAUTH_STATE");
+    expect(await errorCode(stranger)).toBe("E_OAUTH_STATE");
     // A forged state with the right cookie name but another value.
     const forged = new URL(callback);
     forged.searchParams.set("state", "A".repeat(43));
     const forgedRes = await browser.fetch(forged.toString(), { redirect: "manual" });
-    expect((await errorCode(forgedRes))).toBe("E_OAUTH_STATE");
+    expect(await errorCode(forgedRes)).toBe("E_OAUTH_STATE");
   });
 
   it("refuses a replayed state after a successful sign-in", async () => {
@@ -137,7 +155,7 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
     await browser.jar.setCookie(`spywatcher_oauth_state=${state}; Path=/auth/discord`, base);
     const replay = await browser.fetch(callback, { redirect: "manual" });
     expect(replay.status).toBe(400);
-    expect((await errorCode(replay))).toBe("E_OAUTH_STATE");
+    expect(await errorCode(replay)).toBe("E_OAUTH_STATE");
   });
 
   it("answers 401 for a tampered session token, by cookie and by bearer", async () => {
@@ -148,7 +166,7 @@ describe("Log in with Discord (demo mode, fake Discord)", () => {
     expect(byCookie.status).toBe(401);
     const byBearer = await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${tampered}` } });
     expect(byBearer.status).toBe(401);
-    expect((await errorCode(byBearer))).toBe("E_UNAUTHORIZED");
+    expect(await errorCode(byBearer)).toBe("E_UNAUTHORIZED");
     const good = await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
     expect(good.status).toBe(200);
   });

@@ -1,4 +1,4 @@
-import { Cluster, Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DistributedLock } from "../../../../backend/src/cache/lock/distributed-lock.ts";
 import { LockNotAcquiredError } from "../../../../backend/src/cache/transport/resilience-errors.ts";
@@ -141,9 +141,14 @@ describe.each(Object.keys(deployments) as (keyof typeof deployments)[])("Distrib
     const holder = (await lockB.acquire("busy", 10_000))!;
     let ran = false;
     const refused = await lockA
-      .withLock("busy", 10_000, async () => {
-        ran = true;
-      }, { retries: 1, retryDelayMs: 1 })
+      .withLock(
+        "busy",
+        10_000,
+        async () => {
+          ran = true;
+        },
+        { retries: 1, retryDelayMs: 1 },
+      )
       .catch((error: unknown) => error);
     expect(ran).toBe(false);
     expect(refused).toBeInstanceOf(LockNotAcquiredError);

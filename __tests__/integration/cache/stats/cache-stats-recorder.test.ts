@@ -1,4 +1,4 @@
-import { Cluster, Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CacheStatsRecorder } from "../../../../backend/src/cache/stats/cache-stats-recorder.ts";
@@ -28,7 +28,12 @@ afterEach(async () => {
 
 describe("CacheStatsRecorder, local snapshot", () => {
   it("counts this application's outcomes and computes the hit rate", () => {
-    const stats = new CacheStatsRecorder({ redis: undefined as never, prefix: "unused", instanceId: "i", flushIntervalMs: 0 });
+    const stats = new CacheStatsRecorder({
+      redis: undefined as never,
+      prefix: "unused",
+      instanceId: "i",
+      flushIntervalMs: 0,
+    });
     for (let i = 0; i < 6; i += 1) stats.recordHit("l1");
     for (let i = 0; i < 2; i += 1) stats.recordHit("l2");
     stats.recordStale();
@@ -53,11 +58,19 @@ describe("CacheStatsRecorder, local snapshot", () => {
     expect(snapshot.redisLatencyMs.p50Ms).toBeLessThan(53);
     expect(snapshot.redisLatencyMs.maxMs).toBe(100);
     expect(snapshot.loaderLatencyMs.p99Ms).toBeCloseTo(40, 0);
-    expect(new CacheStatsRecorder({ redis: undefined as never, prefix: "p", instanceId: "j", flushIntervalMs: 0 }).snapshot().hitRatePercent).toBeNull();
+    expect(
+      new CacheStatsRecorder({ redis: undefined as never, prefix: "p", instanceId: "j", flushIntervalMs: 0 }).snapshot()
+        .hitRatePercent,
+    ).toBeNull();
   });
 
   it("keeps at most 64 stats labels; later ones count in the totals only", () => {
-    const stats = new CacheStatsRecorder({ redis: undefined as never, prefix: "unused", instanceId: "i", flushIntervalMs: 0 });
+    const stats = new CacheStatsRecorder({
+      redis: undefined as never,
+      prefix: "unused",
+      instanceId: "i",
+      flushIntervalMs: 0,
+    });
     for (let i = 0; i < 70; i += 1) stats.recordMiss(`label-${i}`);
     const snapshot = stats.snapshot();
     expect(Object.keys(snapshot.byLabel ?? {})).toHaveLength(64);
@@ -66,7 +79,12 @@ describe("CacheStatsRecorder, local snapshot", () => {
   });
 
   it("exposes the counters and the latency histogram as Prometheus metrics", async () => {
-    const stats = new CacheStatsRecorder({ redis: undefined as never, prefix: "unused", instanceId: "i", flushIntervalMs: 0 });
+    const stats = new CacheStatsRecorder({
+      redis: undefined as never,
+      prefix: "unused",
+      instanceId: "i",
+      flushIntervalMs: 0,
+    });
     stats.recordHit("l2");
     stats.recordHit("l2");
     stats.recordMiss();
@@ -90,12 +108,18 @@ describe("CacheStatsRecorder, local snapshot", () => {
   });
 });
 
-const deployments: Record<"single node" | "cluster", { open(): Promise<[Redis | Cluster, Redis | Cluster]>; close(): Promise<void> }> = {
+const deployments: Record<
+  "single node" | "cluster",
+  { open(): Promise<[Redis | Cluster, Redis | Cluster]>; close(): Promise<void> }
+> = {
   "single node": (() => {
     const opened: Redis[] = [];
     return {
       async open() {
-        const pair: [Redis, Redis] = [new Redis(TEST_REDIS_URL, { protocol: 2 }), new Redis(TEST_REDIS_URL, { protocol: 2 })];
+        const pair: [Redis, Redis] = [
+          new Redis(TEST_REDIS_URL, { protocol: 2 }),
+          new Redis(TEST_REDIS_URL, { protocol: 2 }),
+        ];
         opened.push(...pair);
         return pair;
       },
@@ -193,7 +217,9 @@ describe.each(Object.keys(deployments) as (keyof typeof deployments)[])("fleet s
     });
     expect(fleet.misses).toBe(4);
     expect((await second.fleetStats({ lastMs: 60_000 })).byLabel?.ghosts?.lookups).toBe(4);
-    expect(first.snapshot().byLabel).toEqual({ ghosts: { hits: 2, stale: 0, misses: 1, bypasses: 0, lookups: 3, hitRatePercent: 66.67 } });
+    expect(first.snapshot().byLabel).toEqual({
+      ghosts: { hits: 2, stale: 0, misses: 1, bypasses: 0, lookups: 3, hitRatePercent: 66.67 },
+    });
   });
 
   it("sends only deltas: repeated flushes never double count", async () => {
@@ -233,7 +259,12 @@ describe("fleet statistics while Redis is down", () => {
 
   beforeAll(async () => {
     server = await ThrowawayRedis.start();
-    redis = new Redis(server.url, { protocol: 2, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+    redis = new Redis(server.url, {
+      protocol: 2,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 20,
+    });
     redis.on("error", () => undefined);
     await untilReady(redis);
   });

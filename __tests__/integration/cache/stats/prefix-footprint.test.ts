@@ -1,4 +1,4 @@
-import { Cluster, Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prefixFootprint } from "../../../../backend/src/cache/stats/prefix-footprint.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../../support/redis-cluster.ts";
@@ -9,7 +9,9 @@ import { TEST_REDIS_URL, uniquePrefix } from "../../../support/test-env.ts";
 async function fill(redis: Redis | Cluster, prefix: string, count: number, bytes: number): Promise<void> {
   const value = "x".repeat(bytes);
   for (let start = 0; start < count; start += 200) {
-    const batch = Array.from({ length: Math.min(200, count - start) }, (_, i) => redis.set(`${prefix}:${start + i}`, value, "EX", 600));
+    const batch = Array.from({ length: Math.min(200, count - start) }, (_, i) =>
+      redis.set(`${prefix}:${start + i}`, value, "EX", 600),
+    );
     await Promise.all(batch);
   }
 }

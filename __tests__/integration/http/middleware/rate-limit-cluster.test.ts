@@ -31,10 +31,19 @@ describe("rate limit on a 6-node Redis Cluster, two instances", () => {
     masterOf = await masterLookup(cluster.client());
     prefix = `${uniquePrefix("rl-cluster")}:ratelimit:`;
     // a and b count; c has the service's 250 ms timeout, for the frozen-master test.
-    for (const [name, timeoutMs] of [["a", COUNTING_TIMEOUT_MS], ["b", COUNTING_TIMEOUT_MS], ["c", COMMAND_TIMEOUT_MS]] as const) {
+    for (const [name, timeoutMs] of [
+      ["a", COUNTING_TIMEOUT_MS],
+      ["b", COUNTING_TIMEOUT_MS],
+      ["c", COMMAND_TIMEOUT_MS],
+    ] as const) {
       instances.push(
         await startLimitedInstance({
-          redis: { url: "redis://unused", clusterNodes: cluster.nodes, commandTimeoutMs: timeoutMs, connectionName: `rl-${name}` },
+          redis: {
+            url: "redis://unused",
+            clusterNodes: cluster.nodes,
+            commandTimeoutMs: timeoutMs,
+            connectionName: `rl-${name}`,
+          },
           prefix,
           limit: LIMIT,
           timeoutMs,
@@ -83,18 +92,28 @@ describe("rate limit on a 6-node Redis Cluster, two instances", () => {
     const masters = await cluster.masters();
     await Promise.all(masters.map((port) => withClusterNode(port, (node) => node.call("SCRIPT", "FLUSH"))));
     const cachedScripts = () =>
-      Promise.all(masters.map((port) => withClusterNode(port, async (node) => Number(/number_of_cached_scripts:(\d+)/.exec(await node.info("memory"))?.[1]))));
+      Promise.all(
+        masters.map((port) =>
+          withClusterNode(port, async (node) =>
+            Number(/number_of_cached_scripts:(\d+)/.exec(await node.info("memory"))?.[1]),
+          ),
+        ),
+      );
     expect(await cachedScripts()).toEqual(masters.map(() => 0));
     const logged = instances.map((instance) => instance.logs.length);
     expect(exact(await round(users("flushed"), LIMIT + 2))).toEqual([]);
     // Each master got the scripts back (loaded there after its NOSCRIPT).
     expect((await cachedScripts()).every((count) => count > 0)).toBe(true);
     // No request of the round failed open (the old store logged "failing open (NOSCRIPT ...)" here).
-    const warnings = instances.flatMap((instance, i) => instance.logs.slice(logged[i])).filter((line) => line.msg.includes("failing open"));
+    const warnings = instances
+      .flatMap((instance, i) => instance.logs.slice(logged[i]))
+      .filter((line) => line.msg.includes("failing open"));
     expect(warnings.map((line) => JSON.stringify(line))).toEqual([]);
   });
 
-  it("while one master is frozen, its keys' requests pass within the command timeout (at once once its breaker is open); the others stay exact", async ({ annotate }) => {
+  it("while one master is frozen, its keys' requests pass within the command timeout (at once once its breaker is open); the others stay exact", async ({
+    annotate,
+  }) => {
     const names = users("frozen");
     const victim = await masterOf(prefix + names[0]);
     const onVictim = new Set<string>();

@@ -5,7 +5,11 @@ import { pino } from "pino";
 import { apiKeyRateLimit, type ApiKeyRateLimiter } from "../../../../backend/src/http/middleware/api-key-rate-limit.ts";
 import { errorMiddleware } from "../../../../backend/src/http/error-middleware.ts";
 import type { Logger } from "../../../../backend/src/logging/logger.ts";
-import { createRedisConnections, type RedisConnections, type RedisConnectionOptions } from "../../../../backend/src/redis/redis-connections.ts";
+import {
+  createRedisConnections,
+  type RedisConnections,
+  type RedisConnectionOptions,
+} from "../../../../backend/src/redis/redis-connections.ts";
 
 /** One API instance reduced to the rate limiter: `GET /?user=<id>` counts for principal `<id>` and answers 200 or 429. */
 export interface LimitedInstance {

@@ -13,7 +13,14 @@ describe("ENABLE_REDIS_RATE_LIMITING with two instances on one Redis", () => {
   const startTwo = async (shared: boolean) => {
     const prefix = `${uniquePrefix("rl-shared")}:ratelimit:`;
     for (const name of ["a", "b"]) {
-      instances.push(await startLimitedInstance({ redis: { url: TEST_REDIS_URL, connectionName: `rl-${name}` }, prefix, limit: 5, shared }));
+      instances.push(
+        await startLimitedInstance({
+          redis: { url: TEST_REDIS_URL, connectionName: `rl-${name}` },
+          prefix,
+          limit: 5,
+          shared,
+        }),
+      );
     }
     await Promise.all(instances.map((instance) => waitForRedisReady(instance.redis.client, 5_000)));
     return instances;

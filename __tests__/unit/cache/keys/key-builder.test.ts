@@ -6,7 +6,9 @@ describe("KeyBuilder", () => {
   const keys = new KeyBuilder({ prefix: "spywatcher:cache", version: "v1" });
 
   it("builds <prefix>:<version>:<logical key> and keeps internal keys out of that space", () => {
-    expect(keys.entry("analytics:ghosts:123:2026-01-01T00:00:00.000Z")).toBe("spywatcher:cache:v1:analytics:ghosts:123:2026-01-01T00:00:00.000Z");
+    expect(keys.entry("analytics:ghosts:123:2026-01-01T00:00:00.000Z")).toBe(
+      "spywatcher:cache:v1:analytics:ghosts:123:2026-01-01T00:00:00.000Z",
+    );
     expect(keys.tagVersion("guild:1")).toBe("spywatcher:cache:_sys:v1:tag:{guild:1}");
     expect(keys.tagCount("guild:1")).toBe("spywatcher:cache:_sys:v1:tagn:{guild:1}");
     expect(keys.allEntriesPattern()).toBe("spywatcher:cache:v1:*");

@@ -1,10 +1,17 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { LATENCY_BUCKET_BOUNDS_SECONDS, LatencyHistogramMetric } from "../../../../backend/src/cache/stats/latency-histogram-metric.ts";
+import {
+  LATENCY_BUCKET_BOUNDS_SECONDS,
+  LatencyHistogramMetric,
+} from "../../../../backend/src/cache/stats/latency-histogram-metric.ts";
 import { LatencyHistogram } from "../../../../backend/src/cache/stats/latency-histogram.ts";
 
 function bucketLines(text: string, source: string): [string, number][] {
-  return [...text.matchAll(new RegExp(`^cache_operation_latency_seconds_bucket\\{le="([^"]+)",source="${source}"\\} (\\S+)$`, "gm"))].map((m) => [m[1]!, Number(m[2])]);
+  return [
+    ...text.matchAll(
+      new RegExp(`^cache_operation_latency_seconds_bucket\\{le="([^"]+)",source="${source}"\\} (\\S+)$`, "gm"),
+    ),
+  ].map((m) => [m[1]!, Number(m[2])]);
 }
 
 describe("cache_operation_latency_seconds read from the in-process histograms", () => {
@@ -26,7 +33,10 @@ describe("cache_operation_latency_seconds read from the in-process histograms", 
     expect(buckets.get("0.524288")).toBe(3);
     expect(buckets.get("+Inf")).toBe(3);
     expect(text).toMatch(/^cache_operation_latency_seconds_count\{source="redis"\} 3$/m);
-    expect(Number(/^cache_operation_latency_seconds_sum\{source="redis"\} (\S+)$/m.exec(text)![1])).toBeCloseTo(0.3021, 6);
+    expect(Number(/^cache_operation_latency_seconds_sum\{source="redis"\} (\S+)$/m.exec(text)![1])).toBeCloseTo(
+      0.3021,
+      6,
+    );
     expect(bucketLines(text, "loader").every(([, count]) => count === 0)).toBe(true);
   });
 

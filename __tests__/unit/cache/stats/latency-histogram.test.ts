@@ -58,10 +58,12 @@ describe("LatencyHistogram", () => {
       (i % 2 === 0 ? left : right).record(i * 1.0);
     }
     const merged = new LatencyHistogram();
-    for (const part of [left, right]) part.buckets.forEach((count, index) => merged.addToBucket(index, count));
+    for (const part of [left, right])
+      for (const [index, count] of part.buckets.entries()) merged.addToBucket(index, count);
     expect(merged.count).toBe(1_000);
     // Same buckets, so the same percentiles; only the local maximum (unknown after a merge) may clamp the top one.
-    for (const q of [0.5, 0.95, 0.99]) expect(bucketIndex(merged.percentile(q)!)).toBe(bucketIndex(whole.percentile(q)!));
+    for (const q of [0.5, 0.95, 0.99])
+      expect(bucketIndex(merged.percentile(q)!)).toBe(bucketIndex(whole.percentile(q)!));
     expect(merged.percentile(0.5)).toBe(whole.percentile(0.5));
   });
 

@@ -42,7 +42,12 @@ describe("CircuitBreaker", () => {
   });
 
   it("after recovering, waits the minimum again only once it has stayed closed for the maximum wait", () => {
-    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 1, minRecoveryTimeoutMs: 100, recoveryTimeoutMs: 1_000, halfOpenMaxCalls: 1 });
+    const { breaker, clock } = breakerOnFakeClock({
+      failureThreshold: 1,
+      minRecoveryTimeoutMs: 100,
+      recoveryTimeoutMs: 1_000,
+      halfOpenMaxCalls: 1,
+    });
     breaker.recordFailure();
     clock.now += 100;
     expect(breaker.allowRequest()).toBe(true);
@@ -77,7 +82,11 @@ describe("CircuitBreaker", () => {
   });
 
   it("refuses calls while open without running them, with code E_CIRCUIT_OPEN and the retry time", async () => {
-    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 2, minRecoveryTimeoutMs: 5_000, recoveryTimeoutMs: 5_000 });
+    const { breaker, clock } = breakerOnFakeClock({
+      failureThreshold: 2,
+      minRecoveryTimeoutMs: 5_000,
+      recoveryTimeoutMs: 5_000,
+    });
     await expect(breaker.execute(boom)).rejects.toThrow("redis down");
     await expect(breaker.execute(boom)).rejects.toThrow("redis down");
     const openedAt = clock.now;
@@ -95,7 +104,11 @@ describe("CircuitBreaker", () => {
   });
 
   it("closes after halfOpenMaxCalls successful trials and reports every transition", async () => {
-    const { breaker, clock, changes } = breakerOnFakeClock({ failureThreshold: 1, recoveryTimeoutMs: 100, halfOpenMaxCalls: 2 });
+    const { breaker, clock, changes } = breakerOnFakeClock({
+      failureThreshold: 1,
+      recoveryTimeoutMs: 100,
+      halfOpenMaxCalls: 2,
+    });
     await expect(breaker.execute(boom)).rejects.toThrow();
     clock.now += 100;
     await expect(breaker.execute(ok)).resolves.toBe("ok");
@@ -115,9 +128,14 @@ describe("CircuitBreaker", () => {
     clock.now += 100;
     const releases: (() => void)[] = [];
     const trial = () => new Promise<void>((resolve) => releases.push(resolve));
-    const outcomes = Array.from({ length: 5 }, () => breaker.execute(trial).then(() => "ran", (e: unknown) => e));
+    const outcomes = Array.from({ length: 5 }, () =>
+      breaker.execute(trial).then(
+        () => "ran",
+        (e: unknown) => e,
+      ),
+    );
     expect(releases).toHaveLength(3);
-    releases.forEach((release) => release());
+    for (const release of releases) release();
     const results = await Promise.all(outcomes);
     expect(results.filter((result) => result === "ran")).toHaveLength(3);
     expect(results.filter((result) => result instanceof CircuitOpenError)).toHaveLength(2);
@@ -139,7 +157,12 @@ describe("CircuitBreaker", () => {
   });
 
   it("with epochs: a slow call let through while closed neither re-opens a half-open breaker nor counts as its trial", () => {
-    const { breaker, clock } = breakerOnFakeClock({ failureThreshold: 1, minRecoveryTimeoutMs: 1_000, recoveryTimeoutMs: 8_000, halfOpenMaxCalls: 1 });
+    const { breaker, clock } = breakerOnFakeClock({
+      failureThreshold: 1,
+      minRecoveryTimeoutMs: 1_000,
+      recoveryTimeoutMs: 8_000,
+      halfOpenMaxCalls: 1,
+    });
     expect(breaker.allowRequest()).toBe(true);
     const slowCallEpoch = breaker.epoch;
     expect(breaker.allowRequest()).toBe(true);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { COMMAND_TIMED_OUT, DeadlineWatch, WatchedCommand } from "../../../../backend/src/cache/transport/deadline-watch.ts";
+import {
+  COMMAND_TIMED_OUT,
+  DeadlineWatch,
+  WatchedCommand,
+} from "../../../../backend/src/cache/transport/deadline-watch.ts";
 
 /** A GET command as the gateway builds it; no connection needed: the tests answer it (or not) by hand. */
 function getCommand(key = "k"): WatchedCommand {
@@ -66,11 +70,11 @@ describe("DeadlineWatch: one interval times out many commands", () => {
     const watch = new DeadlineWatch(100);
     const commands = Array.from({ length: 3_000 }, (_, i) => getCommand(`k${i}`));
     for (const command of commands) watch.track(command, performance.now());
-    commands.slice(0, 2_000).forEach((command, i) => command.resolve(Buffer.from(String(i))));
+    for (const [i, command] of commands.slice(0, 2_000).entries()) command.resolve(Buffer.from(String(i)));
     const last = getCommand("last");
     watch.track(last, performance.now());
     expect(watch.pending).toBe(1_001);
-    commands.slice(2_000).forEach((command, i) => command.resolve(Buffer.from(String(2_000 + i))));
+    for (const [i, command] of commands.slice(2_000).entries()) command.resolve(Buffer.from(String(2_000 + i)));
     expect(await Promise.all(commands.map((command) => command.promise))).toEqual(commands.map((_, i) => String(i)));
     await expect(last.promise).rejects.toThrow(COMMAND_TIMED_OUT);
     expect(watch.pending).toBe(0);

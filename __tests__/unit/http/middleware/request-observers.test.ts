@@ -35,7 +35,11 @@ describe("observeRequests with the metrics and the request log", () => {
     const server = app.listen(0, "127.0.0.1");
     await once(server, "listening");
     try {
-      const client = httpRequest({ host: "127.0.0.1", port: (server.address() as AddressInfo).port, path: "/api/hang" });
+      const client = httpRequest({
+        host: "127.0.0.1",
+        port: (server.address() as AddressInfo).port,
+        path: "/api/hang",
+      });
       client.on("error", () => undefined);
       const arrived = once(server, "request");
       client.end();

@@ -21,7 +21,9 @@ describe("securityHeaders", () => {
     const once = await headersWith(securityHeaders());
     expect(once).toEqual(await headersWith(helmet(HELMET_OPTIONS)));
     expect(once["x-powered-by"]).toBeUndefined();
-    expect(once["content-security-policy"]).toBe("default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'");
+    expect(once["content-security-policy"]).toBe(
+      "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+    );
     expect(once["strict-transport-security"]).toBe("max-age=31536000; includeSubDomains");
   });
 });

@@ -18,6 +18,9 @@ export const clients = defineAnalytic({
   },
 });
 
-async function clientsFrom(repository: Pick<PresenceRepository, "clientDrift">, query: AnalyticsQuery): Promise<ClientsResult> {
+async function clientsFrom(
+  repository: Pick<PresenceRepository, "clientDrift">,
+  query: AnalyticsQuery,
+): Promise<ClientsResult> {
   return toEnvelope("clients", query, await repository.clientDrift(query), previousWindow(query));
 }

@@ -7,7 +7,8 @@ import type { AnalyticsQuery, GhostsResult } from "../analytics-types.ts";
 /** Ghosts: users who typed in the window, ghostScore = typing / (messages + 1), highest first. */
 export const ghosts = defineAnalytic({
   type: "ghosts",
-  summary: "who types but rarely sends: per user who typed, typing and message counts, `ghostScore = typing / (messages + 1)`",
+  summary:
+    "who types but rarely sends: per user who typed, typing and message counts, `ghostScore = typing / (messages + 1)`",
   ttlSeconds: 5 * 60,
   reads: { message: "counts messages", typing: "counts typing" },
   params: windowParams,
@@ -17,6 +18,9 @@ export const ghosts = defineAnalytic({
   },
 });
 
-async function ghostsFrom(repository: Pick<ActivityRepository, "ghosts">, query: AnalyticsQuery): Promise<GhostsResult> {
+async function ghostsFrom(
+  repository: Pick<ActivityRepository, "ghosts">,
+  query: AnalyticsQuery,
+): Promise<GhostsResult> {
   return toEnvelope("ghosts", query, await repository.ghosts(query));
 }

@@ -17,7 +17,10 @@ export const heatmap = defineAnalytic({
   },
 });
 
-async function heatmapFrom(repository: Pick<ActivityRepository, "heatmapCells">, query: AnalyticsQuery): Promise<HeatmapResult> {
+async function heatmapFrom(
+  repository: Pick<ActivityRepository, "heatmapCells">,
+  query: AnalyticsQuery,
+): Promise<HeatmapResult> {
   const page = await repository.heatmapCells(query);
   return toEnvelope("heatmap", query, { ...page, rows: foldCells(page.rows) });
 }

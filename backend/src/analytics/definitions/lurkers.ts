@@ -22,7 +22,10 @@ export const lurkers = defineAnalytic({
   },
 });
 
-async function lurkersFrom(repository: Pick<PresenceRepository, "lurkers">, query: AnalyticsQuery): Promise<LurkersResult> {
+async function lurkersFrom(
+  repository: Pick<PresenceRepository, "lurkers">,
+  query: AnalyticsQuery,
+): Promise<LurkersResult> {
   const page = await repository.lurkers(query);
   return toEnvelope("lurkers", query, {
     ...page,

@@ -8,9 +8,13 @@ import { previousWindow } from "../analytics-window.ts";
 /** Behaviour shifts: messages and typing now vs the window before; messageDrop + typingSpike = score 0..2. */
 export const shifts = defineAnalytic({
   type: "shifts",
-  summary: "who changed behaviour: per user, messages and typing now vs the window before; `messageDrop` + `typingSpike` = score 0-2",
+  summary:
+    "who changed behaviour: per user, messages and typing now vs the window before; `messageDrop` + `typingSpike` = score 0-2",
   ttlSeconds: 5 * 60,
-  reads: { message: "compares message counts with the window before", typing: "compares typing counts with the window before" },
+  reads: {
+    message: "compares message counts with the window before",
+    typing: "compares typing counts with the window before",
+  },
   params: windowParams,
   compute: {
     raw: ({ activity }, query) => shiftsFrom(activity, query),
@@ -18,6 +22,9 @@ export const shifts = defineAnalytic({
   },
 });
 
-async function shiftsFrom(repository: Pick<ActivityRepository, "shifts">, query: AnalyticsQuery): Promise<ShiftsResult> {
+async function shiftsFrom(
+  repository: Pick<ActivityRepository, "shifts">,
+  query: AnalyticsQuery,
+): Promise<ShiftsResult> {
   return toEnvelope("shifts", query, await repository.shifts(query), previousWindow(query));
 }

@@ -71,7 +71,12 @@ export class DiscordOAuthClient {
 
   /** Exchanges an authorization code; OAuthRefusedError when Discord refuses it, DiscordUnavailableError when it cannot answer. */
   async exchangeCode(input: { code: string; codeVerifier: string; redirectUri: string }): Promise<DiscordTokens> {
-    return this.tokenRequest({ grant_type: "authorization_code", code: input.code, redirect_uri: input.redirectUri, code_verifier: input.codeVerifier });
+    return this.tokenRequest({
+      grant_type: "authorization_code",
+      code: input.code,
+      redirect_uri: input.redirectUri,
+      code_verifier: input.codeVerifier,
+    });
   }
 
   /** New tokens from a refresh token; DiscordTokenRejectedError when it is no longer valid. */
@@ -86,9 +91,15 @@ export class DiscordOAuthClient {
 
   /** `/users/@me`. */
   async user(accessToken: string): Promise<DiscordUser> {
-    const body = (await this.getJson("/users/@me", `Bearer ${accessToken}`)) as { id?: unknown; username?: unknown; global_name?: unknown };
-    if (typeof body.id !== "string" || !/^\d{1,20}$/.test(body.id)) throw new DiscordUnavailableError("Discord answered /users/@me without a user id");
-    const name = typeof body.global_name === "string" && body.global_name ? body.global_name : String(body.username ?? body.id);
+    const body = (await this.getJson("/users/@me", `Bearer ${accessToken}`)) as {
+      id?: unknown;
+      username?: unknown;
+      global_name?: unknown;
+    };
+    if (typeof body.id !== "string" || !/^\d{1,20}$/.test(body.id))
+      throw new DiscordUnavailableError("Discord answered /users/@me without a user id");
+    const name =
+      typeof body.global_name === "string" && body.global_name ? body.global_name : String(body.username ?? body.id);
     return { id: body.id, username: name.slice(0, 100) };
   }
 
@@ -111,19 +122,28 @@ export class DiscordOAuthClient {
   }
 
   private async tokenRequest(form: Record<string, string>): Promise<DiscordTokens> {
-    const basic = Buffer.from(`${encodeURIComponent(this.settings.clientId)}:${encodeURIComponent(this.settings.clientSecret)}`).toString("base64");
+    const basic = Buffer.from(
+      `${encodeURIComponent(this.settings.clientId)}:${encodeURIComponent(this.settings.clientSecret)}`,
+    ).toString("base64");
     const response = await this.send("/oauth2/token", {
       method: "POST",
-      headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      headers: {
+        authorization: `Basic ${basic}`,
+        "content-type": "application/x-www-form-urlencoded",
+        accept: "application/json",
+      },
       body: new URLSearchParams(form).toString(),
     });
     const body = (await this.readJson(response)) as Record<string, unknown>;
     if (response.status >= 400 && response.status < 500) {
       // Discord's OAuth error code (e.g. invalid_grant) says what was wrong; its description is not echoed.
-      throw new OAuthRefusedError("Discord refused the authorization code", { discordError: String(body.error ?? response.status).slice(0, 60) });
+      throw new OAuthRefusedError("Discord refused the authorization code", {
+        discordError: String(body.error ?? response.status).slice(0, 60),
+      });
     }
     if (!response.ok) throw new DiscordUnavailableError(`Discord's token endpoint failed (HTTP ${response.status})`);
-    if (typeof body.access_token !== "string") throw new DiscordUnavailableError("Discord's token endpoint answered without an access token");
+    if (typeof body.access_token !== "string")
+      throw new DiscordUnavailableError("Discord's token endpoint answered without an access token");
     const expiresIn = typeof body.expires_in === "number" ? body.expires_in : 604_800;
     return {
       accessToken: body.access_token,
@@ -171,7 +191,10 @@ export class DiscordOAuthClient {
 function parseGuilds(body: unknown): DiscordUserGuild[] {
   if (!Array.isArray(body)) throw new DiscordUnavailableError("Discord answered a guild list that is not an array");
   return body
-    .filter((entry): entry is Record<string, unknown> => typeof entry === "object" && entry !== null && typeof (entry as { id?: unknown }).id === "string")
+    .filter(
+      (entry): entry is Record<string, unknown> =>
+        typeof entry === "object" && entry !== null && typeof (entry as { id?: unknown }).id === "string",
+    )
     .map((entry) => ({
       id: String(entry.id),
       name: String(entry.name ?? ""),

@@ -17,7 +17,12 @@ const EXPIRY_MARGIN_MS = 60_000;
  */
 export class DiscordScopeSource implements SessionScopeSource {
   constructor(
-    private readonly deps: { client: DiscordOAuthClient; botGuilds: BotGuilds; cipher: TokenCipher; adminUserIds: ReadonlySet<string> },
+    private readonly deps: {
+      client: DiscordOAuthClient;
+      botGuilds: BotGuilds;
+      cipher: TokenCipher;
+      adminUserIds: ReadonlySet<string>;
+    },
   ) {}
 
   async refresh(record: SessionRecord): Promise<ScopeRefresh> {
@@ -31,9 +36,18 @@ export class DiscordScopeSource implements SessionScopeSource {
         current = await this.deps.client.refresh(current.refreshToken);
         resealed = sealDiscordTokens(this.deps.cipher, current);
       }
-      const [guilds, botGuildIds] = await Promise.all([this.deps.client.userGuilds(current.accessToken), this.deps.botGuilds.ids()]);
-      const scope = discordUserScope({ userId: record.userId, guilds, botGuildIds, adminUserIds: this.deps.adminUserIds });
-      if (scope.scope === "guild" && scope.guildIds.length === 0) return { ended: true, reason: "the user no longer moderates a guild with the bot" };
+      const [guilds, botGuildIds] = await Promise.all([
+        this.deps.client.userGuilds(current.accessToken),
+        this.deps.botGuilds.ids(),
+      ]);
+      const scope = discordUserScope({
+        userId: record.userId,
+        guilds,
+        botGuildIds,
+        adminUserIds: this.deps.adminUserIds,
+      });
+      if (scope.scope === "guild" && scope.guildIds.length === 0)
+        return { ended: true, reason: "the user no longer moderates a guild with the bot" };
       return { ...scope, ...(resealed ? { discordTokens: resealed } : {}) };
     } catch (error) {
       if (error instanceof DiscordTokenRejectedError) return { ended: true, reason: error.message };

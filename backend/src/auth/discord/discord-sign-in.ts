@@ -48,7 +48,11 @@ export class DiscordSignIn {
     try {
       state = await this.deps.states.put({ codeVerifier, redirectUri, createdAt: Date.now() });
     } catch (error) {
-      throw new DependencyUnavailableError("redis", "Cannot start signing in right now: the session store is unavailable", error);
+      throw new DependencyUnavailableError(
+        "redis",
+        "Cannot start signing in right now: the session store is unavailable",
+        error,
+      );
     }
     const codeChallenge = createHash("sha256").update(codeVerifier).digest("base64url");
     return { authorizeUrl: this.deps.client.authorizeUrl({ state, codeChallenge, redirectUri }), state };
@@ -61,18 +65,28 @@ export class DiscordSignIn {
     try {
       pending = await this.deps.states.take(input.state);
     } catch (error) {
-      throw new DependencyUnavailableError("redis", "Cannot finish signing in right now: the session store is unavailable", error);
+      throw new DependencyUnavailableError(
+        "redis",
+        "Cannot finish signing in right now: the session store is unavailable",
+        error,
+      );
     }
     if (!pending) throw new OAuthStateError();
-    if (input.error) throw new OAuthRefusedError("Discord sign-in was declined or failed", { discordError: input.error.slice(0, 60) });
+    if (input.error)
+      throw new OAuthRefusedError("Discord sign-in was declined or failed", { discordError: input.error.slice(0, 60) });
     if (!input.code) throw new OAuthRefusedError("Discord sent no authorization code");
-    const tokens = await this.deps.client.exchangeCode({ code: input.code, codeVerifier: pending.codeVerifier, redirectUri: pending.redirectUri });
+    const tokens = await this.deps.client.exchangeCode({
+      code: input.code,
+      codeVerifier: pending.codeVerifier,
+      redirectUri: pending.redirectUri,
+    });
     const [user, guilds, botGuildIds] = await Promise.all([
       this.deps.client.user(tokens.accessToken),
       this.deps.client.userGuilds(tokens.accessToken),
       this.deps.botGuilds.ids(),
     ]).catch((error: unknown) => {
-      if (error instanceof DiscordTokenRejectedError) throw new OAuthRefusedError("Discord refused the new access token", { discordStatus: error.status });
+      if (error instanceof DiscordTokenRejectedError)
+        throw new OAuthRefusedError("Discord refused the new access token", { discordStatus: error.status });
       throw error;
     });
     const scope = discordUserScope({ userId: user.id, guilds, botGuildIds, adminUserIds: this.deps.adminUserIds });

@@ -20,8 +20,15 @@ export function canManageGuild(guild: DiscordUserGuild): boolean {
  * The scope of a signed-in Discord user: admin when the user id is on the allow-list (AUTH_ADMIN_USER_IDS);
  * otherwise the guilds where the user has Manage Server or Administrator AND the bot is present.
  */
-export function discordUserScope(input: { userId: string; guilds: DiscordUserGuild[]; botGuildIds: ReadonlySet<string>; adminUserIds: ReadonlySet<string> }): PrincipalScope {
+export function discordUserScope(input: {
+  userId: string;
+  guilds: DiscordUserGuild[];
+  botGuildIds: ReadonlySet<string>;
+  adminUserIds: ReadonlySet<string>;
+}): PrincipalScope {
   if (input.adminUserIds.has(input.userId)) return { scope: "admin" };
-  const guildIds = input.guilds.filter((guild) => input.botGuildIds.has(guild.id) && canManageGuild(guild)).map((guild) => guild.id);
+  const guildIds = input.guilds
+    .filter((guild) => input.botGuildIds.has(guild.id) && canManageGuild(guild))
+    .map((guild) => guild.id);
   return { scope: "guild", guildIds: [...new Set(guildIds)].sort() };
 }

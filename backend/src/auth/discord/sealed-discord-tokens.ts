@@ -6,7 +6,9 @@ const tokensSchema = z.object({ accessToken: z.string(), refreshToken: z.string(
 
 /** Seals a user's Discord tokens for the session record (AES-256-GCM under SESSION_SECRET). */
 export function sealDiscordTokens(cipher: TokenCipher, tokens: DiscordTokens): string {
-  return cipher.encrypt(JSON.stringify({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt }));
+  return cipher.encrypt(
+    JSON.stringify({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt }),
+  );
 }
 
 /** The tokens of a sealed value, or undefined when it cannot be opened (another SESSION_SECRET, altered). */
@@ -15,7 +17,13 @@ export function openDiscordTokens(cipher: TokenCipher, sealed: string): DiscordT
   if (plain === undefined) return undefined;
   try {
     const parsed = tokensSchema.safeParse(JSON.parse(plain));
-    return parsed.success ? { accessToken: parsed.data.accessToken, refreshToken: parsed.data.refreshToken, expiresAt: parsed.data.expiresAt } : undefined;
+    return parsed.success
+      ? {
+          accessToken: parsed.data.accessToken,
+          refreshToken: parsed.data.refreshToken,
+          expiresAt: parsed.data.expiresAt,
+        }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -9,11 +9,16 @@ import type { ScopeRefresh, SessionScopeSource } from "./session-scope-source.ts
  * listening). Rejects (old scope kept) when PostgreSQL cannot answer.
  */
 export class ApiKeyScopeSource implements SessionScopeSource {
-  constructor(private readonly keys: Pick<ApiKeyService, "findActiveKey">, private readonly bootstrapAdminEnabled: boolean) {}
+  constructor(
+    private readonly keys: Pick<ApiKeyService, "findActiveKey">,
+    private readonly bootstrapAdminEnabled: boolean,
+  ) {}
 
   async refresh(record: SessionRecord): Promise<ScopeRefresh> {
     if (record.keyId === BOOTSTRAP_ADMIN_KEY_ID) {
-      return this.bootstrapAdminEnabled ? { scope: "admin" } : { ended: true, reason: "ADMIN_API_KEY is no longer set" };
+      return this.bootstrapAdminEnabled
+        ? { scope: "admin" }
+        : { ended: true, reason: "ADMIN_API_KEY is no longer set" };
     }
     const key = record.keyId ? await this.keys.findActiveKey(record.keyId) : undefined;
     if (!key) return { ended: true, reason: "the API key was revoked" };

@@ -75,5 +75,7 @@ export function summarize(record: SessionRecord, ttlMs: number, currentId?: stri
 /** The principal of a stored session. */
 export function principalOf(record: SessionRecord): Principal {
   const base = { userId: record.userId, name: record.userName, keyId: record.keyId, sessionId: record.id };
-  return record.scope === "admin" ? { ...base, scope: "admin" } : { ...base, scope: "guild", guildIds: record.guildIds };
+  return record.scope === "admin"
+    ? { ...base, scope: "admin" }
+    : { ...base, scope: "guild", guildIds: record.guildIds };
 }

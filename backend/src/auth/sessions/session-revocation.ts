@@ -1,7 +1,12 @@
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { Logger } from "../../logging/logger.ts";
 import { createPublisher, createSubscriber } from "../../pubsub/pubsub.ts";
-import { sessionRevokedChannel, sessionRevokedSchema, type SessionRevocationReason, type SessionRevoked } from "../../pubsub/session-revoked.ts";
+import {
+  sessionRevokedChannel,
+  sessionRevokedSchema,
+  type SessionRevocationReason,
+  type SessionRevoked,
+} from "../../pubsub/session-revoked.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 import type { SessionService } from "./session-service.ts";
 
@@ -17,7 +22,11 @@ export function sessionRevocationPublisher(
   const publisher = createPublisher(client);
   const channel = sessionRevokedChannel(keyPrefix);
   return async (ids, reason) => {
-    await withTimeout(publisher.publish(channel, { sessionIds: ids, reason, at: new Date().toISOString() }), timeoutMs, "publish session revocation");
+    await withTimeout(
+      publisher.publish(channel, { sessionIds: ids, reason, at: new Date().toISOString() }),
+      timeoutMs,
+      "publish session revocation",
+    );
   };
 }
 
@@ -47,7 +56,9 @@ export function listenForSessionRevocations(options: {
   // A message without a reason comes from an instance older than scope-reduced announcements: a revocation.
   const apply = (message: SessionRevoked) => sessions.forgetRevoked(message.sessionIds, message.reason ?? "revoked");
   const subscribed = subscriber.subscribe(channel, apply, sessionRevokedSchema).then(() => undefined);
-  subscribed.catch((error: unknown) => logger.warn({ channel, err: (error as Error).message }, "could not subscribe to session revocations"));
+  subscribed.catch((error: unknown) =>
+    logger.warn({ channel, err: (error as Error).message }, "could not subscribe to session revocations"),
+  );
   return {
     subscribed,
     async close() {

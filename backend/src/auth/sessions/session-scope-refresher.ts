@@ -80,11 +80,17 @@ export class SessionScopeRefresher {
     } catch (error) {
       // The source is unreachable: keep the last known scope and try again later (docs/auth.md).
       this.failedAt.set(record.id, now);
-      options.warn({ sessionId: record.id.slice(0, 12), kind: record.kind, err: (error as Error).message }, "session scope refresh failed; keeping the last known scope");
+      options.warn(
+        { sessionId: record.id.slice(0, 12), kind: record.kind, err: (error as Error).message },
+        "session scope refresh failed; keeping the last known scope",
+      );
       return record;
     }
     if (result.ended) {
-      options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, reason: result.reason }, "session ended at scope refresh");
+      options.logger.info(
+        { sessionId: record.id.slice(0, 12), userId: record.userId, reason: result.reason },
+        "session ended at scope refresh",
+      );
       await options.end(record);
       return undefined;
     }
@@ -102,7 +108,15 @@ export class SessionScopeRefresher {
     if (isScopeReduced(principalOf(record), principalOf(updated))) {
       // HTTP requests read the new scope from Redis; open sockets hold the one they authenticated with, so every
       // instance closes them (4403) and the dashboard reconnects with the reduced scope. The session stays valid.
-      options.logger.info({ sessionId: record.id.slice(0, 12), userId: record.userId, scope: updated.scope, guilds: updated.guildIds.length }, "session scope reduced at refresh");
+      options.logger.info(
+        {
+          sessionId: record.id.slice(0, 12),
+          userId: record.userId,
+          scope: updated.scope,
+          guilds: updated.guildIds.length,
+        },
+        "session scope reduced at refresh",
+      );
       await options.reduced(updated);
     }
     return updated;

@@ -79,7 +79,11 @@ export class SessionService {
       scopeRefreshIntervalMs: options.scopeRefreshIntervalMs,
       scopeRetryMs: options.scopeRetryMs ?? 60_000,
       now: this.now,
-      end: (record) => this.revokeIds(record.userId, [record.id]).then(() => undefined, () => undefined),
+      end: (record) =>
+        this.revokeIds(record.userId, [record.id]).then(
+          () => undefined,
+          () => undefined,
+        ),
       reduced: (record) => this.announce([record.id], "scope-reduced"),
       warn: (fields, message) => this.warn(fields, message),
     });
@@ -107,7 +111,10 @@ export class SessionService {
       ...(input.discordTokens ? { discordTokens: input.discordTokens } : {}),
     };
     await this.redis("store the session", () => this.options.store.create(record, now));
-    this.options.logger.info({ sessionId: id.slice(0, 12), userId: record.userId, kind: record.kind, scope: record.scope }, "session opened");
+    this.options.logger.info(
+      { sessionId: id.slice(0, 12), userId: record.userId, kind: record.kind, scope: record.scope },
+      "session opened",
+    );
     return { token, csrfToken: csrfTokenOf(token), session: summarize(record, this.options.ttlMs, id) };
   }
 
@@ -137,7 +144,8 @@ export class SessionService {
       record = await this.scopes.refresh(record);
       if (!record) return undefined;
     }
-    if (now - record.lastActivityAt >= (this.options.activityWriteIntervalMs ?? 60_000)) this.recordActivity(record, now);
+    if (now - record.lastActivityAt >= (this.options.activityWriteIntervalMs ?? 60_000))
+      this.recordActivity(record, now);
     const principal = principalOf(record);
     this.verified.set(id, { principal, at: now });
     return principal;
@@ -146,7 +154,9 @@ export class SessionService {
   /** The sessions of a user, newest first (`currentId` marks the caller's own). */
   async list(userId: string, currentId?: string): Promise<SessionSummary[]> {
     const records = await this.redis("list sessions", () => this.options.store.listUser(userId, this.now()));
-    return records.sort((a, b) => b.createdAt - a.createdAt).map((record) => summarize(record, this.options.ttlMs, currentId));
+    return records
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .map((record) => summarize(record, this.options.ttlMs, currentId));
   }
 
   /** Revokes one of a user's sessions; false when the user has no such session. */
@@ -236,17 +246,28 @@ export class SessionService {
     const remembered = this.verified.get(id);
     const now = this.now();
     if (remembered && this.options.staleIfErrorMs > 0 && now - remembered.at <= this.options.staleIfErrorMs) {
-      this.warn({ sessionId: id.slice(0, 12), err: (error as Error).message }, "redis unavailable: accepting a session on its last verification (stale-if-error)");
+      this.warn(
+        { sessionId: id.slice(0, 12), err: (error as Error).message },
+        "redis unavailable: accepting a session on its last verification (stale-if-error)",
+      );
       return remembered.principal;
     }
-    throw new DependencyUnavailableError("redis", "Cannot check the session right now: the session store is unavailable", error);
+    throw new DependencyUnavailableError(
+      "redis",
+      "Cannot check the session right now: the session store is unavailable",
+      error,
+    );
   }
 
   private async redis<T>(what: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      throw new DependencyUnavailableError("redis", `Cannot ${what} right now: the session store is unavailable`, error);
+      throw new DependencyUnavailableError(
+        "redis",
+        `Cannot ${what} right now: the session store is unavailable`,
+        error,
+      );
     }
   }
 

@@ -46,11 +46,20 @@ export class SessionStore {
    */
   async update(record: SessionRecord, previousScope: "admin" | "guild", now: number): Promise<boolean> {
     const expiry = expiresAt(record, this.ttlMs);
-    const written = await this.client.set(this.recordKey(record.id), JSON.stringify(record), "PX", Math.max(1, expiry - now), "XX");
+    const written = await this.client.set(
+      this.recordKey(record.id),
+      JSON.stringify(record),
+      "PX",
+      Math.max(1, expiry - now),
+      "XX",
+    );
     if (written !== "OK") return false;
     const writes: Promise<unknown>[] = [this.client.zadd(this.userKey(record.userId), "XX", expiry, record.id)];
     if (previousScope !== record.scope) {
-      writes.push(this.client.zrem(this.activeKey(previousScope), member(record)), this.client.zadd(this.activeKey(record.scope), expiry, member(record)));
+      writes.push(
+        this.client.zrem(this.activeKey(previousScope), member(record)),
+        this.client.zadd(this.activeKey(record.scope), expiry, member(record)),
+      );
     } else {
       writes.push(this.client.zadd(this.activeKey(record.scope), "XX", expiry, member(record)));
     }
@@ -134,7 +143,9 @@ export class SessionStore {
       if (expired.length === 0) continue;
       await this.client.zrem(key, ...expired);
       const users = new Set(expired.map((entry) => parseMember(entry).userId));
-      await Promise.all([...users].map((userId) => this.client.zremrangebyscore(this.userKey(userId), "-inf", String(now))));
+      await Promise.all(
+        [...users].map((userId) => this.client.zremrangebyscore(this.userKey(userId), "-inf", String(now))),
+      );
       removed += expired.length;
     }
     return removed;

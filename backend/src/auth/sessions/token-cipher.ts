@@ -14,7 +14,9 @@ export class TokenCipher {
   private readonly key: Buffer;
 
   constructor(secret: string) {
-    this.key = Buffer.from(hkdfSync("sha256", Buffer.from(secret, "utf8"), Buffer.alloc(0), "spywatcher session tokens v1", 32));
+    this.key = Buffer.from(
+      hkdfSync("sha256", Buffer.from(secret, "utf8"), Buffer.alloc(0), "spywatcher session tokens v1", 32),
+    );
   }
 
   /** `v1.<base64url(iv | tag | ciphertext)>`. */

@@ -7,6 +7,7 @@ import { presenceUpdateListener } from "./presence-update.ts";
 import { typingStartListener } from "./typing-start.ts";
 
 /** Every listener the bot registers, one per Discord event. */
+// biome-ignore lint/suspicious/noExplicitAny: a list of listeners of different events (each checked where it is defined)
 export const ALL_LISTENERS: readonly BotListener<any>[] = [
   messageCreateListener,
   messageDeleteListener,

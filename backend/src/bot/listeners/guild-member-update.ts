@@ -10,16 +10,21 @@ export const guildMemberUpdateListener = defineListener({
     // The bot fetches every guild's member list at start (GuildMemberLoader), so this is only the fallback for a
     // member whose fetch failed or has not finished yet.
     if (oldMember.partial) {
-      logger.debug({ guildId: member.guild.id, userId: member.id }, "guildMemberUpdate: previous roles unknown, not recorded");
+      logger.debug(
+        { guildId: member.guild.id, userId: member.id },
+        "guildMemberUpdate: previous roles unknown, not recorded",
+      );
       return;
     }
     const createdAt = new Date();
     const base = { kind: "roleChange" as const, guildId: member.guild.id, userId: member.id, createdAt };
     for (const role of member.roles.cache.values()) {
-      if (!oldMember.roles.cache.has(role.id)) ingest.write({ ...base, roleId: role.id, roleName: role.name, action: "added" });
+      if (!oldMember.roles.cache.has(role.id))
+        ingest.write({ ...base, roleId: role.id, roleName: role.name, action: "added" });
     }
     for (const role of oldMember.roles.cache.values()) {
-      if (!member.roles.cache.has(role.id)) ingest.write({ ...base, roleId: role.id, roleName: role.name, action: "removed" });
+      if (!member.roles.cache.has(role.id))
+        ingest.write({ ...base, roleId: role.id, roleName: role.name, action: "removed" });
     }
   },
 });

@@ -37,7 +37,8 @@ export class KeyBuilder {
   private readonly entryMemo = new Map<string, string>();
 
   constructor(options: KeyBuilderOptions) {
-    if (!PREFIX_FORMAT.test(options.prefix)) throw new InvalidKeyError(options.prefix, "prefix must be word characters separated by ':'");
+    if (!PREFIX_FORMAT.test(options.prefix))
+      throw new InvalidKeyError(options.prefix, "prefix must be word characters separated by ':'");
     if (!VERSION_FORMAT.test(options.version) || options.version === SYSTEM_SEGMENT) {
       throw new InvalidKeyError(options.version, "version must be 1-16 letters, digits, '_' or '-'");
     }
@@ -46,7 +47,8 @@ export class KeyBuilder {
     this.maxKeyLength = options.maxKeyLength ?? 250;
     this.entryBase = `${this.prefix}:${this.version}:`;
     this.systemBase = `${this.prefix}:${SYSTEM_SEGMENT}:${this.version}:`;
-    if (this.maxKeyLength < this.entryBase.length + 48) throw new InvalidKeyError(String(this.maxKeyLength), "maxKeyLength too small for the prefix");
+    if (this.maxKeyLength < this.entryBase.length + 48)
+      throw new InvalidKeyError(String(this.maxKeyLength), "maxKeyLength too small for the prefix");
   }
 
   /** Full Redis key of an entry; throws InvalidKeyError for a bad logical key. */
@@ -68,7 +70,10 @@ export class KeyBuilder {
   /** SCAN MATCH pattern for logical keys matching `pattern` (a Redis glob). */
   entryPattern(pattern: string): string {
     if (pattern.length === 0 || FORBIDDEN_IN_PATTERN.test(pattern)) {
-      throw new InvalidKeyError(pattern, "patterns may not be empty or contain whitespace, control characters, braces or '\\'");
+      throw new InvalidKeyError(
+        pattern,
+        "patterns may not be empty or contain whitespace, control characters, braces or '\\'",
+      );
     }
     return this.entryBase + pattern;
   }
@@ -135,7 +140,8 @@ export class KeyBuilder {
 
 /** Throws InvalidKeyError unless `part` is a non-empty key or tag without whitespace, control or glob characters. */
 export function validatePart(part: string, what: "key" | "tag"): void {
-  if (typeof part !== "string" || part.length === 0) throw new InvalidKeyError(String(part), `${what} must be a non-empty string`);
+  if (typeof part !== "string" || part.length === 0)
+    throw new InvalidKeyError(String(part), `${what} must be a non-empty string`);
   if (FORBIDDEN_IN_PART.test(part)) {
     throw new InvalidKeyError(part, `${what} may not contain whitespace, control characters or any of * ? [ ] { } \\`);
   }

@@ -40,7 +40,10 @@ export class KeyScanner {
       keys += batch.length;
       const take = batch.slice(0, Math.max(0, sampleSize - sampled));
       if (take.length === 0) return;
-      const results = await this.ctx.gateway.call(() => node.pipeline(take.map((key) => ["memory", "usage", key])).exec(), node);
+      const results = await this.ctx.gateway.call(
+        () => node.pipeline(take.map((key) => ["memory", "usage", key])).exec(),
+        node,
+      );
       for (const [error, bytes] of results ?? []) {
         if (error || bytes === null) continue;
         sampled += 1;
@@ -96,13 +99,22 @@ export class KeyScanner {
           const envelope = envelopes[i];
           const raw = raws[i];
           // Last good copies outlive invalidations on purpose (stale-if-error): only their horizon ends them.
-          if (!envelope || envelope.lastGood || raw === null || raw === undefined || !invalidatedSince(envelope, current)) return 0;
+          if (
+            !envelope ||
+            envelope.lastGood ||
+            raw === null ||
+            raw === undefined ||
+            !invalidatedSince(envelope, current)
+          )
+            return 0;
           const sha1 = createHash("sha1").update(raw).digest("hex");
-          return this.ctx.gateway.call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1]), node).then((n) => {
-            if (Number(n) !== 1) return 0;
-            bytes += Buffer.byteLength(raw);
-            return 1;
-          });
+          return this.ctx.gateway
+            .call(() => UNLINK_IF_UNCHANGED.run(node, [key], [sha1]), node)
+            .then((n) => {
+              if (Number(n) !== 1) return 0;
+              bytes += Buffer.byteLength(raw);
+              return 1;
+            });
         }),
       );
       for (const outcome of outcomes) {

@@ -98,7 +98,12 @@ export class DistributedLock {
    * `LockNotAcquiredError` (E_LOCK_NOT_ACQUIRED) if the lock stays held by another. With `autoExtend` (default),
    * the lock is extended while `fn` runs; if it is lost anyway, `lock.signal` aborts, and `fn` may stop early.
    */
-  async withLock<T>(name: string, ttlMs: number, fn: (lock: LockHandle) => Promise<T>, options: WithLockOptions = {}): Promise<T> {
+  async withLock<T>(
+    name: string,
+    ttlMs: number,
+    fn: (lock: LockHandle) => Promise<T>,
+    options: WithLockOptions = {},
+  ): Promise<T> {
     const held = await this.take(name, ttlMs, options);
     if (!held) throw new LockNotAcquiredError(name);
     const { lock } = held;
@@ -133,7 +138,11 @@ export class DistributedLock {
     const retries = options.retries ?? DEFAULT_RETRIES;
     const maxDelay = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
     // Jitter (50-100% of the step) so contenders that failed together do not retry in lockstep.
-    const backoff: BackoffPolicy = { initialMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, maxMs: maxDelay, jitter: 0.5 };
+    const backoff: BackoffPolicy = {
+      initialMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      maxMs: maxDelay,
+      jitter: 0.5,
+    };
     const token = randomBytes(16).toString("hex");
     for (let attempt = 0; ; attempt += 1) {
       options.signal?.throwIfAborted();
@@ -181,24 +190,27 @@ export class DistributedLock {
   private keepExtending(held: HeldLock, ttlMs: number): () => void {
     let expiresAt = Date.now() + ttlMs;
     let inFlight = false;
-    const timer = setInterval(() => {
-      if (inFlight) return;
-      inFlight = true;
-      held.lock.extend(ttlMs).then(
-        (extended) => {
-          inFlight = false;
-          if (extended) expiresAt = Date.now() + ttlMs;
-          else clearInterval(timer);
-        },
-        () => {
-          inFlight = false;
-          // Redis unreachable: keep trying until the lock would have expired anyway, then give it up for lost.
-          if (Date.now() < expiresAt) return;
-          clearInterval(timer);
-          held.markLost("Redis could not be reached to extend it before its TTL ran out");
-        },
-      );
-    }, Math.max(1, Math.floor(ttlMs / 3)));
+    const timer = setInterval(
+      () => {
+        if (inFlight) return;
+        inFlight = true;
+        held.lock.extend(ttlMs).then(
+          (extended) => {
+            inFlight = false;
+            if (extended) expiresAt = Date.now() + ttlMs;
+            else clearInterval(timer);
+          },
+          () => {
+            inFlight = false;
+            // Redis unreachable: keep trying until the lock would have expired anyway, then give it up for lost.
+            if (Date.now() < expiresAt) return;
+            clearInterval(timer);
+            held.markLost("Redis could not be reached to extend it before its TTL ran out");
+          },
+        );
+      },
+      Math.max(1, Math.floor(ttlMs / 3)),
+    );
     timer.unref();
     return () => clearInterval(timer);
   }

@@ -66,7 +66,9 @@ export async function rememberMany<T>(
   keys.forEach((key, i) => {
     const envelope = envelopes[i];
     if (envelope && now < envelope.freshUntil) {
-      const parsed = options.schema ? options.schema.safeParse(envelope.value) : { success: true as const, data: envelope.value as T };
+      const parsed = options.schema
+        ? options.schema.safeParse(envelope.value)
+        : { success: true as const, data: envelope.value as T };
       if (parsed.success) {
         ctx.stats.recordHit("l2");
         results[i] = parsed.data;

@@ -47,7 +47,13 @@ export function decodeEnvelope(raw: string | null | undefined): CacheEnvelope | 
     return undefined;
   }
   if (!isEnvelopeLike(parsed)) {
-    return { value: parsed, createdAt: 0, freshUntil: Number.POSITIVE_INFINITY, graceUntil: Number.POSITIVE_INFINITY, tags: {} };
+    return {
+      value: parsed,
+      createdAt: 0,
+      freshUntil: Number.POSITIVE_INFINITY,
+      graceUntil: Number.POSITIVE_INFINITY,
+      tags: {},
+    };
   }
   if ("encoding" in parsed) {
     const { encoding, data, ...meta } = parsed as unknown as CompressedForm;

@@ -57,7 +57,11 @@ export class EntryReader {
    * Decodes and validates the stored string of `fullKey` (null: absent). Synchronous when the trusted tag map
    * decides, which is every hit of a running instance; a promise only when versions must be read from Redis.
    */
-  accept(fullKey: string, raw: string | null, fetched: Map<string, number> | undefined): EntryRead | Promise<EntryRead> {
+  accept(
+    fullKey: string,
+    raw: string | null,
+    fetched: Map<string, number> | undefined,
+  ): EntryRead | Promise<EntryRead> {
     const envelope = decodeEnvelope(raw);
     if (!envelope || Date.now() >= envelope.graceUntil) return NOTHING;
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;

@@ -28,9 +28,11 @@ export class LastGoodCopies {
     this.local.set(plan.fullKey, envelope, { ttl: ttlMs });
     if (this.ctx.gateway.isOpenFor(plan.fullKey)) return;
     const json = encodeEnvelope(copy, this.ctx.options.compressAboveBytes);
-    this.ctx.gateway.call((c) => c.set(plan.fullKey, json, "PX", ttlMs), plan.fullKey).catch((error: unknown) => {
-      this.ctx.logger?.debug({ err: error, key: plan.fullKey }, "last good copy not written");
-    });
+    this.ctx.gateway
+      .call((c) => c.set(plan.fullKey, json, "PX", ttlMs), plan.fullKey)
+      .catch((error: unknown) => {
+        this.ctx.logger?.debug({ err: error, key: plan.fullKey }, "last good copy not written");
+      });
   }
 
   /** Drops this process's copies carrying `tag` (a purge for data deletion; Redis's go with the entries). */
@@ -50,7 +52,11 @@ export class LastGoodCopies {
   /** The newest copy within its horizon: Redis's (shared by every instance) or, failing that, this process's. */
   async find(plan: LastGoodPlan): Promise<CacheEnvelope | undefined> {
     const held = this.local.get(plan.fullKey);
-    const local = held && { ...held, freshUntil: held.createdAt + plan.horizonMs, graceUntil: held.createdAt + plan.horizonMs };
+    const local = held && {
+      ...held,
+      freshUntil: held.createdAt + plan.horizonMs,
+      graceUntil: held.createdAt + plan.horizonMs,
+    };
     let shared: CacheEnvelope | undefined;
     if (!this.ctx.gateway.isOpenFor(plan.fullKey)) {
       shared = await this.ctx.gateway

@@ -29,7 +29,10 @@ export interface LoadMode {
  * the same versions) and across processes (a Redis lock; the others wait for the holder's result).
  */
 export class LoaderRuns {
-  private readonly loads = new Map<string, { signature: string; waitsForPeer: boolean; promise: Promise<LoadOutcome | undefined> }>();
+  private readonly loads = new Map<
+    string,
+    { signature: string; waitsForPeer: boolean; promise: Promise<LoadOutcome | undefined> }
+  >();
   private readonly peers: PeerWaiters;
 
   constructor(
@@ -110,7 +113,12 @@ export class LoaderRuns {
     plan: RememberPlan<T>,
     versions: Map<string, number>,
     mode: LoadMode,
-  ): Promise<{ kind: "lock"; handle: LockHandlePort } | { kind: "filled"; envelope: CacheEnvelope } | { kind: "alone" } | { kind: "skip" }> {
+  ): Promise<
+    | { kind: "lock"; handle: LockHandlePort }
+    | { kind: "filled"; envelope: CacheEnvelope }
+    | { kind: "alone" }
+    | { kind: "skip" }
+  > {
     const { lock, options, gateway } = this.ctx;
     if (!lock || !options.lock) return { kind: "alone" };
     const name = versions.size === 0 ? plan.key : `${plan.key}#${shortHash(signatureOf(versions))}`;
@@ -124,7 +132,10 @@ export class LoaderRuns {
     for (;;) {
       let handle: LockHandlePort | null;
       try {
-        handle = await gateway.call(() => lock.acquire(name, options.lockTtlMs, { retries: 0 }), `${this.ctx.keys.lockPrefix()}:lock:${name}`);
+        handle = await gateway.call(
+          () => lock.acquire(name, options.lockTtlMs, { retries: 0 }),
+          `${this.ctx.keys.lockPrefix()}:lock:${name}`,
+        );
       } catch {
         return { kind: "alone" }; // Redis failed under the lock: compute without it rather than fail.
       }
@@ -147,7 +158,6 @@ export class LoaderRuns {
       if (accept(read.envelope)) return { kind: "filled", envelope: read.envelope! };
     }
   }
-
 }
 
 /** A read of the entry that failed (Redis error), told apart from an absent entry. */

@@ -9,7 +9,11 @@ export type RaceOutcome<T> =
  * Waits for `work`, or for the soft timeout (only when given: there is a stale value to serve instead), or for
  * the hard timeout. Never rejects; the work keeps running either way. Timers are always cleared.
  */
-export function raceTimeouts<T>(work: Promise<T>, softMs: number | undefined, hardMs: number | undefined): Promise<RaceOutcome<T>> {
+export function raceTimeouts<T>(
+  work: Promise<T>,
+  softMs: number | undefined,
+  hardMs: number | undefined,
+): Promise<RaceOutcome<T>> {
   return new Promise((resolve) => {
     const timers: NodeJS.Timeout[] = [];
     let settled = false;

@@ -52,7 +52,8 @@ export class RememberFlow {
       // versions this refresh would store, so a peer's result still counts and an old entry does not.
       for (const read of this.recent.tagged(tags)) {
         // Its master's breaker open: the refresh could not store anything; the next reader bypasses as usual.
-        if (!this.ctx.gateway.isOpenFor(read.plan.fullKey)) this.refreshInBackground(read.plan, read.loader, "soft", -1);
+        if (!this.ctx.gateway.isOpenFor(read.plan.fullKey))
+          this.refreshInBackground(read.plan, read.loader, "soft", -1);
       }
     } catch (error) {
       this.ctx.logger?.warn({ err: error }, "refresh after soft invalidation failed to start");
@@ -89,7 +90,8 @@ export class RememberFlow {
       else envelope = undefined; // a cached value that no longer fits the schema is a miss
     }
     const now = Date.now();
-    if (envelope && read.softInvalidated) return pick(await this.serveSoftlyInvalidated(plan, loader, envelope, value as T, now));
+    if (envelope && read.softInvalidated)
+      return pick(await this.serveSoftlyInvalidated(plan, loader, envelope, value as T, now));
     if (envelope && now < envelope.freshUntil) {
       stats.recordHit(read.tier ?? "l2", plan.statsLabel);
       this.maybeRefreshAhead(plan, loader, envelope, now);
@@ -98,7 +100,12 @@ export class RememberFlow {
     if (envelope && plan.staleWhileRevalidate) {
       stats.recordStale(plan.statsLabel);
       this.refreshInBackground(plan, loader, "stale", envelope.createdAt);
-      return pick({ value: value as T, status: "stale", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt });
+      return pick({
+        value: value as T,
+        status: "stale",
+        ageMs: now - envelope.createdAt,
+        storedAt: envelope.createdAt,
+      });
     }
     return pick(await this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined));
   }
@@ -133,7 +140,11 @@ export class RememberFlow {
       case "soft":
         return this.serveStale(plan.statsLabel, stale!, true);
       case "hard": {
-        const error = new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!));
+        const error = new FactoryHardTimeoutError(
+          plan.key,
+          plan.hardTimeoutMs!,
+          new TimeoutError("loader", plan.hardTimeoutMs!),
+        );
         if (stale) return this.serveStale(plan.statsLabel, stale, true, error);
         return this.serveLastGood(plan, error);
       }
@@ -172,7 +183,12 @@ export class RememberFlow {
   }
 
   /** Starts one background refresh of a key (per process; across processes the lock skips duplicates). */
-  refreshInBackground<T>(plan: RememberPlan<T>, loader: () => Promise<T>, reason: "stale" | "ahead" | "soft", createdAt: number): void {
+  refreshInBackground<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    reason: "stale" | "ahead" | "soft",
+    createdAt: number,
+  ): void {
     if (this.refreshing.has(plan.fullKey)) return;
     this.refreshing.add(plan.fullKey);
     const { events } = this.ctx;
@@ -198,7 +214,12 @@ export class RememberFlow {
       .finally(() => this.refreshing.delete(plan.fullKey));
   }
 
-  private maybeRefreshAhead<T>(plan: RememberPlan<T>, loader: () => Promise<T>, envelope: CacheEnvelope, now: number): void {
+  private maybeRefreshAhead<T>(
+    plan: RememberPlan<T>,
+    loader: () => Promise<T>,
+    envelope: CacheEnvelope,
+    now: number,
+  ): void {
     const at = plan.refreshAheadAt;
     if (!(at > 0 && at < 1) || !Number.isFinite(envelope.freshUntil)) return;
     if (now >= envelope.createdAt + at * (envelope.freshUntil - envelope.createdAt)) {
@@ -216,7 +237,13 @@ export class RememberFlow {
     const now = Date.now();
     if (held && now < held.graceUntil && held.createdAt > 0) {
       const checked = this.checkSchema(plan, held.value);
-      if (checked.ok) return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, new CacheUnavailableError("remember (Redis out: L1 copy)"));
+      if (checked.ok)
+        return this.serveStale(
+          plan.statsLabel,
+          { envelope: held, value: checked.value },
+          true,
+          new CacheUnavailableError("remember (Redis out: L1 copy)"),
+        );
     }
     this.ctx.stats.recordBypass(plan.statsLabel);
     this.ctx.events.emit("bypass", { key: plan.key });
@@ -236,16 +263,30 @@ export class RememberFlow {
     const outcome = await run;
     if (outcome.kind === "error") return this.serveLastGood(plan, outcome.error);
     if (outcome.kind !== "value") {
-      return this.serveLastGood(plan, new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!)));
+      return this.serveLastGood(
+        plan,
+        new FactoryHardTimeoutError(plan.key, plan.hardTimeoutMs!, new TimeoutError("loader", plan.hardTimeoutMs!)),
+      );
     }
     const storedAt = Date.now();
     // Kept with the entry's freshness: while Redis stays out, later callers get it from `held` instead of a query.
-    const envelope = { value: outcome.value, createdAt: storedAt, freshUntil: storedAt + plan.ttlMs, graceUntil: storedAt + plan.ttlMs + plan.graceMs, tags: Object.fromEntries(plan.tags.map((tag) => [tag, -1])) };
+    const envelope = {
+      value: outcome.value,
+      createdAt: storedAt,
+      freshUntil: storedAt + plan.ttlMs,
+      graceUntil: storedAt + plan.ttlMs + plan.graceMs,
+      tags: Object.fromEntries(plan.tags.map((tag) => [tag, -1])),
+    };
     if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
     return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
   }
 
-  private serveStale<T>(label: string | undefined, stale: { envelope: CacheEnvelope; value: T }, becauseOfError: boolean, error?: unknown): CacheResult<T> {
+  private serveStale<T>(
+    label: string | undefined,
+    stale: { envelope: CacheEnvelope; value: T },
+    becauseOfError: boolean,
+    error?: unknown,
+  ): CacheResult<T> {
     this.ctx.stats.recordStale(label);
     const now = Date.now();
     return {

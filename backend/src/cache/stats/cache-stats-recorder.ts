@@ -1,6 +1,20 @@
 import type { Cluster, Redis } from "ioredis";
-import { buildStats, type CacheCounters, type LabelCounters, type FleetCacheStats, type LocalCacheStats } from "./cache-stats-types.ts";
-import { CACHE_STATS_DEFAULTS, COUNTER_FIELDS, FleetStatsStore, LABEL_FIELDS, MAX_LABELS, labelField, type StatsDelta } from "./fleet-stats-store.ts";
+import {
+  buildStats,
+  type CacheCounters,
+  type LabelCounters,
+  type FleetCacheStats,
+  type LocalCacheStats,
+} from "./cache-stats-types.ts";
+import {
+  CACHE_STATS_DEFAULTS,
+  COUNTER_FIELDS,
+  FleetStatsStore,
+  LABEL_FIELDS,
+  MAX_LABELS,
+  labelField,
+  type StatsDelta,
+} from "./fleet-stats-store.ts";
 import { BUCKET_COUNT, LatencyHistogram } from "./latency-histogram.ts";
 
 /** Options of a `CacheStatsRecorder`. */
@@ -198,7 +212,10 @@ export class CacheStatsRecorder {
     // Values are read once, here: records made while the MULTI is in flight belong to the next flush.
     const counters = { ...this.counters };
     const buckets = { redis: this.histograms.redis.buckets.slice(), loader: this.histograms.loader.buckets.slice() };
-    const sumUs = { redis: Math.round(this.histograms.redis.sumMs * 1000), loader: Math.round(this.histograms.loader.sumMs * 1000) };
+    const sumUs = {
+      redis: Math.round(this.histograms.redis.sumMs * 1000),
+      loader: Math.round(this.histograms.loader.sumMs * 1000),
+    };
     const labels = new Map([...this.labels].map(([label, c]) => [label, { ...c }]));
     const delta: StatsDelta = [];
     for (const field of COUNTER_FIELDS) {

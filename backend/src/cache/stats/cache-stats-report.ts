@@ -100,7 +100,9 @@ export function humanBytes(bytes: number): string {
 }
 
 /** The parts of the stats this process holds itself: no Redis call, so they answer during any outage. */
-export function localStats(ctx: CacheContext): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation" | "locks"> {
+export function localStats(
+  ctx: CacheContext,
+): Pick<SpyCacheStats, "instance" | "breaker" | "l1" | "invalidation" | "locks"> {
   return {
     instance: ctx.stats.snapshot(),
     breaker: ctx.gateway.breakers.stats(),

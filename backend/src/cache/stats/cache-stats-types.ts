@@ -88,14 +88,23 @@ export function buildStats(
     hitRatePercent: hitRate(hits + counters.stale, lookups),
     redisLatencyMs: redis.summary(),
     loaderLatencyMs: loader.summary(),
-    byLabel: Object.fromEntries([...labels].sort(([a], [b]) => a.localeCompare(b)).map(([label, c]) => [label, labelStats(c)])),
+    byLabel: Object.fromEntries(
+      [...labels].sort(([a], [b]) => a.localeCompare(b)).map(([label, c]) => [label, labelStats(c)]),
+    ),
   };
 }
 
 /** A label's counts with lookups and hit rate. */
 export function labelStats(c: LabelCounters): LabelStats {
   const lookups = c.hits + c.stale + c.misses + c.bypasses;
-  return { hits: c.hits, stale: c.stale, misses: c.misses, bypasses: c.bypasses, lookups, hitRatePercent: hitRate(c.hits + c.stale, lookups) };
+  return {
+    hits: c.hits,
+    stale: c.stale,
+    misses: c.misses,
+    bypasses: c.bypasses,
+    lookups,
+    hitRatePercent: hitRate(c.hits + c.stale, lookups),
+  };
 }
 
 function hitRate(served: number, lookups: number): number | null {

@@ -16,7 +16,14 @@ export interface FleetStatsStoreOptions {
 }
 
 /** Names of the counter fields, in a fixed order. */
-export const COUNTER_FIELDS = ["hitsL1", "hitsL2", "misses", "stale", "errors", "bypasses"] as const satisfies readonly (keyof CacheCounters)[];
+export const COUNTER_FIELDS = [
+  "hitsL1",
+  "hitsL2",
+  "misses",
+  "stale",
+  "errors",
+  "bypasses",
+] as const satisfies readonly (keyof CacheCounters)[];
 
 /** Names of the per-label counter fields. */
 export const LABEL_FIELDS = ["hits", "stale", "misses", "bypasses"] as const satisfies readonly (keyof LabelCounters)[];

@@ -19,7 +19,8 @@ type Sample = { value: number; labels: Record<string, string | number>; metricNa
 type MetricData = Awaited<ReturnType<Histogram<"source">["get"]>>;
 
 const NAME = "cache_operation_latency_seconds";
-const HELP = "Latency of the cache's Redis calls and loader runs since start, in seconds (read from the in-process histograms at scrape time)";
+const HELP =
+  "Latency of the cache's Redis calls and loader runs since start, in seconds (read from the in-process histograms at scrape time)";
 
 /**
  * `cache_operation_latency_seconds{source}`: a real Prometheus histogram (cumulative `_bucket{le}`, `_sum`, `_count`,

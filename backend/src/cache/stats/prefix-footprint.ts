@@ -84,7 +84,8 @@ export async function prefixFootprint(
   for (const tally of perMaster.values()) {
     keys += tally.keys;
     sampledKeys += tally.sampled;
-    if (tally.sampled > 0) memoryBytes += tally.sampled >= tally.keys ? tally.bytes : (tally.bytes / tally.sampled) * tally.keys;
+    if (tally.sampled > 0)
+      memoryBytes += tally.sampled >= tally.keys ? tally.bytes : (tally.bytes / tally.sampled) * tally.keys;
   }
   const exact = sampledKeys >= keys;
   return {

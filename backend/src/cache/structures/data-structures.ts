@@ -33,7 +33,10 @@ export class CacheStructures {
     namespace: string,
   ) {
     if (!NAMESPACE_FORMAT.test(namespace) || namespace === keys.version || namespace.startsWith("_")) {
-      throw new InvalidKeyError(namespace, `a structure namespace is 1-32 lower-case letters, digits or '-', and not the cache version "${keys.version}"`);
+      throw new InvalidKeyError(
+        namespace,
+        `a structure namespace is 1-32 lower-case letters, digits or '-', and not the cache version "${keys.version}"`,
+      );
     }
     this.base = `${keys.prefix}:${namespace}:`;
   }
@@ -41,7 +44,10 @@ export class CacheStructures {
   /** The full Redis key of `key` in this namespace; throws E_INVALID_KEY for an empty key or one with whitespace or glob characters. */
   key(key: string): string {
     if (typeof key !== "string" || key.length === 0 || FORBIDDEN_IN_KEY.test(key)) {
-      throw new InvalidKeyError(String(key), "structure keys may not be empty or contain whitespace, control characters or * ? [ ] \\");
+      throw new InvalidKeyError(
+        String(key),
+        "structure keys may not be empty or contain whitespace, control characters or * ? [ ] \\",
+      );
     }
     return this.base + key;
   }
@@ -53,7 +59,9 @@ export class CacheStructures {
 
   /** HSET key field value (JSON); resolves true when the field is new. */
   async hset(key: string, field: string, value: unknown, options: StructureWriteOptions = {}): Promise<boolean> {
-    const [added] = await this.write(key, options, (full, batch) => batch.push(["hset", full, field, JSON.stringify(value)]));
+    const [added] = await this.write(key, options, (full, batch) =>
+      batch.push(["hset", full, field, JSON.stringify(value)]),
+    );
     return Number(added) === 1;
   }
 
@@ -77,12 +85,24 @@ export class CacheStructures {
 
   /** LPUSH key ...values (JSON); resolves with the list's new length. */
   async lpush(key: string, values: unknown[], options: StructureWriteOptions = {}): Promise<number> {
-    return Number((await this.write(key, options, (full, batch) => batch.push(["lpush", full, ...values.map((v) => JSON.stringify(v))])))[0]);
+    return Number(
+      (
+        await this.write(key, options, (full, batch) =>
+          batch.push(["lpush", full, ...values.map((v) => JSON.stringify(v))]),
+        )
+      )[0],
+    );
   }
 
   /** RPUSH key ...values (JSON); resolves with the list's new length. */
   async rpush(key: string, values: unknown[], options: StructureWriteOptions = {}): Promise<number> {
-    return Number((await this.write(key, options, (full, batch) => batch.push(["rpush", full, ...values.map((v) => JSON.stringify(v))])))[0]);
+    return Number(
+      (
+        await this.write(key, options, (full, batch) =>
+          batch.push(["rpush", full, ...values.map((v) => JSON.stringify(v))]),
+        )
+      )[0],
+    );
   }
 
   /** Removes and returns the first item, or undefined. */
@@ -97,7 +117,9 @@ export class CacheStructures {
 
   /** Decoded items `start` to `stop` (inclusive; negative counts from the end, as in LRANGE). */
   async lrange<T>(key: string, start: number, stop: number): Promise<T[]> {
-    return (await this.call("lrange", (c) => c.lrange(this.key(key), start, stop), this.key(key))).map((item) => decode<T>(item) as T);
+    return (await this.call("lrange", (c) => c.lrange(this.key(key), start, stop), this.key(key))).map(
+      (item) => decode<T>(item) as T,
+    );
   }
 
   /** LTRIM key start stop: keeps only that range. */
@@ -107,7 +129,13 @@ export class CacheStructures {
 
   /** SADD key ...members (JSON); resolves with the number added. */
   async sadd(key: string, members: unknown[], options: StructureWriteOptions = {}): Promise<number> {
-    return Number((await this.write(key, options, (full, batch) => batch.push(["sadd", full, ...members.map((m) => JSON.stringify(m))])))[0]);
+    return Number(
+      (
+        await this.write(key, options, (full, batch) =>
+          batch.push(["sadd", full, ...members.map((m) => JSON.stringify(m))]),
+        )
+      )[0],
+    );
   }
 
   /** SREM key ...members; resolves with the number removed. */
@@ -117,12 +145,16 @@ export class CacheStructures {
 
   /** Every decoded member of a set (unordered). */
   async smembers<T>(key: string): Promise<T[]> {
-    return (await this.call("smembers", (c) => c.smembers(this.key(key)), this.key(key))).map((member) => decode<T>(member) as T);
+    return (await this.call("smembers", (c) => c.smembers(this.key(key)), this.key(key))).map(
+      (member) => decode<T>(member) as T,
+    );
   }
 
   /** True when `member` is in the set. */
   async sismember(key: string, member: unknown): Promise<boolean> {
-    return (await this.call("sismember", (c) => c.sismember(this.key(key), JSON.stringify(member)), this.key(key))) === 1;
+    return (
+      (await this.call("sismember", (c) => c.sismember(this.key(key), JSON.stringify(member)), this.key(key))) === 1
+    );
   }
 
   /** Number of members of a set. */
@@ -151,10 +183,12 @@ export class CacheStructures {
    * `route` (a full key, or a node) picks the master whose breaker applies (default: any node's).
    */
   call<T>(operation: string, command: (client: Redis) => Promise<T>, route?: string | Redis): Promise<T> {
-    return this.gateway.call((client) => command(client as Redis), route).catch((error: unknown) => {
-      if (error instanceof InvalidKeyError) throw error;
-      throw new CacheUnavailableError(operation, error);
-    });
+    return this.gateway
+      .call((client) => command(client as Redis), route)
+      .catch((error: unknown) => {
+        if (error instanceof InvalidKeyError) throw error;
+        throw new CacheUnavailableError(operation, error);
+      });
   }
 
   /**

@@ -111,7 +111,9 @@ export class StructureBatch {
     if (this.commands.length === 0) return [];
     const groups = this.gateway.isCluster ? groupBySlot(this.commands) : [this.commands];
     try {
-      const replies = await Promise.all(groups.map((group) => this.gateway.call((client) => sendPipeline(client as Cluster, group), group[0]!.route)));
+      const replies = await Promise.all(
+        groups.map((group) => this.gateway.call((client) => sendPipeline(client as Cluster, group), group[0]!.route)),
+      );
       return replies.flat();
     } catch (error) {
       throw new CacheUnavailableError("batch", error);
@@ -128,10 +130,15 @@ export class StructureBatch {
 async function sendPipeline(client: Cluster, commands: BatchCommand[]): Promise<unknown[]> {
   const results = (await client.pipeline(commands.map((entry) => entry.command)).exec()) ?? [];
   // A script the server does not know did not run at all: sending it again by EVAL applies it exactly once.
-  const unknown = results.flatMap(([error], i) => (error?.message.startsWith("NOSCRIPT") && commands[i]!.script ? [i] : []));
+  const unknown = results.flatMap(([error], i) =>
+    error?.message.startsWith("NOSCRIPT") && commands[i]!.script ? [i] : [],
+  );
   if (unknown.length > 0) {
-    const again = (await client.pipeline(unknown.map((i) => ["eval", commands[i]!.script!.source, ...commands[i]!.command.slice(2)])).exec()) ?? [];
-    unknown.forEach((index, j) => (results[index] = again[j] ?? [new Error("no reply to EVAL"), null]));
+    const again =
+      (await client
+        .pipeline(unknown.map((i) => ["eval", commands[i]!.script!.source, ...commands[i]!.command.slice(2)]))
+        .exec()) ?? [];
+    for (const [j, index] of unknown.entries()) results[index] = again[j] ?? [new Error("no reply to EVAL"), null];
   }
   return results.map(([error, reply]) => {
     if (error) throw error;

@@ -25,7 +25,8 @@ export class HeardInstances {
   heardPing(instanceId: string, now: number): void {
     this.lastPing.set(instanceId, now);
     // Snapshots prune too, but an instance that never invalidates takes none: ids of restarted peers must not pile up.
-    if (this.lastPing.size > 256) for (const [id, at] of this.lastPing) if (now - at > this.windowMs) this.lastPing.delete(id);
+    if (this.lastPing.size > 256)
+      for (const [id, at] of this.lastPing) if (now - at > this.windowMs) this.lastPing.delete(id);
   }
 
   /** `instanceId` closed (it stopped trusting its map before saying so): no longer waited for. */

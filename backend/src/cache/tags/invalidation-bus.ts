@@ -94,14 +94,21 @@ export class InvalidationBus extends EventEmitter {
    * once every live instance applied them: the registry's live set and every instance heard pinging before this
    * message (both needed; otherwise W), and not before the invalidator's unbroken view of the bus is W/2 old.
    */
-  async announceInvalidation(versions: Record<string, number>, softFrom?: Record<string, number>): Promise<{ acked: number; waitedForAll: boolean }> {
+  async announceInvalidation(
+    versions: Record<string, number>,
+    softFrom?: Record<string, number>,
+  ): Promise<{ acked: number; waitedForAll: boolean }> {
     const id = randomBytes(8).toString("hex");
     const acks = new AckCollector();
     this.ackWaiters.set(id, (from) => acks.ack(from));
     // Registered before publishing: the echo may arrive before the publish's reply does.
     const echo = new Promise<{ ids: Set<string>; notBefore: number }>((resolve) => this.echoWaiters.set(id, resolve));
     try {
-      await this.publish(softFrom ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom } : { t: "i", from: this.options.instanceId, id, v: versions });
+      await this.publish(
+        softFrom
+          ? { t: "i", from: this.options.instanceId, id, v: versions, s: softFrom }
+          : { t: "i", from: this.options.instanceId, id, v: versions },
+      );
       acks.startWindow(this.options.windowMs);
       // The registry is read only after publishing, so it lists every registration written before this message.
       // Without its answer or without the echo (this instance's subscriber is down, so it cannot know who pinged),
@@ -151,7 +158,10 @@ export class InvalidationBus extends EventEmitter {
     if (this.heartbeatInFlight) await withTimeout(this.heartbeatInFlight, 1_000, "heartbeat").catch(() => undefined);
     // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
-      this.options.gateway.call((c) => c.zrem(this.options.keys.instances(), this.options.instanceId), this.options.keys.instances()),
+      this.options.gateway.call(
+        (c) => c.zrem(this.options.keys.instances(), this.options.instanceId),
+        this.options.keys.instances(),
+      ),
       this.publish({ t: "l", from: this.options.instanceId }),
       withTimeout(this.options.subscriber.unsubscribe(this.channel, this.ackChannel), 1_000, "unsubscribe"),
     ]);
@@ -250,7 +260,9 @@ export class InvalidationBus extends EventEmitter {
         if (self) this.echoWaiters.get(message.id)?.(this.heard.snapshot(now, this.options.instanceId));
         else {
           this.options.gateway
-            .call((c) => c.publish(this.options.keys.ackChannel(message.from), `${message.id}|${this.options.instanceId}`))
+            .call((c) =>
+              c.publish(this.options.keys.ackChannel(message.from), `${message.id}|${this.options.instanceId}`),
+            )
             .catch(() => undefined);
         }
         break;

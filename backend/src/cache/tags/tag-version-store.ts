@@ -95,11 +95,13 @@ export class TagVersionStore {
     } else {
       // Each tag key has its own slot: one script call per tag, sent together.
       raw = await Promise.all(
-        versionKeys.map(async (key) => ((await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]), key)) as string[])[0]!),
+        versionKeys.map(
+          async (key) => ((await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]), key)) as string[])[0]!,
+        ),
       );
     }
     const result = new Map<string, number>();
-    unique.forEach((tag, i) => result.set(tag, Number(raw[i])));
+    for (const [i, tag] of unique.entries()) result.set(tag, Number(raw[i]));
     // Merge only if no messages were lost while the fetch was in flight: the map must never hold a version
     // older than an invalidation it has been told about.
     if (epoch === this.epoch) {
@@ -158,12 +160,17 @@ export class TagVersionStore {
   }
 
   /** Bumps each tag's version in Redis; returns the new versions, the ones just before (when there was one) and the approximate entry count. */
-  async bump(tags: readonly string[]): Promise<{ versions: Record<string, number>; previous: Record<string, number>; entries: number }> {
+  async bump(
+    tags: readonly string[],
+  ): Promise<{ versions: Record<string, number>; previous: Record<string, number>; entries: number }> {
     const unique = [...new Set(tags)];
     const results = await Promise.all(
       unique.map((tag) => {
         const versionKey = this.keys.tagVersion(tag);
-        return this.redis.call((c) => BUMP_TAG_VERSION.run(c, [versionKey, this.keys.tagCount(tag)], [this.tagTtlMs]), versionKey);
+        return this.redis.call(
+          (c) => BUMP_TAG_VERSION.run(c, [versionKey, this.keys.tagCount(tag)], [this.tagTtlMs]),
+          versionKey,
+        );
       }),
     );
     const versions: Record<string, number> = {};

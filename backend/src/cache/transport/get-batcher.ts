@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { DeadlineWatch, WatchedCommand } from "./deadline-watch.ts";
+import { type DeadlineWatch, WatchedCommand } from "./deadline-watch.ts";
 import type { WriteCoalescer } from "./write-coalescer.ts";
 
 /** Options of the hit path's GET and MGET: replies as UTF-8 strings, like `client.get`. */
@@ -71,7 +71,9 @@ export class GetBatcher {
       (raws) => {
         if (!Array.isArray(raws) || raws.length !== batch.length) {
           // Never seen from Redis; if it happens, every caller must still be answered (a throw here would hang them).
-          const error = new Error(`MGET answered ${Array.isArray(raws) ? `${raws.length} values for ${batch.length} keys` : "a non-array"}`);
+          const error = new Error(
+            `MGET answered ${Array.isArray(raws) ? `${raws.length} values for ${batch.length} keys` : "a non-array"}`,
+          );
           for (const queued of batch) queued.reject(error);
           return;
         }

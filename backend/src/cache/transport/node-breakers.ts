@@ -3,7 +3,12 @@ import type { Cluster, Redis } from "ioredis";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 import { nodeId, slotOwners } from "./ioredis-internals.ts";
-import { CircuitBreaker, type CircuitBreakerOptions, type CircuitBreakerStats, type CircuitState } from "./circuit-breaker.ts";
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  type CircuitState,
+} from "./circuit-breaker.ts";
 
 /** The id of the one node of a single-node connection. */
 const SINGLE_NODE = "redis";

@@ -35,7 +35,10 @@ export class RedisGateway {
     const commandTimeout = connectionCommandTimeout(client);
     // A cluster connection queues commands while it refreshes its slot map (a failover), and the per-node
     // commandTimeout only starts once a node is sent the command: bound cluster calls here too.
-    this.timeoutMs = commandTimeout === undefined || (client as Cluster).isCluster === true ? (commandTimeout ?? fallbackTimeoutMs) : undefined;
+    this.timeoutMs =
+      commandTimeout === undefined || (client as Cluster).isCluster === true
+        ? (commandTimeout ?? fallbackTimeoutMs)
+        : undefined;
     this.coalescer = new WriteCoalescer(client);
     this.batcher = sendsPlainCommands(client)
       ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs), this.coalescer)
@@ -139,8 +142,6 @@ function sendsPlainCommands(client: RedisClient): boolean {
 }
 
 function connectionCommandTimeout(client: RedisClient): number | undefined {
-  const options = (client as Cluster).isCluster
-    ? (client as Cluster).options.redisOptions
-    : (client as Redis).options;
+  const options = (client as Cluster).isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options;
   return options?.commandTimeout;
 }

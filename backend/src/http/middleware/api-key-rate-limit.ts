@@ -46,12 +46,19 @@ export function rateLimitChain(limiter: ApiKeyRateLimiter): RequestHandler[] {
  * while that master's breaker is open.
  */
 export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimiter {
-  if (options.limit <= 0) return Object.assign<RequestHandler, { close(): void; enabled: boolean }>((_req, _res, next) => next(), { close: () => undefined, enabled: false });
+  if (options.limit <= 0)
+    return Object.assign<RequestHandler, { close(): void; enabled: boolean }>((_req, _res, next) => next(), {
+      close: () => undefined,
+      enabled: false,
+    });
   const timeoutMs = options.timeoutMs ?? 250;
   let breakers: NodeBreakers | undefined;
   let store: Store | undefined;
   if (options.shared ?? true) {
-    breakers = new NodeBreakers(options.redis, { breaker: { isFailure: isRedisFailure, ...options.breaker }, probeTimeoutMs: timeoutMs });
+    breakers = new NodeBreakers(options.redis, {
+      breaker: { isFailure: isRedisFailure, ...options.breaker },
+      probeTimeoutMs: timeoutMs,
+    });
     store = new ResilientStore(
       new RedisStore({
         prefix: options.prefix ?? "ratelimit:",
@@ -73,7 +80,10 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimi
     legacyHeaders: false,
     passOnStoreError: true,
     // Store errors are logged (throttled) by ResilientStore; validation warnings go to the service log.
-    logger: { error: () => undefined, warn: (error: unknown) => options.logger.warn({ err: String(error) }, "rate limiter") },
+    logger: {
+      error: () => undefined,
+      warn: (error: unknown) => options.logger.warn({ err: String(error) }, "rate limiter"),
+    },
     // Without a store: express-rate-limit's in-process MemoryStore.
     ...(store ? { store } : {}),
     // Counted per principal user (an API key as `key:<id>`, a signed-in person by user id; never by a secret); without one, by client address.
@@ -129,11 +139,15 @@ class ResilientStore implements Store {
   }
 
   async decrement(key: string): Promise<void> {
-    await withTimeout(this.inner.decrement(key), this.timeoutMs, "rate limit decrement").catch((error: unknown) => this.failed(error));
+    await withTimeout(this.inner.decrement(key), this.timeoutMs, "rate limit decrement").catch((error: unknown) =>
+      this.failed(error),
+    );
   }
 
   async resetKey(key: string): Promise<void> {
-    await withTimeout(this.inner.resetKey(key), this.timeoutMs, "rate limit reset").catch((error: unknown) => this.failed(error));
+    await withTimeout(this.inner.resetKey(key), this.timeoutMs, "rate limit reset").catch((error: unknown) =>
+      this.failed(error),
+    );
   }
 
   private failed(error: unknown): void {

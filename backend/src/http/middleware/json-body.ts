@@ -15,7 +15,12 @@ export function jsonBody(): RequestHandler {
   return (req, res, next) => {
     const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
     if (hasBody && !req.is("application/json")) {
-      next(new AppError("E_UNSUPPORTED_MEDIA_TYPE", `The request body must be JSON (Content-Type: application/json), not ${String(req.headers["content-type"] ?? "untyped").slice(0, 100)}`));
+      next(
+        new AppError(
+          "E_UNSUPPORTED_MEDIA_TYPE",
+          `The request body must be JSON (Content-Type: application/json), not ${String(req.headers["content-type"] ?? "untyped").slice(0, 100)}`,
+        ),
+      );
       return;
     }
     parse(req, res, next);

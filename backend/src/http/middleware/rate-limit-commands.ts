@@ -21,7 +21,12 @@ export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreak
   return async ({ key, command }: SendCommandClusterDetails): Promise<RedisReply> => {
     const [name, ...args] = command;
     if (name === undefined) throw new Error("empty rate limit command");
-    if (name.toUpperCase() === "SCRIPT" && args[0]?.toUpperCase() === "LOAD" && args[1] !== undefined && key === undefined) {
+    if (
+      name.toUpperCase() === "SCRIPT" &&
+      args[0]?.toUpperCase() === "LOAD" &&
+      args[1] !== undefined &&
+      key === undefined
+    ) {
       return loadEverywhere(client, breakers, args[1], timeoutMs);
     }
     const breaker = key === undefined ? breakers.unrouted() : breakers.forKey(key);
@@ -41,7 +46,12 @@ export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreak
 }
 
 /** SCRIPT LOAD on every master (one on a single node); resolves the SHA-1 if at least one took it. */
-async function loadEverywhere(client: RedisClient, breakers: NodeBreakers, script: string, timeoutMs: number): Promise<string> {
+async function loadEverywhere(
+  client: RedisClient,
+  breakers: NodeBreakers,
+  script: string,
+  timeoutMs: number,
+): Promise<string> {
   const masters: Redis[] = (client as Cluster).isCluster ? (client as Cluster).nodes("master") : [client as Redis];
   if (masters.length === 0) throw new Error("no Redis master is known");
   const results = await Promise.allSettled(

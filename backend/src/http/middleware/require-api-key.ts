@@ -16,7 +16,9 @@ export function principalOf(res: Response): Principal | undefined {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The credential a request carries and where it came from: the Authorization header first, else the session cookie. */
-export function presentedCredential(req: Parameters<RequestHandler>[0]): { secret: string; via: "header" | "cookie" } | undefined {
+export function presentedCredential(
+  req: Parameters<RequestHandler>[0],
+): { secret: string; via: "header" | "cookie" } | undefined {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const match = BEARER.exec(header);
@@ -49,20 +51,32 @@ export function requireApiKey(auth: Authenticator): RequestHandler {
       return;
     }
     // Cookies ride along on cross-site requests: a state-changing one must prove it was made by the dashboard.
-    if (credential.via === "cookie" && !SAFE_METHODS.has(req.method) && !csrfMatches(credential.secret, req.headers[CSRF_HEADER])) {
+    if (
+      credential.via === "cookie" &&
+      !SAFE_METHODS.has(req.method) &&
+      !csrfMatches(credential.secret, req.headers[CSRF_HEADER])
+    ) {
       next(new CsrfError());
       return;
     }
     let principal: Principal | undefined;
     try {
-      principal = await auth.authenticate(credential.secret, { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown" });
+      principal = await auth.authenticate(credential.secret, {
+        clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
+      });
     } catch (error) {
       if (error instanceof AuthRateLimitedError) res.set("Retry-After", String(error.retryAfterSeconds));
       next(error);
       return;
     }
     if (!principal) {
-      next(new UnauthorizedError(credential.secret.startsWith("sws_") ? "The session is unknown, expired or revoked: sign in again" : "The API key is unknown or revoked"));
+      next(
+        new UnauthorizedError(
+          credential.secret.startsWith("sws_")
+            ? "The session is unknown, expired or revoked: sign in again"
+            : "The API key is unknown or revoked",
+        ),
+      );
       return;
     }
     res.locals.principal = principal;

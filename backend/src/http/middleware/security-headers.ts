@@ -4,7 +4,10 @@ import helmet from "helmet";
 
 /** helmet's options: its defaults, and a Content-Security-Policy for a JSON API that serves no documents. */
 export const HELMET_OPTIONS = {
-  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+  },
 } as const;
 
 /**

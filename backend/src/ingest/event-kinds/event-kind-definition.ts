@@ -22,7 +22,9 @@ export interface EventKindDefinition<R extends { kind: string }> {
 }
 
 /** Declares an event kind (identity at run time; the type checks the date fields against the record). */
-export function defineEventKind<R extends { kind: string }>(definition: EventKindDefinition<R>): EventKindDefinition<R> {
+export function defineEventKind<R extends { kind: string }>(
+  definition: EventKindDefinition<R>,
+): EventKindDefinition<R> {
   return definition;
 }
 

@@ -127,7 +127,11 @@ export async function startFakeDiscord(options: FakeDiscordOptions): Promise<Fak
     if (!guild || options.answerMemberRequests === false) return;
     if (rateLimitsLeft > 0) {
       rateLimitsLeft -= 1;
-      sendDispatch(session, "RATE_LIMITED", memberRequestRateLimitedData(request, options.memberRequestRetryAfterSeconds ?? 0.05));
+      sendDispatch(
+        session,
+        "RATE_LIMITED",
+        memberRequestRateLimitedData(request, options.memberRequestRetryAfterSeconds ?? 0.05),
+      );
       return;
     }
     for (const chunk of guildMembersChunks(guild, request)) sendDispatch(session, "GUILD_MEMBERS_CHUNK", chunk);

@@ -64,7 +64,13 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
     accessTokens.add(access);
     refreshTokens.add(refresh);
     issued.push(access, refresh);
-    return { access_token: access, refresh_token: refresh, token_type: "Bearer", expires_in: options.tokenTtlSeconds ?? 604_800, scope: "identify guilds" };
+    return {
+      access_token: access,
+      refresh_token: refresh,
+      token_type: "Bearer",
+      expires_in: options.tokenTtlSeconds ?? 604_800,
+      scope: "identify guilds",
+    };
   };
 
   const userOf = (req: IncomingMessage): boolean => {
@@ -76,15 +82,23 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
     tokenRequests += 1;
     const form = new URLSearchParams(body);
     const basic = /^Basic (\S+)$/.exec(req.headers.authorization ?? "");
-    const [id, secret] = basic ? Buffer.from(basic[1]!, "base64").toString().split(":").map(decodeURIComponent) : [form.get("client_id"), form.get("client_secret")];
-    if (id !== options.clientId || secret !== options.clientSecret) return sendJson(res, 401, { error: "invalid_client" });
+    const [id, secret] = basic
+      ? Buffer.from(basic[1]!, "base64").toString().split(":").map(decodeURIComponent)
+      : [form.get("client_id"), form.get("client_secret")];
+    if (id !== options.clientId || secret !== options.clientSecret)
+      return sendJson(res, 401, { error: "invalid_client" });
     if (form.get("grant_type") === "authorization_code") {
       const code = codes.get(form.get("code") ?? "");
       codes.delete(form.get("code") ?? "");
       const verifier = form.get("code_verifier") ?? "";
       const challenge = createHash("sha256").update(verifier).digest("base64url");
-      if (!code || code.expiresAt < Date.now() || code.redirectUri !== form.get("redirect_uri") || code.challenge !== challenge) {
-        return sendJson(res, 400, { error: "invalid_grant", error_description: "Invalid \"code\" in request." });
+      if (
+        !code ||
+        code.expiresAt < Date.now() ||
+        code.redirectUri !== form.get("redirect_uri") ||
+        code.challenge !== challenge
+      ) {
+        return sendJson(res, 400, { error: "invalid_grant", error_description: 'Invalid "code" in request.' });
       }
       return sendJson(res, 200, issueTokens());
     }
@@ -102,7 +116,8 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
     if (params.get("client_id") !== options.clientId || params.get("response_type") !== "code" || !redirectUri) {
       return sendJson(res, 400, { message: "Invalid OAuth2 request", code: 50035 });
     }
-    if (params.get("code_challenge_method") !== "S256" || !params.get("code_challenge")) return sendJson(res, 400, { message: "PKCE S256 required", code: 50035 });
+    if (params.get("code_challenge_method") !== "S256" || !params.get("code_challenge"))
+      return sendJson(res, 400, { message: "PKCE S256 required", code: 50035 });
     const code = randomBytes(20).toString("base64url");
     codes.set(code, { redirectUri, challenge: params.get("code_challenge")!, expiresAt: Date.now() + 60_000 });
     const back = new URL(redirectUri);
@@ -115,7 +130,12 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
   const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? "/", "http://fake");
     const route = `${req.method} ${url.pathname}`;
-    const known = ["GET /oauth2/authorize", "POST /api/v10/oauth2/token", "GET /api/v10/users/@me", "GET /api/v10/users/@me/guilds"];
+    const known = [
+      "GET /oauth2/authorize",
+      "POST /api/v10/oauth2/token",
+      "GET /api/v10/users/@me",
+      "GET /api/v10/users/@me/guilds",
+    ];
     if (!known.includes(route)) return false;
     let body = "";
     req.setEncoding("utf8");
@@ -127,11 +147,20 @@ export function createFakeOAuth(options: FakeOAuthOptions, botGuilds: () => { id
         if (route === "POST /api/v10/oauth2/token") return token(req, res, body);
         const bot = /^Bot \S+$/.test(req.headers.authorization ?? "");
         if (route === "GET /api/v10/users/@me/guilds" && bot) {
-          return sendJson(res, 200, botGuilds().map((guild) => ({ id: guild.id, name: guild.name, owner: false, permissions: "0" })));
+          return sendJson(
+            res,
+            200,
+            botGuilds().map((guild) => ({ id: guild.id, name: guild.name, owner: false, permissions: "0" })),
+          );
         }
         if (!userOf(req)) return sendJson(res, 401, { message: "401: Unauthorized", code: 0 });
-        if (route === "GET /api/v10/users/@me") return sendJson(res, 200, { id: options.user.id, username: options.user.username, global_name: null });
-        return sendJson(res, 200, userGuilds.map((guild) => ({ owner: false, ...guild })));
+        if (route === "GET /api/v10/users/@me")
+          return sendJson(res, 200, { id: options.user.id, username: options.user.username, global_name: null });
+        return sendJson(
+          res,
+          200,
+          userGuilds.map((guild) => ({ owner: false, ...guild })),
+        );
       }, delayMs);
     });
     return true;

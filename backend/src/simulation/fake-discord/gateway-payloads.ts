@@ -7,7 +7,14 @@ import type { FakeClientStatus, FakeGuild, FakeMember, FakeUser } from "./fake-d
 
 /** A user object as the gateway sends it. */
 export function userPayload(user: FakeUser): Record<string, unknown> {
-  return { id: user.id, username: user.username, discriminator: "0", global_name: null, avatar: null, bot: user.bot ?? false };
+  return {
+    id: user.id,
+    username: user.username,
+    discriminator: "0",
+    global_name: null,
+    avatar: null,
+    bot: user.bot ?? false,
+  };
 }
 
 /** A member object as the gateway sends it. */
@@ -23,7 +30,13 @@ export function memberPayload(member: FakeMember, now = new Date()): Record<stri
 }
 
 /** The READY dispatch for a bot user in `guilds` (unavailable until their GUILD_CREATE). */
-export function readyPayload(options: { botUser: FakeUser; applicationId: string; guildIds: string[]; sessionId: string; resumeUrl: string }) {
+export function readyPayload(options: {
+  botUser: FakeUser;
+  applicationId: string;
+  guildIds: string[];
+  sessionId: string;
+  resumeUrl: string;
+}) {
   return {
     v: 10,
     user: { ...userPayload({ ...options.botUser, bot: true }), verified: true, flags: 0 },
@@ -96,7 +109,10 @@ export function messageCreateData(options: {
   memberRoles?: string[];
 }): Record<string, unknown> {
   const content = options.content ?? "";
-  const member = options.guildId && options.memberRoles ? { member: { roles: options.memberRoles, joined_at: new Date(0).toISOString(), deaf: false, mute: false } } : {};
+  const member =
+    options.guildId && options.memberRoles
+      ? { member: { roles: options.memberRoles, joined_at: new Date(0).toISOString(), deaf: false, mute: false } }
+      : {};
   return {
     id: options.id,
     type: 0,
@@ -119,7 +135,11 @@ export function messageCreateData(options: {
 }
 
 /** MESSAGE_DELETE data. */
-export function messageDeleteData(options: { id: string; channelId: string; guildId: string }): Record<string, unknown> {
+export function messageDeleteData(options: {
+  id: string;
+  channelId: string;
+  guildId: string;
+}): Record<string, unknown> {
   return { id: options.id, channel_id: options.channelId, guild_id: options.guildId };
 }
 
@@ -128,7 +148,13 @@ export function messageDeleteData(options: { id: string; channelId: string; guil
  * roles; pass `memberRoles` to do the same (discord.js overwrites its cached roles with them), or omit it to send
  * only `user_id`.
  */
-export function typingStartData(options: { channelId: string; guildId: string; user: FakeUser; at?: Date; memberRoles?: string[] }): Record<string, unknown> {
+export function typingStartData(options: {
+  channelId: string;
+  guildId: string;
+  user: FakeUser;
+  at?: Date;
+  memberRoles?: string[];
+}): Record<string, unknown> {
   return {
     channel_id: options.channelId,
     guild_id: options.guildId,
@@ -139,18 +165,45 @@ export function typingStartData(options: { channelId: string; guildId: string; u
 }
 
 /** PRESENCE_UPDATE data: a status and the platforms the user is on. */
-export function presenceUpdateData(options: { guildId: string; userId: string; status: string; clientStatus: FakeClientStatus }): Record<string, unknown> {
-  return { user: { id: options.userId }, guild_id: options.guildId, status: options.status, activities: [], client_status: options.clientStatus };
+export function presenceUpdateData(options: {
+  guildId: string;
+  userId: string;
+  status: string;
+  clientStatus: FakeClientStatus;
+}): Record<string, unknown> {
+  return {
+    user: { id: options.userId },
+    guild_id: options.guildId,
+    status: options.status,
+    activities: [],
+    client_status: options.clientStatus,
+  };
 }
 
 /** GUILD_MEMBER_UPDATE data: the member's full role list after the change. */
-export function guildMemberUpdateData(options: { guildId: string; user: FakeUser; roles: string[] }): Record<string, unknown> {
+export function guildMemberUpdateData(options: {
+  guildId: string;
+  user: FakeUser;
+  roles: string[];
+}): Record<string, unknown> {
   return { guild_id: options.guildId, ...memberPayload({ user: options.user, roles: options.roles }) };
 }
 
 /** GUILD_MEMBER_ADD data. */
-export function guildMemberAddData(options: { guildId: string; user: FakeUser; roles?: string[]; joinedAt?: Date }): Record<string, unknown> {
-  return { guild_id: options.guildId, ...memberPayload({ user: options.user, roles: options.roles ?? [], joinedAt: (options.joinedAt ?? new Date()).toISOString() }) };
+export function guildMemberAddData(options: {
+  guildId: string;
+  user: FakeUser;
+  roles?: string[];
+  joinedAt?: Date;
+}): Record<string, unknown> {
+  return {
+    guild_id: options.guildId,
+    ...memberPayload({
+      user: options.user,
+      roles: options.roles ?? [],
+      joinedAt: (options.joinedAt ?? new Date()).toISOString(),
+    }),
+  };
 }
 
 /** CHANNEL_CREATE data of a direct-message channel with `recipient` (lets a test send a DM the bot can see). */

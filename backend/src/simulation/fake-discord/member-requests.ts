@@ -34,7 +34,11 @@ export function allGuildMembers(guild: FakeGuild): FakeMember[] {
 }
 
 /** The data of each GUILD_MEMBERS_CHUNK answering `request` (always at least one chunk, possibly empty, like Discord). */
-export function guildMembersChunks(guild: FakeGuild, request: FakeMemberRequest, now = new Date()): Record<string, unknown>[] {
+export function guildMembersChunks(
+  guild: FakeGuild,
+  request: FakeMemberRequest,
+  now = new Date(),
+): Record<string, unknown>[] {
   let matched: FakeMember[];
   let notFound: string[] = [];
   if (request.userIds) {
@@ -61,7 +65,16 @@ export function guildMembersChunks(guild: FakeGuild, request: FakeMemberRequest,
         ? {
             presences: members.flatMap((member) => {
               const presence = presences.get(member.user.id);
-              return presence ? [{ user: { id: presence.userId }, status: presence.status, activities: [], client_status: presence.clientStatus }] : [];
+              return presence
+                ? [
+                    {
+                      user: { id: presence.userId },
+                      status: presence.status,
+                      activities: [],
+                      client_status: presence.clientStatus,
+                    },
+                  ]
+                : [];
             }),
           }
         : {}),
@@ -71,7 +84,10 @@ export function guildMembersChunks(guild: FakeGuild, request: FakeMemberRequest,
 }
 
 /** The data of the RATE_LIMITED dispatch Discord sends instead of chunks when op 8 is sent too often. */
-export function memberRequestRateLimitedData(request: FakeMemberRequest, retryAfterSeconds: number): Record<string, unknown> {
+export function memberRequestRateLimitedData(
+  request: FakeMemberRequest,
+  retryAfterSeconds: number,
+): Record<string, unknown> {
   return {
     opcode: 8,
     retry_after: retryAfterSeconds,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  ALERT_RULE_IDS,
   buildAlertRules,
   DEFAULT_ALERT_THRESHOLDS,
   type AlertRule,
@@ -41,21 +42,9 @@ function rule(id: string, rules: AlertRule[] = buildAlertRules()): AlertRule {
 describe("alert rules", () => {
   it("lists each rule once with a severity, a description and a for duration", () => {
     const rules = buildAlertRules();
-    expect(rules.map((r) => r.id)).toEqual([
-      "cache_hit_rate_low",
-      "cache_breaker_open",
-      "redis_memory_high",
-      "redis_evictions",
-      "ingest_rows_lost",
-      "ingest_buffer_high",
-      "invalidation_errors",
-      "postgres_unready",
-      "redis_unready",
-      "cache_p99_high",
-      "cache_error_rate_high",
-      "lock_failure_rate_high",
-      "ws_slow_consumers",
-    ]);
+    // One rule per id, in the order of ALERT_RULE_IDS (the list prometheus-alert-rules.ts is checked against).
+    expect(rules.map((r) => r.id)).toEqual([...ALERT_RULE_IDS]);
+    expect(new Set(rules.map((r) => r.id)).size).toBe(rules.length);
     for (const r of rules) {
       expect(["low", "medium", "high", "critical"]).toContain(r.severity);
       expect(r.description.length).toBeGreaterThan(20);

@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../db/prisma-client.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 import type { ClientPlatform, IngestEvent, IngestEventKind } from "../ingest/event-records.ts";
 
 /** One page of stored events of one kind, with the id to continue after. */
@@ -16,119 +17,109 @@ export interface ActivityRebuildRepository {
 
 type Row = Record<string, unknown> & { id: bigint };
 
+/** Where one event kind is stored and how a row of it reads back as its record. */
+interface StoredKind<K extends IngestEventKind> {
+  table: string;
+  /** The event-time column `since` applies to. */
+  timeColumn: string;
+  /** Columns besides `id`. */
+  columns: string[];
+  toEvent(row: Row, guildId: string): Extract<IngestEvent, { kind: K }>;
+}
+
+/** Every event kind's table (constant identifiers, never input), checked exhaustively by the compiler. */
+const STORED_KINDS = {
+  message: {
+    table: "message_events",
+    timeColumn: "created_at",
+    columns: ["message_id", "channel_id", "user_id", "content_length", "created_at"],
+    toEvent: (r, g) => ({
+      kind: "message",
+      messageId: String(r.message_id),
+      guildId: g,
+      channelId: String(r.channel_id),
+      userId: String(r.user_id),
+      contentLength: Number(r.content_length),
+      createdAt: r.created_at as Date,
+    }),
+  },
+  messageDelete: {
+    table: "message_delete_events",
+    timeColumn: "deleted_at",
+    columns: ["message_id", "channel_id", "user_id", "deleted_at"],
+    toEvent: (r, g) => ({
+      kind: "messageDelete",
+      messageId: String(r.message_id),
+      guildId: g,
+      channelId: String(r.channel_id),
+      userId: r.user_id === null ? null : String(r.user_id),
+      deletedAt: r.deleted_at as Date,
+    }),
+  },
+  typing: {
+    table: "typing_events",
+    timeColumn: "started_at",
+    columns: ["channel_id", "user_id", "started_at"],
+    toEvent: (r, g) => ({
+      kind: "typing",
+      guildId: g,
+      channelId: String(r.channel_id),
+      userId: String(r.user_id),
+      startedAt: r.started_at as Date,
+    }),
+  },
+  presence: {
+    table: "presence_events",
+    timeColumn: "created_at",
+    columns: ["user_id", "status", "platforms", "created_at"],
+    toEvent: (r, g) => ({
+      kind: "presence",
+      guildId: g,
+      userId: String(r.user_id),
+      status: String(r.status),
+      platforms: (r.platforms as ClientPlatform[]) ?? [],
+      createdAt: r.created_at as Date,
+    }),
+  },
+  roleChange: {
+    table: "role_change_events",
+    timeColumn: "created_at",
+    columns: ["user_id", "role_id", "role_name", "action", "created_at"],
+    toEvent: (r, g) => ({
+      kind: "roleChange",
+      guildId: g,
+      userId: String(r.user_id),
+      roleId: String(r.role_id),
+      roleName: String(r.role_name),
+      action: r.action as "added" | "removed",
+      createdAt: r.created_at as Date,
+    }),
+  },
+  memberJoin: {
+    table: "member_join_events",
+    timeColumn: "joined_at",
+    columns: ["user_id", "account_created_at", "account_age_days", "joined_at"],
+    toEvent: (r, g) => ({
+      kind: "memberJoin",
+      guildId: g,
+      userId: String(r.user_id),
+      accountCreatedAt: r.account_created_at as Date,
+      accountAgeDays: Number(r.account_age_days),
+      joinedAt: r.joined_at as Date,
+    }),
+  },
+} satisfies { [K in IngestEventKind]: StoredKind<K> };
+
 /** Builds the repository on Prisma (raw SQL, keyset pagination on each table's id). */
 export function createActivityRebuildRepository(prisma: PrismaClient): ActivityRebuildRepository {
-  const readers = {
-    message: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, message_id, channel_id, user_id, content_length, created_at FROM message_events
-      WHERE guild_id = ${g} AND created_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "message",
-            messageId: String(r.message_id),
-            guildId: g,
-            channelId: String(r.channel_id),
-            userId: String(r.user_id),
-            contentLength: Number(r.content_length),
-            createdAt: r.created_at as Date,
-          } as const,
-        })),
-      ),
-    messageDelete: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, message_id, channel_id, user_id, deleted_at FROM message_delete_events
-      WHERE guild_id = ${g} AND deleted_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "messageDelete",
-            messageId: String(r.message_id),
-            guildId: g,
-            channelId: String(r.channel_id),
-            userId: r.user_id === null ? null : String(r.user_id),
-            deletedAt: r.deleted_at as Date,
-          } as const,
-        })),
-      ),
-    typing: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, channel_id, user_id, started_at FROM typing_events
-      WHERE guild_id = ${g} AND started_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "typing",
-            guildId: g,
-            channelId: String(r.channel_id),
-            userId: String(r.user_id),
-            startedAt: r.started_at as Date,
-          } as const,
-        })),
-      ),
-    presence: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, user_id, status, platforms, created_at FROM presence_events
-      WHERE guild_id = ${g} AND created_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "presence",
-            guildId: g,
-            userId: String(r.user_id),
-            status: String(r.status),
-            platforms: (r.platforms as ClientPlatform[]) ?? [],
-            createdAt: r.created_at as Date,
-          } as const,
-        })),
-      ),
-    roleChange: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, user_id, role_id, role_name, action, created_at FROM role_change_events
-      WHERE guild_id = ${g} AND created_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "roleChange",
-            guildId: g,
-            userId: String(r.user_id),
-            roleId: String(r.role_id),
-            roleName: String(r.role_name),
-            action: r.action as "added" | "removed",
-            createdAt: r.created_at as Date,
-          } as const,
-        })),
-      ),
-    memberJoin: (g, since, after, limit) =>
-      prisma.$queryRaw<Row[]>`
-      SELECT id, user_id, account_created_at, account_age_days, joined_at FROM member_join_events
-      WHERE guild_id = ${g} AND joined_at >= ${since} AND id > ${after} ORDER BY id LIMIT ${limit}`.then((rows) =>
-        rows.map((r) => ({
-          id: r.id,
-          event: {
-            kind: "memberJoin",
-            guildId: g,
-            userId: String(r.user_id),
-            accountCreatedAt: r.account_created_at as Date,
-            accountAgeDays: Number(r.account_age_days),
-            joinedAt: r.joined_at as Date,
-          } as const,
-        })),
-      ),
-  } satisfies {
-    [K in IngestEventKind]: (
-      guildId: string,
-      since: Date,
-      afterId: bigint,
-      limit: number,
-    ) => Promise<{ id: bigint; event: IngestEvent }[]>;
-  };
-
   return {
     async page(kind, guildId, since, afterId, limit) {
-      const rows = await readers[kind](guildId, since, afterId, limit);
-      return { events: rows.map((row) => row.event), lastId: rows.at(-1)?.id };
+      const stored: StoredKind<IngestEventKind> = STORED_KINDS[kind];
+      const time = Prisma.raw(stored.timeColumn);
+      const rows = await prisma.$queryRaw<Row[]>`
+        SELECT id, ${Prisma.raw(stored.columns.join(", "))} FROM ${Prisma.raw(stored.table)}
+         WHERE guild_id = ${guildId} AND ${time} >= ${since} AND id > ${afterId} ORDER BY id LIMIT ${limit}`;
+      return { events: rows.map((row) => stored.toEvent(row, guildId)), lastId: rows.at(-1)?.id };
     },
   };
 }

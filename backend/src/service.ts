@@ -15,7 +15,7 @@ import { createServiceHealth } from "./health/service-health.ts";
 import { adminCacheRouter } from "./http/admin-cache-routes.ts";
 import { adminOpsRouter } from "./http/admin-ops-routes.ts";
 import { activityRouter } from "./http/activity-routes.ts";
-import { analyticsRouter } from "./http/analytics-routes.ts";
+import { analyticsFastPath, analyticsRouter } from "./http/analytics-routes.ts";
 import { healthDetailsRouter } from "./http/health-details-routes.ts";
 import { createApp } from "./http/app.ts";
 import { authRouter } from "./http/auth-routes.ts";
@@ -246,9 +246,18 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const cookies = { alwaysSecure: config.env === "production" };
   registerOpsMetrics(metrics.registry, { scorer: ops.scorer, lockCounters, lastSample: () => alerts.lastSample() });
 
+  const analyticsDeps = {
+    cache,
+    analytics,
+    auth: credentials,
+    afterAuth,
+    staleIfErrorMs: config.analytics.staleIfErrorMs,
+  };
   const app = createApp({
     logger,
     requestMetrics: metrics.httpMetrics,
+    // Before any router: fresh in-process hits of analytics (docs/architecture.md, "Request pipeline").
+    fastPath: analyticsFastPath(analyticsDeps),
     routers: [
       { path: "/health", router: healthDetailsRouter({ registry: health.registry, auth: credentials, afterAuth }) },
       {
@@ -264,20 +273,12 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           afterAuth,
         }),
       },
+      // First under /api: the busiest routes walk the fewest layers (each router here matches only its own paths).
+      { path: "/api", router: analyticsRouter(analyticsDeps) },
       // Before the admin routers: they authenticate every request they enter, this one only its own routes.
       {
         path: "/api",
         router: sessionRouter({ sessions: signInSide.sessions, auth: credentials, apiKeys, cookies, afterAuth }),
-      },
-      {
-        path: "/api",
-        router: analyticsRouter({
-          cache,
-          analytics,
-          auth: credentials,
-          afterAuth,
-          staleIfErrorMs: config.analytics.staleIfErrorMs,
-        }),
       },
       { path: "/api", router: activityRouter({ activity, auth: credentials, afterAuth }) },
       // Before the admin cache router: that one authenticates every request it enters, this one only its own route.

@@ -10,8 +10,8 @@ import type { SpyCache } from "../cache/spy-cache.ts";
 
 /** What reading a cached analytic needs. */
 export interface CachedAnalyticsDependencies {
-  /** The cache layer (only `rememberWithMeta` is used). */
-  cache: Pick<Cache, "rememberWithMeta">;
+  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process hit) when it has one. */
+  cache: Pick<Cache, "rememberWithMeta"> & Partial<Pick<Cache, "peekWithMeta">>;
   /** Computes analytics from PostgreSQL on a miss. */
   analytics: AnalyticsService;
   /** Clock (default `new Date()`); the window of a computation ends when its loader runs. */
@@ -47,6 +47,20 @@ export function rememberAnalytics(
 ): Promise<CacheResult<unknown>> {
   const entry = memoizedEntry(deps, type, request);
   return deps.cache.rememberWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
+}
+
+/**
+ * What `rememberAnalytics` would answer, when the cache can answer without I/O (a fresh in-process hit), else
+ * undefined: the API answers such a request in one synchronous pass, with no promise and no microtask hop.
+ */
+export function peekAnalytics(
+  deps: CachedAnalyticsDependencies,
+  type: AnalyticsType,
+  request: CachedAnalyticsRequest,
+): CacheResult<unknown> | undefined {
+  if (deps.cache.peekWithMeta === undefined) return undefined;
+  const entry = memoizedEntry(deps, type, request);
+  return deps.cache.peekWithMeta(entry.key, entry.ttl, entry.loader, entry.options);
 }
 
 type AnalyticsEntry = ReturnType<typeof analyticsEntry>;

@@ -226,6 +226,14 @@ export class ApiKeyService {
     return principal;
   }
 
+  /**
+   * The principal of a key this process vouches for without I/O (see ApiKeyVerifier.known), else undefined: call
+   * `authenticate`. No failed-attempt check is needed: a key answered here is one the limiter lets through anyway.
+   */
+  known(secret: string): ApiKeyPrincipal | undefined {
+    return this.verifier.known(secret);
+  }
+
   /** Lookups of never-verified keys now waiting for PostgreSQL (bounded by `maxNewKeyLookups`). */
   newKeyLookupsInFlight(): number {
     return this.verifier.newKeyLookupsInFlight();

@@ -24,6 +24,16 @@ export interface ApiKeyVerifierOptions {
 
 const STALE_WARNING_INTERVAL_MS = 10_000;
 
+/** The bootstrap admin key's principal (ADMIN_API_KEY): one frozen object, shared by every request. */
+const BOOTSTRAP_ADMIN: ApiKeyPrincipal = Object.freeze({
+  keyId: BOOTSTRAP_ADMIN_KEY_ID,
+  userId: apiKeyUserId(BOOTSTRAP_ADMIN_KEY_ID),
+  name: "bootstrap admin (ADMIN_API_KEY)",
+  scope: "admin",
+});
+/** `fromMemory`'s answer for a key it knows is not valid (malformed, unknown or revoked). */
+const REFUSED = Symbol("refused");
+
 /**
  * Checks presented API keys: in-process lookup cache, one bounded query per key at a time, stale-if-error while
  * PostgreSQL fails (503 for keys it cannot vouch for, never a hang and never a 401 that only means "cannot tell"),
@@ -73,6 +83,28 @@ export class ApiKeyVerifier {
     );
   }
 
+  /**
+   * The principal of a key this process can vouch for without I/O: the bootstrap admin key, or a key verified here
+   * whose lookup is still fresh (`lookupCacheTtlMs`) and not known to be revoked. Undefined otherwise (unknown,
+   * refused, stale or malformed: `authenticate` decides those). Counts as a use of the key, like `authenticate`.
+   */
+  known(secret: string): ApiKeyPrincipal | undefined {
+    const vouched = this.fromMemory(secret, hashApiKey(secret));
+    return vouched === REFUSED ? undefined : vouched;
+  }
+
+  /** What the in-process memory alone says of a key: its principal, REFUSED, or undefined (ask PostgreSQL). */
+  private fromMemory(secret: string, hash: string): ApiKeyPrincipal | typeof REFUSED | undefined {
+    if (this.options.adminHash && hashesEqual(hash, this.options.adminHash)) return BOOTSTRAP_ADMIN;
+    // Shape check before the database: garbage never costs a query.
+    if (!looksLikeApiKey(secret)) return REFUSED;
+    const known = this.lookups.get(hash);
+    if (known.state === "refused") return REFUSED;
+    if (known.state !== "active") return undefined;
+    this.touch(known.principal.keyId);
+    return known.principal;
+  }
+
   /** Lookups of never-verified keys now waiting for PostgreSQL (at most `maxNewKeyLookups`). */
   newKeyLookupsInFlight(): number {
     return this.newKeyLookups;
@@ -85,22 +117,8 @@ export class ApiKeyVerifier {
    */
   async authenticate(secret: string): Promise<ApiKeyPrincipal | undefined> {
     const hash = hashApiKey(secret);
-    if (this.options.adminHash && hashesEqual(hash, this.options.adminHash)) {
-      return {
-        keyId: BOOTSTRAP_ADMIN_KEY_ID,
-        userId: apiKeyUserId(BOOTSTRAP_ADMIN_KEY_ID),
-        name: "bootstrap admin (ADMIN_API_KEY)",
-        scope: "admin",
-      };
-    }
-    // Shape check before the database: garbage never costs a query.
-    if (!looksLikeApiKey(secret)) return undefined;
-    const known = this.lookups.get(hash);
-    if (known.state === "refused") return undefined;
-    if (known.state === "active") {
-      this.touch(known.principal.keyId);
-      return known.principal;
-    }
+    const vouched = this.fromMemory(secret, hash);
+    if (vouched !== undefined) return vouched === REFUSED ? undefined : vouched;
     const stale = this.lookups.lastVerified(hash, this.options.staleIfErrorMs);
     // Right after a failure, a key stale-if-error can vouch for skips the database (see failureBackoffMs).
     if (stale && this.now() < this.failingUntil) return this.serveStale(stale, "a lookup failed moments ago");

@@ -98,6 +98,17 @@ export interface Cache {
     loader: () => Promise<T>,
     options?: RememberOptions<T>,
   ): Promise<CacheResult<T>>;
+  /**
+   * What `rememberWithMeta` would answer, when it can answer without I/O: a fresh hit of this process's in-process
+   * tier (L1 on, tag map trusted, entry valid and fresh). Recorded and refreshed ahead exactly like that hit.
+   * Undefined otherwise (the caller then awaits `rememberWithMeta`): a hot path answers in one synchronous pass.
+   */
+  peekWithMeta<T>(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<T>,
+    options?: RememberOptions<T>,
+  ): CacheResult<T> | undefined;
 
   /**
    * Invalidates every entry carrying `tag`, in every process, before resolving, and resolves to the number of

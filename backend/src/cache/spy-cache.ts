@@ -227,6 +227,22 @@ export class SpyCache extends EventEmitter implements Cache {
     return this.flow.run(plan, loader, wholeResult);
   }
 
+  /** A fresh in-process hit, answered synchronously, or undefined (then call `rememberWithMeta`); see `Cache`. */
+  peekWithMeta<T>(
+    key: string,
+    ttl: Duration,
+    loader: () => Promise<T>,
+    options: RememberOptions<T> = NO_OPTIONS,
+  ): CacheResult<T> | undefined {
+    let plan: RememberPlan<T>;
+    try {
+      plan = this.plan(key, ttl, options);
+    } catch {
+      return undefined; // rememberWithMeta rejects with the reason
+    }
+    return this.flow.peek(plan, loader);
+  }
+
   /**
    * Batch cache-aside: reads every key at once and calls `loader` ONCE with the logical keys that missed; it
    * returns their values (a Map or a record by key). Values the loader does not return come back undefined.

@@ -1,20 +1,22 @@
 import { createHash } from "node:crypto";
 import { Router, type Request, type RequestHandler, type Response } from "express";
-import { ANALYTICS_TYPES, isAnalyticsType } from "../analytics/analytics-catalog.ts";
-import { parseAnalyticsParams } from "../analytics/analytics-params.ts";
+import { ANALYTICS_TYPES, type AnalyticsType, isAnalyticsType } from "../analytics/analytics-catalog.ts";
+import { type ParsedAnalyticsParams, parseAnalyticsParams } from "../analytics/analytics-params.ts";
 import type { AnalyticsService } from "../analytics/analytics-service.ts";
-import { rememberAnalytics } from "../analytics/cached-analytics.ts";
+import { peekAnalytics, rememberAnalytics } from "../analytics/cached-analytics.ts";
 import { analyticDefinition } from "../analytics/definitions/index.ts";
 import type { Authenticator } from "../auth/credential-authenticator.ts";
 import type { Cache, CacheResult } from "../cache/cache-types.ts";
 import { AnalyticsBusyError, DependencyUnavailableError, NotFoundError } from "../errors.ts";
 import { CacheUnavailableError, FactoryHardTimeoutError } from "../cache/cache-errors.ts";
-import { assertGuildAccess, requireApiKey } from "./middleware/require-api-key.ts";
+import type { FastPath, FastPathContext } from "./app.ts";
+import { assertGuildAccess, bearerSecret, requireApiKey } from "./middleware/require-api-key.ts";
+import { canAccessGuild } from "../auth/principal.ts";
 
 /** What the analytics router is built from. */
 export interface AnalyticsRouterDependencies {
-  /** The cache layer (only `rememberWithMeta` is used). */
-  cache: Pick<Cache, "rememberWithMeta">;
+  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process hit) when it has one. */
+  cache: Pick<Cache, "rememberWithMeta"> & Partial<Pick<Cache, "peekWithMeta">>;
   /** Computes analytics from PostgreSQL on a miss. */
   analytics: AnalyticsService;
   /** Checks API keys and session tokens (docs/auth.md). */
@@ -30,43 +32,33 @@ export interface AnalyticsRouterDependencies {
 /**
  * `GET /analytics/<type>?guildId=&since=&limit=` for every analytic of `ANALYTICS_TYPES` (mount at `/api`); POST the same.
  * API key -> validation (the analytic's `params`) -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
+ * A fresh in-process hit is answered in the request's own tick (`peekWithMeta`: no promise, no microtask hop).
  */
 export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
-  const now = deps.now ?? (() => new Date());
-  const serializer = new ResponseSerializer();
-  // One object for every request: rememberAnalytics remembers each request's cache entry per dependencies object.
-  const cached = { cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs };
+  const analytics = analyticsCore(deps);
   // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
   router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
-
-  const serve = async (req: Request, res: Response) => {
+  // Synchronous up to the cache; anything but a fresh in-process hit awaits the cache's full path.
+  const serve = (req: Request, res: Response): Promise<void> | undefined => {
     const type = req.params.type as string;
     if (!isAnalyticsType(type)) {
       throw new NotFoundError(`Unknown analytic "${type}": use one of ${ANALYTICS_TYPES.join(", ")}`);
     }
-    const input = parseAnalyticsParams(analyticDefinition(type).params, req.query as Record<string, unknown>, now());
+    const input = analytics.parse(type, req);
     assertGuildAccess(res, input.guildId);
-    let result: CacheResult<unknown>;
-    try {
-      result = await rememberAnalytics(cached, type, input);
-    } catch (error) {
-      if (error instanceof AnalyticsBusyError) res.set("Retry-After", String(error.retryAfterSeconds));
-      throw error;
+    const hit = analytics.peek(type, input);
+    if (hit !== undefined) {
+      analytics.answer(req, res, hit);
+      return undefined;
     }
-    const { body, etag } = serializer.serialize(result.value);
-    setCacheHeaders(res, result, etag);
-    // Only a conditional request can be fresh (the answer has an ETag and no Last-Modified): skip the check otherwise.
-    if (req.headers["if-none-match"] !== undefined && req.fresh) {
-      res.status(304).end();
-      return;
-    }
-    // What res.send does with these bytes, without its checks that cannot apply here (type and ETag are set,
-    // freshness was just decided). The memoized bytes are a Buffer: Express would copy a string of 1 kB or more.
-    res.setHeader("Content-Type", JSON_CONTENT_TYPE);
-    res.setHeader("Content-Length", body.length);
-    if (req.method === "HEAD") res.end();
-    else res.end(body);
+    return analytics.remember(type, input).then(
+      (result) => analytics.answer(req, res, result),
+      (error: unknown) => {
+        if (error instanceof AnalyticsBusyError) res.set("Retry-After", String(error.retryAfterSeconds));
+        throw error;
+      },
+    );
   };
   router.get("/analytics/:type", serve);
   // Document 001's manual test uses `curl -X POST ".../api/analytics/ghosts?guildId=..."`: it answers like GET
@@ -75,11 +67,126 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   return router;
 }
 
+/**
+ * The fast path of `GET <basePath>/analytics/<type>` (for `createApp({fastPath})`): it answers, before any router
+ * is walked, exactly the requests the router above would answer 200 from a fresh in-process hit, and leaves every
+ * other request untouched for the full pipeline (returns false). Its conditions, each decided without I/O: a GET
+ * of a known analytic spelled as routed, a Bearer credential the authenticator vouches for from memory (`known`),
+ * no middleware after authentication (a rate limit needs the full pipeline), a valid query string, a guild the key
+ * may read, and a fresh in-process entry. Anything it cannot decide goes the long way, which says why.
+ */
+export function analyticsFastPath(
+  deps: AnalyticsRouterDependencies,
+  basePath = "/api",
+): ((context: FastPathContext) => FastPath) | undefined {
+  const known = deps.auth.known?.bind(deps.auth);
+  if ((deps.afterAuth?.length ?? 0) > 0 || known === undefined) return undefined;
+  const analytics = analyticsCore(deps);
+  const prefix = `${basePath}/analytics/`;
+  const template = `${basePath}/analytics/:type`;
+  return (context) => (req, res, started) => {
+    // A conditional request may be a 304: the router decides those.
+    if (req.method !== "GET" || req.headers["if-none-match"] !== undefined) return false;
+    const path = req.path;
+    if (!path.startsWith(prefix)) return false;
+    const type = path.slice(prefix.length);
+    if (!isAnalyticsType(type)) return false;
+    const secret = bearerSecret(req);
+    const principal = secret === undefined ? undefined : known(secret);
+    if (principal === undefined) return false;
+    let input: ParsedAnalyticsParams;
+    try {
+      input = analytics.parse(type, req);
+    } catch {
+      return false; // the router answers the 400 (and logs it)
+    }
+    if (!canAccessGuild(principal, input.guildId)) return false;
+    const hit = analytics.peek(type, input);
+    if (hit === undefined) return false;
+    res.locals.principal = principal;
+    // One writeHead with every header (security headers first, as the app's middleware sets them): no per-header
+    // setHeader bookkeeping. The same headers, values and body as the router's answer (a test compares them).
+    const { body, etag } = analytics.serialize(hit.value);
+    res.writeHead(200, [...context.securityHeaders, ...answerHeaders(hit, etag, body.length)]);
+    res.end(body);
+    context.answered(req, res, started, template);
+    return true;
+  };
+}
+
+/** What the router and the fast path share: one serializer, one entry memo, one clock. */
+function analyticsCore(deps: AnalyticsRouterDependencies) {
+  const now = deps.now ?? (() => new Date());
+  const serializer = new ResponseSerializer();
+  // One object for every request: rememberAnalytics remembers each request's cache entry per dependencies object.
+  const cached = { cache: deps.cache, analytics: deps.analytics, now, staleIfErrorMs: deps.staleIfErrorMs };
+  // Parsed query strings of relative windows (`24h`, the default `7d`), remembered for the minute they were parsed
+  // in: within a minute they name the same window start (every unit is whole minutes, and windows start on a minute),
+  // so a repeated request skips the query parser and zod. Absolute times are parsed every time (their "in the past"
+  // and "at most 90 days ago" checks move with the clock).
+  const parsed = new Map<string, { minute: number; input: ParsedAnalyticsParams }>();
+  return {
+    parse(type: AnalyticsType, req: Request): ParsedAnalyticsParams {
+      const at = now();
+      const minute = Math.floor(at.getTime() / 60_000);
+      const url = req.originalUrl;
+      const query = url.indexOf("?");
+      const id = `${type}?${query === -1 ? "" : url.slice(query + 1)}`;
+      const known = parsed.get(id);
+      if (known !== undefined && known.minute === minute) return known.input;
+      const input = parseAnalyticsParams(analyticDefinition(type).params, req.query as Record<string, unknown>, at);
+      if (RELATIVE_WINDOW.test(input.window)) {
+        if (parsed.size >= PARSED_MEMO_MAX) parsed.clear();
+        parsed.set(id, { minute, input });
+      }
+      return input;
+    },
+    peek: (type: AnalyticsType, input: ParsedAnalyticsParams) => peekAnalytics(cached, type, input),
+    remember: (type: AnalyticsType, input: ParsedAnalyticsParams) => rememberAnalytics(cached, type, input),
+    serialize: (value: unknown) => serializer.serialize(value),
+    answer(req: Request, res: Response, result: CacheResult<unknown>): void {
+      const { body, etag } = serializer.serialize(result.value);
+      setCacheHeaders(res, result, etag);
+      // Only a conditional request can be fresh (the answer has an ETag and no Last-Modified): skip the check otherwise.
+      if (req.headers["if-none-match"] !== undefined && req.fresh) {
+        res.status(304).end();
+        return;
+      }
+      // What res.send does with these bytes, without its checks that cannot apply here (type and ETag are set,
+      // freshness was just decided). The memoized bytes are a Buffer: Express would copy a string of 1 kB or more.
+      res.setHeader("Content-Type", JSON_CONTENT_TYPE);
+      res.setHeader("Content-Length", body.length);
+      if (req.method === "HEAD") res.end();
+      else res.end(body);
+    },
+  };
+}
+
+/** The fast path's headers after the security headers: what `setCacheHeaders` and `answer` set for a fresh hit. */
+function answerHeaders(result: CacheResult<unknown>, etag: string, length: number): string[] {
+  return [
+    "X-Cache",
+    result.status.toUpperCase(),
+    "Age",
+    String(Math.floor(result.ageMs / 1000)),
+    "X-Cache-Age-Ms",
+    String(Math.round(result.ageMs)),
+    "Cache-Control",
+    CACHE_CONTROL,
+    "ETag",
+    etag,
+    "Content-Type",
+    JSON_CONTENT_TYPE,
+    "Content-Length",
+    String(length),
+  ];
+}
+
 function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: string): void {
   res.setHeader("X-Cache", result.status.toUpperCase());
   res.setHeader("Age", String(Math.floor(result.ageMs / 1000)));
   res.setHeader("X-Cache-Age-Ms", String(Math.round(result.ageMs)));
-  res.setHeader("Cache-Control", "private, no-cache");
+  res.setHeader("Cache-Control", CACHE_CONTROL);
   res.setHeader("ETag", etag);
   if (result.status !== "stale") return;
   // RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed.
@@ -111,6 +218,14 @@ export function staleReason(result: CacheResult<unknown>): string {
   if (error === undefined || error instanceof FactoryHardTimeoutError) return "loader-timeout";
   return "loader-failed";
 }
+
+/** A relative window as `parseSince` reads it (a number of minutes, hours or days). */
+const RELATIVE_WINDOW = /^\d{1,6}[mhd]$/;
+/** Distinct query strings remembered before the memo starts over. */
+const PARSED_MEMO_MAX = 1_000;
+
+/** Analytics answers may be kept by the client, private to it, and revalidated (ETag) before each use. */
+const CACHE_CONTROL = "private, no-cache";
 
 /** What `res.type("application/json")` followed by `res.send(string)` sets. */
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8";

@@ -22,9 +22,9 @@ export function httpRequestMetrics(registry: Registry, namePrefix = "spywatcher_
   // One labelled child per (method, route, status), found by a string key: observing through it skips
   // prom-client's per-call label hashing, which showed in the CPU profile of a loaded service.
   const children = new Map<string, Histogram.Internal<"method" | "route" | "status">>();
-  return (req, res, elapsedMs) => {
+  return (req, res, elapsedMs, completed) => {
     const route = routeTemplate(req, res);
-    const status = res.writableFinished ? String(res.statusCode) : "aborted";
+    const status = completed ? String(res.statusCode) : "aborted";
     const key = `${req.method} ${status} ${route}`;
     let child = children.get(key);
     if (!child) {

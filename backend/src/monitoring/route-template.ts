@@ -24,6 +24,8 @@ export function withRouteBase(mountPath: string, router: RequestHandler): Reques
  * one that entered no router is "unmatched".
  */
 export function routeTemplate(req: Request, res: Response): string {
+  // Set by an app's fast path (http/app.ts), which answers before any router.
+  if (typeof res.locals.routeTemplate === "string") return res.locals.routeTemplate;
   const base = typeof res.locals.routeBase === "string" ? res.locals.routeBase : undefined;
   const routePath = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof routePath === "string") {

@@ -68,6 +68,8 @@ export class RememberFlow {
     const { stats } = this.ctx;
     // Breaker open: not even a read is attempted; the loader runs directly.
     if (this.ctx.gateway.isOpenFor(plan.fullKey)) return pick(await this.bypass(plan, loader));
+    const fresh = this.peek(plan, loader);
+    if (fresh) return pick(fresh);
     let read: EntryRead | undefined = this.reader.readL1(plan.fullKey);
     if (read === undefined) {
       // The GET leaves first: bookkeeping that needs no answer runs while Redis works, not before it.
@@ -108,6 +110,31 @@ export class RememberFlow {
       });
     }
     return pick(await this.load(plan, loader, envelope ? { envelope, value: value as T } : undefined));
+  }
+
+  /**
+   * The synchronous part of `run`: a fresh, valid in-process (L1) entry while the tag map is trusted and the key's
+   * breaker is closed, recorded as a hit; undefined for everything else (stale, softly invalidated, not in L1,
+   * a schema mismatch), which `run` handles.
+   */
+  peek<T>(plan: RememberPlan<T>, loader: () => Promise<T>): CacheResult<T> | undefined {
+    if (this.ctx.gateway.isOpenFor(plan.fullKey)) return undefined;
+    const read = this.reader.readL1(plan.fullKey);
+    if (read === undefined || read.softInvalidated) return undefined;
+    const { envelope } = read;
+    if (!envelope) return undefined;
+    const now = Date.now();
+    if (now >= envelope.freshUntil) return undefined;
+    let value = envelope.value as T;
+    if (plan.schema !== undefined) {
+      const checked = this.checkSchema(plan, envelope.value);
+      if (!checked.ok) return undefined;
+      value = checked.value;
+    }
+    this.recent?.touch(plan, loader);
+    this.ctx.stats.recordHit("l1", plan.statsLabel);
+    this.maybeRefreshAhead(plan, loader, envelope, now);
+    return { value, status: "hit", ageMs: now - envelope.createdAt, storedAt: envelope.createdAt };
   }
 
   private async load<T>(

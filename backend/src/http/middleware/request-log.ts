@@ -24,9 +24,9 @@ export function requestLog(options: RequestLogOptions): RequestObserver | undefi
   const logger = options.logger;
   const throttle = new LogThrottle();
   if (slowMs <= 0 && sampleRate <= 0) return undefined;
-  return (req, res, elapsedMs) => {
+  return (req, res, elapsedMs, completed) => {
     // A request whose client left before the response finished is no completed request.
-    if (!res.writableFinished) return;
+    if (!completed) return;
     const ms = Math.round(elapsedMs * 10) / 10;
     const fields = () => ({ method: req.method, path: req.path.slice(0, 200), status: res.statusCode, ms });
     if (slowMs > 0 && ms >= slowMs) {

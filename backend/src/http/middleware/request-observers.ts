@@ -1,7 +1,10 @@
 import type { Request, RequestHandler, Response } from "express";
 
-/** Told about each request once its response is done: `elapsedMs` since it arrived; `res.writableFinished` false when the client left first. */
-export type RequestObserver = (req: Request, res: Response, elapsedMs: number) => void;
+/**
+ * Told about each request once its response is done: `elapsedMs` since it arrived; `completed` false when the
+ * client left before the response was finished.
+ */
+export type RequestObserver = (req: Request, res: Response, elapsedMs: number, completed: boolean) => void;
 
 /**
  * One middleware and one `close` listener per request for every observer (the metrics timer, the request log):
@@ -10,12 +13,23 @@ export type RequestObserver = (req: Request, res: Response, elapsedMs: number) =
  */
 export function observeRequests(observers: readonly RequestObserver[]): RequestHandler {
   if (observers.length === 0) return (_req, _res, next) => next();
+  const observe = observeResponse(observers);
   return (req, res, next) => {
-    const started = performance.now();
+    observe(req, res, performance.now());
+    next();
+  };
+}
+
+/** What `observeRequests` does for one request, timed from `started` (`performance.now()` at its arrival). */
+export function observeResponse(
+  observers: readonly RequestObserver[],
+): (req: Request, res: Response, started: number) => void {
+  if (observers.length === 0) return () => undefined;
+  return (req, res, started) => {
     res.once("close", () => {
       const elapsedMs = performance.now() - started;
-      for (const observe of observers) observe(req, res, elapsedMs);
+      const completed = res.writableFinished;
+      for (const observe of observers) observe(req, res, elapsedMs, completed);
     });
-    next();
   };
 }

@@ -166,6 +166,8 @@ describe("two instance registries", () => {
     const reads = 20;
     for (let i = 0; i < reads; i += 1) expect(await lone.get(key)).toBe("old");
     expect(tagReads.length).toBeLessThanOrEqual(3);
+    // The same count in its stats (`spywatcher_cache_tag_version_reads_total`): one version per script here.
+    expect(lone.getLocalStats().invalidation.versionReads).toBe(tagReads.length);
 
     // The writer finds it in the second registry's live set and waits W for its acknowledgement (reading the first
     // registry alone, it would expect nobody and resolve at once while the lone instance still vouches for "old").

@@ -88,7 +88,7 @@ type Placement = "bus" | "bus+registry";
 async function placePrefix(
   masterOf: MasterOfKey,
   placement: Placement,
-): Promise<{ prefix: string; keys: KeyBuilder; victim: number }> {
+): Promise<{ prefix: string; keys: KeyBuilder; victim: number; onVictim: string[] }> {
   for (;;) {
     const prefix = uniquePrefix("cfo");
     const keys = new KeyBuilder({ prefix: `${prefix}:cache`, version: "v1" });
@@ -99,7 +99,10 @@ async function placePrefix(
     // The case no heartbeat survives (all three on one master) is the one left open; this cluster never has it (the
     // second registry may share the sequence key's master when the first registry is elsewhere).
     expect(sequence === first && first === second).toBe(false);
-    return { prefix, keys, victim: sequence! };
+    const onVictim = (["sequence", "first", "second"] as const).filter(
+      (_, i) => [sequence, first, second][i] === sequence,
+    );
+    return { prefix, keys, victim: sequence!, onVictim };
   }
 }
 
@@ -267,6 +270,7 @@ describe.each([
       const resumedMs = Math.max(...failed.map(firstHit)) - promotedAt;
       const all = answers.filter((a) => a.sentAt >= faultAt - BEFORE_WINDOW_MS);
       const figures = {
+        busKeysOnVictim: placed.onVictim,
         paths: { isolated: isolated.length, failed: failed.length },
         before: {
           perSecond: Math.round(before),

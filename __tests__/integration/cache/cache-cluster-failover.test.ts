@@ -63,6 +63,7 @@ describe.each([
   { fault: "SIGSTOP", placement: "bus" },
   { fault: "SIGKILL", placement: "plain" },
   { fault: "SIGKILL", placement: "registry" },
+  { fault: "SIGKILL", placement: "bus+registry" },
 ] as const)(
   "cache on a 6-node Redis Cluster whose $placement master gets $fault under load",
   ({ fault, placement }) => {
@@ -91,21 +92,27 @@ describe.each([
       cluster = await startRedisCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS, requireFullCoverage: false });
       const masterOf = await masterLookup(cluster.client());
       const masters = await cluster.masters();
-      // A prefix whose bus sequence and instance registry live on different masters, so that each placement below
-      // fails exactly one of them (a master holding both is the "bus" case plus a registry that cannot be read:
-      // docs/cache-resilience.md, "Tags").
+      // A prefix whose bus sequence and first instance registry live on different masters, so that each of the first
+      // placements below fails exactly one of them; for "bus+registry", on the same master (the second registry is
+      // then on another: docs/cache.md, "Tag invalidation").
       let prefix: string;
       let keys: KeyBuilder;
       do {
         prefix = `${uniquePrefix("failover")}:cache`;
         keys = new KeyBuilder({ prefix, version: "v1" });
-      } while ((await masterOf(keys.busSequence())) === (await masterOf(keys.instances())));
+      } while (
+        ((await masterOf(keys.busSequence())) === (await masterOf(keys.instances()))) !==
+        (placement === "bus+registry")
+      );
+      if (placement === "bus+registry")
+        expect(await masterOf(keys.secondInstances())).not.toBe(await masterOf(keys.busSequence()));
       placed = await keysOnEveryMaster(masterOf, keys, masters, { tagsPerMaster: 2, keysPerTag: 3 });
       // "bus": the master holding the bus's sequence key, whose death also silences the invalidation bus (the hardest
-      // case: no instance trusts its tag map). "registry": the master holding the instance registry (no heartbeat can
-      // register; instances keep pinging and are counted as heard). "plain": a master holding neither.
+      // case: no instance trusts its tag map). "registry": the master holding the first instance registry (heartbeats
+      // register in the second only; instances keep pinging and are counted as heard). "bus+registry": the master
+      // holding both (no ping, registrations in the second registry only). "plain": a master holding neither.
       const busMasters = [await masterOf(keys.busSequence()), await masterOf(keys.instances())];
-      if (placement === "bus") victim = busMasters[0]!;
+      if (placement === "bus" || placement === "bus+registry") victim = busMasters[0]!;
       else if (placement === "registry") victim = busMasters[1]!;
       else victim = masters.find((master) => !busMasters.includes(master))!;
       victimKeys = new Set(placed.filter((entry) => entry.master === victim).map((entry) => entry.key));

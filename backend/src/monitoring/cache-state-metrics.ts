@@ -23,7 +23,8 @@ type CacheStateStats = Pick<SpyCacheStats, "breaker" | "l1" | "invalidation"> & 
  * series out of that scrape rather than holding /metrics:
  * - `<prefix>breaker_state` (0 closed, 1 half-open, 2 open), `<prefix>breaker_opens_total`, `<prefix>breaker_rejected_total`
  * - `<prefix>l1_entries`, `<prefix>l1_bytes` (0 when L1 is disabled)
- * - `<prefix>invalidation_trusted` (1 while hits need no tag round trip), `<prefix>known_tags`
+ * - `<prefix>invalidation_trusted` (1 while hits need no tag round trip), `<prefix>known_tags`,
+ *   `<prefix>tag_version_reads_total` (tag versions read from Redis: what an untrusted map costs)
  * - source design 003's names, unprefixed: `cache_circuit_breaker_state` (0 closed, 1 open, 2 half-open) and
  *   `cache_active_locks` (stampede locks this instance holds)
  */
@@ -90,6 +91,11 @@ export function registerCacheStateMetrics(
     s.invalidation.trusted ? 1 : 0,
   );
   gauge("known_tags", "Tags whose versions this instance holds in process", (s) => s.invalidation.knownTags);
+  counter(
+    "tag_version_reads_total",
+    "Tag versions read from Redis (reads that could not rely on the in-process tag map)",
+    (s) => s.invalidation.versionReads,
+  );
   gauge(
     "",
     "Circuit breaker in front of Redis: 0 closed, 1 open, 2 half-open (source design 003)",

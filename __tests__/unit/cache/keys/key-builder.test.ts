@@ -1,3 +1,4 @@
+import calculateSlot from "cluster-key-slot";
 import { describe, expect, it } from "vitest";
 import { InvalidKeyError } from "../../../../backend/src/cache/cache-errors.ts";
 import { KeyBuilder, validatePart } from "../../../../backend/src/cache/keys/key-builder.ts";
@@ -55,4 +56,25 @@ describe("KeyBuilder", () => {
     expect(keys.entry("analytics:ghosts:1")).toBe(first);
     expect(() => keys.entry("bad key")).toThrow(InvalidKeyError);
   });
+
+  it.each(["spywatcher:cache", "t-cfo-0a1b2c3d:cache", "p", "tenant-42:cache", "a:b:c"])(
+    "puts the second registry of %j in a slot apart from the first registry's and the bus sequence's",
+    (prefix) => {
+      const built = new KeyBuilder({ prefix, version: "v1" });
+      const [first, second] = built.registries();
+      expect(first).toBe(built.instances());
+      expect(second).toBe(built.secondInstances());
+      expect(second).toMatch(new RegExp(`^${prefix}:_sys:v1:instances2:\\{reg-\\d+\\}$`));
+      const slots = [calculateSlot(built.busSequence()), calculateSlot(first), calculateSlot(second)];
+      expect(new Set(slots).size).toBe(3);
+      // 8,192 slots apart (one more when the sequence key sits there): never on one master while each master serves
+      // one contiguous range of at most 8,192 slots, as redis-cli's even split of 2 or more masters does.
+      const apart = Math.abs(slots[2]! - slots[1]!);
+      expect([8_191, 8_192, 8_193]).toContain(apart);
+      const third = (slot: number) => Math.floor(slot / Math.ceil(16_384 / 3));
+      expect(third(slots[2]!)).not.toBe(third(slots[1]!));
+      // The same key in every process, and for a second builder of the same prefix.
+      expect(new KeyBuilder({ prefix, version: "v1" }).secondInstances()).toBe(second);
+    },
+  );
 });

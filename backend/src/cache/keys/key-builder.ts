@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import calculateSlot from "cluster-key-slot";
 import { InvalidKeyError } from "../cache-errors.ts";
 
 /** Whitespace, control characters, glob characters and the cluster hash-tag braces: never allowed in a key part. */
@@ -7,6 +8,10 @@ const FORBIDDEN_IN_PART = /[\s\p{Cc}*?[\]{}\\]/u;
 const FORBIDDEN_IN_PATTERN = /[\s\p{Cc}{}\\]/u;
 const PREFIX_FORMAT = /^[A-Za-z0-9_-]+(?::[A-Za-z0-9_-]+)*$/;
 const VERSION_FORMAT = /^[A-Za-z0-9_-]{1,16}$/;
+/** Number of Redis Cluster hash slots. */
+const SLOTS = 16_384;
+/** Hash tag found for each slot the second registry was placed in (searched once per slot and process). */
+const hashTagOfSlot = new Map<number, string>();
 /** Logical keys may not start with the internal namespace. */
 const SYSTEM_SEGMENT = "_sys";
 /** Most logical keys whose full key is remembered (the memo is emptied when full, so it never grows past this). */
@@ -33,6 +38,8 @@ export class KeyBuilder {
   readonly maxKeyLength: number;
   private readonly entryBase: string;
   private readonly systemBase: string;
+  /** The second registry's key, once computed (`secondInstances`). */
+  private secondRegistry: string | undefined;
   /** Logical key -> full key, for keys already validated: the same keys are read over and over. */
   private readonly entryMemo = new Map<string, string>();
 
@@ -115,9 +122,32 @@ export class KeyBuilder {
     return `${this.systemBase}ack:${instanceId}`;
   }
 
-  /** ZSET of live instances (score: last heartbeat, epoch ms). */
+  /** ZSET of live instances (score: last heartbeat, epoch ms): the first registry. */
   instances(): string {
     return `${this.systemBase}instances`;
+  }
+
+  /**
+   * The second registry (same content as `instances()`), in a slot of its own so that one dead master cannot silence
+   * both (docs/cache.md, "Tag invalidation"). Its hash tag puts it 8,192 slots from the first registry, so the two are
+   * on different masters whenever each master serves one contiguous range of at most 8,192 slots (redis-cli's even
+   * split of 2 or more masters, kept by failovers; a resharded map may not be). Never the sequence key's slot either:
+   * when that is the one 8,192 away, the slot next to it (the sequence key is then off the first registry's master).
+   */
+  secondInstances(): string {
+    if (this.secondRegistry === undefined) {
+      const first = calculateSlot(this.instances());
+      const sequence = calculateSlot(this.busSequence());
+      let slot = (first + SLOTS / 2) % SLOTS;
+      if (slot === sequence) slot = (slot + 1) % SLOTS;
+      this.secondRegistry = `${this.systemBase}instances2:{${hashTagFor(slot)}}`;
+    }
+    return this.secondRegistry;
+  }
+
+  /** Both registries: every heartbeat writes each, an invalidator reads each (rule 4 of "Tag invalidation"). */
+  registries(): [string, string] {
+    return [this.instances(), this.secondInstances()];
   }
 
   /** Prefix handed to the distributed lock for stampede locks (it appends `:lock:<name>`). */
@@ -136,6 +166,17 @@ export class KeyBuilder {
     const hash = createHash("sha256").update(logicalKey).digest("hex").slice(0, 40);
     return `${full.slice(0, this.maxKeyLength - hash.length - 1)}~${hash}`;
   }
+}
+
+/**
+ * A hash tag whose slot is `slot`: the first of `reg-0`, `reg-1`, ... that hashes there (every slot has one up to
+ * `reg-157791`; about 18,000 CRC16s, about 5 ms, on average). Deterministic, so every instance finds the same key.
+ */
+function hashTagFor(slot: number): string {
+  let tag = hashTagOfSlot.get(slot);
+  for (let n = 0; tag === undefined; n += 1) if (calculateSlot(`reg-${n}`) === slot) tag = `reg-${n}`;
+  hashTagOfSlot.set(slot, tag);
+  return tag;
 }
 
 /** Throws InvalidKeyError unless `part` is a non-empty key or tag without whitespace, control or glob characters. */

@@ -32,8 +32,11 @@ export interface SpyCacheStats extends DocumentedCacheStats {
   breaker: CircuitBreakerStats;
   /** In-process tier usage (null when disabled). */
   l1: { entries: number; bytes: number } | null;
-  /** State of the invalidation protocol on this instance. */
-  invalidation: { trusted: boolean; knownTags: number; lastPingRoundTripMs: number | null };
+  /**
+   * State of the invalidation protocol on this instance; `versionReads`: tag versions read from Redis since start
+   * (reads that could not rely on the in-process map: docs/cache.md, "Tag invalidation", rules 5 and 6).
+   */
+  invalidation: { trusted: boolean; knownTags: number; lastPingRoundTripMs: number | null; versionReads: number };
   /** Stampede locks this instance holds now (null when locking is off or not counted). */
   locks: { held: number | null };
   /** Keys of this prefix and their memory (estimated from a MEMORY USAGE sample); null when skipped or unreachable. */
@@ -111,6 +114,7 @@ export function localStats(
       trusted: ctx.tags.isTrusted(),
       knownTags: ctx.tags.size,
       lastPingRoundTripMs: ctx.bus.lastPingRoundTripMs ?? null,
+      versionReads: ctx.tags.versionReads,
     },
     locks: { held: ctx.lock?.heldCount ?? null },
   };

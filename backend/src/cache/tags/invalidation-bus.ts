@@ -37,10 +37,12 @@ export interface InvalidationBusOptions {
 /**
  * The invalidation protocol (docs/cache.md, "Tag invalidation"). All bus messages go through one Lua script that
  * numbers them, so every subscriber sees one total order and notices any gap (then it forgets its tag map).
- * Every W/4 each instance refreshes its heartbeat in a ZSET (the registry) and, independently, publishes a ping;
+ * Every W/4 each instance refreshes its heartbeat in two ZSETs (the registries, in slots apart, so one dead master
+ * leaves one) and, independently of each other, publishes a ping;
  * receiving its own ping sent at P proves it has applied every invalidation published before P, so it trusts its
  * local tag map until P + W/2. An invalidation resolves W after publishing (by then any instance that has not
- * applied it has also stopped trusting its map), or earlier once every instance of the registry's live set and
+ * applied it has also stopped trusting its map), or earlier once both registries answered and every instance of their
+ * live sets and
  * every instance heard pinging before it on the bus has acknowledged it, and no sooner than W/2 after the start
  * of the invalidator's unbroken view of the bus. The registry alone would not do: an instance whose registration
  * fails (its master is down) still pings and trusts its map (docs/cache.md, "Tag invalidation").
@@ -51,6 +53,8 @@ export interface InvalidationBusOptions {
 export class InvalidationBus extends EventEmitter {
   private readonly channel: string;
   private readonly ackChannel: string;
+  /** The two registry keys (each its own slot). */
+  private readonly registries: readonly [string, string];
   private lastSequence: number | undefined;
   private pingNumber = 0;
   private readonly pingsInFlight = new Map<number, number>();
@@ -71,6 +75,7 @@ export class InvalidationBus extends EventEmitter {
     super();
     this.channel = options.keys.busChannel();
     this.ackChannel = options.keys.ackChannel(options.instanceId);
+    this.registries = options.keys.registries();
     this.heard = new HeardInstances(options.windowMs);
     this.onMessage = this.onMessage.bind(this);
   }
@@ -91,8 +96,8 @@ export class InvalidationBus extends EventEmitter {
 
   /**
    * Publishes the new versions (of a soft bump from `softFrom` if given) and resolves W after publishing, or earlier
-   * once every live instance applied them: the registry's live set and every instance heard pinging before this
-   * message (both needed; otherwise W), and not before the invalidator's unbroken view of the bus is W/2 old.
+   * once every live instance applied them: both registries' live sets and every instance heard pinging before this
+   * message (all needed; otherwise W), and not before the invalidator's unbroken view of the bus is W/2 old.
    */
   async announceInvalidation(
     versions: Record<string, number>,
@@ -110,9 +115,10 @@ export class InvalidationBus extends EventEmitter {
           : { t: "i", from: this.options.instanceId, id, v: versions },
       );
       acks.startWindow(this.options.windowMs);
-      // The registry is read only after publishing, so it lists every registration written before this message.
-      // Without its answer or without the echo (this instance's subscriber is down, so it cannot know who pinged),
-      // nothing resolves early: W. Why each is needed: docs/cache.md, "Tag invalidation".
+      // The registries are read only after publishing, so they list every registration written before this message.
+      // Without both answers (a registration may be in either) or without the echo (this instance's subscriber is
+      // down, so it cannot know who pinged), nothing resolves early: W. Why each is needed: docs/cache.md, "Tag
+      // invalidation".
       void Promise.all([this.liveInstances().catch(() => undefined), echo]).then(([registry, heard]) => {
         if (!registry) return;
         const expected = new Set([...registry, ...heard.ids]);
@@ -138,15 +144,18 @@ export class InvalidationBus extends EventEmitter {
     return this.publish({ t: "f", from: this.options.instanceId, key: fullKey }).catch(() => undefined);
   }
 
-  /** Instance ids whose heartbeat is recent. */
+  /** Instance ids whose heartbeat is recent in either registry (both read at once); rejects unless both answered. */
   async liveInstances(): Promise<Set<string>> {
     const since = Date.now() - this.options.liveWindowMs;
-    const instances = this.options.keys.instances();
-    const ids = await this.options.gateway.call((c) => c.zrangebyscore(instances, since, "+inf"), instances);
-    return new Set(ids);
+    const replies = await Promise.all(
+      this.registries.map((registry) =>
+        this.options.gateway.call((c) => c.zrangebyscore(registry, since, "+inf"), registry),
+      ),
+    );
+    return new Set(replies.flat());
   }
 
-  /** Stops the heartbeat, leaves the registry and the heard sets (a bus message) and unsubscribes. */
+  /** Stops the heartbeat, leaves both registries and the heard sets (a bus message) and unsubscribes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -158,9 +167,8 @@ export class InvalidationBus extends EventEmitter {
     if (this.heartbeatInFlight) await withTimeout(this.heartbeatInFlight, 1_000, "heartbeat").catch(() => undefined);
     // Bounded: a subscriber that never connected would hold an UNSUBSCRIBE in its offline queue forever.
     await Promise.allSettled([
-      this.options.gateway.call(
-        (c) => c.zrem(this.options.keys.instances(), this.options.instanceId),
-        this.options.keys.instances(),
+      ...this.registries.map((registry) =>
+        this.options.gateway.call((c) => c.zrem(registry, this.options.instanceId), registry),
       ),
       this.publish({ t: "l", from: this.options.instanceId }),
       withTimeout(this.options.subscriber.unsubscribe(this.channel, this.ackChannel), 1_000, "unsubscribe"),
@@ -168,7 +176,7 @@ export class InvalidationBus extends EventEmitter {
   }
 
   /**
-   * One beat: registration and ping. Beats overlap (up to MAX_BEATS_IN_FLIGHT) rather than skip while one is slow:
+   * One beat: a registration in each registry and a ping. Beats overlap (up to MAX_BEATS_IN_FLIGHT) rather than skip while one is slow:
    * under HTTP load the event loop lags, and a skipped beat let trust lapse, so every read took the untrusted path
    * (one more script call each) exactly when the process was busiest.
    */
@@ -178,9 +186,15 @@ export class InvalidationBus extends EventEmitter {
     // every beat (and one at every start, before the connection is up). No ping then, so trust lapses by itself.
     if (!this.options.gateway.isConnected()) return;
     this.beatsInFlight += 1;
-    // Independent: a registry whose master is down must not silence the ping (invalidators also count instances
-    // heard pinging), nor a silent bus the registration (rule 6 then rests on it alone).
-    const beat = Promise.allSettled([this.register(), this.ping()]);
+    this.beats += 1;
+    // Forget instances gone for a minute (crashed without close()), in each registry, every 64 beats.
+    const prune = this.beats % 64 === 0;
+    // Independent: a registry whose master is down must not silence the other registry nor the ping (invalidators
+    // also count instances heard pinging), nor a silent bus the registrations (rule 6 then rests on them alone).
+    const beat = Promise.allSettled([
+      ...this.registries.map((registry) => this.register(registry, prune)),
+      this.ping(),
+    ]);
     this.heartbeatInFlight = beat;
     try {
       await beat;
@@ -189,17 +203,16 @@ export class InvalidationBus extends EventEmitter {
     }
   }
 
-  /** Writes this instance's heartbeat into the registry; once it succeeded, fetched versions vouch until its send time + W/2. */
-  private async register(): Promise<void> {
+  /**
+   * Writes this instance's heartbeat into one registry; once either registry's ZADD returned, fetched versions vouch
+   * until its send time + W/2 (an invalidator resolving early has read both, so it saw this registration).
+   */
+  private async register(registry: string, prune: boolean): Promise<void> {
     const sentAt = performance.now();
-    const instances = this.options.keys.instances();
-    await this.options.gateway.call((c) => c.zadd(instances, Date.now(), this.options.instanceId), instances);
+    await this.options.gateway.call((c) => c.zadd(registry, Date.now(), this.options.instanceId), registry);
     this.vouchFrom(sentAt);
-    this.beats += 1;
-    if (this.beats % 64 === 0) {
-      // Forget instances gone for a minute (crashed without close()).
-      await this.options.gateway.call((c) => c.zremrangebyscore(instances, "-inf", Date.now() - 60_000), instances);
-    }
+    if (prune)
+      await this.options.gateway.call((c) => c.zremrangebyscore(registry, "-inf", Date.now() - 60_000), registry);
   }
 
   /** Publishes a ping; its return grants trust (onOwnPing), its publication alone lets fetched versions vouch until its send time + W/2. */

@@ -30,6 +30,8 @@ export class TagVersionStore {
    * this instance's acknowledgement or W after its publication.
    */
   registeredUntil = 0;
+  /** Tag versions Redis answered so far (one script call each on a cluster): what an untrusted map costs. */
+  versionReads = 0;
   /** Tag -> performance.now() until which its version fetched from Redis is current enough for reads (rule 6). */
   private readonly fetchedUntil = new Map<string, number>();
   /** Called with the tags of each soft bump once, when first recorded (own bump or bus); must not throw. */
@@ -92,12 +94,15 @@ export class TagVersionStore {
     let raw: string[];
     if (!this.redis.isCluster) {
       raw = (await this.redis.call((c) => READ_TAG_VERSIONS.run(c, versionKeys, [ttl]), versionKeys[0])) as string[];
+      this.versionReads += raw.length;
     } else {
       // Each tag key has its own slot: one script call per tag, sent together.
       raw = await Promise.all(
-        versionKeys.map(
-          async (key) => ((await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]), key)) as string[])[0]!,
-        ),
+        versionKeys.map(async (key) => {
+          const [version] = (await this.redis.call((c) => READ_TAG_VERSIONS.run(c, [key], [ttl]), key)) as string[];
+          this.versionReads += 1;
+          return version!;
+        }),
       );
     }
     const result = new Map<string, number>();

@@ -323,7 +323,10 @@ describe.each([
       expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.5);
       expect(during).toBeGreaterThanOrEqual(before * 0.3);
       expect(othersUntilPromotion.length).toBeGreaterThan(0);
-      expect(tagReadsPerCall).toBeLessThan(0.5);
+      // Without rule 6's vouching each live-master request reads one version per tag (2.9 per request measured with
+      // one registry in the "bus+registry" placement); with it, 0.25-0.65 per request were measured, the failed
+      // slots' own reads included (see above), so the bound sits between the two, clear of both.
+      expect(tagReadsPerCall).toBeLessThan(1);
       // Bounded: at most a few queries per distinct analytic, not one per request.
       expect(queries).toBeLessThan(paths.length * 4);
       if (fault === "SIGSTOP") {

@@ -75,15 +75,7 @@ export class ActivityRetention {
 
   /** Runs until the whole keyspace was examined once (the CLI's `activity cleanup`). */
   async runToEnd(options: { nowMs?: number; dryRun?: boolean } = {}): Promise<RetentionReport> {
-    const total: RetentionReport = {
-      dryRun: options.dryRun ?? false,
-      scanned: 0,
-      deleted: 0,
-      expiryRepaired: 0,
-      daysTrimmed: 0,
-      bucketsTrimmed: 0,
-      complete: false,
-    };
+    const total = emptyReport(options.dryRun ?? false);
     this.scan = undefined;
     while (!total.complete) {
       const report = await this.run(options);
@@ -98,15 +90,7 @@ export class ActivityRetention {
   }
 
   private async runOnce(nowMs: number, dryRun: boolean): Promise<RetentionReport> {
-    const report: RetentionReport = {
-      dryRun,
-      scanned: 0,
-      deleted: 0,
-      expiryRepaired: 0,
-      daysTrimmed: 0,
-      bucketsTrimmed: 0,
-      complete: false,
-    };
+    const report = emptyReport(dryRun);
     this.scan ??= this.structures.scan("*", 500);
     while (report.scanned < this.maxKeysPerRun) {
       const next = await this.scan.next();
@@ -199,4 +183,9 @@ export function horizonOf(key: string): number | undefined {
     return start === undefined ? undefined : bucketExpiresAt("minute", start);
   }
   return undefined;
+}
+
+/** A report of nothing done yet. */
+function emptyReport(dryRun: boolean): RetentionReport {
+  return { dryRun, scanned: 0, deleted: 0, expiryRepaired: 0, daysTrimmed: 0, bucketsTrimmed: 0, complete: false };
 }

@@ -2,7 +2,7 @@ import type { PrismaClient } from "../db/prisma-client.ts";
 import { toPage, type AnalyticsPage } from "./analytics-page.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, GhostItem } from "./analytics-types.ts";
 import { previousWindow } from "./analytics-window.ts";
-import { heatmapResultSql, shiftsResultSql } from "./result-sql.ts";
+import { ghostsResultSql, heatmapResultSql, shiftsResultSql } from "./result-sql.ts";
 
 /** One (channel, hour of day) cell of the heatmap, for the `limit` busiest channels. */
 export interface HeatmapCellRow {
@@ -48,11 +48,7 @@ export class ActivityRepository {
                t.typing_count::float8 / (coalesce(m.message_count, 0) + 1) AS ghost_score
           FROM typing t LEFT JOIN messages m USING (user_id)
       )
-      SELECT user_id AS "userId", typing_count AS "typingCount", message_count AS "messageCount",
-             ghost_score AS "ghostScore", (count(*) OVER ())::int AS "total"
-        FROM scored
-       ORDER BY ghost_score DESC, typing_count DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ${ghostsResultSql(q.limit)}`;
     return toPage(rows);
   }
 

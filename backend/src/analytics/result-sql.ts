@@ -24,6 +24,18 @@ export function shiftsResultSql(limit: number, onlyActive: boolean): Prisma.Sql 
 }
 
 /**
+ * The result end of a ghosts query (raw and rollup sources): follows a CTE `scored(user_id, typing_count,
+ * message_count, ghost_score)` of users who typed in the window.
+ */
+export function ghostsResultSql(limit: number): Prisma.Sql {
+  return Prisma.sql`SELECT user_id AS "userId", typing_count AS "typingCount", message_count AS "messageCount",
+             ghost_score AS "ghostScore", (count(*) OVER ())::int AS "total"
+        FROM scored
+       ORDER BY ghost_score DESC, typing_count DESC, user_id ASC
+       LIMIT ${limit}`;
+}
+
+/**
  * The result end of a lurkers query (raw and rollup sources): follows a CTE `silent(user_id, presence_count,
  * last_seen_at)` of present users with no message and no typing in the window.
  */

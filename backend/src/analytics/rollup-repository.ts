@@ -6,7 +6,7 @@ import { CLIENT_PLATFORMS } from "./analytics-rules.ts";
 import type { AnalyticsQuery, BehaviorShiftItem, ClientDriftItem, GhostItem } from "./analytics-types.ts";
 import type { LurkerRow } from "./presence-repository.ts";
 import { DAY_MS, HOUR_MS, previousWindow, splitWindow, type TimeWindow } from "./analytics-window.ts";
-import { heatmapResultSql, lurkersResultSql, shiftsResultSql } from "./result-sql.ts";
+import { ghostsResultSql, heatmapResultSql, lurkersResultSql, shiftsResultSql } from "./result-sql.ts";
 import { planAdditiveWindow, planTwoWindows, type RollupPlan } from "./rollup-plan.ts";
 
 /** A UTC calendar date as `YYYY-MM-DD`, for comparing with the rollups' `day` column. */
@@ -109,11 +109,7 @@ export class RollupRepository {
       ), scored AS (
         SELECT *, typing_count::float8 / (message_count + 1) AS ghost_score FROM per_user WHERE typing_count > 0
       )
-      SELECT user_id AS "userId", typing_count AS "typingCount", message_count AS "messageCount",
-             ghost_score AS "ghostScore", (count(*) OVER ())::int AS "total"
-        FROM scored
-       ORDER BY ghost_score DESC, typing_count DESC, user_id ASC
-       LIMIT ${q.limit}`;
+      ${ghostsResultSql(q.limit)}`;
     return toPage(rows);
   }
 

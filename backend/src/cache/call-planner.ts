@@ -12,8 +12,23 @@ export class CallPlanner {
 
   constructor(private readonly ctx: CacheContext) {}
 
+  /**
+   * The last plan made for each options object, with the key and TTL it was made for. A caller that passes the
+   * same options object for the same entry on every call (the analytics API remembers one per request shape) gets
+   * the same plan back: no key strings, duration parsing or object per call. Plans are never mutated.
+   */
+  private readonly planned = new WeakMap<object, { key: string; ttl: Duration; plan: RememberPlan<unknown> }>();
+
   /** The resolved plan of one remember call. */
   plan<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {
+    const known = this.planned.get(options);
+    if (known !== undefined && known.key === key && known.ttl === ttl) return known.plan as RememberPlan<T>;
+    const plan = this.resolve(key, ttl, options);
+    this.planned.set(options, { key, ttl, plan });
+    return plan;
+  }
+
+  private resolve<T>(key: string, ttl: Duration, options: RememberOptions<T>): RememberPlan<T> {
     const defaults = this.ctx.options;
     return {
       key,

@@ -2,6 +2,7 @@ import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { logged } from "../ops/logged-invalidations.ts";
 import type { CleanupReport } from "../ops/cache-maintenance.ts";
+import { cleanupRecord } from "../ops/invalidation-log.ts";
 import { usageError } from "./cli-usage.ts";
 import type { OpenedCache } from "./opened-cache.ts";
 
@@ -91,16 +92,7 @@ export function registerCleanupCommand(
           if (options.expiredOnly || !options.locks) {
             const report = await ops.maintenance.expired({ dryRun });
             if (!dryRun && report.deleted > 0) {
-              await ops.invalidationLog.record({
-                source: "cli",
-                cause: "cli: cache cleanup --expired-only",
-                action: "cleanup",
-                tags: [],
-                count: report.deleted,
-                mode: "delete",
-                durationMs: report.durationMs,
-                outcome: report.failed > 0 ? "failed" : "ok",
-              });
+              await ops.invalidationLog.record(cleanupRecord("cli", "cli: cache cleanup --expired-only", report));
             }
             reports.push(report);
           }

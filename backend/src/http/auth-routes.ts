@@ -64,11 +64,7 @@ export function authRouter(deps: AuthRouterDependencies): Router {
       clientIp: req.ip ?? "unknown",
       userAgent: req.get("user-agent") ?? "",
     });
-    setSessionCookies(req, res, deps.cookies, {
-      token: opened.token,
-      csrfToken: opened.csrfToken,
-      maxExpiresAt: Date.parse(opened.session.maxExpiresAt),
-    });
+    setSessionCookies(req, res, deps.cookies, opened);
     res.redirect(302, deps.successRedirect);
   });
 

@@ -33,14 +33,14 @@ function secure(req: Request, policy: CookiePolicy): boolean {
   return policy.alwaysSecure || req.secure;
 }
 
-/** Sets the session and CSRF cookies, living until the session's absolute end. */
+/** Sets the session and CSRF cookies of a session just opened, living until the session's absolute end. */
 export function setSessionCookies(
   req: Request,
   res: Response,
   policy: CookiePolicy,
-  input: { token: string; csrfToken: string; maxExpiresAt: number },
+  input: { token: string; csrfToken: string; session: { maxExpiresAt: string } },
 ): void {
-  const maxAge = Math.max(1, Math.floor((input.maxExpiresAt - Date.now()) / 1000));
+  const maxAge = Math.max(1, Math.floor((Date.parse(input.session.maxExpiresAt) - Date.now()) / 1000));
   const common = { path: "/", sameSite: "lax" as const, secure: secure(req, policy), maxAge };
   res.append("Set-Cookie", stringifySetCookie({ name: SESSION_COOKIE, value: input.token, httpOnly: true, ...common }));
   res.append(

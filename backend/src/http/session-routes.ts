@@ -40,11 +40,7 @@ export function sessionRouter(deps: SessionRouterDependencies): Router {
       clientIp: req.ip ?? "unknown",
       userAgent: req.get("user-agent") ?? "",
     });
-    setSessionCookies(req, res, deps.cookies, {
-      token: opened.token,
-      csrfToken: opened.csrfToken,
-      maxExpiresAt: Date.parse(opened.session.maxExpiresAt),
-    });
+    setSessionCookies(req, res, deps.cookies, opened);
     res.status(201).set("Cache-Control", "no-store").json(opened);
   });
 

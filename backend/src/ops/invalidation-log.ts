@@ -28,6 +28,25 @@ export interface InvalidationRecord {
 }
 
 /** One entry read back, with its stream id and time. */
+/** The record of a cleanup run that deleted entries (or failed to): the CLI's and the scheduled one's. */
+export function cleanupRecord(
+  source: InvalidationSource,
+  cause: string,
+  report: { deleted: number; failed: number; durationMs: number },
+): InvalidationRecord {
+  return {
+    source,
+    cause,
+    action: "cleanup",
+    tags: [],
+    count: report.deleted,
+    mode: "delete",
+    durationMs: report.durationMs,
+    outcome: report.failed > 0 ? "failed" : "ok",
+    ...(report.failed > 0 ? { error: `${report.failed} deletes failed` } : {}),
+  };
+}
+
 export interface InvalidationLogEntry extends InvalidationRecord {
   id: string;
   at: string;

@@ -3,7 +3,7 @@ import { RELEASE_IF_OWNER } from "../cache/lock/lock-scripts.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { RedisClient } from "../redis/redis-connections.ts";
 import type { CacheMaintenance, CleanupReport, ScanCursors } from "./cache-maintenance.ts";
-import type { InvalidationLog } from "./invalidation-log.ts";
+import { cleanupRecord, type InvalidationLog } from "./invalidation-log.ts";
 import type { OpsKeys } from "./ops-keys.ts";
 
 /** Options of the scheduled cleanup. */
@@ -83,17 +83,9 @@ export class ScheduledCleanup {
           86_400_000,
         );
         if (report.deleted > 0 || report.failed > 0) {
-          await this.options.log?.record({
-            source: "scheduled",
-            cause: `scheduled cleanup (every ${this.options.intervalMs} ms)`,
-            action: "cleanup",
-            tags: [],
-            count: report.deleted,
-            mode: "delete",
-            durationMs: report.durationMs,
-            outcome: report.failed > 0 ? "failed" : "ok",
-            ...(report.failed > 0 ? { error: `${report.failed} deletes failed` } : {}),
-          });
+          await this.options.log?.record(
+            cleanupRecord("scheduled", `scheduled cleanup (every ${this.options.intervalMs} ms)`, report),
+          );
         }
       }
       logger.info(

@@ -67,6 +67,11 @@ type AnalyticsEntry = ReturnType<typeof analyticsEntry>;
 /** Distinct requests remembered per dependencies object before the memo starts over (keys change every minute). */
 const ENTRY_MEMO_MAX = 1_000;
 const entryMemos = new WeakMap<CachedAnalyticsDependencies, Map<string, AnalyticsEntry>>();
+/** The entry last found for a request object: the API passes the same parsed request again within a minute. */
+const entryOfRequest = new WeakMap<
+  CachedAnalyticsRequest,
+  { deps: CachedAnalyticsDependencies; type: AnalyticsType; entry: AnalyticsEntry }
+>();
 
 /**
  * `analyticsEntry`, remembered per dependencies object and request (its key, tags, loader and options only depend
@@ -78,6 +83,8 @@ function memoizedEntry(
   type: AnalyticsType,
   request: CachedAnalyticsRequest,
 ): AnalyticsEntry {
+  const known = entryOfRequest.get(request);
+  if (known !== undefined && known.deps === deps && known.type === type) return known.entry;
   let memo = entryMemos.get(deps);
   if (!memo) entryMemos.set(deps, (memo = new Map()));
   const id = `${type}|${request.guildId}|${Math.floor(request.since.getTime() / 60_000)}|${request.limit}|${request.window ?? ""}`;
@@ -87,6 +94,7 @@ function memoizedEntry(
     if (memo.size >= ENTRY_MEMO_MAX) memo.clear();
     memo.set(id, entry);
   }
+  entryOfRequest.set(request, { deps, type, entry });
   return entry;
 }
 

@@ -107,7 +107,7 @@ export function analyticsFastPath(
     // One writeHead with every header (security headers first, as the app's middleware sets them): no per-header
     // setHeader bookkeeping. The same headers, values and body as the router's answer (a test compares them).
     const { body, etag } = analytics.serialize(hit.value);
-    res.writeHead(200, [...context.securityHeaders, ...answerHeaders(hit, etag, body.length)]);
+    res.writeHead(200, answerHeaders(context.securityHeaders, hit, etag, body.length));
     res.end(body);
     context.answered(req, res, started, template);
     return true;
@@ -129,9 +129,8 @@ function analyticsCore(deps: AnalyticsRouterDependencies) {
     parse(type: AnalyticsType, req: Request): ParsedAnalyticsParams {
       const at = now();
       const minute = Math.floor(at.getTime() / 60_000);
-      const url = req.originalUrl;
-      const query = url.indexOf("?");
-      const id = `${type}?${query === -1 ? "" : url.slice(query + 1)}`;
+      // Keyed by the URL as sent: it names the analytic and the query string, and costs no new string.
+      const id = req.originalUrl;
       const known = parsed.get(id);
       if (known !== undefined && known.minute === minute) return known.input;
       const input = parseAnalyticsParams(analyticDefinition(type).params, req.query as Record<string, unknown>, at);
@@ -162,25 +161,47 @@ function analyticsCore(deps: AnalyticsRouterDependencies) {
   };
 }
 
-/** The fast path's headers after the security headers: what `setCacheHeaders` and `answer` set for a fresh hit. */
-function answerHeaders(result: CacheResult<unknown>, etag: string, length: number): string[] {
-  return [
-    "X-Cache",
-    result.status.toUpperCase(),
-    "Age",
-    String(Math.floor(result.ageMs / 1000)),
-    "X-Cache-Age-Ms",
-    String(Math.round(result.ageMs)),
-    "Cache-Control",
-    CACHE_CONTROL,
-    "ETag",
-    etag,
-    "Content-Type",
-    JSON_CONTENT_TYPE,
-    "Content-Length",
-    String(length),
-  ];
+/**
+ * Every header of a fast-path answer, flat for `writeHead`: the security headers, then what `setCacheHeaders` and
+ * `answer` set for a fresh hit, in that order. Copied from a template per security-header list (one allocation).
+ */
+function answerHeaders(
+  securityHeaders: readonly string[],
+  result: CacheResult<unknown>,
+  etag: string,
+  length: number,
+): string[] {
+  let template = headerTemplates.get(securityHeaders);
+  if (template === undefined) {
+    template = [
+      ...securityHeaders,
+      "X-Cache",
+      "",
+      "Age",
+      "",
+      "X-Cache-Age-Ms",
+      "",
+      "Cache-Control",
+      CACHE_CONTROL,
+      "ETag",
+      "",
+      "Content-Type",
+      JSON_CONTENT_TYPE,
+      "Content-Length",
+      "",
+    ];
+    headerTemplates.set(securityHeaders, template);
+  }
+  const headers = template.slice();
+  const at = securityHeaders.length;
+  headers[at + 1] = result.status.toUpperCase();
+  headers[at + 3] = String(Math.floor(result.ageMs / 1000));
+  headers[at + 5] = String(Math.round(result.ageMs));
+  headers[at + 9] = etag;
+  headers[at + 13] = String(length);
+  return headers;
 }
+const headerTemplates = new WeakMap<readonly string[], string[]>();
 
 function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: string): void {
   res.setHeader("X-Cache", result.status.toUpperCase());

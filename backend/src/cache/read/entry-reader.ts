@@ -62,7 +62,8 @@ export class EntryReader {
     raw: string | null,
     fetched: Map<string, number> | undefined,
   ): EntryRead | Promise<EntryRead> {
-    const envelope = decodeEnvelope(raw);
+    // An unchanged entry this process holds decodes to the envelope it holds (no JSON parse, the same value object).
+    const envelope = (raw !== null ? this.ctx.l1?.decoded(fullKey, raw) : undefined) ?? decodeEnvelope(raw);
     if (!envelope || Date.now() >= envelope.graceUntil) return NOTHING;
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
     if (known === true) return this.found(fullKey, envelope, raw!);
@@ -130,14 +131,15 @@ export class EntryReader {
       this.ctx.logger?.debug({ err: error, key: fullKey }, "cache write failed");
       return false;
     }
-    if (l1) l1.set(fullKey, envelope, json.length);
+    if (l1) l1.set(fullKey, envelope, json);
     return true;
   }
 
   private found(fullKey: string, envelope: CacheEnvelope, raw: string): EntryRead {
     const { l1 } = this.ctx;
     // Plain values (counters) change without announcements, so only envelopes go to L1.
-    if (l1 && envelope.createdAt > 0) l1.set(fullKey, envelope, raw.length);
+    // The same envelope again when it came from these very bytes: its value object (and the API's memo of it) stays.
+    if (l1 && envelope.createdAt > 0 && l1.decoded(fullKey, raw) !== envelope) l1.set(fullKey, envelope, raw);
     return { envelope, tier: "l2" };
   }
 

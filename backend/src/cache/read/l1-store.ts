@@ -6,7 +6,7 @@ import { CACHE_DEFAULTS } from "../cache-defaults.ts";
 export interface L1Options {
   /** Most entries held (default 10,000). */
   maxEntries?: number;
-  /** Most bytes held, counted as the stored JSON length (default 64 MiB). */
+  /** Most bytes held, each entry counted as twice its stored JSON length plus its key (default 64 MiB). */
   maxBytes?: number;
 }
 
@@ -16,10 +16,10 @@ export interface L1Options {
  * bus. It returns the stored object itself: callers must not mutate cached values.
  */
 export class L1Store {
-  private readonly lru: LRUCache<string, CacheEnvelope>;
+  private readonly lru: LRUCache<string, { envelope: CacheEnvelope; json: string }>;
 
   constructor(options: L1Options = {}) {
-    this.lru = new LRUCache<string, CacheEnvelope>({
+    this.lru = new LRUCache<string, { envelope: CacheEnvelope; json: string }>({
       max: options.maxEntries ?? CACHE_DEFAULTS.l1MaxEntries,
       maxSize: options.maxBytes ?? CACHE_DEFAULTS.l1MaxBytes,
       sizeCalculation: (_value, key) => key.length + 64,
@@ -28,7 +28,18 @@ export class L1Store {
 
   /** The envelope held for a full key, if any. */
   get(fullKey: string): CacheEnvelope | undefined {
-    return this.lru.get(fullKey);
+    return this.lru.get(fullKey)?.envelope;
+  }
+
+  /**
+   * The envelope held for `fullKey` when it was decoded from exactly `json` (what Redis just returned for the key),
+   * else undefined: a read from Redis of an unchanged entry then costs a string comparison, not a JSON parse, and
+   * returns the same value object (so the API's per-value serialization memo applies too). Validity (grace, tag
+   * versions) is still the caller's to check, as for any read. Does not count as a use of the entry.
+   */
+  decoded(fullKey: string, json: string): CacheEnvelope | undefined {
+    const held = this.lru.peek(fullKey);
+    return held !== undefined && held.json === json ? held.envelope : undefined;
   }
 
   /** Drops a copy found past its grace (the LRU keeps no timers or clocks of its own: readers check times). */
@@ -36,10 +47,13 @@ export class L1Store {
     this.lru.delete(fullKey);
   }
 
-  /** Holds an envelope; `bytes` is the size of its stored JSON. */
-  set(fullKey: string, envelope: CacheEnvelope, bytes: number): void {
+  /**
+   * Holds an envelope and the JSON it is stored as in Redis. Its size is counted as twice the JSON's length (the
+   * decoded copy, approximated by its JSON, and the JSON itself) plus the key's.
+   */
+  set(fullKey: string, envelope: CacheEnvelope, json: string): void {
     if (!(envelope.graceUntil > Date.now())) return;
-    this.lru.set(fullKey, envelope, { size: Math.max(1, bytes + fullKey.length) });
+    this.lru.set(fullKey, { envelope, json }, { size: Math.max(1, 2 * json.length + fullKey.length) });
   }
 
   /** Drops one key. */

@@ -13,6 +13,12 @@ import { SharedReads } from "../read/shared-reads.ts";
 import { TimeoutError } from "../../lib/with-timeout.ts";
 
 /**
+ * Why an L1 copy stands in while Redis is out (a stale answer's `loaderError`): one instance for every such answer,
+ * which can be thousands a second on a failed master's slots (an Error per answer captured a stack trace each).
+ */
+const L1_COPY_ERROR = new CacheUnavailableError("remember (Redis out: L1 copy)");
+
+/**
  * Cache-aside with stampede protection and grace. In one process, concurrent callers of a key share one read
  * (while the tag map is trusted and no invalidation arrived since it started) and one loader run (while the tag
  * versions they would store are the same). Across processes, a lock lets one compute while others wait for its
@@ -265,12 +271,7 @@ export class RememberFlow {
     if (held && now < held.graceUntil && held.createdAt > 0) {
       const checked = this.checkSchema(plan, held.value);
       if (checked.ok)
-        return this.serveStale(
-          plan.statsLabel,
-          { envelope: held, value: checked.value },
-          true,
-          new CacheUnavailableError("remember (Redis out: L1 copy)"),
-        );
+        return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, L1_COPY_ERROR);
     }
     this.ctx.stats.recordBypass(plan.statsLabel);
     this.ctx.events.emit("bypass", { key: plan.key });

@@ -13,6 +13,8 @@ import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-
 import { testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 /** Short node timeout, as in the harness test: the replica takes over about 3 s after the kill. */
+/** After the fault, how long a reply the victim sent before it may still be read and shared (see the bypass test). */
+const FAULT_SETTLE_MS = 100;
 const NODE_TIMEOUT_MS = 2_000;
 /** The service's default REDIS_COMMAND_TIMEOUT_MS: this is an outage test, so production settings. */
 const COMMAND_TIMEOUT_MS = 250;
@@ -220,7 +222,13 @@ describe.each([
       annotate,
     }) => {
       const window = load.calls.filter((call) => call.startedAt > killedAt && call.endedAt < recoveredAt);
-      const dead = window.filter((call) => victimKeys.has(call.key) && call.endedAt < promotedAt);
+      // A read the victim answered just before the signal took effect may be processed after `killedAt`, and calls
+      // of that key starting meanwhile share it (docs/cache.md: concurrent callers share one read): hits then, but of
+      // a reply sent before the fault. Seen once in CI (2 calls, 3.7 ms after the freeze). Calls starting
+      // FAULT_SETTLE_MS later can only have been answered by the victim after the fault: none may be a hit.
+      const dead = window.filter(
+        (call) => victimKeys.has(call.key) && call.startedAt > killedAt + FAULT_SETTLE_MS && call.endedAt < promotedAt,
+      );
       expect(dead.length).toBeGreaterThan(0);
       expect(dead.filter((call) => call.status === "hit")).toEqual([]);
       const others = window.filter((call) => !victimKeys.has(call.key));

@@ -247,10 +247,17 @@ describe("the service's own scheduled cleanup", () => {
     try {
       const fullKey = `${config.redis.keyPrefix}:cache:${config.cache.version}:sched:${guildId}`;
       await vi.waitFor(async () => expect(await raw.exists(fullKey)).toBe(0), { timeout: 10_000, interval: 100 });
-      const last = JSON.parse((await raw.get(service.ops.keys.cleanupLast()))!);
-      expect(last.report).toMatchObject({ kind: "expired", dryRun: false });
-      const logged = await service.ops.invalidationLog.recent({ limit: 5 });
-      expect(logged.some((entry) => entry.source === "scheduled" && entry.action === "cleanup")).toBe(true);
+      // The run deletes first, then records itself: wait for the record of the run that deleted the entry (reading it
+      // right after the delete raced with that write once in CI).
+      await vi.waitFor(
+        async () => {
+          const last = JSON.parse((await raw.get(service.ops.keys.cleanupLast())) ?? "null");
+          expect(last?.report).toMatchObject({ kind: "expired", dryRun: false });
+          const logged = await service.ops.invalidationLog.recent({ limit: 5 });
+          expect(logged.some((entry) => entry.source === "scheduled" && entry.action === "cleanup")).toBe(true);
+        },
+        { timeout: 10_000, interval: 100 },
+      );
     } finally {
       raw.disconnect();
     }

@@ -46,7 +46,11 @@ describe("two instance registries", () => {
   };
 
   /** A cache whose command connection may not do what `denied` says (its subscriber may do everything). */
-  const restricted = async (denied: Denied, awaitReady = true): Promise<{ cache: SpyCache; client: Redis }> => {
+  const restricted = async (
+    denied: Denied,
+    awaitReady = true,
+    extra: { l1?: { maxEntries: number } } = {},
+  ): Promise<{ cache: SpyCache; client: Redis }> => {
     const user = `u${(users += 1)}`;
     const base = `${kit.prefix}:_sys:v1:`;
     // Glob patterns allow keys only: every key of this prefix except the denied ones (Redis ACLs have no "deny").
@@ -62,6 +66,7 @@ describe("two instance registries", () => {
       subscriber: await connection(),
       invalidationWindowMs: W,
       breaker: { failureThreshold: 1_000_000 },
+      ...extra,
     });
     // ready() waits for the instance's own ping: never, when it may not publish.
     if (awaitReady) await cache.ready();
@@ -179,5 +184,70 @@ describe("two instance registries", () => {
     await writer.invalidateByTag(`guild:${randomSnowflake()}`);
     expect(await timed(() => writer.invalidateByTag(`guild:${randomSnowflake()}`))).toBeLessThan(W / 2);
     await writer.close();
+  });
+  it("an instance silent on the bus serves L1 copies Redis confirmed less than W/2 ago, with vouched versions (rule 7), and never past W/2 after a key change", async () => {
+    const writer = kit.cache({ redis: await connection(), subscriber: await connection(), invalidationWindowMs: W });
+    await writer.ready();
+    // As in the test above (the bus's sequence key and the first registry dead for it alone), with L1 on.
+    const { cache: lone, client } = await restricted({ sequence: true, first: true, publish: true }, false, {
+      l1: { maxEntries: 100 },
+    });
+    await vi.waitFor(async () => expect(await registered(lone.instanceId)).toEqual([false, true]), { interval: 10 });
+    await vi.waitFor(() => expect(writer.trusted).toBe(true), { interval: 10, timeout: 5_000 });
+    expect(lone.trusted).toBe(false);
+
+    const gets: { at: number; key: string }[] = [];
+    const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
+    (client as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
+      if (command.name === "get") gets.push({ at: performance.now(), key: String(command.args[0]) });
+      return send(command, ...rest);
+    };
+    const tag = `guild:${randomSnowflake()}`;
+    const key = `confirmed:${randomSnowflake()}`;
+    const fullKey = keys.entry(key);
+    await writer.set(key, "old", { tags: [tag] });
+    // What the service does: remember (get() does not count its hits); the loader never runs here.
+    const read = () => lone.remember(key, "1m", async () => "loaded", { tags: [tag] });
+
+    // Untrusted, yet most reads are served from L1: a GET only when the last confirmation is W/2 old (or the tag's
+    // vouching lapsed, which reads the entry again with its version).
+    const l1Before = lone.getLocalStats().instance.hits.l1;
+    const started = performance.now();
+    let reads = 0;
+    while (performance.now() - started < W) {
+      expect(await read()).toBe("old");
+      reads += 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const getsOfKey = gets.filter((get) => get.key === fullKey).length;
+    expect(reads).toBeGreaterThan(50);
+    // About one GET per W/4 (vouching lapses that often) over 2 W: a handful, against one per read before rule 7.
+    expect(getsOfKey).toBeLessThanOrEqual(12);
+    expect(lone.getLocalStats().instance.hits.l1 - l1Before).toBeGreaterThanOrEqual(reads - getsOfKey);
+
+    // A key change it is not told of (written straight into Redis, no bus message): served the old copy at most W/2
+    // after the write returned, never later. A sibling entry of the same tag is read first each time, so the tag's
+    // vouching is renewed by the sibling's reads, not by this key's: only the confirmation bounds this copy.
+    await writer.set(`${key}:next`, "new", { tags: [tag] });
+    const sibling = () => lone.remember(`${key}:next`, "1m", async () => "loaded", { tags: [tag] });
+    const newBytes = (await raw.get(keys.entry(`${key}:next`)))!;
+    await raw.set(fullKey, newBytes, "PX", 60_000);
+    const changedAt = performance.now();
+    const seen: { at: number; value: unknown }[] = [];
+    while (performance.now() - changedAt < W) {
+      expect(await sibling()).toBe("new");
+      const at = performance.now();
+      seen.push({ at, value: await read() });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(seen.filter((read) => read.at >= changedAt + W / 2 && read.value !== "new")).toEqual([]);
+    expect(seen.at(-1)!.value).toBe("new");
+
+    // A tag invalidation resolves only once the lone instance's vouching has lapsed (it waits W for it), and the L1
+    // copy is never served after that.
+    expect(await read()).toBe("new");
+    expect(await timed(() => writer.invalidateByTag(tag))).toBeGreaterThanOrEqual(W - 10);
+    expect(await read()).toBe("loaded");
+    await Promise.all([lone.close(), writer.close()]);
   });
 });

@@ -1,4 +1,5 @@
 import type { CacheContext } from "../cache-context.ts";
+import type { L1Store } from "./l1-store.ts";
 import { decodeEnvelope, encodeEnvelope, tagsMatch, type CacheEnvelope, type TagVersions } from "./cache-envelope.ts";
 
 const NO_TAGS: readonly string[] = [];
@@ -21,12 +22,22 @@ export const NOTHING: EntryRead = Object.freeze({ envelope: undefined, tier: und
  * otherwise the requested tags' versions are fetched from Redis alongside the entry, in the same round trip.
  */
 export class EntryReader {
-  constructor(private readonly ctx: CacheContext) {}
+  /** W/2: how long a confirmation of an L1 copy's bytes stands in for a GET while the tag map is untrusted (rule 7). */
+  private readonly confirmWindowMs: number;
 
-  /** The L1 copy of `fullKey` when the tag map is trusted and the copy is within grace and valid; else undefined. */
+  constructor(private readonly ctx: CacheContext) {
+    this.confirmWindowMs = ctx.options.invalidationWindowMs / 2;
+  }
+
+  /**
+   * The L1 copy of `fullKey` when it is within grace and valid: judged by the trusted tag map (rule 5), or, the map
+   * untrusted, by versions that vouch for their tags (rule 6) when Redis confirmed the copy's bytes less than W/2
+   * ago (rule 7, docs/cache.md "Tag invalidation"); else undefined.
+   */
   readL1(fullKey: string): EntryRead | undefined {
     const { tags, l1 } = this.ctx;
-    if (!l1 || !tags.isTrusted()) return undefined;
+    if (!l1) return undefined;
+    if (!tags.isTrusted()) return this.readConfirmedL1(fullKey, l1);
     const held = l1.get(fullKey);
     if (!held) return undefined;
     if (Date.now() >= held.graceUntil) {
@@ -38,38 +49,59 @@ export class EntryReader {
     return verdict === "soft" ? { envelope: held, tier: "l1", softInvalidated: true } : undefined;
   }
 
+  /**
+   * Rule 7: the tag map untrusted, an L1 copy whose bytes a GET (or this process's SET) sent less than W/2 ago found
+   * in Redis, with every tag's version vouched for (rule 6) and equal to the copy's. A soft bump cannot be told
+   * apart here, so any mismatch goes to Redis, as an untrusted read does.
+   */
+  private readConfirmedL1(fullKey: string, l1: L1Store): EntryRead | undefined {
+    const held = l1.getConfirmedSince(fullKey, performance.now() - this.confirmWindowMs);
+    if (!held) return undefined;
+    if (Date.now() >= held.graceUntil) {
+      l1.expire(fullKey);
+      return undefined;
+    }
+    return this.ctx.tags.vouchedFor(held.tags) ? { envelope: held, tier: "l1" } : undefined;
+  }
+
   /** Reads `fullKey`; `hintTags` are the tags the caller expects the entry to carry. Redis errors reject. */
   read(fullKey: string, hintTags: readonly string[] = NO_TAGS): Promise<EntryRead> {
     const { tags, gateway } = this.ctx;
     const fromL1 = this.readL1(fullKey);
     if (fromL1) return Promise.resolve(fromL1);
     // Untrusted, but every hinted tag's version was read from Redis lately (docs/cache.md, rule 6): one GET.
+    // Sent now: a copy Redis returns unchanged is confirmed as of this moment (rule 7).
+    const sentAt = performance.now();
     if (tags.isTrusted() || hintTags.length === 0 || tags.fetchedRecently(hintTags)) {
-      return gateway.call((c) => c.get(fullKey), fullKey).then((raw) => this.accept(fullKey, raw, undefined));
+      return gateway.call((c) => c.get(fullKey), fullKey).then((raw) => this.accept(fullKey, raw, undefined, sentAt));
     }
     // Untrusted: the tag versions come from Redis in the same round trip as the entry.
     return Promise.all([gateway.call((c) => c.get(fullKey), fullKey), tags.fetch(hintTags)]).then(([raw, fetched]) =>
-      this.accept(fullKey, raw, fetched),
+      this.accept(fullKey, raw, fetched, sentAt),
     );
   }
 
   /**
-   * Decodes and validates the stored string of `fullKey` (null: absent). Synchronous when the trusted tag map
-   * decides, which is every hit of a running instance; a promise only when versions must be read from Redis.
+   * Decodes and validates the stored string of `fullKey` (null: absent), as returned by a GET sent at `sentAt`
+   * (monotonic ms). Synchronous when the trusted tag map decides, which is every hit of a running instance; a promise
+   * only when versions must be read from Redis.
    */
   accept(
     fullKey: string,
     raw: string | null,
     fetched: Map<string, number> | undefined,
+    sentAt: number,
   ): EntryRead | Promise<EntryRead> {
     // An unchanged entry this process holds decodes to the envelope it holds (no JSON parse, the same value object).
     const envelope = (raw !== null ? this.ctx.l1?.decoded(fullKey, raw) : undefined) ?? decodeEnvelope(raw);
     if (!envelope || Date.now() >= envelope.graceUntil) return NOTHING;
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
-    if (known === true) return this.found(fullKey, envelope, raw!);
+    if (known === true) return this.found(fullKey, envelope, raw!, sentAt);
     if (known === false) return NOTHING;
     if (known === "soft") return { envelope, tier: "l2", softInvalidated: true };
-    return this.valid(envelope.tags, fetched).then((ok) => (ok ? this.found(fullKey, envelope, raw!) : NOTHING));
+    return this.valid(envelope.tags, fetched).then((ok) =>
+      ok ? this.found(fullKey, envelope, raw!, sentAt) : NOTHING,
+    );
   }
 
   /** Reads many keys with one MGET (single node) or parallel GETs (cluster); entries that fail validation are undefined. */
@@ -122,6 +154,7 @@ export class EntryReader {
     if (!(ttlMs > 0)) return false;
     const json = encodeEnvelope(envelope, options.compressAboveBytes);
     const tagNames = Object.keys(envelope.tags);
+    const sentAt = performance.now();
     try {
       await Promise.all([
         gateway.call((c) => c.set(fullKey, json, "PX", ttlMs), fullKey),
@@ -131,15 +164,19 @@ export class EntryReader {
       this.ctx.logger?.debug({ err: error, key: fullKey }, "cache write failed");
       return false;
     }
-    if (l1) l1.set(fullKey, envelope, json);
+    if (l1) l1.set(fullKey, envelope, json, sentAt);
     return true;
   }
 
-  private found(fullKey: string, envelope: CacheEnvelope, raw: string): EntryRead {
+  private found(fullKey: string, envelope: CacheEnvelope, raw: string, sentAt: number): EntryRead {
     const { l1 } = this.ctx;
     // Plain values (counters) change without announcements, so only envelopes go to L1.
-    // The same envelope again when it came from these very bytes: its value object (and the API's memo of it) stays.
-    if (l1 && envelope.createdAt > 0 && l1.decoded(fullKey, raw) !== envelope) l1.set(fullKey, envelope, raw);
+    // The same envelope again when it came from these very bytes: its value object (and the API's memo of it) stays,
+    // and Redis has just confirmed it.
+    if (l1 && envelope.createdAt > 0) {
+      if (l1.decoded(fullKey, raw) === envelope) l1.confirm(fullKey, sentAt);
+      else l1.set(fullKey, envelope, raw, sentAt);
+    }
     return { envelope, tier: "l2" };
   }
 

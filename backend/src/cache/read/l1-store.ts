@@ -10,16 +10,27 @@ export interface L1Options {
   maxBytes?: number;
 }
 
+/** One held copy: the decoded envelope, the JSON Redis stores, and when Redis last confirmed those bytes. */
+interface HeldCopy {
+  envelope: CacheEnvelope;
+  json: string;
+  /**
+   * The latest send time (monotonic clock, ms) of a GET that returned exactly `json` or of the SET that stored it:
+   * the key held these bytes at some moment after it (docs/cache.md, "Tag invalidation", rule 7).
+   */
+  confirmedAt: number;
+}
+
 /**
  * The optional in-process tier (lru-cache, bounded by entries and bytes). It holds decoded envelopes, so a hit
  * costs no parsing; the caller checks freshness and tag versions on every read, and drops keys announced on the
  * bus. It returns the stored object itself: callers must not mutate cached values.
  */
 export class L1Store {
-  private readonly lru: LRUCache<string, { envelope: CacheEnvelope; json: string }>;
+  private readonly lru: LRUCache<string, HeldCopy>;
 
   constructor(options: L1Options = {}) {
-    this.lru = new LRUCache<string, { envelope: CacheEnvelope; json: string }>({
+    this.lru = new LRUCache<string, HeldCopy>({
       max: options.maxEntries ?? CACHE_DEFAULTS.l1MaxEntries,
       maxSize: options.maxBytes ?? CACHE_DEFAULTS.l1MaxBytes,
       sizeCalculation: (_value, key) => key.length + 64,
@@ -29,6 +40,15 @@ export class L1Store {
   /** The envelope held for a full key, if any. */
   get(fullKey: string): CacheEnvelope | undefined {
     return this.lru.get(fullKey)?.envelope;
+  }
+
+  /**
+   * The envelope held for a full key when Redis confirmed its bytes at or after `since` (monotonic ms), else
+   * undefined (rule 7: what an instance whose tag map is untrusted may serve from here).
+   */
+  getConfirmedSince(fullKey: string, since: number): CacheEnvelope | undefined {
+    const held = this.lru.get(fullKey);
+    return held !== undefined && held.confirmedAt >= since ? held.envelope : undefined;
   }
 
   /**
@@ -42,18 +62,28 @@ export class L1Store {
     return held !== undefined && held.json === json ? held.envelope : undefined;
   }
 
+  /**
+   * Notes that a GET sent at `sentAt` (monotonic ms) returned exactly the held bytes of `fullKey` (callers have
+   * checked with `decoded`). Confirmation only moves forward.
+   */
+  confirm(fullKey: string, sentAt: number): void {
+    const held = this.lru.peek(fullKey);
+    if (held !== undefined && sentAt > held.confirmedAt) held.confirmedAt = sentAt;
+  }
+
   /** Drops a copy found past its grace (the LRU keeps no timers or clocks of its own: readers check times). */
   expire(fullKey: string): void {
     this.lru.delete(fullKey);
   }
 
   /**
-   * Holds an envelope and the JSON it is stored as in Redis. Its size is counted as twice the JSON's length (the
-   * decoded copy, approximated by its JSON, and the JSON itself) plus the key's.
+   * Holds an envelope and the JSON it is stored as in Redis, confirmed by the GET or SET sent at `confirmedAt`
+   * (monotonic ms). Its size is counted as twice the JSON's length (the decoded copy, approximated by its JSON, and
+   * the JSON itself) plus the key's.
    */
-  set(fullKey: string, envelope: CacheEnvelope, json: string): void {
+  set(fullKey: string, envelope: CacheEnvelope, json: string, confirmedAt: number): void {
     if (!(envelope.graceUntil > Date.now())) return;
-    this.lru.set(fullKey, { envelope, json }, { size: Math.max(1, 2 * json.length + fullKey.length) });
+    this.lru.set(fullKey, { envelope, json, confirmedAt }, { size: Math.max(1, 2 * json.length + fullKey.length) });
   }
 
   /** Drops one key. */

@@ -69,7 +69,7 @@ export class SharedReads {
     const promise: Promise<EntryRead> = reply.then(
       (raw) => {
         gateway.succeeded(breaker, started, epoch);
-        const read = this.reader.accept(fullKey, raw, undefined);
+        const read = this.reader.accept(fullKey, raw, undefined, started);
         if (!(read instanceof Promise)) {
           if (slot.promise === promise) slot.promise = undefined;
           return read;

@@ -72,6 +72,19 @@ export class TagVersionStore {
     return true;
   }
 
+  /**
+   * True when every tag of an entry built with `entryTags` has a version fetched from Redis recently enough to vouch
+   * for itself (rule 6) and equal to the entry's: what an untrusted instance needs to serve an L1 copy (rule 7).
+   * No allocation.
+   */
+  vouchedFor(entryTags: Readonly<Record<string, number>>): boolean {
+    const now = performance.now();
+    for (const tag in entryTags) {
+      if (this.local.get(tag) !== entryTags[tag] || !((this.fetchedUntil.get(tag) ?? 0) > now)) return false;
+    }
+    return true;
+  }
+
   /** The locally known version of one tag, trusted or not (callers check `isTrusted()`). */
   knownVersion(tag: string): number | undefined {
     return this.local.get(tag);

@@ -137,8 +137,8 @@ const count = (answers: LoadAnswer[]) => {
  * SIGSTOPped, alone ("bus") or with the first instance registry ("bus+registry": then only the second registry's
  * heartbeats reach Redis, and rule 6 vouches from them). Requests whose entry and tag versions live on the other
  * masters must keep answering HIT without reading their tags' versions each time, the failed slots must answer HIT
- * again within 2 s of the promotion, throughput must hold (per CPU-second of the service at least 0.4x, the issue's
- * 0.5x being reported from the measured figures; the raw rate at least 0.3x), PostgreSQL work bounded.
+ * again within 2 s of the promotion, throughput must hold (at least 0.5x the rate before the fault, raw and per
+ * CPU-second of the service), PostgreSQL work bounded.
  */
 describe.each([
   { fault: "SIGKILL", placement: "bus" },
@@ -327,12 +327,12 @@ describe.each([
       );
       expect(Math.max(...all.map((a) => a.endedAt - a.sentAt))).toBeLessThan(MAX_WAIT_MS);
       expect(resumedMs).toBeLessThan(RESUME_AFTER_PROMOTION_MS);
-      // Issue 14's target is 0.5x; measured per CPU-second on an idle machine: 0.54-0.83x in the last 8 runs of this
-      // file, one earlier run at 0.48x (docs/reliability.md). Asserted is a floor below that spread, which still
-      // catches what the issue was about (the single breaker measured 0.03x): a 2-core machine's noise in a 4 s
-      // window must not fail CI, a collapse must. The raw rate keeps a floor that catches requests held up.
-      expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.4);
-      expect(during).toBeGreaterThanOrEqual(before * 0.3);
+      // Issue 14: at least half the rate before the fault, raw and per CPU-second of the service. Measured on an idle
+      // machine since rule 7 (L1 copies confirmed within W/2 serve the live masters' requests) and the fast path's
+      // stale answers (the failed slots' L1 copies): raw 0.61-0.81x, per CPU-second 0.64-0.87x in 12 cases; before
+      // them 0.46-0.83x raw, which is why this was a 0.4x floor (docs/reliability.md).
+      expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.5);
+      expect(during).toBeGreaterThanOrEqual(before * 0.5);
       expect(othersUntilPromotion.length).toBeGreaterThan(0);
       // Without rule 6's vouching each live-master request reads one version per tag (2.9 per request measured with
       // one registry in the "bus+registry" placement); with it, 0.25-0.65 per request were measured, the failed

@@ -1,7 +1,7 @@
 import type { Express } from "express";
 import { Registry } from "prom-client";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createAnalyticsService } from "../../../backend/src/analytics/analytics-service.ts";
 import { ApiKeyService } from "../../../backend/src/auth/api-key-service.ts";
 import { createCache, type SpyCache } from "../../../backend/src/cache/index.ts";
@@ -10,6 +10,7 @@ import { analyticsFastPath, analyticsRouter } from "../../../backend/src/http/an
 import { createApp } from "../../../backend/src/http/app.ts";
 import { httpRequestMetrics } from "../../../backend/src/monitoring/http-request-metrics.ts";
 import { createRedisConnections, type RedisConnections } from "../../../backend/src/redis/redis-connections.ts";
+import { ThrowawayRedis } from "../../support/redis-server.ts";
 import {
   randomSnowflake,
   TEST_COMMAND_TIMEOUT_MS,
@@ -36,7 +37,7 @@ describe("analytics fast path", () => {
   const guildId = randomSnowflake();
   const otherGuild = randomSnowflake();
   /** How many requests the router's analytics handler saw: the fast path's answers never reach it. */
-  let routerRequests = 0;
+  let routerSeen: () => number;
 
   beforeAll(async () => {
     const logger = testLogger();
@@ -56,13 +57,24 @@ describe("analytics fast path", () => {
     keys = new ApiKeyService({ prisma, logger });
     adminKey = (await keys.createKey({ name: "fast path admin", admin: true })).secret;
     guildKey = (await keys.createKey({ name: "fast path guild", guildIds: [guildId] })).secret;
-    const deps = { cache, analytics: createAnalyticsService({ prisma }), auth: keys };
     registry = new Registry();
+    const built = appFor(cache, registry);
+    app = built.app;
+    routerSeen = built.routerRequests;
+  });
+
+  /**
+   * The service's app over `cache`: the fast path, then the analytics router (whose analytics requests are counted:
+   * the fast path's answers never reach it).
+   */
+  const appFor = (over: SpyCache, metrics = new Registry()) => {
+    const deps = { cache: over, analytics: createAnalyticsService({ prisma }), auth: keys };
     const router = analyticsRouter(deps);
-    app = createApp({
-      logger,
+    let seen = 0;
+    const built = createApp({
+      logger: testLogger(),
       readinessChecks: [],
-      requestMetrics: httpRequestMetrics(registry),
+      requestMetrics: httpRequestMetrics(metrics),
       fastPath: analyticsFastPath(deps),
       routers: [
         {
@@ -73,7 +85,7 @@ describe("analytics fast path", () => {
               res: Parameters<typeof router>[1],
               next: Parameters<typeof router>[2],
             ) => {
-              if (req.path.startsWith("/analytics/")) routerRequests += 1;
+              if (req.path.startsWith("/analytics/")) seen += 1;
               return router(req, res, next);
             },
             router,
@@ -81,7 +93,8 @@ describe("analytics fast path", () => {
         },
       ],
     });
-  });
+    return { app: built, routerRequests: () => seen };
+  };
 
   afterAll(async () => {
     await keys?.whenIdle();
@@ -101,13 +114,13 @@ describe("analytics fast path", () => {
   it("answers a fresh hit with the router's exact headers and body, without reaching the router", async () => {
     const miss = await get(url()).expect(200);
     expect(miss.headers["x-cache"]).toBe("MISS");
-    const seenBefore = routerRequests;
+    const seenBefore = routerSeen();
     const fast = await get(url()).expect(200);
     expect(fast.headers["x-cache"]).toBe("HIT");
-    expect(routerRequests).toBe(seenBefore); // answered by the fast path
+    expect(routerSeen()).toBe(seenBefore); // answered by the fast path
     // A conditional request that does not match goes through the router (the fast path leaves conditionals alone).
     const routed = await get(url()).set("if-none-match", '"not-this-one"').expect(200);
-    expect(routerRequests).toBe(seenBefore + 1);
+    expect(routerSeen()).toBe(seenBefore + 1);
     expect(routed.headers["x-cache"]).toBe("HIT");
     expect(fast.body).toEqual(routed.body);
     expect(comparable(fast.headers)).toEqual(comparable(routed.headers));
@@ -130,12 +143,12 @@ describe("analytics fast path", () => {
 
   it("leaves to the router what it cannot answer the same way", async () => {
     await get(url()).expect(200); // the entry is fresh in L1
-    let seen = routerRequests;
+    let seen = routerSeen();
     const routed = async (response: Promise<request.Response>, status: number) => {
       const answer = await response;
       expect(answer.status).toBe(status);
-      expect(routerRequests).toBe(seen + 1);
-      seen = routerRequests;
+      expect(routerSeen()).toBe(seen + 1);
+      seen = routerSeen();
       return answer;
     };
     // No key, a wrong key: 401 from the router.
@@ -154,23 +167,68 @@ describe("analytics fast path", () => {
     await routed(request(app).post(url()).set("authorization", `Bearer ${adminKey}`), 200);
     // A guild key that may read the guild, once verified: the fast path answers it too.
     await get(url(), guildKey).expect(200);
-    const before = routerRequests;
+    const before = routerSeen();
     await get(url(), guildKey).expect(200);
-    expect(routerRequests).toBe(before);
+    expect(routerSeen()).toBe(before);
   });
 
   it("does not answer after an invalidation: the next request goes the long way and recomputes", async () => {
     await get(url()).expect(200);
     await cache.invalidateByTag(`guild:${guildId}`);
-    const seen = routerRequests;
+    const seen = routerSeen();
     const after = await get(url()).expect(200);
     expect(after.headers["x-cache"]).toBe("MISS");
-    expect(routerRequests).toBe(seen + 1);
+    expect(routerSeen()).toBe(seen + 1);
   });
 
   it("is off when a middleware runs after authentication (a rate limit needs the full pipeline)", () => {
     const deps = { cache, analytics: createAnalyticsService({ prisma }), auth: keys };
     expect(analyticsFastPath({ ...deps, afterAuth: [(_req, _res, next) => next()] })).toBeUndefined();
     expect(analyticsFastPath(deps)).toBeDefined();
+  });
+  it("answers the in-process copy while the key's Redis is out (breaker open) with the router's exact stale headers", async () => {
+    const server = await ThrowawayRedis.start();
+    const logger = testLogger();
+    const own = createRedisConnections(
+      { url: server.url, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500 },
+      logger,
+    );
+    const outage = createCache({
+      redis: own.client,
+      subscriber: own.subscriber,
+      prefix: uniquePrefix("fastpath-out"),
+      logger,
+      l1: {},
+      breaker: { failureThreshold: 1 },
+    });
+    try {
+      await outage.ready();
+      const { app: served, routerRequests } = appFor(outage);
+      const at = (key = adminKey) => request(served).get(url("lurkers")).set("authorization", `Bearer ${key}`);
+      expect((await at().expect(200)).headers["x-cache"]).toBe("MISS");
+      await server.kill();
+      // The first reads fail and open the breaker (the router serves those); then the fast path answers the copy.
+      await vi.waitFor(
+        async () => {
+          const seen = routerRequests();
+          const answer = await at().expect(200);
+          expect(answer.headers["x-cache"]).toBe("STALE");
+          expect(routerRequests()).toBe(seen);
+        },
+        { timeout: 5_000, interval: 20 },
+      );
+      const fast = await at().expect(200);
+      const seen = routerRequests();
+      const routed = await at().set("if-none-match", '"not-this-one"').expect(200);
+      expect(routerRequests()).toBe(seen + 1);
+      expect(fast.headers["x-cache-stale-reason"]).toBe("redis-unavailable");
+      expect(fast.headers.warning).toBe('110 - "Response is Stale", 111 - "Revalidation Failed"');
+      expect(fast.body).toEqual(routed.body);
+      expect(comparable(fast.headers)).toEqual(comparable(routed.headers));
+    } finally {
+      await outage.close();
+      await own.close();
+      await server.kill();
+    }
   });
 });

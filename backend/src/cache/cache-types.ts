@@ -100,8 +100,10 @@ export interface Cache {
   ): Promise<CacheResult<T>>;
   /**
    * What `rememberWithMeta` would answer, when it can answer without I/O: a fresh hit of this process's in-process
-   * tier (L1 on, tag map trusted, entry valid and fresh). Recorded and refreshed ahead exactly like that hit.
-   * Undefined otherwise (the caller then awaits `rememberWithMeta`): a hot path answers in one synchronous pass.
+   * tier (L1 on, entry valid and fresh: docs/cache.md, "L1"), recorded and refreshed ahead exactly like that hit; or,
+   * while the key's master is out (its breaker open), this process's copy within its grace, `stale` with
+   * `staleBecauseOfError` (as `rememberWithMeta` answers then). Undefined otherwise (the caller then awaits
+   * `rememberWithMeta`): a hot path answers in one synchronous pass.
    */
   peekWithMeta<T>(
     key: string,

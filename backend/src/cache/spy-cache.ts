@@ -227,7 +227,7 @@ export class SpyCache extends EventEmitter implements Cache {
     return this.flow.run(plan, loader, wholeResult);
   }
 
-  /** A fresh in-process hit, answered synchronously, or undefined (then call `rememberWithMeta`); see `Cache`. */
+  /** An in-process answer (fresh hit, or copy while Redis is out), synchronously, or undefined; see `Cache`. */
   peekWithMeta<T>(
     key: string,
     ttl: Duration,

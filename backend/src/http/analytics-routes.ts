@@ -32,14 +32,14 @@ export interface AnalyticsRouterDependencies {
 /**
  * `GET /analytics/<type>?guildId=&since=&limit=` for every analytic of `ANALYTICS_TYPES` (mount at `/api`); POST the same.
  * API key -> validation (the analytic's `params`) -> guild scope -> `cache.rememberWithMeta` -> JSON with X-Cache, Age, ETag (304).
- * A fresh in-process hit is answered in the request's own tick (`peekWithMeta`: no promise, no microtask hop).
+ * An in-process answer (a fresh hit, or the copy served while Redis is out) is answered in the request's own tick (`peekWithMeta`: no promise, no microtask hop).
  */
 export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
   const router = Router();
   const analytics = analyticsCore(deps);
   // Scoped to /analytics so other routers mounted at /api are not authenticated or rate-limited twice.
   router.use("/analytics", requireApiKey(deps.auth), ...(deps.afterAuth ?? []));
-  // Synchronous up to the cache; anything but a fresh in-process hit awaits the cache's full path.
+  // Synchronous up to the cache; anything but an in-process answer awaits the cache's full path.
   const serve = (req: Request, res: Response): Promise<void> | undefined => {
     const type = req.params.type as string;
     if (!isAnalyticsType(type)) {
@@ -69,7 +69,8 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
 
 /**
  * The fast path of `GET <basePath>/analytics/<type>` (for `createApp({fastPath})`): it answers, before any router
- * is walked, exactly the requests the router above would answer 200 from a fresh in-process hit, and leaves every
+ * is walked, exactly the requests the router above would answer 200 from the cache's in-process answer (`peek`: a
+ * fresh hit, or this process's copy while the key's master is out, stale), and leaves every
  * other request untouched for the full pipeline (returns false). Its conditions, each decided without I/O: a GET
  * of a known analytic spelled as routed, a Bearer credential the authenticator vouches for from memory (`known`),
  * no middleware after authentication (a rate limit needs the full pipeline), a valid query string, a guild the key
@@ -101,13 +102,13 @@ export function analyticsFastPath(
       return false; // the router answers the 400 (and logs it)
     }
     if (!canAccessGuild(principal, input.guildId)) return false;
-    const hit = analytics.peek(type, input);
-    if (hit === undefined) return false;
+    const answer = analytics.peek(type, input);
+    if (answer === undefined) return false;
     res.locals.principal = principal;
     // One writeHead with every header (security headers first, as the app's middleware sets them): no per-header
     // setHeader bookkeeping. The same headers, values and body as the router's answer (a test compares them).
-    const { body, etag } = analytics.serialize(hit.value);
-    res.writeHead(200, answerHeaders(context.securityHeaders, hit, etag, body.length));
+    const { body, etag } = analytics.serialize(answer.value);
+    res.writeHead(200, answerHeaders(context.securityHeaders, answer, etag, body.length));
     res.end(body);
     context.answered(req, res, started, template);
     return true;
@@ -163,7 +164,7 @@ function analyticsCore(deps: AnalyticsRouterDependencies) {
 
 /**
  * Every header of a fast-path answer, flat for `writeHead`: the security headers, then what `setCacheHeaders` and
- * `answer` set for a fresh hit, in that order. Copied from a template per security-header list (one allocation).
+ * `answer` set, in that order. Copied from a template per security-header list (one allocation).
  */
 function answerHeaders(
   securityHeaders: readonly string[],
@@ -199,6 +200,8 @@ function answerHeaders(
   headers[at + 5] = String(Math.round(result.ageMs));
   headers[at + 9] = etag;
   headers[at + 13] = String(length);
+  // A stale answer (this process's copy while Redis is out): what setCacheHeaders adds after the ETag.
+  if (result.status === "stale") headers.splice(at + 10, 0, ...staleHeaders(result));
   return headers;
 }
 const headerTemplates = new WeakMap<readonly string[], string[]>();
@@ -210,14 +213,20 @@ function setCacheHeaders(res: Response, result: CacheResult<unknown>, etag: stri
   res.setHeader("Cache-Control", CACHE_CONTROL);
   res.setHeader("ETag", etag);
   if (result.status !== "stale") return;
-  // RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed.
-  res.set(
-    "Warning",
-    result.staleBecauseOfError
-      ? ['110 - "Response is Stale"', '111 - "Revalidation Failed"']
-      : '110 - "Response is Stale"',
-  );
+  res.set("Warning", result.staleBecauseOfError ? WARN_FAILED : WARN_STALE);
   res.set("X-Cache-Stale-Reason", staleReason(result));
+}
+
+/** RFC 7234 warn-codes: 110 on every stale answer, 111 when it stands in for a computation that failed. */
+const WARN_STALE = '110 - "Response is Stale"';
+const WARN_FAILED = [WARN_STALE, '111 - "Revalidation Failed"'];
+
+/** The headers setCacheHeaders adds to a stale answer, flat for `writeHead` (one line per Warning value). */
+function staleHeaders(result: CacheResult<unknown>): string[] {
+  const reason = ["X-Cache-Stale-Reason", staleReason(result)];
+  return result.staleBecauseOfError
+    ? ["Warning", WARN_FAILED[0]!, "Warning", WARN_FAILED[1]!, ...reason]
+    : ["Warning", WARN_STALE, ...reason];
 }
 
 /**

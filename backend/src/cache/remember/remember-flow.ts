@@ -119,12 +119,14 @@ export class RememberFlow {
   }
 
   /**
-   * The synchronous part of `run`: a fresh, valid in-process (L1) entry while the tag map is trusted and the key's
-   * breaker is closed, recorded as a hit; undefined for everything else (stale, softly invalidated, not in L1,
-   * a schema mismatch), which `run` handles.
+   * The synchronous part of `run`: a fresh, valid in-process (L1) entry (tag map trusted, or rule 7 of
+   * docs/cache.md) while the key's breaker is closed, recorded as a hit; while it is open, the copy `bypass` would
+   * serve stale; undefined for everything else (stale, softly invalidated, not in L1, a schema mismatch, a loader
+   * to run), which `run` handles.
    */
   peek<T>(plan: RememberPlan<T>, loader: () => Promise<T>): CacheResult<T> | undefined {
-    if (this.ctx.gateway.isOpenFor(plan.fullKey)) return undefined;
+    // Its master's breaker open: what `run` would answer first, this process's copy served stale, if it holds one.
+    if (this.ctx.gateway.isOpenFor(plan.fullKey)) return this.heldCopy(plan);
     const read = this.reader.readL1(plan.fullKey);
     if (read === undefined || read.softInvalidated) return undefined;
     const { envelope } = read;
@@ -266,13 +268,8 @@ export class RememberFlow {
    * otherwise the loader runs directly, one run per key in this process however many callers want it.
    */
   private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
-    const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
-    const now = Date.now();
-    if (held && now < held.graceUntil && held.createdAt > 0) {
-      const checked = this.checkSchema(plan, held.value);
-      if (checked.ok)
-        return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, L1_COPY_ERROR);
-    }
+    const copy = this.heldCopy(plan);
+    if (copy !== undefined) return copy;
     this.ctx.stats.recordBypass(plan.statsLabel);
     this.ctx.events.emit("bypass", { key: plan.key });
     let run = this.bypassRuns.get(plan.fullKey) as Promise<RaceOutcome<T>> | undefined;
@@ -307,6 +304,15 @@ export class RememberFlow {
     };
     if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
     return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
+  }
+
+  /** Redis out for this key: this process's copy (L1, else the last good value) within its grace, served stale. */
+  private heldCopy<T>(plan: RememberPlan<T>): CacheResult<T> | undefined {
+    const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
+    if (!held || !(Date.now() < held.graceUntil) || !(held.createdAt > 0)) return undefined;
+    const checked = this.checkSchema(plan, held.value);
+    if (!checked.ok) return undefined;
+    return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, L1_COPY_ERROR);
   }
 
   private serveStale<T>(

@@ -94,13 +94,13 @@ export class EntryReader {
   ): EntryRead | Promise<EntryRead> {
     // An unchanged entry this process holds decodes to the envelope it holds (no JSON parse, the same value object).
     const envelope = (raw !== null ? this.ctx.l1?.decoded(fullKey, raw) : undefined) ?? decodeEnvelope(raw);
-    if (!envelope || Date.now() >= envelope.graceUntil) return NOTHING;
+    if (!envelope || Date.now() >= envelope.graceUntil) return this.gone(fullKey);
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
     if (known === true) return this.found(fullKey, envelope, raw!, sentAt);
-    if (known === false) return NOTHING;
+    if (known === false) return this.gone(fullKey);
     if (known === "soft") return { envelope, tier: "l2", softInvalidated: true };
     return this.valid(envelope.tags, fetched).then((ok) =>
-      ok ? this.found(fullKey, envelope, raw!, sentAt) : NOTHING,
+      ok ? this.found(fullKey, envelope, raw!, sentAt) : this.gone(fullKey),
     );
   }
 
@@ -162,10 +162,18 @@ export class EntryReader {
       ]);
     } catch (error) {
       this.ctx.logger?.debug({ err: error, key: fullKey }, "cache write failed");
+      // The SET may have been applied all the same (a timeout): the copy held before is no longer known to be current.
+      l1?.delete(fullKey);
       return false;
     }
     if (l1) l1.set(fullKey, envelope, json, sentAt);
     return true;
+  }
+
+  /** Redis holds nothing usable for `fullKey`: neither does L1 from now on (nor a copy read before now). */
+  private gone(fullKey: string): EntryRead {
+    this.ctx.l1?.delete(fullKey);
+    return NOTHING;
   }
 
   private found(fullKey: string, envelope: CacheEnvelope, raw: string, sentAt: number): EntryRead {

@@ -10,6 +10,9 @@ export interface L1Options {
   maxBytes?: number;
 }
 
+/** Drops remembered per key; past that the oldest are forgotten and the floor rises to them. */
+const DROPS_REMEMBERED = 10_000;
+
 /** One held copy: the decoded envelope, the JSON Redis stores, and when Redis last confirmed those bytes. */
 interface HeldCopy {
   envelope: CacheEnvelope;
@@ -28,12 +31,25 @@ interface HeldCopy {
  */
 export class L1Store {
   private readonly lru: LRUCache<string, HeldCopy>;
+  /**
+   * When each key was last dropped (monotonic ms): a copy read or written before that moment must not come back
+   * (a GET answered before another instance's announced change, whose reply arrives after the announcement).
+   */
+  private readonly dropped: LRUCache<string, number>;
+  /** Copies confirmed at or before this are refused: `clear()`, or drops the bounded map above forgot. */
+  private floor = 0;
 
   constructor(options: L1Options = {}) {
     this.lru = new LRUCache<string, HeldCopy>({
       max: options.maxEntries ?? CACHE_DEFAULTS.l1MaxEntries,
       maxSize: options.maxBytes ?? CACHE_DEFAULTS.l1MaxBytes,
       sizeCalculation: (_value, key) => key.length + 64,
+    });
+    this.dropped = new LRUCache<string, number>({
+      max: DROPS_REMEMBERED,
+      dispose: (at, _key, reason) => {
+        if (reason === "evict" && at > this.floor) this.floor = at;
+      },
     });
   }
 
@@ -43,12 +59,12 @@ export class L1Store {
   }
 
   /**
-   * The envelope held for a full key when Redis confirmed its bytes at or after `since` (monotonic ms), else
+   * The envelope held for a full key when Redis confirmed its bytes after `since` (monotonic ms), else
    * undefined (rule 7: what an instance whose tag map is untrusted may serve from here).
    */
   getConfirmedSince(fullKey: string, since: number): CacheEnvelope | undefined {
     const held = this.lru.get(fullKey);
-    return held !== undefined && held.confirmedAt >= since ? held.envelope : undefined;
+    return held !== undefined && held.confirmedAt > since ? held.envelope : undefined;
   }
 
   /**
@@ -83,17 +99,25 @@ export class L1Store {
    */
   set(fullKey: string, envelope: CacheEnvelope, json: string, confirmedAt: number): void {
     if (!(envelope.graceUntil > Date.now())) return;
+    // Read or written before the key was last dropped: possibly the very bytes a change replaced.
+    if (confirmedAt <= this.floor || confirmedAt <= (this.dropped.peek(fullKey) ?? -1)) return;
     this.lru.set(fullKey, { envelope, json, confirmedAt }, { size: Math.max(1, 2 * json.length + fullKey.length) });
   }
 
-  /** Drops one key. */
+  /**
+   * Drops one key (announced as changed, found absent or invalid, or not written), and refuses copies of it read or
+   * written before now.
+   */
   delete(fullKey: string): void {
     this.lru.delete(fullKey);
+    this.dropped.set(fullKey, performance.now());
   }
 
-  /** Drops everything (after lost bus messages, or `clear()`). */
+  /** Drops everything (after lost bus messages, or `clear()`), and refuses copies read or written before now. */
   clear(): void {
     this.lru.clear();
+    this.dropped.clear();
+    this.floor = performance.now();
   }
 
   /** Entries and bytes held. */

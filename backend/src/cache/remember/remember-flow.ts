@@ -1,5 +1,5 @@
 import type { CacheContext } from "../cache-context.ts";
-import type { CacheEnvelope } from "../read/cache-envelope.ts";
+import type { CacheEnvelope, TagVersions } from "../read/cache-envelope.ts";
 import { FactoryHardTimeoutError } from "../cache-errors.ts";
 import type { CacheResult } from "../cache-types.ts";
 import type { EntryRead, EntryReader } from "../read/entry-reader.ts";
@@ -31,7 +31,7 @@ export class RememberFlow {
   /** Last good copies (stale-if-error past an entry's life). */
   readonly lastGood: LastGoodCopies;
   /** Loader runs of the bypass path (Redis out) in flight, per full key: identical loads share one run. */
-  private readonly bypassRuns = new Map<string, Promise<RaceOutcome<unknown>>>();
+  private readonly bypassRuns = new Map<string, BypassRun<unknown>>();
   /** Keys served lately, refreshed at once by a soft invalidation (undefined: `refreshOnSoftInvalidation: false`). */
   readonly recent: RecentReads | undefined;
 
@@ -263,29 +263,32 @@ export class RememberFlow {
   }
 
   /**
-   * Redis is out (breaker open or the read failed). The L1 copy, if this process holds one within its grace, is
-   * served (stale: its tag versions cannot be checked; no invalidation can complete while Redis is out either);
-   * otherwise the loader runs directly, one run per key in this process however many callers want it.
+   * Redis is out (breaker open or the read failed). The L1 copy, if this process holds one within its grace and no
+   * invalidation this process knows of has passed it, is served stale; otherwise the loader runs directly, one run
+   * per key in this process however many callers want it.
    */
   private async bypass<T>(plan: RememberPlan<T>, loader: () => Promise<T>): Promise<CacheResult<T>> {
     const copy = this.heldCopy(plan);
     if (copy !== undefined) return copy;
     this.ctx.stats.recordBypass(plan.statsLabel);
     this.ctx.events.emit("bypass", { key: plan.key });
-    let run = this.bypassRuns.get(plan.fullKey) as Promise<RaceOutcome<T>> | undefined;
+    let run = this.bypassRuns.get(plan.fullKey) as BypassRun<T> | undefined;
     if (run === undefined) {
       const started = performance.now();
-      const own = raceTimeouts(loader(), undefined, plan.hardTimeoutMs).then((outcome) => {
+      // The versions this process knows before the loader runs: what its result is as new as (see heldCopy).
+      const versions = Object.fromEntries(plan.tags.map((tag) => [tag, this.ctx.tags.knownVersion(tag) ?? -1]));
+      const outcome = raceTimeouts(loader(), undefined, plan.hardTimeoutMs).then((result) => {
         this.ctx.stats.observeLoaderLatency(performance.now() - started);
-        return outcome;
+        return result;
       });
+      const own: BypassRun<T> = { outcome, versions };
       run = own;
       this.bypassRuns.set(plan.fullKey, own);
-      void own.finally(() => {
+      void outcome.finally(() => {
         if (this.bypassRuns.get(plan.fullKey) === own) this.bypassRuns.delete(plan.fullKey);
       });
     }
-    const outcome = await run;
+    const outcome = await run.outcome;
     if (outcome.kind === "error") return this.serveLastGood(plan, outcome.error);
     if (outcome.kind !== "value") {
       return this.serveLastGood(
@@ -300,19 +303,41 @@ export class RememberFlow {
       createdAt: storedAt,
       freshUntil: storedAt + plan.ttlMs,
       graceUntil: storedAt + plan.ttlMs + plan.graceMs,
-      tags: Object.fromEntries(plan.tags.map((tag) => [tag, -1])),
+      tags: run.versions,
     };
     if (plan.lastGood) this.lastGood.keep(plan.lastGood, envelope);
     return { value: outcome.value, status: "bypass", ageMs: 0, storedAt };
   }
 
-  /** Redis out for this key: this process's copy (L1, else the last good value) within its grace, served stale. */
+  /**
+   * Redis out for this key: this process's copy (L1, else the last good value) within its grace, served stale,
+   * unless an invalidation this process applied has passed it. On a cluster each master has its own breaker, so an
+   * invalidation of tags on live masters completes while this key's master is out; a hard one (or a soft one older
+   * than S) makes the copy unusable, and the loader runs. A tag this process knew no version of when the copy was
+   * built (-1) counts as passed once any version is known.
+   */
   private heldCopy<T>(plan: RememberPlan<T>): CacheResult<T> | undefined {
     const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
-    if (!held || !(Date.now() < held.graceUntil) || !(held.createdAt > 0)) return undefined;
+    if (!held || !(Date.now() < held.graceUntil) || !(held.createdAt > 0) || this.passedBy(held.tags)) return undefined;
     const checked = this.checkSchema(plan, held.value);
     if (!checked.ok) return undefined;
     return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, L1_COPY_ERROR);
+  }
+
+  /** True when this process knows a version of one of `built`'s tags newer than it (hard, or soft older than S). */
+  private passedBy(built: TagVersions): boolean {
+    const { tags, options } = this.ctx;
+    for (const tag in built) {
+      const known = tags.knownVersion(tag);
+      const version = built[tag]!;
+      if (
+        known !== undefined &&
+        known > version &&
+        !tags.softlyInvalidated(tag, version, options.softInvalidationStaleMs)
+      )
+        return true;
+    }
+    return false;
   }
 
   private serveStale<T>(
@@ -338,4 +363,10 @@ export class RememberFlow {
     const parsed = plan.schema.safeParse(value);
     return parsed.success ? { ok: true, value: parsed.data } : { ok: false };
   }
+}
+
+/** One loader run of the bypass path, shared by the callers of a key, with the tag versions known before it ran. */
+interface BypassRun<T> {
+  outcome: Promise<RaceOutcome<T>>;
+  versions: Record<string, number>;
 }

@@ -10,7 +10,7 @@ import type { SpyCache } from "../cache/spy-cache.ts";
 
 /** What reading a cached analytic needs. */
 export interface CachedAnalyticsDependencies {
-  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process hit) when it has one. */
+  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process answer) when it has one. */
   cache: Pick<Cache, "rememberWithMeta"> & Partial<Pick<Cache, "peekWithMeta">>;
   /** Computes analytics from PostgreSQL on a miss. */
   analytics: AnalyticsService;
@@ -50,7 +50,8 @@ export function rememberAnalytics(
 }
 
 /**
- * What `rememberAnalytics` would answer, when the cache can answer without I/O (a fresh in-process hit), else
+ * What `rememberAnalytics` would answer, when the cache can answer without I/O (a fresh in-process hit, or the
+ * copy it serves stale while the key's Redis master is out), else
  * undefined: the API answers such a request in one synchronous pass, with no promise and no microtask hop.
  */
 export function peekAnalytics(

@@ -15,7 +15,7 @@ import { canAccessGuild } from "../auth/principal.ts";
 
 /** What the analytics router is built from. */
 export interface AnalyticsRouterDependencies {
-  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process hit) when it has one. */
+  /** The cache layer: `rememberWithMeta`, and `peekWithMeta` (the synchronous in-process answer) when it has one. */
   cache: Pick<Cache, "rememberWithMeta"> & Partial<Pick<Cache, "peekWithMeta">>;
   /** Computes analytics from PostgreSQL on a miss. */
   analytics: AnalyticsService;
@@ -74,7 +74,7 @@ export function analyticsRouter(deps: AnalyticsRouterDependencies): Router {
  * other request untouched for the full pipeline (returns false). Its conditions, each decided without I/O: a GET
  * of a known analytic spelled as routed, a Bearer credential the authenticator vouches for from memory (`known`),
  * no middleware after authentication (a rate limit needs the full pipeline), a valid query string, a guild the key
- * may read, and a fresh in-process entry. Anything it cannot decide goes the long way, which says why.
+ * may read, and an in-process answer. Anything it cannot decide goes the long way, which says why.
  */
 export function analyticsFastPath(
   deps: AnalyticsRouterDependencies,

@@ -1,5 +1,5 @@
 import type { Command, Redis } from "ioredis";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { KeyBuilder, type SpyCache } from "../../../backend/src/cache/index.ts";
 import type { EntryReader } from "../../../backend/src/cache/read/entry-reader.ts";
 import { createServiceCache } from "../../../backend/src/composition/service-cache.ts";
@@ -7,7 +7,8 @@ import { createRedisConnections, type RedisConnections } from "../../../backend/
 import { CacheKit, testRedis } from "../../support/cache-test-kit.ts";
 import { masterLookup } from "../../support/cluster-key-placement.ts";
 import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.ts";
-import { randomSnowflake, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
+import { TcpProxy } from "../../support/tcp-proxy.ts";
+import { randomSnowflake, TEST_REDIS_URL, testConfig, testLogger, uniquePrefix } from "../../support/test-env.ts";
 
 /** W of the single-node instances: short, so "at most W/2 after the change" is quick to check. */
 const W = 500;
@@ -79,6 +80,98 @@ describe("L1 copies", () => {
     // What a GET sent now would hand over if another instance deleted the key unannounced.
     expect(readerOf(cache).accept(fullKey, null, undefined, performance.now())).toMatchObject({ envelope: undefined });
     expect(readerOf(cache).readL1(fullKey)).toBeUndefined();
+  });
+});
+
+/**
+ * Redis cut off (a TCP proxy in front of it refuses): what this process holds is served stale instead of running the
+ * loader on every read, unless an invalidation passed it, and then the last good copy serves.
+ */
+describe("copies while Redis is cut off", () => {
+  const kit = new CacheKit("l1-outage");
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    const { hostname, port } = new URL(TEST_REDIS_URL);
+    proxy = await TcpProxy.start(hostname, Number(port || 6379));
+  });
+  afterAll(async () => {
+    await kit.close();
+    await proxy?.close();
+  });
+  afterEach(() => proxy.restore());
+
+  /** A cache whose command connection goes through the proxy; W short. */
+  const cutOffCache = async () => {
+    const cache = kit.cache({
+      redis: kit.track(testRedis(proxy.rewrite(TEST_REDIS_URL))),
+      l1: { maxEntries: 100 },
+      invalidationWindowMs: W,
+    });
+    await cache.ready();
+    return cache;
+  };
+  /** `reads` reads 5 ms apart, counted by status. */
+  const readMany = async (reads: number, read: () => Promise<{ status: string }>) => {
+    const statuses: Record<string, number> = {};
+    for (let i = 0; i < reads; i += 1) {
+      const { status } = await read();
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return statuses;
+  };
+
+  it("a refresh whose write fails keeps the copy: it is served stale, the loader runs about once", async () => {
+    const cache = await cutOffCache();
+    const key = `refresh:${randomSnowflake()}`;
+    const tag = `guild:${randomSnowflake()}`;
+    let loads = 0;
+    const read = () =>
+      cache.rememberWithMeta(key, "2s", async () => `v${(loads += 1)}`, {
+        tags: [tag],
+        grace: "1m",
+        refreshAheadAt: 0.5,
+      });
+    expect((await read()).status).toBe("miss");
+    // Past the refresh-ahead point (half of the 2 s TTL): the next reads start a refresh, whose SET fails.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await proxy.cut();
+    // The next reads are L1 hits (the tag map stays trusted for a while); one starts the refresh, which runs the loader
+    // without the lock (Redis refuses) and whose SET fails; then the breaker opens.
+    const before = loads;
+    const statuses: Record<string, number> = {};
+    for (let i = 0; i < 150; i += 1) {
+      const { status } = await read();
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Before the copy was kept: about 145 loader runs, all bypass. Now the copy, HIT while the map is trusted, then
+    // STALE; the refresh's own loader run (or two) is all.
+    expect(loads - before).toBeLessThanOrEqual(3);
+    expect((statuses.hit ?? 0) + (statuses.stale ?? 0)).toBeGreaterThanOrEqual(147);
+  });
+
+  it("a copy an invalidation passed is not served, and does not hide the last good copy", async () => {
+    const cache = await cutOffCache();
+    const key = `passed:${randomSnowflake()}`;
+    const tag = `guild:${randomSnowflake()}`;
+    let loads = 0;
+    const read = () =>
+      cache.rememberWithMeta(key, "1m", async () => `v${(loads += 1)}`, {
+        tags: [tag],
+        refreshAheadAt: 0,
+        lastGood: { key: `${key}:last-good`, horizon: "1h" },
+      });
+    expect(await read()).toMatchObject({ value: "v1", status: "miss" });
+    await cache.invalidateByTag(tag); // the copy stays in L1 (not read since), passed
+    await proxy.cut();
+    const first = await read();
+    // The passed copy is never served: the loader runs once, and its result is kept as the last good copy.
+    expect(first).toMatchObject({ value: "v2", status: "bypass" });
+    const statuses = await readMany(60, read);
+    // Before: the passed copy hid the last good copy and the loader ran on every read (60 of 60).
+    expect(loads).toBeLessThanOrEqual(3);
+    expect(statuses.stale ?? 0).toBeGreaterThanOrEqual(58);
   });
 });
 

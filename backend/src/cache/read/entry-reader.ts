@@ -161,9 +161,10 @@ export class EntryReader {
         tagNames.length > 0 ? tags.noteKeys(fullKey, tagNames, ttlMs).catch(() => undefined) : undefined,
       ]);
     } catch (error) {
+      // The copy held before, if any, stays: it is valid by its tag versions, and while Redis is out it is what the
+      // cache serves stale instead of running the loader on every read (a refresh's SET fails exactly then). A SET
+      // that timed out may still have been applied; this process then serves its older copy until that copy's grace.
       this.ctx.logger?.debug({ err: error, key: fullKey }, "cache write failed");
-      // The SET may have been applied all the same (a timeout): the copy held before is no longer known to be current.
-      l1?.delete(fullKey);
       return false;
     }
     if (l1) l1.set(fullKey, envelope, json, sentAt);

@@ -317,11 +317,25 @@ export class RememberFlow {
    * built (-1) counts as passed once any version is known.
    */
   private heldCopy<T>(plan: RememberPlan<T>): CacheResult<T> | undefined {
-    const held = this.ctx.l1?.get(plan.fullKey) ?? (plan.lastGood && this.lastGood.held(plan.lastGood));
-    if (!held || !(Date.now() < held.graceUntil) || !(held.createdAt > 0) || this.passedBy(held.tags)) return undefined;
+    const { l1 } = this.ctx;
+    let held = l1?.get(plan.fullKey);
+    if (held !== undefined && !this.servable(held)) {
+      l1!.expire(plan.fullKey); // invalid for every reader from now on; the last good copy may still serve
+      held = undefined;
+    }
+    if (held === undefined && plan.lastGood) {
+      const kept = this.lastGood.held(plan.lastGood);
+      if (kept !== undefined && this.servable(kept)) held = kept;
+    }
+    if (held === undefined) return undefined;
     const checked = this.checkSchema(plan, held.value);
     if (!checked.ok) return undefined;
     return this.serveStale(plan.statsLabel, { envelope: held, value: checked.value }, true, L1_COPY_ERROR);
+  }
+
+  /** A copy within its grace that no invalidation this process applied has passed. */
+  private servable(copy: CacheEnvelope): boolean {
+    return Date.now() < copy.graceUntil && copy.createdAt > 0 && !this.passedBy(copy.tags);
   }
 
   /** True when this process knows a version of one of `built`'s tags newer than it (hard, or soft older than S). */

@@ -110,13 +110,13 @@ describe("copies while Redis is cut off", () => {
     await cache.ready();
     return cache;
   };
-  /** `reads` reads 5 ms apart, counted by status. */
-  const readMany = async (reads: number, read: () => Promise<{ status: string }>) => {
+  /** `reads` reads `apartMs` apart, counted by status. */
+  const readMany = async (reads: number, read: () => Promise<{ status: string }>, apartMs = 5) => {
     const statuses: Record<string, number> = {};
     for (let i = 0; i < reads; i += 1) {
       const { status } = await read();
       statuses[status] = (statuses[status] ?? 0) + 1;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, apartMs));
     }
     return statuses;
   };
@@ -139,12 +139,7 @@ describe("copies while Redis is cut off", () => {
     // The next reads are L1 hits (the tag map stays trusted for a while); one starts the refresh, which runs the loader
     // without the lock (Redis refuses) and whose SET fails; then the breaker opens.
     const before = loads;
-    const statuses: Record<string, number> = {};
-    for (let i = 0; i < 150; i += 1) {
-      const { status } = await read();
-      statuses[status] = (statuses[status] ?? 0) + 1;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const statuses = await readMany(150, read, 10);
     // Before the copy was kept: about 145 loader runs, all bypass. Now the copy, HIT while the map is trusted, then
     // STALE; the refresh's own loader run (or two) is all.
     expect(loads - before).toBeLessThanOrEqual(3);

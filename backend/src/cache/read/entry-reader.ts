@@ -69,9 +69,9 @@ export class EntryReader {
     const { tags, gateway } = this.ctx;
     const fromL1 = this.readL1(fullKey);
     if (fromL1) return Promise.resolve(fromL1);
-    // Untrusted, but every hinted tag's version was read from Redis lately (docs/cache.md, rule 6): one GET.
     // Sent now: a copy Redis returns unchanged is confirmed as of this moment (rule 7).
     const sentAt = performance.now();
+    // Untrusted, but every hinted tag's version was read from Redis lately (docs/cache.md, rule 6): one GET.
     if (tags.isTrusted() || hintTags.length === 0 || tags.fetchedRecently(hintTags)) {
       return gateway.call((c) => c.get(fullKey), fullKey).then((raw) => this.accept(fullKey, raw, undefined, sentAt));
     }
@@ -93,14 +93,15 @@ export class EntryReader {
     sentAt: number,
   ): EntryRead | Promise<EntryRead> {
     // An unchanged entry this process holds decodes to the envelope it holds (no JSON parse, the same value object).
-    const envelope = (raw !== null ? this.ctx.l1?.decoded(fullKey, raw) : undefined) ?? decodeEnvelope(raw);
+    const held = raw !== null ? this.ctx.l1?.decoded(fullKey, raw) : undefined;
+    const envelope = held ?? decodeEnvelope(raw);
     if (!envelope || Date.now() >= envelope.graceUntil) return this.gone(fullKey);
     const known = fetched === undefined ? this.validLocally(envelope.tags, true) : undefined;
-    if (known === true) return this.found(fullKey, envelope, raw!, sentAt);
+    if (known === true) return this.found(fullKey, envelope, raw!, sentAt, held !== undefined);
     if (known === false) return this.gone(fullKey);
     if (known === "soft") return { envelope, tier: "l2", softInvalidated: true };
     return this.valid(envelope.tags, fetched).then((ok) =>
-      ok ? this.found(fullKey, envelope, raw!, sentAt) : this.gone(fullKey),
+      ok ? this.found(fullKey, envelope, raw!, sentAt, held !== undefined) : this.gone(fullKey),
     );
   }
 
@@ -177,13 +178,14 @@ export class EntryReader {
     return NOTHING;
   }
 
-  private found(fullKey: string, envelope: CacheEnvelope, raw: string, sentAt: number): EntryRead {
+  /** `held`: `envelope` is the copy L1 holds, recognised by its bytes in `accept`. */
+  private found(fullKey: string, envelope: CacheEnvelope, raw: string, sentAt: number, held: boolean): EntryRead {
     const { l1 } = this.ctx;
     // Plain values (counters) change without announcements, so only envelopes go to L1.
     // The same envelope again when it came from these very bytes: its value object (and the API's memo of it) stays,
     // and Redis has just confirmed it.
     if (l1 && envelope.createdAt > 0) {
-      if (l1.decoded(fullKey, raw) === envelope) l1.confirm(fullKey, sentAt);
+      if (held) l1.confirm(fullKey, sentAt);
       else l1.set(fullKey, envelope, raw, sentAt);
     }
     return { envelope, tier: "l2" };

@@ -164,15 +164,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       },
       async waitForPromotion(port: number, timeoutMs = readyTimeoutMs) {
         const deadline = performance.now() + timeoutMs;
-        for (;;) {
-          const role = await withClusterNode(port, async (redis) => ((await redis.call("ROLE")) as unknown[])[0]).catch(
-            () => undefined,
-          );
-          if (role === "master") return performance.now();
-          if (performance.now() > deadline) throw new Error(`node ${port} was not promoted within ${timeoutMs} ms`);
-          // No event says a replica took over: poll its ROLE.
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        // No event says a replica took over: poll its ROLE, over one connection. Fault tests measure the service's
+        // throughput while this runs on the same 2 cores; a new connection per poll (100 a second, each with
+        // ioredis's INFO ready check) took CPU from the service and the load generator in exactly that window.
+        return withClusterNode(port, async (redis) => {
+          for (;;) {
+            const role = await redis.call("ROLE").then(
+              (reply) => (reply as unknown[])[0],
+              () => undefined,
+            );
+            if (role === "master") return performance.now();
+            if (performance.now() > deadline) throw new Error(`node ${port} was not promoted within ${timeoutMs} ms`);
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        });
       },
       waitUntilHealthy,
       stop,

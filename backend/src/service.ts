@@ -184,7 +184,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     prefix: `${config.redis.keyPrefix}:ratelimit:`,
     shared: config.redis.rateLimiting,
     timeoutMs: config.redis.commandTimeoutMs,
-    breaker: config.cache.breaker,
+    // One verdict per master for the cache and the limiter: a master that stops answering is skipped by both at once.
+    breakers: cache.breakers,
   });
   const afterAuth = rateLimitChain(rateLimit);
   const health = createServiceHealth(config, {

@@ -10,6 +10,7 @@ import { EntryReader } from "./read/entry-reader.ts";
 import { CallPlanner } from "./call-planner.ts";
 import { KeyScanner } from "./keys/key-scanner.ts";
 import { INCREMENT_COUNTER } from "./transport/lua-script.ts";
+import type { NodeBreakers } from "./transport/node-breakers.ts";
 import { RememberFlow } from "./remember/remember-flow.ts";
 import type { RememberPlan } from "./remember/remember-plan.ts";
 import { collectStats, localStats, type SpyCacheStats } from "./stats/cache-stats-report.ts";
@@ -73,6 +74,14 @@ export class SpyCache extends EventEmitter implements Cache {
   /** This instance's id on the invalidation bus. */
   get instanceId(): string {
     return this.ctx.bus.instanceId;
+  }
+
+  /**
+   * The per-master circuit breakers in front of the cache's connection. Other users of the same connection share
+   * them (the service's rate limiter does), so a master judged down by one is skipped by all at once.
+   */
+  get breakers(): NodeBreakers {
+    return this.ctx.gateway.breakers;
   }
 
   /** True while the in-process tag map is trusted (hits then cost no tag round trip). */

@@ -178,6 +178,16 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Opens the breaker now, whatever its state (already open: nothing changes): the dependency was judged down by
+   * other means than failed calls counted here, e.g. a node that answered nothing while this process kept reading
+   * (see node-call-watch.ts). The recovery wait is chosen as for any opening.
+   */
+  trip(): void {
+    this.advanceClock();
+    if (this.current !== "open") this.transition("open");
+  }
+
   /** Runs `fn` if allowed, recording its outcome; throws `CircuitOpenError` (E_CIRCUIT_OPEN) without calling it otherwise. */
   async execute<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.allowRequest()) throw new CircuitOpenError(this.retryAt());

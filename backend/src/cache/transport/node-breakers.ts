@@ -3,6 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import { withTimeout } from "../../lib/with-timeout.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 import { nodeId, slotOwners } from "./ioredis-internals.ts";
+import { NodeCallWatch } from "./node-call-watch.ts";
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -26,6 +27,13 @@ export interface NodeBreakersOptions {
   probeIntervalMs?: number;
   /** Longest wait for one probe PING, ms (the command timeout). */
   probeTimeoutMs: number;
+  /** Longest wait of a call bounded by `bound`, ms (default `probeTimeoutMs`). */
+  callTimeoutMs?: number;
+  /**
+   * A node that answers nothing for this long while the process keeps reading has its breaker opened and its calls
+   * failed at once (default: half of `callTimeoutMs`; 0: only the timeout), see node-call-watch.ts.
+   */
+  silentAfterMs?: number;
 }
 
 /**
@@ -57,6 +65,16 @@ export class NodeBreakers {
   private readonly onRefresh = () => {
     this.lastRefreshAt = performance.now();
   };
+  private readonly watch: NodeCallWatch;
+  /**
+   * ioredis dropped a cluster node's connection ("-node": a killed master resets it at once). While the node still
+   * serves slots, its calls are judged at the next tick instead of after `silentAfterMs` (node-call-watch.ts).
+   */
+  private readonly onNodeLost = (node: Redis) => {
+    const id = nodeId(node);
+    const breaker = this.shared ?? this.byNode.get(id);
+    if (breaker !== undefined && ownsAnySlot(this.client as Cluster, id)) this.watch.connectionLost(breaker);
+  };
 
   constructor(
     private readonly client: RedisClient,
@@ -65,7 +83,25 @@ export class NodeBreakers {
     this.shared = options.breaker instanceof CircuitBreaker ? options.breaker : undefined;
     this.breakerOptions = options.breaker instanceof CircuitBreaker ? {} : options.breaker;
     this.probeIntervalMs = options.probeIntervalMs ?? 250;
-    if (this.isCluster) client.on("refresh", this.onRefresh);
+    this.watch = new NodeCallWatch({
+      timeoutMs: options.callTimeoutMs ?? options.probeTimeoutMs,
+      ...(options.silentAfterMs === undefined ? {} : { silentAfterMs: options.silentAfterMs }),
+      onSilent: (breaker) => breaker.trip(),
+    });
+    if (this.isCluster) {
+      client.on("refresh", this.onRefresh);
+      client.on("-node", this.onNodeLost);
+    }
+  }
+
+  /**
+   * `pending` (a call just sent through `breaker`, which the caller reports to it), bounded by the call timeout and
+   * failed at once when its node is judged silent, which also opens that node's breaker (node-call-watch.ts): every
+   * user of these breakers (the cache, the rate limiter) then stops waiting on that node after one such judgement.
+   */
+  bound<T>(breaker: CircuitBreaker, pending: Promise<T>, label: string): Promise<T> {
+    // A cluster's calls without a key go to any node: their silence says nothing about one node, only timeouts apply.
+    return this.watch.bound(breaker, pending, label, !this.isCluster || breaker !== this.byNode.get(UNROUTED));
   }
 
   /** The breaker guarding calls on `key`: that of the master owning its slot now (a single node: its one breaker). */
@@ -133,6 +169,8 @@ export class NodeBreakers {
   close(): void {
     this.closed = true;
     this.client.off("refresh", this.onRefresh);
+    this.client.off("-node", this.onNodeLost);
+    this.watch.close();
     for (const timer of this.probes.values()) clearInterval(timer);
     this.probes.clear();
   }
@@ -164,6 +202,9 @@ export class NodeBreakers {
     const timer = setInterval(() => void this.probe(id), this.probeIntervalMs);
     timer.unref();
     this.probes.set(id, timer);
+    // The first probe at once: a node that was only slow for a moment (judged silent, or a burst of timeouts) is
+    // half-open again as soon as it answers, not a whole interval later.
+    void this.probe(id);
   }
 
   private stopProbing(id: string): void {

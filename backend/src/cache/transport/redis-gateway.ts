@@ -4,7 +4,6 @@ import type { CircuitBreaker } from "./circuit-breaker.ts";
 import type { NodeBreakers } from "./node-breakers.ts";
 import { CircuitOpenError } from "./resilience-errors.ts";
 import type { StatsPort } from "../cache-ports.ts";
-import { withTimeout } from "../../lib/with-timeout.ts";
 import { WriteCoalescer } from "./write-coalescer.ts";
 import { DeadlineWatch } from "./deadline-watch.ts";
 import { GetBatcher } from "./get-batcher.ts";
@@ -19,8 +18,11 @@ export type CallRoute = string | Redis | undefined;
  * hit path's split form of the same thing, so a read needs no wrapper promise of its own (see shared-reads.ts).
  */
 export class RedisGateway {
-  /** Extra per-call timeout: when the connection has no command timeout, and always on a cluster. */
-  private readonly timeoutMs: number | undefined;
+  /**
+   * Calls are bounded here (`NodeBreakers.bound`: the call timeout, and a silent node failed at once) when the
+   * connection has no command timeout, and always on a cluster.
+   */
+  private readonly boundsCalls: boolean;
   private readonly coalescer: WriteCoalescer;
   /** Sends hit-path GETs on a plain single-node connection (undefined: they go through `client.get`). */
   private readonly batcher: GetBatcher | undefined;
@@ -35,10 +37,7 @@ export class RedisGateway {
     const commandTimeout = connectionCommandTimeout(client);
     // A cluster connection queues commands while it refreshes its slot map (a failover), and the per-node
     // commandTimeout only starts once a node is sent the command: bound cluster calls here too.
-    this.timeoutMs =
-      commandTimeout === undefined || (client as Cluster).isCluster === true
-        ? (commandTimeout ?? fallbackTimeoutMs)
-        : undefined;
+    this.boundsCalls = commandTimeout === undefined || (client as Cluster).isCluster === true;
     this.coalescer = new WriteCoalescer(client);
     this.batcher = sendsPlainCommands(client)
       ? new GetBatcher(client as Redis, new DeadlineWatch(commandTimeout ?? fallbackTimeoutMs), this.coalescer)
@@ -78,7 +77,7 @@ export class RedisGateway {
     let pending: Promise<T>;
     try {
       this.coalescer.beforeCommand();
-      pending = this.bounded(fn(this.client));
+      pending = this.bounded(breaker, fn(this.client));
     } catch (error) {
       this.failed(breaker, started, error, epoch);
       return Promise.reject(error);
@@ -105,7 +104,7 @@ export class RedisGateway {
     if (!breaker.allowRequest()) throw new CircuitOpenError(breaker.retryAt());
     if (this.batcher !== undefined) return this.batcher.get(key, started); // it tells the coalescer itself
     this.coalescer.beforeCommand();
-    return this.bounded(this.client.get(key));
+    return this.bounded(breaker, this.client.get(key));
   }
 
   /** Records a call that answered, started at `started` (performance.now()) in `breaker`'s epoch `epoch`. */
@@ -126,8 +125,8 @@ export class RedisGateway {
     return this.isCluster ? (this.client as Cluster).nodes("master") : [this.client as Redis];
   }
 
-  private bounded<T>(pending: Promise<T>): Promise<T> {
-    return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs, "redis command");
+  private bounded<T>(breaker: CircuitBreaker, pending: Promise<T>): Promise<T> {
+    return this.boundsCalls ? this.breakers.bound(breaker, pending, "redis command") : pending;
   }
 }
 

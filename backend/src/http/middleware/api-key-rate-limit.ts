@@ -27,7 +27,13 @@ export interface ApiKeyRateLimitOptions {
   shared?: boolean;
   /** Longest wait for the counter, ms (REDIS_COMMAND_TIMEOUT_MS, default 250): past it the request passes. */
   timeoutMs?: number;
-  /** Options of each master's breaker in front of the counters (default: the cache's defaults). */
+  /**
+   * The per-master breakers to pass, shared with the other users of the same connection (the service gives the
+   * cache's: a master judged down by either is skipped by both at once); the limiter does not close them. Without
+   * them it builds its own, with `breaker` options.
+   */
+  breakers?: NodeBreakers;
+  /** Options of each master's breaker in front of the counters, when it builds its own (default: the cache's defaults). */
   breaker?: CircuitBreakerOptions;
 }
 
@@ -52,17 +58,20 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimi
       enabled: false,
     });
   const timeoutMs = options.timeoutMs ?? 250;
-  let breakers: NodeBreakers | undefined;
+  /** Breakers the limiter built, so closes. */
+  let ownBreakers: NodeBreakers | undefined;
   let store: Store | undefined;
   if (options.shared ?? true) {
-    breakers = new NodeBreakers(options.redis, {
-      breaker: { isFailure: isRedisFailure, ...options.breaker },
-      probeTimeoutMs: timeoutMs,
-    });
+    ownBreakers = options.breakers
+      ? undefined
+      : new NodeBreakers(options.redis, {
+          breaker: { isFailure: isRedisFailure, ...options.breaker },
+          probeTimeoutMs: timeoutMs,
+        });
     store = new ResilientStore(
       new RedisStore({
         prefix: options.prefix ?? "ratelimit:",
-        sendCommandCluster: routedRateLimitCommands(options.redis, breakers, timeoutMs),
+        sendCommandCluster: routedRateLimitCommands(options.redis, options.breakers ?? ownBreakers!),
       }),
       options.logger,
       timeoutMs,
@@ -92,7 +101,7 @@ export function apiKeyRateLimit(options: ApiKeyRateLimitOptions): ApiKeyRateLimi
       next(new TooManyRequestsError(`Rate limit of ${used.limit} requests per ${used.windowMs / 1000} s exceeded`));
     },
   });
-  return Object.assign(handler, { close: () => breakers?.close(), enabled: true });
+  return Object.assign(handler, { close: () => ownBreakers?.close(), enabled: true });
 }
 
 /**

@@ -3,7 +3,6 @@ import type { Cluster, Redis } from "ioredis";
 import type { SendCommandClusterDetails, RedisReply } from "rate-limit-redis";
 import { CircuitOpenError } from "../../cache/transport/resilience-errors.ts";
 import type { NodeBreakers } from "../../cache/transport/node-breakers.ts";
-import { withTimeout } from "../../lib/with-timeout.ts";
 import type { RedisClient } from "../../redis/redis-connections.ts";
 
 /**
@@ -15,9 +14,10 @@ import type { RedisClient } from "../../redis/redis-connections.ts";
  *   count of a key whose master lacked the script was lost (the request passed uncounted).
  * - Every other command goes through ioredis, which routes EVALSHA/DECR/DEL by their key.
  * - Each command passes the breaker of the key's master (refused at once while open: the limiter fails open without
- *   waiting) and is bounded by `timeoutMs` (a cluster connection queues commands while it refreshes its slot map).
+ *   waiting) and is bounded by `breakers.bound`: the call timeout (a cluster connection queues commands while it
+ *   refreshes its slot map), and failed at once, that master's breaker opened, when the master goes silent.
  */
-export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreakers, timeoutMs: number) {
+export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreakers) {
   return async ({ key, command }: SendCommandClusterDetails): Promise<RedisReply> => {
     const [name, ...args] = command;
     if (name === undefined) throw new Error("empty rate limit command");
@@ -27,7 +27,7 @@ export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreak
       args[1] !== undefined &&
       key === undefined
     ) {
-      return loadEverywhere(client, breakers, args[1], timeoutMs);
+      return loadEverywhere(client, breakers, args[1]);
     }
     const breaker = key === undefined ? breakers.unrouted() : breakers.forKey(key);
     if (!breaker.allowRequest()) throw new CircuitOpenError(breaker.retryAt());
@@ -35,7 +35,7 @@ export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreak
     try {
       const node = name.toUpperCase() === "SCRIPT" && key !== undefined ? breakers.masterFor(key) : client;
       if (node === undefined) throw new Error(`no master is known for the slot of ${key}`);
-      const reply = (await withTimeout(node.call(name, ...args), timeoutMs, "rate limit command")) as RedisReply;
+      const reply = (await breakers.bound(breaker, node.call(name, ...args), "rate limit command")) as RedisReply;
       breaker.recordSuccess(epoch);
       return reply;
     } catch (error) {
@@ -46,12 +46,7 @@ export function routedRateLimitCommands(client: RedisClient, breakers: NodeBreak
 }
 
 /** SCRIPT LOAD on every master (one on a single node); resolves the SHA-1 if at least one took it. */
-async function loadEverywhere(
-  client: RedisClient,
-  breakers: NodeBreakers,
-  script: string,
-  timeoutMs: number,
-): Promise<string> {
+async function loadEverywhere(client: RedisClient, breakers: NodeBreakers, script: string): Promise<string> {
   const masters: Redis[] = (client as Cluster).isCluster ? (client as Cluster).nodes("master") : [client as Redis];
   if (masters.length === 0) throw new Error("no Redis master is known");
   const results = await Promise.allSettled(
@@ -60,7 +55,7 @@ async function loadEverywhere(
       if (!breaker.allowRequest()) throw new CircuitOpenError(breaker.retryAt());
       const epoch = breaker.epoch;
       try {
-        const sha = await withTimeout(node.call("SCRIPT", "LOAD", script), timeoutMs, "rate limit script load");
+        const sha = await breakers.bound(breaker, node.call("SCRIPT", "LOAD", script), "rate limit script load");
         breaker.recordSuccess(epoch);
         return sha;
       } catch (error) {

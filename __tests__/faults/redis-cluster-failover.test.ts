@@ -11,12 +11,15 @@ import { ServiceProcess } from "../support/service-process.ts";
 
 const ADMIN_KEY = "faults-admin-key-0123456789abcdef";
 const auth = { authorization: `Bearer ${ADMIN_KEY}` };
-/** Short node timeout, as in the integration failover test: the replica takes over about 3-4 s after the fault. */
-const NODE_TIMEOUT_MS = 2_000;
+/**
+ * Issue 14's node timeout (5 s; Redis's default is 15 s): the replica takes over 6-9 s after the fault. With 2 s (3-4 s
+ * windows) the machine's swings of a few seconds moved the ratio as much as the fault did.
+ */
+const NODE_TIMEOUT_MS = 5_000;
 /** Load before the measured stretch, not measured. */
 const WARM_UP_MS = 4_000;
 /** The steady stretch measured before the fault (a measurement window, not a wait for an event). */
-const BEFORE_WINDOW_MS = 4_000;
+const BEFORE_WINDOW_MS = 6_000;
 /** Issue 14: the failed slots are served from cache again this soon after the replica says it is master. */
 const RESUME_AFTER_PROMOTION_MS = 2_000;
 /** Live masters may stall from this long before the promotion is seen (the election's config writes). */
@@ -137,8 +140,8 @@ const count = (answers: LoadAnswer[]) => {
  * SIGSTOPped, alone ("bus") or with the first instance registry ("bus+registry": then only the second registry's
  * heartbeats reach Redis, and rule 6 vouches from them). Requests whose entry and tag versions live on the other
  * masters must keep answering HIT without reading their tags' versions each time, the failed slots must answer HIT
- * again within 2 s of the promotion, throughput must hold (floors of 0.4x per CPU-second of the service and 0.3x
- * raw; issue 14's 0.5x is reported from the measured figures), PostgreSQL work bounded.
+ * again within 2 s of the promotion, throughput must hold (at least 0.5x the rate before the fault, and a floor of
+ * 0.4x per CPU-second of the service), PostgreSQL work bounded.
  */
 describe.each([
   { fault: "SIGKILL", placement: "bus" },
@@ -199,11 +202,13 @@ describe.each([
       let promotedAt = Number.NaN;
       let recoveredAt = Number.NaN;
       let faultAt = Number.NaN;
+      /** The end of the measured stretch before the fault (the test's own reads before the fault come after it). */
+      let beforeEnd = Number.NaN;
       let queries = Number.NaN;
       /** The service's tag-version reads just before the fault and at the promotion. */
       const versionReads: { at: number; reads: number }[] = [];
       const readiness: { code: number; redis: string }[] = [];
-      /** The service's CPU time at the start of the measured stretch, at the fault, at recovery. */
+      /** The service's CPU time at the start and the end of the measured stretch, at the fault, at recovery. */
       const cpuAt: { at: number; ms: number }[] = [];
       const sampleCpu = () => cpuAt.push({ at: performance.now(), ms: cpuMs(service!.child.pid!) });
       try {
@@ -211,6 +216,10 @@ describe.each([
         await new Promise((resolve) => setTimeout(resolve, WARM_UP_MS));
         sampleCpu();
         await new Promise((resolve) => setTimeout(resolve, BEFORE_WINDOW_MS));
+        sampleCpu();
+        beforeEnd = performance.now();
+        // These reads (the replica's id, PostgreSQL's counter, the service's /metrics) cost the service and the load
+        // generator CPU: they stand between the two measured stretches, in neither.
         const replica = await cluster.replicaOf(victim);
         const queriesBefore = await transactions();
         versionReads.push(await tagVersionReads(service));
@@ -255,14 +264,14 @@ describe.each([
       const inWindow = (from: number, to: number, which: (path: string) => boolean) =>
         answers.filter((a) => a.sentAt >= from && a.endedAt <= to && which(a.request.path));
       const rate = (from: number, to: number) => inWindow(from, to, () => true).length / ((to - from) / 1_000);
-      const before = rate(faultAt - BEFORE_WINDOW_MS, faultAt);
+      const before = rate(beforeEnd - BEFORE_WINDOW_MS, beforeEnd);
       const during = rate(faultAt, recoveredAt);
       // Answers per CPU-second of the service: what the fault costs the service itself, whatever CPU the shared
       // machine left it (its raw rate over a few seconds swings up to 3x between windows at load average 10-15).
       const perCpuSecond = (from: number, to: number, cpu: number) =>
         inWindow(from, to, () => true).length / (cpu / 1_000);
       const efficiencyBefore = perCpuSecond(cpuAt[0]!.at, cpuAt[1]!.at, cpuAt[1]!.ms - cpuAt[0]!.ms);
-      const efficiencyDuring = perCpuSecond(cpuAt[1]!.at, cpuAt[2]!.at, cpuAt[2]!.ms - cpuAt[1]!.ms);
+      const efficiencyDuring = perCpuSecond(cpuAt[2]!.at, cpuAt[3]!.at, cpuAt[3]!.ms - cpuAt[2]!.ms);
       const others = inWindow(faultAt, recoveredAt, (path) => !failedSet.has(path));
       const othersBeforeStall = others.filter((a) => a.endedAt < promotedAt - STALL_MARGIN_MS);
       const failedDuring = inWindow(faultAt, promotedAt, (path) => failedSet.has(path));
@@ -277,13 +286,13 @@ describe.each([
         answers.find((a) => a.sentAt > promotedAt && a.request.path === path && a.headers["x-cache"] === "HIT")!
           .endedAt;
       const resumedMs = Math.max(...failed.map(firstHit)) - promotedAt;
-      const all = answers.filter((a) => a.sentAt >= faultAt - BEFORE_WINDOW_MS);
+      const all = answers.filter((a) => a.sentAt >= beforeEnd - BEFORE_WINDOW_MS);
       const figures = {
         busKeysOnVictim: placed.onVictim,
         paths: { isolated: isolated.length, failed: failed.length },
         before: {
           perSecond: Math.round(before),
-          outcomes: count(inWindow(faultAt - BEFORE_WINDOW_MS, faultAt, () => true)),
+          outcomes: count(inWindow(beforeEnd - BEFORE_WINDOW_MS, beforeEnd, () => true)),
         },
         fault: {
           perSecond: Math.round(during),
@@ -302,6 +311,11 @@ describe.each([
           maxMs: Math.round(Math.max(...all.map((a) => a.endedAt - a.sentAt))),
         },
         tagVersionReadsPerLiveMasterCall: Math.round(tagReadsPerCall * 1_000) / 1_000,
+        // Answers per 250 ms from 1 s before the fault to the recovery: where a low ratio comes from.
+        per250Ms: Array.from({ length: Math.ceil((recoveredAt - faultAt + 1_000) / 250) }, (_, i) => {
+          const from = faultAt - 1_000 + i * 250;
+          return answers.filter((a) => a.endedAt >= from && a.endedAt < from + 250).length;
+        }),
         promotedMs: Math.round(promotedAt - faultAt),
         hitsBackAfterPromotionMs: Math.round(resumedMs),
         readiness,
@@ -327,14 +341,15 @@ describe.each([
       );
       expect(Math.max(...all.map((a) => a.endedAt - a.sentAt))).toBeLessThan(MAX_WAIT_MS);
       expect(resumedMs).toBeLessThan(RESUME_AFTER_PROMOTION_MS);
-      // Issue 14's target is half the rate before the fault. Since rule 7 (L1 copies confirmed within W/2 serve the live
-      // masters' requests) and the fast path's stale answers, 43 of 46 cases measured 0.5x or more (median about
-      // 0.71x raw), the lowest 0.45x raw and 0.48x per CPU-second: the first 250-375 ms after the fault, requests for
-      // the failed slots wait out the command timeout until the master's breaker opens, and with 8 closed-loop
-      // clients that stalls every client (docs/reliability.md). Asserted are floors below that spread, which a
-      // collapse (0.03x with one breaker) still fails: a 4 s window on a 2-core machine must not fail CI by noise.
+      // Issue 14: at least half the rate before the fault. What used to take runs under it (0.45-0.47x in 3 of 54
+      // cases): for 250-500 ms after the fault next to nothing was answered, every closed-loop client waiting on the
+      // dead master until 5 command timeouts opened its breaker (first the rate limiter's, then the cache's). A
+      // silent master is now judged in about 125 ms, at the next tick once its connection is lost, and both share one
+      // breaker (docs/cache-resilience.md, "Failure isolation per master"): 0.58-0.96x raw in 24 cases since with a
+      // 2 s node timeout, median about 0.77x; 0.67-0.98x in 8 with this test's 5 s. Per CPU-second of the service, a
+      // floor: its CPU time swings with the machine as its rate does.
+      expect(during).toBeGreaterThanOrEqual(before * 0.5);
       expect(efficiencyDuring).toBeGreaterThanOrEqual(efficiencyBefore * 0.4);
-      expect(during).toBeGreaterThanOrEqual(before * 0.3);
       expect(othersUntilPromotion.length).toBeGreaterThan(0);
       // Without rule 6's vouching each live-master request reads one version per tag (2.9 per request measured with
       // one registry in the "bus+registry" placement); with it, 0.25-0.65 per request were measured, the failed

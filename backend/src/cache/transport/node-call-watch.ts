@@ -162,6 +162,11 @@ export class NodeCallWatch {
         call.fail(new TimeoutError(`${call.label} (node silent)`, this.silentAfterMs));
       }
     }
-    if (this.calls.size === 0) this.close();
+    if (this.calls.size === 0) {
+      // Nothing in flight: forget lost connections too (a call sent later waits `silentAfterMs` to be judged), so
+      // nodes that never come back are not remembered forever.
+      this.lost.clear();
+      this.close();
+    }
   };
 }

@@ -53,6 +53,11 @@ export interface RedisClusterHandle {
   /** Resolves with performance.now() once the node on `port` says it is a master (ROLE), polling every 10 ms. */
   waitForPromotion(port: number, timeoutMs?: number): Promise<number>;
   /**
+   * How many client connections of the node on `port` are subscribed to a channel (CLIENT LIST `sub=`): ioredis puts
+   * a cluster connection's subscriber on a random node, and a test that freezes a node may need it elsewhere.
+   */
+  subscribers(port: number): Promise<number>;
+  /**
    * Resolves once every live node reports `cluster_state:ok`, all live nodes agree on who is master and replica
    * (3 masters serving every slot, killed nodes flagged failed) and every live replica's link to its master is up.
    */
@@ -177,6 +182,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
             if (performance.now() > deadline) throw new Error(`node ${port} was not promoted within ${timeoutMs} ms`);
             await new Promise((resolve) => setTimeout(resolve, 10));
           }
+        });
+      },
+      subscribers(port: number) {
+        return withClusterNode(port, async (redis) => {
+          const list = String(await redis.call("CLIENT", "LIST"));
+          return list.split("\n").filter((line) => /\bsub=[1-9]/.test(line)).length;
         });
       },
       waitUntilHealthy,

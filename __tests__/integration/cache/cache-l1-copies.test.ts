@@ -224,13 +224,22 @@ describe("the copy served while a key's master is out", () => {
       // The service's default: the frozen master's breaker opens after 5 timeouts of 250 ms.
       REDIS_COMMAND_TIMEOUT_MS: "250",
     });
-    connections = [
-      createRedisConnections(config.redis, testLogger()),
-      createRedisConnections(config.redis, testLogger()),
-    ];
-    caches = connections.map((connection) => createServiceCache(config, connection, testLogger()));
+    // The point is an invalidation the reader has applied: its bus subscriber (on a node ioredis picks at random, a
+    // replica included) must not be on the master about to be frozen, or it never hears the invalidation (it then
+    // stops trusting its map, and the invalidation waits W for it). Reconnect until both are elsewhere.
+    for (let attempt = 0; ; attempt += 1) {
+      connections = [
+        createRedisConnections(config.redis, testLogger()),
+        createRedisConnections(config.redis, testLogger()),
+      ];
+      caches = connections.map((connection) => createServiceCache(config, connection, testLogger()));
+      await Promise.all(caches.map((cache) => cache.ready(10_000)));
+      if ((await cluster.subscribers(victim)) === 0) break;
+      if (attempt >= 20) throw new Error("every attempt put a bus subscriber on the master to freeze");
+      await Promise.all(caches.map((cache) => cache.close()));
+      await Promise.all(connections.map((connection) => connection.close()));
+    }
     const [reader, invalidator] = caches as [SpyCache, SpyCache];
-    await Promise.all(caches.map((cache) => cache.ready(10_000)));
     let computed = 0;
     const read = () => reader.rememberWithMeta(key, "1m", async () => `value ${(computed += 1)}`, { tags: [tag] });
     expect(await read()).toMatchObject({ value: "value 1", status: "miss" });

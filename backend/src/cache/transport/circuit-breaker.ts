@@ -179,7 +179,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * Opens the breaker now, whatever its state (already open: nothing changes): the dependency was judged down by
+   * Opens the breaker now, whatever its state (open and still waiting: nothing changes; open past its wait, which
+   * reads as half-open: opened again with the wait doubled, as a failed trial would): the dependency was judged down by
    * other means than failed calls counted here, e.g. a node that answered nothing while this process kept reading
    * (see node-call-watch.ts). The recovery wait is chosen as for any opening.
    */

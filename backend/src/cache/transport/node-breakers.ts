@@ -15,6 +15,8 @@ import {
 const SINGLE_NODE = "redis";
 /** On a cluster, calls that name no key (or whose slot owner is not known yet). */
 const UNROUTED = "cluster";
+/** Two drops of a node's connection this close together mean it refuses connections (see `onNodeDropped`). */
+const REFUSAL_WINDOW_MS = 1_000;
 const STATE_RANK: Record<CircuitState, number> = { closed: 0, "half-open": 1, open: 2 };
 
 /** Options of `NodeBreakers`. */
@@ -30,8 +32,10 @@ export interface NodeBreakersOptions {
   /** Longest wait of a call bounded by `bound`, ms (default `probeTimeoutMs`). */
   callTimeoutMs?: number;
   /**
-   * A node that answers nothing for this long while the process keeps reading has its breaker opened and its calls
-   * failed at once (default: half of `callTimeoutMs`; 0: only the timeout), see node-call-watch.ts.
+   * On a cluster with a breaker per master, a master that answers nothing for this long while the process keeps
+   * reading has its breaker opened and its calls failed at once (default: half of `callTimeoutMs`; 0: only the
+   * timeout), see node-call-watch.ts. A single node (or one shared breaker) is only timed out: it has no other
+   * masters to keep serving, and a verdict would switch off the whole cache for one slow command.
    */
   silentAfterMs?: number;
 }
@@ -66,14 +70,22 @@ export class NodeBreakers {
     this.lastRefreshAt = performance.now();
   };
   private readonly watch: NodeCallWatch;
+  /** When ioredis last dropped each node's connection ("-node"), performance.now(). */
+  private readonly droppedAt = new Map<string, number>();
   /**
-   * ioredis dropped a cluster node's connection ("-node": a killed master resets it at once). While the node still
-   * serves slots, its calls are judged at the next tick instead of after `silentAfterMs` (node-call-watch.ts).
+   * ioredis drops a node's connection when it closes ("-node"), and again each time a reconnection fails. A second
+   * drop within a second, with no answer in between, means the node refuses connections (a killed process): while it
+   * still serves slots its calls are judged a tick after they are sent instead of after `silentAfterMs`
+   * (node-call-watch.ts). One drop alone (a connection closed by the server or a proxy) changes nothing.
    */
-  private readonly onNodeLost = (node: Redis) => {
+  private readonly onNodeDropped = (node: Redis) => {
     const id = nodeId(node);
-    const breaker = this.shared ?? this.byNode.get(id);
-    if (breaker !== undefined && ownsAnySlot(this.client as Cluster, id)) this.watch.connectionLost(breaker);
+    const now = performance.now();
+    const before = this.droppedAt.get(id);
+    this.droppedAt.set(id, now);
+    if (before === undefined || now - before > REFUSAL_WINDOW_MS) return;
+    const breaker = this.byNode.get(id);
+    if (breaker !== undefined && ownsAnySlot(this.client as Cluster, id)) this.watch.connectionRefused(breaker);
   };
 
   constructor(
@@ -86,11 +98,14 @@ export class NodeBreakers {
     this.watch = new NodeCallWatch({
       timeoutMs: options.callTimeoutMs ?? options.probeTimeoutMs,
       ...(options.silentAfterMs === undefined ? {} : { silentAfterMs: options.silentAfterMs }),
-      onSilent: (breaker) => breaker.trip(),
+      // A breaker retired meanwhile (its node serves no slot any more) guards nothing: no verdict, no log line.
+      onSilent: (breaker) => {
+        for (const current of this.byNode.values()) if (current === breaker) return breaker.trip();
+      },
     });
     if (this.isCluster) {
       client.on("refresh", this.onRefresh);
-      client.on("-node", this.onNodeLost);
+      if (!this.shared) client.on("-node", this.onNodeDropped);
     }
   }
 
@@ -100,8 +115,10 @@ export class NodeBreakers {
    * user of these breakers (the cache, the rate limiter) then stops waiting on that node after one such judgement.
    */
   bound<T>(breaker: CircuitBreaker, pending: Promise<T>, label: string): Promise<T> {
-    // A cluster's calls without a key go to any node: their silence says nothing about one node, only timeouts apply.
-    return this.watch.bound(breaker, pending, label, !this.isCluster || breaker !== this.byNode.get(UNROUTED));
+    // Judged: a master's calls on a cluster with a breaker per master. A cluster's calls without a key go to any
+    // node, whose silence says nothing about one node; a single node or a shared breaker is only timed out.
+    const judged = this.isCluster && !this.shared && breaker !== this.byNode.get(UNROUTED);
+    return this.watch.bound(breaker, pending, label, judged);
   }
 
   /** The breaker guarding calls on `key`: that of the master owning its slot now (a single node: its one breaker). */
@@ -169,7 +186,7 @@ export class NodeBreakers {
   close(): void {
     this.closed = true;
     this.client.off("refresh", this.onRefresh);
-    this.client.off("-node", this.onNodeLost);
+    this.client.off("-node", this.onNodeDropped);
     this.watch.close();
     for (const timer of this.probes.values()) clearInterval(timer);
     this.probes.clear();
@@ -245,6 +262,7 @@ export class NodeBreakers {
   /** The node owns no slot any more (a replica took them over): its breaker guards nothing. */
   private retire(id: string, breaker: CircuitBreaker): void {
     this.stopProbing(id);
+    this.droppedAt.delete(id);
     const { opens, rejected } = breaker.stats();
     this.byNode.delete(id);
     this.retired.opens += opens;

@@ -27,13 +27,17 @@ export interface NodeCallWatchOptions {
 
 /**
  * Bounds calls to Redis nodes with one interval instead of a timer per call, and judges a node silent as soon as
- * that can be told apart from a slow process: its oldest call in flight was sent `silentAfterMs` ago, the node has
- * answered nothing since (no reply, not even an error reply), and every tick of this interval since that call was
- * sent came on time (an event loop blocked for longer than two ticks may hold the node's replies unread, so calls
- * sent before such a block are only ever failed by the timeout). A silent node's breaker is opened (`onSilent`) and
- * every call in flight to it fails at once with a TimeoutError, so callers fall back (a stale copy, the loader, a
- * rate limit passed) after about `silentAfterMs` instead of each waiting out the command timeout, and the breaker
- * does not need several such waits to open (docs/cache-resilience.md, "Failure isolation per master").
+ * that can be told apart from a slow process: the node has answered nothing (no reply, not even an error reply)
+ * from the moment its oldest call in flight was sent until the previous tick, `silentAfterMs` or more. Measuring to
+ * the previous tick, not to now, is what tells a silent node from a blocked event loop: the poll phase that followed
+ * the previous tick has read every reply that had arrived by then, while replies that arrived during a block since
+ * may still wait unread in the socket. A silent node's breaker is opened (`onSilent`) and every call in flight to it
+ * fails at once with a TimeoutError, so callers fall back (a stale copy, the loader, a rate limit passed) after
+ * about `silentAfterMs` instead of each waiting out the command timeout, and the breaker does not need several such
+ * waits to open (docs/cache-resilience.md, "Failure isolation per master").
+ *
+ * A node known to refuse connections (`connectionRefused`) is judged sooner: its calls once it has answered nothing
+ * for a tick since both their sending and the refusal, until it answers something.
  *
  * Calls are tracked in the order they are sent, so each tick stops at the first one too young to judge. The
  * interval runs only while calls are in flight and never keeps the process alive.
@@ -46,12 +50,11 @@ export class NodeCallWatch {
   private readonly calls = new Set<WatchedCall>();
   /** When each node (by its breaker) last answered anything, performance.now(). */
   private readonly answeredAt = new WeakMap<CircuitBreaker, number>();
-  /** Nodes whose connection closed (`connectionLost`) and that have answered nothing since, with when. */
-  private readonly lost = new Map<CircuitBreaker, number>();
+  /** Nodes that refused a connection (`connectionRefused`) and have answered nothing since, with when. */
+  private readonly refused = new Map<CircuitBreaker, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the previous tick ran (the poll phase after it read every reply that had arrived by then). */
   private lastTickAt = 0;
-  /** The last tick that came more than two ticks late: replies may have waited unread until then. */
-  private lateTickAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: NodeCallWatchOptions) {
     if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${options.timeoutMs}`);
@@ -65,8 +68,8 @@ export class NodeCallWatch {
 
   /**
    * Settles like `pending` (a call just sent to the node `breaker` guards), or rejects with a TimeoutError once the
-   * command timeout has passed or, when `judged` (default), the node is judged silent. The call itself is not
-   * cancelled.
+   * command timeout has passed (between `timeoutMs - tickMs` and `timeoutMs`, plus the event loop's lateness) or,
+   * when `judged` (default), the node is judged silent. The call itself is not cancelled.
    */
   bound<T>(breaker: CircuitBreaker, pending: Promise<T>, label: string, judged = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -89,12 +92,14 @@ export class NodeCallWatch {
   }
 
   /**
-   * The connection to the node `breaker` guards has closed (a killed process resets it at once): its calls in
-   * flight, and those sent before it answers again, need not wait `silentAfterMs` to be judged; one tick will do
-   * (the same verdict otherwise: unanswered, the ticks on time). A node that reconnects and answers is not judged.
+   * The node `breaker` guards refused a connection (ioredis reconnected to it and failed): calls to it cannot be
+   * answered until it is back, so they are judged one tick after both their sending and now, not after
+   * `silentAfterMs` (the same verdict otherwise: nothing answered). Forgotten once the node answers anything, once
+   * it is judged, once nothing at all is in flight, and ignored once older than the command timeout (ioredis reports
+   * a refusal at each attempt while the node is down).
    */
-  connectionLost(breaker: CircuitBreaker): void {
-    this.lost.set(breaker, performance.now());
+  connectionRefused(breaker: CircuitBreaker): void {
+    this.refused.set(breaker, performance.now());
   }
 
   /** Calls in flight (for tests). */
@@ -102,16 +107,20 @@ export class NodeCallWatch {
     return this.calls.size;
   }
 
-  /** Stops the interval and fails nothing (the owner is closing; calls still settle or time out on their own). */
+  /** True while the interval runs (for tests): only while calls are in flight. */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** The owner is closing: the interval stops as soon as nothing is in flight (calls still in flight keep their deadline). */
   close(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    if (this.calls.size === 0) this.stop();
   }
 
   private answered(call: WatchedCall): void {
     this.calls.delete(call);
     this.answeredAt.set(call.breaker, performance.now());
-    if (this.lost.size > 0) this.lost.delete(call.breaker);
+    if (this.refused.size > 0) this.refused.delete(call.breaker);
   }
 
   private start(): void {
@@ -121,9 +130,15 @@ export class NodeCallWatch {
     this.timer.unref();
   }
 
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   private readonly tick = (): void => {
     const now = performance.now();
-    if (now - this.lastTickAt > 2 * this.tickMs) this.lateTickAt = now;
+    // Replies read by now are those that had arrived when the poll phase after the previous tick ran.
+    const readUntil = this.lastTickAt;
     this.lastTickAt = now;
     const timedOutBefore = now - (this.options.timeoutMs - this.tickMs);
     let silent: Set<CircuitBreaker> | undefined;
@@ -136,37 +151,40 @@ export class NodeCallWatch {
       }
       if (!judging) break;
       if (!call.judged) continue;
-      const lostAt = this.lost.get(call.breaker);
-      // Waited long enough to judge: `silentAfterMs`, or one tick since both the send and the lost connection.
+      const refusedAt = this.refused.get(call.breaker);
+      // Silent long enough, as far as the replies read so far tell: `silentAfterMs`, or for a node that refuses
+      // connections a tick, from both the sending and the refusal to the previous tick.
       const due =
-        now - call.sentAt >= this.silentAfterMs ||
-        (lostAt !== undefined && now - this.tickMs >= Math.max(lostAt, call.sentAt));
+        readUntil - call.sentAt >= this.silentAfterMs ||
+        (refusedAt !== undefined &&
+          now - refusedAt <= this.options.timeoutMs &&
+          readUntil - Math.max(refusedAt, call.sentAt) >= this.tickMs);
       if (!due) {
-        // The rest are younger still, unless a lost connection makes young calls judgeable too.
-        if (this.lost.size === 0) break;
+        // The rest are younger still, unless a refusing node makes young calls judgeable too.
+        if (this.refused.size === 0) break;
         continue;
       }
-      if (call.sentAt > this.lateTickAt && !((this.answeredAt.get(call.breaker) ?? -1) > call.sentAt)) {
+      if (!((this.answeredAt.get(call.breaker) ?? -1) > call.sentAt)) {
         silent ??= new Set();
         silent.add(call.breaker);
       }
     }
     if (silent !== undefined) {
       for (const breaker of silent) {
-        this.lost.delete(breaker);
+        this.refused.delete(breaker);
         this.options.onSilent(breaker);
       }
       for (const call of this.calls) {
         if (!silent.has(call.breaker)) continue;
         this.calls.delete(call);
-        call.fail(new TimeoutError(`${call.label} (node silent)`, this.silentAfterMs));
+        call.fail(new TimeoutError(`${call.label} (node silent)`, Math.round(now - call.sentAt)));
       }
     }
     if (this.calls.size === 0) {
-      // Nothing in flight: forget lost connections too (a call sent later waits `silentAfterMs` to be judged), so
-      // nodes that never come back are not remembered forever.
-      this.lost.clear();
-      this.close();
+      // Nothing in flight: forget refusals too (a call sent later waits `silentAfterMs` to be judged), so nodes that
+      // never come back are not remembered forever.
+      this.refused.clear();
+      this.stop();
     }
   };
 }

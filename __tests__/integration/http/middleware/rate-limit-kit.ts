@@ -5,8 +5,10 @@ import { pino } from "pino";
 import { apiKeyRateLimit, type ApiKeyRateLimiter } from "../../../../backend/src/http/middleware/api-key-rate-limit.ts";
 import { errorMiddleware } from "../../../../backend/src/http/error-middleware.ts";
 import type { Logger } from "../../../../backend/src/logging/logger.ts";
+import type { NodeBreakers } from "../../../../backend/src/cache/transport/node-breakers.ts";
 import {
   createRedisConnections,
+  type RedisClient,
   type RedisConnections,
   type RedisConnectionOptions,
 } from "../../../../backend/src/redis/redis-connections.ts";
@@ -31,6 +33,8 @@ export async function startLimitedInstance(options: {
   limit: number;
   shared?: boolean;
   timeoutMs?: number;
+  /** The breakers to pass the limiter (the service passes the cache's), built on the instance's command connection. */
+  breakers?: (client: RedisClient) => NodeBreakers;
 }): Promise<LimitedInstance> {
   const logs: { msg: string }[] = [];
   const logger = pino(
@@ -50,6 +54,7 @@ export async function startLimitedInstance(options: {
     prefix: options.prefix,
     shared: options.shared ?? true,
     timeoutMs: options.timeoutMs ?? 250,
+    ...(options.breakers ? { breakers: options.breakers(redis.client) } : {}),
   });
   const app = express();
   app.use((req, res, next) => {

@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { NodeBreakers } from "../../../../backend/src/cache/transport/node-breakers.ts";
+import { TcpProxy } from "../../../support/tcp-proxy.ts";
 import { waitForRedisReady } from "../../../../backend/src/redis/redis-connections.ts";
 import { TEST_REDIS_URL, uniquePrefix } from "../../../support/test-env.ts";
 import { startLimitedInstance, type LimitedInstance } from "./rate-limit-kit.ts";
@@ -44,6 +47,51 @@ describe("ENABLE_REDIS_RATE_LIMITING with two instances on one Redis", () => {
       expect(instance.logs.map((line) => line.msg)).toContain(
         "rate limiting in process (ENABLE_REDIS_RATE_LIMITING=false): each instance counts its own requests",
       );
+    }
+  });
+
+  it("with breakers passed (the service passes the cache's): the limiter's failures open them, it skips them while open, and closing it leaves them to their owner", async () => {
+    const prefix = `${uniquePrefix("rl-shared")}:ratelimit:`;
+    const proxy = await TcpProxy.start("127.0.0.1", Number(new URL(TEST_REDIS_URL).port || 6379));
+    let shared: NodeBreakers | undefined;
+    const instance = await startLimitedInstance({
+      redis: { url: proxy.rewrite(TEST_REDIS_URL), connectionName: "rl-breakers" },
+      prefix,
+      limit: 2,
+      breakers: (client) => {
+        // A minute's recovery wait: within this test only a probe's PONG can end an open spell.
+        shared = new NodeBreakers(client, {
+          breaker: { minRecoveryTimeoutMs: 60_000, recoveryTimeoutMs: 60_000 },
+          probeTimeoutMs: 250,
+        });
+        return shared;
+      },
+    });
+    instances.push(instance);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      await waitForRedisReady(instance.redis.client, 5_000);
+      const breaker = shared!.forKey(`${prefix}user-1`);
+      expect(await instance.hit("user-1")).toBe(200);
+      expect(await redis.get(`${prefix}user-1`)).toBe("1");
+      // Redis gone for this instance: its counting fails, and the failures land in the breakers it was given (so the
+      // cache that owns them skips that master too); once open, requests pass without trying.
+      await proxy.cut();
+      for (let i = 0; i < 6; i += 1) expect(await instance.hit("user-1")).toBe(200);
+      expect(breaker.state).toBe("open");
+      const from = instance.limiterMs.length;
+      for (let i = 0; i < 3; i += 1) expect(await instance.hit("user-1")).toBe(200);
+      expect(Math.max(...instance.limiterMs.slice(from))).toBeLessThan(50);
+      expect(await redis.get(`${prefix}user-1`)).toBe("1");
+      // Closing the limiter does not close breakers it was given: they go on probing for their owner, and a PONG
+      // after Redis is back turns the open breaker half-open (closed breakers stop probing and would stay open).
+      instance.limiter.close();
+      await proxy.restore();
+      await vi.waitFor(() => expect(breaker.state).not.toBe("open"), { timeout: 5_000, interval: 20 });
+    } finally {
+      shared?.close();
+      redis.disconnect();
+      await proxy.close();
     }
   });
 });

@@ -118,13 +118,24 @@ function openCluster(options: RedisConnectionOptions, name: string, role: "comma
     redisOptions: baseOptions(options, name, role),
     clusterRetryStrategy: reconnectDelayMs,
     enableOfflineQueue: true,
-    slotsRefreshTimeout: options.connectTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.connectTimeoutMs,
+    slotsRefreshTimeout: slotsRefreshTimeoutMs(options.commandTimeoutMs ?? REDIS_CONNECTION_DEFAULTS.commandTimeoutMs),
     // Each redirection or "Connection is closed" retry waits 100 ms (retryDelayOnFailover) and refreshes the slot
     // map; a command's caller gives up after the command timeout (250 ms) anyway, so on the command connection more
     // than 3 only kept dead commands cycling through a failover (about 40 refreshes per process per failover, each a
     // new connection and a 16,384-slot rebuild: docs/cache-resilience.md). The subscriber keeps ioredis's 16.
     maxRedirections: role === "command" ? 3 : 16,
   });
+}
+
+/**
+ * How long a slot-map refresh waits for one node's `CLUSTER SLOTS` (a new connection plus the command) before trying
+ * the next: twice the command timeout, at least 500 ms. ioredis tries the nodes one after another in random order,
+ * and coalesces every refresh asked for meanwhile into the one in flight; with a frozen node first in line, a 2 s
+ * wait (the connect timeout, used before) held the map, and so the hits on a promoted replica's slots, for up to 2 s
+ * after the promotion (a CI run measured 2.4 s against issue 14's 2 s).
+ */
+function slotsRefreshTimeoutMs(commandTimeoutMs: number): number {
+  return Math.max(500, 2 * commandTimeoutMs);
 }
 
 function watchConnection(connection: RedisClient, name: string, logger: Logger): void {

@@ -344,9 +344,9 @@ describe.each([
       // Issue 14: at least half the rate before the fault. What used to take runs under it (0.45-0.47x in 3 of 54
       // cases): for 250-500 ms after the fault next to nothing was answered, every closed-loop client waiting on the
       // dead master until 5 command timeouts opened its breaker (first the rate limiter's, then the cache's). A
-      // silent master is now judged in about 125 ms, at the next tick once its connection is lost, and both share one
-      // breaker (docs/cache-resilience.md, "Failure isolation per master"): 0.58-0.96x raw in 24 cases since with a
-      // 2 s node timeout, median about 0.77x; with this test's 5 s, 0.57-1.33x in the 16 cases since the final
+      // silent master is now judged in about 125 ms (a tick after a call once it refuses connections), and both
+      // share one breaker (docs/cache-resilience.md, "Failure isolation per master"): 0.58-0.96x raw in 24 cases
+      // since with a 2 s node timeout, median about 0.77x; with this test's 5 s, 0.57-1.33x in the 16 cases since the final
       // review, two CI runs included (docs/reliability.md). Per CPU-second of the service, a floor: its CPU time
       // swings with the machine as its rate does.
       expect(during).toBeGreaterThanOrEqual(before * 0.5);

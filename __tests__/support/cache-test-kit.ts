@@ -82,6 +82,19 @@ export function deferred<T = void>(): {
   return { promise, resolve, reject };
 }
 
+/** How long `promise` took to reject (it must reject), in ms from `started` (performance.now()), and with what. */
+export async function rejectionAfter(
+  promise: Promise<unknown>,
+  started: number,
+): Promise<{ ms: number; error: Error }> {
+  try {
+    await promise;
+  } catch (error) {
+    return { ms: performance.now() - started, error: error as Error };
+  }
+  throw new Error("expected a rejection");
+}
+
 /** Rewrites a stored entry as if it had been created `ageMs` ago with `freshMs` of fresh TTL (same grace length). */
 export async function ageEntry(redis: RedisClient, fullKey: string, ageMs: number, freshMs: number): Promise<void> {
   const stored = JSON.parse((await redis.get(fullKey))!);

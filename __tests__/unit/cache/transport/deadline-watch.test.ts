@@ -4,20 +4,11 @@ import {
   DeadlineWatch,
   WatchedCommand,
 } from "../../../../backend/src/cache/transport/deadline-watch.ts";
+import { rejectionAfter } from "../../../support/cache-test-kit.ts";
 
 /** A GET command as the gateway builds it; no connection needed: the tests answer it (or not) by hand. */
 function getCommand(key = "k"): WatchedCommand {
   return new WatchedCommand("get", [key], { replyEncoding: "utf8" });
-}
-
-/** Resolves with how long `promise` took to reject (it must reject), in ms. */
-async function rejectionAfter(promise: Promise<unknown>, started: number): Promise<{ ms: number; error: Error }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { ms: performance.now() - started, error: error as Error };
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("DeadlineWatch: one interval times out many commands", () => {

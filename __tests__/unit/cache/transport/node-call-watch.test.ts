@@ -7,27 +7,7 @@ import { CircuitBreaker } from "../../../../backend/src/cache/transport/circuit-
 import { NodeBreakers } from "../../../../backend/src/cache/transport/node-breakers.ts";
 import { NodeCallWatch } from "../../../../backend/src/cache/transport/node-call-watch.ts";
 import { TimeoutError } from "../../../../backend/src/lib/with-timeout.ts";
-
-/** A call whose answer the test gives by hand (or never). */
-function pendingCall<T = string>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** How long `promise` took to reject (it must reject), and with what. */
-async function rejection(promise: Promise<unknown>, started: number): Promise<{ ms: number; error: Error }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { ms: performance.now() - started, error: error as Error };
-  }
-  throw new Error("expected a rejection");
-}
+import { deferred, rejectionAfter } from "../../../support/cache-test-kit.ts";
 
 /** A watch whose verdicts are recorded; `silent` lists the breakers judged, in order. */
 function watchWith(timeoutMs: number, silentAfterMs?: number) {
@@ -72,12 +52,12 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const dead = new CircuitBreaker();
     const live = new CircuitBreaker();
     const started = performance.now();
-    const first = watch.bound(dead, pendingCall().promise, "redis command");
-    const second = watch.bound(dead, pendingCall().promise, "redis command");
-    const other = pendingCall();
+    const first = watch.bound(dead, deferred<string>().promise, "redis command");
+    const second = watch.bound(dead, deferred<string>().promise, "redis command");
+    const other = deferred<string>();
     const otherBound = watch.bound(live, other.promise, "redis command");
     setTimeout(() => other.resolve("pong"), 20);
-    for (const { ms, error } of await Promise.all([rejection(first, started), rejection(second, started)])) {
+    for (const { ms, error } of await Promise.all([rejectionAfter(first, started), rejectionAfter(second, started)])) {
       expect(error).toBeInstanceOf(TimeoutError);
       // A verdict, not the 1 s timeout; the message gives the time waited.
       expect(error.message).toMatch(SILENT);
@@ -93,15 +73,15 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const { watch, silent } = watchWith(300, 60);
     const slow = new CircuitBreaker();
     const started = performance.now();
-    const stuck = watch.bound(slow, pendingCall().promise, "redis command");
+    const stuck = watch.bound(slow, deferred<string>().promise, "redis command");
     // The same node answers later calls now and then: it is there, just slow on the first one.
     const answers = setInterval(() => {
-      const later = pendingCall();
+      const later = deferred<string>();
       void watch.bound(slow, later.promise, "redis command");
       later.resolve("ok");
     }, 15);
     try {
-      const { ms, error } = await rejection(stuck, started);
+      const { ms, error } = await rejectionAfter(stuck, started);
       expect(error.message).toBe(TIMED_OUT(300));
       expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
     } finally {
@@ -114,13 +94,13 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const { watch, silent } = watchWith(300, 60);
     const node = new CircuitBreaker();
     const started = performance.now();
-    const stuck = watch.bound(node, pendingCall().promise, "redis command");
-    const wrongType = pendingCall();
+    const stuck = watch.bound(node, deferred<string>().promise, "redis command");
+    const wrongType = deferred<string>();
     const replied = watch.bound(node, wrongType.promise, "redis command");
     const replyError = Object.assign(new Error("WRONGTYPE"), { name: "ReplyError" });
     setTimeout(() => wrongType.reject(replyError), 30);
     await expect(replied).rejects.toBe(replyError);
-    const { ms, error } = await rejection(stuck, started);
+    const { ms, error } = await rejectionAfter(stuck, started);
     expect(error.message).toBe(TIMED_OUT(300));
     expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
     expect(silent).toEqual([]);
@@ -151,9 +131,9 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const { watch, silent } = watchWith(2_000, 50);
     const node = new CircuitBreaker();
     const started = performance.now();
-    const stuck = watch.bound(node, pendingCall().promise, "redis command");
+    const stuck = watch.bound(node, deferred<string>().promise, "redis command");
     block(200);
-    const { ms, error } = await rejection(stuck, started);
+    const { ms, error } = await rejectionAfter(stuck, started);
     expect(error.message).toMatch(SILENT);
     expect(ms).toBeLessThan(2_000 - watch.tickMs);
     expect(silent).toEqual([node]);
@@ -164,7 +144,10 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const killed = new CircuitBreaker();
     watch.connectionRefused(killed);
     const started = performance.now();
-    const { ms, error } = await rejection(watch.bound(killed, pendingCall().promise, "redis command"), started);
+    const { ms, error } = await rejectionAfter(
+      watch.bound(killed, deferred<string>().promise, "redis command"),
+      started,
+    );
     expect(error.message).toMatch(SILENT);
     // Two ticks of 25 ms, not 500 ms (generous for a loaded machine).
     expect(ms).toBeLessThan(400);
@@ -173,11 +156,11 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     // Refused, then reconnected and answering: a later call that takes 60 ms (more than a tick) is not judged.
     const restarted = new CircuitBreaker();
     watch.connectionRefused(restarted);
-    const first = pendingCall();
+    const first = deferred<string>();
     const answered = watch.bound(restarted, first.promise, "redis command");
     first.resolve("back");
     expect(await answered).toBe("back");
-    const slower = pendingCall();
+    const slower = deferred<string>();
     const slowerBound = watch.bound(restarted, slower.promise, "redis command");
     setTimeout(() => slower.resolve("slow but there"), 60);
     expect(await slowerBound).toBe("slow but there");
@@ -187,7 +170,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const node = new CircuitBreaker();
     quiet.connectionRefused(node);
     await new Promise((resolve) => setTimeout(resolve, 150));
-    const late = pendingCall();
+    const late = deferred<string>();
     const lateBound = quiet.bound(node, late.promise, "redis command");
     setTimeout(() => late.resolve("fine"), 50);
     expect(await lateBound).toBe("fine");
@@ -200,7 +183,10 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const anyNode = new CircuitBreaker();
     watch.connectionRefused(anyNode);
     const started = performance.now();
-    const { ms, error } = await rejection(watch.bound(anyNode, pendingCall().promise, "redis command", false), started);
+    const { ms, error } = await rejectionAfter(
+      watch.bound(anyNode, deferred<string>().promise, "redis command", false),
+      started,
+    );
     expect(error.message).toBe(TIMED_OUT(300));
     expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
     expect(silent).toEqual([]);
@@ -211,7 +197,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const node = new CircuitBreaker();
     watch.connectionRefused(node);
     const started = performance.now();
-    const { ms, error } = await rejection(watch.bound(node, pendingCall().promise, "redis command"), started);
+    const { ms, error } = await rejectionAfter(watch.bound(node, deferred<string>().promise, "redis command"), started);
     expect(error.message).toBe(TIMED_OUT(150));
     expect(ms).toBeGreaterThanOrEqual(150 - watch.tickMs - 1);
     expect(silent).toEqual([]);
@@ -219,12 +205,12 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
 
   it("settles like the call; its interval runs only while calls are in flight; close() keeps the deadline of calls in flight", async () => {
     const { watch } = watchWith(200);
-    const call = pendingCall<number>();
+    const call = deferred<number>();
     const bound = watch.bound(new CircuitBreaker(), call.promise, "x");
     expect(watch.running).toBe(true);
     call.resolve(42);
     expect(await bound).toBe(42);
-    const failing = pendingCall();
+    const failing = deferred<string>();
     const failed = watch.bound(new CircuitBreaker(), failing.promise, "x");
     const closed = new Error("Connection is closed.");
     failing.reject(closed);
@@ -232,7 +218,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     expect(watch.pending).toBe(0);
     await expect.poll(() => watch.running, { interval: 5, timeout: 1_000 }).toBe(false);
 
-    const never = watch.bound(new CircuitBreaker(), pendingCall().promise, "redis command", false);
+    const never = watch.bound(new CircuitBreaker(), deferred<string>().promise, "redis command", false);
     watch.close();
     await expect(never).rejects.toThrow(TIMED_OUT(200));
     expect(watch.running).toBe(false);
@@ -248,7 +234,10 @@ describe("NodeBreakers.bound", () => {
     try {
       const breaker = breakers.unrouted();
       const started = performance.now();
-      const { ms, error } = await rejection(breakers.bound(breaker, pendingCall().promise, "redis command"), started);
+      const { ms, error } = await rejectionAfter(
+        breakers.bound(breaker, deferred<string>().promise, "redis command"),
+        started,
+      );
       expect(error.message).toBe(TIMED_OUT(300));
       expect(ms).toBeGreaterThanOrEqual(300 - 25 - 1);
       expect(breaker.state).toBe("closed");

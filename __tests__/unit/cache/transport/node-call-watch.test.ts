@@ -133,6 +133,11 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const started = performance.now();
     const stuck = watch.bound(node, deferred<string>().promise, "redis command");
     block(200);
+    // Another node answers after the block: the process reads replies, this node is silent.
+    const other = deferred<string>();
+    const otherBound = watch.bound(new CircuitBreaker(), other.promise, "redis command");
+    other.resolve("pong");
+    await otherBound;
     const { ms, error } = await rejectionAfter(stuck, started);
     expect(error.message).toMatch(SILENT);
     expect(ms).toBeLessThan(2_000 - watch.tickMs);
@@ -176,6 +181,20 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     expect(await lateBound).toBe("fine");
     expect(quietSilent).toEqual([]);
     expect(silent).toEqual([killed]);
+  });
+
+  it("judges no node while no other node answers either (every master paused at once): only the timeout applies", async () => {
+    const { watch, silent } = watchWith(300, 50);
+    const started = performance.now();
+    const calls = [new CircuitBreaker(), new CircuitBreaker()].map((breaker) =>
+      watch.bound(breaker, deferred<string>().promise, "redis command"),
+    );
+    for (const call of calls) {
+      const { ms, error } = await rejectionAfter(call, started);
+      expect(error.message).toBe(TIMED_OUT(300));
+      expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
+    }
+    expect(silent).toEqual([]);
   });
 
   it("calls that may go to any node (not judged) are only timed out", async () => {

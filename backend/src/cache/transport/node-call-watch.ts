@@ -31,7 +31,9 @@ export interface NodeCallWatchOptions {
  * from the moment its oldest call in flight was sent until the previous tick, `silentAfterMs` or more. Measuring to
  * the previous tick, not to now, is what tells a silent node from a blocked event loop: the poll phase that followed
  * the previous tick has read every reply that had arrived by then, while replies that arrived during a block since
- * may still wait unread in the socket. A silent node's breaker is opened (`onSilent`) and every call in flight to it
+ * may still wait unread in the socket. And another node must have answered a call sent after that oldest one: when
+ * every master pauses at once (a failover's configuration writes stall live masters too), none is judged, and only
+ * the timeout applies. A silent node's breaker is opened (`onSilent`) and every call in flight to it
  * fails at once with a TimeoutError, so callers fall back (a stale copy, the loader, a rate limit passed) after
  * about `silentAfterMs` instead of each waiting out the command timeout, and the breaker does not need several such
  * waits to open (docs/cache-resilience.md, "Failure isolation per master").
@@ -50,6 +52,15 @@ export class NodeCallWatch {
   private readonly calls = new Set<WatchedCall>();
   /** When each node (by its breaker) last answered anything, performance.now(). */
   private readonly answeredAt = new WeakMap<CircuitBreaker, number>();
+  /**
+   * The latest send time of an answered judged call, per node, and the two nodes with the latest ones: a node is only
+   * judged silent while another node answered a call sent after its oldest (see `othersAnsweredSince`).
+   */
+  private readonly answeredSentAt = new WeakMap<CircuitBreaker, number>();
+  private latest: { breaker: CircuitBreaker | undefined; sentAt: number }[] = [
+    { breaker: undefined, sentAt: Number.NEGATIVE_INFINITY },
+    { breaker: undefined, sentAt: Number.NEGATIVE_INFINITY },
+  ];
   /** Nodes that refused a connection (`connectionRefused`) and have answered nothing since, with when. */
   private readonly refused = new Map<CircuitBreaker, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -120,7 +131,31 @@ export class NodeCallWatch {
   private answered(call: WatchedCall): void {
     this.calls.delete(call);
     this.answeredAt.set(call.breaker, performance.now());
+    if (call.judged && call.sentAt > (this.answeredSentAt.get(call.breaker) ?? Number.NEGATIVE_INFINITY)) {
+      this.answeredSentAt.set(call.breaker, call.sentAt);
+      const [first, second] = this.latest as [
+        { breaker: CircuitBreaker | undefined; sentAt: number },
+        { breaker: CircuitBreaker | undefined; sentAt: number },
+      ];
+      if (first.breaker === call.breaker) first.sentAt = call.sentAt;
+      else if (call.sentAt > first.sentAt) this.latest = [{ breaker: call.breaker, sentAt: call.sentAt }, first];
+      else if (second.breaker === call.breaker || call.sentAt > second.sentAt)
+        this.latest = [first, { breaker: call.breaker, sentAt: call.sentAt }];
+    }
     if (this.refused.size > 0) this.refused.delete(call.breaker);
+  }
+
+  /**
+   * True when a node other than `breaker`'s answered a call sent after `sentAt`: the network, the process and the
+   * cluster work, so this node's silence is its own. A pause of every master at once (a failover's configuration
+   * writes stall live masters too) judges none of them; only the timeout applies then.
+   */
+  private othersAnsweredSince(breaker: CircuitBreaker, sentAt: number): boolean {
+    const [first, second] = this.latest as [
+      { breaker: CircuitBreaker | undefined; sentAt: number },
+      { sentAt: number },
+    ];
+    return (first.breaker === breaker ? second.sentAt : first.sentAt) > sentAt;
   }
 
   private start(): void {
@@ -164,7 +199,10 @@ export class NodeCallWatch {
         if (this.refused.size === 0) break;
         continue;
       }
-      if (!((this.answeredAt.get(call.breaker) ?? -1) > call.sentAt)) {
+      if (
+        !((this.answeredAt.get(call.breaker) ?? -1) > call.sentAt) &&
+        (refusedAt !== undefined || this.othersAnsweredSince(call.breaker, call.sentAt))
+      ) {
         silent ??= new Set();
         silent.add(call.breaker);
       }

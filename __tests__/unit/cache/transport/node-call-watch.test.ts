@@ -31,6 +31,13 @@ function block(ms: number): void {
 const SILENT = /^redis command \(node silent\) did not answer within (\d+) ms$/;
 const TIMED_OUT = (ms: number) => `redis command did not answer within ${ms} ms`;
 
+/** Asserts that `call` (sent at `started`) was failed by the timeout alone, not before `timeoutMs - tickMs`. */
+async function expectTimedOut(call: Promise<unknown>, started: number, timeoutMs: number, tickMs: number) {
+  const { ms, error } = await rejectionAfter(call, started);
+  expect(error.message).toBe(TIMED_OUT(timeoutMs));
+  expect(ms).toBeGreaterThanOrEqual(timeoutMs - tickMs - 1);
+}
+
 /**
  * An echo server on its own thread: it answers while this thread's event loop is blocked, so its reply waits in the
  * socket, unread, as a Redis reply does during a GC pause.
@@ -81,9 +88,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
       later.resolve("ok");
     }, 15);
     try {
-      const { ms, error } = await rejectionAfter(stuck, started);
-      expect(error.message).toBe(TIMED_OUT(300));
-      expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
+      await expectTimedOut(stuck, started, 300, watch.tickMs);
     } finally {
       clearInterval(answers);
     }
@@ -100,9 +105,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const replyError = Object.assign(new Error("WRONGTYPE"), { name: "ReplyError" });
     setTimeout(() => wrongType.reject(replyError), 30);
     await expect(replied).rejects.toBe(replyError);
-    const { ms, error } = await rejectionAfter(stuck, started);
-    expect(error.message).toBe(TIMED_OUT(300));
-    expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
+    await expectTimedOut(stuck, started, 300, watch.tickMs);
     expect(silent).toEqual([]);
   });
 
@@ -189,11 +192,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const calls = [new CircuitBreaker(), new CircuitBreaker()].map((breaker) =>
       watch.bound(breaker, deferred<string>().promise, "redis command"),
     );
-    for (const call of calls) {
-      const { ms, error } = await rejectionAfter(call, started);
-      expect(error.message).toBe(TIMED_OUT(300));
-      expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
-    }
+    for (const call of calls) await expectTimedOut(call, started, 300, watch.tickMs);
     expect(silent).toEqual([]);
   });
 
@@ -202,12 +201,12 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const anyNode = new CircuitBreaker();
     watch.connectionRefused(anyNode);
     const started = performance.now();
-    const { ms, error } = await rejectionAfter(
+    await expectTimedOut(
       watch.bound(anyNode, deferred<string>().promise, "redis command", false),
       started,
+      300,
+      watch.tickMs,
     );
-    expect(error.message).toBe(TIMED_OUT(300));
-    expect(ms).toBeGreaterThanOrEqual(300 - watch.tickMs - 1);
     expect(silent).toEqual([]);
   });
 
@@ -216,9 +215,7 @@ describe("NodeCallWatch: a node that answers nothing is told apart from a slow p
     const node = new CircuitBreaker();
     watch.connectionRefused(node);
     const started = performance.now();
-    const { ms, error } = await rejectionAfter(watch.bound(node, deferred<string>().promise, "redis command"), started);
-    expect(error.message).toBe(TIMED_OUT(150));
-    expect(ms).toBeGreaterThanOrEqual(150 - watch.tickMs - 1);
+    await expectTimedOut(watch.bound(node, deferred<string>().promise, "redis command"), started, 150, watch.tickMs);
     expect(silent).toEqual([]);
   });
 
@@ -253,12 +250,7 @@ describe("NodeBreakers.bound", () => {
     try {
       const breaker = breakers.unrouted();
       const started = performance.now();
-      const { ms, error } = await rejectionAfter(
-        breakers.bound(breaker, deferred<string>().promise, "redis command"),
-        started,
-      );
-      expect(error.message).toBe(TIMED_OUT(300));
-      expect(ms).toBeGreaterThanOrEqual(300 - 25 - 1);
+      await expectTimedOut(breakers.bound(breaker, deferred<string>().promise, "redis command"), started, 300, 25);
       expect(breaker.state).toBe("closed");
     } finally {
       breakers.close();
